@@ -1,0 +1,74 @@
+/* Backend-independent op checking and dispatch. */
+#include "backend.h"
+
+const char *mmrt_op_name(mmrt_op_kind kind) {
+    static const char *const names[MMRT_OP_COUNT] = {
+        [MMRT_OP_GET_ROWS] = "get_rows", [MMRT_OP_MATMUL] = "matmul",
+        [MMRT_OP_RMS_NORM] = "rms_norm", [MMRT_OP_ROPE] = "rope",
+        [MMRT_OP_SOFTMAX] = "softmax",   [MMRT_OP_ATTENTION] = "attention",
+        [MMRT_OP_SILU_MUL] = "silu_mul", [MMRT_OP_ADD] = "add",
+        [MMRT_OP_MUL] = "mul",           [MMRT_OP_SCALE] = "scale",
+        [MMRT_OP_ARGMAX] = "argmax",
+    };
+    return (unsigned)kind < MMRT_OP_COUNT ? names[kind] : "?";
+}
+
+static bool is_2d(const mmrt_tensor *t) { return t->ne[2] == 1 && t->ne[3] == 1; }
+
+/* Shapes are built by model code from validated checkpoints, so a mismatch here is a bug in mmrt,
+ * not bad input: assert. */
+static void check_op(const mmrt_op *op) {
+    const mmrt_tensor *d = op->dst, *a = op->src[0], *b = op->src[1], *c = op->src[2];
+    MMRT_ASSERT(d && a);
+    MMRT_ASSERT(mmrt_tensor_rows_contiguous(d) && mmrt_tensor_rows_contiguous(a));
+    switch (op->kind) {
+    case MMRT_OP_GET_ROWS:
+        MMRT_ASSERT(b && b->type == MMRT_I32 && mmrt_tensor_is_contiguous(b));
+        MMRT_ASSERT(d->type == MMRT_F32 && d->ne[0] == a->ne[0] && d->ne[1] == b->ne[0] && is_2d(d));
+        break;
+    case MMRT_OP_MATMUL:
+        MMRT_ASSERT(b && a->type == MMRT_F32 && d->type == MMRT_F32 && is_2d(a) && is_2d(b) && is_2d(d));
+        MMRT_ASSERT(a->ne[0] == b->ne[0] && d->ne[0] == b->ne[1] && d->ne[1] == a->ne[1]);
+        MMRT_ASSERT(mmrt_tensor_rows_contiguous(b));
+        break;
+    case MMRT_OP_RMS_NORM:
+        MMRT_ASSERT(b && b->ne[0] == a->ne[0] && mmrt_tensor_is_contiguous(b));
+        MMRT_ASSERT(mmrt_tensor_same_shape(a, d) && is_2d(a));
+        break;
+    case MMRT_OP_ROPE:
+        MMRT_ASSERT(b && c && b->type == MMRT_I32 && c->type == MMRT_F32);
+        MMRT_ASSERT(mmrt_tensor_same_shape(a, d) && b->ne[0] == a->ne[2] && a->ne[3] == 1);
+        MMRT_ASSERT(op->p.rope.n_rot % 2 == 0 && op->p.rope.n_rot <= a->ne[0]);
+        MMRT_ASSERT(c->ne[0] == op->p.rope.n_rot / 2);
+        break;
+    case MMRT_OP_ATTENTION:
+        MMRT_ASSERT(b && c && mmrt_tensor_same_shape(a, d) && mmrt_tensor_same_shape(b, c));
+        MMRT_ASSERT(a->ne[0] == b->ne[0] && b->ne[1] > 0 && a->ne[1] % b->ne[1] == 0);
+        MMRT_ASSERT(op->p.attn.n_kv >= 0 && op->p.attn.n_kv <= b->ne[2]);
+        MMRT_ASSERT(b->type == MMRT_F32 && c->type == MMRT_F32 && mmrt_tensor_rows_contiguous(b) &&
+                    mmrt_tensor_rows_contiguous(c));
+        break;
+    case MMRT_OP_SILU_MUL:
+    case MMRT_OP_ADD:
+    case MMRT_OP_MUL:
+        MMRT_ASSERT(b && mmrt_tensor_same_shape(a, b) && mmrt_tensor_rows_contiguous(b));
+        /* fall through */
+    case MMRT_OP_SCALE:
+    case MMRT_OP_SOFTMAX:
+        MMRT_ASSERT(mmrt_tensor_same_shape(a, d) && is_2d(a));
+        break;
+    case MMRT_OP_ARGMAX:
+        MMRT_ASSERT(is_2d(a) && d->type == MMRT_I32 && d->ne[0] == a->ne[1]);
+        break;
+    case MMRT_OP_COUNT: MMRT_ASSERT(!"invalid op kind");
+    }
+}
+
+mmrt_status mmrt_backend_run(mmrt_backend *be, const mmrt_op *op, mmrt_error *err) {
+    check_op(op);
+    if (!be->iface->supports_op(be, op))
+        return mmrt_error_set(err, MMRT_ERR_UNSUPPORTED, "backend %s does not support op %s on %s",
+                              be->iface->name, mmrt_op_name(op->kind), mmrt_dtype_name(op->src[0]->type));
+    be->n_ops++;
+    return be->iface->compute(be, op, err);
+}

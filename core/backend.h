@@ -1,0 +1,115 @@
+/* Backends: where tensors live and ops run.
+ *
+ * A backend is a table of function pointers over an opaque context. Ops are described by an
+ * mmrt_op (kind + destination + sources + parameters) and run eagerly, in order, on the backend's
+ * stream: compute() may return before the result is ready on an asynchronous device, and
+ * synchronize() waits. Host code only reads results after download() + synchronize().
+ *
+ * Model code never branches on the backend: it calls the op helpers in core/ops.h, which ask
+ * supports_op() and fall back to the CPU backend (counting the fallback) when the answer is no.
+ * Tests assert the fallback count, so a fallback never passes for coverage.
+ */
+#ifndef MMRT_CORE_BACKEND_H
+#define MMRT_CORE_BACKEND_H
+
+#include "error.h"
+#include "tensor.h"
+
+#include <stdbool.h>
+
+typedef enum mmrt_op_kind {
+    MMRT_OP_GET_ROWS,  /* dst(n, d) f32 = table(V, d)[ids(n) i32]          table f32/f16/bf16 */
+    MMRT_OP_MATMUL,    /* dst(m, n) f32 = x(m, k) f32 · w(n, k)ᵀ           w f32/f16/bf16     */
+    MMRT_OP_RMS_NORM,  /* dst(m, d) = x / sqrt(mean(x²) + eps) · w(d)      w f32/f16/bf16     */
+    MMRT_OP_ROPE,      /* in place on x(n, h, hd): rotate-half over the first n_rot dims,
+                          angle = pos(n) i32 · inv_freq(n_rot/2) f32, cos/sin · attn_factor   */
+    MMRT_OP_SOFTMAX,   /* dst(m, d) = softmax(x · scale) per row                               */
+    MMRT_OP_ATTENTION, /* dst(n, h, hd) = softmax(q kᵀ · scale + mask) v over a KV cache:
+                          q(n, h, hd), k/v(n_kv_max, h_kv, hd); GQA when h_kv < h              */
+    MMRT_OP_SILU_MUL,  /* dst = silu(a) · b (gated MLP)                                       */
+    MMRT_OP_ADD,       /* dst = a + b                                                          */
+    MMRT_OP_MUL,       /* dst = a · b                                                          */
+    MMRT_OP_SCALE,     /* dst = a · s                                                          */
+    MMRT_OP_ARGMAX,    /* dst(m) i32 = argmax over each row of x(m, d); first index on ties    */
+    MMRT_OP_COUNT
+} mmrt_op_kind;
+
+const char *mmrt_op_name(mmrt_op_kind kind);
+
+typedef struct mmrt_op {
+    mmrt_op_kind kind;
+    mmrt_tensor *dst;
+    const mmrt_tensor *src[3];
+    union {
+        struct {
+            float eps;
+        } norm;
+        struct {
+            int n_rot;         /* leading dims rotated per head (partial RoPE when < hd) */
+            float attn_factor; /* multiplies cos and sin (1 for plain RoPE) */
+        } rope;                /* src: x, pos, inv_freq */
+        struct {
+            float scale;
+            int64_t n_kv;  /* keys 0..n_kv-1 of the cache are valid */
+            int64_t pos0;  /* absolute position of the first query (causal mask) */
+            bool causal;
+        } attn;            /* src: q, k cache, v cache */
+        struct {
+            float s;
+        } scale;
+    } p;
+} mmrt_op;
+
+typedef struct mmrt_backend mmrt_backend;
+
+typedef struct mmrt_backend_i {
+    const char *name;
+    /* Device memory. ptr is in the backend's address space. */
+    mmrt_status (*buffer_alloc)(mmrt_backend *be, size_t n_bytes, void **ptr, mmrt_error *err);
+    void (*buffer_free)(mmrt_backend *be, void *ptr);
+    /* Copies queued on the backend's stream; the host side must stay valid until synchronize. */
+    mmrt_status (*upload)(mmrt_backend *be, void *dst, const void *src, size_t n_bytes,
+                          mmrt_error *err);
+    mmrt_status (*download)(mmrt_backend *be, void *dst, const void *src, size_t n_bytes,
+                            mmrt_error *err);
+    mmrt_status (*synchronize)(mmrt_backend *be, mmrt_error *err);
+    /* True when compute() implements this op for these dtypes and shapes. */
+    bool (*supports_op)(mmrt_backend *be, const mmrt_op *op);
+    mmrt_status (*compute)(mmrt_backend *be, const mmrt_op *op, mmrt_error *err);
+    /* True when `data` pointers of this backend are host pointers (zero-copy weights). */
+    bool host_memory;
+    void (*free)(mmrt_backend *be);
+} mmrt_backend_i;
+
+struct mmrt_backend {
+    const mmrt_backend_i *iface;
+    void *ctx;
+    int64_t n_ops;       /* ops run on this backend */
+    int64_t n_fallback;  /* ops this backend did not support that ran on the CPU instead */
+};
+
+/* ---- registry (core/backend_registry.c: the one file that knows which backends were built) - */
+
+typedef enum mmrt_device_kind {
+    MMRT_DEVICE_CPU = 0,
+    MMRT_DEVICE_CUDA = 1,
+    MMRT_DEVICE_AUTO = 2,
+} mmrt_device_kind;
+
+typedef struct mmrt_backend_params {
+    mmrt_device_kind device;
+    int n_threads;  /* CPU threads; <= 0 means all cores */
+    bool use_ref;   /* CPU: run the naive _ref oracle ops (tests, debugging) */
+} mmrt_backend_params;
+
+mmrt_status mmrt_backend_init(const mmrt_backend_params *params, mmrt_backend **out,
+                              mmrt_error *err);
+void mmrt_backend_free(mmrt_backend *be);
+
+/* ---- running ops ------------------------------------------------------------------------ */
+
+/* Validates op shapes (MMRT_ASSERT: shapes are built by model code, not by users), then runs it
+ * on `be`, or on the CPU when `be` does not support it. */
+mmrt_status mmrt_backend_run(mmrt_backend *be, const mmrt_op *op, mmrt_error *err);
+
+#endif

@@ -1,0 +1,56 @@
+/* The CPU backend's op implementations.
+ *
+ * Each op has a fast version (SIMD picked at run time, OpenMP threads) and a deliberately naive
+ * `_ref` version (fp64 accumulation, no SIMD, no threads, straight from the definition): the
+ * oracle that every other implementation, CPU or GPU, is tested against. Both take the same
+ * mmrt_op, already shape-checked by core/backend.c.
+ *
+ * Determinism: fast ops split work over output elements only, never over a reduction, so results
+ * are identical for any thread count.
+ */
+#ifndef MMRT_CORE_CPU_H
+#define MMRT_CORE_CPU_H
+
+#include "core/backend.h"
+
+typedef struct mmrt_cpu_ctx {
+    int n_threads;
+    bool use_ref;
+} mmrt_cpu_ctx;
+
+typedef mmrt_status (*mmrt_cpu_op_fn)(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_error *err);
+
+#define MMRT_CPU_OPS(X)                                                                            \
+    X(GET_ROWS, get_rows)                                                                          \
+    X(MATMUL, matmul)                                                                              \
+    X(RMS_NORM, rms_norm)                                                                          \
+    X(ROPE, rope)                                                                                  \
+    X(SOFTMAX, softmax)                                                                            \
+    X(ATTENTION, attention)                                                                        \
+    X(SILU_MUL, silu_mul)                                                                          \
+    X(ADD, add)                                                                                    \
+    X(MUL, mul)                                                                                    \
+    X(SCALE, scale)                                                                                \
+    X(ARGMAX, argmax)
+
+#define MMRT_CPU_DECLARE(KIND, name)                                                               \
+    mmrt_status mmrt_cpu_##name(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_error *err);      \
+    mmrt_status mmrt_cpu_##name##_ref(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_error *err);
+MMRT_CPU_OPS(MMRT_CPU_DECLARE)
+#undef MMRT_CPU_DECLARE
+
+/* A float element of a F32/F16/BF16 tensor row, as f32 (used by the _ref ops and tails). */
+static inline float mmrt_cpu_load(mmrt_dtype t, const void *row, int64_t i) {
+    switch (t) {
+    case MMRT_F32: return ((const float *)row)[i];
+    case MMRT_BF16: return mmrt_bf16_to_f32(((const uint16_t *)row)[i]);
+    case MMRT_F16: return mmrt_f16_to_f32(((const uint16_t *)row)[i]);
+    default: return 0.0f;
+    }
+}
+
+static inline float *mmrt_cpu_row_f32(const mmrt_tensor *t, int64_t i1, int64_t i2) {
+    return (float *)mmrt_tensor_row(t, i1, i2, 0);
+}
+
+#endif

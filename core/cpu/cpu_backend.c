@@ -1,0 +1,88 @@
+/* The CPU backend: host memory, synchronous "stream", and the op table of core/cpu/cpu.h. */
+#include "cpu.h"
+#include "simd.h"
+
+#include "core/log.h"
+
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+static mmrt_status cpu_buffer_alloc(mmrt_backend *be, size_t n_bytes, void **ptr, mmrt_error *err) {
+    *ptr = aligned_alloc(64, (n_bytes + 63) & ~(size_t)63);
+    if (!*ptr && n_bytes) return mmrt_error_oom(err, n_bytes, "CPU buffer");
+    return MMRT_OK;
+}
+
+static void cpu_buffer_free(mmrt_backend *be, void *ptr) { free(ptr); }
+
+static mmrt_status cpu_copy(mmrt_backend *be, void *dst, const void *src, size_t n_bytes,
+                            mmrt_error *err) {
+    if (n_bytes) memcpy(dst, src, n_bytes);
+    return MMRT_OK;
+}
+
+static mmrt_status cpu_synchronize(mmrt_backend *be, mmrt_error *err) { return MMRT_OK; }
+
+static const struct {
+    mmrt_cpu_op_fn fast, ref;
+} cpu_ops[MMRT_OP_COUNT] = {
+#define MMRT_CPU_ENTRY(KIND, name) [MMRT_OP_##KIND] = {mmrt_cpu_##name, mmrt_cpu_##name##_ref},
+    MMRT_CPU_OPS(MMRT_CPU_ENTRY)
+#undef MMRT_CPU_ENTRY
+};
+
+static bool is_float(mmrt_dtype t) { return t == MMRT_F32 || t == MMRT_F16 || t == MMRT_BF16; }
+
+/* The CPU runs every op; only weight-like operands may be f16/bf16, activations are f32. */
+static bool cpu_supports_op(mmrt_backend *be, const mmrt_op *op) {
+    if ((unsigned)op->kind >= MMRT_OP_COUNT || !cpu_ops[op->kind].fast) return false;
+    switch (op->kind) {
+    case MMRT_OP_GET_ROWS: return is_float(op->src[0]->type) && op->src[1]->type == MMRT_I32;
+    case MMRT_OP_MATMUL:
+    case MMRT_OP_RMS_NORM: return op->src[0]->type == MMRT_F32 && is_float(op->src[1]->type);
+    default: return op->src[0]->type == MMRT_F32;
+    }
+}
+
+static mmrt_status cpu_compute(mmrt_backend *be, const mmrt_op *op, mmrt_error *err) {
+    const mmrt_cpu_ctx *ctx = be->ctx;
+    mmrt_cpu_op_fn fn = ctx->use_ref ? cpu_ops[op->kind].ref : cpu_ops[op->kind].fast;
+    return fn(op, ctx, err);
+}
+
+static void cpu_free(mmrt_backend *be) {
+    free(be->ctx);
+    free(be);
+}
+
+static const mmrt_backend_i cpu_iface = {
+    .name = "cpu",
+    .buffer_alloc = cpu_buffer_alloc,
+    .buffer_free = cpu_buffer_free,
+    .upload = cpu_copy,
+    .download = cpu_copy,
+    .synchronize = cpu_synchronize,
+    .supports_op = cpu_supports_op,
+    .compute = cpu_compute,
+    .host_memory = true,
+    .free = cpu_free,
+};
+
+mmrt_status mmrt_cpu_backend_init(int n_threads, bool use_ref, mmrt_backend **out, mmrt_error *err) {
+    mmrt_backend *be = calloc(1, sizeof *be);
+    mmrt_cpu_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!be || !ctx) {
+        free(be);
+        free(ctx);
+        return mmrt_error_oom(err, sizeof *be + sizeof *ctx, "CPU backend");
+    }
+    ctx->n_threads = n_threads > 0 ? n_threads : omp_get_num_procs();
+    ctx->use_ref = use_ref;
+    be->iface = &cpu_iface;
+    be->ctx = ctx;
+    MMRT_LOG_D("CPU backend: %d threads, SIMD %s%s", ctx->n_threads,
+               mmrt_simd_level_name(mmrt_simd_level_get()), use_ref ? ", reference ops" : "");
+    *out = be;
+    return MMRT_OK;
+}

@@ -1,0 +1,187 @@
+/* The oracle: every op straight from its definition, fp64 accumulation, one thread, no SIMD.
+ * Slow on purpose. Change these only when the definition changes. */
+#include "cpu.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+/* Rows of a tensor of up to 4 dims as a flat list: row r = (i1, i2, i3). */
+static void *row_ptr(const mmrt_tensor *t, int64_t r) {
+    int64_t i1 = r % t->ne[1], i2 = (r / t->ne[1]) % t->ne[2], i3 = r / (t->ne[1] * t->ne[2]);
+    return mmrt_tensor_row(t, i1, i2, i3);
+}
+
+static int64_t n_rows(const mmrt_tensor *t) { return t->ne[1] * t->ne[2] * t->ne[3]; }
+
+mmrt_status mmrt_cpu_get_rows_ref(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_error *err) {
+    const mmrt_tensor *table = op->src[0], *ids = op->src[1];
+    int64_t d = table->ne[0];
+    for (int64_t i = 0; i < ids->ne[0]; i++) {
+        int32_t id = ((const int32_t *)ids->data)[i];
+        if (id < 0 || id >= table->ne[1])
+            return mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "token id %d out of range [0, %lld)",
+                                  id, (long long)table->ne[1]);
+        const void *src = (const char *)table->data + (size_t)id * table->nb[1];
+        float *dst = mmrt_cpu_row_f32(op->dst, i, 0);
+        for (int64_t j = 0; j < d; j++) dst[j] = mmrt_cpu_load(table->type, src, j);
+    }
+    return MMRT_OK;
+}
+
+mmrt_status mmrt_cpu_matmul_ref(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_error *err) {
+    const mmrt_tensor *x = op->src[0], *w = op->src[1];
+    int64_t k = x->ne[0], m = x->ne[1], n = w->ne[1];
+    for (int64_t i = 0; i < m; i++) {
+        const float *xr = mmrt_cpu_row_f32(x, i, 0);
+        float *dr = mmrt_cpu_row_f32(op->dst, i, 0);
+        for (int64_t j = 0; j < n; j++) {
+            const void *wr = mmrt_tensor_row(w, j, 0, 0);
+            double acc = 0.0;
+            for (int64_t l = 0; l < k; l++) acc += (double)xr[l] * mmrt_cpu_load(w->type, wr, l);
+            dr[j] = (float)acc;
+        }
+    }
+    return MMRT_OK;
+}
+
+mmrt_status mmrt_cpu_rms_norm_ref(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_error *err) {
+    const mmrt_tensor *x = op->src[0], *w = op->src[1];
+    int64_t d = x->ne[0];
+    for (int64_t r = 0; r < n_rows(x); r++) {
+        const float *xr = row_ptr(x, r);
+        float *dr = row_ptr(op->dst, r);
+        double ss = 0.0;
+        for (int64_t j = 0; j < d; j++) ss += (double)xr[j] * xr[j];
+        double inv = 1.0 / sqrt(ss / (double)d + op->p.norm.eps);
+        for (int64_t j = 0; j < d; j++)
+            dr[j] = (float)((double)xr[j] * inv * mmrt_cpu_load(w->type, w->data, j));
+    }
+    return MMRT_OK;
+}
+
+mmrt_status mmrt_cpu_rope_ref(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_error *err) {
+    const mmrt_tensor *x = op->src[0], *pos = op->src[1], *inv_freq = op->src[2];
+    int half = op->p.rope.n_rot / 2;
+    for (int64_t t = 0; t < x->ne[2]; t++) {
+        double p = ((const int32_t *)pos->data)[t];
+        for (int64_t h = 0; h < x->ne[1]; h++) {
+            const float *xr = mmrt_cpu_row_f32(x, h, t);
+            float *dr = mmrt_cpu_row_f32(op->dst, h, t);
+            for (int i = 0; i < half; i++) {
+                double angle = p * ((const float *)inv_freq->data)[i];
+                double c = cos(angle) * op->p.rope.attn_factor;
+                double s = sin(angle) * op->p.rope.attn_factor;
+                double x1 = xr[i], x2 = xr[i + half];
+                dr[i] = (float)(x1 * c - x2 * s);
+                dr[i + half] = (float)(x2 * c + x1 * s);
+            }
+            for (int64_t i = 2 * half; i < x->ne[0]; i++) dr[i] = xr[i];
+        }
+    }
+    return MMRT_OK;
+}
+
+mmrt_status mmrt_cpu_softmax_ref(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_error *err) {
+    const mmrt_tensor *x = op->src[0];
+    int64_t d = x->ne[0];
+    for (int64_t r = 0; r < n_rows(x); r++) {
+        const float *xr = row_ptr(x, r);
+        float *dr = row_ptr(op->dst, r);
+        double mx = -INFINITY, sum = 0.0;
+        for (int64_t j = 0; j < d; j++) mx = fmax(mx, (double)xr[j] * op->p.scale.s);
+        for (int64_t j = 0; j < d; j++) sum += exp((double)xr[j] * op->p.scale.s - mx);
+        for (int64_t j = 0; j < d; j++) dr[j] = (float)(exp((double)xr[j] * op->p.scale.s - mx) / sum);
+    }
+    return MMRT_OK;
+}
+
+mmrt_status mmrt_cpu_attention_ref(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_error *err) {
+    const mmrt_tensor *q = op->src[0], *k = op->src[1], *v = op->src[2];
+    int64_t hd = q->ne[0], n_head = q->ne[1], n_tok = q->ne[2], n_kv = op->p.attn.n_kv;
+    int64_t group = n_head / k->ne[1];
+    double *score = malloc(sizeof(double) * (size_t)(n_kv > 0 ? n_kv : 1));
+    double *acc = malloc(sizeof(double) * (size_t)hd);
+    if (!score || !acc) {
+        free(score);
+        free(acc);
+        return mmrt_error_oom(err, sizeof(double) * (size_t)(n_kv + hd), "attention scores");
+    }
+    for (int64_t t = 0; t < n_tok; t++) {
+        /* causal: query at absolute position pos0 + t sees keys 0 .. pos0 + t */
+        int64_t n_vis = op->p.attn.causal ? op->p.attn.pos0 + t + 1 : n_kv;
+        if (n_vis > n_kv) n_vis = n_kv;
+        for (int64_t h = 0; h < n_head; h++) {
+            const float *qr = mmrt_cpu_row_f32(q, h, t);
+            double mx = -INFINITY, sum = 0.0;
+            for (int64_t j = 0; j < n_vis; j++) {
+                const float *kr = mmrt_cpu_row_f32(k, h / group, j);
+                double s = 0.0;
+                for (int64_t i = 0; i < hd; i++) s += (double)qr[i] * kr[i];
+                score[j] = s * op->p.attn.scale;
+                mx = fmax(mx, score[j]);
+            }
+            for (int64_t i = 0; i < hd; i++) acc[i] = 0.0;
+            for (int64_t j = 0; j < n_vis; j++) {
+                double pj = exp(score[j] - mx);
+                sum += pj;
+                const float *vr = mmrt_cpu_row_f32(v, h / group, j);
+                for (int64_t i = 0; i < hd; i++) acc[i] += pj * vr[i];
+            }
+            float *dr = mmrt_cpu_row_f32(op->dst, h, t);
+            for (int64_t i = 0; i < hd; i++) dr[i] = n_vis > 0 ? (float)(acc[i] / sum) : 0.0f;
+        }
+    }
+    free(score);
+    free(acc);
+    return MMRT_OK;
+}
+
+/* Elementwise ops: same shape for every operand, rows contiguous. */
+typedef double (*binary_fn)(double a, double b, double s);
+
+static void elementwise_ref(const mmrt_op *op, binary_fn f) {
+    const mmrt_tensor *a = op->src[0], *b = op->src[1];
+    for (int64_t r = 0; r < n_rows(a); r++) {
+        const float *ar = row_ptr(a, r), *br = b ? row_ptr(b, r) : NULL;
+        float *dr = row_ptr(op->dst, r);
+        for (int64_t j = 0; j < a->ne[0]; j++)
+            dr[j] = (float)f(ar[j], br ? br[j] : 0.0, op->p.scale.s);
+    }
+}
+
+static double f_silu_mul(double a, double b, double s) { return a / (1.0 + exp(-a)) * b; }
+static double f_add(double a, double b, double s) { return a + b; }
+static double f_mul(double a, double b, double s) { return a * b; }
+static double f_scale(double a, double b, double s) { return a * s; }
+
+mmrt_status mmrt_cpu_silu_mul_ref(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_error *err) {
+    elementwise_ref(op, f_silu_mul);
+    return MMRT_OK;
+}
+
+mmrt_status mmrt_cpu_add_ref(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_error *err) {
+    elementwise_ref(op, f_add);
+    return MMRT_OK;
+}
+
+mmrt_status mmrt_cpu_mul_ref(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_error *err) {
+    elementwise_ref(op, f_mul);
+    return MMRT_OK;
+}
+
+mmrt_status mmrt_cpu_scale_ref(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_error *err) {
+    elementwise_ref(op, f_scale);
+    return MMRT_OK;
+}
+
+mmrt_status mmrt_cpu_argmax_ref(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_error *err) {
+    const mmrt_tensor *x = op->src[0];
+    for (int64_t r = 0; r < n_rows(x); r++) {
+        const float *xr = row_ptr(x, r);
+        int64_t best = 0;
+        for (int64_t j = 1; j < x->ne[0]; j++)
+            if (xr[j] > xr[best]) best = j;
+        ((int32_t *)op->dst->data)[r] = (int32_t)best;
+    }
+    return MMRT_OK;
+}

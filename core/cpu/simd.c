@@ -1,0 +1,64 @@
+#include "simd.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Plain C: 8 partial sums per row, the same lane structure as the vector kernels. */
+void mmrt_dotn_generic(mmrt_dtype wt, const float *x, size_t x_stride, int nx, const void *w,
+                       int64_t k, float *out) {
+    for (int r = 0; r < nx; r++) {
+        const float *xr = x + (size_t)r * x_stride;
+        float lane[8] = {0};
+        for (int64_t l = 0; l < k; l++) {
+            float wv;
+            if (wt == MMRT_F32) wv = ((const float *)w)[l];
+            else if (wt == MMRT_BF16) wv = mmrt_bf16_to_f32(((const uint16_t *)w)[l]);
+            else wv = mmrt_f16_to_f32(((const uint16_t *)w)[l]);
+            lane[l & 7] += xr[l] * wv;
+        }
+        out[r] = ((lane[0] + lane[4]) + (lane[1] + lane[5])) + ((lane[2] + lane[6]) + (lane[3] + lane[7]));
+    }
+}
+
+static int g_level = -1;
+static bool g_bf16;
+
+mmrt_simd_level mmrt_simd_detect(bool *has_bf16) {
+    __builtin_cpu_init();
+    bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                  __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+    if (has_bf16) *has_bf16 = avx512 && __builtin_cpu_supports("avx512bf16");
+    return avx512 ? MMRT_SIMD_AVX512 : avx2 ? MMRT_SIMD_AVX2 : MMRT_SIMD_GENERIC;
+}
+
+const char *mmrt_simd_level_name(mmrt_simd_level level) {
+    static const char *const names[] = {"generic", "avx2", "avx512"};
+    return names[level];
+}
+
+static void init_level(void) {
+    mmrt_simd_level best = mmrt_simd_detect(&g_bf16), want = best;
+    const char *env = getenv("MMRT_SIMD");
+    if (env && strcmp(env, "generic") == 0) want = MMRT_SIMD_GENERIC;
+    else if (env && strcmp(env, "avx2") == 0) want = MMRT_SIMD_AVX2;
+    g_level = want < best ? want : best;
+}
+
+mmrt_simd_level mmrt_simd_level_get(void) {
+    if (g_level < 0) init_level();
+    return (mmrt_simd_level)g_level;
+}
+
+void mmrt_simd_force(mmrt_simd_level level) {
+    mmrt_simd_level best = mmrt_simd_detect(&g_bf16);
+    g_level = level < best ? level : best;
+}
+
+mmrt_dotn_fn mmrt_simd_dotn(void) {
+    switch (mmrt_simd_level_get()) {
+    case MMRT_SIMD_AVX512: return mmrt_dotn_avx512;
+    case MMRT_SIMD_AVX2: return mmrt_dotn_avx2;
+    default: return mmrt_dotn_generic;
+    }
+}

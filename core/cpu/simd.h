@@ -1,0 +1,43 @@
+/* SIMD kernels chosen at run time from the CPU's features.
+ *
+ * Builds are portable (no -march=native): each instruction set's kernels live in their own file
+ * compiled with that set's flags (core/cpu/simd/dot_avx2.c, dot_avx512.c), and simd.c picks one per
+ * process from cpuid, unless MMRT_SIMD=generic|avx2|avx512 in the environment asks for less.
+ */
+#ifndef MMRT_CORE_CPU_SIMD_H
+#define MMRT_CORE_CPU_SIMD_H
+
+#include "core/tensor.h"
+
+typedef enum mmrt_simd_level {
+    MMRT_SIMD_GENERIC = 0,
+    MMRT_SIMD_AVX2 = 1,   /* AVX2 + FMA + F16C */
+    MMRT_SIMD_AVX512 = 2, /* AVX-512 F/BW/VL/DQ (+ BF16 reported separately) */
+} mmrt_simd_level;
+
+/* out[r] = Σ_l x[r·x_stride + l] · w[l] for r < nx (1..4), w of dtype wt (F32/F16/BF16).
+ * Each row's sum is accumulated in the same order whatever nx is, so grouping rows never
+ * changes a result. */
+typedef void (*mmrt_dotn_fn)(mmrt_dtype wt, const float *x, size_t x_stride, int nx,
+                             const void *w, int64_t k, float *out);
+
+#define MMRT_DOTN_MAX 4
+
+void mmrt_dotn_generic(mmrt_dtype wt, const float *x, size_t x_stride, int nx, const void *w,
+                       int64_t k, float *out);
+void mmrt_dotn_avx2(mmrt_dtype wt, const float *x, size_t x_stride, int nx, const void *w,
+                    int64_t k, float *out);
+void mmrt_dotn_avx512(mmrt_dtype wt, const float *x, size_t x_stride, int nx, const void *w,
+                      int64_t k, float *out);
+
+/* The best level this CPU supports (cpuid), and whether it has AVX512-BF16. */
+mmrt_simd_level mmrt_simd_detect(bool *has_bf16);
+/* The level in use: the detected one, lowered by MMRT_SIMD or mmrt_simd_force(). */
+mmrt_simd_level mmrt_simd_level_get(void);
+const char *mmrt_simd_level_name(mmrt_simd_level level);
+/* Tests: run everything at `level` (clamped to what the CPU supports). Not thread-safe. */
+void mmrt_simd_force(mmrt_simd_level level);
+
+mmrt_dotn_fn mmrt_simd_dotn(void);
+
+#endif

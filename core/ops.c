@@ -1,0 +1,71 @@
+#include "ops.h"
+
+static mmrt_status run(mmrt_backend *be, mmrt_op op, mmrt_error *err) {
+    return mmrt_backend_run(be, &op, err);
+}
+
+mmrt_status mmrt_get_rows(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor *table,
+                          const mmrt_tensor *ids, mmrt_error *err) {
+    return run(be, (mmrt_op){.kind = MMRT_OP_GET_ROWS, .dst = dst, .src = {table, ids}}, err);
+}
+
+mmrt_status mmrt_matmul(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor *x,
+                        const mmrt_tensor *w, mmrt_error *err) {
+    return run(be, (mmrt_op){.kind = MMRT_OP_MATMUL, .dst = dst, .src = {x, w}}, err);
+}
+
+mmrt_status mmrt_rms_norm(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor *x,
+                          const mmrt_tensor *w, float eps, mmrt_error *err) {
+    return run(be, (mmrt_op){.kind = MMRT_OP_RMS_NORM, .dst = dst, .src = {x, w}, .p.norm.eps = eps},
+               err);
+}
+
+mmrt_status mmrt_rope(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor *x,
+                      const mmrt_tensor *pos, const mmrt_tensor *inv_freq, int n_rot,
+                      float attn_factor, mmrt_error *err) {
+    mmrt_op op = {.kind = MMRT_OP_ROPE, .dst = dst, .src = {x, pos, inv_freq}};
+    op.p.rope.n_rot = n_rot;
+    op.p.rope.attn_factor = attn_factor;
+    return run(be, op, err);
+}
+
+mmrt_status mmrt_softmax(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor *x, float scale,
+                         mmrt_error *err) {
+    return run(be, (mmrt_op){.kind = MMRT_OP_SOFTMAX, .dst = dst, .src = {x}, .p.scale.s = scale},
+               err);
+}
+
+mmrt_status mmrt_attention(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor *q,
+                           const mmrt_tensor *k, const mmrt_tensor *v, int64_t n_kv,
+                           int64_t pos0, bool causal, float scale, mmrt_error *err) {
+    mmrt_op op = {.kind = MMRT_OP_ATTENTION, .dst = dst, .src = {q, k, v}};
+    op.p.attn.scale = scale;
+    op.p.attn.n_kv = n_kv;
+    op.p.attn.pos0 = pos0;
+    op.p.attn.causal = causal;
+    return run(be, op, err);
+}
+
+mmrt_status mmrt_silu_mul(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor *a,
+                          const mmrt_tensor *b, mmrt_error *err) {
+    return run(be, (mmrt_op){.kind = MMRT_OP_SILU_MUL, .dst = dst, .src = {a, b}}, err);
+}
+
+mmrt_status mmrt_add(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor *a,
+                     const mmrt_tensor *b, mmrt_error *err) {
+    return run(be, (mmrt_op){.kind = MMRT_OP_ADD, .dst = dst, .src = {a, b}}, err);
+}
+
+mmrt_status mmrt_mul(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor *a,
+                     const mmrt_tensor *b, mmrt_error *err) {
+    return run(be, (mmrt_op){.kind = MMRT_OP_MUL, .dst = dst, .src = {a, b}}, err);
+}
+
+mmrt_status mmrt_scale(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor *a, float s,
+                       mmrt_error *err) {
+    return run(be, (mmrt_op){.kind = MMRT_OP_SCALE, .dst = dst, .src = {a}, .p.scale.s = s}, err);
+}
+
+mmrt_status mmrt_argmax(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor *x, mmrt_error *err) {
+    return run(be, (mmrt_op){.kind = MMRT_OP_ARGMAX, .dst = dst, .src = {x}}, err);
+}

@@ -1,0 +1,364 @@
+/* Every CPU op against its _ref oracle: odd shapes, every SIMD level this CPU has, several
+ * thread counts, every weight dtype. Plus a few hand-checked values of the oracles themselves. */
+#include "core/backend.h"
+#include "core/cpu/simd.h"
+#include "core/ops.h"
+#include "helpers/compare.h"
+
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const mmrt_dtype weight_types[] = {MMRT_F32, MMRT_BF16, MMRT_F16};
+static const int thread_counts[] = {1, 2, 3};
+
+static mmrt_backend *backend(int n_threads, bool use_ref) {
+    mmrt_backend *be = NULL;
+    mmrt_backend_params p = {.device = MMRT_DEVICE_CPU, .n_threads = n_threads, .use_ref = use_ref};
+    cr_assert_eq(mmrt_backend_init(&p, &be, NULL), MMRT_OK);
+    return be;
+}
+
+/* A (rows, cols) float tensor of dtype t from deterministic random values; the f32 values it
+ * holds (after rounding to t) are returned in *vals for the caller's own checks. */
+static mmrt_tensor weights(mmrt_dtype t, int64_t cols, int64_t rows, uint64_t seed, float **vals) {
+    int64_t n = cols * rows;
+    float *f = malloc(sizeof(float) * (size_t)(n ? n : 1));
+    mmrt_test_fill(f, n, seed, -1.0f, 1.0f);
+    void *data = f;
+    if (t != MMRT_F32) {
+        uint16_t *h = malloc(2 * (size_t)(n ? n : 1));
+        for (int64_t i = 0; i < n; i++) {
+            h[i] = t == MMRT_BF16 ? mmrt_f32_to_bf16(f[i]) : mmrt_f32_to_f16(f[i]);
+            f[i] = t == MMRT_BF16 ? mmrt_bf16_to_f32(h[i]) : mmrt_f16_to_f32(h[i]);
+        }
+        data = h;
+    }
+    if (vals) *vals = f;
+    else if (data != f) free(f);
+    return mmrt_tensor_2d(t, data, cols, rows);
+}
+
+static float *floats(int64_t n, uint64_t seed, float lo, float hi) {
+    float *f = malloc(sizeof(float) * (size_t)(n ? n : 1));
+    mmrt_test_fill(f, n, seed, lo, hi);
+    return f;
+}
+
+static float *zeros(int64_t n) { return calloc((size_t)(n ? n : 1), sizeof(float)); }
+
+typedef mmrt_status (*run_fn)(mmrt_backend *be, void *args, float *out);
+
+/* Runs fn on the reference backend and on the fast one at every SIMD level and thread count. */
+static void check_all(const char *what, run_fn fn, void *args, int64_t n_out, double tol) {
+    float *ref = zeros(n_out), *got = zeros(n_out);
+    mmrt_backend *rb = backend(1, true);
+    cr_assert_eq(fn(rb, args, ref), MMRT_OK, "%s: reference op failed", what);
+    mmrt_backend_free(rb);
+    for (int level = MMRT_SIMD_GENERIC; level <= MMRT_SIMD_AVX512; level++) {
+        mmrt_simd_force((mmrt_simd_level)level);
+        if ((int)mmrt_simd_level_get() != level) continue; /* CPU lacks it */
+        for (size_t t = 0; t < sizeof thread_counts / sizeof *thread_counts; t++) {
+            mmrt_backend *be = backend(thread_counts[t], false);
+            memset(got, 0xff, sizeof(float) * (size_t)n_out); /* NaN: catches unwritten outputs */
+            cr_assert_eq(fn(be, args, got), MMRT_OK, "%s: op failed", what);
+            mmrt_backend_free(be);
+            char label[256];
+            snprintf(label, sizeof label, "%s [%s, %d threads]", what,
+                     mmrt_simd_level_name((mmrt_simd_level)level), thread_counts[t]);
+            cr_assert(mmrt_test_close(label, got, ref, n_out, tol), "%s differs from the oracle", label);
+        }
+    }
+    mmrt_simd_force(MMRT_SIMD_AVX512);
+    free(ref);
+    free(got);
+}
+
+/* ---- matmul ----------------------------------------------------------------------------- */
+
+struct matmul_args {
+    mmrt_tensor x, w;
+};
+
+static mmrt_status run_matmul(mmrt_backend *be, void *args, float *out) {
+    struct matmul_args *a = args;
+    mmrt_tensor d = mmrt_tensor_2d(MMRT_F32, out, a->w.ne[1], a->x.ne[1]);
+    return mmrt_matmul(be, &d, &a->x, &a->w, NULL);
+}
+
+Test(ops, matmul_matches_oracle) {
+    /* (m, n, k): decode rows, the 4-row groups' tails, the sgemm path, odd k for SIMD tails */
+    static const int64_t shapes[][3] = {{1, 7, 5},  {1, 33, 67},  {3, 17, 31},  {5, 9, 129},
+                                        {15, 3, 16}, {16, 40, 33}, {37, 300, 47}, {2, 1, 1}};
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+        for (size_t t = 0; t < 3; t++) {
+            int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+            float *xv = floats(m * k, 1 + s, -1.0f, 1.0f);
+            struct matmul_args a = {.x = mmrt_tensor_2d(MMRT_F32, xv, k, m),
+                                    .w = weights(weight_types[t], k, n, 100 + s, NULL)};
+            char what[96];
+            snprintf(what, sizeof what, "matmul m=%lld n=%lld k=%lld w=%s", (long long)m,
+                     (long long)n, (long long)k, mmrt_dtype_name(weight_types[t]));
+            check_all(what, run_matmul, &a, m * n, 1e-5);
+            free(xv);
+            free(a.w.data);
+        }
+    }
+}
+
+Test(ops, matmul_strided_rows) {
+    /* x rows with a pitch wider than k (a view into a larger activation buffer) */
+    int64_t m = 3, n = 5, k = 7, pitch = 11;
+    float *xv = floats(m * pitch, 7, -1.0f, 1.0f);
+    struct matmul_args a = {.x = mmrt_tensor_2d(MMRT_F32, xv, k, m), .w = weights(MMRT_F32, k, n, 8, NULL)};
+    a.x.nb[1] = (size_t)pitch * sizeof(float);
+    a.x.nb[2] = a.x.nb[3] = a.x.nb[1] * (size_t)m;
+    check_all("matmul strided", run_matmul, &a, m * n, 1e-5);
+    free(xv);
+    free(a.w.data);
+}
+
+/* ---- rms_norm --------------------------------------------------------------------------- */
+
+struct norm_args {
+    mmrt_tensor x, w;
+    float eps;
+};
+
+static mmrt_status run_rms_norm(mmrt_backend *be, void *args, float *out) {
+    struct norm_args *a = args;
+    mmrt_tensor d = mmrt_tensor_2d(MMRT_F32, out, a->x.ne[0], a->x.ne[1]);
+    return mmrt_rms_norm(be, &d, &a->x, &a->w, a->eps, NULL);
+}
+
+Test(ops, rms_norm_matches_oracle) {
+    static const int64_t shapes[][2] = {{1, 1}, {1, 576}, {7, 54}, {13, 3}};
+    for (size_t s = 0; s < 4; s++)
+        for (size_t t = 0; t < 3; t++) {
+            int64_t rows = shapes[s][0], d = shapes[s][1];
+            float *xv = floats(rows * d, 20 + s, -3.0f, 3.0f);
+            struct norm_args a = {.x = mmrt_tensor_2d(MMRT_F32, xv, d, rows),
+                                  .w = weights(weight_types[t], d, 1, 30 + s, NULL), .eps = 1e-5f};
+            check_all("rms_norm", run_rms_norm, &a, rows * d, 1e-5);
+            free(xv);
+            free(a.w.data);
+        }
+}
+
+Test(ops, rms_norm_oracle_by_hand) {
+    float x[2] = {3.0f, 4.0f}, w[2] = {1.0f, 2.0f}, out[2];
+    struct norm_args a = {.x = mmrt_tensor_2d(MMRT_F32, x, 2, 1), .w = mmrt_tensor_1d(MMRT_F32, w, 2)};
+    mmrt_backend *rb = backend(1, true);
+    cr_assert_eq(run_rms_norm(rb, &a, out), MMRT_OK);
+    mmrt_backend_free(rb);
+    float r = sqrtf(12.5f); /* mean(9, 16) */
+    cr_assert_float_eq(out[0], 3.0f / r, 1e-6f);
+    cr_assert_float_eq(out[1], 8.0f / r, 1e-6f);
+}
+
+/* ---- rope ------------------------------------------------------------------------------- */
+
+struct rope_args {
+    mmrt_tensor x, pos, inv_freq;
+    int n_rot;
+    float attn_factor;
+};
+
+static mmrt_status run_rope(mmrt_backend *be, void *args, float *out) {
+    struct rope_args *a = args;
+    mmrt_tensor d = a->x;
+    d.data = out;
+    return mmrt_rope(be, &d, &a->x, &a->pos, &a->inv_freq, a->n_rot, a->attn_factor, NULL);
+}
+
+Test(ops, rope_matches_oracle) {
+    /* (hd, n_head, n_tok, n_rot): full and partial rotation, odd head counts */
+    static const int rshapes[][4] = {{64, 3, 5, 64}, {18, 1, 9, 18}, {96, 2, 3, 32}, {8, 5, 1, 8}};
+    for (size_t s = 0; s < 4; s++) {
+        int hd = rshapes[s][0], nh = rshapes[s][1], nt = rshapes[s][2], n_rot = rshapes[s][3];
+        float *xv = floats((int64_t)hd * nh * nt, 40 + s, -2.0f, 2.0f);
+        int32_t *pos = malloc(sizeof(int32_t) * (size_t)nt);
+        for (int t = 0; t < nt; t++) pos[t] = 1000 * t + 3; /* large angles test the f32 product */
+        float *inv = malloc(sizeof(float) * (size_t)(n_rot / 2));
+        for (int i = 0; i < n_rot / 2; i++) inv[i] = (float)pow(10000.0, -2.0 * i / n_rot);
+        struct rope_args a = {.x = mmrt_tensor_3d(MMRT_F32, xv, hd, nh, nt),
+                              .pos = mmrt_tensor_1d(MMRT_I32, pos, nt),
+                              .inv_freq = mmrt_tensor_1d(MMRT_F32, inv, n_rot / 2),
+                              .n_rot = n_rot,
+                              .attn_factor = s == 2 ? 1.25f : 1.0f};
+        /* cos/sin of angles near 10^4 rad in f32 differ from fp64 by ~1e-4 relative: that is
+         * the same rounding transformers has, so the oracle is checked at 1e-3 here. */
+        check_all("rope", run_rope, &a, (int64_t)hd * nh * nt, 1e-3);
+        free(xv);
+        free(pos);
+        free(inv);
+    }
+}
+
+/* ---- attention -------------------------------------------------------------------------- */
+
+struct attn_args {
+    mmrt_tensor q, k, v;
+    int64_t n_kv, pos0;
+    bool causal;
+};
+
+static mmrt_status run_attention(mmrt_backend *be, void *args, float *out) {
+    struct attn_args *a = args;
+    mmrt_tensor d = a->q;
+    d.data = out;
+    return mmrt_attention(be, &d, &a->q, &a->k, &a->v, a->n_kv, a->pos0, a->causal,
+                          1.0f / sqrtf((float)a->q.ne[0]), NULL);
+}
+
+Test(ops, attention_matches_oracle) {
+    /* (hd, n_head, n_kv_head, n_tok, pos0, cache rows, causal) */
+    static const int ashapes[][7] = {
+        {64, 6, 2, 5, 0, 16, 1},  /* prefill, GQA 3:1 */
+        {64, 6, 2, 1, 11, 16, 1}, /* decode over a cache */
+        {18, 3, 1, 7, 2, 9, 1},   /* odd head dim, MQA */
+        {16, 4, 4, 3, 0, 3, 0},   /* bidirectional, MHA */
+        {72, 2, 1, 33, 0, 40, 1}, /* more tokens than a SIMD width */
+    };
+    for (size_t s = 0; s < sizeof ashapes / sizeof *ashapes; s++) {
+        int hd = ashapes[s][0], nh = ashapes[s][1], nkh = ashapes[s][2], nt = ashapes[s][3];
+        int pos0 = ashapes[s][4], rows = ashapes[s][5];
+        bool causal = ashapes[s][6];
+        float *qv = floats((int64_t)hd * nh * nt, 50 + s, -2.0f, 2.0f);
+        float *kv = floats((int64_t)hd * nkh * rows, 60 + s, -2.0f, 2.0f);
+        float *vv = floats((int64_t)hd * nkh * rows, 70 + s, -2.0f, 2.0f);
+        struct attn_args a = {.q = mmrt_tensor_3d(MMRT_F32, qv, hd, nh, nt),
+                              .k = mmrt_tensor_3d(MMRT_F32, kv, hd, nkh, rows),
+                              .v = mmrt_tensor_3d(MMRT_F32, vv, hd, nkh, rows),
+                              .n_kv = causal ? pos0 + nt : rows,
+                              .pos0 = pos0,
+                              .causal = causal};
+        char what[64];
+        snprintf(what, sizeof what, "attention case %zu", s);
+        check_all(what, run_attention, &a, (int64_t)hd * nh * nt, 1e-5);
+        free(qv);
+        free(kv);
+        free(vv);
+    }
+}
+
+Test(ops, attention_oracle_single_key_returns_value) {
+    float q[4] = {1, 2, 3, 4}, k[4] = {0.5f, 0, 0, 1}, v[4] = {7, -1, 2, 5}, out[4];
+    struct attn_args a = {.q = mmrt_tensor_3d(MMRT_F32, q, 4, 1, 1),
+                          .k = mmrt_tensor_3d(MMRT_F32, k, 4, 1, 1),
+                          .v = mmrt_tensor_3d(MMRT_F32, v, 4, 1, 1),
+                          .n_kv = 1, .causal = true};
+    mmrt_backend *rb = backend(1, true);
+    cr_assert_eq(run_attention(rb, &a, out), MMRT_OK);
+    mmrt_backend_free(rb);
+    for (int i = 0; i < 4; i++) cr_assert_float_eq(out[i], v[i], 1e-6f, "out[%d]", i);
+}
+
+/* ---- elementwise, softmax, gather, argmax ------------------------------------------------ */
+
+struct binary_args {
+    mmrt_op_kind kind;
+    mmrt_tensor a, b;
+    float s;
+};
+
+static mmrt_status run_binary(mmrt_backend *be, void *args, float *out) {
+    struct binary_args *a = args;
+    mmrt_tensor d = a->a;
+    d.data = out;
+    switch (a->kind) {
+    case MMRT_OP_SILU_MUL: return mmrt_silu_mul(be, &d, &a->a, &a->b, NULL);
+    case MMRT_OP_ADD: return mmrt_add(be, &d, &a->a, &a->b, NULL);
+    case MMRT_OP_MUL: return mmrt_mul(be, &d, &a->a, &a->b, NULL);
+    case MMRT_OP_SCALE: return mmrt_scale(be, &d, &a->a, a->s, NULL);
+    default: return mmrt_softmax(be, &d, &a->a, a->s, NULL);
+    }
+}
+
+Test(ops, elementwise_and_softmax_match_oracle) {
+    static const mmrt_op_kind kinds[] = {MMRT_OP_SILU_MUL, MMRT_OP_ADD, MMRT_OP_MUL, MMRT_OP_SCALE,
+                                         MMRT_OP_SOFTMAX};
+    static const int64_t eshapes[][2] = {{1, 1}, {1, 1536}, {9, 37}, {5, 49280}};
+    for (size_t k = 0; k < 5; k++)
+        for (size_t s = 0; s < 4; s++) {
+            int64_t rows = eshapes[s][0], d = eshapes[s][1];
+            float *av = floats(rows * d, 80 + s, -8.0f, 8.0f), *bv = floats(rows * d, 90 + s, -2.0f, 2.0f);
+            struct binary_args a = {.kind = kinds[k], .a = mmrt_tensor_2d(MMRT_F32, av, d, rows),
+                                    .b = mmrt_tensor_2d(MMRT_F32, bv, d, rows), .s = 0.7f};
+            check_all(mmrt_op_name(kinds[k]), run_binary, &a, rows * d, 1e-5);
+            free(av);
+            free(bv);
+        }
+}
+
+struct gather_args {
+    mmrt_tensor table, ids;
+};
+
+static mmrt_status run_get_rows(mmrt_backend *be, void *args, float *out) {
+    struct gather_args *a = args;
+    mmrt_tensor d = mmrt_tensor_2d(MMRT_F32, out, a->table.ne[0], a->ids.ne[0]);
+    return mmrt_get_rows(be, &d, &a->table, &a->ids, NULL);
+}
+
+Test(ops, get_rows_matches_oracle_and_table) {
+    int32_t ids[] = {4, 0, 4, 9, 1};
+    for (size_t t = 0; t < 3; t++) {
+        float *vals;
+        struct gather_args a = {.table = weights(weight_types[t], 13, 10, 5, &vals),
+                                .ids = mmrt_tensor_1d(MMRT_I32, ids, 5)};
+        check_all("get_rows", run_get_rows, &a, 5 * 13, 0.0);
+        float out[5 * 13];
+        mmrt_backend *be = backend(2, false);
+        cr_assert_eq(run_get_rows(be, &a, out), MMRT_OK);
+        mmrt_backend_free(be);
+        for (int i = 0; i < 5; i++)
+            cr_assert_arr_eq(out + 13 * i, vals + 13 * ids[i], 13 * sizeof(float), "row %d", i);
+        if (a.table.data != vals) free(a.table.data);
+        free(vals);
+    }
+}
+
+Test(ops, get_rows_rejects_out_of_range_ids) {
+    int32_t ids[] = {0, 10};
+    struct gather_args a = {.table = weights(MMRT_F32, 4, 10, 1, NULL), .ids = mmrt_tensor_1d(MMRT_I32, ids, 2)};
+    for (int ref = 0; ref < 2; ref++) {
+        mmrt_backend *be = backend(1, ref);
+        float out[8];
+        mmrt_error err = {0};
+        mmrt_tensor d = mmrt_tensor_2d(MMRT_F32, out, 4, 2);
+        cr_assert_eq(mmrt_get_rows(be, &d, &a.table, &a.ids, &err), MMRT_ERR_INVALID_ARG);
+        cr_assert(strstr(err.msg, "token id 10 out of range"), "message: %s", err.msg);
+        mmrt_backend_free(be);
+    }
+    free(a.table.data);
+}
+
+Test(ops, argmax_matches_oracle_first_index_on_ties) {
+    float x[3 * 5] = {1, 3, 3, 0, -1, /* tie: first wins */ -5, -4, -3, -2, -1, 2, 2, 2, 2, 2};
+    int32_t got[3], ref[3];
+    mmrt_tensor xt = mmrt_tensor_2d(MMRT_F32, x, 5, 3);
+    for (int r = 0; r < 2; r++) {
+        mmrt_backend *be = backend(1, r);
+        mmrt_tensor d = mmrt_tensor_1d(MMRT_I32, r ? ref : got, 3);
+        cr_assert_eq(mmrt_argmax(be, &d, &xt, NULL), MMRT_OK);
+        mmrt_backend_free(be);
+    }
+    cr_assert_arr_eq(got, ref, sizeof got);
+    cr_assert_eq(ref[0], 1);
+    cr_assert_eq(ref[1], 4);
+    cr_assert_eq(ref[2], 0);
+}
+
+Test(ops, dtype_conversions_round_trip) {
+    /* bf16/f16 → f32 is exact; f32 → bf16/f16 rounds to nearest even */
+    cr_assert_eq(mmrt_f32_to_bf16(1.0f), 0x3f80);
+    cr_assert_eq(mmrt_f32_to_bf16(mmrt_bf16_to_f32(0x3f81)), 0x3f81);
+    cr_assert_eq(mmrt_f32_to_f16(1.0f), 0x3c00);
+    cr_assert_eq(mmrt_f32_to_f16(65504.0f), 0x7bff);
+    cr_assert_eq(mmrt_f32_to_f16(1e6f), 0x7c00);
+    cr_assert_float_eq(mmrt_f16_to_f32(0x0001), 5.9604644775390625e-8f, 0.0f);
+    for (uint32_t h = 0; h < 0x7c00; h++) /* every finite positive f16 survives a round trip */
+        cr_assert_eq(mmrt_f32_to_f16(mmrt_f16_to_f32((uint16_t)h)), h, "f16 0x%04x", h);
+}

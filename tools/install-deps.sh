@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages mmrt needs to build, test and fuzz. Safe to re-run.
+set -euo pipefail
+packages=(
+  build-essential cmake pkg-config          # toolchain
+  libopenblas-dev                           # f32 GEMM on the CPU
+  libcjson-dev                              # config.json, tokenizer.json, safetensors headers
+  libpcre2-dev                              # tokenizer pre-tokenizer regexes (Unicode classes)
+  libcurl4-openssl-dev                      # Hugging Face downloads
+  libcriterion-dev                          # tests
+  clang libclang-rt-14-dev                  # libFuzzer targets
+  python3                                   # test helpers (standard library only)
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
+fi
