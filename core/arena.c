@@ -14,6 +14,10 @@ mmrt_status mmrt_arena_init(mmrt_arena *a, const char *name, size_t size, mmrt_e
     return MMRT_OK;
 }
 
+void mmrt_arena_wrap(mmrt_arena *a, const char *name, void *base, size_t size) {
+    *a = (mmrt_arena){.name = name, .base = base, .size = size & ~(size_t)(ARENA_ALIGN - 1)};
+}
+
 void mmrt_arena_free(mmrt_arena *a) {
     free(a->base);
     *a = (mmrt_arena){0};

@@ -19,6 +19,9 @@ typedef struct mmrt_arena {
 
 mmrt_status mmrt_arena_init(mmrt_arena *a, const char *name, size_t size, mmrt_error *err);
 void mmrt_arena_free(mmrt_arena *a);
+/* An arena over memory owned by someone else (e.g. a backend buffer); mmrt_arena_free is then
+ * not called. base must be 64-byte aligned. */
+void mmrt_arena_wrap(mmrt_arena *a, const char *name, void *base, size_t size);
 
 void *mmrt_arena_alloc(mmrt_arena *a, size_t n_bytes, mmrt_error *err);
 /* A contiguous tensor in the arena; shape innermost first as in mmrt_tensor_make. On failure

@@ -4,8 +4,8 @@
  *
  *     #include <mmrt.h>
  *
- *     static int on_token(const char *piece, int32_t token, void *user) {
- *         fputs(piece, stdout);            // piece is always whole UTF-8 characters
+ *     static int on_token(const char *piece, size_t len, int32_t token, void *user) {
+ *         fwrite(piece, 1, len, stdout);   // piece is always whole UTF-8 characters
  *         return 0;                         // non-zero stops generation
  *     }
  *
@@ -108,6 +108,124 @@ typedef void (*mmrt_log_fn)(mmrt_log_level level, const char *msg, void *user);
  * drops lines above max_level. Not thread-safe with respect to concurrent logging: call it before
  * starting work. */
 MMRT_API void mmrt_log_set(mmrt_log_fn fn, void *user, mmrt_log_level max_level);
+
+
+/* ---- model ------------------------------------------------------------------------------- */
+
+/* Weights, tokenizer and configs of one checkpoint. Immutable once loaded: share it freely
+ * between threads and sessions. */
+typedef struct mmrt_model mmrt_model;
+
+typedef struct mmrt_model_params {
+    const char *device;   /* "cpu", "cuda" or "auto" (default "auto": CUDA when present, else CPU) */
+    int32_t n_threads;    /* CPU threads for sessions of this model; 0 = one per core */
+    const char *revision; /* for repo ids: branch, tag or commit (default "main") */
+    bool offline;         /* for repo ids: use the Hugging Face cache only, never the network */
+    bool progress;        /* for repo ids: progress bar on stderr when it is a terminal */
+} mmrt_model_params;
+
+MMRT_API mmrt_model_params mmrt_model_default_params(void);
+
+/* Loads a model from a Hugging Face model directory (config.json, *.safetensors, tokenizer.json,
+ * ...) or a repo id ("HuggingFaceTB/SmolLM2-135M-Instruct"), found in the Hugging Face cache or
+ * downloaded into it. params may be NULL (defaults). On failure *out is NULL and
+ * mmrt_last_error() names the file and the problem. */
+MMRT_API mmrt_status mmrt_model_load(const char *path_or_repo, const mmrt_model_params *params,
+                                     mmrt_model **out);
+MMRT_API void mmrt_model_free(mmrt_model *model);
+
+typedef struct mmrt_model_info {
+    const char *path;         /* the model directory */
+    const char *architecture; /* config.json model_type, e.g. "llama" */
+    const char *dtype;        /* the weights' dtype ("BF16", "F32", "F16" or "mixed") */
+    int64_t n_params;         /* parameters stored in the checkpoint */
+    int64_t n_tensors;
+    int64_t weight_bytes;     /* bytes of the weights in the checkpoint */
+    int64_t n_vocab, n_embd, n_layer, n_head, n_head_kv, head_dim, n_ff, n_ctx_train;
+    bool tied_embeddings;
+    const char *chat_format;  /* "chatml", or "none" */
+} mmrt_model_info;
+
+/* Fills *info; its strings live as long as the model. Thread-safe. */
+MMRT_API mmrt_status mmrt_model_get_info(const mmrt_model *model, mmrt_model_info *info);
+
+/* Bytes a session with context n_ctx needs besides the weights (KV cache + scratch). */
+MMRT_API int64_t mmrt_model_session_bytes(const mmrt_model *model, int32_t n_ctx);
+
+/* ---- session ----------------------------------------------------------------------------- */
+
+/* Per-request state: KV cache, scratch, sampler. One thread at a time. */
+typedef struct mmrt_session mmrt_session;
+
+typedef struct mmrt_session_params {
+    int32_t n_ctx;   /* context size in tokens; 0 = min(model's trained context, 4096) */
+    int32_t n_batch; /* most prompt tokens per forward pass; 0 = 512 */
+} mmrt_session_params;
+
+MMRT_API mmrt_session_params mmrt_session_default_params(void);
+
+/* The session keeps a pointer to model: free the session first. params may be NULL. */
+MMRT_API mmrt_status mmrt_session_init(const mmrt_model *model, const mmrt_session_params *params,
+                                       mmrt_session **out);
+MMRT_API void mmrt_session_free(mmrt_session *session);
+/* The message of the session's last failed call ("" if none). Valid until its next call. */
+MMRT_API const char *mmrt_session_last_error(const mmrt_session *session);
+
+/* Receives each piece of generated text as soon as it is complete UTF-8 (a token may yield an
+ * empty piece when it ends mid-character). Return non-zero to stop generation. */
+typedef int (*mmrt_token_fn)(const char *piece, size_t len, int32_t token, void *user);
+
+#define MMRT_SEED_RANDOM UINT64_MAX
+
+typedef enum mmrt_stop_reason {
+    MMRT_STOP_NONE = 0,
+    MMRT_STOP_EOS = 1,         /* the model produced an end-of-sequence token */
+    MMRT_STOP_STRING = 2,      /* a stop string appeared (it is not passed to the callback) */
+    MMRT_STOP_MAX_TOKENS = 3,  /* max_tokens were generated */
+    MMRT_STOP_CALLBACK = 4,    /* the callback returned non-zero */
+    MMRT_STOP_CONTEXT = 5,     /* the context is full */
+} mmrt_stop_reason;
+
+typedef struct mmrt_generate_params {
+    int32_t max_tokens;     /* new tokens at most (default 256); 0 generates nothing */
+    float temperature;      /* default 0: greedy (transformers' default without do_sample) */
+    int32_t top_k;          /* 0 = off */
+    float top_p;            /* 1 = off */
+    float min_p;            /* 0 = off */
+    float repeat_penalty;   /* 1 = off */
+    uint64_t seed;          /* MMRT_SEED_RANDOM (default) or a fixed seed: reproducible */
+    const char *const *stop_strings; /* n_stop strings that end generation when they appear */
+    int32_t n_stop;
+    bool raw;               /* false (default): wrap the prompt in the checkpoint's chat format */
+    const char *system;     /* system message for the chat format; NULL = the template's default */
+    mmrt_token_fn on_token; /* may be NULL */
+    void *user;
+} mmrt_generate_params;
+
+MMRT_API mmrt_generate_params mmrt_generate_default_params(void);
+
+typedef struct mmrt_generate_result {
+    int32_t n_prompt_tokens;
+    int32_t n_generated;
+    mmrt_stop_reason stop_reason;
+    double prefill_ms;
+    double decode_ms;
+} mmrt_generate_result;
+
+/* Generates a reply to prompt (UTF-8; invalid bytes become U+FFFD, as Python's
+ * errors="replace") from an empty context. A prompt longer than the context is
+ * MMRT_ERR_CONTEXT_FULL, giving both numbers; it is never truncated. result may be NULL. */
+MMRT_API mmrt_status mmrt_session_generate(mmrt_session *session, const char *prompt,
+                                           const mmrt_generate_params *params,
+                                           mmrt_generate_result *result);
+
+/* Token ids of text as the model's tokenizer makes them (special tokens in the text are parsed),
+ * after the chat format unless raw. *ids is malloc'ed: free it with mmrt_free(). */
+MMRT_API mmrt_status mmrt_session_tokenize(mmrt_session *session, const char *text, bool raw,
+                                           int32_t **ids, size_t *n_ids);
+
+/* Frees memory the library handed out (token arrays). NULL is a no-op. */
+MMRT_API void mmrt_free(void *p);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,117 @@
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+void cli_usage_error(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "mmrt %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\nTry 'mmrt %s --help'.\n", cmd);
+    va_end(ap);
+}
+
+const char *cli_value(int argc, char **argv, int *i) {
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "mmrt: option %s needs a value\n", argv[*i]);
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+bool cli_parse_int(const char *opt, const char *s, long lo, long hi, long *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) {
+        fprintf(stderr, "mmrt: %s expects an integer in [%ld, %ld], got \"%s\"\n", opt, lo, hi, s);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+bool cli_parse_float(const char *opt, const char *s, double lo, double hi, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= lo && v <= hi)) {
+        fprintf(stderr, "mmrt: %s expects a number in [%g, %g], got \"%s\"\n", opt, lo, hi, s);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+static bool set_log_level(const char *s) {
+    static const char *const names[] = {"error", "warn", "info", "debug"};
+    for (int i = 0; i < 4; i++)
+        if (strcmp(s, names[i]) == 0) {
+            mmrt_log_set(NULL, NULL, (mmrt_log_level)i);
+            return true;
+        }
+    fprintf(stderr, "mmrt: --log-level expects error, warn, info or debug, got \"%s\"\n", s);
+    return false;
+}
+
+int cli_parse_common(int argc, char **argv, int *i, cli_common *c) {
+    const char *a = argv[*i], *v;
+    long n;
+    if (strcmp(a, "-m") == 0 || strcmp(a, "--model") == 0) {
+        if (!(v = cli_value(argc, argv, i))) return -1;
+        c->model = v;
+    } else if (strcmp(a, "--device") == 0) {
+        if (!(v = cli_value(argc, argv, i))) return -1;
+        if (strcmp(v, "cpu") && strcmp(v, "cuda") && strcmp(v, "auto")) {
+            fprintf(stderr, "mmrt: --device expects cpu, cuda or auto, got \"%s\"\n", v);
+            return -1;
+        }
+        c->device = v;
+    } else if (strcmp(a, "-t") == 0 || strcmp(a, "--threads") == 0) {
+        if (!(v = cli_value(argc, argv, i)) || !cli_parse_int(a, v, 1, 1024, &n)) return -1;
+        c->n_threads = (int)n;
+    } else if (strcmp(a, "--json") == 0) {
+        c->json = true;
+    } else if (strcmp(a, "--offline") == 0) {
+        c->offline = true;
+    } else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+        mmrt_log_set(NULL, NULL, MMRT_LOG_INFO);
+        c->verbose = true;
+    } else if (strcmp(a, "--log-level") == 0) {
+        if (!(v = cli_value(argc, argv, i)) || !set_log_level(v)) return -1;
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+mmrt_model *cli_load_model(const cli_common *c) {
+    mmrt_model_params mp = mmrt_model_default_params();
+    mp.device = c->device;
+    mp.n_threads = c->n_threads;
+    mp.offline = c->offline;
+    mmrt_model *model = NULL;
+    if (mmrt_model_load(c->model, &mp, &model) != MMRT_OK) {
+        fprintf(stderr, "mmrt: %s\n", mmrt_last_error());
+        return NULL;
+    }
+    return model;
+}
+
+void cli_json_string(FILE *f, const char *s, size_t n) {
+    fputc('"', f);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '"' || ch == '\\') fprintf(f, "\\%c", ch);
+        else if (ch == '\n') fputs("\\n", f);
+        else if (ch == '\r') fputs("\\r", f);
+        else if (ch == '\t') fputs("\\t", f);
+        else if (ch < 0x20) fprintf(f, "\\u%04x", ch);
+        else fputc(ch, f);
+    }
+    fputc('"', f);
+}

@@ -1,0 +1,45 @@
+/* mmrt: the command-line front end of libmmrt. */
+#include "cli.h"
+
+#include <string.h>
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: mmrt <command> [options]\n"
+            "\n"
+            "Runs Hugging Face checkpoints on the CPU, faithfully to transformers.\n"
+            "\n"
+            "commands:\n"
+            "  generate   continue or answer a text prompt (mmrt generate -p \"Hello\")\n"
+            "  info       describe a model: architecture, sizes, dtypes, memory\n"
+            "\n"
+            "options:\n"
+            "  -h, --help     this help; 'mmrt <command> --help' for a command's options\n"
+            "  --version      print the version\n"
+            "\n"
+            "--model takes a Hugging Face model directory or a repo id (default for text:\n"
+            "%s).\n"
+            "exit codes: 0 success, 1 runtime error, 2 usage error\n",
+            CLI_DEFAULT_TEXT_MODEL);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return CLI_EXIT_OK;
+    }
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("mmrt %s (API %d)\n", mmrt_version(), MMRT_API_VERSION);
+        return CLI_EXIT_OK;
+    }
+    if (strcmp(cmd, "generate") == 0) return cmd_generate(argc - 1, argv + 1);
+    if (strcmp(cmd, "info") == 0) return cmd_info(argc - 1, argv + 1);
+    fprintf(stderr, "mmrt: unknown command \"%s\"\n\n", cmd);
+    usage(stderr);
+    return CLI_EXIT_USAGE;
+}

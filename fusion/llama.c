@@ -1,0 +1,318 @@
+#include "llama.h"
+
+#include "core/log.h"
+#include "core/ops.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LOGIT_ROWS_PER_PASS 64 /* all_logits: rows of (n_vocab) computed per lm_head call */
+
+/* ---- weights ---------------------------------------------------------------------------- */
+
+/* Binds a (rows, cols) weight, or a (cols) vector when rows == 0, after checking its shape. */
+static mmrt_status bind(const mmrt_weights *w, const char *name, int64_t rows, int64_t cols,
+                        mmrt_tensor *out, size_t *bytes, mmrt_error *err) {
+    const mmrt_st_tensor *st;
+    int64_t shape[2] = {rows, cols};
+    if (rows == 0) shape[0] = cols;
+    MMRT_TRY(mmrt_weights_get(w, name, rows == 0 ? 1 : 2, shape, &st, err));
+    *out = rows == 0 ? mmrt_tensor_1d(st->dtype, (void *)st->data, cols)
+                     : mmrt_tensor_2d(st->dtype, (void *)st->data, cols, rows);
+    *bytes += st->n_bytes;
+    return MMRT_OK;
+}
+
+mmrt_status mmrt_llm_init(mmrt_llm *m, const mmrt_llm_hparams *hp, const mmrt_weights *w,
+                          const char *prefix, mmrt_error *err) {
+    memset(m, 0, sizeof *m);
+    m->hp = *hp;
+    int64_t d = hp->n_embd, qd = hp->n_head * hp->head_dim, kvd = hp->n_head_kv * hp->head_dim;
+    m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
+    m->rope_inv_freq = malloc(sizeof(float) * (size_t)(hp->n_rot / 2 + 1));
+    if (!m->layers || !m->rope_inv_freq) {
+        mmrt_llm_free(m);
+        return mmrt_error_oom(err, (size_t)hp->n_layer * sizeof *m->layers, "decoder layers");
+    }
+    mmrt_llm_rope_inv_freq(hp, m->rope_inv_freq, &m->rope_attn_factor);
+
+    char name[256];
+    size_t bytes = 0, embd_bytes = 0;
+    mmrt_status st;
+#define BIND(field, rows, cols, ...)                                                               \
+    do {                                                                                           \
+        snprintf(name, sizeof name, __VA_ARGS__);                                                  \
+        if ((st = bind(w, name, rows, cols, field, &bytes, err)) != MMRT_OK) goto fail;            \
+    } while (0)
+    BIND(&m->tok_embd, hp->n_vocab, d, "%sembed_tokens.weight", prefix);
+    embd_bytes = bytes; /* decoding reads one embedding row, not the table */
+    for (int64_t i = 0; i < hp->n_layer; i++) {
+        mmrt_llm_layer *l = &m->layers[i];
+        const char *p = prefix;
+        long long li = (long long)i;
+        BIND(&l->attn_norm, 0, d, "%slayers.%lld.input_layernorm.weight", p, li);
+        BIND(&l->wq, qd, d, "%slayers.%lld.self_attn.q_proj.weight", p, li);
+        BIND(&l->wk, kvd, d, "%slayers.%lld.self_attn.k_proj.weight", p, li);
+        BIND(&l->wv, kvd, d, "%slayers.%lld.self_attn.v_proj.weight", p, li);
+        BIND(&l->wo, d, qd, "%slayers.%lld.self_attn.o_proj.weight", p, li);
+        BIND(&l->ffn_norm, 0, d, "%slayers.%lld.post_attention_layernorm.weight", p, li);
+        BIND(&l->w_gate, hp->n_ff, d, "%slayers.%lld.mlp.gate_proj.weight", p, li);
+        BIND(&l->w_up, hp->n_ff, d, "%slayers.%lld.mlp.up_proj.weight", p, li);
+        BIND(&l->w_down, d, hp->n_ff, "%slayers.%lld.mlp.down_proj.weight", p, li);
+    }
+    BIND(&m->out_norm, 0, d, "%snorm.weight", prefix);
+    /* Tied checkpoints usually omit lm_head.weight; some store a copy anyway. */
+    if (mmrt_weights_find(w, "lm_head.weight") || !hp->tie_embeddings) {
+        BIND(&m->lm_head, hp->n_vocab, d, "lm_head.weight");
+    } else {
+        m->lm_head = m->tok_embd;
+        bytes += embd_bytes;
+    }
+#undef BIND
+    m->weight_bytes = bytes - embd_bytes;
+    return MMRT_OK;
+fail:
+    mmrt_llm_free(m);
+    return st;
+}
+
+void mmrt_llm_free(mmrt_llm *m) {
+    if (!m) return;
+    free(m->layers);
+    free(m->rope_inv_freq);
+    m->layers = NULL;
+    m->rope_inv_freq = NULL;
+}
+
+/* ---- per-session state ------------------------------------------------------------------ */
+
+static size_t arena_bytes(const mmrt_llm_hparams *hp, int64_t n_batch) {
+    int64_t d = hp->n_embd, qd = hp->n_head * hp->head_dim;
+    int64_t logit_rows = n_batch < LOGIT_ROWS_PER_PASS ? n_batch : LOGIT_ROWS_PER_PASS;
+    int64_t floats = n_batch * (3 * d + 2 * qd + 2 * hp->n_ff) + logit_rows * hp->n_vocab;
+    int64_t slack = 16 * 64; /* per-allocation alignment */
+    return (size_t)floats * sizeof(float) + (size_t)(2 * n_batch + hp->n_rot) * 4 + (size_t)slack;
+}
+
+mmrt_status mmrt_llm_state_init(mmrt_llm_state *s, const mmrt_llm *m, mmrt_backend *be,
+                                int64_t n_ctx, int64_t n_batch, mmrt_error *err) {
+    memset(s, 0, sizeof *s);
+    const mmrt_llm_hparams *hp = &m->hp;
+    if (n_ctx <= 0 || n_ctx > (1 << 24))
+        return mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "context size %lld out of range [1, %d]",
+                              (long long)n_ctx, 1 << 24);
+    if (n_batch <= 0) n_batch = 512;
+    if (n_batch > n_ctx) n_batch = n_ctx;
+    s->be = be;
+    s->n_ctx = n_ctx;
+    s->n_batch = n_batch;
+    int64_t kvd = hp->n_head_kv * hp->head_dim;
+    size_t layer_bytes = (size_t)n_ctx * (size_t)kvd * sizeof(float);
+    size_t kv_bytes = 2 * (size_t)hp->n_layer * layer_bytes;
+    s->k_cache = calloc((size_t)hp->n_layer, sizeof *s->k_cache);
+    s->v_cache = calloc((size_t)hp->n_layer, sizeof *s->v_cache);
+    mmrt_status st = MMRT_OK;
+    if (!s->k_cache || !s->v_cache) {
+        st = mmrt_error_oom(err, 2 * (size_t)hp->n_layer * sizeof(mmrt_tensor), "KV cache headers");
+        goto fail;
+    }
+    if ((st = be->iface->buffer_alloc(be, kv_bytes, &s->kv_buf, err)) != MMRT_OK) {
+        mmrt_error_wrap(err, "KV cache for %lld tokens (%.1f MiB; lower --ctx)", (long long)n_ctx,
+                        (double)kv_bytes / 1048576.0);
+        goto fail;
+    }
+    for (int64_t i = 0; i < hp->n_layer; i++) {
+        char *base = (char *)s->kv_buf + 2 * (size_t)i * layer_bytes;
+        s->k_cache[i] = mmrt_tensor_3d(MMRT_F32, base, hp->head_dim, hp->n_head_kv, n_ctx);
+        s->v_cache[i] = mmrt_tensor_3d(MMRT_F32, base + layer_bytes, hp->head_dim, hp->n_head_kv, n_ctx);
+        s->k_cache[i].backend = s->v_cache[i].backend = be;
+    }
+    size_t ab = arena_bytes(hp, n_batch);
+    void *abase = NULL;
+    if ((st = be->iface->buffer_alloc(be, ab, &abase, err)) != MMRT_OK) goto fail;
+    mmrt_arena_wrap(&s->arena, "decoder scratch", abase, ab);
+    return MMRT_OK;
+fail:
+    mmrt_llm_state_free(s);
+    return st;
+}
+
+void mmrt_llm_state_free(mmrt_llm_state *s) {
+    if (!s || !s->be) return;
+    if (s->kv_buf) s->be->iface->buffer_free(s->be, s->kv_buf);
+    if (s->arena.base) s->be->iface->buffer_free(s->be, s->arena.base);
+    free(s->k_cache);
+    free(s->v_cache);
+    memset(s, 0, sizeof *s);
+}
+
+/* ---- forward ---------------------------------------------------------------------------- */
+
+/* A (rows, cols) f32 scratch tensor; err is set and data NULL when the arena is exhausted. */
+static mmrt_tensor scratch(mmrt_llm_state *s, int64_t cols, int64_t rows, mmrt_error *err) {
+    mmrt_tensor t = mmrt_arena_tensor(&s->arena, MMRT_F32, 2, (int64_t[]){cols, rows}, err);
+    t.backend = s->be;
+    return t;
+}
+
+/* A (n, heads · hd) matrix viewed as (n, heads, hd). */
+static mmrt_tensor split_heads(const mmrt_tensor *t, int64_t hd) {
+    mmrt_tensor r = *t;
+    r.ne[0] = hd;
+    r.ne[1] = t->ne[0] / hd;
+    r.ne[2] = t->ne[1];
+    r.nb[1] = (size_t)hd * sizeof(float);
+    r.nb[2] = t->nb[1];
+    r.nb[3] = r.nb[2] * (size_t)r.ne[2];
+    return r;
+}
+
+/* The cache rows [r0, r0 + n) as a (n, kvd) matrix the K/V projections write into. */
+static mmrt_tensor cache_rows(const mmrt_tensor *cache, int64_t r0, int64_t n) {
+    mmrt_tensor r = mmrt_tensor_2d(MMRT_F32, (char *)cache->data + (size_t)r0 * cache->nb[2],
+                                   cache->ne[0] * cache->ne[1], n);
+    r.backend = cache->backend;
+    return r;
+}
+
+static mmrt_status layer_forward(const mmrt_llm *m, mmrt_llm_state *s, int64_t il, mmrt_tensor *x,
+                                 const mmrt_tensor *pos, int64_t pos0, mmrt_error *err) {
+    const mmrt_llm_hparams *hp = &m->hp;
+    const mmrt_llm_layer *l = &m->layers[il];
+    mmrt_backend *be = s->be;
+    int64_t n = x->ne[1], d = hp->n_embd, hd = hp->head_dim, qd = hp->n_head * hd;
+    size_t mark = mmrt_arena_mark(&s->arena);
+
+    mmrt_tensor h = scratch(s, d, n, err);       /* (n, n_embd) */
+    mmrt_tensor q = scratch(s, qd, n, err);      /* (n, n_head · hd) */
+    mmrt_tensor att = scratch(s, qd, n, err);    /* (n, n_head · hd) */
+    if (!h.data || !q.data || !att.data) return err ? err->status : MMRT_ERR_OOM;
+    mmrt_tensor k_new = cache_rows(&s->k_cache[il], pos0, n); /* (n, n_head_kv · hd) */
+    mmrt_tensor v_new = cache_rows(&s->v_cache[il], pos0, n);
+
+    /* attention block */
+    MMRT_TRY(mmrt_rms_norm(be, &h, x, &l->attn_norm, hp->rms_eps, err));
+    MMRT_TRY(mmrt_matmul(be, &q, &h, &l->wq, err));
+    MMRT_TRY(mmrt_matmul(be, &k_new, &h, &l->wk, err));
+    MMRT_TRY(mmrt_matmul(be, &v_new, &h, &l->wv, err));
+    mmrt_tensor q3 = split_heads(&q, hd);                            /* (n, n_head, hd) */
+    mmrt_tensor k3 = mmrt_tensor_slice(&s->k_cache[il], 2, pos0, n); /* (n, n_head_kv, hd) */
+    mmrt_tensor inv_freq = mmrt_tensor_1d(MMRT_F32, m->rope_inv_freq, hp->n_rot / 2);
+    MMRT_TRY(mmrt_rope(be, &q3, &q3, pos, &inv_freq, (int)hp->n_rot, m->rope_attn_factor, err));
+    MMRT_TRY(mmrt_rope(be, &k3, &k3, pos, &inv_freq, (int)hp->n_rot, m->rope_attn_factor, err));
+    mmrt_tensor att3 = split_heads(&att, hd);
+    MMRT_TRY(mmrt_attention(be, &att3, &q3, &s->k_cache[il], &s->v_cache[il], pos0 + n, pos0,
+                            /*causal=*/true, hp->attn_scale, err));
+    MMRT_TRY(mmrt_matmul(be, &h, &att, &l->wo, err));
+    if (hp->residual_scale != 1.0f) MMRT_TRY(mmrt_scale(be, &h, &h, hp->residual_scale, err));
+    MMRT_TRY(mmrt_add(be, x, x, &h, err));
+
+    /* gated MLP block; q and att are dead, their space is reused after the reset */
+    mmrt_arena_reset(&s->arena, mark);
+    h = scratch(s, d, n, err);
+    mmrt_tensor g = scratch(s, hp->n_ff, n, err); /* (n, n_ff) */
+    mmrt_tensor u = scratch(s, hp->n_ff, n, err); /* (n, n_ff) */
+    if (!h.data || !g.data || !u.data) return err ? err->status : MMRT_ERR_OOM;
+    MMRT_TRY(mmrt_rms_norm(be, &h, x, &l->ffn_norm, hp->rms_eps, err));
+    MMRT_TRY(mmrt_matmul(be, &g, &h, &l->w_gate, err));
+    MMRT_TRY(mmrt_matmul(be, &u, &h, &l->w_up, err));
+    MMRT_TRY(mmrt_silu_mul(be, &g, &g, &u, err));
+    MMRT_TRY(mmrt_matmul(be, &h, &g, &l->w_down, err));
+    if (hp->residual_scale != 1.0f) MMRT_TRY(mmrt_scale(be, &h, &h, hp->residual_scale, err));
+    MMRT_TRY(mmrt_add(be, x, x, &h, err));
+    mmrt_arena_reset(&s->arena, mark);
+    return MMRT_OK;
+}
+
+/* Final norm and lm_head for rows [r0, r0 + n) of x, downloaded to logits (n, n_vocab). */
+static mmrt_status output_logits(const mmrt_llm *m, mmrt_llm_state *s, const mmrt_tensor *x,
+                                 int64_t r0, int64_t n, float *logits, const mmrt_llm_batch *b,
+                                 mmrt_error *err) {
+    const mmrt_llm_hparams *hp = &m->hp;
+    mmrt_backend *be = s->be;
+    size_t mark = mmrt_arena_mark(&s->arena);
+    mmrt_tensor xr = mmrt_tensor_slice(x, 1, r0, n);
+    mmrt_tensor h = scratch(s, hp->n_embd, n, err); /* (n, n_embd) */
+    if (!h.data) return err ? err->status : MMRT_ERR_OOM;
+    MMRT_TRY(mmrt_rms_norm(be, &h, &xr, &m->out_norm, hp->rms_eps, err));
+    if (b->on_hidden && n == b->n_tok) b->on_hidden((int)hp->n_layer + 1, &h, b->hidden_user);
+    size_t mark_h = mmrt_arena_mark(&s->arena);
+    for (int64_t i = 0; i < n; i += LOGIT_ROWS_PER_PASS) {
+        int64_t rows = n - i < LOGIT_ROWS_PER_PASS ? n - i : LOGIT_ROWS_PER_PASS;
+        mmrt_tensor hr = mmrt_tensor_slice(&h, 1, i, rows);
+        mmrt_tensor out = scratch(s, hp->n_vocab, rows, err); /* (rows, n_vocab) */
+        if (!out.data) return err ? err->status : MMRT_ERR_OOM;
+        MMRT_TRY(mmrt_matmul(be, &out, &hr, &m->lm_head, err));
+        if (hp->logit_scale != 1.0f) MMRT_TRY(mmrt_scale(be, &out, &out, 1.0f / hp->logit_scale, err));
+        MMRT_TRY(be->iface->download(be, logits + i * hp->n_vocab, out.data,
+                                     (size_t)(rows * hp->n_vocab) * sizeof(float), err));
+        MMRT_TRY(be->iface->synchronize(be, err));
+        mmrt_arena_reset(&s->arena, mark_h);
+    }
+    mmrt_arena_reset(&s->arena, mark);
+    return MMRT_OK;
+}
+
+static mmrt_status decode_chunk(const mmrt_llm *m, mmrt_llm_state *s, const mmrt_llm_batch *b,
+                                int64_t t0, int64_t n, bool last_chunk, mmrt_error *err) {
+    const mmrt_llm_hparams *hp = &m->hp;
+    mmrt_backend *be = s->be;
+    int64_t pos0 = s->n_past;
+    mmrt_arena_reset(&s->arena, 0);
+
+    /* positions and ids go up to the backend like any other input */
+    int32_t *host = malloc(sizeof(int32_t) * 2 * (size_t)n);
+    if (!host) return mmrt_error_oom(err, sizeof(int32_t) * 2 * (size_t)n, "positions");
+    for (int64_t i = 0; i < n; i++) host[i] = (int32_t)(pos0 + i);
+    if (b->ids) memcpy(host + n, b->ids + t0, sizeof(int32_t) * (size_t)n);
+    mmrt_tensor pos = mmrt_arena_tensor(&s->arena, MMRT_I32, 1, (int64_t[]){n}, err);
+    mmrt_tensor ids = mmrt_arena_tensor(&s->arena, MMRT_I32, 1, (int64_t[]){n}, err);
+    mmrt_tensor x = scratch(s, hp->n_embd, n, err); /* (n, n_embd) residual stream */
+    mmrt_status st = !pos.data || !ids.data || !x.data ? (err ? err->status : MMRT_ERR_OOM) : MMRT_OK;
+    if (st == MMRT_OK) st = be->iface->upload(be, pos.data, host, sizeof(int32_t) * (size_t)n, err);
+    if (st == MMRT_OK && b->ids) st = be->iface->upload(be, ids.data, host + n, sizeof(int32_t) * (size_t)n, err);
+    if (st == MMRT_OK && !b->ids)
+        st = be->iface->upload(be, x.data, b->embd + t0 * hp->n_embd,
+                               sizeof(float) * (size_t)(n * hp->n_embd), err);
+    if (st == MMRT_OK) st = be->iface->synchronize(be, err); /* host buffer is freed next */
+    free(host);
+    MMRT_TRY(st);
+
+    if (b->ids) MMRT_TRY(mmrt_get_rows(be, &x, &m->tok_embd, &ids, err));
+    if (hp->embd_scale != 1.0f) MMRT_TRY(mmrt_scale(be, &x, &x, hp->embd_scale, err));
+    bool whole = b->on_hidden && n == b->n_tok; /* hidden states are reported for unchunked calls */
+    if (whole) b->on_hidden(0, &x, b->hidden_user);
+    for (int64_t il = 0; il < hp->n_layer; il++) {
+        MMRT_TRY(layer_forward(m, s, il, &x, &pos, pos0, err));
+        if (whole) b->on_hidden((int)il + 1, &x, b->hidden_user);
+    }
+    s->n_past += n;
+
+    if (b->all_logits) return output_logits(m, s, &x, 0, n, b->logits + t0 * hp->n_vocab, b, err);
+    if (last_chunk) return output_logits(m, s, &x, n - 1, 1, b->logits, b, err);
+    return MMRT_OK;
+}
+
+mmrt_status mmrt_llm_decode(const mmrt_llm *m, mmrt_llm_state *s, const mmrt_llm_batch *b,
+                            mmrt_error *err) {
+    if (b->n_tok <= 0) return mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "decode: no tokens");
+    if (!b->ids == !b->embd)
+        return mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "decode: give either token ids or embeddings");
+    if (b->n_tok > s->n_ctx - s->n_past)
+        return mmrt_error_set(err, MMRT_ERR_CONTEXT_FULL,
+                              "%lld tokens do not fit the context: %lld of %lld positions are used "
+                              "(raise --ctx, at most %lld for this model)",
+                              (long long)b->n_tok, (long long)s->n_past, (long long)s->n_ctx,
+                              (long long)m->hp.n_ctx_train);
+    if (b->ids)
+        for (int64_t i = 0; i < b->n_tok; i++)
+            if (b->ids[i] < 0 || b->ids[i] >= m->hp.n_vocab)
+                return mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "token id %d at %lld is outside the vocabulary (%lld)",
+                                      b->ids[i], (long long)i, (long long)m->hp.n_vocab);
+    for (int64_t t0 = 0; t0 < b->n_tok; t0 += s->n_batch) {
+        int64_t n = b->n_tok - t0 < s->n_batch ? b->n_tok - t0 : s->n_batch;
+        MMRT_TRY(decode_chunk(m, s, b, t0, n, t0 + n == b->n_tok, err));
+    }
+    return MMRT_OK;
+}

@@ -1,0 +1,86 @@
+/* The Llama-family decoder: weights, KV cache and the forward pass.
+ *
+ *   x = embed(ids) · embd_scale                                    (n_tok, n_embd)
+ *   per layer:  x += residual_scale · o_proj(attn(rope(q), rope(k), v))   on RMSNorm_in(x)
+ *               x += residual_scale · down(silu(gate(h)) · up(h))         h = RMSNorm_post(x)
+ *   logits = lm_head(RMSNorm(x)) / logit_scale                      (n_tok, n_vocab)
+ *
+ * Variations of the family (Granite multipliers, Phi-3 fused projections and partial RoPE) are
+ * data in mmrt_llm_hparams and weight views, not code copies.
+ *
+ * mmrt_llm (weights) is immutable after load and shared by sessions; mmrt_llm_state (KV cache,
+ * scratch, backend) belongs to one session.
+ */
+#ifndef MMRT_FUSION_LLAMA_H
+#define MMRT_FUSION_LLAMA_H
+
+#include "core/arena.h"
+#include "core/backend.h"
+#include "core/safetensors.h"
+#include "llm_config.h"
+
+typedef struct mmrt_llm_layer {
+    mmrt_tensor attn_norm; /* (n_embd) */
+    mmrt_tensor wq;        /* (n_head · head_dim, n_embd) */
+    mmrt_tensor wk;        /* (n_head_kv · head_dim, n_embd) */
+    mmrt_tensor wv;        /* (n_head_kv · head_dim, n_embd) */
+    mmrt_tensor wo;        /* (n_embd, n_head · head_dim) */
+    mmrt_tensor ffn_norm;  /* (n_embd) */
+    mmrt_tensor w_gate;    /* (n_ff, n_embd) */
+    mmrt_tensor w_up;      /* (n_ff, n_embd) */
+    mmrt_tensor w_down;    /* (n_embd, n_ff) */
+} mmrt_llm_layer;
+
+typedef struct mmrt_llm {
+    mmrt_llm_hparams hp;
+    mmrt_tensor tok_embd;  /* (n_vocab, n_embd) */
+    mmrt_tensor out_norm;  /* (n_embd) */
+    mmrt_tensor lm_head;   /* (n_vocab, n_embd); a view of tok_embd when tied */
+    mmrt_llm_layer *layers;
+    float *rope_inv_freq;  /* (n_rot / 2), host */
+    float rope_attn_factor;
+    size_t weight_bytes;   /* bytes one forward pass reads, in the checkpoint's dtypes */
+} mmrt_llm;
+
+/* Binds the decoder's weights from `w` (names under `prefix`, e.g. "model." or
+ * "model.text_model."; lm_head is looked up as "lm_head.weight"). Weights stay in the mmap:
+ * valid as long as `w` is. Missing tensors and wrong shapes are MMRT_ERR_MODEL naming the tensor
+ * and file. */
+mmrt_status mmrt_llm_init(mmrt_llm *m, const mmrt_llm_hparams *hp, const mmrt_weights *w,
+                          const char *prefix, mmrt_error *err);
+void mmrt_llm_free(mmrt_llm *m);
+
+typedef struct mmrt_llm_state {
+    mmrt_backend *be;
+    int64_t n_ctx;    /* KV cache rows */
+    int64_t n_past;   /* rows filled */
+    int64_t n_batch;  /* most tokens per forward call (prefill is chunked to this) */
+    mmrt_tensor *k_cache, *v_cache; /* per layer (n_ctx, n_head_kv · head_dim) f32 */
+    void *kv_buf;
+    mmrt_arena arena;
+} mmrt_llm_state;
+
+mmrt_status mmrt_llm_state_init(mmrt_llm_state *s, const mmrt_llm *m, mmrt_backend *be,
+                                int64_t n_ctx, int64_t n_batch, mmrt_error *err);
+void mmrt_llm_state_free(mmrt_llm_state *s);
+
+/* Called after the embeddings (layer -1 → index 0) and after every layer i (index i + 1) with the
+ * residual stream (n_tok, n_embd), and finally with the normed output (index n_layer + 1). */
+typedef void (*mmrt_llm_hidden_fn)(int index, const mmrt_tensor *x, void *user);
+
+typedef struct mmrt_llm_batch {
+    const int32_t *ids;     /* (n_tok) token ids, or NULL when embd is given */
+    const float *embd;      /* (n_tok, n_embd) host embeddings (media splicing), or NULL */
+    int64_t n_tok;
+    bool all_logits;        /* logits for every token, else only for the last */
+    float *logits;          /* out, host: (n_tok or 1, n_vocab) */
+    mmrt_llm_hidden_fn on_hidden;
+    void *hidden_user;
+} mmrt_llm_batch;
+
+/* Runs the tokens at positions n_past .. n_past + n_tok - 1, appending to the KV cache, in chunks
+ * of at most n_batch. MMRT_ERR_CONTEXT_FULL (giving both numbers) when they do not fit. */
+mmrt_status mmrt_llm_decode(const mmrt_llm *m, mmrt_llm_state *s, const mmrt_llm_batch *batch,
+                            mmrt_error *err);
+
+#endif

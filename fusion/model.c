@@ -1,0 +1,154 @@
+/* mmrt_model: loading a checkpoint directory (or repo id) and describing it. */
+#include "model.h"
+
+#include "core/fsutil.h"
+#include "core/json.h"
+#include "core/log.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+mmrt_model_params mmrt_model_default_params(void) {
+    return (mmrt_model_params){.device = "auto", .n_threads = 0, .revision = "main",
+                               .offline = false, .progress = true};
+}
+
+mmrt_status mmrt_device_parse(const char *name, mmrt_device_kind *out, mmrt_error *err) {
+    if (!name || strcmp(name, "auto") == 0) *out = MMRT_DEVICE_AUTO;
+    else if (strcmp(name, "cpu") == 0) *out = MMRT_DEVICE_CPU;
+    else if (strcmp(name, "cuda") == 0) *out = MMRT_DEVICE_CUDA;
+    else return mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "unknown device \"%s\" (use cpu, cuda or auto)", name);
+    return MMRT_OK;
+}
+
+/* Reads config.json and, when present, generation_config.json. */
+static mmrt_status load_hparams(const char *dir, mmrt_llm_hparams *hp, mmrt_error *err) {
+    char *path = mmrt_fs_path_join(dir, "config.json");
+    char *gpath = mmrt_fs_path_join(dir, "generation_config.json");
+    cJSON *cfg = NULL, *gen = NULL;
+    mmrt_status st = !path || !gpath ? mmrt_error_oom(err, 0, "path") : MMRT_OK;
+    if (st == MMRT_OK) st = mmrt_json_load_file(path, &cfg, err);
+    if (st == MMRT_OK && !cJSON_IsObject(cfg))
+        st = mmrt_error_set(err, MMRT_ERR_BAD_FORMAT, "%s: not a JSON object", path);
+    if (st == MMRT_OK) st = mmrt_llm_hparams_parse(cfg, path, hp, err);
+    if (st == MMRT_OK && mmrt_fs_is_file(gpath)) {
+        st = mmrt_json_load_file(gpath, &gen, err);
+        if (st == MMRT_OK) st = mmrt_llm_hparams_apply_generation_config(hp, gen, gpath, err);
+    }
+    cJSON_Delete(cfg);
+    cJSON_Delete(gen);
+    free(path);
+    free(gpath);
+    return st;
+}
+
+static void count_params(mmrt_model *m) {
+    size_t n = mmrt_weights_count(m->weights);
+    int dtypes = 0;
+    for (size_t i = 0; i < n; i++) {
+        const mmrt_st_tensor *t = mmrt_weights_at(m->weights, i);
+        int64_t ne = 1;
+        for (int d = 0; d < t->n_dims; d++) ne *= t->shape[d];
+        m->n_params += ne;
+        dtypes |= 1 << t->dtype;
+    }
+    m->dtype = dtypes == 1 << MMRT_BF16 ? "BF16" : dtypes == 1 << MMRT_F16 ? "F16"
+             : dtypes == 1 << MMRT_F32  ? "F32"  : "mixed";
+}
+
+static mmrt_status load_dir(mmrt_model *m, mmrt_error *err) {
+    mmrt_llm_hparams hp;
+    MMRT_TRY(load_hparams(m->dir, &hp, err));
+    MMRT_TRY(mmrt_weights_open(m->dir, &m->weights, err));
+    count_params(m);
+    MMRT_TRY(mmrt_llm_init(&m->llm, &hp, m->weights, "model.", err));
+
+    char *tok_path = mmrt_fs_path_join(m->dir, "tokenizer.json");
+    if (!tok_path) return mmrt_error_oom(err, 0, "path");
+    mmrt_status st = mmrt_tokenizer_load(tok_path, &m->tok, err);
+    free(tok_path);
+    MMRT_TRY(st);
+    if (mmrt_tokenizer_n_vocab(m->tok) > hp.n_vocab)
+        return mmrt_error_set(err, MMRT_ERR_MODEL,
+                              "%s: tokenizer.json has %d tokens but config.json vocab_size is %lld",
+                              m->dir, mmrt_tokenizer_n_vocab(m->tok), (long long)hp.n_vocab);
+    return mmrt_chat_template_load(m->dir, &m->chat, err);
+}
+
+mmrt_status mmrt_model_load(const char *path_or_repo, const mmrt_model_params *params,
+                            mmrt_model **out) {
+    mmrt_error err = {0};
+    mmrt_model_params defaults = mmrt_model_default_params();
+    if (!params) params = &defaults;
+    mmrt_status st = MMRT_OK;
+    mmrt_model *m = NULL;
+    if (!out || !path_or_repo) {
+        st = mmrt_error_set(&err, MMRT_ERR_INVALID_ARG, "mmrt_model_load: NULL argument");
+        goto done;
+    }
+    *out = NULL;
+    m = calloc(1, sizeof *m);
+    if (!m) {
+        st = mmrt_error_oom(&err, sizeof *m, "model");
+        goto done;
+    }
+    m->backend.n_threads = params->n_threads;
+    if ((st = mmrt_device_parse(params->device, &m->backend.device, &err)) != MMRT_OK) goto done;
+    if (!mmrt_fs_is_dir(path_or_repo)) {
+        st = mmrt_error_set(&err, MMRT_ERR_IO, "%s: not a model directory", path_or_repo);
+        goto done;
+    }
+    m->dir = strdup(path_or_repo);
+    if (!m->dir) {
+        st = mmrt_error_oom(&err, strlen(path_or_repo), "path");
+        goto done;
+    }
+    st = load_dir(m, &err);
+done:
+    if (st != MMRT_OK) {
+        mmrt_model_free(m);
+        mmrt_error_publish(&err);
+        return st;
+    }
+    MMRT_LOG_I("loaded %s: %s, %lld layers, %.1f M parameters (%s)", m->dir, m->llm.hp.model_type,
+               (long long)m->llm.hp.n_layer, (double)m->n_params / 1e6, m->dtype);
+    *out = m;
+    return MMRT_OK;
+}
+
+void mmrt_model_free(mmrt_model *m) {
+    if (!m) return;
+    mmrt_llm_free(&m->llm);
+    mmrt_tokenizer_free(m->tok);
+    mmrt_chat_template_free(&m->chat);
+    mmrt_weights_free(m->weights);
+    free(m->dir);
+    free(m);
+}
+
+mmrt_status mmrt_model_get_info(const mmrt_model *m, mmrt_model_info *info) {
+    if (!m || !info) return MMRT_ERR_INVALID_ARG;
+    const mmrt_llm_hparams *hp = &m->llm.hp;
+    int64_t bytes = 0;
+    for (size_t i = 0; i < mmrt_weights_count(m->weights); i++)
+        bytes += (int64_t)mmrt_weights_at(m->weights, i)->n_bytes;
+    *info = (mmrt_model_info){
+        .path = m->dir,
+        .architecture = hp->model_type,
+        .dtype = m->dtype,
+        .n_params = m->n_params,
+        .n_tensors = (int64_t)mmrt_weights_count(m->weights),
+        .weight_bytes = bytes,
+        .n_vocab = hp->n_vocab,
+        .n_embd = hp->n_embd,
+        .n_layer = hp->n_layer,
+        .n_head = hp->n_head,
+        .n_head_kv = hp->n_head_kv,
+        .head_dim = hp->head_dim,
+        .n_ff = hp->n_ff,
+        .n_ctx_train = hp->n_ctx_train,
+        .tied_embeddings = hp->tie_embeddings,
+        .chat_format = m->chat.family == MMRT_CHAT_CHATML ? "chatml" : "none",
+    };
+    return MMRT_OK;
+}

@@ -1,0 +1,325 @@
+/* mmrt_session: per-request state and the generation loop (prefill, then sample → decode). */
+#include "model.h"
+
+#include "core/log.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define DEFAULT_CTX_CAP 4096
+
+mmrt_session_params mmrt_session_default_params(void) {
+    return (mmrt_session_params){.n_ctx = 0, .n_batch = 0};
+}
+
+mmrt_generate_params mmrt_generate_default_params(void) {
+    return (mmrt_generate_params){.max_tokens = 256, .temperature = 0.0f, .top_k = 0, .top_p = 1.0f,
+                                  .min_p = 0.0f, .repeat_penalty = 1.0f, .seed = MMRT_SEED_RANDOM};
+}
+
+void mmrt_free(void *p) { free(p); }
+
+static int64_t resolve_ctx(const mmrt_model *m, int32_t n_ctx) {
+    if (n_ctx > 0) return n_ctx;
+    return m->llm.hp.n_ctx_train < DEFAULT_CTX_CAP ? m->llm.hp.n_ctx_train : DEFAULT_CTX_CAP;
+}
+
+int64_t mmrt_model_session_bytes(const mmrt_model *m, int32_t n_ctx) {
+    if (!m) return 0;
+    const mmrt_llm_hparams *hp = &m->llm.hp;
+    int64_t kv = 2 * hp->n_layer * resolve_ctx(m, n_ctx) * hp->n_head_kv * hp->head_dim * 4;
+    int64_t scratch = 512 * (3 * hp->n_embd + 2 * hp->n_head * hp->head_dim + 2 * hp->n_ff) * 4 +
+                      64 * (hp->n_embd + hp->n_vocab) * 4;
+    return kv + scratch;
+}
+
+mmrt_status mmrt_session_init(const mmrt_model *model, const mmrt_session_params *params,
+                              mmrt_session **out) {
+    mmrt_error err = {0};
+    mmrt_session_params defaults = mmrt_session_default_params();
+    if (!params) params = &defaults;
+    if (!model || !out) {
+        mmrt_error_set(&err, MMRT_ERR_INVALID_ARG, "mmrt_session_init: NULL argument");
+        mmrt_error_publish(&err);
+        return MMRT_ERR_INVALID_ARG;
+    }
+    *out = NULL;
+    mmrt_session *s = calloc(1, sizeof *s);
+    mmrt_status st = MMRT_OK;
+    if (!s) {
+        st = mmrt_error_oom(&err, sizeof *s, "session");
+        goto fail;
+    }
+    s->model = model;
+    s->logits = malloc(sizeof(float) * (size_t)model->llm.hp.n_vocab);
+    if (!s->logits) {
+        st = mmrt_error_oom(&err, sizeof(float) * (size_t)model->llm.hp.n_vocab, "logits");
+        goto fail;
+    }
+    if ((st = mmrt_backend_init(&model->backend, &s->be, &err)) != MMRT_OK) goto fail;
+    st = mmrt_llm_state_init(&s->state, &model->llm, s->be, resolve_ctx(model, params->n_ctx),
+                             params->n_batch, &err);
+    if (st != MMRT_OK) goto fail;
+    *out = s;
+    return MMRT_OK;
+fail:
+    mmrt_session_free(s);
+    mmrt_error_publish(&err);
+    return st;
+}
+
+void mmrt_session_free(mmrt_session *s) {
+    if (!s) return;
+    mmrt_llm_state_free(&s->state);
+    mmrt_backend_free(s->be);
+    free(s->logits);
+    free(s);
+}
+
+const char *mmrt_session_last_error(const mmrt_session *s) { return s ? s->err.msg : ""; }
+
+/* Records the failure on the session and returns its status. */
+static mmrt_status fail(mmrt_session *s, mmrt_status st) {
+    if (s->err.status == MMRT_OK) s->err.status = st;
+    return st;
+}
+
+static mmrt_status tokenize(mmrt_session *s, const char *text, bool raw, const char *system,
+                            int32_t **ids, size_t *n_ids) {
+    const mmrt_model *m = s->model;
+    char *rendered = raw ? strdup(text) : mmrt_chat_render(&m->chat, system, text);
+    if (!rendered) return mmrt_error_oom(&s->err, strlen(text), "prompt");
+    if (!raw && m->chat.family == MMRT_CHAT_NONE)
+        MMRT_LOG_W("%s has no chat template: the prompt is used as is", m->dir);
+    mmrt_status st = mmrt_tokenizer_encode(m->tok, rendered, strlen(rendered), /*parse_special=*/true,
+                                           ids, n_ids, &s->err);
+    free(rendered);
+    return st;
+}
+
+mmrt_status mmrt_session_tokenize(mmrt_session *s, const char *text, bool raw, int32_t **ids,
+                                  size_t *n_ids) {
+    if (!s) return MMRT_ERR_INVALID_ARG;
+    mmrt_error_clear(&s->err);
+    if (!text || !ids || !n_ids)
+        return mmrt_error_set(&s->err, MMRT_ERR_INVALID_ARG, "mmrt_session_tokenize: NULL argument");
+    return fail(s, tokenize(s, text, raw, NULL, ids, n_ids));
+}
+
+/* ---- stop strings ------------------------------------------------------------------------ */
+
+/* Generated text passes through here before the callback. Text that might be the start of a stop
+ * string is held back until the next piece shows whether it is; a stop string found ends
+ * generation and neither it nor anything after it is emitted. */
+typedef struct stop_filter {
+    const char *const *stop;
+    int32_t n_stop;
+    char *held;
+    size_t n_held, cap;
+} stop_filter;
+
+/* Length of the longest suffix of text[0..n) that is a proper prefix of some stop string. */
+static size_t partial_stop_suffix(const stop_filter *f, const char *text, size_t n) {
+    size_t best = 0;
+    for (int32_t i = 0; i < f->n_stop; i++) {
+        size_t ls = strlen(f->stop[i]);
+        for (size_t k = ls > n ? n : ls - 1; k > best; k--)
+            if (memcmp(text + n - k, f->stop[i], k) == 0) {
+                best = k;
+                break;
+            }
+    }
+    return best;
+}
+
+/* Appends piece; sets *emit/*n_emit to the text now safe to pass on; returns true when a stop
+ * string was found. */
+static bool stop_filter_push(stop_filter *f, const char *piece, size_t len, const char **emit,
+                             size_t *n_emit, bool *oom) {
+    if (f->n_held + len + 1 > f->cap) {
+        size_t cap = (f->n_held + len + 1) * 2;
+        char *p = realloc(f->held, cap);
+        if (!p) {
+            *oom = true;
+            return true;
+        }
+        f->held = p;
+        f->cap = cap;
+    }
+    memcpy(f->held + f->n_held, piece, len);
+    f->n_held += len;
+    f->held[f->n_held] = '\0';
+    *emit = f->held;
+    size_t first = f->n_held;
+    for (int32_t i = 0; i < f->n_stop; i++) {
+        if (!f->stop[i][0]) continue;
+        const char *hit = strstr(f->held, f->stop[i]);
+        if (hit && (size_t)(hit - f->held) < first) first = (size_t)(hit - f->held);
+    }
+    if (first < f->n_held) {
+        *n_emit = first;
+        f->n_held = 0;
+        return true;
+    }
+    *n_emit = f->n_held - partial_stop_suffix(f, f->held, f->n_held);
+    return false;
+}
+
+/* Drops the emitted prefix after the callback has seen it. */
+static void stop_filter_consume(stop_filter *f, size_t n) {
+    memmove(f->held, f->held + n, f->n_held - n);
+    f->n_held -= n;
+}
+
+/* ---- generation --------------------------------------------------------------------------- */
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static bool is_eos(const mmrt_llm_hparams *hp, int32_t tok) {
+    for (int i = 0; i < hp->n_eos; i++)
+        if (hp->eos_ids[i] == tok) return true;
+    return false;
+}
+
+typedef struct gen_loop {
+    mmrt_session *s;
+    const mmrt_generate_params *p;
+    mmrt_generate_result *r;
+    mmrt_sampler sampler;
+    mmrt_detok *detok;
+    stop_filter stop;
+    int32_t *history;
+    size_t n_history;
+} gen_loop;
+
+/* Passes text through the stop filter to the callback; true when generation must end. */
+static bool deliver(gen_loop *g, const char *piece, size_t len, int32_t tok) {
+    const char *emit;
+    size_t n_emit;
+    bool oom = false;
+    bool stop = stop_filter_push(&g->stop, piece, len, &emit, &n_emit, &oom);
+    if (oom) {
+        mmrt_error_oom(&g->s->err, len, "generated text");
+        return true;
+    }
+    if (stop) g->r->stop_reason = MMRT_STOP_STRING;
+    if (g->p->on_token && (n_emit > 0 || !stop) && g->p->on_token(emit, n_emit, tok, g->p->user) != 0) {
+        if (!stop) g->r->stop_reason = MMRT_STOP_CALLBACK;
+        stop = true;
+    }
+    if (!stop) stop_filter_consume(&g->stop, n_emit);
+    return stop;
+}
+
+static mmrt_status run_loop(gen_loop *g) {
+    mmrt_session *s = g->s;
+    const mmrt_llm *llm = &s->model->llm;
+    mmrt_error *err = &s->err;
+    double t0 = now_ms();
+    mmrt_llm_batch batch = {.ids = g->history, .n_tok = (int64_t)g->n_history, .logits = s->logits};
+    MMRT_TRY(mmrt_llm_decode(llm, &s->state, &batch, err));
+    double t1 = now_ms();
+    g->r->prefill_ms = t1 - t0;
+
+    for (int32_t i = 0; i < g->p->max_tokens; i++) {
+        int32_t tok = mmrt_sampler_sample(&g->sampler, s->logits, g->history, g->n_history);
+        if (is_eos(&llm->hp, tok)) {
+            g->r->stop_reason = MMRT_STOP_EOS;
+            break;
+        }
+        g->history[g->n_history++] = tok;
+        g->r->n_generated++;
+        const char *piece;
+        size_t len;
+        MMRT_TRY(mmrt_detok_push(g->detok, tok, &piece, &len, err));
+        if (deliver(g, piece, len, tok)) break;
+        if (i + 1 == g->p->max_tokens) {
+            g->r->stop_reason = MMRT_STOP_MAX_TOKENS;
+            break;
+        }
+        if (s->state.n_past >= s->state.n_ctx) {
+            g->r->stop_reason = MMRT_STOP_CONTEXT;
+            break;
+        }
+        mmrt_llm_batch next = {.ids = &g->history[g->n_history - 1], .n_tok = 1, .logits = s->logits};
+        MMRT_TRY(mmrt_llm_decode(llm, &s->state, &next, err));
+    }
+    if (g->r->stop_reason == MMRT_STOP_MAX_TOKENS || g->r->stop_reason == MMRT_STOP_EOS ||
+        g->r->stop_reason == MMRT_STOP_CONTEXT) {
+        /* bytes of an unfinished character, and text held back for a stop string that never came */
+        const char *piece;
+        size_t len;
+        MMRT_TRY(mmrt_detok_flush(g->detok, &piece, &len, err));
+        if (len > 0 || g->stop.n_held > 0) {
+            mmrt_stop_reason reason = g->r->stop_reason;
+            g->stop.n_stop = 0; /* nothing more can complete a stop string */
+            deliver(g, piece, len, -1);
+            g->r->stop_reason = reason;
+        }
+    }
+    g->r->decode_ms = now_ms() - t1;
+    return MMRT_OK;
+}
+
+mmrt_status mmrt_session_generate(mmrt_session *s, const char *prompt,
+                                  const mmrt_generate_params *params, mmrt_generate_result *result) {
+    if (!s) return MMRT_ERR_INVALID_ARG;
+    mmrt_error_clear(&s->err);
+    mmrt_generate_params defaults = mmrt_generate_default_params();
+    if (!params) params = &defaults;
+    mmrt_generate_result local;
+    gen_loop g = {.s = s, .p = params, .r = result ? result : &local};
+    memset(g.r, 0, sizeof *g.r);
+    if (!prompt)
+        return fail(s, mmrt_error_set(&s->err, MMRT_ERR_INVALID_ARG, "mmrt_session_generate: NULL prompt"));
+    if (params->max_tokens < 0 || params->n_stop < 0 || (params->n_stop > 0 && !params->stop_strings))
+        return fail(s, mmrt_error_set(&s->err, MMRT_ERR_INVALID_ARG,
+                                      "mmrt_session_generate: max_tokens and n_stop must be ≥ 0"));
+    if (params->max_tokens == 0) return MMRT_OK;
+
+    const mmrt_model *m = s->model;
+    mmrt_sampler_params sp = {.temperature = params->temperature, .top_k = params->top_k,
+                              .top_p = params->top_p, .min_p = params->min_p,
+                              .repeat_penalty = params->repeat_penalty, .seed = params->seed};
+    if (sp.seed == MMRT_SEED_RANDOM) sp.seed = (uint64_t)time(NULL) ^ ((uint64_t)(uintptr_t)s << 16);
+    int32_t *ids = NULL;
+    size_t n_ids = 0;
+    mmrt_status st = tokenize(s, prompt, params->raw, params->system, &ids, &n_ids);
+    if (st != MMRT_OK) return fail(s, st);
+    g.r->n_prompt_tokens = (int32_t)n_ids;
+    if (n_ids == 0) {
+        free(ids);
+        return fail(s, mmrt_error_set(&s->err, MMRT_ERR_INVALID_ARG, "the prompt is empty: nothing to continue"));
+    }
+    if ((int64_t)n_ids > s->state.n_ctx) {
+        free(ids);
+        return fail(s, mmrt_error_set(&s->err, MMRT_ERR_CONTEXT_FULL,
+                                      "the prompt has %zu tokens but the context holds %lld (raise --ctx; "
+                                      "this model was trained with %lld)",
+                                      n_ids, (long long)s->state.n_ctx, (long long)m->llm.hp.n_ctx_train));
+    }
+    g.history = realloc(ids, sizeof(int32_t) * (size_t)(s->state.n_ctx + 1));
+    if (!g.history) {
+        free(ids);
+        return fail(s, mmrt_error_oom(&s->err, sizeof(int32_t) * (size_t)s->state.n_ctx, "token history"));
+    }
+    g.n_history = n_ids;
+    g.stop.stop = params->stop_strings;
+    g.stop.n_stop = params->n_stop;
+    s->state.n_past = 0;
+
+    st = mmrt_sampler_init(&g.sampler, &sp, m->llm.hp.n_vocab, &s->err);
+    if (st == MMRT_OK) st = mmrt_detok_init(m->tok, /*skip_special=*/false, &g.detok, &s->err);
+    if (st == MMRT_OK) st = run_loop(&g);
+    if (st == MMRT_OK && s->err.status != MMRT_OK) st = s->err.status; /* from deliver() */
+    mmrt_detok_free(g.detok);
+    mmrt_sampler_free(&g.sampler);
+    free(g.stop.held);
+    free(g.history);
+    return st == MMRT_OK ? MMRT_OK : fail(s, st);
+}

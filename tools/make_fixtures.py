@@ -1,0 +1,34 @@
+#!/usr/bin/env python3
+"""Regenerates everything under tests/fixtures/ from the pinned versions in tools/requirements.txt.
+
+    /work/venv/bin/python tools/make_fixtures.py [--only tokenizer|llama]
+
+Deterministic: fixed training data, fixed seeds, CPU only, single-threaded torch.
+"""
+
+import argparse
+import os
+import sys
+
+sys.dont_write_bytecode = True  # keep tools/ free of __pycache__
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from common import check_versions  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", choices=["tokenizer", "llama"], help="regenerate only this group")
+    args = ap.parse_args()
+    check_versions()
+    if args.only in (None, "tokenizer"):
+        import fixtures_tokenizer
+        fixtures_tokenizer.generate()
+    if args.only in (None, "llama"):
+        import fixtures_llama
+        fixtures_llama.generate()
+
+
+if __name__ == "__main__":
+    main()
