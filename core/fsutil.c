@@ -15,7 +15,8 @@ mmrt_status mmrt_fs_read_file(const char *path, size_t max_bytes, char **out, si
     /* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever; the fstat
      * below then rejects it. It has no effect on regular files. */
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) return mmrt_error_set(err, MMRT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (fd < 0)
+        return mmrt_error_set(err, MMRT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0) {
         int e = errno;
@@ -30,8 +31,9 @@ mmrt_status mmrt_fs_read_file(const char *path, size_t max_bytes, char **out, si
     }
     if ((uint64_t)st.st_size > max_bytes) {
         close(fd);
-        return mmrt_error_set(err, MMRT_ERR_IO, "%s: file is %lld bytes, larger than the %zu-byte limit",
-                              path, (long long)st.st_size, max_bytes);
+        return mmrt_error_set(err, MMRT_ERR_IO,
+                              "%s: file is %lld bytes, larger than the %zu-byte limit", path,
+                              (long long)st.st_size, max_bytes);
     }
     /* st_size is only a hint (files in /proc report 0, a file may grow while we read): read until
      * EOF, growing the buffer, and enforce the cap on what was actually read. */

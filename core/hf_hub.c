@@ -398,6 +398,20 @@ static void mark_missing(hub *h, const char *commit, const char *file) {
     free(p);
 }
 
+/* CACHEDIR.TAG (bford.info/cachedir) lets backup tools skip the cache; huggingface_hub writes
+ * the same file. Best effort. */
+static void tag_cache_dir(hub *h) {
+    char *tag = mmrt_fs_path_join(h->cache, "CACHEDIR.TAG");
+    if (tag && !mmrt_fs_is_file(tag))
+        write_atomic(tag,
+                     "Signature: 8a477f597d28d172789f06886806bc55\n"
+                     "# This file is a cache directory tag created by mmrt.\n"
+                     "# For information about cache directory tags, see:\n"
+                     "#\thttps://bford.info/cachedir/\n",
+                     NULL);
+    free(tag);
+}
+
 /* Downloads blobs/<etag> unless present: under the per-blob lock shared with huggingface_hub,
  * into blobs/<etag>.incomplete, verified, then renamed. */
 static mmrt_status fetch_blob(hub *h, const char *file, const mmrt_hub_meta *m, mmrt_error *err) {
@@ -420,6 +434,7 @@ static mmrt_status fetch_blob(hub *h, const char *file, const mmrt_hub_meta *m, 
         goto done;
     }
     if (mmrt_fs_is_file(blob)) goto done; /* another process finished it while we waited */
+    tag_cache_dir(h);
     if (!h->progress_bar)
         MMRT_LOG_I("downloading %s (%" PRId64 " bytes) into %s", label, m->size, h->storage);
     if ((st = mmrt_hub_get(&h->client, m->location, partial, m->size, label, err)) != MMRT_OK)

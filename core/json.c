@@ -17,7 +17,8 @@ mmrt_status mmrt_json_parse(const char *text, size_t n, const char *name, cJSON 
     *out = NULL;
     size_t first = 0;
     while (first < n && is_json_space(text[first])) first++;
-    if (first == n) return mmrt_error_set(err, MMRT_ERR_BAD_FORMAT, "%s: empty, expected JSON", name);
+    if (first == n)
+        return mmrt_error_set(err, MMRT_ERR_BAD_FORMAT, "%s: empty, expected JSON", name);
     /* The length-bounded parser never reads past n, so `text` may be a window into an mmap. The
      * parse-end pointer gives the error position without reading cJSON's global error state. */
     const char *end = NULL;
@@ -31,9 +32,9 @@ mmrt_status mmrt_json_parse(const char *text, size_t n, const char *name, cJSON 
     while (pos < n && is_json_space(text[pos])) pos++;
     if (pos < n) {
         cJSON_Delete(root);
-        return mmrt_error_set(err, MMRT_ERR_BAD_FORMAT,
-                              "%s: not valid JSON (unexpected data after the JSON value at byte %zu)",
-                              name, pos);
+        return mmrt_error_set(
+            err, MMRT_ERR_BAD_FORMAT,
+            "%s: not valid JSON (unexpected data after the JSON value at byte %zu)", name, pos);
     }
     *out = root;
     return MMRT_OK;
@@ -150,8 +151,8 @@ mmrt_status mmrt_json_get_bool(const cJSON *obj, const char *key, bool required,
     return MMRT_OK;
 }
 
-mmrt_status mmrt_json_get_string(const cJSON *obj, const char *key, bool required,
-                                 const char **out, const char *file, mmrt_error *err) {
+mmrt_status mmrt_json_get_string(const cJSON *obj, const char *key, bool required, const char **out,
+                                 const char *file, mmrt_error *err) {
     const cJSON *v;
     MMRT_TRY(lookup(obj, key, required, &v, file, err));
     if (!v) {

@@ -59,8 +59,8 @@ mmrt_status mmrt_json_get_double(const cJSON *obj, const char *key, bool require
 mmrt_status mmrt_json_get_bool(const cJSON *obj, const char *key, bool required, bool dflt,
                                bool *out, const char *file, mmrt_error *err);
 /* A string; *out points into the cJSON tree (NULL when absent and not required). */
-mmrt_status mmrt_json_get_string(const cJSON *obj, const char *key, bool required,
-                                 const char **out, const char *file, mmrt_error *err);
+mmrt_status mmrt_json_get_string(const cJSON *obj, const char *key, bool required, const char **out,
+                                 const char *file, mmrt_error *err);
 /* A JSON object (e.g. "text_config", "rope_scaling"); *out points into the tree (NULL when absent
  * and not required). */
 mmrt_status mmrt_json_get_object(const cJSON *obj, const char *key, bool required,

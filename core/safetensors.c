@@ -52,21 +52,19 @@ static uint64_t hash_name(const char *s) {
     return h;
 }
 
+/* mmrt's dtype names are the safetensors spellings ("F32", "BF16", "U8", ...). */
 static bool dtype_parse(const char *s, mmrt_dtype *out) {
-    static const struct {
-        const char *name;
-        mmrt_dtype dtype;
-    } table[] = {{"F32", MMRT_F32}, {"F16", MMRT_F16}, {"BF16", MMRT_BF16},
-                 {"I32", MMRT_I32}, {"I64", MMRT_I64}, {"U8", MMRT_U8}};
-    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
-        if (strcmp(s, table[i].name) == 0) {
-            *out = table[i].dtype;
+    for (int t = 0; t < MMRT_DTYPE_COUNT; t++)
+        if (strcmp(s, mmrt_dtype_name((mmrt_dtype)t)) == 0) {
+            *out = (mmrt_dtype)t;
             return true;
         }
     return false;
 }
 
-static bool dtype_is_float(mmrt_dtype t) { return t == MMRT_F32 || t == MMRT_F16 || t == MMRT_BF16; }
+static bool dtype_is_float(mmrt_dtype t) {
+    return t == MMRT_F32 || t == MMRT_F16 || t == MMRT_BF16;
+}
 
 /* ---- mapping ----------------------------------------------------------------------------- */
 
@@ -83,8 +81,8 @@ static mmrt_status file_map(st_file *f, mmrt_error *err) {
     }
     mmrt_status status = MMRT_OK;
     if (S_ISDIR(st.st_mode))
-        status = mmrt_error_set(err, MMRT_ERR_IO, "%s: is a directory, expected a .safetensors file",
-                                f->path);
+        status = mmrt_error_set(err, MMRT_ERR_IO,
+                                "%s: is a directory, expected a .safetensors file", f->path);
     else if (!S_ISREG(st.st_mode))
         status = mmrt_error_set(err, MMRT_ERR_IO, "%s: is not a regular file", f->path);
     else if (st.st_size == 0)
@@ -134,9 +132,10 @@ static mmrt_status offset_at(const header_ctx *h, const char *name, const cJSON 
                              uint64_t *out, mmrt_error *err) {
     int64_t v;
     if (!mmrt_json_exact_int(cJSON_GetArrayItem(offs, i), &v) || v < 0)
-        return mmrt_error_set(err, MMRT_ERR_BAD_FORMAT,
-                              "%s: tensor \"%.256s\": data_offsets[%d] is not a non-negative integer",
-                              h->path, name, i);
+        return mmrt_error_set(
+            err, MMRT_ERR_BAD_FORMAT,
+            "%s: tensor \"%.256s\": data_offsets[%d] is not a non-negative integer", h->path, name,
+            i);
     *out = (uint64_t)v;
     return MMRT_OK;
 }
@@ -159,7 +158,8 @@ static mmrt_status parse_entry(const header_ctx *h, const cJSON *e, mmrt_st_tens
                               label, dtype_s);
 
     const cJSON *shape = mmrt_json_find(e, "shape");
-    if (!shape) return mmrt_error_set(err, MMRT_ERR_BAD_FORMAT, "%s: missing field \"shape\"", label);
+    if (!shape)
+        return mmrt_error_set(err, MMRT_ERR_BAD_FORMAT, "%s: missing field \"shape\"", label);
     if (!cJSON_IsArray(shape))
         return mmrt_error_set(err, MMRT_ERR_BAD_FORMAT, "%s: \"shape\" is not a list", label);
     int n_dims = cJSON_GetArraySize(shape);
@@ -284,9 +284,8 @@ static mmrt_status parse_file(mmrt_weights *w, int fi, mmrt_error *err) {
         return mmrt_error_set(err, MMRT_ERR_BAD_FORMAT,
                               "%s: header length %" PRIu64 " exceeds the file size (%zu bytes)",
                               f->path, hlen, f->map_size);
-    header_ctx h = {.path = f->path,
-                    .data = base + 8 + hlen,
-                    .data_size = f->map_size - 8 - (size_t)hlen};
+    header_ctx h = {
+        .path = f->path, .data = base + 8 + hlen, .data_size = f->map_size - 8 - (size_t)hlen};
 
     char label[MMRT_ERROR_MSG_MAX];
     snprintf(label, sizeof label, "%s: header", f->path);
@@ -302,9 +301,9 @@ static mmrt_status parse_file(mmrt_weights *w, int fi, mmrt_error *err) {
         next = e->next;
         if (strcmp(e->string, "__metadata__") == 0) {
             if (!is_string_object(e)) {
-                status = mmrt_error_set(err, MMRT_ERR_BAD_FORMAT,
-                                        "%s: \"__metadata__\" must be an object of strings",
-                                        f->path);
+                status =
+                    mmrt_error_set(err, MMRT_ERR_BAD_FORMAT,
+                                   "%s: \"__metadata__\" must be an object of strings", f->path);
             } else if (fi == 0 && !w->metadata) {
                 w->metadata = cJSON_DetachItemViaPointer(root, e);
             }

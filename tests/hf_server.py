@@ -21,7 +21,9 @@ mmrt-test/tiny, as the hub does for renamed repos).
 Test knobs: --cut-after N --cut-times K (the next K CDN GETs send only N body bytes, then drop
 the connection), --ignore-range (the CDN answers Range requests with the whole file, 200).
 Every request is appended to --log-file as "PORT METHOD PATH range=<Range|-> auth=<Authorization|->".
-The hub's port is written to --port-file (atomically) once both ports listen.
+--manifest-file receives what a client should end up with: per repo its commit and per file
+{"etag", "size", "lfs", "content_sha256"}. The hub's port is written to --port-file (atomically)
+once both ports listen and the manifest is written.
 """
 import argparse
 import hashlib
@@ -276,6 +278,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port-file", required=True)
     ap.add_argument("--log-file")
+    ap.add_argument("--manifest-file")
     ap.add_argument("--token", help="the token that opens mmrt-test/gated")
     ap.add_argument("--cut-after", type=int, default=0)
     ap.add_argument("--cut-times", type=int, default=0)
@@ -285,6 +288,15 @@ def main():
     cdn = serve(state, "cdn")
     state.cdn_port = cdn.server_address[1]
     hub = serve(state, "hub")
+    if args.manifest_file:
+        manifest = {name: {"commit": repo["commit"],
+                           "files": {path: {"etag": e["sha256"] if e["lfs"] else e["git"],
+                                            "size": len(e["data"]), "lfs": e["lfs"],
+                                            "content_sha256": hashlib.sha256(e["data"]).hexdigest()}
+                                     for path, e in repo["files"].items()}}
+                    for name, repo in state.repos.items()}
+        with open(args.manifest_file, "w") as f:
+            json.dump(manifest, f, indent=1)
     tmp = args.port_file + ".tmp"
     with open(tmp, "w") as f:
         f.write("%d\n" % hub.server_address[1])

@@ -210,8 +210,8 @@ Test(json, get_double_bool_string_object) {
     cr_assert(b);
     cr_assert_eq(mmrt_json_get_bool(j, "absent", false, true, &b, "c.json", &err), MMRT_OK);
     cr_assert(b);
-    EXPECT_ERROR(mmrt_json_get_bool(j, "one", true, false, &b, "c.json", &err),
-                 MMRT_ERR_BAD_FORMAT, &err, "c.json: field \"one\" must be true or false, got 1");
+    EXPECT_ERROR(mmrt_json_get_bool(j, "one", true, false, &b, "c.json", &err), MMRT_ERR_BAD_FORMAT,
+                 &err, "c.json: field \"one\" must be true or false, got 1");
     EXPECT_ERROR(mmrt_json_get_bool(j, "absent", true, false, &b, "c.json", &err),
                  MMRT_ERR_BAD_FORMAT, &err, "missing field \"absent\"");
 
@@ -222,8 +222,8 @@ Test(json, get_double_bool_string_object) {
     cr_assert_null(s);
     EXPECT_ERROR(mmrt_json_get_string(j, "eos", true, &s, "c.json", &err), MMRT_ERR_BAD_FORMAT,
                  &err, "c.json: field \"eos\" must be a string, got [2,49279]");
-    EXPECT_ERROR(mmrt_json_get_string(j, "absent", true, &s, "c.json", &err),
-                 MMRT_ERR_BAD_FORMAT, &err, "missing field \"absent\"");
+    EXPECT_ERROR(mmrt_json_get_string(j, "absent", true, &s, "c.json", &err), MMRT_ERR_BAD_FORMAT,
+                 &err, "missing field \"absent\"");
 
     const cJSON *o = NULL;
     cr_assert_eq(mmrt_json_get_object(j, "obj", true, &o, "c.json", &err), MMRT_OK);
@@ -241,9 +241,9 @@ Test(json, get_double_bool_string_object) {
     EXPECT_ERROR(mmrt_json_get_int(NULL, "k", true, 7, 0, 9, &k, "c.json", &err),
                  MMRT_ERR_BAD_FORMAT, &err, "missing field \"k\"");
     /* A non-object where an object is expected. */
-    EXPECT_ERROR(mmrt_json_get_int(mmrt_json_find(j, "eos"), "k", false, 7, 0, 9, &k, "c.json",
-                                   &err),
-                 MMRT_ERR_BAD_FORMAT, &err, "c.json", "expected a JSON object");
+    EXPECT_ERROR(
+        mmrt_json_get_int(mmrt_json_find(j, "eos"), "k", false, 7, 0, 9, &k, "c.json", &err),
+        MMRT_ERR_BAD_FORMAT, &err, "c.json", "expected a JSON object");
     cJSON_Delete(j);
 }
 
@@ -268,11 +268,12 @@ Test(json, get_int_list) {
 
     n = -1;
     vals[0] = 123;
-    EXPECT_ERROR(mmrt_json_get_int_list(j, "eos", vals, 1, &n, "g.json", &err),
-                 MMRT_ERR_BAD_FORMAT, &err, "g.json", "\"eos\" has 2 values, more than the 1");
+    EXPECT_ERROR(mmrt_json_get_int_list(j, "eos", vals, 1, &n, "g.json", &err), MMRT_ERR_BAD_FORMAT,
+                 &err, "g.json", "\"eos\" has 2 values, more than the 1");
     EXPECT_ERROR(mmrt_json_get_int_list(j, "eos_bad", vals, 4, &n, "g.json", &err),
-                 MMRT_ERR_BAD_FORMAT, &err, "g.json: field \"eos_bad\" must be an integer or a "
-                                            "list of integers, got [2,\"x\"]");
+                 MMRT_ERR_BAD_FORMAT, &err,
+                 "g.json: field \"eos_bad\" must be an integer or a "
+                 "list of integers, got [2,\"x\"]");
     EXPECT_ERROR(mmrt_json_get_int_list(j, "name", vals, 4, &n, "g.json", &err),
                  MMRT_ERR_BAD_FORMAT, &err, "must be an integer or a list of integers");
     EXPECT_ERROR(mmrt_json_get_int_list(j, "frac", vals, 4, &n, "g.json", &err),

@@ -208,8 +208,9 @@ Test(safetensors, valid_single_file) {
     /* Ordered by offset; the empty tensor sorts before the one starting at the same offset. */
     const char *order[] = {"w", "b", "s", "e", "u", "i"};
     for (size_t i = 0; i < 6; i++) {
-        cr_assert_str_eq(mmrt_weights_at(w, i)->name, order[i], "at(%zu) is \"%s\", expected \"%s\"",
-                         i, mmrt_weights_at(w, i)->name, order[i]);
+        cr_assert_str_eq(mmrt_weights_at(w, i)->name, order[i],
+                         "at(%zu) is \"%s\", expected \"%s\"", i, mmrt_weights_at(w, i)->name,
+                         order[i]);
         expect_inside_mapping(mmrt_weights_at(w, i));
     }
     cr_assert_null(mmrt_weights_at(w, 6));
@@ -340,7 +341,8 @@ typedef struct bad_header {
     char needle[48];
 } bad_header;
 
-#define T(dtype, shape, offs) "{\"dtype\":\"" dtype "\",\"shape\":" shape ",\"data_offsets\":" offs "}"
+#define T(dtype, shape, offs)                                                                      \
+    "{\"dtype\":\"" dtype "\",\"shape\":" shape ",\"data_offsets\":" offs "}"
 
 ParameterizedTestParameters(safetensors, bad_header) {
     static bad_header cases[] = {
@@ -380,8 +382,7 @@ ParameterizedTestParameters(safetensors, bad_header) {
         {"{\"a\":" T("F32", "[1]", "[0,1e300]") "}", MMRT_ERR_BAD_FORMAT,
          "data_offsets[1] is not a non-negative integer"},
         {"{\"a\":" T("F32", "[1]", "[8,4]") "}", MMRT_ERR_BAD_FORMAT, "decreasing"},
-        {"{\"a\":" T("F32", "[20]", "[0,80]") "}", MMRT_ERR_BAD_FORMAT,
-         "beyond the data section"},
+        {"{\"a\":" T("F32", "[20]", "[0,80]") "}", MMRT_ERR_BAD_FORMAT, "beyond the data section"},
         {"{\"a\":" T("U8", "[1]", "[1000000000000000,1000000000000001]") "}", MMRT_ERR_BAD_FORMAT,
          "beyond the data section"},
         {"{\"a\":" T("F32", "[2]", "[0,4]") "}", MMRT_ERR_BAD_FORMAT, "size mismatch"},
@@ -459,8 +460,8 @@ Test(safetensors, header_length_absurd) {
 
 /* A header shorter than the JSON inside it: the parser must stop at the header length. */
 Test(safetensors, header_length_truncates_json) {
-    char *p = write_st_raw(g_dir, "trunc.safetensors", 10,
-                           "{\"a\":" T("U8", "[1]", "[0,1]") "}", NULL, 0);
+    char *p = write_st_raw(g_dir, "trunc.safetensors", 10, "{\"a\":" T("U8", "[1]", "[0,1]") "}",
+                           NULL, 0);
     EXPECT_OPEN_FAILS(p, MMRT_ERR_BAD_FORMAT, p, "not valid JSON");
     free(p);
 }
@@ -578,8 +579,8 @@ Test(safetensors, get_checks_name_dtype_and_shape) {
     const mmrt_st_tensor *t = (const mmrt_st_tensor *)w; /* must be reset to NULL on failure */
     mmrt_error err = {0};
 
-    mmrt_status st = mmrt_weights_get(w, "model.missing.weight", 2, (const int64_t[]){2, 3}, &t,
-                                      &err);
+    mmrt_status st =
+        mmrt_weights_get(w, "model.missing.weight", 2, (const int64_t[]){2, 3}, &t, &err);
     EXPECT_ERROR(st, MMRT_ERR_MODEL, &err, path, "\"model.missing.weight\"", "not found");
     cr_assert_null(t);
 

@@ -1,0 +1,154 @@
+/* The mmrt command as a user runs it: its output must be exactly transformers' greedy text. */
+#include <cjson/cJSON.h>
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#define MMRT MMRT_BINARY_DIR "/mmrt"
+
+typedef struct result {
+    char *out, *err;
+    size_t n_out;
+    int rc;
+} result;
+
+static char *slurp(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)len + 1);
+    cr_assert_eq(fread(buf, 1, (size_t)len, f), (size_t)len);
+    buf[len] = '\0';
+    fclose(f);
+    if (n) *n = (size_t)len;
+    return buf;
+}
+
+/* Runs `mmrt <args>` through the shell (args must be shell-quoted by the caller). */
+static result run(const char *args) {
+    char out_path[] = "/tmp/mmrt-cli-out-XXXXXX", err_path[] = "/tmp/mmrt-cli-err-XXXXXX";
+    int fo = mkstemp(out_path), fe = mkstemp(err_path);
+    cr_assert(fo >= 0 && fe >= 0);
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "%s %s >%s 2>%s </dev/null", MMRT, args, out_path, err_path);
+    int st = system(cmd);
+    result r = {.rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1};
+    r.out = slurp(out_path, &r.n_out);
+    r.err = slurp(err_path, NULL);
+    remove(out_path);
+    remove(err_path);
+    return r;
+}
+
+static void result_free(result *r) {
+    free(r->out);
+    free(r->err);
+}
+
+static cJSON *reference(const char *name) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/llama/%s/reference.json", MMRT_FIXTURES_DIR, name);
+    char *text = slurp(path, NULL);
+    cJSON *j = cJSON_Parse(text);
+    free(text);
+    cr_assert_not_null(j, "%s: not JSON", path);
+    return j;
+}
+
+static const char *ref_string(const cJSON *j, const char *a, const char *b, const char *c) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, a);
+    v = cJSON_GetObjectItemCaseSensitive(v, b);
+    if (c) v = cJSON_GetObjectItemCaseSensitive(v, c);
+    cr_assert(cJSON_IsString(v), "reference.json: %s.%s%s%s missing", a, b, c ? "." : "", c ? c : "");
+    return v->valuestring;
+}
+
+static const char *const cases[] = {"gqa-tied-bf16", "mha-untied-sharded", "odd-sizes", "llama3-rope-f16"};
+
+ParameterizedTestParameters(cli, generate_prints_transformers_greedy_text) {
+    static int idx[] = {0, 1, 2, 3};
+    return cr_make_param_array(int, idx, 4);
+}
+
+ParameterizedTest(int *c, cli, generate_prints_transformers_greedy_text) {
+    cJSON *ref = reference(cases[*c]);
+    const char *prompt = ref_string(ref, "prompts", "raw", "text");
+    char args[2048];
+    for (int raw = 0; raw < 2; raw++) {
+        const char *want = ref_string(ref, "generation", raw ? "raw" : "chat", "text_first_32");
+        snprintf(args, sizeof args, "generate --model '%s/llama/%s' -p '%s' -n 32 --temp 0 %s",
+                 MMRT_FIXTURES_DIR, cases[*c], prompt, raw ? "--raw" : "");
+        result r = run(args);
+        cr_assert_eq(r.rc, 0, "%s: exit %d, stderr: %s", args, r.rc, r.err);
+        /* the text, then one newline */
+        cr_assert(r.n_out == strlen(want) + 1 && memcmp(r.out, want, strlen(want)) == 0,
+                  "%s\nexpected: %s\ngot:      %s", args, want, r.out);
+        result_free(&r);
+    }
+    cJSON_Delete(ref);
+}
+
+Test(cli, zero_tokens_prints_nothing_and_succeeds) {
+    result r = run("generate --model " MMRT_FIXTURES_DIR "/llama/odd-sizes -p hello -n 0");
+    cr_assert_eq(r.rc, 0, "stderr: %s", r.err);
+    cr_assert_eq(r.n_out, 0, "stdout: %s", r.out);
+    result_free(&r);
+}
+
+Test(cli, json_output_and_info) {
+    result r = run("generate --model " MMRT_FIXTURES_DIR "/llama/odd-sizes -p hello -n 5 --json");
+    cr_assert_eq(r.rc, 0, "stderr: %s", r.err);
+    cJSON *j = cJSON_Parse(r.out);
+    cr_assert_not_null(j, "not JSON: %s", r.out);
+    cr_assert_eq(cJSON_GetObjectItem(j, "generated_tokens")->valueint, 5);
+    cr_assert(cJSON_IsString(cJSON_GetObjectItem(j, "text")));
+    cr_assert_str_eq(cJSON_GetObjectItem(j, "stop_reason")->valuestring, "max_tokens");
+    cJSON_Delete(j);
+    result_free(&r);
+
+    r = run("info --model " MMRT_FIXTURES_DIR "/llama/mha-untied-sharded");
+    cr_assert_eq(r.rc, 0, "stderr: %s", r.err);
+    cr_assert(strstr(r.out, "architecture:   llama"), "%s", r.out);
+    cr_assert(strstr(r.out, "4 heads, 4 KV heads"), "%s", r.out);
+    cr_assert(strstr(r.out, "(F32)"), "%s", r.out);
+    result_free(&r);
+}
+
+Test(cli, usage_errors_exit_2) {
+    static const char *const bad[] = {"", "frobnicate", "generate", "generate -p x --temp hot",
+                                      "generate -p x --bogus", "generate -p x -n -1", "info --ctx"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        result r = run(bad[i]);
+        cr_assert_eq(r.rc, 2, "mmrt %s: exit %d", bad[i], r.rc);
+        cr_assert_gt(strlen(r.err), 0, "mmrt %s: no message", bad[i]);
+        result_free(&r);
+    }
+    result r = run("--help");
+    cr_assert_eq(r.rc, 0);
+    cr_assert(strstr(r.out, "HuggingFaceTB/SmolLM2-135M-Instruct"), "%s", r.out);
+    result_free(&r);
+    r = run("generate --help");
+    cr_assert_eq(r.rc, 0);
+    cr_assert(strstr(r.out, "--top-p"), "%s", r.out);
+    result_free(&r);
+    r = run("--version");
+    cr_assert_eq(r.rc, 0);
+    cr_assert(strstr(r.out, "mmrt 0."), "%s", r.out);
+    result_free(&r);
+}
+
+Test(cli, runtime_errors_exit_1_and_name_the_problem) {
+    result r = run("generate --model /nonexistent/dir -p hi");
+    cr_assert_eq(r.rc, 1);
+    cr_assert(strstr(r.err, "/nonexistent/dir"), "%s", r.err);
+    result_free(&r);
+    r = run("generate --model " MMRT_FIXTURES_DIR "/llama/gqa-tied-bf16 -p 'a long enough prompt' --ctx 8");
+    cr_assert_eq(r.rc, 1);
+    cr_assert(strstr(r.err, "context holds 8"), "%s", r.err);
+    result_free(&r);
+}

@@ -1,0 +1,283 @@
+/* The public API on real fixture checkpoints and on broken copies of them: every bad file gives
+ * a status and a message naming the file and the problem. */
+#include "helpers/tmpdir.h"
+
+#include <criterion/criterion.h>
+#include <mmrt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FIXTURE MMRT_FIXTURES_DIR "/llama/gqa-tied-bf16"
+
+static char *read_all(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)len + 1);
+    cr_assert_eq(fread(buf, 1, (size_t)len, f), (size_t)len);
+    buf[len] = '\0';
+    fclose(f);
+    *n = (size_t)len;
+    return buf;
+}
+
+/* A copy of the fixture checkpoint in a temp dir; `skip` is a file not to copy. */
+static char *copy_fixture(const char *skip) {
+    static const char *const files[] = {"config.json", "generation_config.json", "model.safetensors",
+                                        "tokenizer.json", "tokenizer_config.json"};
+    char *dir = tmpdir_make("model");
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        if (skip && strcmp(skip, files[i]) == 0) continue;
+        char src[512];
+        snprintf(src, sizeof src, "%s/%s", FIXTURE, files[i]);
+        size_t n;
+        char *data = read_all(src, &n);
+        free(tmpdir_write(dir, files[i], data, n));
+        free(data);
+    }
+    return dir;
+}
+
+/* Replaces the first occurrence of `from` with `to` in dir/file. */
+static void edit(const char *dir, const char *file, const char *from, const char *to) {
+    char *path = tmpdir_path(dir, file);
+    size_t n;
+    char *text = read_all(path, &n);
+    char *hit = strstr(text, from);
+    cr_assert_not_null(hit, "%s does not contain %s", file, from);
+    size_t out_n = n - strlen(from) + strlen(to);
+    char *out = malloc(out_n + 1);
+    size_t pre = (size_t)(hit - text);
+    memcpy(out, text, pre);
+    memcpy(out + pre, to, strlen(to));
+    memcpy(out + pre + strlen(to), hit + strlen(from), n - pre - strlen(from));
+    free(tmpdir_write(dir, file, out, out_n));
+    free(out);
+    free(text);
+    free(path);
+}
+
+static void expect_load_error(const char *dir, mmrt_status want, const char *file_part,
+                              const char *problem) {
+    mmrt_model_params mp = mmrt_model_default_params();
+    mp.device = "cpu";
+    mmrt_model *m = (mmrt_model *)0x1;
+    mmrt_status st = mmrt_model_load(dir, &mp, &m);
+    const char *msg = mmrt_last_error();
+    cr_assert_eq(st, want, "status %d (%s), want %d; message: %s", st, mmrt_status_str(st), want, msg);
+    cr_assert_null(m, "the model handle must be NULL on failure");
+    cr_assert(strstr(msg, file_part), "message does not name %s: %s", file_part, msg);
+    cr_assert(strstr(msg, problem), "message does not say \"%s\": %s", problem, msg);
+}
+
+Test(model, loads_fixture_and_reports_info) {
+    mmrt_model *m = NULL;
+    cr_assert_eq(mmrt_model_load(FIXTURE, NULL, &m), MMRT_OK, "%s", mmrt_last_error());
+    mmrt_model_info mi;
+    cr_assert_eq(mmrt_model_get_info(m, &mi), MMRT_OK);
+    cr_assert_str_eq(mi.architecture, "llama");
+    cr_assert_str_eq(mi.dtype, "BF16");
+    cr_assert_str_eq(mi.chat_format, "chatml");
+    cr_assert_eq(mi.n_layer, 3);
+    cr_assert_eq(mi.n_head, 6);
+    cr_assert_eq(mi.n_head_kv, 2);
+    cr_assert(mi.tied_embeddings);
+    cr_assert_eq(mi.n_tensors, 29); /* 9 per layer + embeddings + final norm */
+    mmrt_model_free(m);
+    mmrt_model_free(NULL);
+    mmrt_session_free(NULL);
+}
+
+Test(model, missing_directory_and_files) {
+    expect_load_error("/nonexistent/model", MMRT_ERR_IO, "/nonexistent/model", "not a model directory");
+    char *dir = copy_fixture("config.json");
+    expect_load_error(dir, MMRT_ERR_IO, "config.json", "No such file");
+    tmpdir_remove(dir);
+    dir = copy_fixture("tokenizer.json");
+    expect_load_error(dir, MMRT_ERR_IO, "tokenizer.json", "");
+    tmpdir_remove(dir);
+    dir = copy_fixture("model.safetensors");
+    expect_load_error(dir, MMRT_ERR_IO, dir, "model.safetensors");
+    tmpdir_remove(dir);
+}
+
+Test(model, zero_length_and_malformed_config) {
+    char *dir = copy_fixture(NULL);
+    free(tmpdir_write(dir, "config.json", "", 0));
+    expect_load_error(dir, MMRT_ERR_BAD_FORMAT, "config.json", "empty");
+    free(tmpdir_write_str(dir, "config.json", "{\"model_type\": \"llama\", "));
+    expect_load_error(dir, MMRT_ERR_BAD_FORMAT, "config.json", "JSON");
+    tmpdir_remove(dir);
+}
+
+Test(model, config_missing_field) {
+    char *dir = copy_fixture(NULL);
+    edit(dir, "config.json", "\"hidden_size\"", "\"hidden_sighs\"");
+    expect_load_error(dir, MMRT_ERR_BAD_FORMAT, "config.json", "hidden_size");
+    tmpdir_remove(dir);
+}
+
+Test(model, config_absurd_sizes) {
+    char *dir = copy_fixture(NULL);
+    edit(dir, "config.json", "\"hidden_size\": 96", "\"hidden_size\": 1000000000000");
+    expect_load_error(dir, MMRT_ERR_BAD_FORMAT, "config.json", "hidden_size");
+    tmpdir_remove(dir);
+    dir = copy_fixture(NULL);
+    edit(dir, "config.json", "\"num_key_value_heads\": 2", "\"num_key_value_heads\": 4");
+    expect_load_error(dir, MMRT_ERR_BAD_FORMAT, "config.json", "num_key_value_heads");
+    tmpdir_remove(dir);
+}
+
+Test(model, unsupported_architecture) {
+    char *dir = copy_fixture(NULL);
+    edit(dir, "config.json", "\"model_type\": \"llama\"", "\"model_type\": \"mamba\"");
+    expect_load_error(dir, MMRT_ERR_UNSUPPORTED, "config.json", "mamba");
+    tmpdir_remove(dir);
+}
+
+Test(model, checkpoint_missing_a_tensor) {
+    char *dir = copy_fixture(NULL);
+    edit(dir, "config.json", "\"num_hidden_layers\": 3", "\"num_hidden_layers\": 4");
+    expect_load_error(dir, MMRT_ERR_MODEL, "model.layers.3.", "not found");
+    tmpdir_remove(dir);
+}
+
+Test(model, checkpoint_with_wrong_shape) {
+    char *dir = copy_fixture(NULL);
+    edit(dir, "config.json", "\"intermediate_size\": 192", "\"intermediate_size\": 190");
+    expect_load_error(dir, MMRT_ERR_MODEL, "mlp.gate_proj.weight", "190");
+    tmpdir_remove(dir);
+}
+
+Test(model, malformed_tokenizer) {
+    char *dir = copy_fixture(NULL);
+    free(tmpdir_write_str(dir, "tokenizer.json", "{\"model\": {\"type\": \"BPE\", \"vocab\": "));
+    expect_load_error(dir, MMRT_ERR_BAD_FORMAT, "tokenizer.json", "JSON");
+    free(tmpdir_write_str(dir, "tokenizer.json", "{\"model\": {\"type\": \"Unigram\", \"vocab\": []}}"));
+    expect_load_error(dir, MMRT_ERR_UNSUPPORTED, "tokenizer.json", "Unigram");
+    tmpdir_remove(dir);
+}
+
+Test(model, unknown_chat_template_suggests_raw) {
+    char *dir = copy_fixture(NULL);
+    edit(dir, "tokenizer_config.json", "\"chat_template\": \"",
+         "\"chat_template\": \"{% for m in messages %}[{{ m.role }}] {{ m.content }}{% endfor %}\", \"unused\": \"");
+    expect_load_error(dir, MMRT_ERR_UNSUPPORTED, "tokenizer_config.json", "--raw");
+    tmpdir_remove(dir);
+}
+
+/* ---- sessions -------------------------------------------------------------------------------- */
+
+typedef struct collect {
+    char text[8192];
+    size_t n;
+    int calls;
+} collect;
+
+static int on_token(const char *piece, size_t len, int32_t token, void *user) {
+    collect *c = user;
+    cr_assert(c->n + len < sizeof c->text);
+    memcpy(c->text + c->n, piece, len);
+    c->n += len;
+    c->text[c->n] = '\0';
+    c->calls++;
+    return 0;
+}
+
+static void generate(mmrt_session *s, const char *prompt, mmrt_generate_params gp, collect *c,
+                     mmrt_generate_result *r) {
+    memset(c, 0, sizeof *c);
+    gp.on_token = on_token;
+    gp.user = c;
+    cr_assert_eq(mmrt_session_generate(s, prompt, &gp, r), MMRT_OK, "%s", mmrt_session_last_error(s));
+}
+
+Test(session, seeded_sampling_is_reproducible_and_stop_strings_cut) {
+    mmrt_model *m = NULL;
+    cr_assert_eq(mmrt_model_load(FIXTURE, NULL, &m), MMRT_OK, "%s", mmrt_last_error());
+    mmrt_session *s = NULL;
+    cr_assert_eq(mmrt_session_init(m, NULL, &s), MMRT_OK, "%s", mmrt_last_error());
+    mmrt_generate_params gp = mmrt_generate_default_params();
+    gp.max_tokens = 24;
+    gp.temperature = 1.0f;
+    gp.top_k = 50;
+    gp.top_p = 0.95f;
+    gp.min_p = 0.01f;
+    gp.repeat_penalty = 1.1f;
+    gp.seed = 42;
+    collect a, b, c, greedy_a, greedy_b, cut;
+    mmrt_generate_result r;
+    generate(s, "Tell me a story.", gp, &a, &r);
+    cr_assert_eq(r.n_generated, 24);
+    cr_assert_eq(r.stop_reason, MMRT_STOP_MAX_TOKENS);
+    generate(s, "Tell me a story.", gp, &b, &r);
+    cr_assert_str_eq(a.text, b.text, "same seed, different text");
+    gp.seed = 43;
+    generate(s, "Tell me a story.", gp, &c, &r);
+    cr_assert_str_neq(a.text, c.text, "different seeds gave the same 24 sampled tokens");
+
+    /* top-k 1 is greedy whatever the temperature */
+    gp.top_k = 1;
+    generate(s, "Tell me a story.", gp, &greedy_a, &r);
+    gp = mmrt_generate_default_params();
+    gp.max_tokens = 24;
+    generate(s, "Tell me a story.", gp, &greedy_b, &r);
+    cr_assert_str_eq(greedy_a.text, greedy_b.text);
+
+    /* a stop string from the middle of the greedy text: output is everything before it */
+    cr_assert_gt(greedy_b.n, 12);
+    char stop[5];
+    memcpy(stop, greedy_b.text + 8, 4);
+    stop[4] = '\0';
+    const char *stops[] = {stop};
+    gp.stop_strings = stops;
+    gp.n_stop = 1;
+    generate(s, "Tell me a story.", gp, &cut, &r);
+    cr_assert_eq(r.stop_reason, MMRT_STOP_STRING);
+    size_t first = (size_t)(strstr(greedy_b.text, stop) - greedy_b.text);
+    cr_assert_eq(cut.n, first, "stop string \"%s\": got %zu bytes, want %zu", stop, cut.n, first);
+    cr_assert_eq(memcmp(cut.text, greedy_b.text, first), 0);
+
+    mmrt_session_free(s);
+    mmrt_model_free(m);
+}
+
+Test(session, prompt_longer_than_context_gives_both_numbers) {
+    mmrt_model *m = NULL;
+    cr_assert_eq(mmrt_model_load(FIXTURE, NULL, &m), MMRT_OK, "%s", mmrt_last_error());
+    mmrt_session_params sp = mmrt_session_default_params();
+    sp.n_ctx = 16;
+    mmrt_session *s = NULL;
+    cr_assert_eq(mmrt_session_init(m, &sp, &s), MMRT_OK, "%s", mmrt_last_error());
+    int32_t *ids;
+    size_t n_ids;
+    cr_assert_eq(mmrt_session_tokenize(s, "Tell me a story.", false, &ids, &n_ids), MMRT_OK);
+    mmrt_free(ids);
+    mmrt_generate_params gp = mmrt_generate_default_params();
+    cr_assert_eq(mmrt_session_generate(s, "Tell me a story.", &gp, NULL), MMRT_ERR_CONTEXT_FULL);
+    char want[64];
+    snprintf(want, sizeof want, "%zu tokens but the context holds 16", n_ids);
+    cr_assert(strstr(mmrt_session_last_error(s), want), "message: %s", mmrt_session_last_error(s));
+    mmrt_session_free(s);
+    mmrt_model_free(m);
+}
+
+Test(session, invalid_utf8_prompt_is_replaced_not_rejected) {
+    mmrt_model *m = NULL;
+    cr_assert_eq(mmrt_model_load(FIXTURE, NULL, &m), MMRT_OK, "%s", mmrt_last_error());
+    mmrt_session *s = NULL;
+    cr_assert_eq(mmrt_session_init(m, NULL, &s), MMRT_OK, "%s", mmrt_last_error());
+    int32_t *bad, *repl;
+    size_t n_bad, n_repl;
+    cr_assert_eq(mmrt_session_tokenize(s, "caf\xc3 ok \xff", true, &bad, &n_bad), MMRT_OK);
+    cr_assert_eq(mmrt_session_tokenize(s, "caf\xef\xbf\xbd ok \xef\xbf\xbd", true, &repl, &n_repl), MMRT_OK);
+    cr_assert_eq(n_bad, n_repl);
+    cr_assert_arr_eq(bad, repl, n_bad * sizeof(int32_t));
+    mmrt_free(bad);
+    mmrt_free(repl);
+    mmrt_session_free(s);
+    mmrt_model_free(m);
+}
