@@ -133,7 +133,7 @@ static size_t partial_stop_suffix(const stop_filter *f, const char *text, size_t
     return best;
 }
 
-/* Appends piece; sets *emit/*n_emit to the text now safe to pass on; returns true when a stop
+/* Appends piece; sets *emit and *n_emit to the text now safe to pass on; returns true when a stop
  * string was found. */
 static bool stop_filter_push(stop_filter *f, const char *piece, size_t len, const char **emit,
                              size_t *n_emit, bool *oom) {

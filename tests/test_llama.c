@@ -80,7 +80,7 @@ static void on_hidden(int index, const mmrt_tensor *x, void *user) {
     else if (index == L) snprintf(what, sizeof what, "final_prenorm");
     else snprintf(what, sizeof what, "hidden.%d", L);
     const mmrt_st_tensor *ref = ref_tensor(hc->f, hc->prompt, what);
-    char label[256];
+    char label[700];
     snprintf(label, sizeof label, "%s %s %s", hc->f->dir, hc->prompt, what);
     int64_t n = mmrt_tensor_nelements(x);
     cr_assert_eq((size_t)n * sizeof(float), ref->n_bytes, "%s: size", label);
