@@ -42,7 +42,8 @@ static double now_s(void) {
 
 static void sleep_ms(long ms) {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
 }
 
 char *mmrt_hub_url_quote(const char *s, bool keep_slash) {
@@ -52,8 +53,9 @@ char *mmrt_hub_url_quote(const char *s, bool keep_slash) {
     if (!out) return NULL;
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         unsigned char ch = *p;
-        bool keep = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-                    ch == '-' || ch == '.' || ch == '_' || ch == '~' || (keep_slash && ch == '/');
+        bool keep = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                    (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_' || ch == '~' ||
+                    (keep_slash && ch == '/');
         if (keep) {
             *o++ = (char)ch;
         } else {
@@ -122,7 +124,8 @@ static bool split_header(const char *line, size_t n, size_t *name_len, const cha
     *name_len = (size_t)(colon - line);
     const char *v = colon + 1, *end = line + n;
     while (v < end && (*v == ' ' || *v == '\t')) v++;
-    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t')) end--;
+    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
+        end--;
     *val = v;
     *val_len = (size_t)(end - v);
     return true;
@@ -149,6 +152,12 @@ static struct curl_slist *base_request(mmrt_hub_client *c, const char *url, char
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    /* a redirect must not reach file:// or other schemes */
+#if LIBCURL_VERSION_NUM >= 0x075500
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, c->head_timeout_s);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "mmrt/" MMRT_VERSION_STRING " (libcurl)");
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
@@ -233,13 +242,20 @@ static size_t head_header(char *line, size_t size, size_t n, void *user) {
     }
     if (!split_header(line, len, &name_len, &v, &val_len)) return len;
     mmrt_hub_meta *m = s->m;
-    if (header_is(line, name_len, "X-Repo-Commit")) copy_value(m->commit, sizeof m->commit, v, val_len);
-    else if (header_is(line, name_len, "X-Linked-Etag")) normalize_etag(s->linked_etag, sizeof s->linked_etag, v, val_len);
-    else if (header_is(line, name_len, "ETag")) normalize_etag(s->etag, sizeof s->etag, v, val_len);
-    else if (header_is(line, name_len, "X-Linked-Size")) parse_i64(v, val_len, &s->linked_size);
-    else if (header_is(line, name_len, "Content-Length")) parse_i64(v, val_len, &s->content_length);
-    else if (header_is(line, name_len, "X-Error-Code")) copy_value(m->error_code, sizeof m->error_code, v, val_len);
-    else if (header_is(line, name_len, "X-Error-Message")) copy_value(m->error_message, sizeof m->error_message, v, val_len);
+    if (header_is(line, name_len, "X-Repo-Commit"))
+        copy_value(m->commit, sizeof m->commit, v, val_len);
+    else if (header_is(line, name_len, "X-Linked-Etag"))
+        normalize_etag(s->linked_etag, sizeof s->linked_etag, v, val_len);
+    else if (header_is(line, name_len, "ETag"))
+        normalize_etag(s->etag, sizeof s->etag, v, val_len);
+    else if (header_is(line, name_len, "X-Linked-Size"))
+        parse_i64(v, val_len, &s->linked_size);
+    else if (header_is(line, name_len, "Content-Length"))
+        parse_i64(v, val_len, &s->content_length);
+    else if (header_is(line, name_len, "X-Error-Code"))
+        copy_value(m->error_code, sizeof m->error_code, v, val_len);
+    else if (header_is(line, name_len, "X-Error-Message"))
+        copy_value(m->error_message, sizeof m->error_message, v, val_len);
     return len;
 }
 
@@ -320,14 +336,14 @@ static void progress_draw(progress *p, int64_t done, bool final) {
     human(tot, sizeof tot, (double)p->total);
     double dt = t - p->t_start;
     human(rate, sizeof rate, dt > 0 ? (double)(done - p->start_bytes) / dt : 0);
-    const char *name = p->label;
+    const char *name = p->label, *cut = "";
     size_t n = strlen(name);
-    if (n > 32) name += n - 32;
+    if (n > 32) name += n - 29, cut = "...";
     if (p->total > 0)
-        fprintf(stderr, "\r%-32s %10s / %-10s %3d%% %10s/s", name, d, tot,
-                (int)(100.0 * (double)done / (double)p->total), rate);
+        fprintf(stderr, "\r%s%-*s %10s / %-10s %3d%% %10s/s", cut, 32 - (int)strlen(cut), name, d,
+                tot, (int)(100.0 * (double)done / (double)p->total), rate);
     else
-        fprintf(stderr, "\r%-32s %10s %10s/s", name, d, rate);
+        fprintf(stderr, "\r%s%-*s %10s %10s/s", cut, 32 - (int)strlen(cut), name, d, rate);
     if (final) fputc('\n', stderr);
     fflush(stderr);
 }
@@ -505,8 +521,8 @@ static get_result get_once(get_state *s, const char *url, mmrt_status *st, mmrt_
     return res;
 }
 
-mmrt_status mmrt_hub_get(mmrt_hub_client *c, const char *url, const char *partial,
-                         int64_t expected, const char *label, mmrt_error *err) {
+mmrt_status mmrt_hub_get(mmrt_hub_client *c, const char *url, const char *partial, int64_t expected,
+                         const char *label, mmrt_error *err) {
     int fd = open(partial, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
     if (fd < 0)
         return mmrt_error_set(err, MMRT_ERR_IO, "%s: cannot create: %s", partial, strerror(errno));
@@ -521,7 +537,8 @@ mmrt_status mmrt_hub_get(mmrt_hub_client *c, const char *url, const char *partia
         if (ftruncate(fd, 0) != 0) {
             int e = errno;
             close(fd);
-            return mmrt_error_set(err, MMRT_ERR_IO, "%s: cannot truncate: %s", partial, strerror(e));
+            return mmrt_error_set(err, MMRT_ERR_IO, "%s: cannot truncate: %s", partial,
+                                  strerror(e));
         }
         s.have = 0;
     }
@@ -549,12 +566,14 @@ mmrt_status mmrt_hub_get(mmrt_hub_client *c, const char *url, const char *partia
             continue;
         }
         if (r == GET_416) {
-            st = mmrt_error_set(err, MMRT_ERR_NETWORK, "GET %s: HTTP 416 (range not satisfiable)", url);
+            st = mmrt_error_set(err, MMRT_ERR_NETWORK, "GET %s: HTTP 416 (range not satisfiable)",
+                                url);
             break;
         }
         if (r == GET_RETRY && attempt < MAX_RESUMES) {
             attempt++;
-            MMRT_LOG_W("%s; resuming (attempt %d of %d)", err ? err->msg : label, attempt, MAX_RESUMES);
+            MMRT_LOG_W("%s; resuming (attempt %d of %d)", err ? err->msg : label, attempt,
+                       MAX_RESUMES);
             mmrt_error_clear(err);
             sleep_ms(250L * attempt);
             continue;

@@ -30,13 +30,13 @@ typedef struct mmrt_hub_client {
 
 /* What a HEAD on .../resolve/<rev>/<file> said. Header values are empty when absent. */
 typedef struct mmrt_hub_meta {
-    long status;                    /* HTTP status of the last response */
-    char commit[MMRT_HUB_ID_MAX];   /* X-Repo-Commit */
-    char etag[MMRT_HUB_ID_MAX];     /* X-Linked-Etag, else ETag; quotes and W/ stripped */
-    int64_t size;                   /* X-Linked-Size, else Content-Length of a non-redirect; -1 */
-    char *location;                 /* where to GET the content (malloc'd) */
-    char error_code[64];            /* X-Error-Code (RepoNotFound, EntryNotFound, GatedRepo...) */
-    char error_message[256];        /* X-Error-Message */
+    long status;                  /* HTTP status of the last response */
+    char commit[MMRT_HUB_ID_MAX]; /* X-Repo-Commit */
+    char etag[MMRT_HUB_ID_MAX];   /* X-Linked-Etag, else ETag; quotes and W/ stripped */
+    int64_t size;                 /* X-Linked-Size, else Content-Length of a non-redirect; -1 */
+    char *location;               /* where to GET the content (malloc'd) */
+    char error_code[64];          /* X-Error-Code (RepoNotFound, EntryNotFound, GatedRepo...) */
+    char error_message[256];      /* X-Error-Message */
 } mmrt_hub_meta;
 
 /* endpoint and token are copied; token NULL or "" sends none. */
@@ -57,8 +57,8 @@ void mmrt_hub_meta_free(mmrt_hub_meta *m);
  * resumes up to 3 times. On success `partial` holds exactly the content. A size mismatch deletes
  * `partial` (MMRT_ERR_NETWORK); an abort from the progress callback (MMRT_ERR_ABORTED) or a
  * network failure keeps it for a later resume. `label` names the file in messages and the bar. */
-mmrt_status mmrt_hub_get(mmrt_hub_client *c, const char *url, const char *partial,
-                         int64_t expected, const char *label, mmrt_error *err);
+mmrt_status mmrt_hub_get(mmrt_hub_client *c, const char *url, const char *partial, int64_t expected,
+                         const char *label, mmrt_error *err);
 
 /* Percent-encodes s as Python's urllib.parse.quote does: unreserved characters are kept, and '/'
  * too when keep_slash. malloc'd; NULL when out of memory. */

@@ -23,8 +23,8 @@
 
 static const char *const k_required[] = {"config.json", "tokenizer.json"};
 static const char *const k_optional[] = {
-    "tokenizer_config.json",    "generation_config.json", "special_tokens_map.json",
-    "chat_template.jinja",      "preprocessor_config.json", "processor_config.json",
+    "tokenizer_config.json", "generation_config.json",   "special_tokens_map.json",
+    "chat_template.jinja",   "preprocessor_config.json", "processor_config.json",
 };
 static const char k_index[] = "model.safetensors.index.json";
 static const char k_single[] = "model.safetensors";
@@ -78,7 +78,7 @@ static bool repo_id_shape(const char *s) {
 
 bool mmrt_hub_is_repo_id(const char *s) {
     struct stat st;
-    return repo_id_shape(s) && lstat(s, &st) != 0 && errno == ENOENT;
+    return repo_id_shape(s) && lstat(s, &st) != 0;
 }
 
 /* A relative path inside a snapshot: no empty, "." or ".." component, no leading '/', no '\\'
@@ -101,7 +101,8 @@ static bool rel_path_ok(const char *s) {
 /* A single path component from the server (commit hash, ETag). */
 static bool component_ok(const char *s) {
     size_t n = strlen(s);
-    if (n == 0 || n >= MMRT_HUB_ID_MAX - 1 || strcmp(s, ".") == 0 || strcmp(s, "..") == 0) return false;
+    if (n == 0 || n >= MMRT_HUB_ID_MAX - 1 || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+        return false;
     for (const char *p = s; *p; p++)
         if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_' && *p != '.') return false;
     return true;
@@ -124,19 +125,28 @@ static char *expand_home(const char *p) {
     return strdup(p);
 }
 
+/* $HF_HOME, else $XDG_CACHE_HOME/huggingface, else ~/.cache/huggingface (malloc'd; NULL when
+ * none of them is set or out of memory). Holds hub/ and the login token. */
+static char *hf_home_file(const char *name) {
+    const char *v;
+    char *home = NULL;
+    if ((v = env_nonempty("HF_HOME")))
+        home = expand_home(v);
+    else if ((v = env_nonempty("XDG_CACHE_HOME")))
+        home = fmt("%s/huggingface", v);
+    else if ((v = env_nonempty("HOME")))
+        home = fmt("%s/.cache/huggingface", v);
+    char *path = home ? mmrt_fs_path_join(home, name) : NULL;
+    free(home);
+    return path;
+}
+
 char *mmrt_hub_cache_dir(const mmrt_hub_params *p) {
     const char *v;
     if (p && p->cache_dir && *p->cache_dir) return expand_home(p->cache_dir);
     if ((v = env_nonempty("HF_HUB_CACHE")) || (v = env_nonempty("HUGGINGFACE_HUB_CACHE")))
         return expand_home(v);
-    if ((v = env_nonempty("HF_HOME"))) {
-        char *home = expand_home(v), *r = home ? mmrt_fs_path_join(home, "hub") : NULL;
-        free(home);
-        return r;
-    }
-    if ((v = env_nonempty("XDG_CACHE_HOME"))) return fmt("%s/huggingface/hub", v);
-    if ((v = env_nonempty("HOME"))) return fmt("%s/.cache/huggingface/hub", v);
-    return NULL;
+    return hf_home_file("hub");
 }
 
 /* The token the hub client would send: params, $HF_TOKEN, $HUGGING_FACE_HUB_TOKEN, token file. */
@@ -145,12 +155,8 @@ static char *resolve_token(const mmrt_hub_params *p) {
     const char *v = env_nonempty("HF_TOKEN");
     if (!v) v = env_nonempty("HUGGING_FACE_HUB_TOKEN");
     if (v) return strdup(v);
-    char *path = NULL;
-    if ((v = env_nonempty("HF_TOKEN_PATH"))) path = expand_home(v);
-    else if ((v = env_nonempty("HF_HOME"))) path = fmt("%s/token", v);
-    else if ((v = env_nonempty("XDG_CACHE_HOME"))) path = fmt("%s/huggingface/token", v);
-    else if ((v = env_nonempty("HOME"))) path = fmt("%s/.cache/huggingface/token", v);
-    char *tok = NULL;
+    v = env_nonempty("HF_TOKEN_PATH");
+    char *path = v ? expand_home(v) : hf_home_file("token"), *tok = NULL;
     size_t n = 0;
     if (path && mmrt_fs_is_file(path) && mmrt_fs_read_file(path, 4096, &tok, &n, NULL) == MMRT_OK) {
         while (n && isspace((unsigned char)tok[n - 1])) tok[--n] = '\0';
@@ -167,6 +173,7 @@ static char *resolve_token(const mmrt_hub_params *p) {
 
 /* mkdir -p */
 static mmrt_status make_dirs(const char *path, mmrt_error *err) {
+    if (!*path) return MMRT_OK;
     char *p = strdup(path);
     if (!p) return mmrt_error_oom(err, strlen(path), "path");
     for (char *s = p + 1;; s++) {
@@ -236,7 +243,7 @@ typedef struct hub {
     const mmrt_hub_params *p;
     mmrt_hub_client client;
     bool have_client;
-    bool unreachable;              /* a request got no HTTP answer at all */
+    bool unreachable;             /* a request got no HTTP answer at all */
     char commit[MMRT_HUB_ID_MAX]; /* the revision's commit, once known */
 } hub;
 
@@ -252,7 +259,8 @@ static bool cached_commit(hub *h) {
     }
     char *ref = storage_path(h, "refs", h->revision, NULL), *text = NULL;
     size_t n = 0;
-    bool ok = ref && mmrt_fs_is_file(ref) && mmrt_fs_read_file(ref, 256, &text, &n, NULL) == MMRT_OK;
+    bool ok =
+        ref && mmrt_fs_is_file(ref) && mmrt_fs_read_file(ref, 256, &text, &n, NULL) == MMRT_OK;
     if (ok) {
         while (n && isspace((unsigned char)text[n - 1])) text[--n] = '\0';
         ok = component_ok(text);
@@ -284,8 +292,10 @@ static mmrt_status read_index(const char *path, char ***names, int *n_names, mmr
         bool seen = false;
         for (int i = 0; i < n && !seen; i++) seen = strcmp(out[i], e->valuestring) == 0;
         if (seen) continue;
-        if (!(out[n] = strdup(e->valuestring))) st = mmrt_error_oom(err, 64, k_index);
-        else n++;
+        if (!(out[n] = strdup(e->valuestring)))
+            st = mmrt_error_oom(err, 64, k_index);
+        else
+            n++;
     }
     if (st == MMRT_OK && n == 0)
         st = mmrt_error_set(err, MMRT_ERR_BAD_FORMAT, "%s: weight_map is empty", path);
@@ -314,7 +324,7 @@ static bool snapshot_has(const char *snap, const char *file) {
 
 /* The snapshot of h->commit holds the required files and all weights (optional files are used
  * when present). A malformed cached index counts as incomplete. */
-static bool snapshot_complete(hub *h, const char *snap) {
+static bool snapshot_complete(const char *snap) {
     for (size_t i = 0; i < sizeof k_required / sizeof *k_required; i++)
         if (!snapshot_has(snap, k_required[i])) return false;
     if (!snapshot_has(snap, k_index)) return snapshot_has(snap, k_single);
@@ -331,7 +341,7 @@ static bool snapshot_complete(hub *h, const char *snap) {
 static char *cached_snapshot(hub *h) {
     if (!cached_commit(h)) return NULL;
     char *snap = storage_path(h, "snapshots", h->commit, NULL);
-    if (snap && mmrt_fs_is_dir(snap) && snapshot_complete(h, snap)) return snap;
+    if (snap && mmrt_fs_is_dir(snap) && snapshot_complete(snap)) return snap;
     free(snap);
     return NULL;
 }
@@ -426,7 +436,8 @@ static mmrt_status fetch_blob(hub *h, const char *file, const mmrt_hub_meta *m, 
         goto done;
     }
     if (mmrt_fs_is_file(blob)) goto done;
-    if ((st = make_parent_dirs(blob, err)) != MMRT_OK || (st = make_parent_dirs(lock, err)) != MMRT_OK)
+    if ((st = make_parent_dirs(blob, err)) != MMRT_OK ||
+        (st = make_parent_dirs(lock, err)) != MMRT_OK)
         goto done;
     lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
     if (lock_fd < 0 || flock(lock_fd, LOCK_EX) != 0) {
@@ -435,8 +446,11 @@ static mmrt_status fetch_blob(hub *h, const char *file, const mmrt_hub_meta *m, 
     }
     if (mmrt_fs_is_file(blob)) goto done; /* another process finished it while we waited */
     tag_cache_dir(h);
-    if (!h->progress_bar)
-        MMRT_LOG_I("downloading %s (%" PRId64 " bytes) into %s", label, m->size, h->storage);
+    if (!h->progress_bar) {
+        char size[32] = "size unknown";
+        if (m->size >= 0) snprintf(size, sizeof size, "%" PRId64 " bytes", m->size);
+        MMRT_LOG_I("downloading %s (%s) into %s", label, size, h->storage);
+    }
     if ((st = mmrt_hub_get(&h->client, m->location, partial, m->size, label, err)) != MMRT_OK)
         goto done;
     if (is_hex(m->etag, 64)) { /* LFS: the ETag is the content's sha256 */
@@ -466,12 +480,13 @@ static mmrt_status http_error(hub *h, const char *file, const char *url, const m
                               mmrt_error *err) {
     const char *detail = m->error_message[0] ? m->error_message : "";
     if (m->status == 401 || m->status == 403)
-        return mmrt_error_set(err, MMRT_ERR_NETWORK,
-                              "%s: access denied (HTTP %ld) for %s: the repo is gated or private; "
-                              "accept its terms on the hub and set HF_TOKEN to a token with access%s%s",
-                              h->repo, m->status, url, *detail ? ": " : "", detail);
+        return mmrt_error_set(
+            err, MMRT_ERR_NETWORK,
+            "%s: access denied (HTTP %ld) for %s: the repo is gated or private; "
+            "accept its terms on the hub and set HF_TOKEN to a token with access%s%s",
+            h->repo, m->status, url, *detail ? ": " : "", detail);
     if (m->status == 404) {
-        const char *what = strcmp(m->error_code, "RepoNotFound") == 0      ? "repository"
+        const char *what = strcmp(m->error_code, "RepoNotFound") == 0       ? "repository"
                            : strcmp(m->error_code, "RevisionNotFound") == 0 ? "revision"
                                                                             : "file";
         return mmrt_error_set(err, MMRT_ERR_NETWORK, "%s: %s not found (HTTP 404): %s%s%s", h->repo,
@@ -483,7 +498,8 @@ static mmrt_status http_error(hub *h, const char *file, const char *url, const m
 }
 
 /* Makes snapshots/<commit>/<file> present. An optional file the repo lacks sets *found = false. */
-static mmrt_status fetch_file(hub *h, const char *file, bool required, bool *found, mmrt_error *err) {
+static mmrt_status fetch_file(hub *h, const char *file, bool required, bool *found,
+                              mmrt_error *err) {
     *found = false;
     if (h->commit[0]) { /* pinned: the cache may already answer */
         char *snap = storage_path(h, "snapshots", h->commit, NULL);
@@ -567,8 +583,8 @@ mmrt_hub_params mmrt_hub_default_params(void) {
     return (mmrt_hub_params){.revision = "main", .progress = true};
 }
 
-mmrt_status mmrt_hub_fetch_model(const char *repo_id, const mmrt_hub_params *params,
-                                 char **dir_out, mmrt_error *err) {
+mmrt_status mmrt_hub_fetch_model(const char *repo_id, const mmrt_hub_params *params, char **dir_out,
+                                 mmrt_error *err) {
     if (dir_out) *dir_out = NULL;
     mmrt_hub_params dflt = mmrt_hub_default_params();
     const mmrt_hub_params *p = params ? params : &dflt;
@@ -595,7 +611,8 @@ mmrt_status mmrt_hub_fetch_model(const char *repo_id, const mmrt_hub_params *par
     mmrt_status st = MMRT_OK;
     if (!h.cache) {
         st = mmrt_error_set(err, MMRT_ERR_INVALID_ARG,
-                            "%s: no Hugging Face cache directory (set HF_HUB_CACHE or HOME)", repo_id);
+                            "%s: no Hugging Face cache directory (set HF_HUB_CACHE or HOME)",
+                            repo_id);
         goto done;
     }
     const char *slash = strchr(repo_id, '/');
@@ -616,7 +633,7 @@ mmrt_status mmrt_hub_fetch_model(const char *repo_id, const mmrt_hub_params *par
     }
     h.commit[0] = '\0';
     if (h.offline) {
-        st = no_network(&h, "offline mode is on (HF_HUB_OFFLINE)", err);
+        st = no_network(&h, "offline mode is on", err);
         goto done;
     }
     st = fetch_all(&h, err);
@@ -626,7 +643,8 @@ mmrt_status mmrt_hub_fetch_model(const char *repo_id, const mmrt_hub_params *par
     } else if (h.unreachable) {
         /* the cache was not enough (checked above) and the hub cannot be asked */
         char why[MMRT_ERROR_MSG_MAX / 2];
-        snprintf(why, sizeof why, "cannot reach the hub (%.400s)", err ? err->msg : "network error");
+        snprintf(why, sizeof why, "cannot reach the hub (%.400s)",
+                 err ? err->msg : "network error");
         st = no_network(&h, why, err);
     }
 done:

@@ -19,7 +19,9 @@
  *               and are renamed into place atomically.
  *
  * The cache is read first: when refs/<revision> (or a revision that is itself a 40-hex commit)
- * names a snapshot holding every file the model needs, no network request is made at all.
+ * names a snapshot holding config.json, tokenizer.json and all weights, that snapshot is used
+ * with no network request at all (optional files are used when present). Otherwise every file is
+ * asked for at the commit the first answer named, so all come from one commit.
  *
  * Thread-safety: calls may run concurrently, also from several processes on one cache (blob
  * downloads take the same per-blob lock file as huggingface_hub: .locks/models--…/<etag>.lock).
@@ -32,9 +34,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Called as bytes of `file` arrive (n_total is 0 when the size is unknown). Returning non-zero
- * stops the download with MMRT_ERR_ABORTED; the partial blobs/<etag>.incomplete is kept, so a
- * later call resumes it. */
+/* Called as bytes of `file` ("org/name/model.safetensors") arrive (n_total is 0 when the size is
+ * unknown). Returning non-zero stops the download with MMRT_ERR_ABORTED; the partial
+ * blobs/<etag>.incomplete is kept, so a later call resumes it. */
 typedef int (*mmrt_hub_progress_fn)(const char *file, uint64_t n_done, uint64_t n_total,
                                     void *user);
 

@@ -1,120 +1,65 @@
-/* SHA-256 as specified in FIPS 180-4, section 6.2. */
 #include "sha256.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-static const uint32_t k_round[64] = {
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
-};
-
-static inline uint32_t rotr(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
-
-static void compress(uint32_t h[8], const uint8_t *p) {
-    uint32_t w[64];
-    for (int i = 0; i < 16; i++)
-        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
-               (uint32_t)p[4 * i + 2] << 8 | (uint32_t)p[4 * i + 3];
-    for (int i = 16; i < 64; i++) {
-        uint32_t s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3);
-        uint32_t s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10);
-        w[i] = w[i - 16] + s0 + w[i - 7] + s1;
-    }
-    uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], k = h[7];
-    for (int i = 0; i < 64; i++) {
-        uint32_t t1 = k + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) +
-                      k_round[i] + w[i];
-        uint32_t t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
-        k = g, g = f, f = e, e = d + t1, d = c, c = b, b = a, a = t1 + t2;
-    }
-    h[0] += a, h[1] += b, h[2] += c, h[3] += d, h[4] += e, h[5] += f, h[6] += g, h[7] += k;
+static mmrt_status digest_begin(EVP_MD_CTX **ctx, mmrt_error *err) {
+    *ctx = EVP_MD_CTX_new();
+    if (*ctx && EVP_DigestInit_ex(*ctx, EVP_sha256(), NULL) == 1) return MMRT_OK;
+    EVP_MD_CTX_free(*ctx);
+    *ctx = NULL;
+    return mmrt_error_oom(err, sizeof(void *), "sha256 context");
 }
 
-void mmrt_sha256_init(mmrt_sha256 *s) {
-    static const uint32_t h0[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                                   0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
-    memcpy(s->h, h0, sizeof h0);
-    s->n_bytes = 0;
-    s->n_block = 0;
-}
-
-void mmrt_sha256_update(mmrt_sha256 *s, const void *data, size_t n) {
-    const uint8_t *p = data;
-    s->n_bytes += n;
-    if (s->n_block) {
-        size_t take = 64 - s->n_block < n ? 64 - s->n_block : n;
-        memcpy(s->block + s->n_block, p, take);
-        s->n_block += take, p += take, n -= take;
-        if (s->n_block < 64) return;
-        compress(s->h, s->block);
-        s->n_block = 0;
-    }
-    for (; n >= 64; p += 64, n -= 64) compress(s->h, p);
-    memcpy(s->block, p, n);
-    s->n_block = n;
-}
-
-void mmrt_sha256_final(mmrt_sha256 *s, uint8_t digest[MMRT_SHA256_BYTES]) {
-    uint64_t n_bits = s->n_bytes * 8;
-    /* padding: 0x80, zeros up to 56 mod 64, then the message length in bits, big-endian */
-    uint8_t pad[72] = {0x80};
-    size_t n_pad = (s->n_block < 56 ? 56 : 120) - s->n_block;
-    for (int i = 0; i < 8; i++) pad[n_pad + i] = (uint8_t)(n_bits >> (56 - 8 * i));
-    mmrt_sha256_update(s, pad, n_pad + 8);
-    for (int i = 0; i < 8; i++) {
-        digest[4 * i] = (uint8_t)(s->h[i] >> 24);
-        digest[4 * i + 1] = (uint8_t)(s->h[i] >> 16);
-        digest[4 * i + 2] = (uint8_t)(s->h[i] >> 8);
-        digest[4 * i + 3] = (uint8_t)s->h[i];
-    }
-}
-
-void mmrt_sha256_hex(const uint8_t digest[MMRT_SHA256_BYTES], char hex[MMRT_SHA256_HEX_LEN]) {
+static mmrt_status digest_end(EVP_MD_CTX *ctx, char hex[MMRT_SHA256_HEX_LEN], mmrt_error *err) {
     static const char digits[] = "0123456789abcdef";
-    for (int i = 0; i < MMRT_SHA256_BYTES; i++) {
-        hex[2 * i] = digits[digest[i] >> 4];
-        hex[2 * i + 1] = digits[digest[i] & 15];
+    unsigned char d[EVP_MAX_MD_SIZE];
+    unsigned n = 0;
+    int ok = EVP_DigestFinal_ex(ctx, d, &n) == 1 && n == 32;
+    EVP_MD_CTX_free(ctx);
+    if (!ok) return mmrt_error_set(err, MMRT_ERR_INTERNAL, "sha256: libcrypto failed");
+    for (int i = 0; i < 32; i++) {
+        hex[2 * i] = digits[d[i] >> 4];
+        hex[2 * i + 1] = digits[d[i] & 15];
     }
     hex[64] = '\0';
+    return MMRT_OK;
+}
+
+mmrt_status mmrt_sha256_buf(const void *data, size_t n, char hex[MMRT_SHA256_HEX_LEN],
+                            mmrt_error *err) {
+    EVP_MD_CTX *ctx;
+    MMRT_TRY(digest_begin(&ctx, err));
+    EVP_DigestUpdate(ctx, data, n);
+    return digest_end(ctx, hex, err);
 }
 
 mmrt_status mmrt_sha256_file(const char *path, char hex[MMRT_SHA256_HEX_LEN], mmrt_error *err) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return mmrt_error_set(err, MMRT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (fd < 0)
+        return mmrt_error_set(err, MMRT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     enum { CHUNK = 1 << 20 };
     uint8_t *buf = malloc(CHUNK);
-    if (!buf) {
-        close(fd);
-        return mmrt_error_oom(err, CHUNK, "sha256 buffer");
-    }
-    mmrt_sha256 s;
-    mmrt_sha256_init(&s);
-    for (;;) {
+    EVP_MD_CTX *ctx = NULL;
+    mmrt_status st = buf ? digest_begin(&ctx, err) : mmrt_error_oom(err, CHUNK, "sha256 buffer");
+    while (st == MMRT_OK) {
         ssize_t r = read(fd, buf, CHUNK);
         if (r < 0 && errno == EINTR) continue;
-        if (r < 0) {
-            int e = errno;
-            free(buf);
-            close(fd);
-            return mmrt_error_set(err, MMRT_ERR_IO, "%s: read failed: %s", path, strerror(e));
-        }
-        if (r == 0) break;
-        mmrt_sha256_update(&s, buf, (size_t)r);
+        if (r < 0)
+            st = mmrt_error_set(err, MMRT_ERR_IO, "%s: read failed: %s", path, strerror(errno));
+        if (r <= 0) break;
+        EVP_DigestUpdate(ctx, buf, (size_t)r);
     }
     free(buf);
     close(fd);
-    uint8_t digest[MMRT_SHA256_BYTES];
-    mmrt_sha256_final(&s, digest);
-    mmrt_sha256_hex(digest, hex);
-    return MMRT_OK;
+    if (st != MMRT_OK) {
+        EVP_MD_CTX_free(ctx);
+        return st;
+    }
+    return digest_end(ctx, hex, err);
 }

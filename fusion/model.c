@@ -2,6 +2,7 @@
 #include "model.h"
 
 #include "core/fsutil.h"
+#include "core/hf_hub.h"
 #include "core/json.h"
 #include "core/log.h"
 
@@ -94,16 +95,21 @@ mmrt_status mmrt_model_load(const char *path_or_repo, const mmrt_model_params *p
     }
     m->backend.n_threads = params->n_threads;
     if ((st = mmrt_device_parse(params->device, &m->backend.device, &err)) != MMRT_OK) goto done;
-    if (!mmrt_fs_is_dir(path_or_repo)) {
-        st = mmrt_error_set(&err, MMRT_ERR_IO, "%s: not a model directory", path_or_repo);
-        goto done;
+    if (mmrt_fs_is_dir(path_or_repo)) {
+        m->dir = strdup(path_or_repo);
+        if (!m->dir) st = mmrt_error_oom(&err, strlen(path_or_repo), "path");
+    } else if (mmrt_hub_is_repo_id(path_or_repo)) {
+        /* a repo id: the Hugging Face cache, else a download into it */
+        mmrt_hub_params hp = mmrt_hub_default_params();
+        if (params->revision) hp.revision = params->revision;
+        hp.offline = hp.offline || params->offline;
+        hp.progress = params->progress;
+        st = mmrt_hub_fetch_model(path_or_repo, &hp, &m->dir, &err);
+    } else {
+        st = mmrt_error_set(&err, MMRT_ERR_IO, "%s: not a model directory (nor a Hugging Face repo id)",
+                            path_or_repo);
     }
-    m->dir = strdup(path_or_repo);
-    if (!m->dir) {
-        st = mmrt_error_oom(&err, strlen(path_or_repo), "path");
-        goto done;
-    }
-    st = load_dir(m, &err);
+    if (st == MMRT_OK) st = load_dir(m, &err);
 done:
     if (st != MMRT_OK) {
         mmrt_model_free(m);

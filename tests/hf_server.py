@@ -19,7 +19,8 @@ mmrt-test/evil-index (an index naming "../" paths), mmrt-test/renamed (307 relat
 mmrt-test/tiny, as the hub does for renamed repos).
 
 Test knobs: --cut-after N --cut-times K (the next K CDN GETs send only N body bytes, then drop
-the connection), --ignore-range (the CDN answers Range requests with the whole file, 200).
+the connection), --ignore-range (the CDN answers Range requests with the whole file, 200),
+--no-size (LFS redirects carry no X-Linked-Size, so the client does not know the size).
 Every request is appended to --log-file as "PORT METHOD PATH range=<Range|-> auth=<Authorization|->".
 --manifest-file receives what a client should end up with: per repo its commit and per file
 {"etag", "size", "lfs", "content_sha256"}. The hub's port is written to --port-file (atomically)
@@ -255,21 +256,28 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if entry["lfs"]:
             location = "http://127.0.0.1:%d/cdn/%s?X-Amz-Signature=abc" % (self.state.cdn_port, entry["sha256"])
             body = b"Found. Redirecting to " + location.encode()
-            self.reply(302, common + [
-                ("Location", location),
-                ("ETag", 'W/"%s"' % entry["git"]),
-                ("X-Linked-Etag", '"%s"' % entry["sha256"]),
-                ("X-Linked-Size", str(len(entry["data"]))),
-            ], body)
+            headers = [("Location", location), ("ETag", 'W/"%s"' % entry["git"]),
+                       ("X-Linked-Etag", '"%s"' % entry["sha256"])]
+            if not self.state.args.no_size:
+                headers.append(("X-Linked-Size", str(len(entry["data"]))))
+            self.reply(302, common + headers, body)
             return
         self.serve_content(entry["data"], common + [("ETag", '"%s"' % entry["git"]),
                                                     ("Content-Type", "application/json")])
 
 
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # clients drop connections on purpose (aborted or cut downloads): not worth a traceback
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 def serve(state, port_name):
     handler = type("H_" + port_name, (Handler,), {"state": state, "port_name": port_name})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
+    server = Server(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 
@@ -283,6 +291,7 @@ def main():
     ap.add_argument("--cut-after", type=int, default=0)
     ap.add_argument("--cut-times", type=int, default=0)
     ap.add_argument("--ignore-range", action="store_true")
+    ap.add_argument("--no-size", action="store_true", help="LFS redirects without X-Linked-Size")
     args = ap.parse_args()
     state = State(args)
     cdn = serve(state, "cdn")

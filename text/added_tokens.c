@@ -2,10 +2,11 @@
 #include "text/added_tokens.h"
 
 #include "core/log.h"
-#include "text/json_get.h"
+#include "text/grow.h"
+#include "core/json.h"
+#include "text/json_type.h"
 #include "text/utf8.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,13 +21,9 @@ static const char WORD_CHAR_PATTERN[] =
 /* ---- trie ------------------------------------------------------------------------------------ */
 
 static int trie_new_node(mmrt_added_trie *t) {
-    if (t->n_nodes == t->cap) {
-        size_t cap = t->cap ? 2 * t->cap : 64;
-        int32_t *term = realloc(t->term, cap * sizeof *term);
-        if (!term) return -1;
-        t->term = term;
-        t->cap = cap;
-    }
+    int32_t *term = mmrt_tok_grow(t->term, &t->cap, t->n_nodes + 1, sizeof *term);
+    if (!term) return -1;
+    t->term = term;
     t->term[t->n_nodes] = -1;
     return (int)t->n_nodes++;
 }
@@ -79,22 +76,24 @@ static mmrt_status parse_token(const cJSON *it, size_t i, const char *path, mmrt
     if (!cJSON_IsObject(it))
         return mmrt_error_set(err, MMRT_ERR_BAD_FORMAT, "%s: %s is not an object", path, where);
     const char *content;
-    MMRT_TRY(mmrt_json_string(it, "content", &content, path, where, err));
+    MMRT_TRY(mmrt_json_get_string(it, "content", false, &content, path, err));
     if (!content || !content[0])
-        return mmrt_error_set(err, MMRT_ERR_BAD_FORMAT, "%s: %s has no (or an empty) content",
-                              path, where);
-    const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "id");
-    double d = cJSON_IsNumber(id) ? id->valuedouble : -1;
-    if (!(d >= 0 && d < MMRT_TOKEN_ID_LIMIT) || d != floor(d))
+        return mmrt_error_set(err, MMRT_ERR_BAD_FORMAT, "%s: %s has no (or an empty) content", path,
+                              where);
+    if (!mmrt_utf8_valid(content, strlen(content)))
+        return mmrt_error_set(err, MMRT_ERR_BAD_FORMAT, "%s: %s content is not valid UTF-8", path,
+                              where);
+    int64_t id;
+    if (!mmrt_json_exact_int(mmrt_json_find(it, "id"), &id) || id < 0 || id >= MMRT_TOKEN_ID_LIMIT)
         return mmrt_error_set(err, MMRT_ERR_BAD_FORMAT,
                               "%s: %s (\"%.100s\") has a missing or out-of-range id (0..%d)", path,
                               where, content, MMRT_TOKEN_ID_LIMIT - 1);
-    *file_id = (int32_t)d;
-    MMRT_TRY(mmrt_json_bool(it, "special", false, &tk->special, path, where, err));
-    MMRT_TRY(mmrt_json_bool(it, "lstrip", false, &tk->lstrip, path, where, err));
-    MMRT_TRY(mmrt_json_bool(it, "rstrip", false, &tk->rstrip, path, where, err));
-    MMRT_TRY(mmrt_json_bool(it, "single_word", false, &tk->single_word, path, where, err));
-    MMRT_TRY(mmrt_json_bool(it, "normalized", !tk->special, &tk->normalized, path, where, err));
+    *file_id = (int32_t)id;
+    MMRT_TRY(mmrt_json_get_bool(it, "special", false, false, &tk->special, path, err));
+    MMRT_TRY(mmrt_json_get_bool(it, "lstrip", false, false, &tk->lstrip, path, err));
+    MMRT_TRY(mmrt_json_get_bool(it, "rstrip", false, false, &tk->rstrip, path, err));
+    MMRT_TRY(mmrt_json_get_bool(it, "single_word", false, false, &tk->single_word, path, err));
+    MMRT_TRY(mmrt_json_get_bool(it, "normalized", false, !tk->special, &tk->normalized, path, err));
     tk->len = strlen(content);
     tk->content = strdup(content);
     if (!tk->content) return mmrt_error_oom(err, tk->len, "added token");
@@ -135,8 +134,8 @@ static mmrt_status add_all(const cJSON *arr, const char *path, const mmrt_bpe *m
                                   path, i, tk->content, av->tokens[old].id);
         tk->id = hf_assign_id(av, model, tk);
         if (tk->id >= MMRT_TOKEN_ID_LIMIT)
-            return mmrt_error_set(err, MMRT_ERR_BAD_FORMAT, "%s: added_tokens[%zu]: id out of range",
-                                  path, i);
+            return mmrt_error_set(err, MMRT_ERR_BAD_FORMAT,
+                                  "%s: added_tokens[%zu]: id out of range", path, i);
         if (tk->id != file_id)
             MMRT_LOG_W("%s: token '%.100s' was expected to have id %d but was given id %d (as HF "
                        "tokenizers assigns it)",
@@ -153,7 +152,7 @@ mmrt_status mmrt_added_parse(const cJSON *arr, const char *path, const mmrt_bpe 
                              mmrt_added_vocab *out, mmrt_error *err) {
     memset(out, 0, sizeof *out);
     out->max_id = -1;
-    if (!arr || cJSON_IsNull(arr)) return MMRT_OK;
+    if (!arr) return MMRT_OK;
     if (!cJSON_IsArray(arr))
         return mmrt_error_set(err, MMRT_ERR_BAD_FORMAT, "%s: added_tokens is not an array", path);
     mmrt_status st = add_all(arr, path, model, out, err);
@@ -187,13 +186,9 @@ void mmrt_added_seg_vec_free(mmrt_added_seg_vec *sv) {
 }
 
 static int seg_push(mmrt_added_seg_vec *sv, size_t start, size_t end, int32_t tok) {
-    if (sv->n == sv->cap) {
-        size_t cap = sv->cap ? 2 * sv->cap : 16;
-        mmrt_added_seg *v = realloc(sv->v, cap * sizeof *v);
-        if (!v) return -1;
-        sv->v = v;
-        sv->cap = cap;
-    }
+    mmrt_added_seg *v = mmrt_tok_grow(sv->v, &sv->cap, sv->n + 1, sizeof *v);
+    if (!v) return -1;
+    sv->v = v;
     sv->v[sv->n++] = (mmrt_added_seg){start, end, tok};
     return 0;
 }

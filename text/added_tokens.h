@@ -44,10 +44,10 @@ typedef struct mmrt_added_trie {
 typedef struct mmrt_added_vocab {
     mmrt_added_token *tokens;
     size_t n;
-    mmrt_strmap by_content;   /* content -> index in tokens */
-    mmrt_added_trie trie[2];  /* [0] normalized=false, [1] normalized=true */
-    mmrt_regex *word_char;    /* one \w character, for single_word */
-    int32_t max_id;           /* -1 when there are none */
+    mmrt_strmap by_content;  /* content -> index in tokens */
+    mmrt_added_trie trie[2]; /* [0] normalized=false, [1] normalized=true */
+    mmrt_regex *word_char;   /* one \w character, for single_word */
+    int32_t max_id;          /* -1 when there are none */
 } mmrt_added_vocab;
 
 /* Parses the "added_tokens" array (NULL or null: none) against the model's vocabulary. */

@@ -1,10 +1,11 @@
 /* BPE vocabulary/merges loading and the per-piece merge loop (see bpe.h). */
 #include "text/bpe.h"
 
-#include "text/json_get.h"
+#include "core/json.h"
+#include "text/grow.h"
+#include "text/json_type.h"
 #include "text/utf8.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,39 +21,34 @@ struct mmrt_bpe_merge {
 };
 
 int mmrt_id_vec_push(mmrt_id_vec *iv, int32_t id) {
-    if (iv->n == iv->cap) {
-        size_t cap = iv->cap ? 2 * iv->cap : 64;
-        int32_t *v = realloc(iv->v, cap * sizeof *v);
-        if (!v) return -1;
-        iv->v = v;
-        iv->cap = cap;
-    }
+    int32_t *v = mmrt_tok_grow(iv->v, &iv->cap, iv->n + 1, sizeof *v);
+    if (!v) return -1;
+    iv->v = v;
     iv->v[iv->n++] = id;
-    return MMRT_OK;
+    return 0;
 }
 
 /* ---- loading --------------------------------------------------------------------------------- */
 
 static mmrt_status parse_id(const cJSON *v, const char *path, const char *tok, int32_t *out,
                             mmrt_error *err) {
-    if (!cJSON_IsNumber(v))
+    int64_t id;
+    if (!mmrt_json_exact_int(v, &id))
         return mmrt_error_set(err, MMRT_ERR_BAD_FORMAT,
                               "%s: model.vocab: id of token \"%.100s\" is not a number", path, tok);
-    double d = v->valuedouble;
-    if (!(d >= 0 && d < MMRT_TOKEN_ID_LIMIT) || d != floor(d))
+    if (id < 0 || id >= MMRT_TOKEN_ID_LIMIT)
         return mmrt_error_set(err, MMRT_ERR_BAD_FORMAT,
-                              "%s: model.vocab: id %g of token \"%.100s\" is out of range "
+                              "%s: model.vocab: id %lld of token \"%.100s\" is out of range "
                               "(0..%d)",
-                              path, d, tok, MMRT_TOKEN_ID_LIMIT - 1);
-    *out = (int32_t)d;
+                              path, (long long)id, tok, MMRT_TOKEN_ID_LIMIT - 1);
+    *out = (int32_t)id;
     return MMRT_OK;
 }
 
-static mmrt_status parse_vocab(const cJSON *vocab, const char *path, mmrt_bpe *m,
-                               mmrt_error *err) {
+static mmrt_status parse_vocab(const cJSON *vocab, const char *path, mmrt_bpe *m, mmrt_error *err) {
     if (!cJSON_IsObject(vocab))
-        return mmrt_error_set(err, MMRT_ERR_BAD_FORMAT, "%s: model.vocab is missing or not an object",
-                              path);
+        return mmrt_error_set(err, MMRT_ERR_BAD_FORMAT,
+                              "%s: model.vocab is missing or not an object", path);
     size_t n = (size_t)cJSON_GetArraySize(vocab);
     if (mmrt_strmap_reserve(&m->vocab, n, 8 * n) != 0)
         return mmrt_error_oom(err, 40 * n, "vocabulary");
@@ -70,6 +66,12 @@ static mmrt_status parse_vocab(const cJSON *vocab, const char *path, mmrt_bpe *m
     cJSON_ArrayForEach(it, vocab) {
         int32_t id = 0;
         if ((st = parse_id(it, path, it->string, &id, err)) != MMRT_OK) goto done;
+        /* cJSON passes raw bytes through; every later step relies on tokens being UTF-8. */
+        if (!mmrt_utf8_valid(it->string, strlen(it->string))) {
+            st = mmrt_error_set(err, MMRT_ERR_BAD_FORMAT,
+                                "%s: model.vocab: token with id %d is not valid UTF-8", path, id);
+            goto done;
+        }
         int32_t old;
         int r = mmrt_strmap_put(&m->vocab, it->string, strlen(it->string), id, &old, &offs[k]);
         if (r < 0) {
@@ -122,8 +124,8 @@ static mmrt_status merge_parts(const cJSON *it, size_t i, const char *path, cons
             *lb = strlen(sp + 1);
             return MMRT_OK;
         }
-    } else if (cJSON_IsArray(it) && cJSON_GetArraySize(it) == 2 &&
-               cJSON_IsString(it->child) && cJSON_IsString(it->child->next)) {
+    } else if (cJSON_IsArray(it) && cJSON_GetArraySize(it) == 2 && cJSON_IsString(it->child) &&
+               cJSON_IsString(it->child->next)) {
         *a = it->child->valuestring;
         *la = strlen(*a);
         *b = it->child->next->valuestring;
@@ -136,7 +138,7 @@ static mmrt_status merge_parts(const cJSON *it, size_t i, const char *path, cons
 
 static mmrt_status parse_merges(const cJSON *merges, const char *path, mmrt_bpe *m,
                                 mmrt_error *err) {
-    if (!merges || cJSON_IsNull(merges)) return MMRT_OK;
+    if (!merges) return MMRT_OK;
     if (!cJSON_IsArray(merges))
         return mmrt_error_set(err, MMRT_ERR_BAD_FORMAT, "%s: model.merges is not an array", path);
     size_t n = (size_t)cJSON_GetArraySize(merges);
@@ -149,15 +151,12 @@ static mmrt_status parse_merges(const cJSON *merges, const char *path, mmrt_bpe 
         const char *a = NULL, *b = NULL;
         size_t la = 0, lb = 0;
         if ((st = merge_parts(it, i, path, &a, &la, &b, &lb, err)) != MMRT_OK) break;
-        if (la + lb > buf_cap) {
-            buf_cap = 2 * (la + lb);
-            char *nb = realloc(buf, buf_cap);
-            if (!nb) {
-                st = mmrt_error_oom(err, buf_cap, "merge");
-                break;
-            }
-            buf = nb;
+        char *nb = mmrt_tok_grow(buf, &buf_cap, la + lb, 1);
+        if (!nb) {
+            st = mmrt_error_oom(err, la + lb, "merge");
+            break;
         }
+        buf = nb;
         memcpy(buf, a, la);
         memcpy(buf + la, b, lb);
         int32_t ia = mmrt_strmap_get(&m->vocab, a, la);
@@ -186,22 +185,24 @@ static mmrt_status parse_merges(const cJSON *merges, const char *path, mmrt_bpe 
 
 static mmrt_status parse_options(const cJSON *model, const char *path, mmrt_bpe *m,
                                  mmrt_error *err) {
-    const cJSON *dropout = cJSON_GetObjectItemCaseSensitive(model, "dropout");
-    if (dropout && !cJSON_IsNull(dropout) && !(cJSON_IsNumber(dropout) && dropout->valuedouble == 0))
+    const cJSON *dropout = mmrt_json_find(model, "dropout");
+    if (dropout && !(cJSON_IsNumber(dropout) && dropout->valuedouble == 0))
         return mmrt_error_set(err, MMRT_ERR_UNSUPPORTED, "%s: BPE dropout is not supported", path);
     static const char *const affixes[] = {"continuing_subword_prefix", "end_of_word_suffix"};
     for (size_t i = 0; i < 2; i++) {
         const char *s;
-        MMRT_TRY(mmrt_json_string(model, affixes[i], &s, path, "model", err));
+        MMRT_TRY(mmrt_json_get_string(model, affixes[i], false, &s, path, err));
         if (s && s[0])
             return mmrt_error_set(err, MMRT_ERR_UNSUPPORTED, "%s: BPE %s is not supported", path,
                                   affixes[i]);
     }
-    MMRT_TRY(mmrt_json_bool(model, "fuse_unk", false, &m->fuse_unk, path, "model", err));
-    MMRT_TRY(mmrt_json_bool(model, "byte_fallback", false, &m->byte_fallback, path, "model", err));
-    MMRT_TRY(mmrt_json_bool(model, "ignore_merges", false, &m->ignore_merges, path, "model", err));
+    MMRT_TRY(mmrt_json_get_bool(model, "fuse_unk", false, false, &m->fuse_unk, path, err));
+    MMRT_TRY(
+        mmrt_json_get_bool(model, "byte_fallback", false, false, &m->byte_fallback, path, err));
+    MMRT_TRY(
+        mmrt_json_get_bool(model, "ignore_merges", false, false, &m->ignore_merges, path, err));
     const char *unk;
-    MMRT_TRY(mmrt_json_string(model, "unk_token", &unk, path, "model", err));
+    MMRT_TRY(mmrt_json_get_string(model, "unk_token", false, &unk, path, err));
     m->unk_id = unk ? mmrt_strmap_get(&m->vocab, unk, strlen(unk)) : -1;
     /* HF only complains when an unknown character actually needs the unk token. */
     if (unk && m->unk_id < 0 && !(m->unk_missing = strdup(unk)))
@@ -217,9 +218,8 @@ static mmrt_status parse_options(const cJSON *model, const char *path, mmrt_bpe 
 mmrt_status mmrt_bpe_parse(const cJSON *model, const char *path, mmrt_bpe *out, mmrt_error *err) {
     memset(out, 0, sizeof *out);
     out->unk_id = -1;
-    mmrt_status st = parse_vocab(cJSON_GetObjectItemCaseSensitive(model, "vocab"), path, out, err);
-    if (st == MMRT_OK)
-        st = parse_merges(cJSON_GetObjectItemCaseSensitive(model, "merges"), path, out, err);
+    mmrt_status st = parse_vocab(mmrt_json_find(model, "vocab"), path, out, err);
+    if (st == MMRT_OK) st = parse_merges(mmrt_json_find(model, "merges"), path, out, err);
     if (st == MMRT_OK) st = parse_options(model, path, out, err);
     if (st != MMRT_OK) mmrt_bpe_free(out);
     return st;
@@ -351,14 +351,15 @@ mmrt_status mmrt_bpe_encode(const mmrt_bpe *m, mmrt_bpe_scratch *sc, const char 
             add_symbol(sym, &n_sym, id, (uint32_t)cl);
         } else {
             bool bytes_ok = m->byte_fallback;
-            for (size_t b = 0; bytes_ok && b < cl; b++) bytes_ok = m->byte_ids[(uint8_t)s[i + b]] >= 0;
+            for (size_t b = 0; bytes_ok && b < cl; b++)
+                bytes_ok = m->byte_ids[(uint8_t)s[i + b]] >= 0;
             if (bytes_ok) {
                 /* As in HF, a pending unk is not flushed first (it lands after these bytes). */
                 for (size_t b = 0; b < cl; b++)
                     add_symbol(sym, &n_sym, m->byte_ids[(uint8_t)s[i + b]], 1);
             } else if (m->unk_missing) {
                 return mmrt_error_set(err, MMRT_ERR_BAD_FORMAT,
-                                      "tokenizer: unk_token \"%.100s\" is not in the vocabulary",
+                                      "unk_token \"%.100s\" is not in the vocabulary",
                                       m->unk_missing);
             } else if (m->unk_id >= 0) {
                 if (unk_len && m->fuse_unk) {

@@ -28,12 +28,12 @@ typedef struct mmrt_id_vec {
 int mmrt_id_vec_push(mmrt_id_vec *iv, int32_t id);
 
 typedef struct mmrt_bpe {
-    mmrt_strmap vocab;   /* token -> id */
-    mmrt_u64map merges;  /* (left << 32 | right) -> (rank, merged id) */
-    uint32_t *text_off;  /* id -> offset of its string in vocab.arena; UINT32_MAX for a hole */
-    int32_t n_ids;       /* max vocab id + 1 */
-    size_t n_tokens;     /* number of vocab entries (HF's get_vocab_size) */
-    int32_t unk_id;      /* -1: no unk_token */
+    mmrt_strmap vocab;       /* token -> id */
+    mmrt_u64map merges;      /* (left << 32 | right) -> (rank, merged id) */
+    uint32_t *text_off;      /* id -> offset of its string in vocab.arena; UINT32_MAX for a hole */
+    int32_t n_ids;           /* max vocab id + 1 */
+    size_t n_tokens;         /* number of vocab entries (HF's get_vocab_size) */
+    int32_t unk_id;          /* -1: no unk_token */
     const char *unk_missing; /* unk_token named but absent from vocab (copy, or NULL) */
     bool fuse_unk, byte_fallback, ignore_merges;
     int32_t byte_ids[256]; /* byte_fallback: id of "<0xXX>", -1 if absent */

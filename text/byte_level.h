@@ -8,9 +8,9 @@
 
 static inline uint32_t mmrt_byte_level_char(uint8_t b) {
     if ((b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE) return b;
-    if (b <= 0x20) return 0x100u + b;            /* 0x00-0x20: 33 code points */
+    if (b <= 0x20) return 0x100u + b;               /* 0x00-0x20: 33 code points */
     if (b <= 0xA0) return 0x100u + 33 + (b - 0x7F); /* 0x7F-0xA0: 34 code points */
-    return 0x100u + 67;                          /* 0xAD */
+    return 0x100u + 67;                             /* 0xAD */
 }
 
 /* The byte a code point stands for, or -1 when it is not part of the alphabet. */

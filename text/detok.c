@@ -5,16 +5,18 @@
  * three bytes); it waits for the next push or for flush. */
 #include "text/tokenizer_impl.h"
 
+#include "text/grow.h"
 #include "text/utf8.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct mmrt_detok {
     const mmrt_tokenizer *tok;
     bool skip_special;
-    bool started;     /* a token was emitted (for the space between tokens without a decoder) */
-    char held[4];     /* an incomplete character awaiting its continuation bytes */
+    bool started; /* a token was emitted (for the space between tokens without a decoder) */
+    char held[4]; /* an incomplete character awaiting its continuation bytes */
     size_t n_held;
     char *work, *out; /* held + new bytes; their repaired text */
     size_t work_cap, out_cap;
@@ -46,17 +48,6 @@ void mmrt_detok_free(mmrt_detok *d) {
     free(d);
 }
 
-static int grow(char **buf, size_t *cap, size_t need) {
-    if (need <= *cap) return 0;
-    size_t c = *cap ? *cap : 64;
-    while (c < need) c *= 2;
-    char *b = realloc(*buf, c);
-    if (!b) return -1;
-    *buf = b;
-    *cap = c;
-    return 0;
-}
-
 mmrt_status mmrt_detok_push(mmrt_detok *d, int32_t id, const char **out, size_t *len,
                             mmrt_error *err) {
     if (!d || !out || !len)
@@ -64,11 +55,13 @@ mmrt_status mmrt_detok_push(mmrt_detok *d, int32_t id, const char **out, size_t 
     const char *bytes = NULL;
     size_t bl = 0;
     bool skip = false;
-    MMRT_TRY(mmrt_tokenizer_piece(d->tok, id, 0, d->skip_special, &bytes, &bl, &skip, err));
+    MMRT_TRY(
+        mmrt_tokenizer_piece(d->tok, id, SIZE_MAX, d->skip_special, &bytes, &bl, &skip, err));
     bool space = !skip && d->tok->join_with_spaces && d->started;
     size_t n = d->n_held + space + (skip ? 0 : bl);
     /* Each input byte yields at most 3 output bytes (a lone invalid byte becomes U+FFFD). */
-    if (grow(&d->work, &d->work_cap, n + 1) != 0 || grow(&d->out, &d->out_cap, 3 * n + 1) != 0)
+    if (mmrt_tok_reserve(&d->work, &d->work_cap, n + 1) != 0 ||
+        mmrt_tok_reserve(&d->out, &d->out_cap, 3 * n + 1) != 0)
         return mmrt_error_oom(err, 4 * n, "detokenizer");
     if (!skip) d->started = true;
     memcpy(d->work, d->held, d->n_held);
@@ -85,8 +78,10 @@ mmrt_status mmrt_detok_push(mmrt_detok *d, int32_t id, const char **out, size_t 
             d->n_held = n - i;
             break;
         }
-        if (k == MMRT_UTF8_VALID) memcpy(d->out + o, w + i, adv);
-        else memcpy(d->out + o, MMRT_UTF8_REPLACEMENT, 3);
+        if (k == MMRT_UTF8_VALID)
+            memcpy(d->out + o, w + i, adv);
+        else
+            memcpy(d->out + o, MMRT_UTF8_REPLACEMENT, 3);
         o += k == MMRT_UTF8_VALID ? adv : 3;
         i += adv;
     }

@@ -68,14 +68,18 @@ int mmrt_strmap_reserve(mmrt_strmap *m, size_t n_hint, size_t key_bytes) {
     return arena_reserve(m, key_bytes);
 }
 
+static bool slot_has(const mmrt_strmap *m, const mmrt_strmap_slot *s, uint64_t h, const char *key,
+                     size_t len) {
+    return s->hash == h && s->len == len && memcmp(m->arena + s->off, key, len) == 0;
+}
+
 int32_t mmrt_strmap_get(const mmrt_strmap *m, const char *key, size_t len) {
     if (m->cap == 0) return -1;
     uint64_t h = hash_bytes(key, len);
     for (size_t j = h & (m->cap - 1);; j = (j + 1) & (m->cap - 1)) {
         const mmrt_strmap_slot *s = &m->slots[j];
         if (s->off == UINT32_MAX) return -1;
-        if (s->hash == h && s->len == len && memcmp(m->arena + s->off, key, len) == 0)
-            return s->value;
+        if (slot_has(m, s, h, key, len)) return s->value;
     }
 }
 
@@ -88,7 +92,7 @@ int mmrt_strmap_put(mmrt_strmap *m, const char *key, size_t len, int32_t value, 
     for (;; j = (j + 1) & (m->cap - 1)) {
         mmrt_strmap_slot *s = &m->slots[j];
         if (s->off == UINT32_MAX) break;
-        if (s->hash == h && s->len == len && memcmp(m->arena + s->off, key, len) == 0) {
+        if (slot_has(m, s, h, key, len)) {
             if (existing) *existing = s->value;
             if (key_off) *key_off = s->off;
             return 0;

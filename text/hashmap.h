@@ -1,7 +1,7 @@
 /* Two small open-addressing hash tables for the tokenizer (linear probing, power-of-two capacity,
  * no deletion). Both are built once at load and then only read, so concurrent lookups are safe.
  *
- *   mmrt_strmap: byte string -> int32 value (>= 0). Keys are copied into one arena owned by the map.
+ *   mmrt_strmap: byte string -> int32 value (>= 0). Keys are copied into an arena owned by the map.
  *   mmrt_u64map: uint64 key (never UINT64_MAX) -> pair of int32.
  *
  * Insertions return -1 when memory runs out; the map is then unchanged and still valid.

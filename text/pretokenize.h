@@ -62,7 +62,7 @@ mmrt_status mmrt_pretok_scratch_init(const mmrt_pretok *p, mmrt_regex_scratch *r
 void mmrt_pretok_scratch_free(mmrt_pretok_scratch *sc);
 
 /* Splits s[0..n) (valid UTF-8) and feeds the pieces to sink. */
-mmrt_status mmrt_pretok_run(const mmrt_pretok *p, mmrt_pretok_scratch *sc, const char *s,
-                            size_t n, mmrt_pretok_sink sink, void *user, mmrt_error *err);
+mmrt_status mmrt_pretok_run(const mmrt_pretok *p, mmrt_pretok_scratch *sc, const char *s, size_t n,
+                            mmrt_pretok_sink sink, void *user, mmrt_error *err);
 
 #endif

@@ -1,6 +1,7 @@
 /* PCRE2 wrapper that reproduces HF tokenizers' Oniguruma-based splitting (see regex.h). */
 #include "text/regex.h"
 
+#include "text/grow.h"
 #include "text/utf8.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -17,31 +18,34 @@ struct mmrt_regex_scratch {
     pcre2_match_data *md;
     pcre2_match_context *mctx;
     pcre2_jit_stack *jit_stack;
+    int last_rc; /* PCRE2's code for the last failed search, for the message */
 };
 
 /* Unicode White_Space and its complement, as class bodies. */
-#define CLASS_WS "\\x{9}-\\x{d}\\x{20}\\x{85}\\x{a0}\\x{1680}\\x{2000}-\\x{200a}\\x{2028}\\x{2029}" \
+/* clang-format off */
+#define CLASS_WS                                                                                   \
+    "\\x{9}-\\x{d}\\x{20}\\x{85}\\x{a0}\\x{1680}\\x{2000}-\\x{200a}\\x{2028}\\x{2029}"             \
     "\\x{202f}\\x{205f}\\x{3000}"
-#define CLASS_NOT_WS "\\x{0}-\\x{8}\\x{e}-\\x{1f}\\x{21}-\\x{84}\\x{86}-\\x{9f}\\x{a1}-\\x{167f}"     \
-    "\\x{1681}-\\x{1fff}\\x{200b}-\\x{2027}\\x{202a}-\\x{202e}\\x{2030}-\\x{205e}\\x{2060}-\\x{2fff}"  \
-    "\\x{3001}-\\x{10ffff}"
+#define CLASS_NOT_WS                                                                               \
+    "\\x{0}-\\x{8}\\x{e}-\\x{1f}\\x{21}-\\x{84}\\x{86}-\\x{9f}\\x{a1}-\\x{167f}"                   \
+    "\\x{1681}-\\x{1fff}\\x{200b}-\\x{2027}\\x{202a}-\\x{202e}\\x{2030}-\\x{205e}"                 \
+    "\\x{2060}-\\x{2fff}\\x{3001}-\\x{10ffff}"
 /* Letters Oniguruma (Unicode 16) has and PCRE2 10.42 lacks. */
-#define CLASS_ONIG_L "\\p{L}\\x{1c89}-\\x{1c8a}\\x{a7cb}-\\x{a7cd}\\x{a7da}-\\x{a7dc}"               \
-    "\\x{105c0}-\\x{105f3}\\x{10d4a}-\\x{10d65}\\x{10d6f}-\\x{10d85}\\x{10ec2}-\\x{10ec4}"           \
-    "\\x{1123f}-\\x{11240}\\x{11380}-\\x{11389}\\x{1138b}\\x{1138e}\\x{11390}-\\x{113b5}\\x{113b7}"  \
-    "\\x{113d1}\\x{113d3}\\x{11bc0}-\\x{11be0}\\x{11f02}\\x{11f04}-\\x{11f10}\\x{11f12}-\\x{11f33}"  \
-    "\\x{1342f}\\x{13441}-\\x{13446}\\x{13460}-\\x{143fa}\\x{16100}-\\x{1611d}\\x{16d40}-\\x{16d6c}" \
-    "\\x{18cff}\\x{1b132}\\x{1b155}\\x{1df25}-\\x{1df2a}\\x{1e030}-\\x{1e06d}\\x{1e4d0}-\\x{1e4eb}"  \
-    "\\x{1e5d0}-\\x{1e5ed}\\x{1e5f0}\\x{2b739}\\x{2ebf0}-\\x{2ee5d}\\x{31350}-\\x{323af}"
+#define CLASS_ONIG_L                                                                               \
+    "\\p{L}\\x{1c89}-\\x{1c8a}\\x{a7cb}-\\x{a7cd}\\x{a7da}-\\x{a7dc}"                              \
+    "\\x{105c0}-\\x{105f3}\\x{10d4a}-\\x{10d65}\\x{10d6f}-\\x{10d85}\\x{10ec2}-\\x{10ec4}"         \
+    "\\x{1123f}-\\x{11240}\\x{11380}-\\x{11389}\\x{1138b}\\x{1138e}\\x{11390}-\\x{113b5}"          \
+    "\\x{113b7}\\x{113d1}\\x{113d3}\\x{11bc0}-\\x{11be0}\\x{11f02}\\x{11f04}-\\x{11f10}"           \
+    "\\x{11f12}-\\x{11f33}\\x{1342f}\\x{13441}-\\x{13446}\\x{13460}-\\x{143fa}"                    \
+    "\\x{16100}-\\x{1611d}\\x{16d40}-\\x{16d6c}\\x{18cff}\\x{1b132}\\x{1b155}"                     \
+    "\\x{1df25}-\\x{1df2a}\\x{1e030}-\\x{1e06d}\\x{1e4d0}-\\x{1e4eb}\\x{1e5d0}-\\x{1e5ed}"         \
+    "\\x{1e5f0}\\x{2b739}\\x{2ebf0}-\\x{2ee5d}\\x{31350}-\\x{323af}"
+/* clang-format on */
 
 int mmrt_span_push(mmrt_span_vec *sv, size_t start, size_t end, bool match) {
-    if (sv->n == sv->cap) {
-        size_t cap = sv->cap ? 2 * sv->cap : 64;
-        mmrt_span *v = realloc(sv->v, cap * sizeof *v);
-        if (!v) return -1;
-        sv->v = v;
-        sv->cap = cap;
-    }
+    mmrt_span *v = mmrt_tok_grow(sv->v, &sv->cap, sv->n + 1, sizeof *v);
+    if (!v) return -1;
+    sv->v = v;
     sv->v[sv->n++] = (mmrt_span){start, end, match};
     return 0;
 }
@@ -59,17 +63,12 @@ typedef struct strbuf {
 
 static void sb_add(strbuf *b, const char *s, size_t n) {
     if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->n + n + 1) cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
+    char *p = mmrt_tok_grow(b->p, &b->cap, b->n + n + 1, 1);
+    if (!p) {
+        b->oom = true;
+        return;
     }
+    b->p = p;
     memcpy(b->p + b->n, s, n);
     b->n += n;
     b->p[b->n] = '\0';
@@ -112,7 +111,8 @@ static void translate_onig(const char *p, size_t n, strbuf *out) {
                     len = 5;
                 }
                 if (cls) {
-                    sb_class(out, in_class, false, cls == 'L' ? CLASS_ONIG_L : MMRT_REGEX_CLASS_ONIG_N);
+                    sb_class(out, in_class, false,
+                             cls == 'L' ? CLASS_ONIG_L : MMRT_REGEX_CLASS_ONIG_N);
                     i += len;
                     continue;
                 }
@@ -202,14 +202,10 @@ mmrt_status mmrt_regex_scratch_init(mmrt_regex_scratch **out, mmrt_error *err) {
     /* One ovector pair: only the whole match is used (a pattern with groups then returns 0). */
     sc->md = pcre2_match_data_create(1, NULL);
     sc->mctx = pcre2_match_context_create(NULL);
-    /* The default JIT stack is 32 KiB of machine stack; lookaheads over long runs of spaces can
-     * need more, so each scratch has its own that may grow to 1 MiB. */
-    sc->jit_stack = pcre2_jit_stack_create(32 * 1024, 1024 * 1024, NULL);
     if (!sc->md || !sc->mctx) {
         mmrt_regex_scratch_free(sc);
         return mmrt_error_oom(err, 4096, "regex match data");
     }
-    if (sc->jit_stack) pcre2_jit_stack_assign(sc->mctx, NULL, sc->jit_stack);
     *out = sc;
     return MMRT_OK;
 }
@@ -227,10 +223,26 @@ void mmrt_regex_scratch_free(mmrt_regex_scratch *sc) {
  * subject on every call and make long inputs quadratic. */
 static int search(const mmrt_regex *re, mmrt_regex_scratch *sc, const char *s, size_t n,
                   size_t from, uint32_t opts, size_t *ms, size_t *me) {
-    int rc = pcre2_match(re->code, (PCRE2_SPTR)s, n, from, opts | PCRE2_NO_UTF_CHECK, sc->md,
+    int rc =
+        pcre2_match(re->code, (PCRE2_SPTR)s, n, from, opts | PCRE2_NO_UTF_CHECK, sc->md, sc->mctx);
+    /* The default JIT stack (32 KiB of machine stack) covers ordinary text. A pattern that
+     * backtracks over a long piece gets a heap stack of up to 8 MiB, made on first need because
+     * creating one costs more than encoding a short prompt; beyond that the interpreter, whose
+     * backtracking frames live on the heap, finishes the job. */
+    if (rc == PCRE2_ERROR_JIT_STACKLIMIT && !sc->jit_stack &&
+        (sc->jit_stack = pcre2_jit_stack_create(64 * 1024, 8 * 1024 * 1024, NULL))) {
+        pcre2_jit_stack_assign(sc->mctx, NULL, sc->jit_stack);
+        rc = pcre2_match(re->code, (PCRE2_SPTR)s, n, from, opts | PCRE2_NO_UTF_CHECK, sc->md,
                          sc->mctx);
+    }
+    if (rc == PCRE2_ERROR_JIT_STACKLIMIT)
+        rc = pcre2_match(re->code, (PCRE2_SPTR)s, n, from, opts | PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT,
+                         sc->md, sc->mctx);
     if (rc == PCRE2_ERROR_NOMATCH) return 0;
-    if (rc < 0) return -1;
+    if (rc < 0) {
+        sc->last_rc = rc;
+        return -1;
+    }
     PCRE2_SIZE *ov = pcre2_get_ovector_pointer(sc->md);
     *ms = ov[0];
     *me = ov[1];
@@ -245,10 +257,15 @@ mmrt_status mmrt_regex_find_matches(const mmrt_regex *re, mmrt_regex_scratch *sc
     while (from <= n) {
         size_t ms, me;
         int rc = search(re, sc, s, n, from, 0, &ms, &me);
-        if (rc < 0)
-            return mmrt_error_set(err, MMRT_ERR_INTERNAL,
-                                  "tokenizer regex failed on a %zu-byte piece (PCRE2 error %d)", n,
-                                  rc);
+        if (rc < 0) {
+            /* Only resource limits get here (the text is valid UTF-8): a pattern that backtracks
+             * catastrophically on this input. */
+            PCRE2_UCHAR msg[256];
+            pcre2_get_error_message(sc->last_rc, msg, sizeof msg);
+            return mmrt_error_set(err, MMRT_ERR_UNSUPPORTED,
+                                  "pre-tokenizer regex gave up on a %zu-byte piece: %s", n,
+                                  (const char *)msg);
+        }
         if (rc == 0) break;
         if (ms == me && have_last && last_match_end == me) {
             from += from < n ? mmrt_utf8_len((uint8_t)s[from]) : 1;

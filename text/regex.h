@@ -64,9 +64,11 @@ bool mmrt_regex_matches_at(const mmrt_regex *re, mmrt_regex_scratch *sc, const c
 
 /* The class bodies (without brackets) used by the translation, for patterns built in code:
  * Oniguruma's \p{N} and Rust's char::is_numeric (which knows a few more, used by Digits). */
-#define MMRT_REGEX_CLASS_ONIG_N "\\p{N}\\x{10d40}-\\x{10d49}\\x{116d0}-\\x{116e3}\\x{11bf0}-\\x{11bf9}" \
-    "\\x{11f50}-\\x{11f59}\\x{16130}-\\x{16139}\\x{16d70}-\\x{16d79}\\x{1ccf0}-\\x{1ccf9}"           \
+#define MMRT_REGEX_CLASS_ONIG_N                                                                    \
+    "\\p{N}\\x{10d40}-\\x{10d49}\\x{116d0}-\\x{116e3}\\x{11bf0}-\\x{11bf9}"                        \
+    "\\x{11f50}-\\x{11f59}\\x{16130}-\\x{16139}\\x{16d70}-\\x{16d79}\\x{1ccf0}-\\x{1ccf9}"         \
     "\\x{1d2c0}-\\x{1d2d3}\\x{1e4f0}-\\x{1e4f9}\\x{1e5f1}-\\x{1e5fa}"
-#define MMRT_REGEX_CLASS_RUST_NUMERIC MMRT_REGEX_CLASS_ONIG_N "\\x{11de0}-\\x{11de9}\\x{16ff4}-\\x{16ff6}"
+#define MMRT_REGEX_CLASS_RUST_NUMERIC                                                              \
+    MMRT_REGEX_CLASS_ONIG_N "\\x{11de0}-\\x{11de9}\\x{16ff4}-\\x{16ff6}"
 
 #endif

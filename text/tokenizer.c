@@ -1,106 +1,50 @@
 /* tokenizer.json loading, encoding and decoding (see tokenizer.h). */
 #include "text/tokenizer_impl.h"
 
+#include "core/json.h"
 #include "core/log.h"
 #include "text/byte_level.h"
-#include "text/json_get.h"
+#include "text/json_type.h"
 #include "text/utf8.h"
 
-#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 /* ---- loading --------------------------------------------------------------------------------- */
 
-static mmrt_status read_file(const char *path, char **out, size_t *n, mmrt_error *err) {
-    *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return mmrt_error_set(err, MMRT_ERR_IO, "%s: cannot open tokenizer file: %s", path,
-                              strerror(errno));
-    struct stat sb;
-    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        fclose(f);
-        return mmrt_error_set(err, MMRT_ERR_IO, "%s: cannot read tokenizer file: not a regular file",
-                              path);
-    }
-    size_t size = (size_t)sb.st_size;
-    char *buf = malloc(size + 1);
-    if (!buf) {
-        fclose(f);
-        return mmrt_error_oom(err, size + 1, path);
-    }
-    size_t got = fread(buf, 1, size, f);
-    bool failed = ferror(f) != 0;
-    fclose(f);
-    if (failed || got != size) {
-        free(buf);
-        return mmrt_error_set(err, MMRT_ERR_IO, "%s: cannot read tokenizer file (got %zu of %zu "
-                              "bytes)", path, got, size);
-    }
-    buf[size] = '\0';
-    *out = buf;
-    *n = size;
-    return MMRT_OK;
-}
-
-static mmrt_status parse_json(const char *path, const char *buf, size_t n, cJSON **out,
-                              mmrt_error *err) {
-    if (n == 0)
-        return mmrt_error_set(err, MMRT_ERR_BAD_FORMAT, "%s: tokenizer file is empty", path);
-    const char *end = NULL;
-    *out = cJSON_ParseWithLengthOpts(buf, n, &end, false);
-    if (*out) return MMRT_OK;
-    if (!end || end < buf || end > buf + n) end = buf + n;
-    size_t line = 1, col = 1;
-    for (const char *p = buf; p < end; p++) {
-        if (*p == '\n') {
-            line++;
-            col = 1;
-        } else {
-            col++;
-        }
-    }
-    return mmrt_error_set(err, MMRT_ERR_BAD_FORMAT,
-                          "%s: malformed JSON (truncated or invalid) near line %zu, column %zu "
-                          "(byte %zu of %zu)",
-                          path, line, col, (size_t)(end - buf), n);
-}
-
 static mmrt_status check_components(const cJSON *root, const char *path, mmrt_tokenizer *tok,
                                     mmrt_error *err) {
-    const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
-    if (!model || cJSON_IsNull(model))
-        return mmrt_error_set(err, MMRT_ERR_BAD_FORMAT, "%s: missing \"model\"", path);
+    const cJSON *model = mmrt_json_find(root, "model");
+    if (!model) return mmrt_error_set(err, MMRT_ERR_BAD_FORMAT, "%s: missing \"model\"", path);
     const char *type;
     if (!cJSON_IsObject(model))
         return mmrt_error_set(err, MMRT_ERR_BAD_FORMAT, "%s: \"model\" is not an object", path);
-    MMRT_TRY(mmrt_json_string(model, "type", &type, path, "model", err));
+    MMRT_TRY(mmrt_json_get_string(model, "type", false, &type, path, err));
     /* HF accepts an untyped model whose fields fit BPE. */
-    if (!type && !cJSON_GetObjectItemCaseSensitive(model, "merges"))
+    if (!type && !mmrt_json_find(model, "merges"))
         return mmrt_error_set(err, MMRT_ERR_BAD_FORMAT, "%s: model has no \"type\"", path);
     if (type && strcmp(type, "BPE") != 0)
         return mmrt_error_set(err, MMRT_ERR_UNSUPPORTED,
                               "%s: model type \"%s\" is not supported (only BPE)", path, type);
 
-    const cJSON *norm = cJSON_GetObjectItemCaseSensitive(root, "normalizer");
-    if (norm && !cJSON_IsNull(norm)) {
-        MMRT_TRY(mmrt_json_type(norm, &type, path, "normalizer", err));
-        const cJSON *list = cJSON_GetObjectItemCaseSensitive(norm, "normalizers");
-        bool empty_seq = strcmp(type, "Sequence") == 0 && cJSON_IsArray(list) &&
-                         cJSON_GetArraySize(list) == 0;
+    const cJSON *norm = mmrt_json_find(root, "normalizer");
+    if (norm) {
+        MMRT_TRY(mmrt_tok_json_type(norm, &type, path, "normalizer", err));
+        const cJSON *list = mmrt_json_find(norm, "normalizers");
+        bool empty_seq =
+            strcmp(type, "Sequence") == 0 && cJSON_IsArray(list) && cJSON_GetArraySize(list) == 0;
         if (!empty_seq)
             return mmrt_error_set(err, MMRT_ERR_UNSUPPORTED,
                                   "%s: normalizer type \"%s\" is not supported (only null)", path,
                                   type);
     }
 
-    const cJSON *dec = cJSON_GetObjectItemCaseSensitive(root, "decoder");
-    tok->join_with_spaces = !dec || cJSON_IsNull(dec);
+    const cJSON *dec = mmrt_json_find(root, "decoder");
+    tok->join_with_spaces = !dec;
     if (!tok->join_with_spaces) {
-        MMRT_TRY(mmrt_json_type(dec, &type, path, "decoder", err));
+        MMRT_TRY(mmrt_tok_json_type(dec, &type, path, "decoder", err));
         if (strcmp(type, "ByteLevel") != 0)
             return mmrt_error_set(err, MMRT_ERR_UNSUPPORTED,
                                   "%s: decoder type \"%s\" is not supported (only ByteLevel or "
@@ -109,9 +53,8 @@ static mmrt_status check_components(const cJSON *root, const char *path, mmrt_to
     }
     static const char *const ignored[] = {"truncation", "padding"};
     for (size_t i = 0; i < 2; i++) {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, ignored[i]);
-        if (v && !cJSON_IsNull(v))
-            MMRT_LOG_W("%s: \"%s\" is set and ignored by mmrt's tokenizer", path, ignored[i]);
+        const cJSON *v = mmrt_json_find(root, ignored[i]);
+        if (v) MMRT_LOG_W("%s: \"%s\" is set and ignored by mmrt's tokenizer", path, ignored[i]);
     }
     return MMRT_OK;
 }
@@ -152,7 +95,8 @@ static mmrt_status build_id_tables(mmrt_tokenizer *tok, mmrt_error *err) {
         return mmrt_error_oom(err, 12 * n, "token id tables");
     for (size_t i = 0; i < n; i++) tok->added_of_id[i] = -1;
     /* A later added token with the same id replaces an earlier one (HF's map_r). */
-    for (size_t i = 0; i < tok->added.n; i++) tok->added_of_id[tok->added.tokens[i].id] = (int32_t)i;
+    for (size_t i = 0; i < tok->added.n; i++)
+        tok->added_of_id[tok->added.tokens[i].id] = (int32_t)i;
     size_t total = 0, len;
     for (int32_t id = 0; id < tok->n_vocab; id++)
         if (raw_text(tok, id, &len)) total += len;
@@ -168,7 +112,8 @@ static mmrt_status build_id_tables(mmrt_tokenizer *tok, mmrt_error *err) {
             continue;
         }
         char *out = tok->dec_arena + off;
-        size_t m = tok->join_with_spaces ? (memcpy(out, s, len), len) : byte_level_decode(s, len, out);
+        size_t m =
+            tok->join_with_spaces ? (memcpy(out, s, len), len) : byte_level_decode(s, len, out);
         tok->dec_off[id] = off;
         tok->dec_len[id] = (uint32_t)m;
         off += (uint32_t)m;
@@ -179,14 +124,11 @@ static mmrt_status build_id_tables(mmrt_tokenizer *tok, mmrt_error *err) {
 mmrt_status mmrt_tokenizer_load(const char *path, mmrt_tokenizer **out, mmrt_error *err) {
     if (!out) return mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "mmrt_tokenizer_load: out is NULL");
     *out = NULL;
-    if (!path) return mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "mmrt_tokenizer_load: path is NULL");
-    char *buf = NULL;
-    size_t n = 0;
-    MMRT_TRY(read_file(path, &buf, &n, err));
+    if (!path)
+        return mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "mmrt_tokenizer_load: path is NULL");
     cJSON *root = NULL;
-    mmrt_status st = parse_json(path, buf, n, &root, err);
-    free(buf); /* cJSON copies every string it keeps */
-    if (st != MMRT_OK) return st;
+    MMRT_TRY(mmrt_json_load_file(path, &root, err));
+    mmrt_status st = MMRT_OK;
 
     mmrt_tokenizer *tok = calloc(1, sizeof *tok);
     if (!tok) {
@@ -197,16 +139,15 @@ mmrt_status mmrt_tokenizer_load(const char *path, mmrt_tokenizer **out, mmrt_err
     tok->added.max_id = -1;
     if (!cJSON_IsObject(root))
         st = mmrt_error_set(err, MMRT_ERR_BAD_FORMAT, "%s: top level is not a JSON object", path);
-    if (st == MMRT_OK && !(tok->path = strdup(path))) st = mmrt_error_oom(err, strlen(path), "path");
+    if (st == MMRT_OK && !(tok->path = strdup(path)))
+        st = mmrt_error_oom(err, strlen(path), "path");
     if (st == MMRT_OK) st = check_components(root, path, tok, err);
+    if (st == MMRT_OK) st = mmrt_bpe_parse(mmrt_json_find(root, "model"), path, &tok->bpe, err);
     if (st == MMRT_OK)
-        st = mmrt_bpe_parse(cJSON_GetObjectItemCaseSensitive(root, "model"), path, &tok->bpe, err);
+        st = mmrt_pretok_parse(mmrt_json_find(root, "pre_tokenizer"), path, &tok->pretok, err);
     if (st == MMRT_OK)
-        st = mmrt_pretok_parse(cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"), path,
-                               &tok->pretok, err);
-    if (st == MMRT_OK)
-        st = mmrt_added_parse(cJSON_GetObjectItemCaseSensitive(root, "added_tokens"), path,
-                              &tok->bpe, &tok->added, err);
+        st = mmrt_added_parse(mmrt_json_find(root, "added_tokens"), path, &tok->bpe, &tok->added,
+                              err);
     if (st == MMRT_OK) st = build_id_tables(tok, err);
     cJSON_Delete(root);
     if (st != MMRT_OK) {
@@ -317,6 +258,7 @@ mmrt_status mmrt_tokenizer_encode(const mmrt_tokenizer *tok, const char *text, s
     free(fixed);
     if (st != MMRT_OK) {
         free(c.ids.v);
+        if (err) mmrt_error_wrap(err, "%s: encode", tok->path);
         return st;
     }
     *ids = c.ids.v;
@@ -329,10 +271,13 @@ mmrt_status mmrt_tokenizer_encode(const mmrt_tokenizer *tok, const char *text, s
 mmrt_status mmrt_tokenizer_piece(const mmrt_tokenizer *tok, int32_t id, size_t pos,
                                  bool skip_special, const char **bytes, size_t *len, bool *skip,
                                  mmrt_error *err) {
-    if (id < 0 || id >= tok->n_vocab || tok->dec_off[id] == UINT32_MAX)
+    if (id < 0 || id >= tok->n_vocab || tok->dec_off[id] == UINT32_MAX) {
+        char at[40] = "";
+        if (pos != SIZE_MAX) snprintf(at, sizeof at, " at position %zu", pos);
         return mmrt_error_set(err, MMRT_ERR_INVALID_ARG,
-                              "token id %d (position %zu) is not in the vocabulary of %s (ids 0..%d)",
-                              id, pos, tok->path, tok->n_vocab - 1);
+                              "token id %d%s is not in the vocabulary of %s (ids 0..%d)", id, at,
+                              tok->path, tok->n_vocab - 1);
+    }
     *skip = skip_special && mmrt_tokenizer_is_special(tok, id);
     *bytes = tok->dec_arena + tok->dec_off[id];
     *len = tok->dec_len[id];

@@ -27,8 +27,16 @@
  * maximal-subpart U+FFFD replacement. Ids outside [0, n_vocab) or not assigned to any token
  * fail with MMRT_ERR_INVALID_ARG (HF silently drops them).
  *
+ * Where mmrt is stricter than HF (malformed or hostile files and inputs only): duplicate vocab
+ * tokens or ids, duplicate added-token contents, tokens that are not UTF-8, more than one
+ * ByteLevel or more than 64 pre-tokenizers are load errors; a pre-tokenizer regex that exceeds
+ * PCRE2's match limit on some input fails that encode with MMRT_ERR_UNSUPPORTED (Oniguruma
+ * would silently skip the search). Token strings are read with cJSON, which cuts a string at
+ * "\u0000".
+ *
  * Threads: a loaded mmrt_tokenizer is immutable; any number of threads may encode and decode with
- * it at once. An mmrt_detok is used by one thread at a time.
+ * it at once. An mmrt_detok is used by one thread at a time. Loading may run on several threads
+ * (cJSON only records its last parse error in a global, which mmrt never reads).
  *
  * Errors: every function returning mmrt_status fills err (may be NULL) with a message naming the
  * file (for load) or the argument and the problem.

@@ -7,6 +7,7 @@ packages=(
   libcjson-dev                              # config.json, tokenizer.json, safetensors headers
   libpcre2-dev                              # tokenizer pre-tokenizer regexes (Unicode classes)
   libcurl4-openssl-dev                      # Hugging Face downloads
+  libssl-dev                                # sha256 of downloaded blobs (libcrypto)
   libcriterion-dev                          # tests
   clang libclang-rt-14-dev                  # libFuzzer targets
   python3                                   # test helpers (standard library only)

@@ -15,7 +15,29 @@ run_suite() { # build-dir, extra cmake args...
 
 echo "== Release build =="
 run_suite build/release -DCMAKE_BUILD_TYPE=Release
+echo "== install: header, libraries, pkg-config and CMake package =="
+rm -rf build/install
+cmake --install build/release --prefix "$PWD/build/install" >/dev/null
+PKG_CONFIG_PATH="$PWD/build/install/lib/pkgconfig" \
+  cc -std=c11 -Wall -Werror samples/generate.c $(PKG_CONFIG_PATH="$PWD/build/install/lib/pkgconfig" pkg-config --cflags --libs mmrt) \
+  -Wl,-rpath,"$PWD/build/install/lib" -o build/install/sample-pkgconfig
+build/install/sample-pkgconfig tests/fixtures/llama/odd-sizes "hello" 4 >/dev/null
+cmake -S tools/install-check -B build/install-check -DCMAKE_PREFIX_PATH="$PWD/build/install" >/dev/null
+cmake --build build/install-check >/dev/null
+build/install-check/sample-cmake tests/fixtures/llama/odd-sizes "hello" 4 >/dev/null
+echo "installed library links through pkg-config and find_package(mmrt)"
+
 echo "== ASan + UBSan build =="
-ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+# Criterion's worker processes report their own status before exiting, so a leak found at exit
+# would not fail the test: every sanitizer report goes to a file instead, and any file fails the run.
+reports="$PWD/build/asan/sanitizer-reports"
+rm -rf "$reports" && mkdir -p "$reports"
+ASAN_OPTIONS="detect_leaks=1:log_path=$reports/asan" \
+UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$reports/ubsan" \
   run_suite build/asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMMRT_SANITIZE=address,undefined
+if compgen -G "$reports/*" >/dev/null; then
+  echo "sanitizer reports:"
+  cat "$reports"/*
+  exit 1
+fi
 echo "all test suites passed"

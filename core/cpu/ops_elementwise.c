@@ -35,27 +35,50 @@ mmrt_status mmrt_cpu_softmax(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_er
     return MMRT_OK;
 }
 
-#define ELEMENTWISE(name, expr)                                                                    \
-    mmrt_status mmrt_cpu_##name(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_error *err) {     \
-        const mmrt_tensor *ta = op->src[0], *tb = op->src[1];                                      \
-        float s = op->p.scale.s;                                                                   \
-        (void)s;                                                                                   \
-        _Pragma("omp parallel for num_threads(ctx->n_threads) schedule(static) if (ta->ne[1] > 4)") \
-        for (int64_t r = 0; r < ta->ne[1]; r++) {                                                  \
-            const float *a = mmrt_cpu_row_f32(ta, r, 0);                                           \
-            const float *b = tb ? mmrt_cpu_row_f32(tb, r, 0) : a;                                  \
-            float *d = mmrt_cpu_row_f32(op->dst, r, 0);                                            \
-            (void)b;                                                                               \
-            for (int64_t j = 0; j < ta->ne[0]; j++) d[j] = (expr);                                 \
-        }                                                                                          \
-        return MMRT_OK;                                                                            \
+/* SILU_MUL, ADD, MUL, SCALE: one row loop, the op chosen per row (rows are long enough that the
+ * switch costs nothing next to the arithmetic). */
+static void elementwise_row(mmrt_op_kind kind, const float *a, const float *b, float s, float *d,
+                            int64_t n) {
+    switch (kind) {
+    case MMRT_OP_SILU_MUL: /* transformers' SiLU: a · sigmoid(a) */
+        for (int64_t j = 0; j < n; j++) d[j] = a[j] / (1.0f + expf(-a[j])) * b[j];
+        break;
+    case MMRT_OP_ADD:
+        for (int64_t j = 0; j < n; j++) d[j] = a[j] + b[j];
+        break;
+    case MMRT_OP_MUL:
+        for (int64_t j = 0; j < n; j++) d[j] = a[j] * b[j];
+        break;
+    default:
+        for (int64_t j = 0; j < n; j++) d[j] = a[j] * s;
+        break;
     }
+}
 
-/* silu(a) · b as transformers' SiLU: a · sigmoid(a) */
-ELEMENTWISE(silu_mul, a[j] / (1.0f + expf(-a[j])) * b[j])
-ELEMENTWISE(add, a[j] + b[j])
-ELEMENTWISE(mul, a[j] * b[j])
-ELEMENTWISE(scale, a[j] * s)
+static mmrt_status elementwise(const mmrt_op *op, const mmrt_cpu_ctx *ctx) {
+    const mmrt_tensor *a = op->src[0], *b = op->src[1];
+#pragma omp parallel for num_threads(ctx->n_threads) schedule(static) if (a->ne[1] > 4)
+    for (int64_t r = 0; r < a->ne[1]; r++)
+        elementwise_row(op->kind, mmrt_cpu_row_f32(a, r, 0), b ? mmrt_cpu_row_f32(b, r, 0) : NULL,
+                        op->p.scale.s, mmrt_cpu_row_f32(op->dst, r, 0), a->ne[0]);
+    return MMRT_OK;
+}
+
+mmrt_status mmrt_cpu_silu_mul(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_error *err) {
+    return elementwise(op, ctx);
+}
+
+mmrt_status mmrt_cpu_add(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_error *err) {
+    return elementwise(op, ctx);
+}
+
+mmrt_status mmrt_cpu_mul(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_error *err) {
+    return elementwise(op, ctx);
+}
+
+mmrt_status mmrt_cpu_scale(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_error *err) {
+    return elementwise(op, ctx);
+}
 
 mmrt_status mmrt_cpu_argmax(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_error *err) {
     const mmrt_tensor *x = op->src[0];

@@ -1,5 +1,6 @@
 #include "simd.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,11 +47,13 @@ static void init_level(void) {
 }
 
 mmrt_simd_level mmrt_simd_level_get(void) {
-    if (g_level < 0) init_level();
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, init_level);
     return (mmrt_simd_level)g_level;
 }
 
 void mmrt_simd_force(mmrt_simd_level level) {
+    mmrt_simd_level_get(); /* run the one-time detection first, so it cannot undo this later */
     mmrt_simd_level best = mmrt_simd_detect(&g_bf16);
     g_level = level < best ? level : best;
 }
