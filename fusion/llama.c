@@ -11,16 +11,61 @@
 
 /* ---- weights ---------------------------------------------------------------------------- */
 
-/* Binds a (rows, cols) weight, or a (cols) vector when rows == 0, after checking its shape. */
-static mmrt_status bind(const mmrt_weights *w, const char *name, int64_t rows, int64_t cols,
-                        mmrt_tensor *out, size_t *bytes, mmrt_error *err) {
+/* One weight to bind: `name` under the prefix (and "layers.<i>." for a layer's), shape (rows, cols),
+ * or a (cols) vector when rows == 0. */
+typedef struct weight_spec {
+    mmrt_tensor *out;
+    const char *name;
+    int64_t rows, cols;
+} weight_spec;
+
+static mmrt_status bind(const mmrt_weights *w, const char *prefix, int64_t layer,
+                        const weight_spec *spec, size_t *bytes, mmrt_error *err) {
+    char name[256];
+    if (layer >= 0) snprintf(name, sizeof name, "%slayers.%lld.%s", prefix, (long long)layer, spec->name);
+    else snprintf(name, sizeof name, "%s%s", prefix, spec->name);
+    int64_t rows = spec->rows, cols = spec->cols;
+    int64_t shape[2] = {rows ? rows : cols, cols};
     const mmrt_st_tensor *st;
-    int64_t shape[2] = {rows, cols};
-    if (rows == 0) shape[0] = cols;
-    MMRT_TRY(mmrt_weights_get(w, name, rows == 0 ? 1 : 2, shape, &st, err));
-    *out = rows == 0 ? mmrt_tensor_1d(st->dtype, (void *)st->data, cols)
-                     : mmrt_tensor_2d(st->dtype, (void *)st->data, cols, rows);
+    MMRT_TRY(mmrt_weights_get(w, name, rows ? 2 : 1, shape, &st, err));
+    *spec->out = rows ? mmrt_tensor_2d(st->dtype, (void *)st->data, cols, rows)
+                      : mmrt_tensor_1d(st->dtype, (void *)st->data, cols);
     *bytes += st->n_bytes;
+    return MMRT_OK;
+}
+
+static mmrt_status bind_all(mmrt_llm *m, const mmrt_weights *w, const char *prefix, mmrt_error *err) {
+    const mmrt_llm_hparams *hp = &m->hp;
+    int64_t d = hp->n_embd, qd = hp->n_head * hp->head_dim, kvd = hp->n_head_kv * hp->head_dim;
+    size_t bytes = 0, embd_bytes = 0;
+    MMRT_TRY(bind(w, prefix, -1, &(weight_spec){&m->tok_embd, "embed_tokens.weight", hp->n_vocab, d},
+                  &embd_bytes, err));
+    for (int64_t i = 0; i < hp->n_layer; i++) {
+        mmrt_llm_layer *l = &m->layers[i];
+        const weight_spec specs[] = {
+            {&l->attn_norm, "input_layernorm.weight", 0, d},
+            {&l->wq, "self_attn.q_proj.weight", qd, d},
+            {&l->wk, "self_attn.k_proj.weight", kvd, d},
+            {&l->wv, "self_attn.v_proj.weight", kvd, d},
+            {&l->wo, "self_attn.o_proj.weight", d, qd},
+            {&l->ffn_norm, "post_attention_layernorm.weight", 0, d},
+            {&l->w_gate, "mlp.gate_proj.weight", hp->n_ff, d},
+            {&l->w_up, "mlp.up_proj.weight", hp->n_ff, d},
+            {&l->w_down, "mlp.down_proj.weight", d, hp->n_ff},
+        };
+        for (size_t k = 0; k < sizeof specs / sizeof *specs; k++)
+            MMRT_TRY(bind(w, prefix, i, &specs[k], &bytes, err));
+    }
+    MMRT_TRY(bind(w, prefix, -1, &(weight_spec){&m->out_norm, "norm.weight", 0, d}, &bytes, err));
+    /* Tied checkpoints usually omit lm_head.weight; some store a copy anyway. */
+    if (mmrt_weights_find(w, "lm_head.weight") || !hp->tie_embeddings) {
+        MMRT_TRY(bind(w, "", -1, &(weight_spec){&m->lm_head, "lm_head.weight", hp->n_vocab, d}, &bytes, err));
+    } else {
+        m->lm_head = m->tok_embd;
+        bytes += embd_bytes;
+    }
+    /* a decoded token reads one embedding row, so the table itself is not counted */
+    m->weight_bytes = bytes;
     return MMRT_OK;
 }
 
@@ -28,53 +73,17 @@ mmrt_status mmrt_llm_init(mmrt_llm *m, const mmrt_llm_hparams *hp, const mmrt_we
                           const char *prefix, mmrt_error *err) {
     memset(m, 0, sizeof *m);
     m->hp = *hp;
-    int64_t d = hp->n_embd, qd = hp->n_head * hp->head_dim, kvd = hp->n_head_kv * hp->head_dim;
     m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
     m->rope_inv_freq = malloc(sizeof(float) * (size_t)(hp->n_rot / 2 + 1));
-    if (!m->layers || !m->rope_inv_freq) {
+    mmrt_status st = !m->layers || !m->rope_inv_freq
+                         ? mmrt_error_oom(err, (size_t)hp->n_layer * sizeof *m->layers, "decoder layers")
+                         : bind_all(m, w, prefix, err);
+    if (st != MMRT_OK) {
         mmrt_llm_free(m);
-        return mmrt_error_oom(err, (size_t)hp->n_layer * sizeof *m->layers, "decoder layers");
+        return st;
     }
     mmrt_llm_rope_inv_freq(hp, m->rope_inv_freq, &m->rope_attn_factor);
-
-    char name[256];
-    size_t bytes = 0, embd_bytes = 0;
-    mmrt_status st;
-#define BIND(field, rows, cols, ...)                                                               \
-    do {                                                                                           \
-        snprintf(name, sizeof name, __VA_ARGS__);                                                  \
-        if ((st = bind(w, name, rows, cols, field, &bytes, err)) != MMRT_OK) goto fail;            \
-    } while (0)
-    BIND(&m->tok_embd, hp->n_vocab, d, "%sembed_tokens.weight", prefix);
-    embd_bytes = bytes; /* decoding reads one embedding row, not the table */
-    for (int64_t i = 0; i < hp->n_layer; i++) {
-        mmrt_llm_layer *l = &m->layers[i];
-        const char *p = prefix;
-        long long li = (long long)i;
-        BIND(&l->attn_norm, 0, d, "%slayers.%lld.input_layernorm.weight", p, li);
-        BIND(&l->wq, qd, d, "%slayers.%lld.self_attn.q_proj.weight", p, li);
-        BIND(&l->wk, kvd, d, "%slayers.%lld.self_attn.k_proj.weight", p, li);
-        BIND(&l->wv, kvd, d, "%slayers.%lld.self_attn.v_proj.weight", p, li);
-        BIND(&l->wo, d, qd, "%slayers.%lld.self_attn.o_proj.weight", p, li);
-        BIND(&l->ffn_norm, 0, d, "%slayers.%lld.post_attention_layernorm.weight", p, li);
-        BIND(&l->w_gate, hp->n_ff, d, "%slayers.%lld.mlp.gate_proj.weight", p, li);
-        BIND(&l->w_up, hp->n_ff, d, "%slayers.%lld.mlp.up_proj.weight", p, li);
-        BIND(&l->w_down, d, hp->n_ff, "%slayers.%lld.mlp.down_proj.weight", p, li);
-    }
-    BIND(&m->out_norm, 0, d, "%snorm.weight", prefix);
-    /* Tied checkpoints usually omit lm_head.weight; some store a copy anyway. */
-    if (mmrt_weights_find(w, "lm_head.weight") || !hp->tie_embeddings) {
-        BIND(&m->lm_head, hp->n_vocab, d, "lm_head.weight");
-    } else {
-        m->lm_head = m->tok_embd;
-        bytes += embd_bytes;
-    }
-#undef BIND
-    m->weight_bytes = bytes - embd_bytes;
     return MMRT_OK;
-fail:
-    mmrt_llm_free(m);
-    return st;
 }
 
 void mmrt_llm_free(mmrt_llm *m) {

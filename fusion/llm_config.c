@@ -67,9 +67,10 @@ static mmrt_status get_multiplier(const cJSON *c, const char *key, float *out, c
                                   mmrt_error *err) {
     double v;
     MMRT_TRY(mmrt_json_get_double(c, key, false, *out, &v, file, err));
-    if (!(v > 0.0 && v < 1e6))
-        return mmrt_error_set(err, MMRT_ERR_BAD_FORMAT, "%s: %s must be in (0, 1e6), got %g", file, key, v);
-    *out = (float)v;
+    float f = (float)v; /* checked as the f32 it is used as, so it cannot round to 0 */
+    if (!(f >= 1e-6f && f < 1e6f))
+        return mmrt_error_set(err, MMRT_ERR_BAD_FORMAT, "%s: %s must be in [1e-6, 1e6), got %g", file, key, v);
+    *out = f;
     return MMRT_OK;
 }
 
@@ -104,9 +105,11 @@ mmrt_status mmrt_llm_hparams_parse(const cJSON *c, const char *file, mmrt_llm_hp
 
     double eps;
     MMRT_TRY(mmrt_json_get_double(c, "rms_norm_eps", false, 1e-6, &eps, file, err));
-    if (!(eps > 0.0 && eps < 1.0))
-        return mmrt_error_set(err, MMRT_ERR_BAD_FORMAT, "%s: rms_norm_eps must be in (0, 1), got %g", file, eps);
+    /* checked as the f32 it is used as: 1e-85 passes as a double but is 0 as a float */
     hp->rms_eps = (float)eps;
+    if (!(hp->rms_eps > 0.0f && hp->rms_eps < 1.0f))
+        return mmrt_error_set(err, MMRT_ERR_BAD_FORMAT, "%s: rms_norm_eps must be in (0, 1) as a float, got %g",
+                              file, eps);
     MMRT_TRY(mmrt_json_get_bool(c, "tie_word_embeddings", false, false, &hp->tie_embeddings, file, err));
 
     MMRT_TRY(mmrt_json_get_string(c, "hidden_act", false, &act, file, err));

@@ -129,6 +129,15 @@ Test(model, config_absurd_sizes) {
     edit(dir, "config.json", "\"num_key_value_heads\": 2", "\"num_key_value_heads\": 4");
     expect_load_error(dir, MMRT_ERR_BAD_FORMAT, "config.json", "num_key_value_heads");
     tmpdir_remove(dir);
+    /* found by the config fuzzer: values that are positive as doubles but 0 as floats */
+    dir = copy_fixture(NULL);
+    edit(dir, "config.json", "\"rms_norm_eps\": 1e-05", "\"rms_norm_eps\": 1e-85");
+    expect_load_error(dir, MMRT_ERR_BAD_FORMAT, "config.json", "rms_norm_eps");
+    tmpdir_remove(dir);
+    dir = copy_fixture(NULL);
+    edit(dir, "config.json", "\"model_type\"", "\"logits_scaling\": 1e-50, \"model_type\"");
+    expect_load_error(dir, MMRT_ERR_BAD_FORMAT, "config.json", "logits_scaling");
+    tmpdir_remove(dir);
 }
 
 Test(model, unsupported_architecture) {

@@ -40,4 +40,6 @@ if compgen -G "$reports/*" >/dev/null; then
   cat "$reports"/*
   exit 1
 fi
+echo "== libFuzzer smoke (clang) =="
+bash tools/fuzz-smoke.sh
 echo "all test suites passed"

@@ -2,8 +2,9 @@
  *
  * The loaders under test take paths, not buffers, so each target writes its input into a private
  * scratch directory created on first use and removed at a normal exit, under $FUZZ_TMPDIR when
- * set, else /dev/shm when writable, else $TMPDIR or /tmp. A broken contract (an invariant the headers promise) is reported with
- * FUZZ_CHECK, which prints the expression and aborts, so libFuzzer saves the input like a crash.
+ * set, else /dev/shm when writable, else $TMPDIR or /tmp. A broken contract (an invariant the
+ * headers promise) is reported with FUZZ_CHECK, which prints the expression and aborts, so
+ * libFuzzer saves the input like a crash.
  */
 #ifndef MMRT_TESTS_FUZZ_COMMON_H
 #define MMRT_TESTS_FUZZ_COMMON_H
