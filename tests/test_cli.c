@@ -1,4 +1,6 @@
 /* The mmrt command as a user runs it: its output must be exactly transformers' greedy text. */
+#include "helpers/tmpdir.h"
+
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
@@ -15,20 +17,6 @@ typedef struct result {
     int rc;
 } result;
 
-static char *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)len + 1);
-    cr_assert_eq(fread(buf, 1, (size_t)len, f), (size_t)len);
-    buf[len] = '\0';
-    fclose(f);
-    if (n) *n = (size_t)len;
-    return buf;
-}
-
 /* Runs `mmrt <args>` through the shell (args must be shell-quoted by the caller). */
 static result run(const char *args) {
     char out_path[] = "/tmp/mmrt-cli-out-XXXXXX", err_path[] = "/tmp/mmrt-cli-err-XXXXXX";
@@ -38,8 +26,8 @@ static result run(const char *args) {
     snprintf(cmd, sizeof cmd, "%s %s >%s 2>%s </dev/null", MMRT, args, out_path, err_path);
     int st = system(cmd);
     result r = {.rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1};
-    r.out = slurp(out_path, &r.n_out);
-    r.err = slurp(err_path, NULL);
+    r.out = tmpdir_read(out_path, &r.n_out);
+    r.err = tmpdir_read(err_path, NULL);
     remove(out_path);
     remove(err_path);
     return r;
@@ -53,7 +41,7 @@ static void result_free(result *r) {
 static cJSON *reference(const char *name) {
     char path[512];
     snprintf(path, sizeof path, "%s/llama/%s/reference.json", MMRT_FIXTURES_DIR, name);
-    char *text = slurp(path, NULL);
+    char *text = tmpdir_read(path, NULL);
     cJSON *j = cJSON_Parse(text);
     free(text);
     cr_assert_not_null(j, "%s: not JSON", path);

@@ -3,26 +3,13 @@
 #include "helpers/tmpdir.h"
 
 #include <criterion/criterion.h>
+#include <criterion/parameterized.h>
 #include <mmrt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define FIXTURE MMRT_FIXTURES_DIR "/llama/gqa-tied-bf16"
-
-static char *read_all(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)len + 1);
-    cr_assert_eq(fread(buf, 1, (size_t)len, f), (size_t)len);
-    buf[len] = '\0';
-    fclose(f);
-    *n = (size_t)len;
-    return buf;
-}
 
 /* A copy of the fixture checkpoint in a temp dir; `skip` is a file not to copy. */
 static char *copy_fixture(const char *skip) {
@@ -34,7 +21,7 @@ static char *copy_fixture(const char *skip) {
         char src[512];
         snprintf(src, sizeof src, "%s/%s", FIXTURE, files[i]);
         size_t n;
-        char *data = read_all(src, &n);
+        char *data = tmpdir_read(src, &n);
         free(tmpdir_write(dir, files[i], data, n));
         free(data);
     }
@@ -45,7 +32,7 @@ static char *copy_fixture(const char *skip) {
 static void edit(const char *dir, const char *file, const char *from, const char *to) {
     char *path = tmpdir_path(dir, file);
     size_t n;
-    char *text = read_all(path, &n);
+    char *text = tmpdir_read(path, &n);
     char *hit = strstr(text, from);
     cr_assert_not_null(hit, "%s does not contain %s", file, from);
     size_t out_n = n - strlen(from) + strlen(to);
@@ -113,51 +100,48 @@ Test(model, zero_length_and_malformed_config) {
     tmpdir_remove(dir);
 }
 
-Test(model, config_missing_field) {
-    char *dir = copy_fixture(NULL);
-    edit(dir, "config.json", "\"hidden_size\"", "\"hidden_sighs\"");
-    expect_load_error(dir, MMRT_ERR_BAD_FORMAT, "config.json", "hidden_size");
-    tmpdir_remove(dir);
+/* One edit of a file of the fixture, and the error it must give. */
+typedef struct bad_edit {
+    const char *file, *from, *to;
+    mmrt_status status;
+    const char *names, *problem; /* both must appear in the message */
+} bad_edit;
+
+static const bad_edit bad_edits[] = {
+    {"config.json", "\"hidden_size\"", "\"hidden_sighs\"", MMRT_ERR_BAD_FORMAT, "config.json", "hidden_size"},
+    {"config.json", "\"hidden_size\": 96", "\"hidden_size\": 1000000000000", MMRT_ERR_BAD_FORMAT,
+     "config.json", "hidden_size"},
+    {"config.json", "\"num_key_value_heads\": 2", "\"num_key_value_heads\": 4", MMRT_ERR_BAD_FORMAT,
+     "config.json", "num_key_value_heads"},
+    /* found by the config fuzzer: positive as doubles, 0 as floats */
+    {"config.json", "\"rms_norm_eps\": 1e-05", "\"rms_norm_eps\": 1e-85", MMRT_ERR_BAD_FORMAT,
+     "config.json", "rms_norm_eps"},
+    {"config.json", "\"model_type\"", "\"logits_scaling\": 1e-50, \"model_type\"", MMRT_ERR_BAD_FORMAT,
+     "config.json", "logits_scaling"},
+    {"config.json", "\"model_type\": \"llama\"", "\"model_type\": \"mamba\"", MMRT_ERR_UNSUPPORTED,
+     "config.json", "mamba"},
+    /* the config promises a fourth layer the weights do not have */
+    {"config.json", "\"num_hidden_layers\": 3", "\"num_hidden_layers\": 4", MMRT_ERR_MODEL,
+     "model.layers.3.", "not found"},
+    {"config.json", "\"intermediate_size\": 192", "\"intermediate_size\": 190", MMRT_ERR_MODEL,
+     "mlp.gate_proj.weight", "190"},
+    {"tokenizer_config.json", "\"chat_template\": \"",
+     "\"chat_template\": \"{% for m in messages %}[{{ m.role }}] {{ m.content }}{% endfor %}\", \"unused\": \"",
+     MMRT_ERR_UNSUPPORTED, "tokenizer_config.json", "--raw"},
+};
+
+/* Criterion re-executes the test binary per test, so parameters are indices, not pointers. */
+ParameterizedTestParameters(model, bad_checkpoint_files) {
+    static int idx[sizeof bad_edits / sizeof *bad_edits];
+    for (size_t i = 0; i < sizeof idx / sizeof *idx; i++) idx[i] = (int)i;
+    return cr_make_param_array(int, idx, sizeof idx / sizeof *idx);
 }
 
-Test(model, config_absurd_sizes) {
+ParameterizedTest(int *i, model, bad_checkpoint_files) {
+    const bad_edit *e = &bad_edits[*i];
     char *dir = copy_fixture(NULL);
-    edit(dir, "config.json", "\"hidden_size\": 96", "\"hidden_size\": 1000000000000");
-    expect_load_error(dir, MMRT_ERR_BAD_FORMAT, "config.json", "hidden_size");
-    tmpdir_remove(dir);
-    dir = copy_fixture(NULL);
-    edit(dir, "config.json", "\"num_key_value_heads\": 2", "\"num_key_value_heads\": 4");
-    expect_load_error(dir, MMRT_ERR_BAD_FORMAT, "config.json", "num_key_value_heads");
-    tmpdir_remove(dir);
-    /* found by the config fuzzer: values that are positive as doubles but 0 as floats */
-    dir = copy_fixture(NULL);
-    edit(dir, "config.json", "\"rms_norm_eps\": 1e-05", "\"rms_norm_eps\": 1e-85");
-    expect_load_error(dir, MMRT_ERR_BAD_FORMAT, "config.json", "rms_norm_eps");
-    tmpdir_remove(dir);
-    dir = copy_fixture(NULL);
-    edit(dir, "config.json", "\"model_type\"", "\"logits_scaling\": 1e-50, \"model_type\"");
-    expect_load_error(dir, MMRT_ERR_BAD_FORMAT, "config.json", "logits_scaling");
-    tmpdir_remove(dir);
-}
-
-Test(model, unsupported_architecture) {
-    char *dir = copy_fixture(NULL);
-    edit(dir, "config.json", "\"model_type\": \"llama\"", "\"model_type\": \"mamba\"");
-    expect_load_error(dir, MMRT_ERR_UNSUPPORTED, "config.json", "mamba");
-    tmpdir_remove(dir);
-}
-
-Test(model, checkpoint_missing_a_tensor) {
-    char *dir = copy_fixture(NULL);
-    edit(dir, "config.json", "\"num_hidden_layers\": 3", "\"num_hidden_layers\": 4");
-    expect_load_error(dir, MMRT_ERR_MODEL, "model.layers.3.", "not found");
-    tmpdir_remove(dir);
-}
-
-Test(model, checkpoint_with_wrong_shape) {
-    char *dir = copy_fixture(NULL);
-    edit(dir, "config.json", "\"intermediate_size\": 192", "\"intermediate_size\": 190");
-    expect_load_error(dir, MMRT_ERR_MODEL, "mlp.gate_proj.weight", "190");
+    edit(dir, e->file, e->from, e->to);
+    expect_load_error(dir, e->status, e->names, e->problem);
     tmpdir_remove(dir);
 }
 
@@ -167,14 +151,6 @@ Test(model, malformed_tokenizer) {
     expect_load_error(dir, MMRT_ERR_BAD_FORMAT, "tokenizer.json", "JSON");
     free(tmpdir_write_str(dir, "tokenizer.json", "{\"model\": {\"type\": \"Unigram\", \"vocab\": []}}"));
     expect_load_error(dir, MMRT_ERR_UNSUPPORTED, "tokenizer.json", "Unigram");
-    tmpdir_remove(dir);
-}
-
-Test(model, unknown_chat_template_suggests_raw) {
-    char *dir = copy_fixture(NULL);
-    edit(dir, "tokenizer_config.json", "\"chat_template\": \"",
-         "\"chat_template\": \"{% for m in messages %}[{{ m.role }}] {{ m.content }}{% endfor %}\", \"unused\": \"");
-    expect_load_error(dir, MMRT_ERR_UNSUPPORTED, "tokenizer_config.json", "--raw");
     tmpdir_remove(dir);
 }
 

@@ -52,6 +52,22 @@ char *tmpdir_write(const char *dir, const char *name, const void *data, size_t n
     return path;
 }
 
+char *tmpdir_read(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "cannot open %s: %s", path, strerror(errno));
+    cr_assert_eq(fseek(f, 0, SEEK_END), 0);
+    long len = ftell(f);
+    cr_assert_geq(len, 0);
+    cr_assert_eq(fseek(f, 0, SEEK_SET), 0);
+    char *buf = malloc((size_t)len + 1);
+    cr_assert_not_null(buf);
+    cr_assert_eq(fread(buf, 1, (size_t)len, f), (size_t)len, "short read of %s", path);
+    buf[len] = '\0';
+    fclose(f);
+    if (n) *n = (size_t)len;
+    return buf;
+}
+
 char *tmpdir_write_str(const char *dir, const char *name, const char *text) {
     return tmpdir_write(dir, name, text, strlen(text));
 }
