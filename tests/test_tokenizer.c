@@ -1,13 +1,14 @@
 /* text/tokenizer against Hugging Face tokenizers 0.23.3: the fixture corpus in both directions,
  * streaming, invalid UTF-8, the small API, concurrency and malformed files. Expectations that were
- * produced with HF for specific inputs (special tokens, pre-tokenizer variants, long inputs) are in
- * test_tokenizer_hf.c.
+ * produced with HF for variants of the fixtures (special tokens, pre-tokenizer variants, long
+ * inputs; fixtures/tokenizer/pipelines.json) are checked in test_tokenizer_hf.c.
  *
  * fixtures/tokenizer/corpus.json holds hard strings; fixtures/tokenizer/<name>/expected.json what
  * HF produced for each (ids with add_special_tokens=False, decode with and without
  * skip_special_tokens) plus invalid-UTF-8 inputs.
  */
 #include <criterion/criterion.h>
+#include <criterion/parameterized.h>
 
 #include "helpers/tmpdir.h"
 #include "helpers/tokenizer_fixture.h"
@@ -23,7 +24,8 @@
 
 /* ---------------------------------------------------------------------------------------------- */
 
-static void check_encode(const char *name) {
+/* Each check runs one fixture tokenizer over its expected.json and returns the mismatches. */
+static size_t check_encode(const char *name) {
     mmrt_tokenizer *tok = tokfx_load_named(name);
     cJSON *corpus = tokfx_read_json(TOKFX_DIR "/corpus.json");
     cJSON *exp = tokfx_load_expected(name);
@@ -36,13 +38,9 @@ static void check_encode(const char *name) {
         size_t n_exp, n_got;
         int32_t *want = tokfx_json_ids(cJSON_GetObjectItem(c, "ids"), &n_exp), *got;
         tokfx_encode_ok(tok, s, strlen(s), true, &got, &n_got);
-        if (!tokfx_ids_equal(want, n_exp, got, n_got) && n_bad++ < TOKFX_MAX_SHOWN) {
-            char a[512], b[512], t[256];
-            fprintf(stderr, "%s: corpus[%zu] \"%s\"\n  expected %s\n  got      %s\n", name, i,
-                    tokfx_fmt_str(t, sizeof t, s, strlen(s)),
-                    tokfx_fmt_ids(a, sizeof a, want, n_exp),
-                    tokfx_fmt_ids(b, sizeof b, got, n_got));
-        }
+        char t[256];
+        tokfx_expect_ids(&n_bad, want, n_exp, got, n_got, "%s: corpus[%zu] \"%s\"", name, i,
+                         tokfx_fmt_str(t, sizeof t, s, strlen(s)));
         free(want);
         free(got);
         i++;
@@ -50,11 +48,11 @@ static void check_encode(const char *name) {
     cJSON_Delete(corpus);
     cJSON_Delete(exp);
     mmrt_tokenizer_free(tok);
-    cr_assert_eq(n_bad, 0, "%s: %zu of %zu corpus strings encode differently from HF", name, n_bad,
-                 i);
+    return n_bad;
 }
 
-static void check_decode(const char *name) {
+/* decode() against HF, and the stream against decode() with every chunk whole characters. */
+static size_t check_decode(const char *name) {
     mmrt_tokenizer *tok = tokfx_load_named(name);
     cJSON *exp = tokfx_load_expected(name);
     size_t n_bad = 0, i = 0;
@@ -63,46 +61,17 @@ static void check_decode(const char *name) {
         size_t n;
         int32_t *ids = tokfx_json_ids(cJSON_GetObjectItem(c, "ids"), &n);
         for (int skip = 0; skip < 2; skip++) {
-            const char *want =
-                cJSON_GetObjectItem(c, skip ? "decoded_skip" : "decoded")->valuestring;
-            size_t len;
-            char *got = tokfx_decode_ok(tok, ids, n, skip, &len);
-            if ((len != strlen(want) || memcmp(got, want, len) != 0) && n_bad++ < TOKFX_MAX_SHOWN) {
-                char a[256], b[256];
-                fprintf(stderr,
-                        "%s: case %zu (skip_special=%d)\n  expected \"%s\"\n  got      \"%s\"\n",
-                        name, i, skip, tokfx_fmt_str(a, sizeof a, want, strlen(want)),
-                        tokfx_fmt_str(b, sizeof b, got, len));
-            }
-            free(got);
-        }
-        free(ids);
-        i++;
-    }
-    cJSON_Delete(exp);
-    mmrt_tokenizer_free(tok);
-    cr_assert_eq(n_bad, 0, "%s: %zu decodes differ from HF", name, n_bad);
-}
-
-static void check_stream(const char *name) {
-    mmrt_tokenizer *tok = tokfx_load_named(name);
-    cJSON *exp = tokfx_load_expected(name);
-    size_t n_bad = 0, bad_chunks = 0, i = 0;
-    const cJSON *c;
-    cJSON_ArrayForEach(c, cJSON_GetObjectItem(exp, "cases")) {
-        size_t n;
-        int32_t *ids = tokfx_json_ids(cJSON_GetObjectItem(c, "ids"), &n);
-        for (int skip = 0; skip < 2; skip++) {
-            size_t dl, sl;
+            const char *want = tokfx_get_str(c, skip ? "decoded_skip" : "decoded");
+            size_t dl, sl, bad_chunks = 0;
             char *whole = tokfx_decode_ok(tok, ids, n, skip, &dl);
             char *streamed = tokfx_stream_all(tok, ids, n, skip, &sl, &bad_chunks);
-            if ((dl != sl || memcmp(whole, streamed, dl) != 0) && n_bad++ < TOKFX_MAX_SHOWN) {
-                char a[256], b[256];
-                fprintf(stderr,
-                        "%s: case %zu (skip_special=%d)\n  decode \"%s\"\n  stream \"%s\"\n", name,
-                        i, skip, tokfx_fmt_str(a, sizeof a, whole, dl),
-                        tokfx_fmt_str(b, sizeof b, streamed, sl));
-            }
+            tokfx_expect_bytes(&n_bad, want, strlen(want), whole, dl,
+                               "%s: case %zu decode (skip_special=%d)", name, i, skip);
+            tokfx_expect_bytes(&n_bad, whole, dl, streamed, sl,
+                               "%s: case %zu stream (skip_special=%d)", name, i, skip);
+            if (bad_chunks && n_bad++ < TOKFX_MAX_SHOWN)
+                fprintf(stderr, "%s: case %zu: %zu stream chunks were not whole characters\n", name,
+                        i, bad_chunks);
             free(whole);
             free(streamed);
         }
@@ -111,9 +80,7 @@ static void check_stream(const char *name) {
     }
     cJSON_Delete(exp);
     mmrt_tokenizer_free(tok);
-    cr_assert_eq(bad_chunks, 0, "%s: %zu stream chunks were not whole UTF-8 characters", name,
-                 bad_chunks);
-    cr_assert_eq(n_bad, 0, "%s: %zu streams differ from decode()", name, n_bad);
+    return n_bad;
 }
 
 static size_t b64_decode(const char *in, uint8_t *out) {
@@ -134,7 +101,7 @@ static size_t b64_decode(const char *in, uint8_t *out) {
     return o;
 }
 
-static void check_invalid_utf8(const char *name) {
+static size_t check_invalid_utf8(const char *name) {
     mmrt_tokenizer *tok = tokfx_load_named(name);
     cJSON *exp = tokfx_load_expected(name);
     const cJSON *cases = cJSON_GetObjectItem(exp, "invalid_utf8");
@@ -142,24 +109,17 @@ static void check_invalid_utf8(const char *name) {
     size_t n_bad = 0, i = 0;
     const cJSON *c;
     cJSON_ArrayForEach(c, cases) {
-        const char *b64 = cJSON_GetObjectItem(c, "bytes_b64")->valuestring;
-        const char *dec64 = cJSON_GetObjectItem(c, "decoded_b64")->valuestring;
+        const char *b64 = tokfx_get_str(c, "bytes_b64"), *dec64 = tokfx_get_str(c, "decoded_b64");
         uint8_t *raw = malloc(strlen(b64) + 1), *want_dec = malloc(strlen(dec64) + 1);
         size_t n_raw = b64_decode(b64, raw), n_want_dec = b64_decode(dec64, want_dec);
         size_t n_exp, n_got, dl;
         int32_t *want = tokfx_json_ids(cJSON_GetObjectItem(c, "ids"), &n_exp), *got;
         tokfx_encode_ok(tok, (const char *)raw, n_raw, true, &got, &n_got);
         char *dec = tokfx_decode_ok(tok, got, n_got, false, &dl);
-        bool ok = tokfx_ids_equal(want, n_exp, got, n_got) && dl == n_want_dec &&
-                  memcmp(dec, want_dec, dl) == 0;
-        if (!ok && n_bad++ < TOKFX_MAX_SHOWN) {
-            char a[512], b[512], s1[128], s2[128];
-            fprintf(stderr,
-                    "%s: invalid_utf8[%zu] (%s)\n  expected %s \"%s\"\n  got      %s \"%s\"\n",
-                    name, i, b64, tokfx_fmt_ids(a, sizeof a, want, n_exp),
-                    tokfx_fmt_str(s1, sizeof s1, (const char *)want_dec, n_want_dec),
-                    tokfx_fmt_ids(b, sizeof b, got, n_got), tokfx_fmt_str(s2, sizeof s2, dec, dl));
-        }
+        tokfx_expect_ids(&n_bad, want, n_exp, got, n_got, "%s: invalid_utf8[%zu] (%s) ids", name, i,
+                         b64);
+        tokfx_expect_bytes(&n_bad, (const char *)want_dec, n_want_dec, dec, dl,
+                           "%s: invalid_utf8[%zu] (%s) decode", name, i, b64);
         free(raw);
         free(want_dec);
         free(want);
@@ -169,21 +129,39 @@ static void check_invalid_utf8(const char *name) {
     }
     cJSON_Delete(exp);
     mmrt_tokenizer_free(tok);
-    cr_assert_eq(n_bad, 0, "%s: %zu of %zu invalid-UTF-8 inputs differ from HF", name, n_bad, i);
+    return n_bad;
 }
 
-Test(tokenizer_corpus, smollm2_encode) { check_encode("smollm2"); }
-Test(tokenizer_corpus, gpt2_encode) { check_encode("gpt2"); }
-Test(tokenizer_corpus, llama3_encode) { check_encode("llama3"); }
-Test(tokenizer_corpus, smollm2_decode) { check_decode("smollm2"); }
-Test(tokenizer_corpus, gpt2_decode) { check_decode("gpt2"); }
-Test(tokenizer_corpus, llama3_decode) { check_decode("llama3"); }
-Test(tokenizer_corpus, smollm2_stream) { check_stream("smollm2"); }
-Test(tokenizer_corpus, gpt2_stream) { check_stream("gpt2"); }
-Test(tokenizer_corpus, llama3_stream) { check_stream("llama3"); }
-Test(tokenizer_corpus, smollm2_invalid_utf8) { check_invalid_utf8("smollm2"); }
-Test(tokenizer_corpus, gpt2_invalid_utf8) { check_invalid_utf8("gpt2"); }
-Test(tokenizer_corpus, llama3_invalid_utf8) { check_invalid_utf8("llama3"); }
+static const char *const fixture_names[] = {"smollm2", "gpt2", "llama3"};
+
+typedef struct corpus_check {
+    const char *what;
+    size_t (*fn)(const char *name);
+} corpus_check;
+
+static const corpus_check corpus_checks[] = {
+    {"encode", check_encode},
+    {"decode/stream", check_decode},
+    {"invalid UTF-8", check_invalid_utf8},
+};
+
+/* One test per (check, tokenizer). Criterion re-executes the test binary per test, so parameters
+ * are indices, not pointers. */
+#define N_NAMES (sizeof fixture_names / sizeof *fixture_names)
+#define N_RUNS (N_NAMES * sizeof corpus_checks / sizeof *corpus_checks)
+
+ParameterizedTestParameters(tokenizer_corpus, matches_hf) {
+    static size_t idx[N_RUNS];
+    for (size_t i = 0; i < N_RUNS; i++) idx[i] = i;
+    return cr_make_param_array(size_t, idx, N_RUNS);
+}
+
+ParameterizedTest(size_t *i, tokenizer_corpus, matches_hf) {
+    const corpus_check *c = &corpus_checks[*i / N_NAMES];
+    const char *name = fixture_names[*i % N_NAMES];
+    size_t n_bad = c->fn(name);
+    cr_assert_eq(n_bad, 0, "%s %s: %zu mismatches with HF", name, c->what, n_bad);
+}
 
 /* ---------------------------------------------------------------------------------------------- */
 
@@ -316,12 +294,9 @@ Test(tokenizer_api, stream_matches_decode_on_random_ids) {
         size_t dl, sl;
         char *whole = tokfx_decode_ok(tok, ids, n, skip, &dl);
         char *streamed = tokfx_stream_all(tok, ids, n, skip, &sl, &bad_chunks);
-        if ((dl != sl || memcmp(whole, streamed, dl) != 0) && n_bad++ < TOKFX_MAX_SHOWN) {
-            char a[256], b[256], c[256];
-            fprintf(stderr, "ids %s\n  decode \"%s\"\n  stream \"%s\"\n",
-                    tokfx_fmt_ids(c, sizeof c, ids, n), tokfx_fmt_str(a, sizeof a, whole, dl),
-                    tokfx_fmt_str(b, sizeof b, streamed, sl));
-        }
+        char c[256];
+        tokfx_expect_bytes(&n_bad, whole, dl, streamed, sl, "stream of ids %s (want: decode)",
+                           tokfx_fmt_ids(c, sizeof c, ids, n));
         if (!mmrt_utf8_valid(whole, dl)) n_bad++;
         free(whole);
         free(streamed);

@@ -97,16 +97,19 @@ static void translate_onig(const char *p, size_t n, strbuf *out) {
                 i += 2;
                 continue;
             }
-            /* \p{L} \pL \p{N} \pN; \P{..} stays as PCRE2 writes it (only newer code points differ
-             * and a complement cannot be spliced into a class). */
-            if (e == 'p' && i + 2 < n) {
+            /* Without braces, HF's regex engine reads \pL as the letters "pL", not a property
+             * (checked against tokenizers 0.23), while PCRE2 would read a class: keep the letter. */
+            if ((e == 'p' || e == 'P') && (i + 2 >= n || p[i + 2] != '{')) {
+                sb_add(out, &e, 1);
+                i += 2;
+                continue;
+            }
+            /* \p{L} \p{N}; \P{..} stays as PCRE2 writes it (only newer code points differ and a
+             * complement cannot be spliced into a class). */
+            if (e == 'p' && i + 4 < n) {
                 char cls = 0;
                 size_t len = 0;
-                if (p[i + 2] == 'L' || p[i + 2] == 'N') {
-                    cls = p[i + 2];
-                    len = 3;
-                } else if (i + 4 < n && p[i + 2] == '{' && (p[i + 3] == 'L' || p[i + 3] == 'N') &&
-                           p[i + 4] == '}') {
+                if (p[i + 2] == '{' && (p[i + 3] == 'L' || p[i + 3] == 'N') && p[i + 4] == '}') {
                     cls = p[i + 3];
                     len = 5;
                 }

@@ -7,6 +7,7 @@
 #include "text/utf8.h"
 
 #include <criterion/criterion.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,16 +128,82 @@ char *tokfx_stream_all(const mmrt_tokenizer *tok, const int32_t *ids, size_t n, 
     return all;
 }
 
-size_t tokfx_count_ids(const int32_t *ids) {
-    size_t n = 0;
-    while (ids[n] >= 0) n++;
-    return n;
-}
-
 uint64_t tokfx_fnv_ids(const int32_t *ids, size_t n) {
     uint64_t h = 1469598103934665603ull;
     for (size_t i = 0; i < n; i++) h = (h ^ (uint32_t)ids[i]) * 1099511628211ull;
     return h;
+}
+
+uint64_t tokfx_fnv_bytes(const void *data, size_t n) {
+    const unsigned char *p = data;
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ull;
+    return h;
+}
+
+/* Prints "label\n  expected <want>\n  got      <got>\n" for the first mismatches. */
+static bool report(size_t *n_bad, bool equal, const char *want, const char *got, const char *fmt,
+                   va_list ap) {
+    if (equal || (*n_bad)++ >= TOKFX_MAX_SHOWN) return equal;
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n  expected %s\n  got      %s\n", want, got);
+    return equal;
+}
+
+bool tokfx_expect_ids(size_t *n_bad, const int32_t *want, size_t n_want, const int32_t *got,
+                      size_t n_got, const char *label_fmt, ...) {
+    bool equal = tokfx_ids_equal(want, n_want, got, n_got);
+    char a[512] = "", b[512] = "";
+    if (!equal) {
+        tokfx_fmt_ids(a, sizeof a, want, n_want);
+        tokfx_fmt_ids(b, sizeof b, got, n_got);
+    }
+    va_list ap;
+    va_start(ap, label_fmt);
+    report(n_bad, equal, a, b, label_fmt, ap);
+    va_end(ap);
+    return equal;
+}
+
+bool tokfx_expect_bytes(size_t *n_bad, const char *want, size_t n_want, const char *got,
+                        size_t n_got, const char *label_fmt, ...) {
+    bool equal = n_want == n_got && (n_want == 0 || memcmp(want, got, n_want) == 0);
+    char a[512] = "\"", b[512] = "\"";
+    if (!equal) {
+        tokfx_fmt_str(a + 1, sizeof a - 2, want, n_want);
+        tokfx_fmt_str(b + 1, sizeof b - 2, got, n_got);
+        strcat(a, "\"");
+        strcat(b, "\"");
+    }
+    va_list ap;
+    va_start(ap, label_fmt);
+    report(n_bad, equal, a, b, label_fmt, ap);
+    va_end(ap);
+    return equal;
+}
+
+static const cJSON *get(const cJSON *obj, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    cr_assert_not_null(v, "fixture object has no \"%s\"", key);
+    return v;
+}
+
+const char *tokfx_get_str(const cJSON *obj, const char *key) {
+    const cJSON *v = get(obj, key);
+    cr_assert(cJSON_IsString(v), "fixture member \"%s\" is not a string", key);
+    return v->valuestring;
+}
+
+double tokfx_get_num(const cJSON *obj, const char *key) {
+    const cJSON *v = get(obj, key);
+    cr_assert(cJSON_IsNumber(v), "fixture member \"%s\" is not a number", key);
+    return v->valuedouble;
+}
+
+bool tokfx_get_bool(const cJSON *obj, const char *key) {
+    const cJSON *v = get(obj, key);
+    cr_assert(cJSON_IsBool(v), "fixture member \"%s\" is not a boolean", key);
+    return cJSON_IsTrue(v);
 }
 
 mmrt_tokenizer *tokfx_load_json(cJSON *root, char **dir) {
@@ -153,10 +220,38 @@ mmrt_tokenizer *tokfx_load_json(cJSON *root, char **dir) {
     return tok;
 }
 
-mmrt_tokenizer *tokfx_load_with(const char *name, const char *key, cJSON *value, char **dir) {
+static cJSON *read_named(const char *name) {
     char path[512];
     snprintf(path, sizeof path, "%s/%s/tokenizer.json", TOKFX_DIR, name);
-    cJSON *root = tokfx_read_json(path);
-    cJSON_ReplaceItemInObject(root, key, value);
+    return tokfx_read_json(path);
+}
+
+/* root[key] = value (consumed), whether or not root has key. */
+static void set_member(cJSON *root, const char *key, cJSON *value) {
+    cr_assert_not_null(value);
+    if (cJSON_GetObjectItemCaseSensitive(root, key))
+        cJSON_ReplaceItemInObjectCaseSensitive(root, key, value);
+    else
+        cJSON_AddItemToObject(root, key, value);
+}
+
+mmrt_tokenizer *tokfx_load_with(const char *name, const char *key, cJSON *value, char **dir) {
+    cJSON *root = read_named(name);
+    set_member(root, key, value);
+    return tokfx_load_json(root, dir);
+}
+
+mmrt_tokenizer *tokfx_load_pipeline(const cJSON *pipeline, char **dir) {
+    const char *base = tokfx_get_str(pipeline, "base");
+    const cJSON *replace = get(pipeline, "replace"), *append = get(pipeline, "append_added_tokens");
+    *dir = NULL;
+    if (cJSON_GetArraySize(replace) == 0 && cJSON_GetArraySize(append) == 0)
+        return tokfx_load_named(base);
+    cJSON *root = read_named(base);
+    const cJSON *it;
+    cJSON_ArrayForEach(it, replace) set_member(root, it->string, cJSON_Duplicate(it, true));
+    cJSON *added = cJSON_GetObjectItemCaseSensitive(root, "added_tokens");
+    cr_assert(cJSON_IsArray(added), "%s has no added_tokens array", base);
+    cJSON_ArrayForEach(it, append) cJSON_AddItemToArray(added, cJSON_Duplicate(it, true));
     return tokfx_load_json(root, dir);
 }

@@ -1,7 +1,8 @@
 /* Helpers for the tokenizer tests (test_tokenizer*.c): fixture loading and mismatch printing.
  *
- * Fixtures live in MMRT_FIXTURES_DIR/tokenizer: corpus.json and, per tokenizer name (smollm2,
- * gpt2, llama3), tokenizer.json and expected.json as produced by HF tokenizers 0.23.3. Every
+ * Fixtures live in MMRT_FIXTURES_DIR/tokenizer (written by tools/make_fixtures.py with HF
+ * tokenizers 0.23.3): corpus.json; per tokenizer name (smollm2, gpt2, llama3) tokenizer.json and
+ * expected.json; pipelines.json, variants of those tokenizers with what HF gives for them. Every
  * function fails the calling test with a Criterion assertion on error. Returned buffers are
  * malloc'ed; the caller frees them.
  */
@@ -28,17 +29,33 @@ cJSON *tokfx_load_expected(const char *name);
 mmrt_tokenizer *tokfx_load_json(cJSON *root, char **dir);
 /* The named fixture with root[key] replaced by value (consumed). */
 mmrt_tokenizer *tokfx_load_with(const char *name, const char *key, cJSON *value, char **dir);
+/* A pipelines.json entry: its base fixture with "replace" and "append_added_tokens" applied.
+ * *dir is NULL when the base is used as is. */
+mmrt_tokenizer *tokfx_load_pipeline(const cJSON *pipeline, char **dir);
+
+/* Members that must be there with the right type. */
+const char *tokfx_get_str(const cJSON *obj, const char *key);
+double tokfx_get_num(const cJSON *obj, const char *key);
+bool tokfx_get_bool(const cJSON *obj, const char *key);
 
 int32_t *tokfx_json_ids(const cJSON *arr, size_t *n);
-/* Length of an id list terminated by -1. */
-size_t tokfx_count_ids(const int32_t *ids);
 bool tokfx_ids_equal(const int32_t *a, size_t na, const int32_t *b, size_t nb);
-/* FNV-1a over the ids as uint32 (the tests' Python computes the same). */
+/* FNV-1a 64 over the ids as uint32, and over bytes (tools/fixtures_tokenizer.py: fnv64). */
 uint64_t tokfx_fnv_ids(const int32_t *ids, size_t n);
+uint64_t tokfx_fnv_bytes(const void *data, size_t n);
 
 /* Printable renderings for mismatch reports; return buf. */
 const char *tokfx_fmt_ids(char *buf, size_t cap, const int32_t *ids, size_t n);
 const char *tokfx_fmt_str(char *buf, size_t cap, const char *s, size_t n);
+
+/* Compare want with got. A mismatch adds one to *n_bad; the first TOKFX_MAX_SHOWN of them are
+ * printed under the label (printf format), with both sides. Return whether they are equal. */
+bool tokfx_expect_ids(size_t *n_bad, const int32_t *want, size_t n_want, const int32_t *got,
+                      size_t n_got, const char *label_fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+bool tokfx_expect_bytes(size_t *n_bad, const char *want, size_t n_want, const char *got,
+                        size_t n_got, const char *label_fmt, ...)
+    __attribute__((format(printf, 6, 7)));
 
 /* encode/decode that must succeed. */
 void tokfx_encode_ok(const mmrt_tokenizer *tok, const char *s, size_t n, bool parse_special,
