@@ -35,6 +35,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #define GB 1e9
 #define MIB (1024.0 * 1024.0)
@@ -60,7 +61,7 @@ static _Noreturn void die(const char *what, const mmrt_error *err) {
     exit(1);
 }
 
-/* ---- other load on the machine ------------------------------------------------------- */
+/* ---- other load on the machine --------------------------------------------------------- */
 
 /* CPU seconds the whole machine spent busy (steal included: a hypervisor running other guests
  * takes the same cores), from /proc/stat; -1 when unreadable. */
@@ -73,7 +74,7 @@ static double machine_busy_s(void) {
     fclose(f);
     if (n < 8) return -1;
     /* user nice system idle iowait irq softirq steal */
-    return (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / 100.0; /* USER_HZ */
+    return (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (double)sysconf(_SC_CLK_TCK);
 }
 
 static double self_cpu_s(void) {
@@ -97,7 +98,7 @@ static double load_others(load_snap a, load_snap b) {
     return others > 0 ? others / (b.wall - a.wall) : 0;
 }
 
-/* ---- bandwidth, sampled between the reps ------------------------------------------------ */
+/* ---- bandwidth, sampled between the reps ----------------------------------------------- */
 
 typedef struct bandwidth {
     int all_threads;
@@ -109,6 +110,7 @@ typedef struct bandwidth {
     double weights_s;       /* best read of the mapped weights, benchmark threads */
     membw_region *weights;  /* the regions one decoded token reads */
     int n_weights;
+    size_t weights_bytes;
 } bandwidth;
 
 static void keep_min(double *best, double s) {
@@ -121,7 +123,8 @@ static void weight_regions(const mmrt_llm *m, bandwidth *bw) {
     bw->weights = malloc(sizeof *bw->weights * (size_t)(9 * m->hp.n_layer + 2));
     if (!bw->weights) die("out of memory", NULL);
     int n = 0;
-#define ADD(t) (bw->weights[n++] = (membw_region){(t).data, mmrt_tensor_nbytes(&(t))})
+#define ADD(t) (bw->weights[n++] = (membw_region){(t).data, mmrt_tensor_nbytes(&(t))}, \
+                bw->weights_bytes += mmrt_tensor_nbytes(&(t)))
     for (int64_t i = 0; i < m->hp.n_layer; i++) {
         const mmrt_llm_layer *l = &m->layers[i];
         ADD(l->attn_norm), ADD(l->wq), ADD(l->wk), ADD(l->wv), ADD(l->wo);
@@ -276,7 +279,7 @@ static void print_text(const options *o, const bench_model *m, const results *r)
     printf("\n  memcpy             %9.1f GB/s     bytes copied, %d threads\n",
            (double)(bw->buf_bytes / 2) / bw->copy_s / GB, bw->all_threads);
     printf("  weights read       %9.1f GB/s     the mapped weights themselves, %d threads\n",
-           wb / bw->weights_s / GB, o->n_threads);
+           (double)bw->weights_bytes / bw->weights_s / GB, o->n_threads);
     printf("  decode bound       %9.1f tok/s    read bandwidth / weight bytes\n", bound);
     printf("  fraction of bound  %9.1f %%        target >= 60 %%\n", 100 * r->decode_best / bound);
     printf("  peak RSS           %9.1f MiB\n", r->peak_rss_mib);
@@ -287,12 +290,26 @@ static void print_text(const options *o, const bench_model *m, const results *r)
     if (o->profile) op_profile_print_text(stdout, o->n_gen, r->profile_step_s);
 }
 
+/* s as a JSON string literal (paths and CPU names may hold quotes or backslashes). */
+static void print_json_str(const char *key, const char *s) {
+    printf("  \"%s\": \"", key);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') printf("\\%c", c);
+        else if (c < 0x20) printf("\\u%04x", c);
+        else putchar(c);
+    }
+    printf("\",\n");
+}
+
 static void print_json(const options *o, const bench_model *m, const results *r) {
     const bandwidth *bw = &r->bw;
     double wb = (double)m->llm.weight_bytes, read_all = (double)bw->buf_bytes / bw->read_all_s;
     double bound = read_all / wb;
-    printf("{\n  \"model\": \"%s\",\n  \"cpu\": \"%s\",\n  \"cores\": %d,\n", o->model, r->cpu,
-           bw->all_threads);
+    printf("{\n");
+    print_json_str("model", o->model);
+    print_json_str("cpu", r->cpu);
+    printf("  \"cores\": %d,\n", bw->all_threads);
     printf("  \"simd\": \"%s\",\n  \"avx512_bf16\": %s,\n  \"threads\": %d,\n", r->simd,
            r->has_bf16 ? "true" : "false", o->n_threads);
     printf("  \"prompt_tokens\": %lld,\n  \"gen_tokens\": %lld,\n  \"ctx\": %lld,\n  \"reps\": %d,\n",
@@ -306,7 +323,7 @@ static void print_json(const options *o, const bench_model *m, const results *r)
     printf("  \"read_bw_gb_s\": %.2f,\n  \"read_bw_gb_s_bench_threads\": %.2f,\n", read_all / GB,
            (double)bw->buf_bytes / bw->read_bench_s / GB);
     printf("  \"memcpy_gb_s\": %.2f,\n  \"weights_read_gb_s\": %.2f,\n",
-           (double)(bw->buf_bytes / 2) / bw->copy_s / GB, wb / bw->weights_s / GB);
+           (double)(bw->buf_bytes / 2) / bw->copy_s / GB, (double)bw->weights_bytes / bw->weights_s / GB);
     printf("  \"bound_tok_s\": %.2f,\n  \"fraction_of_bound\": %.4f,\n", bound, r->decode_best / bound);
     printf("  \"peak_rss_mib\": %.1f,\n  \"other_load_cores\": %.2f", r->peak_rss_mib, r->others_cores);
     if (o->profile) {
@@ -327,7 +344,7 @@ static void usage(FILE *f) {
             "  --gen-tokens G     decoded tokens per rep (default 64)\n"
             "  --ctx N            KV cache rows (default P + G)\n"
             "  --reps R           timed reps after one warm-up rep (default 3)\n"
-            "  --profile          time every backend op of one more decode rep\n"
+            "  --profile          time every backend op in the decode steps of one more rep\n"
             "  --json             print the results as JSON\n");
 }
 
@@ -417,21 +434,22 @@ int main(int argc, char **argv) {
 
     run_rep(&m, &st, prompt, o.n_prompt, o.n_gen, logits, NULL, false); /* warm-up */
     bw_sample(&probe, o.n_threads, bw);
-    double pf_sum = 0, dc_sum = 0, busy_s = 0;
+    double pf_sum = 0, dc_sum = 0, others_s = 0, reps_s = 0;
     for (int i = 0; i < o.reps; i++) {
+        /* load is sampled around the reps only: the probe's passes are not "other" load */
         load_snap l0 = load_now();
         rep_time t = run_rep(&m, &st, prompt, o.n_prompt, o.n_gen, logits, steps + i * o.n_gen, false);
         load_snap l1 = load_now();
         double others = load_others(l0, l1);
-        busy_s = others < 0 || busy_s < 0 ? -1 : busy_s + others * (l1.wall - l0.wall);
-        r.others_cores = busy_s < 0 ? -1 : r.others_cores + (l1.wall - l0.wall); /* wall, for now */
+        others_s = others < 0 || others_s < 0 ? -1 : others_s + others * (l1.wall - l0.wall);
+        reps_s += l1.wall - l0.wall;
         double pf = (double)o.n_prompt / t.prefill_s, dc = (double)o.n_gen / t.decode_s;
         pf_sum += pf, dc_sum += dc;
         if (pf > r.prefill_best) r.prefill_best = pf;
         if (dc > r.decode_best) r.decode_best = dc;
         bw_sample(&probe, o.n_threads, bw);
     }
-    r.others_cores = busy_s < 0 ? -1 : busy_s / r.others_cores;
+    r.others_cores = others_s < 0 ? -1 : others_s / reps_s;
     r.prefill_mean = pf_sum / o.reps;
     r.decode_mean = dc_sum / o.reps;
     qsort(steps, (size_t)(o.n_gen * o.reps), sizeof *steps, cmp_double);

@@ -34,7 +34,11 @@ __attribute__((target("avx512f"))) static uint64_t read_avx512(const char *p, si
         a3 = _mm512_add_epi64(a3, _mm512_loadu_si512(p + i + 192));
     }
     a0 = _mm512_add_epi64(_mm512_add_epi64(a0, a1), _mm512_add_epi64(a2, a3));
-    return read_tail(p, i, n, (uint64_t)_mm512_reduce_add_epi64(a0));
+    /* not _mm512_reduce_add_epi64: GCC's adds signed lanes, and these sums wrap */
+    uint64_t lane[8], s = 0;
+    _mm512_storeu_si512(lane, a0);
+    for (int j = 0; j < 8; j++) s += lane[j];
+    return read_tail(p, i, n, s);
 }
 
 __attribute__((target("avx2"))) static uint64_t read_avx2(const char *p, size_t n) {

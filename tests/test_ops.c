@@ -221,6 +221,9 @@ Test(ops, attention_matches_oracle) {
         {18, 3, 1, 7, 2, 9, 1},   /* odd head dim, MQA */
         {16, 4, 4, 3, 0, 3, 0},   /* bidirectional, MHA */
         {72, 2, 1, 33, 0, 40, 1}, /* more tokens than a SIMD width */
+        {64, 9, 3, 1, 150, 160, 1}, /* decode over three key chunks, merged */
+        {64, 9, 3, 1, 191, 192, 1}, /* ... and a ragged last chunk */
+        {16, 10, 2, 3, 5, 10, 1},   /* groups of 5 query heads: wider than one dot call */
     };
     for (size_t s = 0; s < sizeof ashapes / sizeof *ashapes; s++) {
         int hd = ashapes[s][0], nh = ashapes[s][1], nkh = ashapes[s][2], nt = ashapes[s][3];

@@ -2,9 +2,12 @@
  * with grouped KV heads (query head h reads KV head h / (n_head / n_kv_head)), never
  * materialising repeated K/V.
  *
- * One (token, head) pair per work item: its scores over the visible keys go to a per-thread
- * buffer, then a max-subtracted exp and a weighted sum of V rows. Work is split over the pairs
- * only, so the result does not depend on the thread count.
+ * A work item is one KV head of one token over a range of keys ("chunk"), for all the query heads
+ * that share that KV head: each K and V row is loaded once per group, not once per query head.
+ * Prefill has plenty of (token, KV head) items, so each covers all visible keys. A single decoded
+ * token has only n_kv_head of them, so its keys are split into fixed chunks whose partial results
+ * (running max m, sum l, unnormalised output) are merged in chunk order afterwards, as
+ * flash-decoding does. Chunk boundaries never depend on the thread count, and neither do results.
  */
 #include "cpu.h"
 #include "simd.h"
@@ -13,46 +16,123 @@
 #include <omp.h>
 #include <stdlib.h>
 
-mmrt_status mmrt_cpu_attention(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_error *err) {
-    const mmrt_tensor *q = op->src[0], *k = op->src[1], *v = op->src[2];
-    int64_t hd = q->ne[0], n_head = q->ne[1], n_tok = q->ne[2], n_kv = op->p.attn.n_kv;
-    int64_t group = n_head / k->ne[1];
-    int n_threads = ctx->n_threads;
-    size_t per_thread = (size_t)(n_kv > 0 ? n_kv : 1);
-    float *scores = malloc(sizeof(float) * per_thread * (size_t)n_threads);
-    if (!scores) return mmrt_error_oom(err, sizeof(float) * per_thread * (size_t)n_threads, "attention scores");
-    mmrt_dotn_fn dotn = mmrt_simd_dotn();
-    float scale = op->p.attn.scale;
+#define ATTN_DECODE_CHUNK 64 /* keys per work item when one token attends */
 
-#pragma omp parallel for num_threads(n_threads) schedule(dynamic, 1)
-    for (int64_t th = 0; th < n_tok * n_head; th++) {
-        int64_t t = th / n_head, h = th % n_head, hk = h / group;
-        float *s = scores + per_thread * (size_t)omp_get_thread_num();
-        /* causal: the query at absolute position pos0 + t sees keys 0 .. pos0 + t */
-        int64_t n_vis = op->p.attn.causal ? op->p.attn.pos0 + t + 1 : n_kv;
-        if (n_vis > n_kv) n_vis = n_kv;
-        const float *qr = mmrt_cpu_row_f32(q, h, t);
-        float *dr = mmrt_cpu_row_f32(op->dst, h, t);
-        float mx = -INFINITY;
-        for (int64_t j = 0; j < n_vis; j++) {
-            dotn(MMRT_F32, qr, 0, 1, mmrt_cpu_row_f32(k, hk, j), hd, &s[j]);
-            s[j] *= scale;
-            if (s[j] > mx) mx = s[j];
+typedef struct attn_shape {
+    int64_t hd, n_head, n_tok, group;
+    int64_t n_chunks; /* per (token, KV head): 1 in prefill */
+    mmrt_dotn_fn dotn;
+    mmrt_axpy_fn axpy;
+} attn_shape;
+
+/* Keys token t may see. */
+static int64_t visible(const mmrt_op *op, int64_t t) {
+    int64_t n_kv = op->p.attn.n_kv;
+    /* causal: the query at absolute position pos0 + t sees keys 0 .. pos0 + t */
+    int64_t n = op->p.attn.causal ? op->p.attn.pos0 + t + 1 : n_kv;
+    return n < n_kv ? n : n_kv;
+}
+
+/* Scores, softmax statistics and the unnormalised output of the query heads of KV head hk of
+ * token t over keys [j0, j1). part: per head, hd outputs then m and l. s: scratch, group · (j1-j0). */
+static void attend_chunk(const mmrt_op *op, const attn_shape *sh, int64_t t, int64_t hk, int64_t j0,
+                         int64_t j1, float *s, float *part) {
+    const mmrt_tensor *q = op->src[0], *k = op->src[1], *v = op->src[2];
+    int64_t hd = sh->hd, group = sh->group, len = j1 - j0, h0 = hk * group;
+    size_t q_stride = q->nb[1] / sizeof(float);
+    for (int64_t g = 0; g < group; g += MMRT_DOTN_MAX) {
+        int nx = (int)(group - g < MMRT_DOTN_MAX ? group - g : MMRT_DOTN_MAX);
+        const float *qg = mmrt_cpu_row_f32(q, h0 + g, t);
+        for (int64_t j = j0; j < j1; j++) {
+            float out[MMRT_DOTN_MAX];
+            sh->dotn(MMRT_F32, qg, q_stride, nx, mmrt_cpu_row_f32(k, hk, j), hd, out);
+            for (int r = 0; r < nx; r++) s[(g + r) * len + (j - j0)] = out[r] * op->p.attn.scale;
         }
-        float sum = 0.0f;
-        for (int64_t j = 0; j < n_vis; j++) {
-            s[j] = expf(s[j] - mx);
-            sum += s[j];
-        }
-        for (int64_t i = 0; i < hd; i++) dr[i] = 0.0f;
-        for (int64_t j = 0; j < n_vis; j++) {
-            const float *vr = mmrt_cpu_row_f32(v, hk, j);
-            float pj = s[j];
-            for (int64_t i = 0; i < hd; i++) dr[i] += pj * vr[i];
-        }
-        float inv = n_vis > 0 ? 1.0f / sum : 0.0f;
-        for (int64_t i = 0; i < hd; i++) dr[i] *= inv;
     }
+    for (int64_t g = 0; g < group; g++) {
+        float *sg = s + g * len, *pg = part + g * (hd + 2);
+        float m = -INFINITY, l = 0.0f;
+        for (int64_t j = 0; j < len; j++) m = sg[j] > m ? sg[j] : m;
+        for (int64_t j = 0; j < len; j++) l += sg[j] = expf(sg[j] - m);
+        for (int64_t i = 0; i < hd; i++) pg[i] = 0.0f;
+        pg[hd] = m;
+        pg[hd + 1] = l;
+    }
+    for (int64_t j = j0; j < j1; j++) {
+        const float *vr = mmrt_cpu_row_f32(v, hk, j);
+        for (int64_t g = 0; g < group; g++) sh->axpy(s[g * len + (j - j0)], vr, part + g * (hd + 2), hd);
+    }
+}
+
+/* dst row of head h of token t from its chunks' partials, merged in chunk order. */
+static void merge(const attn_shape *sh, const float *parts, int64_t n_parts, size_t part_stride,
+                  float *dst) {
+    int64_t hd = sh->hd;
+    float m = -INFINITY;
+    for (int64_t c = 0; c < n_parts; c++) {
+        const float *p = parts + (size_t)c * part_stride;
+        if (p[hd + 1] > 0.0f && p[hd] > m) m = p[hd];
+    }
+    float l = 0.0f;
+    for (int64_t i = 0; i < hd; i++) dst[i] = 0.0f;
+    for (int64_t c = 0; c < n_parts; c++) {
+        const float *p = parts + (size_t)c * part_stride;
+        if (!(p[hd + 1] > 0.0f)) continue; /* an empty chunk */
+        float w = expf(p[hd] - m);
+        l += p[hd + 1] * w;
+        sh->axpy(w, p, dst, hd);
+    }
+    float inv = l > 0.0f ? 1.0f / l : 0.0f; /* no visible key: zeros */
+    for (int64_t i = 0; i < hd; i++) dst[i] *= inv;
+}
+
+mmrt_status mmrt_cpu_attention(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_error *err) {
+    const mmrt_tensor *q = op->src[0], *k = op->src[1];
+    attn_shape sh = {.hd = q->ne[0], .n_head = q->ne[1], .n_tok = q->ne[2],
+                     .group = q->ne[1] / k->ne[1], .dotn = mmrt_simd_dotn(), .axpy = mmrt_simd_axpy()};
+    int64_t n_kv_head = k->ne[1], n_kv = op->p.attn.n_kv;
+    bool split = sh.n_tok == 1;
+    int64_t chunk = split ? ATTN_DECODE_CHUNK : (n_kv > 0 ? n_kv : 1);
+    sh.n_chunks = split ? (n_kv + chunk - 1) / chunk : 1;
+    if (sh.n_chunks == 0) sh.n_chunks = 1;
+
+    /* partials: (n_tok, n_kv_head, n_chunks, group, hd + 2); scratch scores per thread */
+    size_t part_stride = (size_t)(sh.hd + 2);
+    size_t n_part = (size_t)(sh.n_tok * n_kv_head * sh.n_chunks * sh.group) * part_stride;
+    size_t per_thread = (size_t)(sh.group * chunk);
+    float *parts = malloc(sizeof(float) * n_part);
+    float *scores = malloc(sizeof(float) * per_thread * (size_t)ctx->n_threads);
+    if (!parts || !scores) {
+        free(parts);
+        free(scores);
+        return mmrt_error_oom(err, sizeof(float) * (n_part + per_thread * (size_t)ctx->n_threads),
+                              "attention partials");
+    }
+    int64_t n_items = sh.n_tok * n_kv_head * sh.n_chunks;
+#pragma omp parallel num_threads(ctx->n_threads)
+    {
+        float *s = scores + per_thread * (size_t)omp_get_thread_num();
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t it = 0; it < n_items; it++) {
+            int64_t c = it % sh.n_chunks, hk = (it / sh.n_chunks) % n_kv_head, t = it / (sh.n_chunks * n_kv_head);
+            int64_t n_vis = visible(op, t), j0 = c * chunk, j1 = j0 + chunk < n_vis ? j0 + chunk : n_vis;
+            float *part = parts + (size_t)it * (size_t)sh.group * part_stride;
+            if (j1 <= j0) { /* nothing visible in this chunk */
+                for (int64_t g = 0; g < sh.group; g++) part[g * (int64_t)part_stride + sh.hd + 1] = 0.0f;
+                continue;
+            }
+            attend_chunk(op, &sh, t, hk, j0, j1, s, part);
+        }
+        /* the implicit barrier of the loop above: every partial is written */
+#pragma omp for schedule(static)
+        for (int64_t th = 0; th < sh.n_tok * sh.n_head; th++) {
+            int64_t t = th / sh.n_head, h = th % sh.n_head, hk = h / sh.group, g = h % sh.group;
+            const float *first = parts + ((size_t)((t * n_kv_head + hk) * sh.n_chunks) * (size_t)sh.group +
+                                          (size_t)g) * part_stride;
+            merge(&sh, first, sh.n_chunks, (size_t)sh.group * part_stride, mmrt_cpu_row_f32(op->dst, h, t));
+        }
+    }
+    free(parts);
     free(scores);
     return MMRT_OK;
 }

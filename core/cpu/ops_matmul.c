@@ -9,10 +9,11 @@
 #include "simd.h"
 
 #include <cblas.h>
+#include <omp.h>
 #include <stdlib.h>
 
 #define MATMUL_BLAS_MIN_M 16 /* below this, sgemm's packing costs more than it saves */
-#define MATMUL_WIDEN_ROWS 256 /* weight rows widened per sgemm call */
+#define MATMUL_BLOCK_ROWS 128 /* weight rows per sgemm call (and per thread) */
 
 static void matmul_dot(const mmrt_op *op, const mmrt_cpu_ctx *ctx) {
     const mmrt_tensor *x = op->src[0], *w = op->src[1];
@@ -31,26 +32,36 @@ static void matmul_dot(const mmrt_op *op, const mmrt_cpu_ctx *ctx) {
     }
 }
 
+/* One thread pool: OpenMP splits the weight rows into fixed blocks and each thread runs a
+ * single-threaded sgemm on its block. (OpenBLAS's own pool beside OpenMP's makes the two fight
+ * over the cores: 3× slower prefill on 2 threads.) The blocks do not depend on the thread count,
+ * so neither do the results. */
 static mmrt_status matmul_blas(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_error *err) {
     const mmrt_tensor *x = op->src[0], *w = op->src[1];
     int64_t k = x->ne[0], m = x->ne[1], n = w->ne[1];
     int lda = (int)(x->nb[1] / 4), ldd = (int)(op->dst->nb[1] / 4);
-    openblas_set_num_threads(ctx->n_threads);
-    if (w->type == MMRT_F32) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)n, (int)k, 1.0f, x->data,
-                    lda, w->data, (int)(w->nb[1] / 4), 0.0f, op->dst->data, ldd);
-        return MMRT_OK;
+    int64_t n_blocks = (n + MATMUL_BLOCK_ROWS - 1) / MATMUL_BLOCK_ROWS;
+    bool widen = w->type != MMRT_F32;
+    size_t block_floats = (size_t)(MATMUL_BLOCK_ROWS * k);
+    float *wf = NULL;
+    if (widen) {
+        wf = malloc(sizeof(float) * block_floats * (size_t)ctx->n_threads);
+        if (!wf) return mmrt_error_oom(err, sizeof(float) * block_floats * (size_t)ctx->n_threads, "matmul weight blocks");
     }
-    int64_t rows = n < MATMUL_WIDEN_ROWS ? n : MATMUL_WIDEN_ROWS;
-    float *wf = malloc(sizeof(float) * (size_t)(rows * k));
-    if (!wf) return mmrt_error_oom(err, sizeof(float) * (size_t)(rows * k), "matmul weight block");
-    for (int64_t j0 = 0; j0 < n; j0 += rows) {
-        int64_t nb = n - j0 < rows ? n - j0 : rows;
-#pragma omp parallel for num_threads(ctx->n_threads) schedule(static)
-        for (int64_t j = 0; j < nb; j++)
-            mmrt_to_f32(w->type, mmrt_tensor_row(w, j0 + j, 0, 0), wf + j * k, k);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)nb, (int)k, 1.0f,
-                    x->data, lda, wf, (int)k, 0.0f, (float *)op->dst->data + j0, ldd);
+    openblas_set_num_threads(1);
+#pragma omp parallel for num_threads(ctx->n_threads) schedule(dynamic, 1)
+    for (int64_t b = 0; b < n_blocks; b++) {
+        int64_t j0 = b * MATMUL_BLOCK_ROWS, rows = n - j0 < MATMUL_BLOCK_ROWS ? n - j0 : MATMUL_BLOCK_ROWS;
+        const float *wb = (const float *)mmrt_tensor_row(w, j0, 0, 0);
+        int ldw = (int)(w->nb[1] / 4);
+        if (widen) { /* bf16/f16 → f32 is exact: the same products as an f32 checkpoint */
+            float *buf = wf + block_floats * (size_t)omp_get_thread_num();
+            for (int64_t j = 0; j < rows; j++) mmrt_to_f32(w->type, mmrt_tensor_row(w, j0 + j, 0, 0), buf + j * k, k);
+            wb = buf;
+            ldw = (int)k;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)rows, (int)k, 1.0f, x->data,
+                    lda, wb, ldw, 0.0f, (float *)op->dst->data + j0, ldd);
     }
     free(wf);
     return MMRT_OK;

@@ -21,6 +21,10 @@ void mmrt_dotn_generic(mmrt_dtype wt, const float *x, size_t x_stride, int nx, c
     }
 }
 
+void mmrt_axpy_generic(float a, const float *x, float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
+}
+
 static int g_level = -1;
 static bool g_bf16;
 
@@ -63,5 +67,13 @@ mmrt_dotn_fn mmrt_simd_dotn(void) {
     case MMRT_SIMD_AVX512: return mmrt_dotn_avx512;
     case MMRT_SIMD_AVX2: return mmrt_dotn_avx2;
     default: return mmrt_dotn_generic;
+    }
+}
+
+mmrt_axpy_fn mmrt_simd_axpy(void) {
+    switch (mmrt_simd_level_get()) {
+    case MMRT_SIMD_AVX512: return mmrt_axpy_avx512;
+    case MMRT_SIMD_AVX2: return mmrt_axpy_avx2;
+    default: return mmrt_axpy_generic;
     }
 }

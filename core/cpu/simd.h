@@ -23,6 +23,12 @@ typedef void (*mmrt_dotn_fn)(mmrt_dtype wt, const float *x, size_t x_stride, int
 
 #define MMRT_DOTN_MAX 4
 
+/* y[i] += a · x[i] for i < n (f32). */
+typedef void (*mmrt_axpy_fn)(float a, const float *x, float *y, int64_t n);
+void mmrt_axpy_generic(float a, const float *x, float *y, int64_t n);
+void mmrt_axpy_avx2(float a, const float *x, float *y, int64_t n);
+void mmrt_axpy_avx512(float a, const float *x, float *y, int64_t n);
+
 void mmrt_dotn_generic(mmrt_dtype wt, const float *x, size_t x_stride, int nx, const void *w,
                        int64_t k, float *out);
 void mmrt_dotn_avx2(mmrt_dtype wt, const float *x, size_t x_stride, int nx, const void *w,
@@ -39,5 +45,6 @@ const char *mmrt_simd_level_name(mmrt_simd_level level);
 void mmrt_simd_force(mmrt_simd_level level);
 
 mmrt_dotn_fn mmrt_simd_dotn(void);
+mmrt_axpy_fn mmrt_simd_axpy(void);
 
 #endif

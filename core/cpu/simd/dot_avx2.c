@@ -2,6 +2,7 @@
 #include "core/cpu/simd.h"
 
 #include <immintrin.h>
+#include <math.h>
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
@@ -64,4 +65,12 @@ void mmrt_dotn_avx2(mmrt_dtype wt, const float *x, size_t xs, int nx, const void
     if (wt == MMRT_BF16) DOTN_CASES(MMRT_BF16)
     if (wt == MMRT_F16) DOTN_CASES(MMRT_F16)
     DOTN_CASES(MMRT_F32)
+}
+
+void mmrt_axpy_avx2(float a, const float *x, float *y, int64_t n) {
+    __m256 va = _mm256_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] = fmaf(a, x[i], y[i]);
 }

@@ -54,3 +54,15 @@ void mmrt_dotn_avx512(mmrt_dtype wt, const float *x, size_t xs, int nx, const vo
     if (wt == MMRT_F16) DOTN_CASES(MMRT_F16)
     DOTN_CASES(MMRT_F32)
 }
+
+void mmrt_axpy_avx512(float a, const float *x, float *y, int64_t n) {
+    __m512 va = _mm512_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, _mm512_fmadd_ps(va, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1u);
+        _mm512_mask_storeu_ps(y + i, m, _mm512_fmadd_ps(va, _mm512_maskz_loadu_ps(m, x + i),
+                                                         _mm512_maskz_loadu_ps(m, y + i)));
+    }
+}
