@@ -107,6 +107,15 @@ static inline void fuzz_log_drop(mmrt_log_level level, const char *msg, void *us
 
 static inline void fuzz_quiet_logs(void) { mmrt_log_set(fuzz_log_drop, NULL, MMRT_LOG_DEBUG); }
 
+/* Every target is its own program including this header once: libFuzzer's start-up hook. */
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+    (void)argc;
+    (void)argv;
+    fuzz_quiet_logs();
+    return 0;
+}
+
 /* With FUZZ_VERBOSE set in the environment, targets say what each top-level call returned: handy
  * when checking that a seed reaches the code it was written for (run the target on the file). */
 static inline void fuzz_note(const char *what, mmrt_status st, const mmrt_error *err) {

@@ -71,13 +71,6 @@ static void read_config(const cJSON *obj, const char *file) {
     FUZZ_CHECK(hp.n_embd == before.n_embd && hp.n_rot == before.n_rot);
 }
 
-int LLVMFuzzerInitialize(int *argc, char ***argv) {
-    (void)argc;
-    (void)argv;
-    fuzz_quiet_logs();
-    return 0;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     cJSON *root = (cJSON *)1;
     mmrt_error err = {0};

@@ -159,13 +159,6 @@ static void run_sharded(const uint8_t *data, size_t size) {
     open_and_check(fuzz_dir(), data, size, false);
 }
 
-int LLVMFuzzerInitialize(int *argc, char ***argv) {
-    (void)argc;
-    (void)argv;
-    fuzz_quiet_logs();
-    return 0;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size >= sizeof SHARD_MAGIC - 1 && memcmp(data, SHARD_MAGIC, sizeof SHARD_MAGIC - 1) == 0) {
         run_sharded(data, size);

@@ -131,13 +131,6 @@ static void check_getters(const mmrt_tokenizer *tok) {
     (void)mmrt_tokenizer_find(tok, "");
 }
 
-int LLVMFuzzerInitialize(int *argc, char ***argv) {
-    (void)argc;
-    (void)argv;
-    fuzz_quiet_logs();
-    return 0;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char path[8192];
     fuzz_write(path, sizeof path, "tokenizer.json", data, size);
