@@ -3,6 +3,7 @@
 
 #include "core/log.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -227,6 +228,11 @@ static mmrt_status run_loop(gen_loop *g) {
     g->r->prefill_ms = t1 - t0;
 
     for (int32_t i = 0; i < g->p->max_tokens; i++) {
+        for (int64_t v = 0; v < llm->hp.n_vocab; v++)
+            if (isnan(s->logits[v]))
+                return mmrt_error_set(err, MMRT_ERR_MODEL,
+                                      "%s: the model computed NaN logits at token %d (corrupt weights?)",
+                                      s->model->dir, g->r->n_generated);
         int32_t tok = mmrt_sampler_sample(&g->sampler, s->logits, g->history, g->n_history);
         if (is_eos(&llm->hp, tok)) {
             g->r->stop_reason = MMRT_STOP_EOS;
@@ -234,9 +240,11 @@ static mmrt_status run_loop(gen_loop *g) {
         }
         g->history[g->n_history++] = tok;
         g->r->n_generated++;
-        const char *piece;
-        size_t len;
-        MMRT_TRY(mmrt_detok_push(g->detok, tok, &piece, &len, err));
+        /* config.json's vocabulary may be padded past the tokenizer's: such ids decode to
+         * nothing, as in transformers */
+        const char *piece = "";
+        size_t len = 0;
+        if (tok < mmrt_tokenizer_n_vocab(s->model->tok)) MMRT_TRY(mmrt_detok_push(g->detok, tok, &piece, &len, err));
         if (deliver(g, piece, len, tok)) break;
         if (i + 1 == g->p->max_tokens) {
             g->r->stop_reason = MMRT_STOP_MAX_TOKENS;

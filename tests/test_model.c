@@ -2,6 +2,7 @@
  * a status and a message naming the file and the problem. */
 #include "helpers/tmpdir.h"
 
+#include <cjson/cJSON.h>
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <mmrt.h>
@@ -155,6 +156,43 @@ Test(model, malformed_tokenizer) {
 }
 
 /* ---- sessions -------------------------------------------------------------------------------- */
+
+/* Overwrites the first element of a bf16 tensor of dir/model.safetensors with a NaN. */
+static void poison_bf16(const char *dir, const char *tensor) {
+    char *path = tmpdir_path(dir, "model.safetensors");
+    size_t n;
+    unsigned char *bytes = (unsigned char *)tmpdir_read(path, &n);
+    uint64_t header_len = 0;
+    for (int i = 7; i >= 0; i--) header_len = header_len << 8 | bytes[i];
+    char *header = strndup((char *)bytes + 8, (size_t)header_len);
+    cJSON *h = cJSON_Parse(header);
+    const cJSON *offsets = cJSON_GetObjectItem(cJSON_GetObjectItem(h, tensor), "data_offsets");
+    cr_assert(cJSON_IsArray(offsets), "%s not in %s", tensor, path);
+    size_t at = 8 + (size_t)header_len + (size_t)cJSON_GetArrayItem(offsets, 0)->valuedouble;
+    bytes[at] = 0xc0; /* bf16 0x7fc0, little-endian: a quiet NaN */
+    bytes[at + 1] = 0x7f;
+    free(tmpdir_write(dir, "model.safetensors", bytes, n));
+    cJSON_Delete(h);
+    free(header);
+    free(bytes);
+    free(path);
+}
+
+Test(session, nan_weights_are_an_error_not_garbage) {
+    char *dir = copy_fixture(NULL);
+    poison_bf16(dir, "model.norm.weight");
+    mmrt_model *m = NULL;
+    cr_assert_eq(mmrt_model_load(dir, NULL, &m), MMRT_OK, "%s", mmrt_last_error());
+    mmrt_session *s = NULL;
+    cr_assert_eq(mmrt_session_init(m, NULL, &s), MMRT_OK, "%s", mmrt_last_error());
+    mmrt_generate_params gp = mmrt_generate_default_params();
+    cr_assert_eq(mmrt_session_generate(s, "Tell me a story.", &gp, NULL), MMRT_ERR_MODEL);
+    cr_assert(strstr(mmrt_session_last_error(s), "NaN logits") && strstr(mmrt_session_last_error(s), dir),
+              "message: %s", mmrt_session_last_error(s));
+    mmrt_session_free(s);
+    mmrt_model_free(m);
+    tmpdir_remove(dir);
+}
 
 typedef struct collect {
     char text[8192];
