@@ -33,6 +33,9 @@ void cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((forma
 
 /* Loads --model, reporting failures on stderr. NULL on failure. */
 mmrt_model *cli_load_model(const cli_common *c);
+/* The whole of a text file ("-" = standard input), NUL-terminated; NULL (reported) on failure.
+ * The caller frees. */
+char *cli_read_text(const char *path);
 /* Writes s as a JSON string literal (with quotes). */
 void cli_json_string(FILE *f, const char *s, size_t n);
 

@@ -8,14 +8,15 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: mmrt generate [options] -p TEXT\n"
+            "usage: mmrt generate [options] -p TEXT | -f FILE\n"
             "\n"
             "Generates a reply to TEXT, streaming it to stdout. By default the prompt is wrapped in\n"
             "the checkpoint's chat format (ChatML for SmolLM2); --raw continues TEXT as is.\n"
             "\n"
             "  -m, --model M          model directory or Hugging Face repo id\n"
             "                         (default %s)\n"
-            "  -p, --prompt TEXT      the prompt (required)\n"
+            "  -p, --prompt TEXT      the prompt\n"
+            "  -f, --file FILE        read the prompt from FILE ('-' for standard input)\n"
             "  -n, --max-tokens N     generate at most N tokens (default 256; 0 prints nothing)\n"
             "      --temp T           sampling temperature; 0 = greedy (default 0)\n"
             "      --top-k K          keep the K most likely tokens (default 0 = off)\n"
@@ -70,7 +71,8 @@ int cmd_generate(int argc, char **argv) {
     cli_common c = {.model = CLI_DEFAULT_TEXT_MODEL};
     mmrt_generate_params gp = mmrt_generate_default_params();
     mmrt_session_params sp = mmrt_session_default_params();
-    const char *prompt = NULL, *stops[MAX_STOP];
+    const char *prompt = NULL, *prompt_file = NULL, *stops[MAX_STOP];
+    char *file_text = NULL;
     int n_stop = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -89,6 +91,7 @@ int cmd_generate(int argc, char **argv) {
         }
         if (!(v = cli_value(argc, argv, &i))) return CLI_EXIT_USAGE;
         if (strcmp(a, "-p") == 0 || strcmp(a, "--prompt") == 0) prompt = v;
+        else if (strcmp(a, "-f") == 0 || strcmp(a, "--file") == 0) prompt_file = v;
         else if (strcmp(a, "--system") == 0) gp.system = v;
         else if (strcmp(a, "-n") == 0 || strcmp(a, "--max-tokens") == 0) {
             if (!cli_parse_int(a, v, 0, 1 << 24, &n)) return CLI_EXIT_USAGE;
@@ -125,19 +128,26 @@ int cmd_generate(int argc, char **argv) {
             return CLI_EXIT_USAGE;
         }
     }
-    if (!prompt) {
-        cli_usage_error("generate", "a prompt is required (-p TEXT)");
+    if (!prompt == !prompt_file) {
+        cli_usage_error("generate", "give the prompt with either -p TEXT or -f FILE");
         return CLI_EXIT_USAGE;
     }
-    if (gp.max_tokens == 0 && !c.json) return CLI_EXIT_OK; /* -n 0: nothing to do, nothing to load */
-
-    mmrt_model *model = cli_load_model(&c);
-    if (!model) return CLI_EXIT_RUNTIME;
+    if (prompt_file) {
+        if (!(file_text = cli_read_text(prompt_file))) return CLI_EXIT_RUNTIME;
+        prompt = file_text;
+    }
+    int rc = CLI_EXIT_OK;
+    mmrt_model *model = NULL;
     mmrt_session *s = NULL;
+    if (gp.max_tokens == 0 && !c.json) goto done; /* -n 0: nothing to do, nothing to load */
+    if (!(model = cli_load_model(&c))) {
+        rc = CLI_EXIT_RUNTIME;
+        goto done;
+    }
     if (mmrt_session_init(model, &sp, &s) != MMRT_OK) {
         fprintf(stderr, "mmrt: %s\n", mmrt_last_error());
-        mmrt_model_free(model);
-        return CLI_EXIT_RUNTIME;
+        rc = CLI_EXIT_RUNTIME;
+        goto done;
     }
     out_state out = {.json = c.json};
     gp.on_token = on_token;
@@ -146,7 +156,6 @@ int cmd_generate(int argc, char **argv) {
     gp.n_stop = n_stop;
     mmrt_generate_result r;
     mmrt_status st = mmrt_session_generate(s, prompt, &gp, &r);
-    int rc = CLI_EXIT_OK;
     if (st != MMRT_OK) {
         if (!c.json) fputc('\n', stdout);
         fprintf(stderr, "mmrt: %s\n", mmrt_session_last_error(s));
@@ -171,7 +180,9 @@ int cmd_generate(int argc, char **argv) {
                 r.n_generated, r.decode_ms, n_dec / (r.decode_ms / 1e3 + 1e-12), stop_name(r.stop_reason));
     }
     free(out.text);
+done:
     mmrt_session_free(s);
     mmrt_model_free(model);
+    free(file_text);
     return rc;
 }

@@ -115,3 +115,37 @@ void cli_json_string(FILE *f, const char *s, size_t n) {
     }
     fputc('"', f);
 }
+
+char *cli_read_text(const char *path) {
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "mmrt: %s: %s\n", path, strerror(errno));
+        return NULL;
+    }
+    size_t n = 0, cap = 4096;
+    char *buf = malloc(cap);
+    while (buf) {
+        n += fread(buf + n, 1, cap - n - 1, f);
+        if (n < cap - 1) break;
+        char *p = realloc(buf, cap *= 2);
+        if (!p) {
+            free(buf);
+            buf = NULL;
+        }
+        buf = p;
+    }
+    bool failed = !buf || ferror(f);
+    if (f != stdin) fclose(f);
+    if (failed) {
+        fprintf(stderr, "mmrt: %s: %s\n", path, buf ? "read error" : "out of memory");
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    if (strlen(buf) != n) {
+        fprintf(stderr, "mmrt: %s: the prompt contains a NUL byte\n", path);
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}

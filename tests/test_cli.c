@@ -140,3 +140,22 @@ Test(cli, runtime_errors_exit_1_and_name_the_problem) {
     cr_assert(strstr(r.err, "context holds 8"), "%s", r.err);
     result_free(&r);
 }
+
+Test(cli, prompt_from_a_file_equals_the_same_prompt_inline) {
+    char *dir = tmpdir_make("cli");
+    char *path = tmpdir_write_str(dir, "prompt.txt", "Tell me a story.\nTwo lines.");
+    char args[1024];
+    snprintf(args, sizeof args, "generate -m %s/llama/odd-sizes -n 12 -f %s", MMRT_FIXTURES_DIR, path);
+    result from_file = run(args);
+    snprintf(args, sizeof args, "generate -m %s/llama/odd-sizes -n 12 -p \"$(cat %s)\"", MMRT_FIXTURES_DIR, path);
+    result inline_ = run(args);
+    cr_assert_eq(from_file.rc, 0, "%s", from_file.err);
+    cr_assert_eq(inline_.rc, 0, "%s", inline_.err);
+    cr_assert(from_file.n_out > 1 && from_file.n_out == inline_.n_out &&
+                  memcmp(from_file.out, inline_.out, from_file.n_out) == 0,
+              "-f: %s\n-p: %s", from_file.out, inline_.out);
+    result_free(&from_file);
+    result_free(&inline_);
+    free(path);
+    tmpdir_remove(dir);
+}
