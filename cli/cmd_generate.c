@@ -37,8 +37,19 @@ static void usage(FILE *f) {
             CLI_DEFAULT_TEXT_MODEL, MAX_STOP);
 }
 
+/* The options of this command that take a value (the common ones are parsed before). */
+static bool takes_value(const char *a) {
+    static const char *const opts[] = {"-p", "--prompt", "-f", "--file", "--system", "-n", "--max-tokens",
+                                       "--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty",
+                                       "--seed", "--ctx", "--stop"};
+    for (size_t i = 0; i < sizeof opts / sizeof *opts; i++)
+        if (strcmp(a, opts[i]) == 0) return true;
+    return false;
+}
+
 typedef struct out_state {
     bool json;
+    bool oom; /* the JSON text buffer could not grow */
     char *text;
     size_t n, cap;
 } out_state;
@@ -53,7 +64,10 @@ static int on_token(const char *piece, size_t len, int32_t token, void *user) {
     if (o->n + len + 1 > o->cap) {
         size_t cap = (o->n + len + 1) * 2;
         char *p = realloc(o->text, cap);
-        if (!p) return 1;
+        if (!p) {
+            o->oom = true;
+            return 1;
+        }
         o->text = p;
         o->cap = cap;
     }
@@ -88,6 +102,10 @@ int cmd_generate(int argc, char **argv) {
         if (strcmp(a, "--raw") == 0) {
             gp.raw = true;
             continue;
+        }
+        if (!takes_value(a)) {
+            cli_usage_error("generate", "unknown option %s", a);
+            return CLI_EXIT_USAGE;
         }
         if (!(v = cli_value(argc, argv, &i))) return CLI_EXIT_USAGE;
         if (strcmp(a, "-p") == 0 || strcmp(a, "--prompt") == 0) prompt = v;
@@ -156,10 +174,13 @@ int cmd_generate(int argc, char **argv) {
     gp.n_stop = n_stop;
     mmrt_generate_result r;
     mmrt_status st = mmrt_session_generate(s, prompt, &gp, &r);
-    if (st != MMRT_OK) {
-        if (!c.json) fputc('\n', stdout);
+    if (st == MMRT_OK && out.oom) {
+        fprintf(stderr, "mmrt: out of memory collecting the generated text\n");
+        rc = CLI_EXIT_RUNTIME;
+    } else if (st != MMRT_OK) {
+        if (!c.json && r.n_generated > 0) fputc('\n', stdout);
         fprintf(stderr, "mmrt: %s\n", mmrt_session_last_error(s));
-        rc = st == MMRT_ERR_INVALID_ARG ? CLI_EXIT_USAGE : CLI_EXIT_RUNTIME;
+        rc = CLI_EXIT_RUNTIME; /* options were checked above: this is the model or the input */
     } else if (c.json) {
         printf("{\"model\": ");
         cli_json_string(stdout, c.model, strlen(c.model));

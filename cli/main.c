@@ -1,6 +1,7 @@
 /* mmrt: the command-line front end of libmmrt. */
 #include "cli.h"
 
+#include <errno.h>
 #include <string.h>
 
 static void usage(FILE *f) {
@@ -37,9 +38,18 @@ int main(int argc, char **argv) {
         printf("mmrt %s (API %d)\n", mmrt_version(), MMRT_API_VERSION);
         return CLI_EXIT_OK;
     }
-    if (strcmp(cmd, "generate") == 0) return cmd_generate(argc - 1, argv + 1);
-    if (strcmp(cmd, "info") == 0) return cmd_info(argc - 1, argv + 1);
-    fprintf(stderr, "mmrt: unknown command \"%s\"\n\n", cmd);
-    usage(stderr);
-    return CLI_EXIT_USAGE;
+    int rc;
+    if (strcmp(cmd, "generate") == 0) rc = cmd_generate(argc - 1, argv + 1);
+    else if (strcmp(cmd, "info") == 0) rc = cmd_info(argc - 1, argv + 1);
+    else {
+        fprintf(stderr, "mmrt: unknown command \"%s\"\n\n", cmd);
+        usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    /* output that never arrived (a full disk, a closed pipe) is a failure, not a success */
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "mmrt: writing the output failed: %s\n", strerror(errno));
+        return CLI_EXIT_RUNTIME;
+    }
+    return rc;
 }

@@ -104,15 +104,30 @@ static size_t arena_bytes(const mmrt_llm_hparams *hp, int64_t n_batch) {
     return (size_t)floats * sizeof(float) + (size_t)(2 * n_batch + hp->n_rot) * 4 + (size_t)slack;
 }
 
+#define MAX_CTX (1 << 24)
+#define DEFAULT_BATCH 512
+
+static int64_t clamp_batch(int64_t n_ctx, int64_t n_batch) {
+    if (n_batch == 0) n_batch = DEFAULT_BATCH;
+    return n_batch > n_ctx ? n_ctx : n_batch;
+}
+
+size_t mmrt_llm_state_bytes(const mmrt_llm_hparams *hp, int64_t n_ctx, int64_t n_batch) {
+    if (n_ctx <= 0 || n_ctx > MAX_CTX || n_batch < 0) return 0;
+    size_t kv = 2 * (size_t)hp->n_layer * (size_t)n_ctx * (size_t)(hp->n_head_kv * hp->head_dim) * sizeof(float);
+    return kv + arena_bytes(hp, clamp_batch(n_ctx, n_batch));
+}
+
 mmrt_status mmrt_llm_state_init(mmrt_llm_state *s, const mmrt_llm *m, mmrt_backend *be,
                                 int64_t n_ctx, int64_t n_batch, mmrt_error *err) {
     memset(s, 0, sizeof *s);
     const mmrt_llm_hparams *hp = &m->hp;
-    if (n_ctx <= 0 || n_ctx > (1 << 24))
+    if (n_ctx <= 0 || n_ctx > MAX_CTX)
         return mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "context size %lld out of range [1, %d]",
-                              (long long)n_ctx, 1 << 24);
-    if (n_batch <= 0) n_batch = 512;
-    if (n_batch > n_ctx) n_batch = n_ctx;
+                              (long long)n_ctx, MAX_CTX);
+    if (n_batch < 0)
+        return mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "batch size %lld is negative", (long long)n_batch);
+    n_batch = clamp_batch(n_ctx, n_batch);
     s->be = be;
     s->n_ctx = n_ctx;
     s->n_batch = n_batch;

@@ -95,6 +95,10 @@ mmrt_status mmrt_llm_hparams_parse(const cJSON *c, const char *file, mmrt_llm_hp
                               "%s: num_attention_heads (%lld) is not a multiple of num_key_value_heads (%lld)",
                               file, (long long)hp->n_head, (long long)hp->n_head_kv);
     MMRT_TRY(mmrt_json_get_int(c, "head_dim", false, hp->n_embd / hp->n_head, 1, 4096, &hp->head_dim, file, err));
+    if (hp->head_dim < 1 || hp->head_dim > 4096) /* the default n_embd / n_head can be 0 */
+        return mmrt_error_set(err, MMRT_ERR_BAD_FORMAT, "%s: head_dim must be in [1, 4096], got %lld%s", file,
+                              (long long)hp->head_dim,
+                              mmrt_json_find(c, "head_dim") ? "" : " (hidden_size / num_attention_heads)");
     if (hp->head_dim % 2 != 0)
         return mmrt_error_set(err, MMRT_ERR_BAD_FORMAT, "%s: head_dim must be even for RoPE, got %lld",
                               file, (long long)hp->head_dim);

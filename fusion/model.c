@@ -133,7 +133,12 @@ void mmrt_model_free(mmrt_model *m) {
 }
 
 mmrt_status mmrt_model_get_info(const mmrt_model *m, mmrt_model_info *info) {
-    if (!m || !info) return MMRT_ERR_INVALID_ARG;
+    if (!m || !info) {
+        mmrt_error err = {0};
+        mmrt_error_set(&err, MMRT_ERR_INVALID_ARG, "mmrt_model_get_info: NULL argument");
+        mmrt_error_publish(&err);
+        return MMRT_ERR_INVALID_ARG;
+    }
     const mmrt_llm_hparams *hp = &m->llm.hp;
     int64_t bytes = 0;
     for (size_t i = 0; i < mmrt_weights_count(m->weights); i++)
@@ -154,7 +159,7 @@ mmrt_status mmrt_model_get_info(const mmrt_model *m, mmrt_model_info *info) {
         .n_ff = hp->n_ff,
         .n_ctx_train = hp->n_ctx_train,
         .tied_embeddings = hp->tie_embeddings,
-        .chat_format = m->chat.family == MMRT_CHAT_CHATML ? "chatml" : "none",
+        .chat_format = mmrt_chat_family_name(m->chat.family),
     };
     return MMRT_OK;
 }

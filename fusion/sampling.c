@@ -86,18 +86,16 @@ int32_t mmrt_sampler_sample(mmrt_sampler *s, float *logits, const int32_t *histo
             if (logits[i] > logits[best]) best = i;
         return (int32_t)best;
     }
-    for (int64_t i = 0; i < n; i++) {
-        s->idx[i] = (int32_t)i;
-        logits[i] /= s->p.temperature;
-    }
-    /* candidates sorted by logit, best first */
+    for (int64_t i = 0; i < n; i++) s->idx[i] = (int32_t)i;
+    /* candidates sorted by logit, best first (dividing by a positive temperature keeps the order) */
     qsort_r(s->idx, (size_t)n, sizeof(int32_t), by_value_desc, logits);
     int64_t k = n;
     if (s->p.top_k > 0 && s->p.top_k < k) k = s->p.top_k;
-    /* probabilities of the survivors of top-k */
-    double sum = 0.0;
+    /* probabilities of the survivors of top-k: exp((l − max) / T) is exp(l/T − max/T) without the
+     * inf − inf a tiny temperature would give */
+    double sum = 0.0, inv_t = 1.0 / (double)s->p.temperature;
     float mx = logits[s->idx[0]];
-    for (int64_t i = 0; i < k; i++) sum += s->val[i] = expf(logits[s->idx[i]] - mx);
+    for (int64_t i = 0; i < k; i++) sum += s->val[i] = (float)exp(((double)logits[s->idx[i]] - mx) * inv_t);
     for (int64_t i = 0; i < k; i++) s->val[i] = (float)(s->val[i] / sum);
     if (s->p.top_p < 1.0f) {
         /* smallest prefix whose mass reaches top_p (transformers removes tokens whose

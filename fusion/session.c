@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #define DEFAULT_CTX_CAP 4096
@@ -21,18 +22,18 @@ mmrt_generate_params mmrt_generate_default_params(void) {
 
 void mmrt_free(void *p) { free(p); }
 
+/* 0 means the default: the trained context, capped. Negative sizes are left for init to refuse. */
 static int64_t resolve_ctx(const mmrt_model *m, int32_t n_ctx) {
-    if (n_ctx > 0) return n_ctx;
+    if (n_ctx != 0) return n_ctx;
     return m->llm.hp.n_ctx_train < DEFAULT_CTX_CAP ? m->llm.hp.n_ctx_train : DEFAULT_CTX_CAP;
 }
 
 int64_t mmrt_model_session_bytes(const mmrt_model *m, int32_t n_ctx) {
     if (!m) return 0;
-    const mmrt_llm_hparams *hp = &m->llm.hp;
-    int64_t kv = 2 * hp->n_layer * resolve_ctx(m, n_ctx) * hp->n_head_kv * hp->head_dim * 4;
-    int64_t scratch = 512 * (3 * hp->n_embd + 2 * hp->n_head * hp->head_dim + 2 * hp->n_ff) * 4 +
-                      64 * (hp->n_embd + hp->n_vocab) * 4;
-    return kv + scratch;
+    size_t state = mmrt_llm_state_bytes(&m->llm.hp, resolve_ctx(m, n_ctx), 0);
+    if (state == 0) return 0;
+    /* + logits, the sampler's candidate arrays and the token history */
+    return (int64_t)(state + (size_t)m->llm.hp.n_vocab * 13 + (size_t)resolve_ctx(m, n_ctx) * 4);
 }
 
 mmrt_status mmrt_session_init(const mmrt_model *model, const mmrt_session_params *params,
@@ -89,19 +90,31 @@ static mmrt_status fail(mmrt_session *s, mmrt_status st) {
 static mmrt_status tokenize(mmrt_session *s, const char *text, bool raw, const char *system,
                             int32_t **ids, size_t *n_ids) {
     const mmrt_model *m = s->model;
-    char *rendered = raw ? strdup(text) : mmrt_chat_render(&m->chat, system, text);
-    if (!rendered) return mmrt_error_oom(&s->err, strlen(text), "prompt");
-    if (!raw && m->chat.family == MMRT_CHAT_NONE)
-        MMRT_LOG_W("%s has no chat template: the prompt is used as is", m->dir);
+    char *rendered = NULL;
+    if (raw) {
+        if (!(rendered = strdup(text))) return mmrt_error_oom(&s->err, strlen(text), "prompt");
+    } else {
+        MMRT_TRY(mmrt_chat_render(&m->chat, system, text, &rendered, &s->err));
+        if (m->chat.family == MMRT_CHAT_NONE)
+            MMRT_LOG_W("%s has no chat template: the prompt is used as is", m->dir);
+    }
     mmrt_status st = mmrt_tokenizer_encode(m->tok, rendered, strlen(rendered), /*parse_special=*/true,
                                            ids, n_ids, &s->err);
     free(rendered);
     return st;
 }
 
+/* For calls whose session handle is NULL: the message goes to mmrt_last_error(). */
+static mmrt_status null_session(const char *fn) {
+    mmrt_error err = {0};
+    mmrt_error_set(&err, MMRT_ERR_INVALID_ARG, "%s: the session is NULL", fn);
+    mmrt_error_publish(&err);
+    return MMRT_ERR_INVALID_ARG;
+}
+
 mmrt_status mmrt_session_tokenize(mmrt_session *s, const char *text, bool raw, int32_t **ids,
                                   size_t *n_ids) {
-    if (!s) return MMRT_ERR_INVALID_ARG;
+    if (!s) return null_session("mmrt_session_tokenize");
     mmrt_error_clear(&s->err);
     if (!text || !ids || !n_ids)
         return mmrt_error_set(&s->err, MMRT_ERR_INVALID_ARG, "mmrt_session_tokenize: NULL argument");
@@ -125,6 +138,7 @@ static size_t partial_stop_suffix(const stop_filter *f, const char *text, size_t
     size_t best = 0;
     for (int32_t i = 0; i < f->n_stop; i++) {
         size_t ls = strlen(f->stop[i]);
+        if (ls == 0) continue; /* an empty stop string matches nothing */
         for (size_t k = ls > n ? n : ls - 1; k > best; k--)
             if (memcmp(text + n - k, f->stop[i], k) == 0) {
                 best = k;
@@ -158,13 +172,13 @@ static bool stop_filter_push(stop_filter *f, const char *piece, size_t len, cons
         const char *hit = strstr(f->held, f->stop[i]);
         if (hit && (size_t)(hit - f->held) < first) first = (size_t)(hit - f->held);
     }
-    if (first < f->n_held) {
-        *n_emit = first;
-        f->n_held = 0;
-        return true;
-    }
-    *n_emit = f->n_held - partial_stop_suffix(f, f->held, f->n_held);
-    return false;
+    bool found = first < f->n_held;
+    size_t n = found ? first : f->n_held - partial_stop_suffix(f, f->held, f->n_held);
+    /* a stop string may begin inside a character: never emit part of one */
+    while (n > 0 && n < f->n_held && ((unsigned char)f->held[n] & 0xc0) == 0x80) n--;
+    *n_emit = n;
+    if (found) f->n_held = 0;
+    return found;
 }
 
 /* Drops the emitted prefix after the callback has seen it. */
@@ -229,10 +243,11 @@ static mmrt_status run_loop(gen_loop *g) {
 
     for (int32_t i = 0; i < g->p->max_tokens; i++) {
         for (int64_t v = 0; v < llm->hp.n_vocab; v++)
-            if (isnan(s->logits[v]))
+            if (!isfinite(s->logits[v]))
                 return mmrt_error_set(err, MMRT_ERR_MODEL,
-                                      "%s: the model computed NaN logits at token %d (corrupt weights?)",
-                                      s->model->dir, g->r->n_generated);
+                                      "%s: the model computed %s logits at token %d (corrupt weights?)",
+                                      s->model->dir, isnan(s->logits[v]) ? "NaN" : "infinite",
+                                      g->r->n_generated);
         int32_t tok = mmrt_sampler_sample(&g->sampler, s->logits, g->history, g->n_history);
         if (is_eos(&llm->hp, tok)) {
             g->r->stop_reason = MMRT_STOP_EOS;
@@ -240,11 +255,11 @@ static mmrt_status run_loop(gen_loop *g) {
         }
         g->history[g->n_history++] = tok;
         g->r->n_generated++;
-        /* config.json's vocabulary may be padded past the tokenizer's: such ids decode to
-         * nothing, as in transformers */
+        /* config.json's vocabulary may be padded past the tokenizer's, or the tokenizer may have
+         * holes: ids it has no text for decode to nothing, as in transformers */
         const char *piece = "";
         size_t len = 0;
-        if (tok < mmrt_tokenizer_n_vocab(s->model->tok)) MMRT_TRY(mmrt_detok_push(g->detok, tok, &piece, &len, err));
+        if (mmrt_tokenizer_token_text(s->model->tok, tok)) MMRT_TRY(mmrt_detok_push(g->detok, tok, &piece, &len, err));
         if (deliver(g, piece, len, tok)) break;
         if (i + 1 == g->p->max_tokens) {
             g->r->stop_reason = MMRT_STOP_MAX_TOKENS;
@@ -274,9 +289,18 @@ static mmrt_status run_loop(gen_loop *g) {
     return MMRT_OK;
 }
 
+/* A fresh seed per call: the kernel's entropy, or the clock's nanoseconds if that fails. */
+static uint64_t random_seed(void) {
+    uint64_t seed;
+    if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) == (ssize_t)sizeof seed) return seed;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000007ull ^ (uint64_t)ts.tv_nsec;
+}
+
 mmrt_status mmrt_session_generate(mmrt_session *s, const char *prompt,
                                   const mmrt_generate_params *params, mmrt_generate_result *result) {
-    if (!s) return MMRT_ERR_INVALID_ARG;
+    if (!s) return null_session("mmrt_session_generate");
     mmrt_error_clear(&s->err);
     mmrt_generate_params defaults = mmrt_generate_default_params();
     if (!params) params = &defaults;
@@ -288,13 +312,17 @@ mmrt_status mmrt_session_generate(mmrt_session *s, const char *prompt,
     if (params->max_tokens < 0 || params->n_stop < 0 || (params->n_stop > 0 && !params->stop_strings))
         return fail(s, mmrt_error_set(&s->err, MMRT_ERR_INVALID_ARG,
                                       "mmrt_session_generate: max_tokens and n_stop must be ≥ 0"));
+    for (int32_t i = 0; i < params->n_stop; i++)
+        if (!params->stop_strings[i])
+            return fail(s, mmrt_error_set(&s->err, MMRT_ERR_INVALID_ARG,
+                                          "mmrt_session_generate: stop string %d is NULL", i));
     if (params->max_tokens == 0) return MMRT_OK;
 
     const mmrt_model *m = s->model;
     mmrt_sampler_params sp = {.temperature = params->temperature, .top_k = params->top_k,
                               .top_p = params->top_p, .min_p = params->min_p,
                               .repeat_penalty = params->repeat_penalty, .seed = params->seed};
-    if (sp.seed == MMRT_SEED_RANDOM) sp.seed = (uint64_t)time(NULL) ^ ((uint64_t)(uintptr_t)s << 16);
+    if (sp.seed == MMRT_SEED_RANDOM) sp.seed = random_seed();
     int32_t *ids = NULL;
     size_t n_ids = 0;
     mmrt_status st = tokenize(s, prompt, params->raw, params->system, &ids, &n_ids);

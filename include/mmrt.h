@@ -143,13 +143,14 @@ typedef struct mmrt_model_info {
     int64_t weight_bytes;     /* bytes of the weights in the checkpoint */
     int64_t n_vocab, n_embd, n_layer, n_head, n_head_kv, head_dim, n_ff, n_ctx_train;
     bool tied_embeddings;
-    const char *chat_format;  /* "chatml", or "none" */
+    const char *chat_format;  /* "chatml"; "none" (no template); "unrecognised" (raw prompts only) */
 } mmrt_model_info;
 
 /* Fills *info; its strings live as long as the model. Thread-safe. */
 MMRT_API mmrt_status mmrt_model_get_info(const mmrt_model *model, mmrt_model_info *info);
 
-/* Bytes a session with context n_ctx needs besides the weights (KV cache + scratch). */
+/* Bytes a session with context n_ctx (0 = the default) and the default batch needs besides the
+ * weights (KV cache, scratch, logits, sampler); 0 when n_ctx is out of range. */
 MMRT_API int64_t mmrt_model_session_bytes(const mmrt_model *model, int32_t n_ctx);
 
 /* ---- session ----------------------------------------------------------------------------- */
@@ -158,8 +159,8 @@ MMRT_API int64_t mmrt_model_session_bytes(const mmrt_model *model, int32_t n_ctx
 typedef struct mmrt_session mmrt_session;
 
 typedef struct mmrt_session_params {
-    int32_t n_ctx;   /* context size in tokens; 0 = min(model's trained context, 4096) */
-    int32_t n_batch; /* most prompt tokens per forward pass; 0 = 512 */
+    int32_t n_ctx;   /* context size in tokens; 0 = min(model's trained context, 4096); < 0 is an error */
+    int32_t n_batch; /* most prompt tokens per forward pass; 0 = 512; < 0 is an error */
 } mmrt_session_params;
 
 MMRT_API mmrt_session_params mmrt_session_default_params(void);

@@ -159,3 +159,47 @@ Test(cli, prompt_from_a_file_equals_the_same_prompt_inline) {
     free(path);
     tmpdir_remove(dir);
 }
+
+Test(cli, output_errors_and_misspelt_options_are_reported) {
+    /* a full disk is a failure, not a success */
+    char *dir = tmpdir_make("cli");
+    char *err_path = tmpdir_path(dir, "stderr");
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s info --model %s/llama/odd-sizes >/dev/full 2>%s", MMRT, MMRT_FIXTURES_DIR, err_path);
+    int st = system(cmd);
+    char *err = tmpdir_read(err_path, NULL);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1, "exit status %d", st);
+    cr_assert(strstr(err, "writing the output failed"), "%s", err);
+    free(err);
+    free(err_path);
+    tmpdir_remove(dir);
+    result r;
+    /* a misspelt flag at the end is an unknown option, not a missing value */
+    r = run("generate --model " MMRT_FIXTURES_DIR "/llama/odd-sizes -p hi --verbos");
+    cr_assert_eq(r.rc, 2);
+    cr_assert(strstr(r.err, "unknown option --verbos"), "%s", r.err);
+    result_free(&r);
+    /* an empty stop string is harmless */
+    r = run("generate --model " MMRT_FIXTURES_DIR "/llama/odd-sizes -p hi -n 4 --stop ''");
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    result_free(&r);
+}
+
+Test(cli, json_text_is_valid_utf8_even_when_a_stop_string_splits_a_character) {
+    /* a stop string that starts with a continuation byte must not leave half a character */
+    result r = run("generate --model " MMRT_FIXTURES_DIR "/llama/gqa-tied-bf16 --raw -n 32 --json "
+                   "-p 'In 2024, 3 quick foxes jumped over 12,345 lazy dogs.' --stop $'\\xb0' --stop $'\\x80'");
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    cJSON *j = cJSON_Parse(r.out);
+    cr_assert_not_null(j, "not JSON: %s", r.out);
+    const char *text = cJSON_GetObjectItem(j, "text")->valuestring;
+    /* cJSON keeps bytes as they are: check the text is well-formed UTF-8 */
+    for (const unsigned char *p = (const unsigned char *)text; *p;) {
+        int len = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3 : (*p & 0xf8) == 0xf0 ? 4 : 0;
+        cr_assert_gt(len, 0, "bad lead byte 0x%02x in %s", *p, text);
+        for (int i = 1; i < len; i++) cr_assert_eq(p[i] & 0xc0, 0x80, "truncated character in %s", text);
+        p += len;
+    }
+    cJSON_Delete(j);
+    result_free(&r);
+}

@@ -106,29 +106,30 @@ typedef struct bad_edit {
     const char *file, *from, *to;
     mmrt_status status;
     const char *names, *problem; /* both must appear in the message */
+    const char *from2, *to2;     /* an optional second edit of the same file */
 } bad_edit;
 
 static const bad_edit bad_edits[] = {
-    {"config.json", "\"hidden_size\"", "\"hidden_sighs\"", MMRT_ERR_BAD_FORMAT, "config.json", "hidden_size"},
+    {"config.json", "\"hidden_size\"", "\"hidden_sighs\"", MMRT_ERR_BAD_FORMAT, "config.json", "hidden_size", NULL, NULL},
     {"config.json", "\"hidden_size\": 96", "\"hidden_size\": 1000000000000", MMRT_ERR_BAD_FORMAT,
-     "config.json", "hidden_size"},
+     "config.json", "hidden_size", NULL, NULL},
     {"config.json", "\"num_key_value_heads\": 2", "\"num_key_value_heads\": 4", MMRT_ERR_BAD_FORMAT,
-     "config.json", "num_key_value_heads"},
+     "config.json", "num_key_value_heads", NULL, NULL},
     /* found by the config fuzzer: positive as doubles, 0 as floats */
     {"config.json", "\"rms_norm_eps\": 1e-05", "\"rms_norm_eps\": 1e-85", MMRT_ERR_BAD_FORMAT,
-     "config.json", "rms_norm_eps"},
+     "config.json", "rms_norm_eps", NULL, NULL},
     {"config.json", "\"model_type\"", "\"logits_scaling\": 1e-50, \"model_type\"", MMRT_ERR_BAD_FORMAT,
-     "config.json", "logits_scaling"},
+     "config.json", "logits_scaling", NULL, NULL},
     {"config.json", "\"model_type\": \"llama\"", "\"model_type\": \"mamba\"", MMRT_ERR_UNSUPPORTED,
-     "config.json", "mamba"},
+     "config.json", "mamba", NULL, NULL},
     /* the config promises a fourth layer the weights do not have */
     {"config.json", "\"num_hidden_layers\": 3", "\"num_hidden_layers\": 4", MMRT_ERR_MODEL,
-     "model.layers.3.", "not found"},
+     "model.layers.3.", "not found", NULL, NULL},
     {"config.json", "\"intermediate_size\": 192", "\"intermediate_size\": 190", MMRT_ERR_MODEL,
-     "mlp.gate_proj.weight", "190"},
-    {"tokenizer_config.json", "\"chat_template\": \"",
-     "\"chat_template\": \"{% for m in messages %}[{{ m.role }}] {{ m.content }}{% endfor %}\", \"unused\": \"",
-     MMRT_ERR_UNSUPPORTED, "tokenizer_config.json", "--raw"},
+     "mlp.gate_proj.weight", "190", NULL, NULL},
+    /* no head_dim and more heads than hidden units: hidden_size / num_attention_heads is 0 */
+    {"config.json", "\"head_dim\": 16,", "", MMRT_ERR_BAD_FORMAT, "config.json", "head_dim",
+     "\"hidden_size\": 96", "\"hidden_size\": 4"},
 };
 
 /* Criterion re-executes the test binary per test, so parameters are indices, not pointers. */
@@ -142,6 +143,7 @@ ParameterizedTest(int *i, model, bad_checkpoint_files) {
     const bad_edit *e = &bad_edits[*i];
     char *dir = copy_fixture(NULL);
     edit(dir, e->file, e->from, e->to);
+    if (e->from2) edit(dir, e->file, e->from2, e->to2);
     expect_load_error(dir, e->status, e->names, e->problem);
     tmpdir_remove(dir);
 }
@@ -264,6 +266,75 @@ Test(session, seeded_sampling_is_reproducible_and_stop_strings_cut) {
     cr_assert_eq(cut.n, first, "stop string \"%s\": got %zu bytes, want %zu", stop, cut.n, first);
     cr_assert_eq(memcmp(cut.text, greedy_b.text, first), 0);
 
+    mmrt_session_free(s);
+    mmrt_model_free(m);
+}
+
+Test(session, unrecognised_chat_template_loads_but_needs_raw) {
+    char *dir = copy_fixture(NULL);
+    edit(dir, "tokenizer_config.json", "\"chat_template\": \"",
+         "\"chat_template\": \"{% for m in messages %}[{{ m.role }}] {{ m.content }}{% endfor %}\", \"unused\": \"");
+    mmrt_model *m = NULL;
+    cr_assert_eq(mmrt_model_load(dir, NULL, &m), MMRT_OK, "%s", mmrt_last_error());
+    mmrt_model_info mi;
+    mmrt_model_get_info(m, &mi);
+    cr_assert_str_eq(mi.chat_format, "unrecognised");
+    mmrt_session *s = NULL;
+    cr_assert_eq(mmrt_session_init(m, NULL, &s), MMRT_OK, "%s", mmrt_last_error());
+    mmrt_generate_params gp = mmrt_generate_default_params();
+    gp.max_tokens = 4;
+    cr_assert_eq(mmrt_session_generate(s, "hello", &gp, NULL), MMRT_ERR_UNSUPPORTED);
+    const char *msg = mmrt_session_last_error(s);
+    cr_assert(strstr(msg, "tokenizer_config.json") && strstr(msg, "--raw"), "message: %s", msg);
+    gp.raw = true;
+    cr_assert_eq(mmrt_session_generate(s, "hello", &gp, NULL), MMRT_OK, "%s", mmrt_session_last_error(s));
+    mmrt_session_free(s);
+    mmrt_model_free(m);
+    tmpdir_remove(dir);
+}
+
+Test(session, edge_parameters_are_handled) {
+    mmrt_model *m = NULL;
+    cr_assert_eq(mmrt_model_load(FIXTURE, NULL, &m), MMRT_OK, "%s", mmrt_last_error());
+    mmrt_session_params sp = mmrt_session_default_params();
+    sp.n_ctx = -7;
+    mmrt_session *s = NULL;
+    cr_assert_eq(mmrt_session_init(m, &sp, &s), MMRT_ERR_INVALID_ARG);
+    cr_assert(strstr(mmrt_last_error(), "-7"), "message: %s", mmrt_last_error());
+    sp = mmrt_session_default_params();
+    sp.n_batch = -3;
+    cr_assert_eq(mmrt_session_init(m, &sp, &s), MMRT_ERR_INVALID_ARG);
+    cr_assert_eq(mmrt_session_init(m, NULL, &s), MMRT_OK, "%s", mmrt_last_error());
+
+    /* an empty stop string matches nothing; a NULL one is refused */
+    mmrt_generate_params gp = mmrt_generate_default_params();
+    gp.max_tokens = 6;
+    const char *stops[] = {"", NULL};
+    gp.stop_strings = stops;
+    gp.n_stop = 1;
+    mmrt_generate_result r;
+    cr_assert_eq(mmrt_session_generate(s, "hello", &gp, &r), MMRT_OK, "%s", mmrt_session_last_error(s));
+    cr_assert_eq(r.n_generated, 6);
+    gp.n_stop = 2;
+    cr_assert_eq(mmrt_session_generate(s, "hello", &gp, &r), MMRT_ERR_INVALID_ARG);
+
+    /* a vanishing temperature is greedy, not the least likely token */
+    collect greedy, tiny;
+    gp = mmrt_generate_default_params();
+    gp.max_tokens = 12;
+    generate(s, "hello", gp, &greedy, &r);
+    gp.temperature = 1e-40f;
+    gp.seed = 1;
+    generate(s, "hello", gp, &tiny, &r);
+    cr_assert_str_eq(tiny.text, greedy.text);
+
+    /* calls without a handle say so through mmrt_last_error() */
+    cr_assert_eq(mmrt_session_generate(NULL, "x", NULL, NULL), MMRT_ERR_INVALID_ARG);
+    cr_assert(strstr(mmrt_last_error(), "session is NULL"), "message: %s", mmrt_last_error());
+    cr_assert_eq(mmrt_model_get_info(NULL, NULL), MMRT_ERR_INVALID_ARG);
+    cr_assert(strstr(mmrt_last_error(), "mmrt_model_get_info"), "message: %s", mmrt_last_error());
+    cr_assert_gt(mmrt_model_session_bytes(m, 0), 0);
+    cr_assert_eq(mmrt_model_session_bytes(m, -1), 0);
     mmrt_session_free(s);
     mmrt_model_free(m);
 }

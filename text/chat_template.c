@@ -26,14 +26,24 @@ static char *chatml_default_system(const char *text) {
 mmrt_status mmrt_chat_template_parse(const char *text, const char *source, mmrt_chat_template *out,
                                      mmrt_error *err) {
     memset(out, 0, sizeof *out);
+    out->source = strdup(source);
+    if (!out->source) return mmrt_error_oom(err, strlen(source), "chat template source");
     if (strstr(text, "<|im_start|>") && strstr(text, "<|im_end|>")) {
         out->family = MMRT_CHAT_CHATML;
         out->default_system = chatml_default_system(text);
         return MMRT_OK;
     }
-    return mmrt_error_set(err, MMRT_ERR_UNSUPPORTED,
-                          "%s: chat template not recognised (known formats: ChatML); pass --raw to "
-                          "send the prompt without a chat format", source);
+    out->family = MMRT_CHAT_UNKNOWN;
+    return MMRT_OK;
+}
+
+const char *mmrt_chat_family_name(mmrt_chat_family family) {
+    switch (family) {
+    case MMRT_CHAT_NONE: return "none";
+    case MMRT_CHAT_CHATML: return "chatml";
+    case MMRT_CHAT_UNKNOWN: return "unrecognised";
+    }
+    return "?";
 }
 
 static mmrt_status template_from_config(const cJSON *cfg, const char **text) {
@@ -86,18 +96,32 @@ done:
 void mmrt_chat_template_free(mmrt_chat_template *t) {
     if (!t) return;
     free(t->default_system);
-    t->default_system = NULL;
+    free(t->source);
+    t->default_system = t->source = NULL;
 }
 
-char *mmrt_chat_render(const mmrt_chat_template *t, const char *system, const char *prompt) {
-    if (t->family == MMRT_CHAT_NONE) return strdup(prompt);
-    if (!system) system = t->default_system;
-    char *out = NULL;
-    int n;
-    if (system)
-        n = asprintf(&out, "<|im_start|>system\n%s<|im_end|>\n<|im_start|>user\n%s<|im_end|>\n<|im_start|>assistant\n",
-                     system, prompt);
-    else
-        n = asprintf(&out, "<|im_start|>user\n%s<|im_end|>\n<|im_start|>assistant\n", prompt);
-    return n < 0 ? NULL : out;
+mmrt_status mmrt_chat_render(const mmrt_chat_template *t, const char *system, const char *prompt,
+                             char **out, mmrt_error *err) {
+    int n = -1;
+    *out = NULL;
+    switch (t->family) {
+    case MMRT_CHAT_NONE: n = (*out = strdup(prompt)) ? 0 : -1; break;
+    case MMRT_CHAT_UNKNOWN:
+        return mmrt_error_set(err, MMRT_ERR_UNSUPPORTED,
+                              "%s: chat template not recognised (known formats: ChatML); pass --raw to "
+                              "send the prompt without a chat format", t->source ? t->source : "model");
+    case MMRT_CHAT_CHATML:
+        if (!system) system = t->default_system;
+        if (system)
+            n = asprintf(out, "<|im_start|>system\n%s<|im_end|>\n<|im_start|>user\n%s<|im_end|>\n"
+                              "<|im_start|>assistant\n", system, prompt);
+        else
+            n = asprintf(out, "<|im_start|>user\n%s<|im_end|>\n<|im_start|>assistant\n", prompt);
+        break;
+    }
+    if (n < 0) {
+        *out = NULL;
+        return mmrt_error_oom(err, strlen(prompt), "chat-formatted prompt");
+    }
+    return MMRT_OK;
 }

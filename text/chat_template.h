@@ -9,25 +9,31 @@
 typedef enum mmrt_chat_family {
     MMRT_CHAT_NONE = 0,  /* the checkpoint has no template: prompts go in raw */
     MMRT_CHAT_CHATML,    /* <|im_start|>role\ncontent<|im_end|>\n (SmolLM2, SmolVLM text) */
+    MMRT_CHAT_UNKNOWN,   /* a template no built-in format matches: only raw prompts work */
 } mmrt_chat_family;
 
 typedef struct mmrt_chat_template {
     mmrt_chat_family family;
     char *default_system; /* the template's built-in system message, or NULL */
+    char *source;         /* where the template was read (for messages), or NULL */
 } mmrt_chat_template;
 
 /* Reads the template from model_dir (tokenizer_config.json's "chat_template", a string or a list
  * of {name, template} where "default" wins, else chat_template.jinja) and recognises it. A missing
- * template is family NONE, not an error; one that matches no family is MMRT_ERR_UNSUPPORTED. */
+ * template is family NONE and one that matches no format is family UNKNOWN: neither is an error
+ * at load time (raw prompts still work); mmrt_chat_render refuses UNKNOWN. */
 mmrt_status mmrt_chat_template_load(const char *model_dir, mmrt_chat_template *out, mmrt_error *err);
 /* Recognises template text (exposed for tests). `source` names it in messages. */
 mmrt_status mmrt_chat_template_parse(const char *text, const char *source, mmrt_chat_template *out,
                                      mmrt_error *err);
+const char *mmrt_chat_family_name(mmrt_chat_family family);
 void mmrt_chat_template_free(mmrt_chat_template *t);
 
 /* The text of a one-turn conversation ready for generation (the assistant's turn opened), as the
- * template renders [{system?}, {user: prompt}] with add_generation_prompt=True. system NULL means
- * the template's default. malloc'ed; caller frees. NULL when out of memory. */
-char *mmrt_chat_render(const mmrt_chat_template *t, const char *system, const char *prompt);
+ * template renders [{system?}, {user: prompt}] with add_generation_prompt=True, in *out
+ * (malloc'ed; caller frees). system NULL means the template's default. Family NONE passes the
+ * prompt through; UNKNOWN is MMRT_ERR_UNSUPPORTED with a message that suggests --raw. */
+mmrt_status mmrt_chat_render(const mmrt_chat_template *t, const char *system, const char *prompt,
+                             char **out, mmrt_error *err);
 
 #endif

@@ -48,6 +48,8 @@ static mmrt_status matmul_blas(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_
         wf = malloc(sizeof(float) * block_floats * (size_t)ctx->n_threads);
         if (!wf) return mmrt_error_oom(err, sizeof(float) * block_floats * (size_t)ctx->n_threads, "matmul weight blocks");
     }
+    /* OpenBLAS's thread count is process-wide: restore the application's when done */
+    int blas_threads = openblas_get_num_threads();
     openblas_set_num_threads(1);
 #pragma omp parallel for num_threads(ctx->n_threads) schedule(dynamic, 1)
     for (int64_t b = 0; b < n_blocks; b++) {
@@ -63,6 +65,7 @@ static mmrt_status matmul_blas(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)rows, (int)k, 1.0f, x->data,
                     lda, wb, ldw, 0.0f, (float *)op->dst->data + j0, ldd);
     }
+    openblas_set_num_threads(blas_threads);
     free(wf);
     return MMRT_OK;
 }

@@ -1,0 +1,71 @@
+/* libFuzzer target: image decoding (vision/image.h) — sniffing, the PNG (libpng) and JPEG
+ * (libjpeg-turbo) decoders, the EXIF/XMP orientation reader and the transposition.
+ *
+ * Input: any bytes, decoded from memory (and, for every 16th input, also from a file: both must
+ * agree). max_pixels is small so that hostile headers cannot make the run slow or big. When the
+ * decode succeeds the image must be well formed (size within the limit, 3 or 4 channels, every
+ * byte readable) and both RGB conversions must succeed; on failure the status and a message
+ * naming the input must be there, and the output must be zeroed.
+ */
+#include "fuzz_common.h"
+
+#include "vision/image.h"
+
+#define FUZZ_MAX_PIXELS (1 << 20)
+
+static void check_image(const mmrt_image *img) {
+    FUZZ_CHECK(img->data != NULL);
+    FUZZ_CHECK(img->width > 0 && img->height > 0);
+    FUZZ_CHECK((int64_t)img->width * img->height <= FUZZ_MAX_PIXELS);
+    FUZZ_CHECK(img->channels == 3 || img->channels == 4);
+    size_t n = (size_t)img->width * img->height * img->channels;
+    unsigned sum = 0;
+    const volatile uint8_t *b = img->data;
+    for (size_t i = 0; i < n; i++) sum += b[i];
+    (void)sum;
+    for (int rule = 0; rule < 2; rule++) {
+        mmrt_image rgb = {0};
+        mmrt_error err = {0};
+        FUZZ_CHECK(mmrt_image_to_rgb_on_white(img, (mmrt_composite_rule)rule, &rgb, &err) ==
+                   MMRT_OK);
+        FUZZ_CHECK(rgb.channels == 3 && rgb.width == img->width && rgb.height == img->height);
+        if (img->channels == 3)
+            FUZZ_CHECK(memcmp(rgb.data, img->data, n) == 0);
+        mmrt_image_free(&rgb);
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    mmrt_image_limits lim = {.max_pixels = FUZZ_MAX_PIXELS};
+    mmrt_image img = {.width = -1, .data = (uint8_t *)&lim};
+    mmrt_error err = {0};
+    mmrt_status st = mmrt_image_load_memory(data, size, "fuzz-input", &lim, &img, &err);
+    fuzz_note("mmrt_image_load_memory", st, &err);
+    if (st != MMRT_OK) {
+        fuzz_check_error(st, &err);
+        FUZZ_CHECK(strstr(err.msg, "fuzz-input") != NULL);
+        FUZZ_CHECK(img.data == NULL && img.width == 0 && img.height == 0);
+    } else {
+        check_image(&img);
+    }
+    if (size % 16 == 0) {
+        char path[8192];
+        fuzz_write(path, sizeof path, "input.img", data, size);
+        mmrt_image from_file = {0};
+        mmrt_error err2 = {0};
+        mmrt_status st2 = mmrt_image_load_file(path, &lim, &from_file, &err2);
+        FUZZ_CHECK(st2 == st);
+        if (st2 != MMRT_OK) {
+            fuzz_check_error(st2, &err2);
+            FUZZ_CHECK(strstr(err2.msg, path) != NULL);
+        } else {
+            FUZZ_CHECK(from_file.width == img.width && from_file.height == img.height &&
+                       from_file.channels == img.channels);
+            FUZZ_CHECK(memcmp(from_file.data, img.data,
+                              (size_t)img.width * img.height * img.channels) == 0);
+        }
+        mmrt_image_free(&from_file);
+    }
+    mmrt_image_free(&img);
+    return 0;
+}
