@@ -188,7 +188,8 @@ Test(cli, output_errors_and_misspelt_options_are_reported) {
 Test(cli, json_text_is_valid_utf8_even_when_a_stop_string_splits_a_character) {
     /* a stop string that starts with a continuation byte must not leave half a character */
     result r = run("generate --model " MMRT_FIXTURES_DIR "/llama/gqa-tied-bf16 --raw -n 32 --json "
-                   "-p 'In 2024, 3 quick foxes jumped over 12,345 lazy dogs.' --stop $'\\xb0' --stop $'\\x80'");
+                   "-p 'In 2024, 3 quick foxes jumped over 12,345 lazy dogs.' --stop \"$(printf '\\260')\" "
+                   "--stop \"$(printf '\\200')\"");
     cr_assert_eq(r.rc, 0, "%s", r.err);
     cJSON *j = cJSON_Parse(r.out);
     cr_assert_not_null(j, "not JSON: %s", r.out);

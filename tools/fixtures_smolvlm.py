@@ -16,7 +16,6 @@ tests/fixtures/smolvlm/<case>/
   reference.json                                everything else
 """
 
-import hashlib
 import io
 import json
 import math
@@ -32,10 +31,10 @@ from safetensors.torch import save_file
 from tokenizers import AddedToken, Tokenizer
 
 import transformers
-from transformers import (AutoImageProcessor, AutoProcessor, AutoTokenizer, Idefics3Config, Idefics3ForConditionalGeneration,
-                          Idefics3ImageProcessor, Idefics3ImageProcessorPil, Idefics3Processor, SmolVLMConfig,
-                          SmolVLMForConditionalGeneration, SmolVLMImageProcessor, SmolVLMImageProcessorPil,
-                          SmolVLMProcessor)
+from transformers import (AutoImageProcessor, AutoProcessor, AutoTokenizer, Idefics3Config,
+                          Idefics3ForConditionalGeneration, Idefics3ImageProcessor, Idefics3ImageProcessorPil,
+                          Idefics3Processor, SmolVLMConfig, SmolVLMForConditionalGeneration, SmolVLMImageProcessor,
+                          SmolVLMImageProcessorPil, SmolVLMProcessor, SmolVLMVideoProcessor)
 from transformers.models.smolvlm import processing_smolvlm
 
 import corpus
@@ -342,7 +341,6 @@ def make_processor(case, tok_dir):
         proc = Idefics3Processor(image_processor=ip, tokenizer=hf_tok, image_seq_len=image_seq_len(g),
                                  chat_template=SMOLVLM_CHAT_TEMPLATE)
     else:
-        from transformers import SmolVLMVideoProcessor
         ip = SmolVLMImageProcessorPil(**image_processor_kwargs(case))
         vp = SmolVLMVideoProcessor(size={"longest_edge": g["longest_edge"]},
                                    max_image_size={"longest_edge": g["image_size"]})
@@ -361,11 +359,10 @@ def save_processor(case, proc, d):
     pc = json.load(open(os.path.join(d, "processor_config.json")))
     ipc = dict(pc.pop("image_processor"))
     ipc["processor_class"] = pc["processor_class"]
-    write_sorted = lambda path, obj: _write_hf_json(path, obj)  # noqa: E731
-    write_sorted(os.path.join(d, "preprocessor_config.json"), ipc)
-    write_sorted(os.path.join(d, "processor_config.json"), pc)
+    _write_hf_json(os.path.join(d, "preprocessor_config.json"), ipc)
+    _write_hf_json(os.path.join(d, "processor_config.json"), pc)
     os.remove(os.path.join(d, "chat_template.jinja"))
-    write_sorted(os.path.join(d, "chat_template.json"), {"chat_template": proc.chat_template})
+    _write_hf_json(os.path.join(d, "chat_template.json"), {"chat_template": proc.chat_template})
 
 
 def load_processor(d):
@@ -840,8 +837,10 @@ def build_case(case, tok_dir, tok):
     seq_len = image_seq_len(g)
     expanded = expand_prompt(text, [{"rows": r["rows"], "cols": r["cols"]} for r in reps], seq_len)
     ids = inputs["input_ids"][0].tolist()
-    assert tok.encode(expanded, add_special_tokens=True).ids == ids, "expanded prompt ids differ"
-    assert tok.encode(expanded, add_special_tokens=False).ids == ids
+    saved_tok = Tokenizer.from_file(os.path.join(d, "tokenizer.json"))  # what the C side reads
+    assert saved_tok.encode(expanded, add_special_tokens=True).ids == ids, "expanded prompt ids differ"
+    assert saved_tok.encode(expanded, add_special_tokens=False).ids == ids
+    assert tok.encode(expanded).ids == ids
     image_id = tok.token_to_id("<image>")
     n_tiles = pv.shape[0]
     assert ids.count(image_id) == n_tiles * seq_len

@@ -25,7 +25,7 @@ fi
 seconds=${FUZZ_SECONDS:-20}
 seed=${FUZZ_SEED:-1}
 jobs=${FUZZ_JOBS:-$(nproc)}
-all_targets=(safetensors llm_config tokenizer)
+all_targets=(safetensors llm_config tokenizer image)
 targets=("${@:-${all_targets[@]}}")
 for t in "${targets[@]}"; do
   [ -f "tests/fuzz/fuzz_$t.c" ] || { echo "fuzz-smoke: no target '$t'" >&2; exit 1; }
@@ -38,16 +38,17 @@ mkdir -p "$out/obj" "$out/logs"
 # stays out of the fuzz build.
 lib_sources=(core/error.c core/log.c core/fsutil.c core/json.c core/tensor.c core/safetensors.c
   fusion/llm_config.c text/added_tokens.c text/bpe.c text/detok.c text/hashmap.c
-  text/pretokenize.c text/regex.c text/tokenizer.c text/utf8.c)
+  text/pretokenize.c text/regex.c text/tokenizer.c text/utf8.c
+  vision/exif.c vision/image.c vision/image_jpeg.c vision/image_png.c)
 cflags=(-std=c11 -g -O1 -fno-omit-frame-pointer -D_GNU_SOURCE -I. -Iinclude
-  $(pkg-config --cflags libcjson libpcre2-8)
+  $(pkg-config --cflags libcjson libpcre2-8 libpng libjpeg)
   -fsanitize=address,undefined -fno-sanitize-recover=all
   -Wall -Wextra -Wshadow -Wno-unused-parameter -Werror)
-libs=($(pkg-config --libs libcjson libpcre2-8) -lm)
+libs=($(pkg-config --libs libcjson libpcre2-8 libpng libjpeg) -lm)
 obj_of() { local s=${1%.c}; echo "$out/obj/${s//\//_}.o"; }
 
 # An object is rebuilt when it is older than its source, any header or this script.
-newest_dep=$(find core text fusion include tests/fuzz tools/fuzz-smoke.sh \
+newest_dep=$(find core text fusion vision include tests/fuzz tools/fuzz-smoke.sh \
   \( -name '*.h' -o -name '*.sh' \) -printf '%T@ %p\n' | sort -n | tail -n1 | cut -d' ' -f2-)
 todo=()
 queue() { # source extra-flag

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Regenerates everything under tests/fixtures/ from the pinned versions in tools/requirements.txt.
 
-    /work/venv/bin/python tools/make_fixtures.py [--only tokenizer|llama|smolvlm]
+    /work/venv/bin/python tools/make_fixtures.py [--only tokenizer|llama|images|resize|smolvlm]
 
 Deterministic: fixed training data, fixed seeds, CPU only, single-threaded torch.
 """
@@ -19,7 +19,7 @@ from common import check_versions  # noqa: E402
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", choices=["tokenizer", "llama", "smolvlm"], help="regenerate only this group")
+    ap.add_argument("--only", choices=["tokenizer", "llama", "images", "resize", "smolvlm"], help="regenerate only this group")
     args = ap.parse_args()
     check_versions()
     if args.only in (None, "tokenizer"):
@@ -28,6 +28,12 @@ def main():
     if args.only in (None, "llama"):
         import fixtures_llama
         fixtures_llama.generate()
+    if args.only in (None, "images"):
+        import fixtures_images
+        fixtures_images.main()
+    if args.only in (None, "resize"):
+        import fixtures_resize
+        fixtures_resize.main()
     if args.only in (None, "smolvlm"):
         import fixtures_smolvlm
         fixtures_smolvlm.generate()

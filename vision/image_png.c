@@ -180,6 +180,13 @@ static bool png_run(png_ctx *c) {
         return true;
     }
     png_set_read_fn(c->png, c, png_on_read);
+    /* Hostile chunk lengths must not turn into huge allocations: ancillary chunks are capped (an
+     * XMP packet or Exif block is far smaller), and the chunks mmrt has no use for are skipped
+     * unread (colour profiles, text, suggested palettes). */
+    png_set_chunk_malloc_max(c->png, (png_alloc_size_t)8 << 20);
+    png_set_chunk_cache_max(c->png, 1000);
+    static const png_byte skipped[] = "iCCP\0sPLT\0zTXt\0tEXt\0hIST\0pCAL\0sCAL\0";
+    png_set_keep_unknown_chunks(c->png, PNG_HANDLE_CHUNK_NEVER, skipped, 7);
     /* Pillow ignores CRC errors in ancillary chunks but not in critical ones; libpng's defaults
      * (error on critical, warn and discard ancillary) are the closest. */
     png_read_info(c->png, c->info);
