@@ -38,13 +38,16 @@ def versions():
     }
 
 
-def check_versions():
-    got = versions()
-    bad = [f"{k}: pinned {v}, installed {got[k]}" for k, v in PINNED.items()
-           if not got[k].split("+")[0] == v]
+def warn_unpinned(pinned, got, consequence):
+    """A warning on stderr for every version in got that differs from pinned (a local '+...' suffix aside)."""
+    bad = [f"{k}: pinned {v}, installed {got[k]}" for k, v in pinned.items() if got[k].split("+")[0] != v]
     if bad:
-        print("WARNING: versions differ from tools/requirements.txt; references will differ:\n  "
-              + "\n  ".join(bad), file=sys.stderr)
+        print(f"WARNING: versions differ from tools/requirements.txt; {consequence}:\n  " + "\n  ".join(bad),
+              file=sys.stderr)
+
+
+def check_versions():
+    warn_unpinned(PINNED, versions(), "references will differ")
 
 
 def write_json(path, obj):

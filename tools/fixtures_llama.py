@@ -15,11 +15,10 @@ import os
 import shutil
 
 import torch
-from safetensors.torch import save_file
 from tokenizers import Tokenizer
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-import corpus
+import fixtures_common as fc
 import fixtures_tokenizer
 from common import FIXTURES_DIR, rel, versions, write_json
 
@@ -102,29 +101,10 @@ REFERENCE_DOC = {
 
 def build_tokenizer(out_dir):
     """SmolLM2 pipeline with a small vocab; writes tokenizer.json + tokenizer_config.json into out_dir."""
-    docs, _ = corpus.training_documents()
-    tok = fixtures_tokenizer.build_smollm2(docs, vocab_size=TOKENIZER_VOCAB, extra_added=False)
-    tok = fixtures_tokenizer.save_and_reload(tok, os.path.join(out_dir, "tokenizer.json"))
-    assert [tok.token_to_id(t) for t in fixtures_tokenizer.SMOLLM2_SPECIALS] == [0, 1, 2]
-    added = {str(i): {"content": t, "lstrip": False, "normalized": False, "rstrip": False, "single_word": False,
-                      "special": True} for i, t in enumerate(fixtures_tokenizer.SMOLLM2_SPECIALS)}
-    cfg = {
-        "add_prefix_space": False,
-        "added_tokens_decoder": added,
-        "additional_special_tokens": ["<|im_start|>", "<|im_end|>"],
-        "bos_token": "<|im_start|>",
-        "chat_template": SMOLLM2_CHAT_TEMPLATE,
-        "clean_up_tokenization_spaces": False,
-        "eos_token": "<|im_end|>",
-        "model_max_length": 8192,
-        "pad_token": "<|im_end|>",
-        "tokenizer_class": "GPT2Tokenizer",
-        "unk_token": "<|endoftext|>",
-        "vocab_size": tok.get_vocab_size(),
-    }
-    with open(os.path.join(out_dir, "tokenizer_config.json"), "w", encoding="utf-8") as f:
-        json.dump(cfg, f, ensure_ascii=False, indent=2)
-        f.write("\n")
+    tok = fc.train_smollm2_tokenizer(out_dir, TOKENIZER_VOCAB)
+    fc.write_tokenizer_config(out_dir, tok, fixtures_tokenizer.SMOLLM2_SPECIALS,
+                              additional_special_tokens=["<|im_start|>", "<|im_end|>"], eos_token="<|im_end|>",
+                              chat_template=SMOLLM2_CHAT_TEMPLATE)
     return tok
 
 
@@ -156,25 +136,20 @@ def make_config(case, vocab_size):
     return cfg
 
 
-@torch.no_grad()
+def _init_value(name, p, g):
+    if name.endswith("norm.weight"):
+        return fc.norm_weight(INIT, p, g)
+    if name == "model.embed_tokens.weight":
+        return INIT["embed_std"] * torch.randn(p.shape, generator=g)
+    if name == "lm_head.weight":
+        return INIT["lm_head_std"] * torch.randn(p.shape, generator=g)
+    if name.endswith("proj.weight"):
+        return fc.linear_weight(INIT["linear_gain"], p.shape[1], p, g)
+    raise AssertionError(f"unexpected parameter {name}")
+
+
 def init_weights(model, seed, round_to):
-    g = torch.Generator().manual_seed(seed)
-    for name, p in model.named_parameters():  # registration order: deterministic
-        if name.endswith("norm.weight"):
-            lo, hi = INIT["norm_weight_range"]
-            p.copy_(lo + (hi - lo) * torch.rand(p.shape, generator=g))
-        elif name == "model.embed_tokens.weight":
-            p.copy_(INIT["embed_std"] * torch.randn(p.shape, generator=g))
-        elif name == "lm_head.weight":
-            p.copy_(INIT["lm_head_std"] * torch.randn(p.shape, generator=g))
-        elif name.endswith("proj.weight"):
-            p.copy_(INIT["linear_gain"] / p.shape[1] ** 0.5 * torch.randn(p.shape, generator=g))
-        else:
-            raise AssertionError(f"unexpected parameter {name}")
-        if round_to != torch.float32:
-            p.copy_(p.to(round_to).to(torch.float32))
-    if model.config.tie_word_embeddings:
-        assert model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr()
+    fc.init_weights(model, seed, round_to, _init_value, model.model.embed_tokens)
 
 
 @torch.no_grad()
@@ -187,82 +162,39 @@ def greedy(model, ids, tok):
     new = out.sequences[0, len(ids):].tolist()
     step_logits = torch.cat(out.logits, 0).float()  # [steps, vocab]
     full = model(out.sequences[:, :-1]).logits[0, len(ids) - 1:].float()
-    figures = {}
-    for tag, lg in (("generate", step_logits), ("full_forward", full)):
-        top2 = lg.topk(2, dim=-1)
-        margins = (top2.values[:, 0] - top2.values[:, 1])
-        figures[tag] = {"argmax_matches": top2.indices[:, 0].tolist() == new,
-                        "min_margin": margins.min().item(),
-                        "max_abs_logit": lg.abs().max().item()}
-    min_margin = min(f["min_margin"] for f in figures.values())
-    max_abs = max(f["max_abs_logit"] for f in figures.values())
-    return new, {
-        "new_tokens": len(new),
-        "text_has_nul": "\x00" in tok.decode(new, skip_special_tokens=False),
-        "distinct": len(set(new)),
-        "contains_eos": model.config.eos_token_id in new,
-        "min_top1_top2_margin": min_margin,
-        "max_abs_logit": max_abs,
-        "min_margin_over_max_abs_logit": min_margin / max_abs,
-        "argmax_matches": all(f["argmax_matches"] for f in figures.values()),
-        "by_path": figures,
-    }
+    return new, fc.greedy_quality(new, tok.decode(new, skip_special_tokens=False),
+                                  model.config.eos_token_id in new, step_logits, full)
 
 
 def acceptable(q):
-    # No U+0000 in the decoded text keeps reference.json easy on C JSON readers.
-    return (q["new_tokens"] == NEW_TOKENS and not q["contains_eos"] and not q["text_has_nul"] and q["distinct"] >= MIN_DISTINCT
-            and q["argmax_matches"] and q["min_margin_over_max_abs_logit"] >= MARGIN_FACTOR)
+    return fc.acceptable(q, NEW_TOKENS, MIN_DISTINCT, MARGIN_FACTOR)
 
 
 @torch.no_grad()
 def forward_reference(model, ids):
+    """Hidden states, final_prenorm and logits of the prompt (see HIDDEN_DOC)."""
     x = torch.tensor([ids])
-    captured = {}
-    layers = model.model.layers
-    hooks = [layers[-1].register_forward_hook(lambda m, a, o: captured.__setitem__("prenorm", o)),
-             layers[0].register_forward_hook(lambda m, a, o: captured.__setitem__("in0", a[0]))]
-    for i, layer in enumerate(layers):
-        hooks.append(layer.register_forward_hook(lambda m, a, o, i=i: captured.__setitem__(f"out{i}", o)))
-    try:
-        out = model(x, output_hidden_states=True, use_cache=False)
-    finally:
-        for h in hooks:
-            h.remove()
-    hs = out.hidden_states
-    n_layers = model.config.num_hidden_layers
-    # Pin down what each hidden_states entry is (see HIDDEN_DOC).
-    assert len(hs) == n_layers + 1
-    assert torch.equal(hs[0], model.model.embed_tokens(x)) and torch.equal(hs[0], captured["in0"])
-    for i in range(1, n_layers):
-        assert torch.equal(hs[i], captured[f"out{i - 1}"])
-    assert torch.equal(hs[n_layers], model.model.norm(captured["prenorm"]))
-    assert torch.equal(out.logits, model.lm_head(hs[n_layers]))
-    return {"hidden": [h[0].float().contiguous() for h in hs], "prenorm": captured["prenorm"][0].contiguous(),
-            "logits": out.logits[0].float().contiguous()}
+    return fc.decoder_reference(model, model.model, model.config.num_hidden_layers,
+                                embeds=model.model.embed_tokens(x), input_ids=x)
 
 
 def find_seed(case, cfg, round_to, prompt_ids, tok):
     tried = []
     for seed in range(1, MAX_SEEDS + 1):
-        torch.manual_seed(seed)
-        model = LlamaForCausalLM(cfg).eval()
-        init_weights(model, seed, round_to)
+        model = fc.random_model(LlamaForCausalLM, cfg, seed, round_to, init_weights)
         results = {p: greedy(model, ids, tok) for p, ids in prompt_ids.items()}
         if all(acceptable(q) for _, q in results.values()):
             return seed, model, results, tried
         tried.append({"seed": seed, **{p: {"distinct": q["distinct"], "eos": q["contains_eos"],
                                            "margin_ratio": round(q["min_margin_over_max_abs_logit"], 6)}
                                        for p, (_, q) in results.items()}})
-    raise RuntimeError(f"{case}: no seed in 1..{MAX_SEEDS} gives diverse greedy output with a clear margin")
+    raise fc.no_seed(case, MAX_SEEDS)
 
 
 def build_case(case, tok_src_dir, vocab_size):
     spec = CASES[case]
     d = os.path.join(OUT_DIR, case)
-    if os.path.isdir(d):
-        shutil.rmtree(d)
-    os.makedirs(d)
+    fc.fresh_dir(d)
     for f in ("tokenizer.json", "tokenizer_config.json"):
         shutil.copyfile(os.path.join(tok_src_dir, f), os.path.join(d, f))
     tok = Tokenizer.from_file(os.path.join(d, "tokenizer.json"))
@@ -278,37 +210,26 @@ def build_case(case, tok_src_dir, vocab_size):
     for p, v in prm.items():
         ref = forward_reference(model, v["ids"])
         new, q = results[p]
-        tensors[f"{p}.input_ids"] = torch.tensor(v["ids"], dtype=torch.int32)
-        for i, h in enumerate(ref["hidden"]):
-            tensors[f"{p}.hidden.{i}"] = h
-        tensors[f"{p}.final_prenorm"] = ref["prenorm"]
-        tensors[f"{p}.logits"] = ref["logits"]
-        tensors[f"{p}.greedy_ids"] = torch.tensor(new, dtype=torch.int32)
+        tensors.update(fc.decoder_tensors(f"{p}.", v["ids"], ref, new))
         greedy_info[p] = {
             "text_first_32": tok.decode(new[:32], skip_special_tokens=False),
             "text_all_64": tok.decode(new, skip_special_tokens=False),
             **q,
         }
-    save_file(tensors, os.path.join(d, "reference.safetensors"), metadata={"format": "pt"})
+    fc.save_reference(d, tensors)
 
-    # Save the checkpoint in its storage dtype (lossless: the weights were rounded to it already).
+    # Save the checkpoint, read it back (float32) and check it reproduces the references bit for bit.
     ref_logits = {p: tensors[f"{p}.logits"] for p in prm}
-    model.generation_config.eos_token_id = 2
-    model.generation_config.bos_token_id = 1
-    model.generation_config.pad_token_id = 2
-    model = model.to(round_to)
+    fc.set_generation_config(model, eos_token_id=2)
     kw = {"max_shard_size": spec["max_shard_size"]} if spec["max_shard_size"] else {}
-    model.save_pretrained(d, **kw)
+    back = fc.save_and_reload(model, LlamaForCausalLM, d, round_to, **kw)
     del model
-
-    # Read it back through from_pretrained (float32) and check it reproduces the references bit for bit.
-    back = LlamaForCausalLM.from_pretrained(d, dtype=torch.float32, attn_implementation="eager").eval()
     with torch.no_grad():
         for p, v in prm.items():
             assert torch.equal(back(torch.tensor([v["ids"]])).logits[0], ref_logits[p]), (case, p)
 
     config_json = json.load(open(os.path.join(d, "config.json")))
-    files = sorted(os.listdir(d))
+    files = fc.finish_files(d)
     shards = [f for f in files if f.startswith("model") and f.endswith(".safetensors")]
     if spec["max_shard_size"]:
         assert len(shards) >= 2 and "model.safetensors.index.json" in files, files
@@ -349,9 +270,7 @@ def build_case(case, tok_src_dir, vocab_size):
                                    "steps, both for generate()'s cached per-step logits and a no-cache forward",
                        **greedy_info},
     })
-    for f in files:
-        os.chmod(os.path.join(d, f), 0o644)
-    size = sum(os.path.getsize(os.path.join(d, f)) for f in files)
+    size = fc.total_size(d, files)
     print(f"llama {case}: seed {seed}, "
           + ", ".join(f"{p}: n={len(prm[p]['ids'])} distinct={greedy_info[p]['distinct']} "
                       f"margin={greedy_info[p]['min_margin_over_max_abs_logit']:.4f}" for p in prm)
@@ -359,16 +278,9 @@ def build_case(case, tok_src_dir, vocab_size):
 
 
 def generate(cases=None):
-    torch.set_num_threads(1)
-    torch.use_deterministic_algorithms(True)
+    fc.deterministic_torch()
     cases = cases or list(CASES)
-    tok_dir = os.path.join(OUT_DIR, ".tokenizer")
-    if os.path.isdir(tok_dir):
-        shutil.rmtree(tok_dir)
-    os.makedirs(tok_dir)
-    try:
+    with fc.scratch_dir(os.path.join(OUT_DIR, ".tokenizer")) as tok_dir:
         tok = build_tokenizer(tok_dir)
         for case in cases:
             build_case(case, tok_dir, tok.get_vocab_size())
-    finally:
-        shutil.rmtree(tok_dir)

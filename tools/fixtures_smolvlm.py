@@ -20,15 +20,12 @@ import io
 import json
 import math
 import os
-import shutil
-import sys
 
 import numpy as np
 import PIL
 import torch
 from PIL import ExifTags, Image, ImageOps, JpegImagePlugin, features
-from safetensors.torch import save_file
-from tokenizers import AddedToken, Tokenizer
+from tokenizers import Tokenizer
 
 import transformers
 from transformers import (AutoImageProcessor, AutoProcessor, AutoTokenizer, Idefics3Config,
@@ -37,9 +34,9 @@ from transformers import (AutoImageProcessor, AutoProcessor, AutoTokenizer, Idef
                           SmolVLMImageProcessorPil, SmolVLMProcessor, SmolVLMVideoProcessor)
 from transformers.models.smolvlm import processing_smolvlm
 
-import corpus
+import fixtures_common as fc
 import fixtures_tokenizer
-from common import FIXTURES_DIR, rel, sha256_bytes, versions, write_json
+from common import FIXTURES_DIR, rel, sha256_bytes, versions, warn_unpinned, write_json
 
 OUT_DIR = os.path.join(FIXTURES_DIR, "smolvlm")
 IMAGES_DIR = os.path.join(FIXTURES_DIR, "images")
@@ -227,51 +224,50 @@ TEXT = dict(hidden_size=64, intermediate_size=144, num_hidden_layers=2, num_atte
 
 PROMPT_DESCRIBE = "Can you describe this image?"
 
+def ask(text):
+    """A user turn: one image, then text."""
+    return [{"type": "image"}, {"type": "text", "text": text}]
+
+
+def case(description, images, content, geometry="p4-m32-r2", arch="idefics3", split=True,
+         save_dtype=torch.float32, tie=False, layout="current", **extra):
+    return dict(description=description, arch=arch, geometry=geometry, split=split, images=images, content=content,
+                save_dtype=save_dtype, tie=tie, layout=layout, **extra)
+
+
 CASES = {
-    "split": dict(
-        description="splitting on: square RGB PNG -> 3x3 tiles + global image; Idefics3 (as SmolVLM-256M-Instruct)",
-        arch="idefics3", geometry="p4-m32-r2", split=True, images=["astronaut.png"],
-        content=[{"type": "image"}, {"type": "text", "text": PROMPT_DESCRIBE}], save_dtype=torch.float32,
-        tie=False, layout="current"),
-    "nosplit": dict(
-        description="splitting off (do_image_splitting false): the same image resized to one max_image_size "
-                    "square tile; processor files in the legacy 4.x / hub layout (preprocessor_config.json + "
-                    "processor_config.json + chat_template.json)",
-        arch="idefics3", geometry="p4-m32-r2", split=False, images=["astronaut.png"],
-        content=[{"type": "image"}, {"type": "text", "text": PROMPT_DESCRIBE}], save_dtype=torch.float32,
-        tie=False, layout="legacy"),
-    "nonsquare": dict(
-        description="non-square (5:3) image, odd patch size 3 and scale_factor 4; resize_for_vision_encoder "
-                    "changes the aspect (144x86 -> 144x96) -> 2x3 tiles + global; weights saved in bfloat16; "
-                    "also holds an encoder-only check with padded tiles (padded.*)",
-        arch="idefics3", geometry="p3-m48-r4", split=True, images=["coffee.png"],
-        content=[{"type": "image"}, {"type": "text", "text": "What is on the table?"}], save_dtype=torch.bfloat16,
-        tie=False, layout="current", padded_check=True),
-    "rgba": dict(
-        description="RGBA PNG with a full alpha ramp, composited on white by the image processor's convert_to_rgb "
-                    "(PIL alpha_composite); tied word embeddings (no lm_head.weight in model.safetensors)",
-        arch="idefics3", geometry="p4-m32-r2", split=True, images=["chelsea_rgba.png"],
-        content=[{"type": "image"}, {"type": "text", "text": "What animal is this?"}], save_dtype=torch.float32,
-        tie=True, layout="current"),
-    "gray": dict(
-        description="grayscale JPEG, portrait, smaller than longest_edge: upscaled 45x70 -> 62x96 (odd width "
-                    "61 bumped to 62), then 64x96 for the encoder -> 3x2 tiles + global",
-        arch="idefics3", geometry="p4-m32-r2", split=True, images=["camera_gray.jpg"],
-        content=[{"type": "image"}, {"type": "text", "text": PROMPT_DESCRIBE}], save_dtype=torch.float32,
-        tie=False, layout="current"),
-    "exif": dict(
-        description="JPEG with EXIF Orientation 6 (stored 80x120, upright 120x80), odd patch size / scale 4",
-        arch="idefics3", geometry="p3-m48-r4", split=True, images=["rocket_exif6.jpg"],
-        content=[{"type": "image"}, {"type": "text", "text": "Where was this photo taken?"}],
-        save_dtype=torch.float32, tie=False, layout="current"),
-    "two-images": dict(
-        description="two images in one prompt with text between them (non-square PNG + progressive JPEG with EXIF "
-                    "Orientation 8); SmolVLMForConditionalGeneration / SmolVLMProcessor (model_type smolvlm, as "
-                    "SmolVLM2)",
-        arch="smolvlm", geometry="p4-m32-r2", split=True, images=["coffee.png", "hubble_exif8_progressive.jpg"],
-        content=[{"type": "text", "text": "Compare "}, {"type": "image"}, {"type": "text", "text": " and "},
-                 {"type": "image"}, {"type": "text", "text": ". What differs?"}],
-        save_dtype=torch.float32, tie=False, layout="current"),
+    "split": case(
+        "splitting on: square RGB PNG -> 3x3 tiles + global image; Idefics3 (as SmolVLM-256M-Instruct)",
+        ["astronaut.png"], ask(PROMPT_DESCRIBE)),
+    "nosplit": case(
+        "splitting off (do_image_splitting false): the same image resized to one max_image_size "
+        "square tile; processor files in the legacy 4.x / hub layout (preprocessor_config.json + "
+        "processor_config.json + chat_template.json)",
+        ["astronaut.png"], ask(PROMPT_DESCRIBE), split=False, layout="legacy"),
+    "nonsquare": case(
+        "non-square (5:3) image, odd patch size 3 and scale_factor 4; resize_for_vision_encoder "
+        "changes the aspect (144x86 -> 144x96) -> 2x3 tiles + global; weights saved in bfloat16; "
+        "also holds an encoder-only check with padded tiles (padded.*)",
+        ["coffee.png"], ask("What is on the table?"), geometry="p3-m48-r4", save_dtype=torch.bfloat16,
+        padded_check=True),
+    "rgba": case(
+        "RGBA PNG with a full alpha ramp, composited on white by the image processor's convert_to_rgb "
+        "(PIL alpha_composite); tied word embeddings (no lm_head.weight in model.safetensors)",
+        ["chelsea_rgba.png"], ask("What animal is this?"), tie=True),
+    "gray": case(
+        "grayscale JPEG, portrait, smaller than longest_edge: upscaled 45x70 -> 62x96 (odd width "
+        "61 bumped to 62), then 64x96 for the encoder -> 3x2 tiles + global",
+        ["camera_gray.jpg"], ask(PROMPT_DESCRIBE)),
+    "exif": case(
+        "JPEG with EXIF Orientation 6 (stored 80x120, upright 120x80), odd patch size / scale 4",
+        ["rocket_exif6.jpg"], ask("Where was this photo taken?"), geometry="p3-m48-r4"),
+    "two-images": case(
+        "two images in one prompt with text between them (non-square PNG + progressive JPEG with EXIF "
+        "Orientation 8); SmolVLMForConditionalGeneration / SmolVLMProcessor (model_type smolvlm, as "
+        "SmolVLM2)",
+        ["coffee.png", "hubble_exif8_progressive.jpg"],
+        [{"type": "text", "text": "Compare "}, {"type": "image"}, {"type": "text", "text": " and "},
+         {"type": "image"}, {"type": "text", "text": ". What differs?"}], arch="smolvlm"),
 }
 
 INIT = {"linear_gain": 2.0, "embed_std": 1.0, "lm_head_std": 1.0, "norm_weight_range": [0.5, 1.5],
@@ -290,33 +286,13 @@ def check_chat_template():
 def build_tokenizer(out_dir):
     """SmolLM2 pipeline with a small vocab (as the Llama fixtures) + SmolVLM's added tokens; writes tokenizer.json
     and a SmolVLM-like tokenizer_config.json into out_dir (the processor then re-saves them its own way)."""
-    docs, _ = corpus.training_documents()
-    tok = fixtures_tokenizer.build_smollm2(docs, vocab_size=TOKENIZER_VOCAB, extra_added=False)
-    assert tok.get_vocab_size() == TOKENIZER_VOCAB
-    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in SMOLVLM_ADDED])
-    tok = fixtures_tokenizer.save_and_reload(tok, os.path.join(out_dir, "tokenizer.json"))
-    assert [tok.token_to_id(t) for t in fixtures_tokenizer.SMOLLM2_SPECIALS] == [0, 1, 2]
+    tok = fc.train_smollm2_tokenizer(out_dir, TOKENIZER_VOCAB, added=SMOLVLM_ADDED)
     assert [tok.token_to_id(t) for t in SMOLVLM_ADDED] == list(range(TOKENIZER_VOCAB,
                                                                      TOKENIZER_VOCAB + len(SMOLVLM_ADDED)))
-    specials = fixtures_tokenizer.SMOLLM2_SPECIALS + SMOLVLM_ADDED
-    cfg = {
-        "add_prefix_space": False,
-        "added_tokens_decoder": {str(tok.token_to_id(t)): {"content": t, "lstrip": False, "normalized": False,
-                                                           "rstrip": False, "single_word": False, "special": True}
-                                 for t in specials},
-        "additional_special_tokens": ["<fake_token_around_image>", "<image>", "<end_of_utterance>"],
-        "bos_token": "<|im_start|>",
-        "clean_up_tokenization_spaces": False,
-        "eos_token": "<end_of_utterance>",
-        "model_max_length": 8192,
-        "pad_token": "<|im_end|>",
-        "tokenizer_class": "GPT2Tokenizer",
-        "unk_token": "<|endoftext|>",
-        "vocab_size": tok.get_vocab_size(),
-    }
-    with open(os.path.join(out_dir, "tokenizer_config.json"), "w", encoding="utf-8") as f:
-        json.dump(cfg, f, ensure_ascii=False, indent=2)
-        f.write("\n")
+    fc.write_tokenizer_config(out_dir, tok, fixtures_tokenizer.SMOLLM2_SPECIALS + SMOLVLM_ADDED,
+                              additional_special_tokens=["<fake_token_around_image>", "<image>",
+                                                         "<end_of_utterance>"],
+                              eos_token="<end_of_utterance>")
     return tok
 
 
@@ -533,36 +509,29 @@ def model_class(case):
     return Idefics3ForConditionalGeneration if CASES[case]["arch"] == "idefics3" else SmolVLMForConditionalGeneration
 
 
-@torch.no_grad()
+def _init_value(name, p, g):
+    if name.endswith("norm.weight") or name.endswith("layer_norm1.weight") or name.endswith("layer_norm2.weight") \
+            or name.endswith("post_layernorm.weight"):
+        return fc.norm_weight(INIT, p, g)
+    if name.endswith(".bias"):
+        return INIT["bias_std"] * torch.randn(p.shape, generator=g)
+    if name == "model.text_model.embed_tokens.weight":
+        return INIT["embed_std"] * torch.randn(p.shape, generator=g)
+    if name == "lm_head.weight":
+        return INIT["lm_head_std"] * torch.randn(p.shape, generator=g)
+    if name.endswith("position_embedding.weight"):
+        return INIT["vision_pos_std"] * torch.randn(p.shape, generator=g)
+    if name.endswith("patch_embedding.weight"):
+        return fc.linear_weight(INIT["patch_gain"], p.shape[1] * p.shape[2] * p.shape[3], p, g)
+    if p.dim() == 2 and (name.endswith("proj.weight") or name.endswith("fc1.weight") or name.endswith("fc2.weight")):
+        return fc.linear_weight(INIT["linear_gain"], p.shape[1], p, g)
+    raise AssertionError(f"unexpected parameter {name}")
+
+
 def init_weights(model, seed, round_to):
     """Same recipe as the Llama fixtures for the decoder; the vision tower gets non-trivial LayerNorm weights and
     biases, all linear/conv weights N(0, (gain / sqrt(fan_in))^2)."""
-    g = torch.Generator().manual_seed(seed)
-    for name, p in model.named_parameters():  # registration order: deterministic
-        if name.endswith("norm.weight") or name.endswith("layer_norm1.weight") or name.endswith("layer_norm2.weight") \
-                or name.endswith("post_layernorm.weight"):
-            lo, hi = INIT["norm_weight_range"]
-            p.copy_(lo + (hi - lo) * torch.rand(p.shape, generator=g))
-        elif name.endswith(".bias"):
-            p.copy_(INIT["bias_std"] * torch.randn(p.shape, generator=g))
-        elif name == "model.text_model.embed_tokens.weight":
-            p.copy_(INIT["embed_std"] * torch.randn(p.shape, generator=g))
-        elif name == "lm_head.weight":
-            p.copy_(INIT["lm_head_std"] * torch.randn(p.shape, generator=g))
-        elif name.endswith("position_embedding.weight"):
-            p.copy_(INIT["vision_pos_std"] * torch.randn(p.shape, generator=g))
-        elif name.endswith("patch_embedding.weight"):
-            fan_in = p.shape[1] * p.shape[2] * p.shape[3]
-            p.copy_(INIT["patch_gain"] / fan_in ** 0.5 * torch.randn(p.shape, generator=g))
-        elif p.dim() == 2 and (name.endswith("proj.weight") or name.endswith("fc1.weight")
-                               or name.endswith("fc2.weight")):
-            p.copy_(INIT["linear_gain"] / p.shape[1] ** 0.5 * torch.randn(p.shape, generator=g))
-        else:
-            raise AssertionError(f"unexpected parameter {name}")
-        if round_to != torch.float32:
-            p.copy_(p.to(round_to).to(torch.float32))
-    if model.config.tie_word_embeddings:
-        assert model.lm_head.weight.data_ptr() == model.model.text_model.embed_tokens.weight.data_ptr()
+    fc.init_weights(model, seed, round_to, _init_value, model.model.text_model.embed_tokens)
 
 
 def _special_ids(tok):
@@ -584,58 +553,28 @@ def greedy(model, inputs, tok):
     full = model(input_ids=out.sequences[:, :-1], attention_mask=torch.ones_like(out.sequences[:, :-1]),
                  pixel_values=inputs["pixel_values"], pixel_attention_mask=inputs["pixel_attention_mask"],
                  use_cache=False).logits[0, n - 1:].float()
-    figures = {}
-    for tag, lg in (("generate", step_logits), ("full_forward", full)):
-        top2 = lg.topk(2, dim=-1)
-        margins = top2.values[:, 0] - top2.values[:, 1]
-        figures[tag] = {"argmax_matches": top2.indices[:, 0].tolist() == new, "min_margin": margins.min().item(),
-                        "max_abs_logit": lg.abs().max().item()}
-    min_margin = min(f["min_margin"] for f in figures.values())
-    max_abs = max(f["max_abs_logit"] for f in figures.values())
-    return new, {
-        "new_tokens": len(new),
-        "text_has_nul": "\x00" in tok.decode(new, skip_special_tokens=False),
-        "distinct": len(set(new)),
-        # <end_of_utterance> (generation_config eos) and <|im_end|> (text_config eos / pad) are both rejected, so
-        # that a runtime stopping at either still produces all the tokens
-        "contains_eos": bool({sp["eos"], model.generation_config.eos_token_id,
-                              model.config.text_config.eos_token_id} & set(new)),
-        "contains_image_token": sp["image"] in new,
-        "min_top1_top2_margin": min_margin,
-        "max_abs_logit": max_abs,
-        "min_margin_over_max_abs_logit": min_margin / max_abs,
-        "argmax_matches": all(f["argmax_matches"] for f in figures.values()),
-        "by_path": figures,
-    }
+    # <end_of_utterance> (generation_config eos) and <|im_end|> (text_config eos / pad) are both rejected, so that a
+    # runtime stopping at either still produces all the tokens
+    contains_eos = bool({sp["eos"], model.generation_config.eos_token_id,
+                         model.config.text_config.eos_token_id} & set(new))
+    return new, fc.greedy_quality(new, tok.decode(new, skip_special_tokens=False), contains_eos, step_logits, full,
+                                  extra={"contains_image_token": sp["image"] in new})
 
 
 def acceptable(q):
-    if q["contains_image_token"]:
-        return False
-    return (q["new_tokens"] == NEW_TOKENS and not q["contains_eos"] and not q["contains_image_token"]
-            and not q["text_has_nul"] and q["distinct"] >= MIN_DISTINCT and q["argmax_matches"]
-            and q["min_margin_over_max_abs_logit"] >= MARGIN_FACTOR)
-
-
-def set_generation_config(model, tok):
-    gc = model.generation_config
-    gc.bos_token_id = 1
-    gc.eos_token_id = tok.token_to_id("<end_of_utterance>")
-    gc.pad_token_id = 2
+    return not q["contains_image_token"] and fc.acceptable(q, NEW_TOKENS, MIN_DISTINCT, MARGIN_FACTOR)
 
 
 def find_seed(case, cfg, round_to, inputs, tok):
     rejected = 0
     for seed in range(1, MAX_SEEDS + 1):
-        torch.manual_seed(seed)
-        model = model_class(case)(cfg).eval()
-        init_weights(model, seed, round_to)
-        set_generation_config(model, tok)
+        model = fc.random_model(model_class(case), cfg, seed, round_to, init_weights)
+        fc.set_generation_config(model, tok.token_to_id("<end_of_utterance>"))
         new, q = greedy(model, inputs, tok)
         if acceptable(q):
             return seed, model, new, q, rejected
         rejected += 1
-    raise RuntimeError(f"{case}: no seed in 1..{MAX_SEEDS} gives diverse greedy output with a clear margin")
+    raise fc.no_seed(case, MAX_SEEDS)
 
 
 def pixel_shuffle_ref(x, r):
@@ -687,30 +626,8 @@ def vision_reference(model, pixel_values, pixel_attention_mask):
     }
 
 
-@torch.no_grad()
 def forward_reference(model, inputs):
-    cap = {}
-    tm = model.model.text_model
-    layers = tm.layers
-    hooks = [layers[-1].register_forward_hook(lambda m, a, o: cap.__setitem__("prenorm", o)),
-             layers[0].register_forward_hook(lambda m, a, o: cap.__setitem__("in0", a[0]))]
-    for i, layer in enumerate(layers):
-        hooks.append(layer.register_forward_hook(lambda m, a, o, i=i: cap.__setitem__(f"out{i}", o)))
-    try:
-        out = model(**inputs, output_hidden_states=True, use_cache=False)
-    finally:
-        for h in hooks:
-            h.remove()
-    hs = out.hidden_states
-    L = model.config.text_config.num_hidden_layers
-    assert len(hs) == L + 1
-    assert torch.equal(hs[0], cap["in0"])
-    for i in range(1, L):
-        assert torch.equal(hs[i], cap[f"out{i - 1}"])
-    assert torch.equal(hs[L], tm.norm(cap["prenorm"]))
-    assert torch.equal(out.logits, model.lm_head(hs[L]))
-    return {"hidden": [h[0].float().contiguous() for h in hs], "prenorm": cap["prenorm"][0].contiguous(),
-            "logits": out.logits[0].float().contiguous()}
+    return fc.decoder_reference(model, model.model.text_model, model.config.text_config.num_hidden_layers, **inputs)
 
 
 @torch.no_grad()
@@ -780,6 +697,17 @@ def _u8(a):
     return torch.from_numpy(np.array(a, dtype=np.uint8, copy=True))
 
 
+def encoder_tensors(prefix, pixel_values, pixel_attention_mask, vref):
+    """<prefix>pixel_values, <prefix>pixel_attention_mask, <prefix>vision.*, <prefix>connector.out"""
+    tensors = {f"{prefix}pixel_values": pixel_values.contiguous(),
+               f"{prefix}pixel_attention_mask": pixel_attention_mask.to(torch.uint8).contiguous()}
+    for name in ("patch_attention_mask", "position_ids", "embeddings", "last_hidden_state") + tuple(
+            f"layer.{i}" for i in range(VISION["num_hidden_layers"])):
+        tensors[f"{prefix}vision.{name}"] = vref[name]
+    tensors[f"{prefix}connector.out"] = vref["connector"]
+    return tensors
+
+
 def fast_vs_slow(case, images, slow_pv):
     """The torchvision ('fast') image processor, which AutoImageProcessor picks by default when torchvision >= 0.27
     is installed, on the same inputs."""
@@ -803,9 +731,7 @@ def build_case(case, tok_dir, tok):
     spec = CASES[case]
     g = GEOMETRIES[spec["geometry"]]
     d = os.path.join(OUT_DIR, case)
-    if os.path.isdir(d):
-        shutil.rmtree(d)
-    os.makedirs(d)
+    fc.fresh_dir(d)
 
     proc = make_processor(case, tok_dir)
     save_processor(case, proc, d)
@@ -864,31 +790,16 @@ def build_case(case, tok_dir, tok):
             tensors[f"image.{k}.vision_resized"] = _u8(r["vision_resized"])
         if "global" in r:
             tensors[f"image.{k}.global"] = _u8(r["global"])
-    tensors["pixel_values"] = pv.contiguous()
-    tensors["pixel_attention_mask"] = inputs["pixel_attention_mask"][0].to(torch.uint8).contiguous()
-    for name in ("patch_attention_mask", "position_ids", "embeddings", "last_hidden_state") + tuple(
-            f"layer.{i}" for i in range(VISION["num_hidden_layers"])):
-        tensors[f"vision.{name}"] = vref[name]
-    tensors["connector.out"] = vref["connector"]
-    tensors["input_ids"] = torch.tensor(ids, dtype=torch.int32)
-    for i, h in enumerate(fref["hidden"]):
-        tensors[f"hidden.{i}"] = h
-    tensors["final_prenorm"] = fref["prenorm"]
-    tensors["logits"] = fref["logits"]
-    tensors["greedy_ids"] = torch.tensor(new, dtype=torch.int32)
+    tensors.update(encoder_tensors("", pv, inputs["pixel_attention_mask"][0], vref))
+    tensors.update(fc.decoder_tensors("", ids, fref, new))
     padded_info = None
     if spec.get("padded_check"):
         ppv, pmask, pref, padded_info = padded_reference(model, pv)
-        tensors["padded.pixel_values"] = ppv.contiguous()
-        tensors["padded.pixel_attention_mask"] = pmask.to(torch.uint8).contiguous()
-        for name in ("patch_attention_mask", "position_ids", "embeddings", "last_hidden_state") + tuple(
-                f"layer.{i}" for i in range(VISION["num_hidden_layers"])):
-            tensors[f"padded.vision.{name}"] = pref[name]
-        tensors["padded.connector.out"] = pref["connector"]
+        tensors.update(encoder_tensors("padded.", ppv, pmask, pref))
         padded_info["position_ids_tile1_valid_grid"] = pref["position_ids"][1].view(
             *[g["image_size"] // g["patch_size"]] * 2)[:padded_info["valid_patches_hw"][0],
                                                        :padded_info["valid_patches_hw"][1]].tolist()
-    save_file(tensors, os.path.join(d, "reference.safetensors"), metadata={"format": "pt"})
+    fc.save_reference(d, tensors)
 
     fvs = fast_vs_slow(case, images, pv)
     rgba_note = None
@@ -904,16 +815,12 @@ def build_case(case, tok_dir, tok):
 
     # save the model (weights already rounded to the storage dtype), read it back and check logits bit for bit
     ref_logits = tensors["logits"]
-    model = model.to(round_to)
-    model.save_pretrained(d)
+    back = fc.save_and_reload(model, model_class(case), d, round_to)
     del model
-    back = model_class(case).from_pretrained(d, dtype=torch.float32, attn_implementation="eager").eval()
     with torch.no_grad():
         assert torch.equal(back(**model_inputs, use_cache=False).logits[0], ref_logits), case
 
-    files = sorted(os.listdir(d))
-    for f in files:
-        os.chmod(os.path.join(d, f), 0o644)
+    files = fc.finish_files(d)
     from safetensors import safe_open
     with safe_open(os.path.join(d, "model.safetensors"), "pt") as f:
         weight_names = sorted(f.keys())
@@ -984,7 +891,7 @@ def build_case(case, tok_dir, tok):
                                    "forward",
                        "text": dec, **q},
     })
-    size = sum(os.path.getsize(os.path.join(d, f)) for f in files)
+    size = fc.total_size(d, files)
     print(f"smolvlm {case}: seed {seed}, tiles {n_tiles}, n={len(ids)} distinct={q['distinct']} "
           f"margin={q['min_margin_over_max_abs_logit']:.4f} fast-slow={fvs.get('max_abs_diff')}, "
           f"{size // 1024} KiB -> {rel(d)}")
@@ -1000,28 +907,17 @@ def all_versions():
 
 
 def check_extra_versions():
-    v = all_versions()
-    bad = [f"{k}: pinned {p}, installed {v[k]}" for k, p in PINNED_EXTRA.items() if v[k].split("+")[0] != p]
-    if bad:
-        print("WARNING: versions differ from tools/requirements.txt; smolvlm fixtures will differ:\n  "
-              + "\n  ".join(bad), file=sys.stderr)
+    warn_unpinned(PINNED_EXTRA, all_versions(), "smolvlm fixtures will differ")
 
 
 def generate(cases=None):
-    torch.set_num_threads(1)
-    torch.use_deterministic_algorithms(True)
+    fc.deterministic_torch()
     transformers.logging.set_verbosity_error()
     check_extra_versions()
     check_chat_template()
     make_images()
     cases = cases or list(CASES)
-    tok_dir = os.path.join(OUT_DIR, ".tokenizer")
-    if os.path.isdir(tok_dir):
-        shutil.rmtree(tok_dir)
-    os.makedirs(tok_dir)
-    try:
+    with fc.scratch_dir(os.path.join(OUT_DIR, ".tokenizer")) as tok_dir:
         tok = build_tokenizer(tok_dir)
         for case in cases:
             build_case(case, tok_dir, tok)
-    finally:
-        shutil.rmtree(tok_dir)
