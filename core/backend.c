@@ -8,17 +8,25 @@ const char *mmrt_op_name(mmrt_op_kind kind) {
         [MMRT_OP_SOFTMAX] = "softmax",   [MMRT_OP_ATTENTION] = "attention",
         [MMRT_OP_SILU_MUL] = "silu_mul", [MMRT_OP_ADD] = "add",
         [MMRT_OP_MUL] = "mul",           [MMRT_OP_SCALE] = "scale",
-        [MMRT_OP_ARGMAX] = "argmax",
+        [MMRT_OP_ARGMAX] = "argmax",     [MMRT_OP_LAYER_NORM] = "layer_norm",
+        [MMRT_OP_GELU] = "gelu",         [MMRT_OP_GELU_TANH] = "gelu_tanh",
+        [MMRT_OP_ADD_BIAS] = "add_bias",
     };
     return (unsigned)kind < MMRT_OP_COUNT ? names[kind] : "?";
 }
 
 static bool is_2d(const mmrt_tensor *t) { return t->ne[2] == 1 && t->ne[3] == 1; }
 
+/* A per-column vector (norm weight, bias) for rows of length d. */
+static bool is_row_vector(const mmrt_tensor *t, int64_t d) {
+    return t && t->ne[0] == d && t->ne[1] == 1 && is_2d(t) && mmrt_tensor_is_contiguous(t);
+}
+
 /* Shapes are built by model code from validated checkpoints, so a mismatch here is a bug in mmrt,
  * not bad input: assert. */
 static void check_op(const mmrt_op *op) {
     const mmrt_tensor *d = op->dst, *a = op->src[0], *b = op->src[1], *c = op->src[2];
+    const mmrt_tensor *e = op->src[3];
     MMRT_ASSERT(d && a);
     MMRT_ASSERT(mmrt_tensor_rows_contiguous(d) && mmrt_tensor_rows_contiguous(a));
     switch (op->kind) {
@@ -47,6 +55,16 @@ static void check_op(const mmrt_op *op) {
         MMRT_ASSERT(op->p.attn.n_kv >= 0 && op->p.attn.n_kv <= b->ne[2]);
         MMRT_ASSERT(b->type == MMRT_F32 && c->type == MMRT_F32 && mmrt_tensor_rows_contiguous(b) &&
                     mmrt_tensor_rows_contiguous(c));
+        MMRT_ASSERT(!e || ((e->type == MMRT_U8 || e->type == MMRT_I32) && !op->p.attn.causal &&
+                           e->ne[0] >= op->p.attn.n_kv && mmrt_tensor_is_contiguous(e)));
+        break;
+    case MMRT_OP_LAYER_NORM:
+        MMRT_ASSERT(is_row_vector(b, a->ne[0]) && is_row_vector(c, a->ne[0]));
+        MMRT_ASSERT(mmrt_tensor_same_shape(a, d) && is_2d(a));
+        break;
+    case MMRT_OP_ADD_BIAS:
+        MMRT_ASSERT(is_row_vector(b, a->ne[0]));
+        MMRT_ASSERT(mmrt_tensor_same_shape(a, d) && is_2d(a));
         break;
     case MMRT_OP_SILU_MUL:
     case MMRT_OP_ADD:
@@ -55,6 +73,8 @@ static void check_op(const mmrt_op *op) {
         /* fall through */
     case MMRT_OP_SCALE:
     case MMRT_OP_SOFTMAX:
+    case MMRT_OP_GELU:
+    case MMRT_OP_GELU_TANH:
         MMRT_ASSERT(mmrt_tensor_same_shape(a, d) && is_2d(a));
         break;
     case MMRT_OP_ARGMAX:

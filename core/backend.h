@@ -25,12 +25,22 @@ typedef enum mmrt_op_kind {
                           angle = pos(n) i32 · inv_freq(n_rot/2) f32, cos/sin · attn_factor   */
     MMRT_OP_SOFTMAX,   /* dst(m, d) = softmax(x · scale) per row                               */
     MMRT_OP_ATTENTION, /* dst(n, h, hd) = softmax(q kᵀ · scale + mask) v over a KV cache:
-                          q(n, h, hd), k/v(n_kv_max, h_kv, hd); GQA when h_kv < h              */
+                          q(n, h, hd), k/v(n_kv_max, h_kv, hd); GQA when h_kv < h;
+                          optional key_mask(≥ n_kv) u8/i32, bidirectional only: key j takes
+                          part when key_mask[j] != 0. As transformers (SigLIP, Idefics3), which
+                          adds finfo.min to masked scores: a query whose keys are all masked
+                          attends uniformly to all n_kv keys (mean of v), not to none         */
     MMRT_OP_SILU_MUL,  /* dst = silu(a) · b (gated MLP)                                       */
     MMRT_OP_ADD,       /* dst = a + b                                                          */
     MMRT_OP_MUL,       /* dst = a · b                                                          */
     MMRT_OP_SCALE,     /* dst = a · s                                                          */
     MMRT_OP_ARGMAX,    /* dst(m) i32 = argmax over each row of x(m, d); first index on ties    */
+    MMRT_OP_LAYER_NORM, /* dst(m, d) = (x − mean) / sqrt(var + eps) · w(d) + b(d), biased var
+                          over each row (torch.nn.LayerNorm)          w, b f32/f16/bf16     */
+    MMRT_OP_GELU,      /* dst = 0.5 · a · (1 + erf(a / √2))   (torch gelu, "gelu")             */
+    MMRT_OP_GELU_TANH, /* dst = 0.5 · a · (1 + tanh(√(2/π) · (a + 0.044715 · a³)))
+                          (torch gelu(approximate="tanh"), "gelu_pytorch_tanh")               */
+    MMRT_OP_ADD_BIAS,  /* dst(m, n) = x(m, n) + b(n)  (linear layer bias)  b f32/f16/bf16     */
     MMRT_OP_COUNT
 } mmrt_op_kind;
 
@@ -39,11 +49,11 @@ const char *mmrt_op_name(mmrt_op_kind kind);
 typedef struct mmrt_op {
     mmrt_op_kind kind;
     mmrt_tensor *dst;
-    const mmrt_tensor *src[3];
+    const mmrt_tensor *src[4];
     union {
         struct {
             float eps;
-        } norm;
+        } norm;            /* src: x, w (RMS_NORM); x, w, b (LAYER_NORM) */
         struct {
             int n_rot;         /* leading dims rotated per head (partial RoPE when < hd) */
             float attn_factor; /* multiplies cos and sin (1 for plain RoPE) */
@@ -53,7 +63,7 @@ typedef struct mmrt_op {
             int64_t n_kv;  /* keys 0..n_kv-1 of the cache are valid */
             int64_t pos0;  /* absolute position of the first query (causal mask) */
             bool causal;
-        } attn;            /* src: q, k cache, v cache */
+        } attn;            /* src: q, k cache, v cache, key_mask (NULL: none) */
         struct {
             float s;
         } scale;

@@ -46,6 +46,16 @@ mmrt_status mmrt_attention(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor
     return run(be, op, err);
 }
 
+mmrt_status mmrt_attention_masked(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor *q,
+                                  const mmrt_tensor *k, const mmrt_tensor *v,
+                                  const mmrt_tensor *key_mask, int64_t n_kv, float scale,
+                                  mmrt_error *err) {
+    mmrt_op op = {.kind = MMRT_OP_ATTENTION, .dst = dst, .src = {q, k, v, key_mask}};
+    op.p.attn.scale = scale;
+    op.p.attn.n_kv = n_kv;
+    return run(be, op, err);
+}
+
 mmrt_status mmrt_silu_mul(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor *a,
                           const mmrt_tensor *b, mmrt_error *err) {
     return run(be, (mmrt_op){.kind = MMRT_OP_SILU_MUL, .dst = dst, .src = {a, b}}, err);
@@ -64,6 +74,28 @@ mmrt_status mmrt_mul(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor *a,
 mmrt_status mmrt_scale(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor *a, float s,
                        mmrt_error *err) {
     return run(be, (mmrt_op){.kind = MMRT_OP_SCALE, .dst = dst, .src = {a}, .p.scale.s = s}, err);
+}
+
+mmrt_status mmrt_layer_norm(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor *x,
+                            const mmrt_tensor *w, const mmrt_tensor *b, float eps,
+                            mmrt_error *err) {
+    mmrt_op op = {.kind = MMRT_OP_LAYER_NORM, .dst = dst, .src = {x, w, b}};
+    op.p.norm.eps = eps;
+    return run(be, op, err);
+}
+
+mmrt_status mmrt_gelu(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor *a, mmrt_error *err) {
+    return run(be, (mmrt_op){.kind = MMRT_OP_GELU, .dst = dst, .src = {a}}, err);
+}
+
+mmrt_status mmrt_gelu_tanh(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor *a,
+                           mmrt_error *err) {
+    return run(be, (mmrt_op){.kind = MMRT_OP_GELU_TANH, .dst = dst, .src = {a}}, err);
+}
+
+mmrt_status mmrt_add_bias(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor *x,
+                          const mmrt_tensor *b, mmrt_error *err) {
+    return run(be, (mmrt_op){.kind = MMRT_OP_ADD_BIAS, .dst = dst, .src = {x, b}}, err);
 }
 
 mmrt_status mmrt_argmax(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor *x, mmrt_error *err) {

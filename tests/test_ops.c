@@ -158,6 +158,93 @@ Test(ops, rms_norm_oracle_by_hand) {
     cr_assert_float_eq(out[1], 8.0f / r, 1e-6f);
 }
 
+struct layer_norm_args {
+    mmrt_tensor x, w, b;
+    float eps;
+};
+
+static mmrt_status run_layer_norm(mmrt_backend *be, void *args, float *out) {
+    struct layer_norm_args *a = args;
+    mmrt_tensor d = mmrt_tensor_2d(MMRT_F32, out, a->x.ne[0], a->x.ne[1]);
+    return mmrt_layer_norm(be, &d, &a->x, &a->w, &a->b, a->eps, NULL);
+}
+
+Test(ops, layer_norm_matches_oracle) {
+    /* (rows, d): d = 1 (zero variance: dst = b), SigLIP's 1152, odd lengths */
+    static const int64_t shapes[][2] = {{1, 1}, {3, 1152}, {7, 54}, {13, 3}};
+    for (size_t s = 0; s < 4; s++)
+        for (size_t t = 0; t < 3; t++) {
+            int64_t rows = shapes[s][0], d = shapes[s][1];
+            float *xv = floats(rows * d, 120 + s, -3.0f, 5.0f); /* a non-zero mean */
+            struct layer_norm_args a = {.x = mmrt_tensor_2d(MMRT_F32, xv, d, rows),
+                                        .w = weights(weight_types[t], d, 1, 130 + s, NULL),
+                                        /* a bias of another dtype than w */
+                                        .b = weights(weight_types[(t + 1) % 3], d, 1, 140 + s,
+                                                     NULL),
+                                        .eps = 1e-6f};
+            char what[96];
+            snprintf(what, sizeof what, "layer_norm rows=%lld d=%lld w=%s", (long long)rows,
+                     (long long)d, mmrt_dtype_name(weight_types[t]));
+            check_all(what, run_layer_norm, &a, rows * d, 1e-5);
+            free(xv);
+            free(a.w.data);
+            free(a.b.data);
+        }
+}
+
+Test(ops, layer_norm_oracle_by_hand) {
+    /* mean 2.5, biased variance 1.25 */
+    float x[4] = {1, 2, 3, 4}, w[4] = {1, 1, 2, 2}, b[4] = {0, 1, 0, -1}, out[4];
+    struct layer_norm_args a = {.x = mmrt_tensor_2d(MMRT_F32, x, 4, 1),
+                                .w = mmrt_tensor_1d(MMRT_F32, w, 4),
+                                .b = mmrt_tensor_1d(MMRT_F32, b, 4)};
+    mmrt_backend *rb = backend(1, true);
+    cr_assert_eq(run_layer_norm(rb, &a, out), MMRT_OK);
+    mmrt_backend_free(rb);
+    float r = sqrtf(1.25f);
+    float want[4] = {-1.5f / r, -0.5f / r + 1.0f, 2.0f * 0.5f / r, 2.0f * 1.5f / r - 1.0f};
+    for (int i = 0; i < 4; i++) cr_assert_float_eq(out[i], want[i], 1e-6f, "out[%d]", i);
+}
+
+/* ---- add_bias --------------------------------------------------------------------------- */
+
+struct bias_args {
+    mmrt_tensor x, b;
+};
+
+static mmrt_status run_add_bias(mmrt_backend *be, void *args, float *out) {
+    struct bias_args *a = args;
+    mmrt_tensor d = mmrt_tensor_2d(MMRT_F32, out, a->x.ne[0], a->x.ne[1]);
+    return mmrt_add_bias(be, &d, &a->x, &a->b, NULL);
+}
+
+Test(ops, add_bias_matches_oracle) {
+    static const int64_t shapes[][2] = {{1, 1}, {9, 37}, {17, 4305}, {5, 1152}};
+    for (size_t s = 0; s < 4; s++)
+        for (size_t t = 0; t < 3; t++) {
+            int64_t rows = shapes[s][0], n = shapes[s][1];
+            float *xv = floats(rows * n, 150 + s, -4.0f, 4.0f);
+            struct bias_args a = {.x = mmrt_tensor_2d(MMRT_F32, xv, n, rows),
+                                  .b = weights(weight_types[t], n, 1, 160 + s, NULL)};
+            check_all("add_bias", run_add_bias, &a, rows * n, 1e-6);
+            free(xv);
+            free(a.b.data);
+        }
+}
+
+Test(ops, add_bias_oracle_by_hand) {
+    /* bf16 bias: 0.5 and -2 are exact */
+    float x[2 * 2] = {1, 2, 3, 4}, out[4];
+    uint16_t b[2] = {mmrt_f32_to_bf16(0.5f), mmrt_f32_to_bf16(-2.0f)};
+    struct bias_args a = {.x = mmrt_tensor_2d(MMRT_F32, x, 2, 2),
+                          .b = mmrt_tensor_1d(MMRT_BF16, b, 2)};
+    mmrt_backend *rb = backend(1, true);
+    cr_assert_eq(run_add_bias(rb, &a, out), MMRT_OK);
+    mmrt_backend_free(rb);
+    float want[4] = {1.5f, 0.0f, 3.5f, 2.0f};
+    for (int i = 0; i < 4; i++) cr_assert_float_eq(out[i], want[i], 0.0f, "out[%d]", i);
+}
+
 /* ---- rope ------------------------------------------------------------------------------- */
 
 struct rope_args {
@@ -201,6 +288,7 @@ Test(ops, rope_matches_oracle) {
 
 struct attn_args {
     mmrt_tensor q, k, v;
+    const mmrt_tensor *key_mask; /* NULL: none */
     int64_t n_kv, pos0;
     bool causal;
 };
@@ -209,8 +297,11 @@ static mmrt_status run_attention(mmrt_backend *be, void *args, float *out) {
     struct attn_args *a = args;
     mmrt_tensor d = a->q;
     d.data = out;
-    return mmrt_attention(be, &d, &a->q, &a->k, &a->v, a->n_kv, a->pos0, a->causal,
-                          1.0f / sqrtf((float)a->q.ne[0]), NULL);
+    float scale = 1.0f / sqrtf((float)a->q.ne[0]);
+    if (a->key_mask)
+        return mmrt_attention_masked(be, &d, &a->q, &a->k, &a->v, a->key_mask, a->n_kv, scale,
+                                     NULL);
+    return mmrt_attention(be, &d, &a->q, &a->k, &a->v, a->n_kv, a->pos0, a->causal, scale, NULL);
 }
 
 Test(ops, attention_matches_oracle) {
@@ -259,6 +350,75 @@ Test(ops, attention_oracle_single_key_returns_value) {
     for (int i = 0; i < 4; i++) cr_assert_float_eq(out[i], v[i], 1e-6f, "out[%d]", i);
 }
 
+/* Masks by pattern: 0 every third key off, 1 all off, 2 the first 70 off (a whole decode chunk),
+ * 3 only the last key on. */
+static bool mask_on(int pattern, int64_t j, int64_t n) {
+    switch (pattern) {
+    case 0: return j % 3 != 1;
+    case 1: return false;
+    case 2: return j >= 70;
+    default: return j == n - 1;
+    }
+}
+
+Test(ops, attention_key_mask_matches_oracle) {
+    /* (hd, n_head, n_kv_head, n_tok, cache rows, n_kv, pattern): SigLIP-like prefill, decode
+     * over chunks, GQA, a cache longer than n_kv */
+    static const int mshapes[][7] = {
+        {72, 4, 4, 13, 13, 13, 0}, {16, 6, 2, 5, 9, 7, 1},    {64, 3, 1, 1, 160, 150, 2},
+        {64, 3, 1, 1, 160, 150, 1}, {18, 2, 2, 9, 11, 11, 3}, {64, 9, 3, 1, 192, 192, 0},
+        {16, 10, 2, 3, 10, 10, 2},
+    };
+    for (size_t s = 0; s < sizeof mshapes / sizeof *mshapes; s++)
+        for (int i32 = 0; i32 < 2; i32++) {
+            int hd = mshapes[s][0], nh = mshapes[s][1], nkh = mshapes[s][2], nt = mshapes[s][3];
+            int rows = mshapes[s][4], n_kv = mshapes[s][5], pattern = mshapes[s][6];
+            float *qv = floats((int64_t)hd * nh * nt, 170 + s, -2.0f, 2.0f);
+            float *kv = floats((int64_t)hd * nkh * rows, 180 + s, -2.0f, 2.0f);
+            float *vv = floats((int64_t)hd * nkh * rows, 190 + s, -2.0f, 2.0f);
+            void *mv = malloc(sizeof(int32_t) * (size_t)rows);
+            for (int j = 0; j < rows; j++) {
+                bool on = mask_on(pattern, j, n_kv);
+                if (i32) ((int32_t *)mv)[j] = on ? 7 : 0; /* any non-zero value is "on" */
+                else ((uint8_t *)mv)[j] = on;
+            }
+            mmrt_tensor mask = mmrt_tensor_1d(i32 ? MMRT_I32 : MMRT_U8, mv, rows);
+            struct attn_args a = {.q = mmrt_tensor_3d(MMRT_F32, qv, hd, nh, nt),
+                                  .k = mmrt_tensor_3d(MMRT_F32, kv, hd, nkh, rows),
+                                  .v = mmrt_tensor_3d(MMRT_F32, vv, hd, nkh, rows),
+                                  .key_mask = &mask,
+                                  .n_kv = n_kv};
+            char what[64];
+            snprintf(what, sizeof what, "masked attention case %zu %s", s, i32 ? "i32" : "u8");
+            check_all(what, run_attention, &a, (int64_t)hd * nh * nt, 1e-5);
+            free(qv);
+            free(kv);
+            free(vv);
+            free(mv);
+        }
+}
+
+Test(ops, attention_oracle_key_mask_by_hand) {
+    /* two keys, hd 2: masking one returns the other's value; masking both returns their mean
+     * (transformers' finfo.min bias makes the scores equal), not zeros */
+    float q[2] = {1, -3}, k[4] = {2, 0, -1, 5}, v[4] = {4, -2, 10, 6}, out[2];
+    uint8_t masks[3][2] = {{0, 1}, {1, 0}, {0, 0}};
+    float want[3][2] = {{10, 6}, {4, -2}, {7, 2}};
+    for (int m = 0; m < 3; m++) {
+        mmrt_tensor mask = mmrt_tensor_1d(MMRT_U8, masks[m], 2);
+        struct attn_args a = {.q = mmrt_tensor_3d(MMRT_F32, q, 2, 1, 1),
+                              .k = mmrt_tensor_3d(MMRT_F32, k, 2, 1, 2),
+                              .v = mmrt_tensor_3d(MMRT_F32, v, 2, 1, 2),
+                              .key_mask = &mask,
+                              .n_kv = 2};
+        mmrt_backend *rb = backend(1, true);
+        cr_assert_eq(run_attention(rb, &a, out), MMRT_OK);
+        mmrt_backend_free(rb);
+        for (int i = 0; i < 2; i++)
+            cr_assert_float_eq(out[i], want[m][i], 1e-6f, "mask %d out[%d]", m, i);
+    }
+}
+
 /* ---- elementwise, softmax, gather, argmax ------------------------------------------------ */
 
 struct binary_args {
@@ -276,15 +436,18 @@ static mmrt_status run_binary(mmrt_backend *be, void *args, float *out) {
     case MMRT_OP_ADD: return mmrt_add(be, &d, &a->a, &a->b, NULL);
     case MMRT_OP_MUL: return mmrt_mul(be, &d, &a->a, &a->b, NULL);
     case MMRT_OP_SCALE: return mmrt_scale(be, &d, &a->a, a->s, NULL);
+    case MMRT_OP_GELU: return mmrt_gelu(be, &d, &a->a, NULL);
+    case MMRT_OP_GELU_TANH: return mmrt_gelu_tanh(be, &d, &a->a, NULL);
     default: return mmrt_softmax(be, &d, &a->a, a->s, NULL);
     }
 }
 
 Test(ops, elementwise_and_softmax_match_oracle) {
-    static const mmrt_op_kind kinds[] = {MMRT_OP_SILU_MUL, MMRT_OP_ADD, MMRT_OP_MUL, MMRT_OP_SCALE,
+    static const mmrt_op_kind kinds[] = {MMRT_OP_SILU_MUL, MMRT_OP_ADD,  MMRT_OP_MUL,
+                                         MMRT_OP_SCALE,    MMRT_OP_GELU, MMRT_OP_GELU_TANH,
                                          MMRT_OP_SOFTMAX};
     static const int64_t eshapes[][2] = {{1, 1}, {1, 1536}, {9, 37}, {5, 49280}};
-    for (size_t k = 0; k < 5; k++)
+    for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++)
         for (size_t s = 0; s < 4; s++) {
             int64_t rows = eshapes[s][0], d = eshapes[s][1];
             float *av = floats(rows * d, 80 + s, -8.0f, 8.0f), *bv = floats(rows * d, 90 + s, -2.0f, 2.0f);
@@ -294,6 +457,23 @@ Test(ops, elementwise_and_softmax_match_oracle) {
             free(av);
             free(bv);
         }
+}
+
+Test(ops, gelu_oracles_by_hand) {
+    /* torch.nn.functional.gelu(x) and gelu(x, approximate="tanh") at 1, -0.5, 3 */
+    float x[3] = {1.0f, -0.5f, 3.0f}, out[3];
+    const float erf_want[3] = {0.8413447460685429f, -0.15426876936299344f, 2.99595030590511f};
+    const float tanh_want[3] = {0.8411919906082768f, -0.15428599017485606f, 2.996362607918227f};
+    for (int tanh_form = 0; tanh_form < 2; tanh_form++) {
+        struct binary_args a = {.kind = tanh_form ? MMRT_OP_GELU_TANH : MMRT_OP_GELU,
+                                .a = mmrt_tensor_2d(MMRT_F32, x, 3, 1)};
+        mmrt_backend *rb = backend(1, true);
+        cr_assert_eq(run_binary(rb, &a, out), MMRT_OK);
+        mmrt_backend_free(rb);
+        for (int i = 0; i < 3; i++)
+            cr_assert_float_eq(out[i], tanh_form ? tanh_want[i] : erf_want[i], 1e-6f, "%s(%g)",
+                               mmrt_op_name(a.kind), x[i]);
+    }
 }
 
 struct gather_args {

@@ -31,7 +31,11 @@ typedef mmrt_status (*mmrt_cpu_op_fn)(const mmrt_op *op, const mmrt_cpu_ctx *ctx
     X(ADD, add)                                                                                    \
     X(MUL, mul)                                                                                    \
     X(SCALE, scale)                                                                                \
-    X(ARGMAX, argmax)
+    X(ARGMAX, argmax)                                                                              \
+    X(LAYER_NORM, layer_norm)                                                                      \
+    X(GELU, gelu)                                                                                  \
+    X(GELU_TANH, gelu_tanh)                                                                        \
+    X(ADD_BIAS, add_bias)
 
 #define MMRT_CPU_DECLARE(KIND, name)                                                               \
     mmrt_status mmrt_cpu_##name(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_error *err);      \
@@ -47,6 +51,13 @@ static inline float mmrt_cpu_load(mmrt_dtype t, const void *row, int64_t i) {
     case MMRT_F16: return mmrt_f16_to_f32(((const uint16_t *)row)[i]);
     default: return 0.0f;
     }
+}
+
+/* Whether key j of an attention op takes part: no mask, or key_mask[j] != 0 (u8 or i32). */
+static inline bool mmrt_cpu_key_on(const mmrt_tensor *key_mask, int64_t j) {
+    if (!key_mask) return true;
+    return key_mask->type == MMRT_U8 ? ((const uint8_t *)key_mask->data)[j] != 0
+                                     : ((const int32_t *)key_mask->data)[j] != 0;
 }
 
 static inline float *mmrt_cpu_row_f32(const mmrt_tensor *t, int64_t i1, int64_t i2) {

@@ -40,7 +40,11 @@ static bool cpu_supports_op(mmrt_backend *be, const mmrt_op *op) {
     switch (op->kind) {
     case MMRT_OP_GET_ROWS: return is_float(op->src[0]->type) && op->src[1]->type == MMRT_I32;
     case MMRT_OP_MATMUL:
-    case MMRT_OP_RMS_NORM: return op->src[0]->type == MMRT_F32 && is_float(op->src[1]->type);
+    case MMRT_OP_RMS_NORM:
+    case MMRT_OP_ADD_BIAS: return op->src[0]->type == MMRT_F32 && is_float(op->src[1]->type);
+    case MMRT_OP_LAYER_NORM:
+        return op->src[0]->type == MMRT_F32 && is_float(op->src[1]->type) &&
+               is_float(op->src[2]->type);
     default: return op->src[0]->type == MMRT_F32;
     }
 }

@@ -2,6 +2,11 @@
  * with grouped KV heads (query head h reads KV head h / (n_head / n_kv_head)), never
  * materialising repeated K/V.
  *
+ * An optional key mask (bidirectional only) drops keys: their scores are -inf here, which gives
+ * the same weights as transformers' additive finfo.min whenever some key is left. When none is,
+ * transformers' scores are all finfo.min, i.e. equal: every score is set to 0 for the same
+ * uniform weights.
+ *
  * A work item is one KV head of one token over a range of keys ("chunk"), for all the query heads
  * that share that KV head: each K and V row is loaded once per group, not once per query head.
  * Prefill has plenty of (token, KV head) items, so each covers all visible keys. A single decoded
@@ -21,6 +26,8 @@
 typedef struct attn_shape {
     int64_t hd, n_head, n_tok, group;
     int64_t n_chunks; /* per (token, KV head): 1 in prefill */
+    const mmrt_tensor *key_mask; /* NULL: none */
+    bool uniform;     /* every key masked: equal scores */
     mmrt_dotn_fn dotn;
     mmrt_axpy_fn axpy;
 } attn_shape;
@@ -45,15 +52,24 @@ static void attend_chunk(const mmrt_op *op, const attn_shape *sh, int64_t t, int
         const float *qg = mmrt_cpu_row_f32(q, h0 + g, t);
         for (int64_t j = j0; j < j1; j++) {
             float out[MMRT_DOTN_MAX];
-            sh->dotn(MMRT_F32, qg, q_stride, nx, mmrt_cpu_row_f32(k, hk, j), hd, out);
-            for (int r = 0; r < nx; r++) s[(g + r) * len + (j - j0)] = out[r] * op->p.attn.scale;
+            bool on = mmrt_cpu_key_on(sh->key_mask, j);
+            if (on && !sh->uniform) {
+                sh->dotn(MMRT_F32, qg, q_stride, nx, mmrt_cpu_row_f32(k, hk, j), hd, out);
+                for (int r = 0; r < nx; r++) out[r] *= op->p.attn.scale;
+            } else {
+                for (int r = 0; r < nx; r++) out[r] = sh->uniform ? 0.0f : -INFINITY;
+            }
+            for (int r = 0; r < nx; r++) s[(g + r) * len + (j - j0)] = out[r];
         }
     }
     for (int64_t g = 0; g < group; g++) {
         float *sg = s + g * len, *pg = part + g * (hd + 2);
         float m = -INFINITY, l = 0.0f;
         for (int64_t j = 0; j < len; j++) m = sg[j] > m ? sg[j] : m;
-        for (int64_t j = 0; j < len; j++) l += sg[j] = expf(sg[j] - m);
+        if (m == -INFINITY) /* every key of this chunk masked: an empty chunk, weights 0 */
+            for (int64_t j = 0; j < len; j++) sg[j] = 0.0f;
+        else
+            for (int64_t j = 0; j < len; j++) l += sg[j] = expf(sg[j] - m);
         for (int64_t i = 0; i < hd; i++) pg[i] = 0.0f;
         pg[hd] = m;
         pg[hd + 1] = l;
@@ -62,6 +78,13 @@ static void attend_chunk(const mmrt_op *op, const attn_shape *sh, int64_t t, int
         const float *vr = mmrt_cpu_row_f32(v, hk, j);
         for (int64_t g = 0; g < group; g++) sh->axpy(s[g * len + (j - j0)], vr, part + g * (hd + 2), hd);
     }
+}
+
+static bool all_keys_off(const mmrt_tensor *key_mask, int64_t n_kv) {
+    if (!key_mask) return false;
+    for (int64_t j = 0; j < n_kv; j++)
+        if (mmrt_cpu_key_on(key_mask, j)) return false;
+    return true;
 }
 
 /* dst row of head h of token t from its chunks' partials, merged in chunk order. */
@@ -91,6 +114,8 @@ mmrt_status mmrt_cpu_attention(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_
     attn_shape sh = {.hd = q->ne[0], .n_head = q->ne[1], .n_tok = q->ne[2],
                      .group = q->ne[1] / k->ne[1], .dotn = mmrt_simd_dotn(), .axpy = mmrt_simd_axpy()};
     int64_t n_kv_head = k->ne[1], n_kv = op->p.attn.n_kv;
+    sh.key_mask = op->src[3];
+    sh.uniform = all_keys_off(sh.key_mask, n_kv);
     bool split = sh.n_tok == 1;
     int64_t chunk = split ? ATTN_DECODE_CHUNK : (n_kv > 0 ? n_kv : 1);
     sh.n_chunks = split ? (n_kv + chunk - 1) / chunk : 1;

@@ -1,8 +1,10 @@
-/* Row-wise and elementwise ops: GET_ROWS, SOFTMAX, SILU_MUL, ADD, MUL, SCALE, ARGMAX.
+/* Row-wise and elementwise ops: GET_ROWS, SOFTMAX, SILU_MUL, ADD, MUL, SCALE, GELU, GELU_TANH,
+ * ADD_BIAS, ARGMAX.
  * Operands are at most 2-D here (rows × row length) with contiguous rows. */
 #include "cpu.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 mmrt_status mmrt_cpu_get_rows(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_error *err) {
     const mmrt_tensor *table = op->src[0], *ids = op->src[1];
@@ -35,8 +37,8 @@ mmrt_status mmrt_cpu_softmax(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_er
     return MMRT_OK;
 }
 
-/* SILU_MUL, ADD, MUL, SCALE: one row loop, the op chosen per row (rows are long enough that the
- * switch costs nothing next to the arithmetic). */
+/* SILU_MUL, ADD, MUL, SCALE, GELU, GELU_TANH: one row loop, the op chosen per row (rows are long
+ * enough that the switch costs nothing next to the arithmetic). */
 static void elementwise_row(mmrt_op_kind kind, const float *a, const float *b, float s, float *d,
                             int64_t n) {
     switch (kind) {
@@ -49,6 +51,18 @@ static void elementwise_row(mmrt_op_kind kind, const float *a, const float *b, f
     case MMRT_OP_MUL:
         for (int64_t j = 0; j < n; j++) d[j] = a[j] * b[j];
         break;
+    case MMRT_OP_GELU:
+        for (int64_t j = 0; j < n; j++)
+            d[j] = 0.5f * a[j] * (1.0f + erff(a[j] * 0.70710678118654752f)); /* a / √2 */
+        break;
+    case MMRT_OP_GELU_TANH: { /* torch's tanh approximation, in torch's order of operations */
+        const float k0 = 0.79788456080286536f, k1 = 0.044715f; /* sqrt(2/π) */
+        for (int64_t j = 0; j < n; j++) {
+            float x = a[j];
+            d[j] = 0.5f * x * (1.0f + tanhf(k0 * (x + k1 * x * x * x)));
+        }
+        break;
+    }
     default:
         for (int64_t j = 0; j < n; j++) d[j] = a[j] * s;
         break;
@@ -78,6 +92,32 @@ mmrt_status mmrt_cpu_mul(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_error 
 
 mmrt_status mmrt_cpu_scale(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_error *err) {
     return elementwise(op, ctx);
+}
+
+mmrt_status mmrt_cpu_gelu(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_error *err) {
+    return elementwise(op, ctx);
+}
+
+mmrt_status mmrt_cpu_gelu_tanh(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_error *err) {
+    return elementwise(op, ctx);
+}
+
+mmrt_status mmrt_cpu_add_bias(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_error *err) {
+    const mmrt_tensor *x = op->src[0], *b = op->src[1];
+    int64_t n = x->ne[0];
+    /* a f16/bf16 bias is widened once, not once per row */
+    float *bf = b->type == MMRT_F32 ? NULL : malloc(sizeof(float) * (size_t)(n ? n : 1));
+    if (b->type != MMRT_F32 && !bf) return mmrt_error_oom(err, sizeof(float) * (size_t)n, "bias");
+    if (bf) mmrt_to_f32(b->type, b->data, bf, n);
+    const float *bias = bf ? bf : (const float *)b->data;
+#pragma omp parallel for num_threads(ctx->n_threads) schedule(static) if (x->ne[1] > 4)
+    for (int64_t r = 0; r < x->ne[1]; r++) {
+        const float *xr = mmrt_cpu_row_f32(x, r, 0);
+        float *dr = mmrt_cpu_row_f32(op->dst, r, 0);
+        for (int64_t j = 0; j < n; j++) dr[j] = xr[j] + bias[j];
+    }
+    free(bf);
+    return MMRT_OK;
 }
 
 mmrt_status mmrt_cpu_argmax(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_error *err) {

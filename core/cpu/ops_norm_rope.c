@@ -1,4 +1,4 @@
-/* RMS_NORM and ROPE: per-row transforms of activations. */
+/* RMS_NORM, LAYER_NORM and ROPE: per-row transforms of activations. */
 #include "cpu.h"
 
 #include <math.h>
@@ -16,6 +16,28 @@ mmrt_status mmrt_cpu_rms_norm(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_e
         /* as transformers: x · rsqrt(mean(x²) + eps), then · weight */
         float inv = 1.0f / sqrtf(ss / (float)d + eps);
         for (int64_t j = 0; j < d; j++) dr[j] = mmrt_cpu_load(w->type, w->data, j) * (xr[j] * inv);
+    }
+    return MMRT_OK;
+}
+
+mmrt_status mmrt_cpu_layer_norm(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_error *err) {
+    const mmrt_tensor *x = op->src[0], *w = op->src[1], *b = op->src[2];
+    int64_t d = x->ne[0], rows = x->ne[1];
+    float eps = op->p.norm.eps;
+#pragma omp parallel for num_threads(ctx->n_threads) schedule(static) if (rows > 4)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = mmrt_cpu_row_f32(x, r, 0);
+        float *dr = mmrt_cpu_row_f32(op->dst, r, 0);
+        /* two passes (mean, then squared deviations): the one-pass E[x²] − E[x]² cancels badly
+         * on activations with a large mean */
+        float sum = 0.0f;
+        for (int64_t j = 0; j < d; j++) sum += xr[j];
+        float mean = sum / (float)d, ss = 0.0f;
+        for (int64_t j = 0; j < d; j++) ss += (xr[j] - mean) * (xr[j] - mean);
+        float inv = 1.0f / sqrtf(ss / (float)d + eps);
+        for (int64_t j = 0; j < d; j++)
+            dr[j] = (xr[j] - mean) * inv * mmrt_cpu_load(w->type, w->data, j) +
+                    mmrt_cpu_load(b->type, b->data, j);
     }
     return MMRT_OK;
 }

@@ -2,6 +2,7 @@
  * Slow on purpose. Change these only when the definition changes. */
 #include "cpu.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -95,8 +96,40 @@ mmrt_status mmrt_cpu_softmax_ref(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmr
     return MMRT_OK;
 }
 
+mmrt_status mmrt_cpu_layer_norm_ref(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_error *err) {
+    const mmrt_tensor *x = op->src[0], *w = op->src[1], *b = op->src[2];
+    int64_t d = x->ne[0];
+    for (int64_t r = 0; r < n_rows(x); r++) {
+        const float *xr = row_ptr(x, r);
+        float *dr = row_ptr(op->dst, r);
+        double mean = 0.0, var = 0.0;
+        for (int64_t j = 0; j < d; j++) mean += xr[j];
+        mean /= (double)d;
+        for (int64_t j = 0; j < d; j++) var += ((double)xr[j] - mean) * ((double)xr[j] - mean);
+        double inv = 1.0 / sqrt(var / (double)d + op->p.norm.eps);
+        for (int64_t j = 0; j < d; j++)
+            dr[j] = (float)(((double)xr[j] - mean) * inv * mmrt_cpu_load(w->type, w->data, j) +
+                            mmrt_cpu_load(b->type, b->data, j));
+    }
+    return MMRT_OK;
+}
+
+mmrt_status mmrt_cpu_add_bias_ref(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_error *err) {
+    const mmrt_tensor *x = op->src[0], *b = op->src[1];
+    for (int64_t r = 0; r < n_rows(x); r++) {
+        const float *xr = row_ptr(x, r);
+        float *dr = row_ptr(op->dst, r);
+        for (int64_t j = 0; j < x->ne[0]; j++)
+            dr[j] = (float)((double)xr[j] + mmrt_cpu_load(b->type, b->data, j));
+    }
+    return MMRT_OK;
+}
+
+/* The key mask as transformers applies it: an additive bias of finfo(f32).min on masked scores.
+ * A score plus -FLT_MAX is -FLT_MAX in fp64 too, so a query with every key masked ends up with
+ * equal scores: uniform attention over all keys, as in transformers. */
 mmrt_status mmrt_cpu_attention_ref(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_error *err) {
-    const mmrt_tensor *q = op->src[0], *k = op->src[1], *v = op->src[2];
+    const mmrt_tensor *q = op->src[0], *k = op->src[1], *v = op->src[2], *key_mask = op->src[3];
     int64_t hd = q->ne[0], n_head = q->ne[1], n_tok = q->ne[2], n_kv = op->p.attn.n_kv;
     int64_t group = n_head / k->ne[1];
     double *score = malloc(sizeof(double) * (size_t)(n_kv > 0 ? n_kv : 1));
@@ -117,7 +150,8 @@ mmrt_status mmrt_cpu_attention_ref(const mmrt_op *op, const mmrt_cpu_ctx *ctx, m
                 const float *kr = mmrt_cpu_row_f32(k, h / group, j);
                 double s = 0.0;
                 for (int64_t i = 0; i < hd; i++) s += (double)qr[i] * kr[i];
-                score[j] = s * op->p.attn.scale;
+                double bias = mmrt_cpu_key_on(key_mask, j) ? 0.0 : -FLT_MAX;
+                score[j] = s * op->p.attn.scale + bias;
                 mx = fmax(mx, score[j]);
             }
             for (int64_t i = 0; i < hd; i++) acc[i] = 0.0;
@@ -153,6 +187,11 @@ static double f_silu_mul(double a, double b, double s) { return a / (1.0 + exp(-
 static double f_add(double a, double b, double s) { return a + b; }
 static double f_mul(double a, double b, double s) { return a * b; }
 static double f_scale(double a, double b, double s) { return a * s; }
+static double f_gelu(double a, double b, double s) { return 0.5 * a * (1.0 + erf(a / sqrt(2.0))); }
+static double f_gelu_tanh(double a, double b, double s) {
+    const double pi = 3.14159265358979323846;
+    return 0.5 * a * (1.0 + tanh(sqrt(2.0 / pi) * (a + 0.044715 * a * a * a)));
+}
 
 mmrt_status mmrt_cpu_silu_mul_ref(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_error *err) {
     elementwise_ref(op, f_silu_mul);
@@ -171,6 +210,16 @@ mmrt_status mmrt_cpu_mul_ref(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_er
 
 mmrt_status mmrt_cpu_scale_ref(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_error *err) {
     elementwise_ref(op, f_scale);
+    return MMRT_OK;
+}
+
+mmrt_status mmrt_cpu_gelu_ref(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_error *err) {
+    elementwise_ref(op, f_gelu);
+    return MMRT_OK;
+}
+
+mmrt_status mmrt_cpu_gelu_tanh_ref(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_error *err) {
+    elementwise_ref(op, f_gelu_tanh);
     return MMRT_OK;
 }
 
