@@ -30,6 +30,8 @@ typedef struct attn_shape {
     bool uniform;     /* every key masked: equal scores */
     mmrt_dotn_fn dotn;
     mmrt_axpy_fn axpy;
+    mmrt_exp_sum_fn exp_sum;
+    mmrt_attn_accum_fn accum;
 } attn_shape;
 
 /* Keys token t may see. */
@@ -69,15 +71,13 @@ static void attend_chunk(const mmrt_op *op, const attn_shape *sh, int64_t t, int
         if (m == -INFINITY) /* every key of this chunk masked: an empty chunk, weights 0 */
             for (int64_t j = 0; j < len; j++) sg[j] = 0.0f;
         else
-            for (int64_t j = 0; j < len; j++) l += sg[j] = expf(sg[j] - m);
+            l = sh->exp_sum(sg, len, m);
         for (int64_t i = 0; i < hd; i++) pg[i] = 0.0f;
         pg[hd] = m;
         pg[hd + 1] = l;
     }
-    for (int64_t j = j0; j < j1; j++) {
-        const float *vr = mmrt_cpu_row_f32(v, hk, j);
-        for (int64_t g = 0; g < group; g++) sh->axpy(s[g * len + (j - j0)], vr, part + g * (hd + 2), hd);
-    }
+    sh->accum(s, len, group, mmrt_cpu_row_f32(v, hk, j0), v->nb[2] / sizeof(float), len, part,
+              hd + 2, hd);
 }
 
 static bool all_keys_off(const mmrt_tensor *key_mask, int64_t n_kv) {
@@ -112,7 +112,8 @@ static void merge(const attn_shape *sh, const float *parts, int64_t n_parts, siz
 mmrt_status mmrt_cpu_attention(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_error *err) {
     const mmrt_tensor *q = op->src[0], *k = op->src[1];
     attn_shape sh = {.hd = q->ne[0], .n_head = q->ne[1], .n_tok = q->ne[2],
-                     .group = q->ne[1] / k->ne[1], .dotn = mmrt_simd_dotn(), .axpy = mmrt_simd_axpy()};
+                     .group = q->ne[1] / k->ne[1], .dotn = mmrt_simd_dotn(), .axpy = mmrt_simd_axpy(),
+                     .exp_sum = mmrt_simd_exp_sum(), .accum = mmrt_simd_attn_accum()};
     int64_t n_kv_head = k->ne[1], n_kv = op->p.attn.n_kv;
     sh.key_mask = op->src[3];
     sh.uniform = all_keys_off(sh.key_mask, n_kv);

@@ -1,5 +1,6 @@
 #include "simd.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,23 @@ void mmrt_dotn_generic(mmrt_dtype wt, const float *x, size_t x_stride, int nx, c
 
 void mmrt_axpy_generic(float a, const float *x, float *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+float mmrt_exp_sum_generic(float *x, int64_t n, float m) {
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n; i++) sum += x[i] = expf(x[i] - m);
+    return sum;
+}
+
+void mmrt_attn_accum_generic(const float *p, int64_t p_stride, int64_t group, const float *v,
+                             size_t v_stride, int64_t len, float *acc, int64_t acc_stride, int64_t hd) {
+    for (int64_t j = 0; j < len; j++)
+        for (int64_t g = 0; g < group; g++) {
+            float pj = p[g * p_stride + j];
+            float *a = acc + g * acc_stride;
+            const float *vr = v + (size_t)j * v_stride;
+            for (int64_t i = 0; i < hd; i++) a[i] += pj * vr[i];
+        }
 }
 
 static int g_level = -1;
@@ -76,4 +94,12 @@ mmrt_axpy_fn mmrt_simd_axpy(void) {
     case MMRT_SIMD_AVX2: return mmrt_axpy_avx2;
     default: return mmrt_axpy_generic;
     }
+}
+
+mmrt_exp_sum_fn mmrt_simd_exp_sum(void) {
+    return mmrt_simd_level_get() == MMRT_SIMD_AVX512 ? mmrt_exp_sum_avx512 : mmrt_exp_sum_generic;
+}
+
+mmrt_attn_accum_fn mmrt_simd_attn_accum(void) {
+    return mmrt_simd_level_get() == MMRT_SIMD_AVX512 ? mmrt_attn_accum_avx512 : mmrt_attn_accum_generic;
 }

@@ -44,7 +44,25 @@ const char *mmrt_simd_level_name(mmrt_simd_level level);
 /* Tests: run everything at `level` (clamped to what the CPU supports). Not thread-safe. */
 void mmrt_simd_force(mmrt_simd_level level);
 
+/* x[i] = exp(x[i] − m) for i < n (−inf gives exactly 0); returns the sum. Summed in a fixed lane
+ * order, so the result depends only on the inputs. */
+typedef float (*mmrt_exp_sum_fn)(float *x, int64_t n, float m);
+float mmrt_exp_sum_generic(float *x, int64_t n, float m);
+float mmrt_exp_sum_avx512(float *x, int64_t n, float m);
+
+/* Attention's weighted sum of values: acc[g·acc_stride + i] += Σ_j p[g·p_stride + j] · v[j·v_stride + i]
+ * for g < group, i < hd, j < len, each sum taken in j order. */
+typedef void (*mmrt_attn_accum_fn)(const float *p, int64_t p_stride, int64_t group, const float *v,
+                                   size_t v_stride, int64_t len, float *acc, int64_t acc_stride,
+                                   int64_t hd);
+void mmrt_attn_accum_generic(const float *p, int64_t p_stride, int64_t group, const float *v,
+                             size_t v_stride, int64_t len, float *acc, int64_t acc_stride, int64_t hd);
+void mmrt_attn_accum_avx512(const float *p, int64_t p_stride, int64_t group, const float *v,
+                            size_t v_stride, int64_t len, float *acc, int64_t acc_stride, int64_t hd);
+
 mmrt_dotn_fn mmrt_simd_dotn(void);
 mmrt_axpy_fn mmrt_simd_axpy(void);
+mmrt_exp_sum_fn mmrt_simd_exp_sum(void);
+mmrt_attn_accum_fn mmrt_simd_attn_accum(void);
 
 #endif
