@@ -44,3 +44,10 @@ mmrt_tensor mmrt_arena_tensor(mmrt_arena *a, mmrt_dtype t, int n_dims, const int
     r.data = mmrt_arena_alloc(a, n ? n : 1, err);
     return r;
 }
+
+mmrt_tensor mmrt_arena_matrix(mmrt_arena *a, struct mmrt_backend *be, int64_t cols, int64_t rows,
+                              mmrt_error *err) {
+    mmrt_tensor t = mmrt_arena_tensor(a, MMRT_F32, 2, (int64_t[]){cols, rows}, err);
+    t.backend = be;
+    return t;
+}

@@ -29,6 +29,10 @@ void *mmrt_arena_alloc(mmrt_arena *a, size_t n_bytes, mmrt_error *err);
 mmrt_tensor mmrt_arena_tensor(mmrt_arena *a, mmrt_dtype t, int n_dims, const int64_t *ne,
                               mmrt_error *err);
 
+/* A (rows, cols) f32 matrix in the arena, in backend be's address space. */
+mmrt_tensor mmrt_arena_matrix(mmrt_arena *a, struct mmrt_backend *be, int64_t cols, int64_t rows,
+                              mmrt_error *err);
+
 static inline size_t mmrt_arena_mark(const mmrt_arena *a) { return a->used; }
 static inline void mmrt_arena_reset(mmrt_arena *a, size_t mark) { a->used = mark; }
 

@@ -80,6 +80,17 @@ mmrt_tensor mmrt_tensor_slice(const mmrt_tensor *t, int dim, int64_t i0, int64_t
     return r;
 }
 
+mmrt_tensor mmrt_tensor_split_heads(const mmrt_tensor *t, int64_t hd) {
+    mmrt_tensor r = *t;
+    r.ne[0] = hd;
+    r.ne[1] = t->ne[0] / hd;
+    r.ne[2] = t->ne[1];
+    r.nb[1] = (size_t)hd * mmrt_dtype_size(t->type);
+    r.nb[2] = t->nb[1];
+    r.nb[3] = r.nb[2] * (size_t)r.ne[2];
+    return r;
+}
+
 /* ---- scalar conversions ------------------------------------------------------------------ */
 
 float mmrt_bf16_to_f32(uint16_t h) {

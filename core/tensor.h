@@ -59,6 +59,9 @@ bool mmrt_tensor_same_shape(const mmrt_tensor *a, const mmrt_tensor *b);
 /* Views of the rows [i0, i0 + n) along the outermost used dimension `dim`. */
 mmrt_tensor mmrt_tensor_slice(const mmrt_tensor *t, int dim, int64_t i0, int64_t n);
 
+/* A (n, heads · hd) matrix viewed as (n, heads, hd): attention's layout of a projection's output. */
+mmrt_tensor mmrt_tensor_split_heads(const mmrt_tensor *t, int64_t hd);
+
 /* Row pointer for a 2-D-or-more tensor: element (i1, i2, i3, 0). Host backends only. */
 static inline void *mmrt_tensor_row(const mmrt_tensor *t, int64_t i1, int64_t i2, int64_t i3) {
     return (char *)t->data + i1 * t->nb[1] + i2 * t->nb[2] + i3 * t->nb[3];

@@ -173,25 +173,6 @@ void mmrt_llm_state_free(mmrt_llm_state *s) {
 
 /* ---- forward ---------------------------------------------------------------------------- */
 
-/* A (rows, cols) f32 scratch tensor; err is set and data NULL when the arena is exhausted. */
-static mmrt_tensor scratch(mmrt_llm_state *s, int64_t cols, int64_t rows, mmrt_error *err) {
-    mmrt_tensor t = mmrt_arena_tensor(&s->arena, MMRT_F32, 2, (int64_t[]){cols, rows}, err);
-    t.backend = s->be;
-    return t;
-}
-
-/* A (n, heads · hd) matrix viewed as (n, heads, hd). */
-static mmrt_tensor split_heads(const mmrt_tensor *t, int64_t hd) {
-    mmrt_tensor r = *t;
-    r.ne[0] = hd;
-    r.ne[1] = t->ne[0] / hd;
-    r.ne[2] = t->ne[1];
-    r.nb[1] = (size_t)hd * sizeof(float);
-    r.nb[2] = t->nb[1];
-    r.nb[3] = r.nb[2] * (size_t)r.ne[2];
-    return r;
-}
-
 /* The cache rows [r0, r0 + n) as a (n, kvd) matrix the K/V projections write into. */
 static mmrt_tensor cache_rows(const mmrt_tensor *cache, int64_t r0, int64_t n) {
     mmrt_tensor r = mmrt_tensor_2d(MMRT_F32, (char *)cache->data + (size_t)r0 * cache->nb[2],
@@ -208,9 +189,9 @@ static mmrt_status layer_forward(const mmrt_llm *m, mmrt_llm_state *s, int64_t i
     int64_t n = x->ne[1], d = hp->n_embd, hd = hp->head_dim, qd = hp->n_head * hd;
     size_t mark = mmrt_arena_mark(&s->arena);
 
-    mmrt_tensor h = scratch(s, d, n, err);       /* (n, n_embd) */
-    mmrt_tensor q = scratch(s, qd, n, err);      /* (n, n_head · hd) */
-    mmrt_tensor att = scratch(s, qd, n, err);    /* (n, n_head · hd) */
+    mmrt_tensor h = mmrt_arena_matrix(&s->arena, s->be, d, n, err);       /* (n, n_embd) */
+    mmrt_tensor q = mmrt_arena_matrix(&s->arena, s->be, qd, n, err);      /* (n, n_head · hd) */
+    mmrt_tensor att = mmrt_arena_matrix(&s->arena, s->be, qd, n, err);    /* (n, n_head · hd) */
     if (!h.data || !q.data || !att.data) return err ? err->status : MMRT_ERR_OOM;
     mmrt_tensor k_new = cache_rows(&s->k_cache[il], pos0, n); /* (n, n_head_kv · hd) */
     mmrt_tensor v_new = cache_rows(&s->v_cache[il], pos0, n);
@@ -220,12 +201,12 @@ static mmrt_status layer_forward(const mmrt_llm *m, mmrt_llm_state *s, int64_t i
     MMRT_TRY(mmrt_matmul(be, &q, &h, &l->wq, err));
     MMRT_TRY(mmrt_matmul(be, &k_new, &h, &l->wk, err));
     MMRT_TRY(mmrt_matmul(be, &v_new, &h, &l->wv, err));
-    mmrt_tensor q3 = split_heads(&q, hd);                            /* (n, n_head, hd) */
+    mmrt_tensor q3 = mmrt_tensor_split_heads(&q, hd);                            /* (n, n_head, hd) */
     mmrt_tensor k3 = mmrt_tensor_slice(&s->k_cache[il], 2, pos0, n); /* (n, n_head_kv, hd) */
     mmrt_tensor inv_freq = mmrt_tensor_1d(MMRT_F32, m->rope_inv_freq, hp->n_rot / 2);
     MMRT_TRY(mmrt_rope(be, &q3, &q3, pos, &inv_freq, (int)hp->n_rot, m->rope_attn_factor, err));
     MMRT_TRY(mmrt_rope(be, &k3, &k3, pos, &inv_freq, (int)hp->n_rot, m->rope_attn_factor, err));
-    mmrt_tensor att3 = split_heads(&att, hd);
+    mmrt_tensor att3 = mmrt_tensor_split_heads(&att, hd);
     MMRT_TRY(mmrt_attention(be, &att3, &q3, &s->k_cache[il], &s->v_cache[il], pos0 + n, pos0,
                             /*causal=*/true, hp->attn_scale, err));
     MMRT_TRY(mmrt_matmul(be, &h, &att, &l->wo, err));
@@ -234,9 +215,9 @@ static mmrt_status layer_forward(const mmrt_llm *m, mmrt_llm_state *s, int64_t i
 
     /* gated MLP block; q and att are dead, their space is reused after the reset */
     mmrt_arena_reset(&s->arena, mark);
-    h = scratch(s, d, n, err);
-    mmrt_tensor g = scratch(s, hp->n_ff, n, err); /* (n, n_ff) */
-    mmrt_tensor u = scratch(s, hp->n_ff, n, err); /* (n, n_ff) */
+    h = mmrt_arena_matrix(&s->arena, s->be, d, n, err);
+    mmrt_tensor g = mmrt_arena_matrix(&s->arena, s->be, hp->n_ff, n, err); /* (n, n_ff) */
+    mmrt_tensor u = mmrt_arena_matrix(&s->arena, s->be, hp->n_ff, n, err); /* (n, n_ff) */
     if (!h.data || !g.data || !u.data) return err ? err->status : MMRT_ERR_OOM;
     MMRT_TRY(mmrt_rms_norm(be, &h, x, &l->ffn_norm, hp->rms_eps, err));
     MMRT_TRY(mmrt_matmul(be, &g, &h, &l->w_gate, err));
@@ -257,7 +238,7 @@ static mmrt_status output_logits(const mmrt_llm *m, mmrt_llm_state *s, const mmr
     mmrt_backend *be = s->be;
     size_t mark = mmrt_arena_mark(&s->arena);
     mmrt_tensor xr = mmrt_tensor_slice(x, 1, r0, n);
-    mmrt_tensor h = scratch(s, hp->n_embd, n, err); /* (n, n_embd) */
+    mmrt_tensor h = mmrt_arena_matrix(&s->arena, s->be, hp->n_embd, n, err); /* (n, n_embd) */
     if (!h.data) return err ? err->status : MMRT_ERR_OOM;
     MMRT_TRY(mmrt_rms_norm(be, &h, &xr, &m->out_norm, hp->rms_eps, err));
     if (b->on_hidden && n == b->n_tok) b->on_hidden((int)hp->n_layer + 1, &h, b->hidden_user);
@@ -265,7 +246,7 @@ static mmrt_status output_logits(const mmrt_llm *m, mmrt_llm_state *s, const mmr
     for (int64_t i = 0; i < n; i += LOGIT_ROWS_PER_PASS) {
         int64_t rows = n - i < LOGIT_ROWS_PER_PASS ? n - i : LOGIT_ROWS_PER_PASS;
         mmrt_tensor hr = mmrt_tensor_slice(&h, 1, i, rows);
-        mmrt_tensor out = scratch(s, hp->n_vocab, rows, err); /* (rows, n_vocab) */
+        mmrt_tensor out = mmrt_arena_matrix(&s->arena, s->be, hp->n_vocab, rows, err); /* (rows, n_vocab) */
         if (!out.data) return err ? err->status : MMRT_ERR_OOM;
         MMRT_TRY(mmrt_matmul(be, &out, &hr, &m->lm_head, err));
         if (hp->logit_scale != 1.0f) MMRT_TRY(mmrt_scale(be, &out, &out, 1.0f / hp->logit_scale, err));
@@ -292,7 +273,7 @@ static mmrt_status decode_chunk(const mmrt_llm *m, mmrt_llm_state *s, const mmrt
     if (b->ids) memcpy(host + n, b->ids + t0, sizeof(int32_t) * (size_t)n);
     mmrt_tensor pos = mmrt_arena_tensor(&s->arena, MMRT_I32, 1, (int64_t[]){n}, err);
     mmrt_tensor ids = mmrt_arena_tensor(&s->arena, MMRT_I32, 1, (int64_t[]){n}, err);
-    mmrt_tensor x = scratch(s, hp->n_embd, n, err); /* (n, n_embd) residual stream */
+    mmrt_tensor x = mmrt_arena_matrix(&s->arena, s->be, hp->n_embd, n, err); /* (n, n_embd) residual stream */
     mmrt_status st = !pos.data || !ids.data || !x.data ? (err ? err->status : MMRT_ERR_OOM) : MMRT_OK;
     if (st == MMRT_OK) st = be->iface->upload(be, pos.data, host, sizeof(int32_t) * (size_t)n, err);
     if (st == MMRT_OK && b->ids) st = be->iface->upload(be, ids.data, host + n, sizeof(int32_t) * (size_t)n, err);

@@ -147,25 +147,6 @@ typedef struct pass {
     mmrt_arena arena;
 } pass;
 
-/* A (rows, cols) f32 scratch tensor; err is set and data NULL when the arena is exhausted. */
-static mmrt_tensor scratch(pass *ps, int64_t cols, int64_t rows, mmrt_error *err) {
-    mmrt_tensor t = mmrt_arena_tensor(&ps->arena, MMRT_F32, 2, (int64_t[]){cols, rows}, err);
-    t.backend = ps->be;
-    return t;
-}
-
-/* A (n, heads · hd) matrix viewed as (n, heads, hd). */
-static mmrt_tensor split_heads(const mmrt_tensor *t, int64_t hd) {
-    mmrt_tensor r = *t;
-    r.ne[0] = hd;
-    r.ne[1] = t->ne[0] / hd;
-    r.ne[2] = t->ne[1];
-    r.nb[1] = (size_t)hd * sizeof(float);
-    r.nb[2] = t->nb[1];
-    r.nb[3] = r.nb[2] * (size_t)r.ne[2];
-    return r;
-}
-
 static mmrt_status linear(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor *x,
                           const mmrt_tensor *w, const mmrt_tensor *b, mmrt_error *err) {
     MMRT_TRY(mmrt_matmul(be, dst, x, w, err));
@@ -190,8 +171,8 @@ static mmrt_status embed(const mmrt_siglip *enc, pass *ps, const float *pixels, 
     int64_t p = hp->patch, S = hp->image, side = S / p, n_row = n_tiles * hp->n_patch;
     int64_t k = hp->n_chan * p * p;
     size_t mark = mmrt_arena_mark(&ps->arena);
-    mmrt_tensor cols = scratch(ps, k, n_row, err);     /* (n_row, C·p·p) */
-    mmrt_tensor pos = scratch(ps, hp->n_embd, n_row, err); /* (n_row, n_embd) */
+    mmrt_tensor cols = mmrt_arena_matrix(&ps->arena, ps->be, k, n_row, err);     /* (n_row, C·p·p) */
+    mmrt_tensor pos = mmrt_arena_matrix(&ps->arena, ps->be, hp->n_embd, n_row, err); /* (n_row, n_embd) */
     mmrt_tensor ids = mmrt_arena_tensor(&ps->arena, MMRT_I32, 1, (int64_t[]){n_row}, err);
     ids.backend = be;
     if (!cols.data || !pos.data || !ids.data) return err ? err->status : MMRT_ERR_OOM;
@@ -237,18 +218,19 @@ static mmrt_status layer_forward(const mmrt_siglip *enc, pass *ps, int64_t il, i
     size_t mark = mmrt_arena_mark(&ps->arena);
 
     /* attention block */
-    mmrt_tensor h = scratch(ps, d, n, err);   /* (n, n_embd) */
-    mmrt_tensor q = scratch(ps, d, n, err);   /* (n, n_head · hd) */
-    mmrt_tensor k = scratch(ps, d, n, err);
-    mmrt_tensor v = scratch(ps, d, n, err);
-    mmrt_tensor att = scratch(ps, d, n, err);
+    mmrt_tensor h = mmrt_arena_matrix(&ps->arena, ps->be, d, n, err);   /* (n, n_embd) */
+    mmrt_tensor q = mmrt_arena_matrix(&ps->arena, ps->be, d, n, err);   /* (n, n_head · hd) */
+    mmrt_tensor k = mmrt_arena_matrix(&ps->arena, ps->be, d, n, err);
+    mmrt_tensor v = mmrt_arena_matrix(&ps->arena, ps->be, d, n, err);
+    mmrt_tensor att = mmrt_arena_matrix(&ps->arena, ps->be, d, n, err);
     if (!h.data || !q.data || !k.data || !v.data || !att.data) return err ? err->status : MMRT_ERR_OOM;
     MMRT_TRY(mmrt_layer_norm(be, &h, x, &l->ln1_w, &l->ln1_b, hp->eps, err));
     MMRT_TRY(linear(be, &q, &h, &l->wq, &l->bq, err));
     MMRT_TRY(linear(be, &k, &h, &l->wk, &l->bk, err));
     MMRT_TRY(linear(be, &v, &h, &l->wv, &l->bv, err));
-    mmrt_tensor q3 = split_heads(&q, hd), k3 = split_heads(&k, hd), v3 = split_heads(&v, hd);
-    mmrt_tensor att3 = split_heads(&att, hd); /* (n, n_head, hd) */
+    mmrt_tensor q3 = mmrt_tensor_split_heads(&q, hd), k3 = mmrt_tensor_split_heads(&k, hd);
+    mmrt_tensor v3 = mmrt_tensor_split_heads(&v, hd);
+    mmrt_tensor att3 = mmrt_tensor_split_heads(&att, hd); /* (n, n_head, hd) */
     float scale = 1.0f / sqrtf((float)hd);
     /* each tile is its own sequence: attention over its n_patch rows only */
     for (int64_t t = 0; t < n_tiles; t++) {
@@ -263,8 +245,8 @@ static mmrt_status layer_forward(const mmrt_siglip *enc, pass *ps, int64_t il, i
 
     /* MLP block; the attention scratch is dead */
     mmrt_arena_reset(&ps->arena, mark);
-    h = scratch(ps, d, n, err);
-    mmrt_tensor f = scratch(ps, hp->n_ff, n, err); /* (n, n_ff) */
+    h = mmrt_arena_matrix(&ps->arena, ps->be, d, n, err);
+    mmrt_tensor f = mmrt_arena_matrix(&ps->arena, ps->be, hp->n_ff, n, err); /* (n, n_ff) */
     if (!h.data || !f.data) return err ? err->status : MMRT_ERR_OOM;
     MMRT_TRY(mmrt_layer_norm(be, &h, x, &l->ln2_w, &l->ln2_b, hp->eps, err));
     MMRT_TRY(linear(be, &f, &h, &l->fc1_w, &l->fc1_b, err));
@@ -280,7 +262,7 @@ static mmrt_status run_pass(const mmrt_siglip *enc, pass *ps, const float *pixel
     const mmrt_siglip_hparams *hp = &enc->hp;
     mmrt_backend *be = ps->be;
     int64_t n = n_tiles * hp->n_patch;
-    mmrt_tensor x = scratch(ps, hp->n_embd, n, err); /* (n_tiles · n_patch, n_embd) residual */
+    mmrt_tensor x = mmrt_arena_matrix(&ps->arena, ps->be, hp->n_embd, n, err); /* (n_tiles · n_patch, n_embd) residual */
     if (!x.data) return err ? err->status : MMRT_ERR_OOM;
     MMRT_TRY(embed(enc, ps, pixels, n_tiles, &x, err));
     if (on_hidden) on_hidden(0, &x, user);
