@@ -579,3 +579,13 @@ const char *mmrt_weights_metadata(const mmrt_weights *w, const char *key) {
     const cJSON *v = mmrt_json_find(w->metadata, key);
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
+
+mmrt_status mmrt_weights_bind(const mmrt_weights *w, const char *name, int64_t rows, int64_t cols,
+                              mmrt_tensor *out, size_t *bytes, mmrt_error *err) {
+    const mmrt_st_tensor *st;
+    MMRT_TRY(mmrt_weights_get(w, name, rows ? 2 : 1, (int64_t[]){rows ? rows : cols, cols}, &st, err));
+    *out = rows ? mmrt_tensor_2d(st->dtype, (void *)st->data, cols, rows)
+                : mmrt_tensor_1d(st->dtype, (void *)st->data, cols);
+    if (bytes) *bytes += st->n_bytes;
+    return MMRT_OK;
+}

@@ -80,6 +80,12 @@ const mmrt_st_tensor *mmrt_weights_find(const mmrt_weights *w, const char *name)
 mmrt_status mmrt_weights_get(const mmrt_weights *w, const char *name, int n_dims,
                              const int64_t *shape, const mmrt_st_tensor **out, mmrt_error *err);
 
+/* A tensor over float weight `name`, checked (as mmrt_weights_get) to be a (rows, cols) matrix, or
+ * a (cols) vector when rows == 0. Its byte size is added to *bytes when bytes is not NULL. The
+ * data stays in the mapping: valid until mmrt_weights_free. */
+mmrt_status mmrt_weights_bind(const mmrt_weights *w, const char *name, int64_t rows, int64_t cols,
+                              mmrt_tensor *out, size_t *bytes, mmrt_error *err);
+
 /* The string value of key in the first file's __metadata__ (first shard in name order), or NULL
  * when absent. */
 const char *mmrt_weights_metadata(const mmrt_weights *w, const char *key);

@@ -36,12 +36,10 @@ mmrt_status mmrt_idefics3_connector_init(mmrt_idefics3_connector *conn, int64_t 
     int n = snprintf(name, sizeof name, "%smodality_projection.proj.weight", prefix);
     if (n < 0 || (size_t)n >= sizeof name)
         return mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "connector init: prefix too long");
-    const mmrt_st_tensor *st;
-    MMRT_TRY(mmrt_weights_get(w, name, 2, (int64_t[]){text_hidden, k}, &st, err));
+    MMRT_TRY(mmrt_weights_bind(w, name, text_hidden, k, &conn->proj_w, NULL, err));
     conn->scale_factor = scale_factor;
     conn->vision_hidden = vision_hidden;
     conn->text_hidden = text_hidden;
-    conn->proj_w = mmrt_tensor_2d(st->dtype, (void *)st->data, k, text_hidden);
     return MMRT_OK;
 }
 

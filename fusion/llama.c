@@ -24,14 +24,7 @@ static mmrt_status bind(const mmrt_weights *w, const char *prefix, int64_t layer
     char name[256];
     if (layer >= 0) snprintf(name, sizeof name, "%slayers.%lld.%s", prefix, (long long)layer, spec->name);
     else snprintf(name, sizeof name, "%s%s", prefix, spec->name);
-    int64_t rows = spec->rows, cols = spec->cols;
-    int64_t shape[2] = {rows ? rows : cols, cols};
-    const mmrt_st_tensor *st;
-    MMRT_TRY(mmrt_weights_get(w, name, rows ? 2 : 1, shape, &st, err));
-    *spec->out = rows ? mmrt_tensor_2d(st->dtype, (void *)st->data, cols, rows)
-                      : mmrt_tensor_1d(st->dtype, (void *)st->data, cols);
-    *bytes += st->n_bytes;
-    return MMRT_OK;
+    return mmrt_weights_bind(w, name, spec->rows, spec->cols, spec->out, bytes, err);
 }
 
 static mmrt_status bind_all(mmrt_llm *m, const mmrt_weights *w, const char *prefix, mmrt_error *err) {

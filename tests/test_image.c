@@ -2,6 +2,7 @@
  * tools/fixtures_images.py), pixel buffers, the RGB conversions, and hostile input. */
 #include "core/json.h"
 #include "core/safetensors.h"
+#include "helpers/image_compare.h"
 #include "helpers/tmpdir.h"
 #include "vision/image.h"
 
@@ -34,26 +35,7 @@ static bool same_pixels(const char *what, const mmrt_image *got, const mmrt_weig
         fprintf(stderr, "%s: no reference tensor %s\n", what, name);
         return false;
     }
-    if (t->dtype != MMRT_U8 || t->n_dims != 3 || t->shape[0] != got->height ||
-        t->shape[1] != got->width || t->shape[2] != got->channels) {
-        fprintf(stderr, "%s: shape (%d, %d, %d), reference (%lld, %lld, %lld)\n", what,
-                got->height, got->width, got->channels, (long long)t->shape[0],
-                (long long)t->shape[1], (long long)t->shape[2]);
-        return false;
-    }
-    const uint8_t *r = t->data;
-    int bad = 0;
-    for (size_t i = 0; i < t->n_bytes; i++) {
-        if (got->data[i] == r[i]) continue;
-        if (bad < 5) {
-            size_t px = i / got->channels;
-            fprintf(stderr, "%s: pixel (y %zu, x %zu) channel %zu: expected %u, got %u\n", what,
-                    px / got->width, px % got->width, i % got->channels, r[i], got->data[i]);
-        }
-        bad++;
-    }
-    if (bad) fprintf(stderr, "%s: %d of %zu bytes differ\n", what, bad, t->n_bytes);
-    return bad == 0;
+    return mmrt_test_same_image(what, got, t);
 }
 
 static void open_fixtures(cJSON **manifest, mmrt_weights **ref) {

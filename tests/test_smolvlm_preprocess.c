@@ -3,6 +3,7 @@
  * float rounding (tests/fixtures/smolvlm/<case>, made by tools/fixtures_smolvlm.py). */
 #include "core/json.h"
 #include "core/safetensors.h"
+#include "helpers/image_compare.h"
 #include "helpers/tmpdir.h"
 #include "vision/smolvlm_preprocess.h"
 
@@ -26,26 +27,7 @@ static bool same_pixels(const char *what, const mmrt_image *got, const mmrt_weig
                   : "was produced but not in the reference");
         return false;
     }
-    if (t->dtype != MMRT_U8 || t->n_dims != 3 || t->shape[0] != got->height ||
-        t->shape[1] != got->width || t->shape[2] != got->channels) {
-        fprintf(stderr, "%s: shape (%d, %d, %d), reference (%lld, %lld, %lld)\n", what,
-                got->height, got->width, got->channels, (long long)t->shape[0],
-                (long long)t->shape[1], (long long)t->shape[2]);
-        return false;
-    }
-    const uint8_t *r = t->data;
-    int bad = 0;
-    for (size_t i = 0; i < t->n_bytes; i++) {
-        if (got->data[i] == r[i]) continue;
-        if (bad < 5) {
-            size_t px = i / 3;
-            fprintf(stderr, "%s: pixel (y %zu, x %zu) channel %zu: expected %u, got %u\n", what,
-                    px / (size_t)got->width, px % (size_t)got->width, i % 3, r[i], got->data[i]);
-        }
-        bad++;
-    }
-    if (bad) fprintf(stderr, "%s: %d of %zu bytes differ\n", what, bad, t->n_bytes);
-    return bad == 0;
+    return mmrt_test_same_image(what, got, t);
 }
 
 /* max |got - ref| <= tol over n values; prints the first mismatches. */
