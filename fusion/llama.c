@@ -252,6 +252,28 @@ static mmrt_status output_logits(const mmrt_llm *m, mmrt_llm_state *s, const mmr
     return MMRT_OK;
 }
 
+/* Overwrites the rows of x (the chunk's tokens t0 .. t0 + n) whose id is the media token with the
+ * next rows of b->media, one upload per run of consecutive media tokens. */
+static mmrt_status splice_media(const mmrt_llm_batch *b, mmrt_backend *be, mmrt_tensor *x, int64_t t0,
+                                int64_t n, mmrt_error *err) {
+    int64_t row = 0; /* media rows used before this chunk */
+    for (int64_t i = 0; i < t0; i++) row += b->ids[i] == b->media_token;
+    size_t row_bytes = (size_t)x->nb[1];
+    for (int64_t i = 0; i < n;) {
+        if (b->ids[t0 + i] != b->media_token) {
+            i++;
+            continue;
+        }
+        int64_t run = 1;
+        while (i + run < n && b->ids[t0 + i + run] == b->media_token) run++;
+        MMRT_TRY(be->iface->upload(be, (char *)x->data + (size_t)i * row_bytes,
+                                   b->media + (size_t)row * (size_t)x->ne[0], row_bytes * (size_t)run, err));
+        row += run;
+        i += run;
+    }
+    return MMRT_OK;
+}
+
 static mmrt_status decode_chunk(const mmrt_llm *m, mmrt_llm_state *s, const mmrt_llm_batch *b,
                                 int64_t t0, int64_t n, bool last_chunk, mmrt_error *err) {
     const mmrt_llm_hparams *hp = &m->hp;
@@ -278,6 +300,7 @@ static mmrt_status decode_chunk(const mmrt_llm *m, mmrt_llm_state *s, const mmrt
     MMRT_TRY(st);
 
     if (b->ids) MMRT_TRY(mmrt_get_rows(be, &x, &m->tok_embd, &ids, err));
+    if (b->ids && b->media) MMRT_TRY(splice_media(b, be, &x, t0, n, err));
     if (hp->embd_scale != 1.0f) MMRT_TRY(mmrt_scale(be, &x, &x, hp->embd_scale, err));
     bool whole = b->on_hidden && n == b->n_tok; /* hidden states are reported for unchunked calls */
     if (whole) b->on_hidden(0, &x, b->hidden_user);

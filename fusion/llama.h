@@ -74,7 +74,11 @@ typedef void (*mmrt_llm_hidden_fn)(int index, const mmrt_tensor *x, void *user);
 
 typedef struct mmrt_llm_batch {
     const int32_t *ids;     /* (n_tok) token ids, or NULL when embd is given */
-    const float *embd;      /* (n_tok, n_embd) host embeddings (media splicing), or NULL */
+    const float *embd;      /* (n_tok, n_embd) host embeddings, or NULL */
+    /* With ids: the tokens equal to media_token take the rows of media (host, (count, n_embd)) in
+     * order instead of their embedding (image features spliced into the prompt). NULL = none. */
+    const float *media;
+    int32_t media_token;
     int64_t n_tok;
     bool all_logits;        /* logits for every token, else only for the last */
     float *logits;          /* out, host: (n_tok or 1, n_vocab) */

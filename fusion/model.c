@@ -6,6 +6,7 @@
 #include "core/json.h"
 #include "core/log.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,16 +23,31 @@ mmrt_status mmrt_device_parse(const char *name, mmrt_device_kind *out, mmrt_erro
     return MMRT_OK;
 }
 
+/* The decoder's settings: config.json itself, or its "text_config" for a vision-language
+ * checkpoint (whose top-level tie_word_embeddings is the one transformers applies). */
+static mmrt_status parse_text_config(const cJSON *cfg, const char *path, mmrt_llm_hparams *hp, char *arch,
+                                     size_t arch_size, bool *vision, mmrt_error *err) {
+    const char *model_type = NULL;
+    MMRT_TRY(mmrt_json_get_string(cfg, "model_type", true, &model_type, path, err));
+    snprintf(arch, arch_size, "%s", model_type);
+    *vision = mmrt_smolvlm_is_arch(model_type);
+    if (!*vision) return mmrt_llm_hparams_parse(cfg, path, hp, err);
+    const cJSON *text = NULL;
+    MMRT_TRY(mmrt_json_get_object(cfg, "text_config", true, &text, path, err));
+    MMRT_TRY(mmrt_llm_hparams_parse(text, path, hp, err));
+    return mmrt_json_get_bool(cfg, "tie_word_embeddings", false, false, &hp->tie_embeddings, path, err);
+}
+
 /* Reads config.json and, when present, generation_config.json. */
-static mmrt_status load_hparams(const char *dir, mmrt_llm_hparams *hp, mmrt_error *err) {
-    char *path = mmrt_fs_path_join(dir, "config.json");
-    char *gpath = mmrt_fs_path_join(dir, "generation_config.json");
+static mmrt_status load_hparams(mmrt_model *m, mmrt_llm_hparams *hp, bool *vision, mmrt_error *err) {
+    char *path = mmrt_fs_path_join(m->dir, "config.json");
+    char *gpath = mmrt_fs_path_join(m->dir, "generation_config.json");
     cJSON *cfg = NULL, *gen = NULL;
     mmrt_status st = !path || !gpath ? mmrt_error_oom(err, 0, "path") : MMRT_OK;
     if (st == MMRT_OK) st = mmrt_json_load_file(path, &cfg, err);
     if (st == MMRT_OK && !cJSON_IsObject(cfg))
         st = mmrt_error_set(err, MMRT_ERR_BAD_FORMAT, "%s: not a JSON object", path);
-    if (st == MMRT_OK) st = mmrt_llm_hparams_parse(cfg, path, hp, err);
+    if (st == MMRT_OK) st = parse_text_config(cfg, path, hp, m->arch, sizeof m->arch, vision, err);
     if (st == MMRT_OK && mmrt_fs_is_file(gpath)) {
         st = mmrt_json_load_file(gpath, &gen, err);
         if (st == MMRT_OK) st = mmrt_llm_hparams_apply_generation_config(hp, gen, gpath, err);
@@ -59,10 +75,11 @@ static void count_params(mmrt_model *m) {
 
 static mmrt_status load_dir(mmrt_model *m, mmrt_error *err) {
     mmrt_llm_hparams hp;
-    MMRT_TRY(load_hparams(m->dir, &hp, err));
+    bool vision = false;
+    MMRT_TRY(load_hparams(m, &hp, &vision, err));
     MMRT_TRY(mmrt_weights_open(m->dir, &m->weights, err));
     count_params(m);
-    MMRT_TRY(mmrt_llm_init(&m->llm, &hp, m->weights, "model.", err));
+    MMRT_TRY(mmrt_llm_init(&m->llm, &hp, m->weights, vision ? "model.text_model." : "model.", err));
 
     char *tok_path = mmrt_fs_path_join(m->dir, "tokenizer.json");
     if (!tok_path) return mmrt_error_oom(err, 0, "path");
@@ -73,6 +90,10 @@ static mmrt_status load_dir(mmrt_model *m, mmrt_error *err) {
         return mmrt_error_set(err, MMRT_ERR_MODEL,
                               "%s: tokenizer.json has %d tokens but config.json vocab_size is %lld",
                               m->dir, mmrt_tokenizer_n_vocab(m->tok), (long long)hp.n_vocab);
+    if (vision) {
+        if (!(m->vision = calloc(1, sizeof *m->vision))) return mmrt_error_oom(err, sizeof *m->vision, "model");
+        MMRT_TRY(mmrt_smolvlm_init(m->vision, m->dir, m->weights, hp.n_embd, m->tok, err));
+    }
     return mmrt_chat_template_load(m->dir, &m->chat, err);
 }
 
@@ -116,7 +137,7 @@ done:
         mmrt_error_publish(&err);
         return st;
     }
-    MMRT_LOG_I("loaded %s: %s, %lld layers, %.1f M parameters (%s)", m->dir, m->llm.hp.model_type,
+    MMRT_LOG_I("loaded %s: %s, %lld layers, %.1f M parameters (%s)", m->dir, m->arch,
                (long long)m->llm.hp.n_layer, (double)m->n_params / 1e6, m->dtype);
     *out = m;
     return MMRT_OK;
@@ -125,6 +146,8 @@ done:
 void mmrt_model_free(mmrt_model *m) {
     if (!m) return;
     mmrt_llm_free(&m->llm);
+    mmrt_smolvlm_free(m->vision);
+    free(m->vision);
     mmrt_tokenizer_free(m->tok);
     mmrt_chat_template_free(&m->chat);
     mmrt_weights_free(m->weights);
@@ -145,7 +168,7 @@ mmrt_status mmrt_model_get_info(const mmrt_model *m, mmrt_model_info *info) {
         bytes += (int64_t)mmrt_weights_at(m->weights, i)->n_bytes;
     *info = (mmrt_model_info){
         .path = m->dir,
-        .architecture = hp->model_type,
+        .architecture = m->arch,
         .dtype = m->dtype,
         .n_params = m->n_params,
         .n_tensors = (int64_t)mmrt_weights_count(m->weights),
@@ -160,6 +183,12 @@ mmrt_status mmrt_model_get_info(const mmrt_model *m, mmrt_model_info *info) {
         .n_ctx_train = hp->n_ctx_train,
         .tied_embeddings = hp->tie_embeddings,
         .chat_format = mmrt_chat_family_name(m->chat.family),
+        .vision = m->vision != NULL,
     };
+    if (m->vision) {
+        info->image_tile = (int32_t)m->vision->vit.hp.image;
+        info->image_seq_len = (int32_t)m->vision->image_seq_len;
+        info->image_longest_edge = m->vision->pp.longest_edge;
+    }
     return MMRT_OK;
 }

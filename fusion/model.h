@@ -6,13 +6,16 @@
 #include "core/safetensors.h"
 #include "fusion/llama.h"
 #include "fusion/sampling.h"
+#include "fusion/smolvlm.h"
 #include "text/chat_template.h"
 #include "text/tokenizer.h"
 
 struct mmrt_model {
     char *dir;
     mmrt_weights *weights;
+    char arch[32];         /* config.json's model_type */
     mmrt_llm llm;
+    mmrt_smolvlm *vision;  /* the image path, or NULL for a text-only model */
     mmrt_tokenizer *tok;
     mmrt_chat_template chat;
     mmrt_backend_params backend;
@@ -27,6 +30,11 @@ struct mmrt_session {
     mmrt_error err;
     float *logits; /* (n_vocab) */
 };
+
+/* The token ids mmrt_session_generate_parts would prefill for these parts (images decoded and
+ * preprocessed, not encoded), for tests and --verbose. *ids is malloc'ed. */
+mmrt_status mmrt_session_prompt_ids(mmrt_session *s, const mmrt_part *parts, size_t n_parts,
+                                    const mmrt_generate_params *params, int32_t **ids, size_t *n_ids);
 
 /* Maps "cpu"/"cuda"/"auto" (NULL = auto) to a device kind; MMRT_ERR_INVALID_ARG otherwise. */
 mmrt_status mmrt_device_parse(const char *name, mmrt_device_kind *out, mmrt_error *err);

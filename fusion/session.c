@@ -4,6 +4,7 @@
 #include "core/log.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -87,19 +88,27 @@ static mmrt_status fail(mmrt_session *s, mmrt_status st) {
     return st;
 }
 
+/* The user turn rendered (chat format unless raw), images as placeholders, then tokenized. */
+static mmrt_status render_parts(mmrt_session *s, const mmrt_chat_part *parts, size_t n, bool raw,
+                                const char *system, char **out) {
+    const mmrt_model *m = s->model;
+    MMRT_TRY(mmrt_chat_render_parts(&m->chat, system, parts, n, raw, out, &s->err));
+    if (!raw && m->chat.family == MMRT_CHAT_NONE)
+        MMRT_LOG_W("%s has no chat template: the prompt is used as is", m->dir);
+    return MMRT_OK;
+}
+
+static mmrt_status tokenize_text(mmrt_session *s, const char *text, int32_t **ids, size_t *n_ids) {
+    return mmrt_tokenizer_encode(s->model->tok, text, strlen(text), /*parse_special=*/true, ids, n_ids,
+                                 &s->err);
+}
+
 static mmrt_status tokenize(mmrt_session *s, const char *text, bool raw, const char *system,
                             int32_t **ids, size_t *n_ids) {
-    const mmrt_model *m = s->model;
     char *rendered = NULL;
-    if (raw) {
-        if (!(rendered = strdup(text))) return mmrt_error_oom(&s->err, strlen(text), "prompt");
-    } else {
-        MMRT_TRY(mmrt_chat_render(&m->chat, system, text, &rendered, &s->err));
-        if (m->chat.family == MMRT_CHAT_NONE)
-            MMRT_LOG_W("%s has no chat template: the prompt is used as is", m->dir);
-    }
-    mmrt_status st = mmrt_tokenizer_encode(m->tok, rendered, strlen(rendered), /*parse_special=*/true,
-                                           ids, n_ids, &s->err);
+    mmrt_chat_part part = {.image = false, .text = text};
+    MMRT_TRY(render_parts(s, &part, 1, raw, system, &rendered));
+    mmrt_status st = tokenize_text(s, rendered, ids, n_ids);
     free(rendered);
     return st;
 }
@@ -210,6 +219,8 @@ typedef struct gen_loop {
     stop_filter stop;
     int32_t *history;
     size_t n_history;
+    const float *media; /* image features for the prompt's <image> tokens, or NULL */
+    int32_t media_token;
 } gen_loop;
 
 /* Passes text through the stop filter to the callback; true when generation must end. */
@@ -236,7 +247,8 @@ static mmrt_status run_loop(gen_loop *g) {
     const mmrt_llm *llm = &s->model->llm;
     mmrt_error *err = &s->err;
     double t0 = now_ms();
-    mmrt_llm_batch batch = {.ids = g->history, .n_tok = (int64_t)g->n_history, .logits = s->logits};
+    mmrt_llm_batch batch = {.ids = g->history, .n_tok = (int64_t)g->n_history, .logits = s->logits,
+                            .media = g->media, .media_token = g->media_token};
     MMRT_TRY(mmrt_llm_decode(llm, &s->state, &batch, err));
     double t1 = now_ms();
     g->r->prefill_ms = t1 - t0;
@@ -298,64 +310,303 @@ static uint64_t random_seed(void) {
     return (uint64_t)ts.tv_sec * 1000000007ull ^ (uint64_t)ts.tv_nsec;
 }
 
-mmrt_status mmrt_session_generate(mmrt_session *s, const char *prompt,
-                                  const mmrt_generate_params *params, mmrt_generate_result *result) {
-    if (!s) return null_session("mmrt_session_generate");
+/* ---- images -------------------------------------------------------------------------------- */
+
+/* The images of a prompt, decoded, preprocessed and encoded. */
+typedef struct prompt_images {
+    mmrt_smolvlm_pp_out *pp; /* per image */
+    size_t n;
+    int32_t n_tiles;
+    float *features; /* (n_tiles · image_seq_len, n_embd) */
+} prompt_images;
+
+static void prompt_images_free(prompt_images *im) {
+    for (size_t i = 0; i < im->n; i++) mmrt_smolvlm_pp_out_free(&im->pp[i]);
+    free(im->pp);
+    free(im->features);
+    *im = (prompt_images){0};
+}
+
+static const char *part_name(const mmrt_part *p, size_t i, char *buf, size_t size) {
+    if (p->text) return p->text;
+    snprintf(buf, size, "image part %zu", i);
+    return buf;
+}
+
+/* Decodes one image part into an RGB or RGBA image as the processor would receive it. */
+static mmrt_status decode_part(const mmrt_part *p, size_t i, int64_t max_pixels, mmrt_image *out,
+                               mmrt_error *err) {
+    mmrt_image_limits lim = mmrt_image_default_limits();
+    if (max_pixels > 0) lim.max_pixels = max_pixels;
+    char name[48];
+    switch (p->type) {
+    case MMRT_PART_IMAGE_FILE:
+        if (!p->text) return mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "image part %zu: NULL path", i);
+        return mmrt_image_load_file(p->text, &lim, out, err);
+    case MMRT_PART_IMAGE_BYTES:
+        if (!p->data) return mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "image part %zu: NULL bytes", i);
+        return mmrt_image_load_memory(p->data, p->size, part_name(p, i, name, sizeof name), &lim, out, err);
+    case MMRT_PART_IMAGE_PIXELS: {
+        const char *nm = part_name(p, i, name, sizeof name);
+        if (p->width > 0 && p->height > 0 && (int64_t)p->width * p->height > lim.max_pixels)
+            return mmrt_error_set(err, MMRT_ERR_UNSUPPORTED, "%s: %d x %d pixels is over the limit of %lld",
+                                  nm, p->width, p->height, (long long)lim.max_pixels);
+        size_t stride = p->size ? p->size : (size_t)(p->width > 0 ? p->width : 0) * (size_t)(p->channels > 0 ? p->channels : 0);
+        mmrt_image px = {0};
+        mmrt_status st = mmrt_image_from_pixels(p->data, p->width, p->height, p->channels, stride, &px, err);
+        if (st != MMRT_OK) {
+            char why[sizeof err->msg];
+            snprintf(why, sizeof why, "%s", err->msg);
+            return mmrt_error_set(err, st, "%s: %s", nm, why);
+        }
+        if (px.channels == 3) {
+            *out = px;
+            return MMRT_OK;
+        }
+        /* a pixel array: composited as transformers' convert_to_rgb does for numpy input */
+        st = mmrt_image_to_rgb_on_white(&px, MMRT_COMPOSITE_NUMPY, out, err);
+        mmrt_image_free(&px);
+        return st;
+    }
+    case MMRT_PART_TEXT: break;
+    }
+    return mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "part %zu: unknown part type %d", i, (int)p->type);
+}
+
+static bool is_image_part(const mmrt_part *p) { return p->type != MMRT_PART_TEXT; }
+
+/* Decodes and preprocesses every image part, in order. */
+static mmrt_status load_images(mmrt_session *s, const mmrt_part *parts, size_t n_parts,
+                               const mmrt_generate_params *params, prompt_images *im) {
+    const mmrt_smolvlm *v = s->model->vision;
+    for (size_t i = 0; i < n_parts; i++) im->n += is_image_part(&parts[i]);
+    if (im->n == 0) return MMRT_OK;
+    if (!v)
+        return mmrt_error_set(&s->err, MMRT_ERR_UNSUPPORTED,
+                              "%s is a text model (%s): images need a vision model such as "
+                              "HuggingFaceTB/SmolVLM-256M-Instruct",
+                              s->model->dir, s->model->arch);
+    if (!(im->pp = calloc(im->n, sizeof *im->pp))) return mmrt_error_oom(&s->err, im->n * sizeof *im->pp, "images");
+    mmrt_smolvlm_pp_config cfg = v->pp;
+    if (params->no_split) cfg.do_image_splitting = false;
+    size_t k = 0;
+    for (size_t i = 0; i < n_parts; i++) {
+        if (!is_image_part(&parts[i])) continue;
+        mmrt_image img = {0};
+        MMRT_TRY(decode_part(&parts[i], i, params->max_pixels, &img, &s->err));
+        mmrt_status st = mmrt_smolvlm_preprocess(&img, &cfg, &im->pp[k], &s->err);
+        mmrt_image_free(&img);
+        MMRT_TRY(st);
+        im->n_tiles += im->pp[k++].n_tiles;
+    }
+    return MMRT_OK;
+}
+
+/* Progress over the whole prompt's tiles, from the encoder's per-image counts. */
+typedef struct progress_relay {
+    const mmrt_generate_params *p;
+    int32_t done_before, total;
+} progress_relay;
+
+static int relay_progress(int32_t done, int32_t n_tiles, void *user) {
+    (void)n_tiles;
+    const progress_relay *r = user;
+    return r->p->on_progress(MMRT_STAGE_IMAGE_ENCODE, r->done_before + done, r->total, r->p->user);
+}
+
+static mmrt_status encode_images(mmrt_session *s, const mmrt_generate_params *params, prompt_images *im) {
+    const mmrt_smolvlm *v = s->model->vision;
+    size_t tile_floats = (size_t)v->image_seq_len * (size_t)s->model->llm.hp.n_embd;
+    size_t bytes = sizeof(float) * (size_t)im->n_tiles * tile_floats;
+    if (!(im->features = malloc(bytes))) return mmrt_error_oom(&s->err, bytes, "image features");
+    progress_relay relay = {.p = params, .total = im->n_tiles};
+    for (size_t i = 0; i < im->n; i++) {
+        MMRT_TRY(mmrt_smolvlm_encode(v, s->be, im->pp[i].pixel_values, im->pp[i].n_tiles,
+                                     im->features + (size_t)relay.done_before * tile_floats,
+                                     params->on_progress ? relay_progress : NULL, &relay, &s->err));
+        relay.done_before += im->pp[i].n_tiles;
+    }
+    return MMRT_OK;
+}
+
+/* The prompt's token ids: rendered, images expanded as the processor does, tokenized. */
+static mmrt_status prompt_ids(mmrt_session *s, const mmrt_part *parts, size_t n_parts,
+                              const mmrt_generate_params *params, const prompt_images *im, int32_t **ids,
+                              size_t *n_ids) {
+    mmrt_chat_part *cp = calloc(n_parts, sizeof *cp);
+    if (!cp) return mmrt_error_oom(&s->err, n_parts * sizeof *cp, "prompt");
+    for (size_t i = 0; i < n_parts; i++) cp[i] = (mmrt_chat_part){is_image_part(&parts[i]), parts[i].text};
+    char *rendered = NULL, *expanded = NULL;
+    mmrt_status st = render_parts(s, cp, n_parts, params->raw, params->system, &rendered);
+    free(cp);
+    if (st == MMRT_OK && s->model->vision)
+        st = mmrt_smolvlm_expand_prompt(s->model->vision, rendered, im->pp, im->n, &expanded, &s->err);
+    if (st == MMRT_OK) st = tokenize_text(s, expanded ? expanded : rendered, ids, n_ids);
+    free(rendered);
+    free(expanded);
+    MMRT_TRY(st);
+    if (!s->model->vision) return MMRT_OK;
+    size_t n_img = 0, want = (size_t)im->n_tiles * (size_t)s->model->vision->image_seq_len;
+    for (size_t i = 0; i < *n_ids; i++) n_img += (*ids)[i] == s->model->vision->image_token;
+    if (n_img != want)
+        return mmrt_error_set(&s->err, MMRT_ERR_MODEL,
+                              "%s: the prompt tokenizes to %zu image tokens but its images give %zu "
+                              "features (does the tokenizer split \"<image>\"?)",
+                              s->model->dir, n_img, want);
+    return MMRT_OK;
+}
+
+mmrt_status mmrt_session_prompt_ids(mmrt_session *s, const mmrt_part *parts, size_t n_parts,
+                                    const mmrt_generate_params *params, int32_t **ids, size_t *n_ids) {
+    mmrt_error_clear(&s->err);
+    *ids = NULL;
+    *n_ids = 0;
+    prompt_images im = {0};
+    mmrt_status st = load_images(s, parts, n_parts, params, &im);
+    if (st == MMRT_OK) st = prompt_ids(s, parts, n_parts, params, &im, ids, n_ids);
+    if (st != MMRT_OK) {
+        free(*ids);
+        *ids = NULL;
+    }
+    prompt_images_free(&im);
+    return fail(s, st);
+}
+
+/* ---- generation entry points ---------------------------------------------------------------- */
+
+static mmrt_status check_params(mmrt_session *s, const mmrt_generate_params *params) {
+    if (params->max_tokens < 0 || params->n_stop < 0 || (params->n_stop > 0 && !params->stop_strings))
+        return mmrt_error_set(&s->err, MMRT_ERR_INVALID_ARG,
+                              "mmrt_session_generate: max_tokens and n_stop must be ≥ 0");
+    if (params->max_pixels < 0)
+        return mmrt_error_set(&s->err, MMRT_ERR_INVALID_ARG, "max_pixels must be ≥ 0 (0 = the default)");
+    for (int32_t i = 0; i < params->n_stop; i++)
+        if (!params->stop_strings[i])
+            return mmrt_error_set(&s->err, MMRT_ERR_INVALID_ARG, "mmrt_session_generate: stop string %d is NULL", i);
+    return MMRT_OK;
+}
+
+static mmrt_status generate(mmrt_session *s, const mmrt_part *parts, size_t n_parts,
+                            const mmrt_generate_params *params, gen_loop *g) {
+    const mmrt_model *m = s->model;
+    MMRT_TRY(check_params(s, params));
+    if (params->max_tokens == 0) return MMRT_OK;
+
+    prompt_images im = {0};
+    double t0 = now_ms();
+    mmrt_status st = load_images(s, parts, n_parts, params, &im);
+    g->r->n_images = (int32_t)im.n;
+    g->r->n_image_tiles = im.n_tiles;
+    g->r->image_load_ms = now_ms() - t0;
+    int32_t *ids = NULL;
+    size_t n_ids = 0;
+    if (st == MMRT_OK) st = prompt_ids(s, parts, n_parts, params, &im, &ids, &n_ids);
+    g->r->n_prompt_tokens = (int32_t)n_ids;
+    g->r->n_image_tokens = m->vision ? im.n_tiles * (int32_t)m->vision->image_seq_len : 0;
+    if (st == MMRT_OK && n_ids == 0)
+        st = mmrt_error_set(&s->err, MMRT_ERR_INVALID_ARG, "the prompt is empty: nothing to continue");
+    if (st == MMRT_OK && (int64_t)n_ids > s->state.n_ctx) /* before the costly image encoding */
+        st = mmrt_error_set(&s->err, MMRT_ERR_CONTEXT_FULL,
+                            "the prompt has %zu tokens%s but the context holds %lld (raise --ctx; "
+                            "this model was trained with %lld)",
+                            n_ids, im.n ? " with its images" : "", (long long)s->state.n_ctx,
+                            (long long)m->llm.hp.n_ctx_train);
+    if (st == MMRT_OK && im.n > 0) {
+        double t1 = now_ms();
+        st = encode_images(s, params, &im);
+        g->r->image_encode_ms = now_ms() - t1;
+    }
+    if (st == MMRT_OK && !(g->history = realloc(ids, sizeof(int32_t) * (size_t)(s->state.n_ctx + 1))))
+        st = mmrt_error_oom(&s->err, sizeof(int32_t) * (size_t)s->state.n_ctx, "token history");
+    if (st != MMRT_OK) {
+        free(ids);
+        prompt_images_free(&im);
+        return st;
+    }
+    g->n_history = n_ids;
+    g->media = im.features;
+    g->media_token = m->vision ? m->vision->image_token : -1;
+    g->stop.stop = params->stop_strings;
+    g->stop.n_stop = params->n_stop;
+    s->state.n_past = 0;
+
+    mmrt_sampler_params sp = {.temperature = params->temperature, .top_k = params->top_k,
+                              .top_p = params->top_p, .min_p = params->min_p,
+                              .repeat_penalty = params->repeat_penalty, .seed = params->seed};
+    if (sp.seed == MMRT_SEED_RANDOM) sp.seed = random_seed();
+    st = mmrt_sampler_init(&g->sampler, &sp, m->llm.hp.n_vocab, &s->err);
+    if (st == MMRT_OK) st = mmrt_detok_init(m->tok, /*skip_special=*/false, &g->detok, &s->err);
+    if (st == MMRT_OK) st = run_loop(g);
+    if (st == MMRT_OK && s->err.status != MMRT_OK) st = s->err.status; /* from deliver() */
+    mmrt_detok_free(g->detok);
+    mmrt_sampler_free(&g->sampler);
+    free(g->stop.held);
+    free(g->history);
+    prompt_images_free(&im);
+    return st;
+}
+
+mmrt_status mmrt_session_generate_parts(mmrt_session *s, const mmrt_part *parts, size_t n_parts,
+                                        const mmrt_generate_params *params, mmrt_generate_result *result) {
+    if (!s) return null_session("mmrt_session_generate_parts");
     mmrt_error_clear(&s->err);
     mmrt_generate_params defaults = mmrt_generate_default_params();
     if (!params) params = &defaults;
     mmrt_generate_result local;
     gen_loop g = {.s = s, .p = params, .r = result ? result : &local};
     memset(g.r, 0, sizeof *g.r);
-    if (!prompt)
+    if (!parts || n_parts == 0)
+        return fail(s, mmrt_error_set(&s->err, MMRT_ERR_INVALID_ARG, "the prompt has no parts"));
+    return fail(s, generate(s, parts, n_parts, params, &g));
+}
+
+mmrt_status mmrt_session_generate(mmrt_session *s, const char *prompt,
+                                  const mmrt_generate_params *params, mmrt_generate_result *result) {
+    if (!s) return null_session("mmrt_session_generate");
+    if (!prompt) {
+        mmrt_error_clear(&s->err);
+        if (result) memset(result, 0, sizeof *result);
         return fail(s, mmrt_error_set(&s->err, MMRT_ERR_INVALID_ARG, "mmrt_session_generate: NULL prompt"));
-    if (params->max_tokens < 0 || params->n_stop < 0 || (params->n_stop > 0 && !params->stop_strings))
-        return fail(s, mmrt_error_set(&s->err, MMRT_ERR_INVALID_ARG,
-                                      "mmrt_session_generate: max_tokens and n_stop must be ≥ 0"));
-    for (int32_t i = 0; i < params->n_stop; i++)
-        if (!params->stop_strings[i])
-            return fail(s, mmrt_error_set(&s->err, MMRT_ERR_INVALID_ARG,
-                                          "mmrt_session_generate: stop string %d is NULL", i));
-    if (params->max_tokens == 0) return MMRT_OK;
+    }
+    mmrt_part part = mmrt_text_part(prompt);
+    return mmrt_session_generate_parts(s, &part, 1, params, result);
+}
 
-    const mmrt_model *m = s->model;
-    mmrt_sampler_params sp = {.temperature = params->temperature, .top_k = params->top_k,
-                              .top_p = params->top_p, .min_p = params->min_p,
-                              .repeat_penalty = params->repeat_penalty, .seed = params->seed};
-    if (sp.seed == MMRT_SEED_RANDOM) sp.seed = random_seed();
-    int32_t *ids = NULL;
-    size_t n_ids = 0;
-    mmrt_status st = tokenize(s, prompt, params->raw, params->system, &ids, &n_ids);
-    if (st != MMRT_OK) return fail(s, st);
-    g.r->n_prompt_tokens = (int32_t)n_ids;
-    if (n_ids == 0) {
-        free(ids);
-        return fail(s, mmrt_error_set(&s->err, MMRT_ERR_INVALID_ARG, "the prompt is empty: nothing to continue"));
+static mmrt_status one_image(mmrt_session *s, const mmrt_part *image, const char *text, const char *fn,
+                             const mmrt_generate_params *params, mmrt_generate_result *result) {
+    if (!s) return null_session(fn);
+    if (!image || !text || image->type == MMRT_PART_TEXT) {
+        mmrt_error_clear(&s->err);
+        if (result) memset(result, 0, sizeof *result);
+        return fail(s, mmrt_error_set(&s->err, MMRT_ERR_INVALID_ARG, "%s: %s", fn,
+                                      !text ? "NULL question" : "the image part is NULL or text"));
     }
-    if ((int64_t)n_ids > s->state.n_ctx) {
-        free(ids);
-        return fail(s, mmrt_error_set(&s->err, MMRT_ERR_CONTEXT_FULL,
-                                      "the prompt has %zu tokens but the context holds %lld (raise --ctx; "
-                                      "this model was trained with %lld)",
-                                      n_ids, (long long)s->state.n_ctx, (long long)m->llm.hp.n_ctx_train));
-    }
-    g.history = realloc(ids, sizeof(int32_t) * (size_t)(s->state.n_ctx + 1));
-    if (!g.history) {
-        free(ids);
-        return fail(s, mmrt_error_oom(&s->err, sizeof(int32_t) * (size_t)s->state.n_ctx, "token history"));
-    }
-    g.n_history = n_ids;
-    g.stop.stop = params->stop_strings;
-    g.stop.n_stop = params->n_stop;
-    s->state.n_past = 0;
+    mmrt_part parts[2] = {*image, mmrt_text_part(text)};
+    return mmrt_session_generate_parts(s, parts, 2, params, result);
+}
 
-    st = mmrt_sampler_init(&g.sampler, &sp, m->llm.hp.n_vocab, &s->err);
-    if (st == MMRT_OK) st = mmrt_detok_init(m->tok, /*skip_special=*/false, &g.detok, &s->err);
-    if (st == MMRT_OK) st = run_loop(&g);
-    if (st == MMRT_OK && s->err.status != MMRT_OK) st = s->err.status; /* from deliver() */
-    mmrt_detok_free(g.detok);
-    mmrt_sampler_free(&g.sampler);
-    free(g.stop.held);
-    free(g.history);
-    return st == MMRT_OK ? MMRT_OK : fail(s, st);
+mmrt_status mmrt_session_caption(mmrt_session *s, const mmrt_part *image, const mmrt_generate_params *params,
+                                 mmrt_generate_result *result) {
+    return one_image(s, image, MMRT_CAPTION_PROMPT, "mmrt_session_caption", params, result);
+}
+
+mmrt_status mmrt_session_ask(mmrt_session *s, const mmrt_part *image, const char *question,
+                             const mmrt_generate_params *params, mmrt_generate_result *result) {
+    return one_image(s, image, question, "mmrt_session_ask", params, result);
+}
+
+mmrt_part mmrt_text_part(const char *text) { return (mmrt_part){.type = MMRT_PART_TEXT, .text = text}; }
+
+mmrt_part mmrt_image_file_part(const char *path) {
+    return (mmrt_part){.type = MMRT_PART_IMAGE_FILE, .text = path};
+}
+
+mmrt_part mmrt_image_bytes_part(const void *bytes, size_t n_bytes, const char *name) {
+    return (mmrt_part){.type = MMRT_PART_IMAGE_BYTES, .text = name, .data = bytes, .size = n_bytes};
+}
+
+mmrt_part mmrt_image_pixels_part(const uint8_t *pixels, int32_t width, int32_t height, int32_t channels,
+                                 size_t stride) {
+    return (mmrt_part){.type = MMRT_PART_IMAGE_PIXELS, .data = pixels, .size = stride, .width = width,
+                       .height = height, .channels = channels};
 }

@@ -53,7 +53,7 @@ extern "C" {
 #define MMRT_VERSION_PATCH 0
 #define MMRT_VERSION_STRING "0.1.0"
 /* Bumped whenever a public struct or function changes incompatibly. */
-#define MMRT_API_VERSION 1
+#define MMRT_API_VERSION 2
 
 #if defined(_WIN32) && defined(MMRT_SHARED_BUILD)
 #define MMRT_API __declspec(dllexport)
@@ -143,7 +143,12 @@ typedef struct mmrt_model_info {
     int64_t weight_bytes;     /* bytes of the weights in the checkpoint */
     int64_t n_vocab, n_embd, n_layer, n_head, n_head_kv, head_dim, n_ff, n_ctx_train;
     bool tied_embeddings;
-    const char *chat_format;  /* "chatml"; "none" (no template); "unrecognised" (raw prompts only) */
+    const char *chat_format;  /* "chatml", "idefics3"; "none" (no template); "unrecognised" (raw
+                                 prompts only) */
+    bool vision;              /* takes images (SmolVLM / Idefics3) */
+    int32_t image_tile;       /* vision: tile side in pixels (the encoder's image_size) */
+    int32_t image_seq_len;    /* vision: prompt tokens per tile */
+    int32_t image_longest_edge; /* vision: images are resized to this longest edge before tiling */
 } mmrt_model_info;
 
 /* Fills *info; its strings live as long as the model. Thread-safe. */
@@ -187,6 +192,14 @@ typedef enum mmrt_stop_reason {
     MMRT_STOP_CONTEXT = 5,     /* the context is full */
 } mmrt_stop_reason;
 
+/* Stages reported to mmrt_progress_fn. */
+typedef enum mmrt_stage {
+    MMRT_STAGE_IMAGE_ENCODE = 1, /* done/total count image tiles through the vision encoder */
+} mmrt_stage;
+
+/* Progress of a long stage; return non-zero to stop the call with MMRT_ERR_ABORTED. */
+typedef int (*mmrt_progress_fn)(mmrt_stage stage, int32_t done, int32_t total, void *user);
+
 typedef struct mmrt_generate_params {
     int32_t max_tokens;     /* new tokens at most (default 256); 0 generates nothing */
     float temperature;      /* default 0: greedy (transformers' default without do_sample) */
@@ -200,7 +213,10 @@ typedef struct mmrt_generate_params {
     bool raw;               /* false (default): wrap the prompt in the checkpoint's chat format */
     const char *system;     /* system message for the chat format; NULL = the template's default */
     mmrt_token_fn on_token; /* may be NULL */
-    void *user;
+    void *user;             /* passed to on_token and on_progress */
+    mmrt_progress_fn on_progress; /* may be NULL */
+    bool no_split;          /* images as one tile, not split (the processor's do_image_splitting=False) */
+    int64_t max_pixels;     /* images with more pixels are refused before decoding (0 = 100 million) */
 } mmrt_generate_params;
 
 MMRT_API mmrt_generate_params mmrt_generate_default_params(void);
@@ -211,6 +227,11 @@ typedef struct mmrt_generate_result {
     mmrt_stop_reason stop_reason;
     double prefill_ms;
     double decode_ms;
+    int32_t n_images;
+    int32_t n_image_tiles;   /* tiles through the vision encoder, global images included */
+    int32_t n_image_tokens;  /* prompt tokens filled with image features */
+    double image_load_ms;    /* decoding and preprocessing the images */
+    double image_encode_ms;  /* the vision encoder and connector */
 } mmrt_generate_result;
 
 /* Generates a reply to prompt (UTF-8; invalid bytes become U+FFFD, as Python's
@@ -219,6 +240,58 @@ typedef struct mmrt_generate_result {
 MMRT_API mmrt_status mmrt_session_generate(mmrt_session *session, const char *prompt,
                                            const mmrt_generate_params *params,
                                            mmrt_generate_result *result);
+
+/* ---- prompts with images ------------------------------------------------------------------ */
+
+typedef enum mmrt_part_type {
+    MMRT_PART_TEXT = 0,
+    MMRT_PART_IMAGE_FILE = 1,   /* a PNG or JPEG file (EXIF orientation applied) */
+    MMRT_PART_IMAGE_BYTES = 2,  /* an encoded PNG or JPEG in memory */
+    MMRT_PART_IMAGE_PIXELS = 3, /* rows of RGB8 or RGBA8 pixels (alpha composited on white) */
+} mmrt_part_type;
+
+/* One piece of a prompt. Build them with the mmrt_*_part functions below; the library reads them
+ * only during the call they are passed to. */
+typedef struct mmrt_part {
+    mmrt_part_type type;
+    const char *text;      /* TEXT: UTF-8 text. IMAGE_FILE: the path. Otherwise a name for
+                              messages (may be NULL). */
+    const void *data;      /* IMAGE_BYTES: the encoded bytes; IMAGE_PIXELS: the first pixel */
+    size_t size;           /* IMAGE_BYTES: the number of bytes; IMAGE_PIXELS: bytes from one row
+                              to the next (0 = width · channels) */
+    int32_t width, height; /* IMAGE_PIXELS */
+    int32_t channels;      /* IMAGE_PIXELS: 3 (RGB8) or 4 (RGBA8, straight alpha) */
+} mmrt_part;
+
+MMRT_API mmrt_part mmrt_text_part(const char *text);
+MMRT_API mmrt_part mmrt_image_file_part(const char *path);
+MMRT_API mmrt_part mmrt_image_bytes_part(const void *bytes, size_t n_bytes, const char *name);
+MMRT_API mmrt_part mmrt_image_pixels_part(const uint8_t *pixels, int32_t width, int32_t height,
+                                          int32_t channels, size_t stride);
+
+/* Generates a reply to a user turn made of n_parts ordered text and image parts, e.g.
+ * {image, "What is on the table?"} or {"Compare ", image, " and ", image, "."}. Images need a
+ * vision model (mmrt_model_info.vision), else MMRT_ERR_UNSUPPORTED. Each image is preprocessed as
+ * the checkpoint's processor does (split into tiles unless params->no_split), encoded (progress
+ * per tile through params->on_progress) and spliced into the prompt where the image is. With
+ * params->raw the parts are concatenated without the chat format, images as "<image>". A bad image
+ * fails before any encoding with a message naming it. Text parts containing "<image>" themselves
+ * are MMRT_ERR_INVALID_ARG (each image needs exactly one placeholder). */
+MMRT_API mmrt_status mmrt_session_generate_parts(mmrt_session *session, const mmrt_part *parts,
+                                                 size_t n_parts, const mmrt_generate_params *params,
+                                                 mmrt_generate_result *result);
+
+/* The prompt mmrt_session_caption uses. */
+#define MMRT_CAPTION_PROMPT "Can you describe this image?"
+
+/* A description of one image: the user turn {image, MMRT_CAPTION_PROMPT}. */
+MMRT_API mmrt_status mmrt_session_caption(mmrt_session *session, const mmrt_part *image,
+                                          const mmrt_generate_params *params,
+                                          mmrt_generate_result *result);
+/* An answer about one image: the user turn {image, question}. */
+MMRT_API mmrt_status mmrt_session_ask(mmrt_session *session, const mmrt_part *image,
+                                      const char *question, const mmrt_generate_params *params,
+                                      mmrt_generate_result *result);
 
 /* Token ids of text as the model's tokenizer makes them (special tokens in the text are parsed),
  * after the chat format unless raw. *ids is malloc'ed: free it with mmrt_free(). */

@@ -2,6 +2,7 @@
 
 #include "core/fsutil.h"
 #include "core/json.h"
+#include "core/strbuf.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,16 @@ mmrt_status mmrt_chat_template_parse(const char *text, const char *source, mmrt_
         out->default_system = chatml_default_system(text);
         return MMRT_OK;
     }
+    /* Idefics3 / SmolVLM: capitalised roles, "User:" before an image and "User: " before text,
+     * turns ended by <end_of_utterance>, the whole conversation after a literal prefix */
+    if (strstr(text, "<end_of_utterance>") && strstr(text, "'Assistant:'") && strstr(text, "capitalize")) {
+        out->family = MMRT_CHAT_IDEFICS3;
+        const char *first = strstr(text, "{%");
+        size_t n = first ? (size_t)(first - text) : 0;
+        if (memchr(text, '{', n)) n = 0; /* not a literal */
+        out->prefix = strndup(text, n);
+        return out->prefix ? MMRT_OK : mmrt_error_oom(err, n, "chat template prefix");
+    }
     out->family = MMRT_CHAT_UNKNOWN;
     return MMRT_OK;
 }
@@ -41,6 +52,7 @@ const char *mmrt_chat_family_name(mmrt_chat_family family) {
     switch (family) {
     case MMRT_CHAT_NONE: return "none";
     case MMRT_CHAT_CHATML: return "chatml";
+    case MMRT_CHAT_IDEFICS3: return "idefics3";
     case MMRT_CHAT_UNKNOWN: return "unrecognised";
     }
     return "?";
@@ -67,9 +79,10 @@ mmrt_status mmrt_chat_template_load(const char *model_dir, mmrt_chat_template *o
     mmrt_status st = MMRT_OK;
     char *cfg_path = mmrt_fs_path_join(model_dir, "tokenizer_config.json");
     char *jinja_path = mmrt_fs_path_join(model_dir, "chat_template.jinja");
-    cJSON *cfg = NULL;
+    char *json_path = mmrt_fs_path_join(model_dir, "chat_template.json");
+    cJSON *cfg = NULL, *tpl_json = NULL;
     char *jinja = NULL;
-    if (!cfg_path || !jinja_path) {
+    if (!cfg_path || !jinja_path || !json_path) {
         st = mmrt_error_oom(err, strlen(model_dir) + 32, "path");
         goto done;
     }
@@ -84,12 +97,19 @@ mmrt_status mmrt_chat_template_load(const char *model_dir, mmrt_chat_template *o
         text = jinja;
         source = jinja_path;
     }
+    if (!text && mmrt_fs_is_file(json_path)) {
+        if ((st = mmrt_json_load_file(json_path, &tpl_json, err)) != MMRT_OK) goto done;
+        template_from_config(tpl_json, &text);
+        source = json_path;
+    }
     if (text) st = mmrt_chat_template_parse(text, source, out, err);
 done:
     cJSON_Delete(cfg);
+    cJSON_Delete(tpl_json);
     free(jinja);
     free(cfg_path);
     free(jinja_path);
+    free(json_path);
     return st;
 }
 
@@ -97,31 +117,72 @@ void mmrt_chat_template_free(mmrt_chat_template *t) {
     if (!t) return;
     free(t->default_system);
     free(t->source);
-    t->default_system = t->source = NULL;
+    free(t->prefix);
+    t->default_system = t->source = t->prefix = NULL;
+}
+
+/* The parts of the user turn, concatenated (images as their placeholder). */
+static mmrt_status put_parts(mmrt_strbuf *b, const mmrt_chat_part *parts, size_t n, mmrt_error *err) {
+    for (size_t i = 0; i < n; i++)
+        MMRT_TRY(mmrt_strbuf_puts(b, parts[i].image ? MMRT_CHAT_IMAGE_PLACEHOLDER : parts[i].text, err));
+    return MMRT_OK;
+}
+
+static mmrt_status render(const mmrt_chat_template *t, const char *system, const mmrt_chat_part *parts,
+                          size_t n, bool raw, mmrt_strbuf *b, mmrt_error *err) {
+    if (raw || t->family == MMRT_CHAT_NONE) return put_parts(b, parts, n, err);
+    if (!system) system = t->default_system;
+    switch (t->family) {
+    case MMRT_CHAT_NONE: break;
+    case MMRT_CHAT_UNKNOWN:
+        return mmrt_error_set(err, MMRT_ERR_UNSUPPORTED,
+                              "%s: chat template not recognised (known formats: ChatML, Idefics3); pass "
+                              "--raw to send the prompt without a chat format",
+                              t->source ? t->source : "model");
+    case MMRT_CHAT_CHATML:
+        if (system) {
+            MMRT_TRY(mmrt_strbuf_puts(b, "<|im_start|>system\n", err));
+            MMRT_TRY(mmrt_strbuf_puts(b, system, err));
+            MMRT_TRY(mmrt_strbuf_puts(b, "<|im_end|>\n", err));
+        }
+        MMRT_TRY(mmrt_strbuf_puts(b, "<|im_start|>user\n", err));
+        MMRT_TRY(put_parts(b, parts, n, err));
+        return mmrt_strbuf_puts(b, "<|im_end|>\n<|im_start|>assistant\n", err);
+    case MMRT_CHAT_IDEFICS3:
+        /* message['role'] | capitalize, then ':' when the content starts with an image, else ': ' */
+        MMRT_TRY(mmrt_strbuf_puts(b, t->prefix ? t->prefix : "", err));
+        if (system) {
+            MMRT_TRY(mmrt_strbuf_puts(b, "System: ", err));
+            MMRT_TRY(mmrt_strbuf_puts(b, system, err));
+            MMRT_TRY(mmrt_strbuf_puts(b, "<end_of_utterance>\n", err));
+        }
+        MMRT_TRY(mmrt_strbuf_puts(b, parts[0].image ? "User:" : "User: ", err));
+        MMRT_TRY(put_parts(b, parts, n, err));
+        return mmrt_strbuf_puts(b, "<end_of_utterance>\nAssistant:", err);
+    }
+    return MMRT_OK;
+}
+
+mmrt_status mmrt_chat_render_parts(const mmrt_chat_template *t, const char *system,
+                                   const mmrt_chat_part *parts, size_t n, bool raw, char **out,
+                                   mmrt_error *err) {
+    *out = NULL;
+    if (n == 0) return mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "the prompt has no parts");
+    for (size_t i = 0; i < n; i++)
+        if (!parts[i].image && !parts[i].text)
+            return mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "prompt part %zu: NULL text", i);
+    mmrt_strbuf b = {0};
+    mmrt_status st = render(t, system, parts, n, raw, &b, err);
+    if (st != MMRT_OK) {
+        mmrt_strbuf_free(&b);
+        return st;
+    }
+    if (!(*out = mmrt_strbuf_take(&b))) return mmrt_error_oom(err, 1, "prompt");
+    return MMRT_OK;
 }
 
 mmrt_status mmrt_chat_render(const mmrt_chat_template *t, const char *system, const char *prompt,
                              char **out, mmrt_error *err) {
-    int n = -1;
-    *out = NULL;
-    switch (t->family) {
-    case MMRT_CHAT_NONE: n = (*out = strdup(prompt)) ? 0 : -1; break;
-    case MMRT_CHAT_UNKNOWN:
-        return mmrt_error_set(err, MMRT_ERR_UNSUPPORTED,
-                              "%s: chat template not recognised (known formats: ChatML); pass --raw to "
-                              "send the prompt without a chat format", t->source ? t->source : "model");
-    case MMRT_CHAT_CHATML:
-        if (!system) system = t->default_system;
-        if (system)
-            n = asprintf(out, "<|im_start|>system\n%s<|im_end|>\n<|im_start|>user\n%s<|im_end|>\n"
-                              "<|im_start|>assistant\n", system, prompt);
-        else
-            n = asprintf(out, "<|im_start|>user\n%s<|im_end|>\n<|im_start|>assistant\n", prompt);
-        break;
-    }
-    if (n < 0) {
-        *out = NULL;
-        return mmrt_error_oom(err, strlen(prompt), "chat-formatted prompt");
-    }
-    return MMRT_OK;
+    mmrt_chat_part part = {.image = false, .text = prompt};
+    return mmrt_chat_render_parts(t, system, &part, 1, false, out, err);
 }
