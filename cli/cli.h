@@ -11,6 +11,8 @@
 #define CLI_EXIT_USAGE 2
 
 #define CLI_DEFAULT_TEXT_MODEL "HuggingFaceTB/SmolLM2-135M-Instruct"
+#define CLI_DEFAULT_VISION_MODEL "HuggingFaceTB/SmolVLM-256M-Instruct"
+#define CLI_MAX_STOP 16
 
 /* Options every model command takes. */
 typedef struct cli_common {
@@ -31,6 +33,51 @@ bool cli_parse_int(const char *opt, const char *s, long lo, long hi, long *out);
 bool cli_parse_float(const char *opt, const char *s, double lo, double hi, double *out);
 void cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Generation options every generating command takes (sampling, limits, chat format). */
+typedef struct cli_gen {
+    mmrt_generate_params gp;
+    mmrt_session_params sp;
+    const char *stops[CLI_MAX_STOP];
+} cli_gen;
+
+void cli_gen_init(cli_gen *g);
+/* Like cli_parse_common, for the generation options. */
+int cli_parse_gen(const char *cmd, int argc, char **argv, int *i, cli_gen *g);
+
+/* The --help lines of the generation options. */
+#define CLI_GEN_HELP                                                                                 \
+    "  -n, --max-tokens N     generate at most N tokens (default 256; 0 prints nothing)\n"          \
+    "      --temp T           sampling temperature; 0 = greedy (default 0)\n"                       \
+    "      --top-k K          keep the K most likely tokens (default 0 = off)\n"                    \
+    "      --top-p P          nucleus sampling mass (default 1 = off)\n"                            \
+    "      --min-p P          drop tokens below P × the top probability (default 0 = off)\n"        \
+    "      --repeat-penalty R penalise tokens already seen (default 1 = off)\n"                     \
+    "      --seed S           random seed for reproducible sampling (default: random)\n"            \
+    "      --stop S           stop when S appears (repeatable, up to 16)\n"                         \
+    "      --system TEXT      system message for the chat format (default: the template's)\n"      \
+    "      --raw              no chat format\n"                                                     \
+    "      --ctx N            context size in tokens (default min(model's, 4096))\n"
+
+/* The --help lines of the options cli_parse_common takes. */
+#define CLI_COMMON_HELP                                                                              \
+    "  -t, --threads N        CPU threads (default: all cores)\n"                                   \
+    "      --device D         cpu, cuda or auto (default auto)\n"                                   \
+    "      --offline          never download; use the Hugging Face cache only\n"                    \
+    "  -v, --verbose          timings and load details on stderr\n"                                 \
+    "      --log-level L      error, warn, info or debug\n"
+
+/* Generated text on its way to stdout: streamed, or collected for --json. */
+typedef struct cli_out {
+    bool json;
+    bool oom; /* the collected text could not grow */
+    char *text;
+    size_t n, cap;
+} cli_out;
+
+/* An mmrt_token_fn writing to a cli_out. */
+int cli_on_token(const char *piece, size_t len, int32_t token, void *user);
+const char *cli_stop_name(mmrt_stop_reason r);
+
 /* Loads --model, reporting failures on stderr. NULL on failure. */
 mmrt_model *cli_load_model(const cli_common *c);
 /* The whole of a text file ("-" = standard input), NUL-terminated; NULL (reported) on failure.
@@ -41,5 +88,7 @@ void cli_json_string(FILE *f, const char *s, size_t n);
 
 int cmd_generate(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_caption(int argc, char **argv);
+int cmd_ask(int argc, char **argv);
 
 #endif

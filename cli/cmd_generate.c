@@ -4,8 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_STOP 16
-
 static void usage(FILE *f) {
     fprintf(f,
             "usage: mmrt generate [options] -p TEXT | -f FILE\n"
@@ -17,135 +15,40 @@ static void usage(FILE *f) {
             "                         (default %s)\n"
             "  -p, --prompt TEXT      the prompt\n"
             "  -f, --file FILE        read the prompt from FILE ('-' for standard input)\n"
-            "  -n, --max-tokens N     generate at most N tokens (default 256; 0 prints nothing)\n"
-            "      --temp T           sampling temperature; 0 = greedy (default 0)\n"
-            "      --top-k K          keep the K most likely tokens (default 0 = off)\n"
-            "      --top-p P          nucleus sampling mass (default 1 = off)\n"
-            "      --min-p P          drop tokens below P × the top probability (default 0 = off)\n"
-            "      --repeat-penalty R penalise tokens already seen (default 1 = off)\n"
-            "      --seed S           random seed for reproducible sampling (default: random)\n"
-            "      --stop S           stop when S appears (repeatable, up to %d)\n"
-            "      --system TEXT      system message for the chat format (default: the template's)\n"
-            "      --raw              no chat format\n"
-            "      --ctx N            context size in tokens (default min(model's, 4096))\n"
-            "  -t, --threads N        CPU threads (default: all cores)\n"
-            "      --device D         cpu, cuda or auto (default auto)\n"
-            "      --offline          never download; use the Hugging Face cache only\n"
+            CLI_GEN_HELP
             "      --json             print one JSON object (text, token counts, timings) at the end\n"
-            "  -v, --verbose          timings and load details on stderr\n"
-            "      --log-level L      error, warn, info or debug\n",
-            CLI_DEFAULT_TEXT_MODEL, MAX_STOP);
-}
-
-/* The options of this command that take a value (the common ones are parsed before). */
-static bool takes_value(const char *a) {
-    static const char *const opts[] = {"-p", "--prompt", "-f", "--file", "--system", "-n", "--max-tokens",
-                                       "--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty",
-                                       "--seed", "--ctx", "--stop"};
-    for (size_t i = 0; i < sizeof opts / sizeof *opts; i++)
-        if (strcmp(a, opts[i]) == 0) return true;
-    return false;
-}
-
-typedef struct out_state {
-    bool json;
-    bool oom; /* the JSON text buffer could not grow */
-    char *text;
-    size_t n, cap;
-} out_state;
-
-static int on_token(const char *piece, size_t len, int32_t token, void *user) {
-    out_state *o = user;
-    if (!o->json) {
-        fwrite(piece, 1, len, stdout);
-        fflush(stdout);
-        return 0;
-    }
-    if (o->n + len + 1 > o->cap) {
-        size_t cap = (o->n + len + 1) * 2;
-        char *p = realloc(o->text, cap);
-        if (!p) {
-            o->oom = true;
-            return 1;
-        }
-        o->text = p;
-        o->cap = cap;
-    }
-    memcpy(o->text + o->n, piece, len);
-    o->n += len;
-    return 0;
-}
-
-static const char *stop_name(mmrt_stop_reason r) {
-    static const char *const names[] = {"none", "eos", "stop_string", "max_tokens", "callback", "context_full"};
-    return (unsigned)r < 6 ? names[r] : "?";
+            CLI_COMMON_HELP,
+            CLI_DEFAULT_TEXT_MODEL);
 }
 
 int cmd_generate(int argc, char **argv) {
     cli_common c = {.model = CLI_DEFAULT_TEXT_MODEL};
-    mmrt_generate_params gp = mmrt_generate_default_params();
-    mmrt_session_params sp = mmrt_session_default_params();
-    const char *prompt = NULL, *prompt_file = NULL, *stops[MAX_STOP];
+    cli_gen g;
+    cli_gen_init(&g);
+    mmrt_generate_params gp;
+    const char *prompt = NULL, *prompt_file = NULL;
     char *file_text = NULL;
-    int n_stop = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
-        long n;
-        double x;
         int r = cli_parse_common(argc, argv, &i, &c);
+        if (r == 0) r = cli_parse_gen("generate", argc, argv, &i, &g);
         if (r < 0) return CLI_EXIT_USAGE;
         if (r > 0) continue;
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage(stdout);
             return CLI_EXIT_OK;
         }
-        if (strcmp(a, "--raw") == 0) {
-            gp.raw = true;
-            continue;
-        }
-        if (!takes_value(a)) {
+        bool is_prompt = strcmp(a, "-p") == 0 || strcmp(a, "--prompt") == 0;
+        bool is_file = strcmp(a, "-f") == 0 || strcmp(a, "--file") == 0;
+        if (!is_prompt && !is_file) {
             cli_usage_error("generate", "unknown option %s", a);
             return CLI_EXIT_USAGE;
         }
         if (!(v = cli_value(argc, argv, &i))) return CLI_EXIT_USAGE;
-        if (strcmp(a, "-p") == 0 || strcmp(a, "--prompt") == 0) prompt = v;
-        else if (strcmp(a, "-f") == 0 || strcmp(a, "--file") == 0) prompt_file = v;
-        else if (strcmp(a, "--system") == 0) gp.system = v;
-        else if (strcmp(a, "-n") == 0 || strcmp(a, "--max-tokens") == 0) {
-            if (!cli_parse_int(a, v, 0, 1 << 24, &n)) return CLI_EXIT_USAGE;
-            gp.max_tokens = (int32_t)n;
-        } else if (strcmp(a, "--temp") == 0) {
-            if (!cli_parse_float(a, v, 0, 100, &x)) return CLI_EXIT_USAGE;
-            gp.temperature = (float)x;
-        } else if (strcmp(a, "--top-k") == 0) {
-            if (!cli_parse_int(a, v, 0, 1 << 24, &n)) return CLI_EXIT_USAGE;
-            gp.top_k = (int32_t)n;
-        } else if (strcmp(a, "--top-p") == 0) {
-            if (!cli_parse_float(a, v, 0, 1, &x)) return CLI_EXIT_USAGE;
-            gp.top_p = (float)x;
-        } else if (strcmp(a, "--min-p") == 0) {
-            if (!cli_parse_float(a, v, 0, 1, &x)) return CLI_EXIT_USAGE;
-            gp.min_p = (float)x;
-        } else if (strcmp(a, "--repeat-penalty") == 0) {
-            if (!cli_parse_float(a, v, 0.01, 100, &x)) return CLI_EXIT_USAGE;
-            gp.repeat_penalty = (float)x;
-        } else if (strcmp(a, "--seed") == 0) {
-            if (!cli_parse_int(a, v, 0, 0x7fffffffL, &n)) return CLI_EXIT_USAGE;
-            gp.seed = (uint64_t)n;
-        } else if (strcmp(a, "--ctx") == 0) {
-            if (!cli_parse_int(a, v, 1, 1 << 24, &n)) return CLI_EXIT_USAGE;
-            sp.n_ctx = (int32_t)n;
-        } else if (strcmp(a, "--stop") == 0) {
-            if (n_stop == MAX_STOP) {
-                cli_usage_error("generate", "at most %d --stop strings", MAX_STOP);
-                return CLI_EXIT_USAGE;
-            }
-            stops[n_stop++] = v;
-        } else {
-            cli_usage_error("generate", "unknown option %s", a);
-            return CLI_EXIT_USAGE;
-        }
+        if (is_prompt) prompt = v;
+        else prompt_file = v;
     }
+    gp = g.gp;
     if (!prompt == !prompt_file) {
         cli_usage_error("generate", "give the prompt with either -p TEXT or -f FILE");
         return CLI_EXIT_USAGE;
@@ -162,16 +65,14 @@ int cmd_generate(int argc, char **argv) {
         rc = CLI_EXIT_RUNTIME;
         goto done;
     }
-    if (mmrt_session_init(model, &sp, &s) != MMRT_OK) {
+    if (mmrt_session_init(model, &g.sp, &s) != MMRT_OK) {
         fprintf(stderr, "mmrt: %s\n", mmrt_last_error());
         rc = CLI_EXIT_RUNTIME;
         goto done;
     }
-    out_state out = {.json = c.json};
-    gp.on_token = on_token;
+    cli_out out = {.json = c.json};
+    gp.on_token = cli_on_token;
     gp.user = &out;
-    gp.stop_strings = stops;
-    gp.n_stop = n_stop;
     mmrt_generate_result r;
     mmrt_status st = mmrt_session_generate(s, prompt, &gp, &r);
     if (st == MMRT_OK && out.oom) {
@@ -188,7 +89,7 @@ int cmd_generate(int argc, char **argv) {
         cli_json_string(stdout, out.text ? out.text : "", out.n);
         printf(", \"prompt_tokens\": %d, \"generated_tokens\": %d, \"stop_reason\": \"%s\", "
                "\"prefill_ms\": %.3f, \"decode_ms\": %.3f}\n",
-               r.n_prompt_tokens, r.n_generated, stop_name(r.stop_reason), r.prefill_ms, r.decode_ms);
+               r.n_prompt_tokens, r.n_generated, cli_stop_name(r.stop_reason), r.prefill_ms, r.decode_ms);
     } else if (r.n_generated > 0) {
         fputc('\n', stdout);
     }
@@ -198,7 +99,7 @@ int cmd_generate(int argc, char **argv) {
         fprintf(stderr, "mmrt: prompt %d tokens in %.1f ms (%.1f tok/s); generated %d tokens, "
                         "decode %.1f ms (%.1f tok/s); stop: %s\n",
                 r.n_prompt_tokens, r.prefill_ms, r.n_prompt_tokens / (r.prefill_ms / 1e3 + 1e-12),
-                r.n_generated, r.decode_ms, n_dec / (r.decode_ms / 1e3 + 1e-12), stop_name(r.stop_reason));
+                r.n_generated, r.decode_ms, n_dec / (r.decode_ms / 1e3 + 1e-12), cli_stop_name(r.stop_reason));
     }
     free(out.text);
 done:

@@ -169,3 +169,89 @@ char *cli_read_text(const char *path) {
     }
     return buf;
 }
+
+void cli_gen_init(cli_gen *g) {
+    g->gp = mmrt_generate_default_params();
+    g->sp = mmrt_session_default_params();
+    g->gp.stop_strings = g->stops;
+    g->gp.n_stop = 0;
+}
+
+int cli_parse_gen(const char *cmd, int argc, char **argv, int *i, cli_gen *g) {
+    static const char *const opts[] = {"--system", "-n", "--max-tokens", "--temp", "--top-k", "--top-p",
+                                       "--min-p", "--repeat-penalty", "--seed", "--ctx", "--stop"};
+    const char *a = argv[*i], *v;
+    if (strcmp(a, "--raw") == 0) {
+        g->gp.raw = true;
+        return 1;
+    }
+    bool known = false;
+    for (size_t k = 0; k < sizeof opts / sizeof *opts; k++) known |= strcmp(a, opts[k]) == 0;
+    if (!known) return 0;
+    if (!(v = cli_value(argc, argv, i))) return -1;
+    long n;
+    double x;
+    mmrt_generate_params *gp = &g->gp;
+    if (strcmp(a, "--system") == 0) {
+        gp->system = v;
+    } else if (strcmp(a, "-n") == 0 || strcmp(a, "--max-tokens") == 0) {
+        if (!cli_parse_int(a, v, 0, 1 << 24, &n)) return -1;
+        gp->max_tokens = (int32_t)n;
+    } else if (strcmp(a, "--temp") == 0) {
+        if (!cli_parse_float(a, v, 0, 100, &x)) return -1;
+        gp->temperature = (float)x;
+    } else if (strcmp(a, "--top-k") == 0) {
+        if (!cli_parse_int(a, v, 0, 1 << 24, &n)) return -1;
+        gp->top_k = (int32_t)n;
+    } else if (strcmp(a, "--top-p") == 0) {
+        if (!cli_parse_float(a, v, 0, 1, &x)) return -1;
+        gp->top_p = (float)x;
+    } else if (strcmp(a, "--min-p") == 0) {
+        if (!cli_parse_float(a, v, 0, 1, &x)) return -1;
+        gp->min_p = (float)x;
+    } else if (strcmp(a, "--repeat-penalty") == 0) {
+        if (!cli_parse_float(a, v, 0.01, 100, &x)) return -1;
+        gp->repeat_penalty = (float)x;
+    } else if (strcmp(a, "--seed") == 0) {
+        if (!cli_parse_int(a, v, 0, 0x7fffffffL, &n)) return -1;
+        gp->seed = (uint64_t)n;
+    } else if (strcmp(a, "--ctx") == 0) {
+        if (!cli_parse_int(a, v, 1, 1 << 24, &n)) return -1;
+        g->sp.n_ctx = (int32_t)n;
+    } else { /* --stop */
+        if (gp->n_stop == CLI_MAX_STOP) {
+            cli_usage_error(cmd, "at most %d --stop strings", CLI_MAX_STOP);
+            return -1;
+        }
+        g->stops[gp->n_stop++] = v;
+    }
+    return 1;
+}
+
+int cli_on_token(const char *piece, size_t len, int32_t token, void *user) {
+    (void)token;
+    cli_out *o = user;
+    if (!o->json) {
+        fwrite(piece, 1, len, stdout);
+        fflush(stdout);
+        return 0;
+    }
+    if (o->n + len + 1 > o->cap) {
+        size_t cap = (o->n + len + 1) * 2;
+        char *p = realloc(o->text, cap);
+        if (!p) {
+            o->oom = true;
+            return 1;
+        }
+        o->text = p;
+        o->cap = cap;
+    }
+    memcpy(o->text + o->n, piece, len);
+    o->n += len;
+    return 0;
+}
+
+const char *cli_stop_name(mmrt_stop_reason r) {
+    static const char *const names[] = {"none", "eos", "stop_string", "max_tokens", "callback", "context_full"};
+    return (unsigned)r < 6 ? names[r] : "?";
+}

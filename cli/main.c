@@ -11,6 +11,8 @@ static void usage(FILE *f) {
             "Runs Hugging Face checkpoints on the CPU, faithfully to transformers.\n"
             "\n"
             "commands:\n"
+            "  caption    describe images (mmrt caption photo.jpg)\n"
+            "  ask        answer a question about images (mmrt ask photo.jpg \"How many people?\")\n"
             "  generate   continue or answer a text prompt (mmrt generate -p \"Hello\")\n"
             "  info       describe a model: architecture, sizes, dtypes, memory\n"
             "\n"
@@ -18,10 +20,10 @@ static void usage(FILE *f) {
             "  -h, --help     this help; 'mmrt <command> --help' for a command's options\n"
             "  --version      print the version\n"
             "\n"
-            "--model takes a Hugging Face model directory or a repo id (default for text:\n"
-            "%s).\n"
+            "--model takes a Hugging Face model directory or a repo id (default for images:\n"
+            "%s; for text: %s).\n"
             "exit codes: 0 success, 1 runtime error, 2 usage error\n",
-            CLI_DEFAULT_TEXT_MODEL);
+            CLI_DEFAULT_VISION_MODEL, CLI_DEFAULT_TEXT_MODEL);
 }
 
 int main(int argc, char **argv) {
@@ -41,6 +43,8 @@ int main(int argc, char **argv) {
     int rc;
     if (strcmp(cmd, "generate") == 0) rc = cmd_generate(argc - 1, argv + 1);
     else if (strcmp(cmd, "info") == 0) rc = cmd_info(argc - 1, argv + 1);
+    else if (strcmp(cmd, "caption") == 0) rc = cmd_caption(argc - 1, argv + 1);
+    else if (strcmp(cmd, "ask") == 0) rc = cmd_ask(argc - 1, argv + 1);
     else {
         fprintf(stderr, "mmrt: unknown command \"%s\"\n\n", cmd);
         usage(stderr);

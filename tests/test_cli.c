@@ -1,4 +1,5 @@
 /* The mmrt command as a user runs it: its output must be exactly transformers' greedy text. */
+#include "helpers/cli_run.h"
 #include "helpers/tmpdir.h"
 
 #include <cjson/cJSON.h>
@@ -10,33 +11,6 @@
 #include <sys/wait.h>
 
 #define MMRT MMRT_BINARY_DIR "/mmrt"
-
-typedef struct result {
-    char *out, *err;
-    size_t n_out;
-    int rc;
-} result;
-
-/* Runs `mmrt <args>` through the shell (args must be shell-quoted by the caller). */
-static result run(const char *args) {
-    char out_path[] = "/tmp/mmrt-cli-out-XXXXXX", err_path[] = "/tmp/mmrt-cli-err-XXXXXX";
-    int fo = mkstemp(out_path), fe = mkstemp(err_path);
-    cr_assert(fo >= 0 && fe >= 0);
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "%s %s >%s 2>%s </dev/null", MMRT, args, out_path, err_path);
-    int st = system(cmd);
-    result r = {.rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1};
-    r.out = tmpdir_read(out_path, &r.n_out);
-    r.err = tmpdir_read(err_path, NULL);
-    remove(out_path);
-    remove(err_path);
-    return r;
-}
-
-static void result_free(result *r) {
-    free(r->out);
-    free(r->err);
-}
 
 static cJSON *reference(const char *name) {
     char path[512];

@@ -1,0 +1,296 @@
+/* mmrt caption / mmrt ask: images (and a question) in, text out. */
+#define _POSIX_C_SOURCE 200809L /* strdup, clock_gettime, isatty */
+#include "cli.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h> /* strcasecmp */
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static void usage(FILE *f, bool ask) {
+    if (ask)
+        fprintf(f, "usage: mmrt ask [options] IMAGE... QUESTION\n"
+                   "\n"
+                   "Answers QUESTION about the images (all of them in one prompt, in order), streaming\n"
+                   "the answer to stdout.\n\n");
+    else
+        fprintf(f, "usage: mmrt caption [options] IMAGE|DIR...\n"
+                   "\n"
+                   "Describes each image, streaming the caption to stdout. A directory stands for the\n"
+                   "PNG and JPEG files in it (sorted by name); with several images each caption follows a\n"
+                   "line '# FILE' and progress goes to stderr.\n\n");
+    fprintf(f,
+            "  -m, --model M          vision model directory or Hugging Face repo id\n"
+            "                         (default %s)\n",
+            CLI_DEFAULT_VISION_MODEL);
+    if (!ask)
+        fprintf(f, "      --prompt TEXT      what to ask for each image (default \"%s\")\n"
+                   "  -l, --list FILE        also caption the images listed in FILE, one path per line\n"
+                   "                         ('-' for standard input)\n",
+                MMRT_CAPTION_PROMPT);
+    fprintf(f,
+            "      --no-split         encode each image as one tile (faster, less detail)\n"
+            "      --max-pixels N     refuse images with more than N pixels (default 100000000)\n" CLI_GEN_HELP
+            "      --json             one JSON object per %s (file, text, tokens, timings per stage)\n" CLI_COMMON_HELP
+            "\n"
+            "Images: PNG and JPEG (EXIF orientation applied). Each is resized and split into tiles as\n"
+            "the checkpoint's image processor does.\n",
+            ask ? "answer" : "image");
+}
+
+/* ---- the list of images -------------------------------------------------------------------- */
+
+typedef struct path_list {
+    char **paths;
+    size_t n, cap;
+} path_list;
+
+static bool push(path_list *l, const char *path) {
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        char **p = realloc(l->paths, cap * sizeof *p);
+        if (!p) return false;
+        l->paths = p;
+        l->cap = cap;
+    }
+    return (l->paths[l->n] = strdup(path)) ? (l->n++, true) : false;
+}
+
+static void list_free(path_list *l) {
+    for (size_t i = 0; i < l->n; i++) free(l->paths[i]);
+    free(l->paths);
+}
+
+static bool is_image_name(const char *name) {
+    const char *dot = strrchr(name, '.');
+    return dot && (strcasecmp(dot, ".png") == 0 || strcasecmp(dot, ".jpg") == 0 || strcasecmp(dot, ".jpeg") == 0);
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* A file is taken as given (its content decides the format); a directory adds its PNG/JPEG files. */
+static bool add_path(path_list *l, const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) return push(l, path) || (fprintf(stderr, "mmrt: out of memory\n"), false);
+    DIR *d = opendir(path);
+    if (!d) {
+        fprintf(stderr, "mmrt: %s: %s\n", path, strerror(errno));
+        return false;
+    }
+    size_t first = l->n;
+    bool ok = true;
+    for (struct dirent *e; ok && (e = readdir(d));) {
+        if (e->d_name[0] == '.' || !is_image_name(e->d_name)) continue;
+        size_t n = strlen(path) + strlen(e->d_name) + 2;
+        char *p = malloc(n);
+        ok = p != NULL;
+        if (ok) snprintf(p, n, "%s%s%s", path, path[strlen(path) - 1] == '/' ? "" : "/", e->d_name);
+        ok = ok && push(l, p);
+        free(p);
+    }
+    closedir(d);
+    if (!ok) fprintf(stderr, "mmrt: out of memory\n");
+    if (ok && l->n == first) fprintf(stderr, "mmrt: %s: no .png, .jpg or .jpeg files in this directory\n", path);
+    qsort(l->paths + first, l->n - first, sizeof *l->paths, cmp_str);
+    return ok && l->n > first;
+}
+
+static bool add_list_file(path_list *l, const char *file) {
+    char *text = cli_read_text(file);
+    if (!text) return false;
+    bool ok = true;
+    for (char *line = strtok(text, "\r\n"); ok && line; line = strtok(NULL, "\r\n"))
+        if (line[0] != '\0' && line[0] != '#') ok = add_path(l, line);
+    free(text);
+    return ok;
+}
+
+/* ---- running ------------------------------------------------------------------------------- */
+
+/* A tile counter on stderr while images are encoded, when stderr is a terminal. */
+static int on_progress(mmrt_stage stage, int32_t done, int32_t total, void *user) {
+    (void)user;
+    if (stage == MMRT_STAGE_IMAGE_ENCODE && isatty(STDERR_FILENO))
+        fprintf(stderr, "\rencoding image tile %d/%d%s", done, total, done == total ? "\r\033[K" : "");
+    return 0;
+}
+
+static void print_json(const char *file, const char *text, size_t n, const mmrt_generate_result *r,
+                       const char *error) {
+    printf("{\"file\": ");
+    cli_json_string(stdout, file, strlen(file));
+    if (error) {
+        printf(", \"error\": ");
+        cli_json_string(stdout, error, strlen(error));
+        printf("}\n");
+        return;
+    }
+    printf(", \"text\": ");
+    cli_json_string(stdout, text ? text : "", n);
+    printf(", \"images\": %d, \"tiles\": %d, \"prompt_tokens\": %d, \"image_tokens\": %d, "
+           "\"generated_tokens\": %d, \"stop_reason\": \"%s\", \"timings_ms\": {\"image_load\": %.3f, "
+           "\"image_encode\": %.3f, \"prefill\": %.3f, \"decode\": %.3f}}\n",
+           r->n_images, r->n_image_tiles, r->n_prompt_tokens, r->n_image_tokens, r->n_generated,
+           cli_stop_name(r->stop_reason), r->image_load_ms, r->image_encode_ms, r->prefill_ms, r->decode_ms);
+}
+
+static void print_timings(const mmrt_generate_result *r) {
+    int32_t n_dec = r->n_generated > 1 ? r->n_generated - 1 : 0;
+    fprintf(stderr,
+            "mmrt: %d image(s), %d tiles: load+preprocess %.1f ms, encode %.1f ms (%.1f ms/tile); prompt %d "
+            "tokens (%d image) in %.1f ms (%.1f tok/s); generated %d tokens in %.1f ms (%.1f tok/s); stop: %s\n",
+            r->n_images, r->n_image_tiles, r->image_load_ms, r->image_encode_ms,
+            r->n_image_tiles ? r->image_encode_ms / r->n_image_tiles : 0.0, r->n_prompt_tokens, r->n_image_tokens,
+            r->prefill_ms, r->n_prompt_tokens / (r->prefill_ms / 1e3 + 1e-12), r->n_generated, r->decode_ms,
+            n_dec / (r->decode_ms / 1e3 + 1e-12), cli_stop_name(r->stop_reason));
+}
+
+/* One generation: label names the image(s) in --json output and messages. */
+static bool run_one(mmrt_session *s, const cli_common *c, mmrt_generate_params gp, const mmrt_part *parts,
+                    size_t n_parts, const char *label) {
+    cli_out out = {.json = c->json};
+    gp.on_token = cli_on_token;
+    gp.on_progress = on_progress;
+    gp.user = &out;
+    mmrt_generate_result r;
+    mmrt_status st = mmrt_session_generate_parts(s, parts, n_parts, &gp, &r);
+    if (st == MMRT_OK && out.oom) {
+        fprintf(stderr, "mmrt: out of memory collecting the generated text\n");
+        st = MMRT_ERR_OOM;
+    } else if (st != MMRT_OK) {
+        if (!c->json && r.n_generated > 0) fputc('\n', stdout);
+        fprintf(stderr, "mmrt: %s\n", mmrt_session_last_error(s));
+        if (c->json) print_json(label, NULL, 0, &r, mmrt_session_last_error(s));
+    } else if (c->json) {
+        print_json(label, out.text, out.n, &r, NULL);
+    } else {
+        fputc('\n', stdout);
+    }
+    fflush(stdout);
+    if (st == MMRT_OK && c->verbose) print_timings(&r);
+    free(out.text);
+    return st == MMRT_OK;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int run(bool ask, int argc, char **argv) {
+    const char *cmd = ask ? "ask" : "caption";
+    cli_common c = {.model = CLI_DEFAULT_VISION_MODEL};
+    cli_gen g;
+    cli_gen_init(&g);
+    const char *prompt = MMRT_CAPTION_PROMPT;
+    path_list images = {0};
+    const char *positional[256];
+    int n_pos = 0;
+    int rc = CLI_EXIT_USAGE;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        long n;
+        int r = cli_parse_common(argc, argv, &i, &c);
+        if (r == 0) r = cli_parse_gen(cmd, argc, argv, &i, &g);
+        if (r < 0) goto done;
+        if (r > 0) continue;
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout, ask);
+            rc = CLI_EXIT_OK;
+            goto done;
+        }
+        if (strcmp(a, "--no-split") == 0) {
+            g.gp.no_split = true;
+        } else if (strcmp(a, "--max-pixels") == 0) {
+            if (!(v = cli_value(argc, argv, &i)) || !cli_parse_int(a, v, 1, 0x7fffffffL, &n)) goto done;
+            g.gp.max_pixels = n;
+        } else if (!ask && strcmp(a, "--prompt") == 0) {
+            if (!(prompt = cli_value(argc, argv, &i))) goto done;
+        } else if (!ask && (strcmp(a, "-l") == 0 || strcmp(a, "--list") == 0)) {
+            if (!(v = cli_value(argc, argv, &i))) goto done;
+            if (!add_list_file(&images, v)) {
+                rc = CLI_EXIT_RUNTIME;
+                goto done;
+            }
+        } else if (a[0] == '-' && a[1] != '\0') {
+            cli_usage_error(cmd, "unknown option %s", a);
+            goto done;
+        } else if (n_pos == (int)(sizeof positional / sizeof *positional)) {
+            cli_usage_error(cmd, "too many arguments (use --list for long lists)");
+            goto done;
+        } else {
+            positional[n_pos++] = a;
+        }
+    }
+    int n_images = ask ? n_pos - 1 : n_pos;
+    if (ask && n_pos < 2) {
+        cli_usage_error(cmd, "give one or more images and then the question");
+        goto done;
+    }
+    if (!ask && n_pos == 0 && images.n == 0) {
+        cli_usage_error(cmd, "give one or more images, directories or --list FILE");
+        goto done;
+    }
+    rc = CLI_EXIT_RUNTIME;
+    for (int k = 0; k < n_images; k++)
+        if (!add_path(&images, positional[k])) goto done;
+
+    mmrt_model *model = NULL;
+    mmrt_session *s = NULL;
+    if (g.gp.max_tokens == 0 && !c.json) {
+        rc = CLI_EXIT_OK;
+        goto done;
+    }
+    if (!(model = cli_load_model(&c))) goto done;
+    if (mmrt_session_init(model, &g.sp, &s) != MMRT_OK) {
+        fprintf(stderr, "mmrt: %s\n", mmrt_last_error());
+        mmrt_model_free(model);
+        goto done;
+    }
+    rc = CLI_EXIT_OK;
+    if (ask) {
+        mmrt_part *parts = calloc(images.n + 1, sizeof *parts);
+        if (!parts) {
+            fprintf(stderr, "mmrt: out of memory\n");
+            rc = CLI_EXIT_RUNTIME;
+        } else {
+            for (size_t k = 0; k < images.n; k++) parts[k] = mmrt_image_file_part(images.paths[k]);
+            parts[images.n] = mmrt_text_part(positional[n_pos - 1]);
+            if (!run_one(s, &c, g.gp, parts, images.n + 1, images.paths[0])) rc = CLI_EXIT_RUNTIME;
+            free(parts);
+        }
+    } else {
+        size_t n_failed = 0;
+        double t0 = now_s();
+        for (size_t k = 0; k < images.n; k++) {
+            if (images.n > 1) {
+                double el = now_s() - t0;
+                fprintf(stderr, "[%zu/%zu] %s", k + 1, images.n, images.paths[k]);
+                if (k > 0) fprintf(stderr, " (%.1f s per image, about %.0f s left)", el / (double)k,
+                                   el / (double)k * (double)(images.n - k));
+                fputc('\n', stderr);
+                if (!c.json) printf("# %s\n", images.paths[k]);
+            }
+            mmrt_part parts[2] = {mmrt_image_file_part(images.paths[k]), mmrt_text_part(prompt)};
+            if (!run_one(s, &c, g.gp, parts, 2, images.paths[k])) n_failed++;
+            if (images.n > 1 && !c.json) putchar('\n');
+        }
+        if (n_failed > 0) {
+            if (images.n > 1) fprintf(stderr, "mmrt: %zu of %zu images failed\n", n_failed, images.n);
+            rc = CLI_EXIT_RUNTIME;
+        }
+    }
+    mmrt_session_free(s);
+    mmrt_model_free(model);
+done:
+    list_free(&images);
+    return rc;
+}
+
+int cmd_caption(int argc, char **argv) { return run(false, argc, argv); }
+int cmd_ask(int argc, char **argv) { return run(true, argc, argv); }
