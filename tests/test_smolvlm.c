@@ -294,3 +294,239 @@ Test(smolvlm, encoded_bytes_and_pixel_buffers) {
     check_pipeline("split", FROM_PIXELS); /* an RGB image: the pixel path is the file path */
     check_pipeline("exif", FROM_PIXELS);  /* the decoded pixels are already upright */
 }
+
+/* ---- bad input ------------------------------------------------------------------------------ */
+
+static mmrt_status generate_one(mmrt_session *s, const mmrt_part *parts, size_t n, mmrt_generate_params *gp) {
+    gp->max_tokens = 2;
+    return mmrt_session_generate_parts(s, parts, n, gp, NULL);
+}
+
+Test(smolvlm, placeholders_and_images_must_match) {
+    fixture f;
+    fixture_open(&f, "nosplit");
+    mmrt_session *s = session(&f, 512);
+    char img[600];
+    snprintf(img, sizeof img, "%s/images/coffee.png", MMRT_FIXTURES_DIR);
+    mmrt_generate_params gp = mmrt_generate_default_params();
+
+    /* a text part with its own "<image>" beside one image: two placeholders, one image */
+    mmrt_part two_ph[2] = {mmrt_image_file_part(img), mmrt_text_part("what is <image>?")};
+    cr_assert_eq(generate_one(s, two_ph, 2, &gp), MMRT_ERR_INVALID_ARG);
+    cr_assert(strstr(mmrt_session_last_error(s), "2 <image> placeholders but 1 image"), "%s",
+              mmrt_session_last_error(s));
+    /* a placeholder and no image */
+    mmrt_part no_img = mmrt_text_part("describe <image>");
+    cr_assert_eq(generate_one(s, &no_img, 1, &gp), MMRT_ERR_INVALID_ARG);
+    cr_assert(strstr(mmrt_session_last_error(s), "1 <image> placeholder but 0 images"), "%s",
+              mmrt_session_last_error(s));
+    /* raw prompts keep the rule: the parts' own placeholders must not outnumber the images */
+    gp.raw = true;
+    mmrt_part raw[3] = {mmrt_text_part("<image>"), mmrt_image_file_part(img), mmrt_text_part("Caption:")};
+    cr_assert_eq(generate_one(s, raw, 3, &gp), MMRT_ERR_INVALID_ARG);
+    gp.raw = false;
+    /* text only on a vision model works */
+    mmrt_part text = mmrt_text_part("Hello");
+    cr_assert_eq(generate_one(s, &text, 1, &gp), MMRT_OK, "%s", mmrt_session_last_error(s));
+    /* no parts, NULL parts, a NULL text part, an unknown part type */
+    cr_assert_eq(mmrt_session_generate_parts(s, NULL, 1, &gp, NULL), MMRT_ERR_INVALID_ARG);
+    cr_assert_eq(mmrt_session_generate_parts(s, &text, 0, &gp, NULL), MMRT_ERR_INVALID_ARG);
+    mmrt_part null_text = mmrt_text_part(NULL);
+    cr_assert_eq(generate_one(s, &null_text, 1, &gp), MMRT_ERR_INVALID_ARG);
+    mmrt_part odd = {.type = (mmrt_part_type)42, .text = img};
+    cr_assert_eq(generate_one(s, &odd, 1, &gp), MMRT_ERR_INVALID_ARG);
+    cr_assert_eq(mmrt_session_caption(s, &text, &gp, NULL), MMRT_ERR_INVALID_ARG);
+    cr_assert_eq(mmrt_session_ask(s, two_ph, NULL, &gp, NULL), MMRT_ERR_INVALID_ARG);
+    mmrt_session_free(s);
+    fixture_close(&f);
+}
+
+Test(smolvlm, bad_images_are_named) {
+    fixture f;
+    fixture_open(&f, "split");
+    mmrt_session *s = session(&f, 512);
+    mmrt_generate_params gp = mmrt_generate_default_params();
+    char path[600];
+
+    snprintf(path, sizeof path, "%s/images/no-such-file.png", MMRT_FIXTURES_DIR);
+    mmrt_part missing = mmrt_image_file_part(path);
+    cr_assert_eq(mmrt_session_caption(s, &missing, &gp, NULL), MMRT_ERR_IO);
+    cr_assert(strstr(mmrt_session_last_error(s), "no-such-file.png"), "%s", mmrt_session_last_error(s));
+
+    static const unsigned char truncated[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H'};
+    mmrt_part bytes = mmrt_image_bytes_part(truncated, sizeof truncated, "upload-7.png");
+    cr_assert_eq(mmrt_session_caption(s, &bytes, &gp, NULL), MMRT_ERR_BAD_FORMAT);
+    cr_assert(strstr(mmrt_session_last_error(s), "upload-7.png"), "%s", mmrt_session_last_error(s));
+
+    /* pixel buffers: too big for the limit, a short stride, two channels, NULL */
+    uint8_t px[4 * 4 * 4] = {0};
+    gp.max_pixels = 15;
+    mmrt_part big = mmrt_image_pixels_part(px, 4, 4, 3, 0);
+    big.text = "camera frame";
+    cr_assert_eq(mmrt_session_caption(s, &big, &gp, NULL), MMRT_ERR_UNSUPPORTED);
+    cr_assert(strstr(mmrt_session_last_error(s), "camera frame"), "%s", mmrt_session_last_error(s));
+    gp.max_pixels = 0;
+    mmrt_part bad_stride = mmrt_image_pixels_part(px, 4, 4, 3, 5);
+    cr_assert_eq(mmrt_session_caption(s, &bad_stride, &gp, NULL), MMRT_ERR_INVALID_ARG);
+    cr_assert(strstr(mmrt_session_last_error(s), "image part 0"), "%s", mmrt_session_last_error(s));
+    mmrt_part two_chan = mmrt_image_pixels_part(px, 4, 4, 2, 0);
+    cr_assert_eq(mmrt_session_caption(s, &two_chan, &gp, NULL), MMRT_ERR_INVALID_ARG);
+    mmrt_part null_px = mmrt_image_pixels_part(NULL, 4, 4, 3, 0);
+    cr_assert_eq(mmrt_session_caption(s, &null_px, &gp, NULL), MMRT_ERR_INVALID_ARG);
+    gp.max_pixels = -1;
+    mmrt_part ok = mmrt_image_pixels_part(px, 4, 4, 4, 0); /* RGBA */
+    cr_assert_eq(mmrt_session_caption(s, &ok, &gp, NULL), MMRT_ERR_INVALID_ARG);
+    gp.max_pixels = 0;
+    gp.max_tokens = 1;
+    cr_assert_eq(mmrt_session_caption(s, &ok, &gp, NULL), MMRT_OK, "%s", mmrt_session_last_error(s));
+
+    /* the second of two images is bad: nothing is encoded, the message names it */
+    snprintf(path, sizeof path, "%s/images/coffee.png", MMRT_FIXTURES_DIR);
+    mmrt_part both[3] = {mmrt_image_file_part(path), bytes, mmrt_text_part("compare")};
+    mmrt_generate_result r;
+    cr_assert_eq(mmrt_session_generate_parts(s, both, 3, &gp, &r), MMRT_ERR_BAD_FORMAT);
+    cr_assert(strstr(mmrt_session_last_error(s), "upload-7.png"), "%s", mmrt_session_last_error(s));
+    cr_assert_eq(r.image_encode_ms, 0.0);
+    mmrt_session_free(s);
+    fixture_close(&f);
+}
+
+typedef struct abort_after {
+    int32_t after, calls, last_total;
+} abort_after;
+
+static int abort_progress(mmrt_stage stage, int32_t done, int32_t total, void *user) {
+    abort_after *a = user;
+    cr_assert_eq(stage, MMRT_STAGE_IMAGE_ENCODE);
+    cr_assert_eq(done, a->calls + 1, "tiles are counted over the whole prompt");
+    a->calls++;
+    a->last_total = total;
+    return done >= a->after;
+}
+
+Test(smolvlm, progress_per_tile_and_abort) {
+    fixture f;
+    fixture_open(&f, "two-images");
+    mmrt_session *s = session(&f, 1024);
+    prompt_parts pp;
+    build_parts(&f, FROM_FILE, &pp);
+    mmrt_generate_params gp = mmrt_generate_default_params();
+    gp.max_tokens = 1;
+    abort_after a = {.after = 1000};
+    gp.on_progress = abort_progress;
+    gp.user = &a;
+    cr_assert_eq(mmrt_session_generate_parts(s, pp.parts, pp.n, &gp, NULL), MMRT_OK, "%s",
+                 mmrt_session_last_error(s));
+    cr_assert_eq(a.calls, 17, "one call per tile of both images: %d", a.calls);
+    cr_assert_eq(a.last_total, 17);
+    a = (abort_after){.after = 9};
+    mmrt_generate_result r;
+    cr_assert_eq(mmrt_session_generate_parts(s, pp.parts, pp.n, &gp, &r), MMRT_ERR_ABORTED);
+    cr_assert_eq(a.calls, 9);
+    cr_assert_eq(r.n_generated, 0);
+    cr_assert(strstr(mmrt_session_last_error(s), "progress callback"), "%s", mmrt_session_last_error(s));
+    /* the session is usable afterwards */
+    gp.on_progress = NULL;
+    cr_assert_eq(mmrt_session_generate_parts(s, pp.parts, pp.n, &gp, NULL), MMRT_OK, "%s",
+                 mmrt_session_last_error(s));
+    /* a context too small for the images fails before encoding */
+    mmrt_session *small = session(&f, 300);
+    a = (abort_after){.after = 1000};
+    gp.on_progress = abort_progress;
+    cr_assert_eq(mmrt_session_generate_parts(small, pp.parts, pp.n, &gp, NULL), MMRT_ERR_CONTEXT_FULL);
+    cr_assert_eq(a.calls, 0);
+    cr_assert(strstr(mmrt_session_last_error(small), "346 tokens with its images"), "%s",
+              mmrt_session_last_error(small));
+    mmrt_session_free(small);
+    free_parts(&pp);
+    mmrt_session_free(s);
+    fixture_close(&f);
+}
+
+/* Copies a fixture checkpoint into a temporary directory with config.json edited by `edit`. */
+static char *edited_checkpoint(const char *name, void (*edit)(cJSON *cfg)) {
+    static const char *const files[] = {"config.json", "generation_config.json", "model.safetensors",
+                                        "processor_config.json", "tokenizer.json", "tokenizer_config.json",
+                                        "chat_template.jinja"};
+    char *dir = tmpdir_make("smolvlm");
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        char src[700];
+        snprintf(src, sizeof src, "%s/smolvlm/%s/%s", MMRT_FIXTURES_DIR, name, files[i]);
+        size_t n;
+        char *data = tmpdir_read(src, &n);
+        if (strcmp(files[i], "config.json") == 0) {
+            cJSON *cfg = cJSON_Parse(data);
+            edit(cfg);
+            free(data);
+            data = cJSON_Print(cfg);
+            n = strlen(data);
+            cJSON_Delete(cfg);
+        }
+        free(tmpdir_write(dir, files[i], data, n));
+        free(data);
+    }
+    return dir;
+}
+
+static void wider_vision(cJSON *cfg) {
+    cJSON_SetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(cfg, "vision_config"), "hidden_size"), 48);
+}
+static void bigger_tiles(cJSON *cfg) {
+    cJSON_SetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(cfg, "vision_config"), "image_size"), 64);
+}
+static void other_image_token(cJSON *cfg) { cJSON_SetNumberValue(cJSON_GetObjectItem(cfg, "image_token_id"), 7); }
+static void odd_scale(cJSON *cfg) { cJSON_SetNumberValue(cJSON_GetObjectItem(cfg, "scale_factor"), 3); }
+
+Test(smolvlm, a_vision_config_that_does_not_match_the_checkpoint) {
+    static const struct {
+        void (*edit)(cJSON *);
+        const char *expect;
+    } cases_[] = {
+        {wider_vision, "model.vision_model."},  /* weights of another width: names the tensor */
+        {bigger_tiles, "position_embedding"},   /* 256 positions, the weights have 64 */
+        {other_image_token, "image_token_id"},  /* the tokenizer's <image> is 550 */
+        {odd_scale, "scale_factor"},            /* 8 patches per side */
+    };
+    for (size_t i = 0; i < sizeof cases_ / sizeof *cases_; i++) {
+        char *dir = edited_checkpoint("split", cases_[i].edit);
+        mmrt_model *m = NULL;
+        mmrt_status st = mmrt_model_load(dir, NULL, &m);
+        cr_assert(st == MMRT_ERR_MODEL || st == MMRT_ERR_BAD_FORMAT, "case %zu: status %d", i, st);
+        cr_assert_null(m);
+        cr_assert(strstr(mmrt_last_error(), cases_[i].expect), "case %zu: %s", i, mmrt_last_error());
+        cr_assert(strstr(mmrt_last_error(), dir), "case %zu names the checkpoint: %s", i, mmrt_last_error());
+        tmpdir_remove(dir);
+    }
+}
+
+Test(smolvlm, images_for_a_text_model) {
+    char dir[600], img[600];
+    snprintf(dir, sizeof dir, "%s/llama/odd-sizes", MMRT_FIXTURES_DIR);
+    snprintf(img, sizeof img, "%s/images/coffee.png", MMRT_FIXTURES_DIR);
+    mmrt_model *m = NULL;
+    cr_assert_eq(mmrt_model_load(dir, NULL, &m), MMRT_OK, "%s", mmrt_last_error());
+    mmrt_model_info info;
+    cr_assert_eq(mmrt_model_get_info(m, &info), MMRT_OK);
+    cr_assert(!info.vision);
+    mmrt_session *s = NULL;
+    cr_assert_eq(mmrt_session_init(m, NULL, &s), MMRT_OK);
+    mmrt_part image = mmrt_image_file_part(img);
+    cr_assert_eq(mmrt_session_caption(s, &image, NULL, NULL), MMRT_ERR_UNSUPPORTED);
+    cr_assert(strstr(mmrt_session_last_error(s), "text model"), "%s", mmrt_session_last_error(s));
+    mmrt_session_free(s);
+    mmrt_model_free(m);
+}
+
+Test(smolvlm, model_info_describes_the_vision_side) {
+    fixture f;
+    fixture_open(&f, "split");
+    mmrt_model_info info;
+    cr_assert_eq(mmrt_model_get_info(f.model, &info), MMRT_OK);
+    cr_assert(info.vision);
+    cr_assert_str_eq(info.architecture, "idefics3");
+    cr_assert_str_eq(info.chat_format, "idefics3");
+    cr_assert_eq(info.image_tile, 32);
+    cr_assert_eq(info.image_seq_len, 16);
+    cr_assert_eq(info.image_longest_edge, 96);
+    fixture_close(&f);
+}

@@ -134,11 +134,115 @@ void mmrt_siglip_free(mmrt_siglip *enc) {
     enc->layers = NULL;
 }
 
+/* ---- padded tiles: patch mask and position ids --------------------------------------------- */
+
+void mmrt_siglip_patch_mask(const mmrt_siglip_hparams *hp, const uint8_t *pixel_mask,
+                            uint8_t *patch_mask) {
+    int64_t p = hp->patch, S = hp->image, side = S / p;
+    for (int64_t py = 0; py < side; py++)
+        for (int64_t px = 0; px < side; px++) {
+            uint8_t any = 0;
+            for (int64_t y = py * p; y < (py + 1) * p && !any; y++)
+                for (int64_t x = px * p; x < (px + 1) * p; x++) any |= pixel_mask[y * S + x] != 0;
+            patch_mask[py * side + px] = any;
+        }
+}
+
+/* start + step · i in double, rounded to float. The product goes through a volatile so that no
+ * compiler fuses it into an FMA, which would round differently from torch. */
+static float arange_value(double start, double step, int64_t i) {
+    volatile double off = step * (double)i;
+    return (float)(start + off);
+}
+
+/* torch.arange(1/side, 1.0, 1/side) in float32, as torch's CPU kernel makes it (b holds side
+ * floats; returns the count, side − 1 or side). Size ceil((end − start) / step) in double; values
+ * in blocks of 16 as two 8-float vectors, each float(start + step · i0) + k · step in double then
+ * rounded again (Vectorized<float>::arange), the tail as float(start + step · i). Non-power-of-two
+ * sides differ from a plain float(k / side) in places; checked against torch for sides 2..299. */
+static int64_t bucket_boundaries(int64_t side, float *b) {
+    double s = 1.0 / (double)side;
+    int64_t n = (int64_t)ceil((1.0 - s) / s);
+    MMRT_ASSERT(n >= 0 && n <= side);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int64_t v = i; v < i + 16; v += 8) {
+            double base = arange_value(s, s, v);
+            for (int64_t k = 0; k < 8; k++) b[v + k] = arange_value(base, s, k);
+        }
+    for (; i < n; i++) b[i] = arange_value(s, s, i);
+    return n;
+}
+
+/* bucketize(v, b, right=True): the first index whose boundary is > v, by torch's binary search,
+ * whose `!(b > v)` sends NaN past the last boundary. */
+static int64_t bucketize_right(float v, const float *b, int64_t n) {
+    int64_t lo = 0, hi = n;
+    while (lo < hi) {
+        int64_t mid = lo + ((hi - lo) >> 1);
+        if (!(b[mid] > v)) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+/* Buckets of coordinates 0..side-1 for nb valid patches along that axis: min(i · (1/nb), 1 − 1e-6)
+ * in float32, NaN (0 · inf) kept as torch.clamp keeps it. */
+static void axis_buckets(int64_t side, int64_t nb, const float *b, int64_t n_b, int64_t *out) {
+    float step = nb > 0 ? 1.0f / (float)nb : INFINITY;
+    const float hi = (float)(1.0 - 1e-6);
+    for (int64_t i = 0; i < side; i++) {
+        float c = (float)i * step;
+        out[i] = bucketize_right(c > hi ? hi : c, b, n_b);
+    }
+}
+
+mmrt_status mmrt_siglip_position_ids(int64_t side, const uint8_t *patch_mask, int32_t *ids,
+                                     mmrt_error *err) {
+    if (side <= 0 || side > (1 << 14) || !patch_mask || !ids)
+        return mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "vision position ids: bad side %lld or NULL mask/ids",
+                              (long long)side);
+    size_t bytes = (size_t)side * (sizeof(float) + 2 * sizeof(int64_t));
+    int64_t *bh = malloc(bytes);
+    if (!bh) return mmrt_error_oom(err, bytes, "vision position buckets");
+    int64_t *bw = bh + side;
+    float *b = (float *)(bw + side);
+    int64_t nb_h = 0, nb_w = 0; /* valid patches in column 0 and in row 0 */
+    for (int64_t i = 0; i < side; i++) {
+        nb_h += patch_mask[i * side] != 0;
+        nb_w += patch_mask[i] != 0;
+    }
+    int64_t n_b = bucket_boundaries(side, b);
+    axis_buckets(side, nb_h, b, n_b, bh);
+    axis_buckets(side, nb_w, b, n_b, bw);
+    mmrt_status st = MMRT_OK;
+    for (int64_t h = 0; h < side && st == MMRT_OK; h++)
+        for (int64_t w = 0; w < side; w++) {
+            int64_t id = bh[h] * side + bw[w];
+            if (!patch_mask[h * side + w]) id = 0;
+            if (id >= side * side) {
+                st = mmrt_error_set(err, MMRT_ERR_INVALID_ARG,
+                                    "vision position ids: valid patch (%lld, %lld) gets id %lld >= %lld: with no "
+                                    "valid patch in column 0 (%lld) or row 0 (%lld), transformers' bucketized id "
+                                    "is out of its table (IndexError) for %lld patches per side",
+                                    (long long)h, (long long)w, (long long)id, (long long)(side * side),
+                                    (long long)nb_h, (long long)nb_w, (long long)side);
+                break;
+            }
+            ids[h * side + w] = (int32_t)id;
+        }
+    free(bh);
+    return st;
+}
+
 /* ---- forward ---------------------------------------------------------------------------- */
 
 typedef struct pass {
     mmrt_backend *be;
     mmrt_arena arena;
+    const int32_t *pos_ids;   /* (n_tiles · n_patch) host: position ids */
+    const uint8_t *padded;    /* (n_tiles) host: 1 where some patch of the tile is masked */
+    mmrt_tensor key_mask;     /* (n_tiles · n_patch) u8 on the backend, 1 = valid patch */
 } pass;
 
 static mmrt_status linear(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor *x,
@@ -154,10 +258,10 @@ static int64_t floats_per_row(const mmrt_siglip_hparams *hp) {
     int64_t attn = 5 * hp->n_embd, mlp = hp->n_embd + hp->n_ff;
     int64_t embd = hp->n_chan * hp->patch * hp->patch + hp->n_embd + 1; /* + 1: position ids */
     int64_t m = attn > mlp ? attn : mlp;
-    return hp->n_embd + (m > embd ? m : embd); /* + the residual stream x */
+    return hp->n_embd + 1 + (m > embd ? m : embd); /* + the residual stream x and the key mask */
 }
 
-/* x (n_tiles · n_patch, n_embd) = conv(pixels) + pos_embd[patch index]. */
+/* x (n_tiles · n_patch, n_embd) = conv(pixels) + pos_embd[position id]. */
 static mmrt_status embed(const mmrt_siglip *enc, pass *ps, const float *pixels, int64_t n_tiles,
                          mmrt_tensor *x, mmrt_error *err) {
     const mmrt_siglip_hparams *hp = &enc->hp;
@@ -173,10 +277,9 @@ static mmrt_status embed(const mmrt_siglip *enc, pass *ps, const float *pixels, 
 
     /* im2col on the host: row (tile, py·side + px), column c·p·p + ky·p + kx, the order of the
      * flattened conv weight and of transformers' flatten(2) over the conv output */
-    size_t host_bytes = (size_t)(n_row * k) * sizeof(float) + (size_t)n_row * sizeof(int32_t);
+    size_t host_bytes = (size_t)(n_row * k) * sizeof(float);
     float *host = malloc(host_bytes);
     if (!host) return mmrt_error_oom(err, host_bytes, "vision im2col");
-    int32_t *host_ids = (int32_t *)(host + n_row * k);
     for (int64_t t = 0; t < n_tiles; t++)
         for (int64_t py = 0; py < side; py++)
             for (int64_t px = 0; px < side; px++) {
@@ -187,11 +290,9 @@ static mmrt_status embed(const mmrt_siglip *enc, pass *ps, const float *pixels, 
                         memcpy(dst + (c * p + ky) * p,
                                pixels + ((t * hp->n_chan + c) * S + py * p + ky) * S + px * p,
                                (size_t)p * sizeof(float));
-                /* every patch valid: position ids are 0 .. n_patch-1 in each tile */
-                host_ids[r] = (int32_t)(py * side + px);
             }
     mmrt_status st = be->iface->upload(be, cols.data, host, (size_t)(n_row * k) * sizeof(float), err);
-    if (st == MMRT_OK) st = be->iface->upload(be, ids.data, host_ids, (size_t)n_row * sizeof(int32_t), err);
+    if (st == MMRT_OK) st = be->iface->upload(be, ids.data, ps->pos_ids, (size_t)n_row * sizeof(int32_t), err);
     if (st == MMRT_OK) st = be->iface->synchronize(be, err); /* host is freed next */
     free(host);
     MMRT_TRY(st);
@@ -226,13 +327,19 @@ static mmrt_status layer_forward(const mmrt_siglip *enc, pass *ps, int64_t il, i
     mmrt_tensor v3 = mmrt_tensor_split_heads(&v, hd);
     mmrt_tensor att3 = mmrt_tensor_split_heads(&att, hd); /* (n, n_head, hd) */
     float scale = 1.0f / sqrtf((float)hd);
-    /* each tile is its own sequence: attention over its n_patch rows only */
+    /* each tile is its own sequence: attention over its n_patch rows only, without the keys of
+     * masked patches in a padded tile (every query, masked or not, attends) */
     for (int64_t t = 0; t < n_tiles; t++) {
         mmrt_tensor qt = mmrt_tensor_slice(&q3, 2, t * np, np);
         mmrt_tensor kt = mmrt_tensor_slice(&k3, 2, t * np, np);
         mmrt_tensor vt = mmrt_tensor_slice(&v3, 2, t * np, np);
         mmrt_tensor ot = mmrt_tensor_slice(&att3, 2, t * np, np);
-        MMRT_TRY(mmrt_attention(be, &ot, &qt, &kt, &vt, np, 0, /*causal=*/false, scale, err));
+        if (ps->padded && ps->padded[t]) {
+            mmrt_tensor mt = mmrt_tensor_slice(&ps->key_mask, 0, t * np, np);
+            MMRT_TRY(mmrt_attention_masked(be, &ot, &qt, &kt, &vt, &mt, np, scale, err));
+        } else {
+            MMRT_TRY(mmrt_attention(be, &ot, &qt, &kt, &vt, np, 0, /*causal=*/false, scale, err));
+        }
     }
     MMRT_TRY(linear(be, &h, &att, &l->wo, &l->bo, err));
     MMRT_TRY(mmrt_add(be, x, x, &h, err));
@@ -251,13 +358,20 @@ static mmrt_status layer_forward(const mmrt_siglip *enc, pass *ps, int64_t il, i
     return MMRT_OK;
 }
 
-static mmrt_status run_pass(const mmrt_siglip *enc, pass *ps, const float *pixels, int64_t n_tiles,
-                            float *out, mmrt_siglip_hidden_fn on_hidden, void *user, mmrt_error *err) {
+static mmrt_status run_pass(const mmrt_siglip *enc, pass *ps, const float *pixels,
+                            const uint8_t *key_mask, int64_t n_tiles, float *out,
+                            mmrt_siglip_hidden_fn on_hidden, void *user, mmrt_error *err) {
     const mmrt_siglip_hparams *hp = &enc->hp;
     mmrt_backend *be = ps->be;
     int64_t n = n_tiles * hp->n_patch;
     mmrt_tensor x = mmrt_arena_matrix(&ps->arena, ps->be, hp->n_embd, n, err); /* (n_tiles · n_patch, n_embd) residual */
     if (!x.data) return err ? err->status : MMRT_ERR_OOM;
+    if (ps->padded) {
+        ps->key_mask = mmrt_arena_tensor(&ps->arena, MMRT_U8, 1, (int64_t[]){n}, err); /* (n_tiles · n_patch) */
+        if (!ps->key_mask.data) return err ? err->status : MMRT_ERR_OOM;
+        ps->key_mask.backend = be;
+        MMRT_TRY(be->iface->upload(be, ps->key_mask.data, key_mask, (size_t)n, err));
+    }
     MMRT_TRY(embed(enc, ps, pixels, n_tiles, &x, err));
     if (on_hidden) on_hidden(0, &x, user);
     for (int64_t il = 0; il < hp->n_layer; il++) {
@@ -270,29 +384,81 @@ static mmrt_status run_pass(const mmrt_siglip *enc, pass *ps, const float *pixel
     return be->iface->synchronize(be, err);
 }
 
-mmrt_status mmrt_siglip_encode_hidden(const mmrt_siglip *enc, mmrt_backend *be,
-                                      const float *pixel_values, int32_t n_tiles, float *out,
-                                      mmrt_siglip_hidden_fn on_hidden, void *user, mmrt_error *err) {
+/* Host side of a call's masks: position ids (n_row) i32, then the patch mask / key mask (n_row)
+ * u8 and the per-tile padded flags (n_tiles) u8. With no pixel mask, ids 0 .. n_patch-1 per tile and
+ * no tile padded. */
+typedef struct tile_masks {
+    int32_t *pos_ids;
+    uint8_t *key_mask, *padded;
+    bool any_padded;
+} tile_masks;
+
+static mmrt_status tile_masks_make(const mmrt_siglip_hparams *hp, const uint8_t *pixel_mask,
+                                   int64_t n_tiles, tile_masks *tm, mmrt_error *err) {
+    int64_t np = hp->n_patch, n = n_tiles * np, side = hp->image / hp->patch;
+    size_t bytes = (size_t)n * (sizeof(int32_t) + 1) + (size_t)n_tiles;
+    memset(tm, 0, sizeof *tm);
+    tm->pos_ids = malloc(bytes);
+    if (!tm->pos_ids) return mmrt_error_oom(err, bytes, "vision position ids");
+    tm->key_mask = (uint8_t *)(tm->pos_ids + n);
+    tm->padded = tm->key_mask + n;
+    for (int64_t t = 0; t < n_tiles; t++) {
+        int32_t *ids = tm->pos_ids + t * np;
+        uint8_t *pm = tm->key_mask + t * np;
+        if (pixel_mask) mmrt_siglip_patch_mask(hp, pixel_mask + t * hp->image * hp->image, pm);
+        else memset(pm, 1, (size_t)np);
+        tm->padded[t] = memchr(pm, 0, (size_t)np) != NULL;
+        tm->any_padded |= tm->padded[t];
+        if (!tm->padded[t]) {
+            for (int64_t i = 0; i < np; i++) ids[i] = (int32_t)i;
+        } else if (mmrt_siglip_position_ids(side, pm, ids, err) != MMRT_OK) {
+            free(tm->pos_ids);
+            tm->pos_ids = NULL;
+            return mmrt_error_wrap(err, "vision encode: tile %lld", (long long)t);
+        }
+    }
+    return MMRT_OK;
+}
+
+mmrt_status mmrt_siglip_encode_masked(const mmrt_siglip *enc, mmrt_backend *be,
+                                      const float *pixel_values, const uint8_t *pixel_mask,
+                                      int32_t n_tiles, float *out, mmrt_siglip_hidden_fn on_hidden,
+                                      void *user, mmrt_error *err) {
     const mmrt_siglip_hparams *hp = &enc->hp;
     if (!pixel_values || !out)
         return mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "vision encode: pixel_values and out are required");
     if (n_tiles <= 0 || (int64_t)n_tiles * hp->n_patch > ((int64_t)1 << 24))
         return mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "vision encode: %d tiles of %lld patches out of range",
                               n_tiles, (long long)hp->n_patch);
+    tile_masks tm;
+    MMRT_TRY(tile_masks_make(hp, pixel_mask, n_tiles, &tm, err));
     int64_t n = (int64_t)n_tiles * hp->n_patch;
     size_t bytes = (size_t)(n * floats_per_row(hp)) * sizeof(float) + 16 * 64; /* + alignment */
-    pass ps = {.be = be};
+    pass ps = {.be = be, .pos_ids = tm.pos_ids, .padded = tm.any_padded ? tm.padded : NULL};
     void *base = NULL;
-    if (be->iface->buffer_alloc(be, bytes, &base, err) != MMRT_OK)
+    if (be->iface->buffer_alloc(be, bytes, &base, err) != MMRT_OK) {
+        free(tm.pos_ids);
         return mmrt_error_wrap(err, "vision encoder scratch for %d tiles (%.1f MiB)", n_tiles,
                                (double)bytes / 1048576.0);
+    }
     mmrt_arena_wrap(&ps.arena, "vision encoder scratch", base, bytes);
-    mmrt_status st = run_pass(enc, &ps, pixel_values, n_tiles, out, on_hidden, user, err);
+    mmrt_status st = run_pass(enc, &ps, pixel_values, tm.key_mask, n_tiles, out, on_hidden, user, err);
+    if (st != MMRT_OK) { /* run_pass synchronized on success; on failure no copy may still read tm */
+        mmrt_error ignored = {0};
+        be->iface->synchronize(be, &ignored);
+    }
     be->iface->buffer_free(be, base);
+    free(tm.pos_ids);
     return st;
+}
+
+mmrt_status mmrt_siglip_encode_hidden(const mmrt_siglip *enc, mmrt_backend *be,
+                                      const float *pixel_values, int32_t n_tiles, float *out,
+                                      mmrt_siglip_hidden_fn on_hidden, void *user, mmrt_error *err) {
+    return mmrt_siglip_encode_masked(enc, be, pixel_values, NULL, n_tiles, out, on_hidden, user, err);
 }
 
 mmrt_status mmrt_siglip_encode(const mmrt_siglip *enc, mmrt_backend *be, const float *pixel_values,
                                int32_t n_tiles, float *out, mmrt_error *err) {
-    return mmrt_siglip_encode_hidden(enc, be, pixel_values, n_tiles, out, NULL, NULL, err);
+    return mmrt_siglip_encode_masked(enc, be, pixel_values, NULL, n_tiles, out, NULL, NULL, err);
 }

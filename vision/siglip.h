@@ -1,21 +1,30 @@
 /* The SigLIP / Idefics3 vision encoder (SmolVLM's vision tower): pixel tiles -> patch features.
  *
- *   x = patch_embed(tile) + pos_embd[0 .. n_patch)                  (n_patch, n_embd) per tile
+ *   x = patch_embed(tile) + pos_embd[position ids]                  (n_patch, n_embd) per tile
  *       patch_embed: a stride-p p×p Conv2d with bias, run as im2col (host) + matmul + bias
  *   per layer:  x += o_proj(attn(q, k, v)) + biases        on h = LayerNorm1(x), bidirectional
  *               x += fc2(act(fc1(h)))                      h = LayerNorm2(x), act gelu_pytorch_tanh
  *   out = post_layernorm(x)                                         (n_patch, n_embd) per tile
  *
- * Matches transformers 5.23 Idefics3VisionTransformer / SmolVLMVisionTransformer for tiles whose
- * patches are all valid (patch_attention_mask all ones), which is every tile the SmolVLM
- * preprocessor (vision/smolvlm_preprocess.h) makes: position ids are then 0 .. n_patch-1 and no
- * key is masked. Padded tiles (bucketized position ids, masked keys) are NOT implemented.
+ * Matches transformers 5.23 Idefics3VisionTransformer / SmolVLMVisionTransformer, padded tiles
+ * included, as Idefics3Model.get_image_features drives it:
+ *   patch mask   a patch is valid when any of its p×p pixels is (pixel mask unfold + sum > 0)
+ *   position ids of a valid patch (h, w): bucket(h, nb_h) · side + bucket(w, nb_w), side = S / p,
+ *                nb_h / nb_w = the valid patches in column 0 / row 0, bucket(i, nb) =
+ *                bucketize(min(i · (1/nb), 1 − 1e-6), arange(1/side, 1, 1/side), right) in float32
+ *                exactly as torch computes it (see mmrt_siglip_position_ids); masked patches get 0
+ *   attention    keys of masked patches are dropped (transformers adds finfo.min); a tile with no
+ *                valid patch attends uniformly to all its keys, as transformers' equal scores do
+ * Masked patches still get outputs (computed like transformers', compared in tests), which
+ * callers normally ignore. With no mask, or a tile whose patches are all valid (every tile the
+ * SmolVLM preprocessor, vision/smolvlm_preprocess.h, makes), ids are 0 .. n_patch-1 and no key
+ * is masked. Not done here: get_image_features' dropping of all-zero "padding image" tiles.
  *
  * Tiles are independent sequences: the matmuls run over all tiles of a call at once, attention
  * runs per tile. Scratch (allocated per call on the backend) grows with n_tiles.
  *
  * mmrt_siglip is immutable after init; its weights stay in the mmap of the mmrt_weights it was
- * bound from (valid as long as that is). Calls to mmrt_siglip_encode on one encoder may run at
+ * bound from (valid as long as that is). Calls to mmrt_siglip_encode* on one encoder may run at
  * once on different backends.
  */
 #ifndef MMRT_VISION_SIGLIP_H
@@ -87,5 +96,30 @@ mmrt_status mmrt_siglip_encode(const mmrt_siglip *enc, mmrt_backend *be, const f
 mmrt_status mmrt_siglip_encode_hidden(const mmrt_siglip *enc, mmrt_backend *be,
                                       const float *pixel_values, int32_t n_tiles, float *out,
                                       mmrt_siglip_hidden_fn on_hidden, void *user, mmrt_error *err);
+/* mmrt_siglip_encode_hidden with padded tiles: pixel_mask (n_tiles, S, S) u8, non-zero = real
+ * pixel (the processor's pixel_attention_mask); NULL = every pixel real (the calls above). A tile
+ * with no real pixel is encoded as transformers does (see above). MMRT_ERR_INVALID_ARG, naming
+ * the tile and patch, where a mask gives a position id outside the table, which transformers
+ * fails on too (see mmrt_siglip_position_ids). */
+mmrt_status mmrt_siglip_encode_masked(const mmrt_siglip *enc, mmrt_backend *be,
+                                      const float *pixel_values, const uint8_t *pixel_mask,
+                                      int32_t n_tiles, float *out, mmrt_siglip_hidden_fn on_hidden,
+                                      void *user, mmrt_error *err);
+
+/* The patch mask (S/p, S/p) of one tile from its pixel mask (S, S): 1 where any of the patch's
+ * pixels is non-zero, else 0. */
+void mmrt_siglip_patch_mask(const mmrt_siglip_hparams *hp, const uint8_t *pixel_mask,
+                            uint8_t *patch_mask);
+
+/* Position ids (side²) of one tile from its patch mask (side, side), non-zero = valid, as
+ * Idefics3VisionEmbeddings.forward computes them on the CPU in float32: steps 1/nb (inf when a
+ * tile's column 0 or row 0 has no valid patch, making coordinate 0 NaN, which bucketize puts past
+ * the last boundary), the boundaries of torch's CPU arange kernel bit for bit, bucketize's binary
+ * search. When arange yields `side` boundaries (side 14, 19, 24, 27, ...), that NaN bucket is
+ * `side` and gives some valid patch an id ≥ side² (transformers: IndexError in the position
+ * embedding): MMRT_ERR_INVALID_ARG here, naming the first such patch; ids is then unspecified.
+ * Masks the processor makes (a top-left valid rectangle) never get there. */
+mmrt_status mmrt_siglip_position_ids(int64_t side, const uint8_t *patch_mask, int32_t *ids,
+                                     mmrt_error *err);
 
 #endif
