@@ -25,7 +25,7 @@ fi
 seconds=${FUZZ_SECONDS:-20}
 seed=${FUZZ_SEED:-1}
 jobs=${FUZZ_JOBS:-$(nproc)}
-all_targets=(safetensors llm_config tokenizer image)
+all_targets=(safetensors llm_config tokenizer png jpeg)
 targets=("${@:-${all_targets[@]}}")
 for t in "${targets[@]}"; do
   [ -f "tests/fuzz/fuzz_$t.c" ] || { echo "fuzz-smoke: no target '$t'" >&2; exit 1; }
@@ -39,7 +39,8 @@ mkdir -p "$out/obj" "$out/logs"
 lib_sources=(core/error.c core/log.c core/fsutil.c core/json.c core/tensor.c core/safetensors.c
   fusion/llm_config.c text/added_tokens.c text/bpe.c text/detok.c text/hashmap.c
   text/pretokenize.c text/regex.c text/tokenizer.c text/utf8.c
-  vision/exif.c vision/image.c vision/image_jpeg.c vision/image_png.c)
+  vision/exif.c vision/image.c vision/image_jpeg.c vision/image_png.c vision/resize.c
+  vision/smolvlm_preprocess.c)
 cflags=(-std=c11 -g -O1 -fno-omit-frame-pointer -D_GNU_SOURCE -I. -Iinclude
   $(pkg-config --cflags libcjson libpcre2-8 libpng libjpeg)
   -fsanitize=address,undefined -fno-sanitize-recover=all

@@ -1,15 +1,23 @@
-/* libFuzzer target: image decoding (vision/image.h) — sniffing, the PNG (libpng) and JPEG
- * (libjpeg-turbo) decoders, the EXIF/XMP orientation reader and the transposition.
+/* The body of the image targets (fuzz_png.c, fuzz_jpeg.c): image decoding (vision/image.h) — the
+ * PNG (libpng) and JPEG (libjpeg-turbo) decoders, the EXIF/XMP orientation reader and the
+ * transposition — then the SmolVLM preprocessing of what was decoded.
  *
- * Input: any bytes, decoded from memory (and, for every 16th input, also from a file: both must
+ * Input: bytes decoded from memory (and, for every 16th input, also from a file: both must
  * agree). max_pixels is small so that hostile headers cannot make the run slow or big. When the
  * decode succeeds the image must be well formed (size within the limit, 3 or 4 channels, every
- * byte readable) and both RGB conversions must succeed; on failure the status and a message
- * naming the input must be there, and the output must be zeroed.
+ * byte readable), both RGB conversions must succeed, and preprocessing (resize, tiles, global
+ * image, normalisation; small geometry) must give finite pixel values of the promised shape; on
+ * failure the status and a message naming the input must be there, and the output must be zeroed.
  */
+#ifndef MMRT_TESTS_FUZZ_IMAGE_H
+#define MMRT_TESTS_FUZZ_IMAGE_H
+
 #include "fuzz_common.h"
 
 #include "vision/image.h"
+#include "vision/smolvlm_preprocess.h"
+
+#include <math.h>
 
 #define FUZZ_MAX_PIXELS (1 << 20)
 
@@ -35,7 +43,26 @@ static void check_image(const mmrt_image *img) {
     }
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+/* Tiles as the processor makes them, at a small scale: longest edge 64, 16-pixel tiles. */
+static void check_preprocess(const mmrt_image *img, bool split) {
+    mmrt_smolvlm_pp_config cfg = mmrt_smolvlm_pp_default_config();
+    cfg.longest_edge = 64;
+    cfg.max_image_size = 16;
+    cfg.do_image_splitting = split;
+    mmrt_smolvlm_pp_out out = {0};
+    mmrt_error err = {0};
+    mmrt_status st = mmrt_smolvlm_preprocess(img, &cfg, &out, &err);
+    fuzz_note("mmrt_smolvlm_preprocess", st, &err);
+    FUZZ_CHECK(st == MMRT_OK);
+    FUZZ_CHECK(out.tile == 16 && out.n_tiles >= 1 && out.n_tiles <= 17);
+    FUZZ_CHECK(split ? out.n_tiles == (out.n_rows * out.n_cols) + (out.n_rows * out.n_cols > 1)
+                     : out.n_tiles == 1 && out.n_rows == 0 && out.n_cols == 0);
+    size_t n = (size_t)out.n_tiles * 3 * 16 * 16;
+    for (size_t i = 0; i < n; i++) FUZZ_CHECK(isfinite(out.pixel_values[i]) && fabsf(out.pixel_values[i]) <= 1.0f);
+    mmrt_smolvlm_pp_out_free(&out);
+}
+
+static int fuzz_image_input(const uint8_t *data, size_t size) {
     mmrt_image_limits lim = {.max_pixels = FUZZ_MAX_PIXELS};
     mmrt_image img = {.width = -1, .data = (uint8_t *)&lim};
     mmrt_error err = {0};
@@ -47,6 +74,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         FUZZ_CHECK(img.data == NULL && img.width == 0 && img.height == 0);
     } else {
         check_image(&img);
+        check_preprocess(&img, size % 2 == 0);
     }
     if (size % 16 == 0) {
         char path[8192];
@@ -69,3 +97,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     mmrt_image_free(&img);
     return 0;
 }
+
+/* Runs the body on data that starts with `magic` (prepended when it does not), so that every input
+ * reaches the decoder of one format. */
+static int fuzz_image_with_magic(const uint8_t *data, size_t size, const uint8_t *magic, size_t n_magic) {
+    if (size >= n_magic && memcmp(data, magic, n_magic) == 0) return fuzz_image_input(data, size);
+    uint8_t *buf = malloc(size + n_magic);
+    if (!buf) return 0;
+    memcpy(buf, magic, n_magic);
+    if (size) memcpy(buf + n_magic, data, size);
+    fuzz_image_input(buf, size + n_magic);
+    free(buf);
+    return 0;
+}
+
+#endif
