@@ -47,15 +47,17 @@ int cmd_info(int argc, char **argv) {
         printf(", \"architecture\": \"%s\", \"dtype\": \"%s\", \"parameters\": %lld, \"tensors\": %lld, "
                "\"weight_bytes\": %lld, \"session_bytes\": %lld, \"vocab\": %lld, \"hidden\": %lld, "
                "\"layers\": %lld, \"heads\": %lld, \"kv_heads\": %lld, \"head_dim\": %lld, "
-               "\"ffn\": %lld, \"max_context\": %lld, \"tied_embeddings\": %s, \"chat_format\": \"%s\"}\n",
+               "\"ffn\": %lld, \"max_context\": %lld, \"tied_embeddings\": %s, \"chat_format\": \"%s\", "
+               "\"vision\": %s, \"image_tile\": %d, \"image_tokens_per_tile\": %d, \"image_longest_edge\": %d}\n",
                mi.architecture, mi.dtype, (long long)mi.n_params, (long long)mi.n_tensors,
                (long long)mi.weight_bytes, (long long)session, (long long)mi.n_vocab,
                (long long)mi.n_embd, (long long)mi.n_layer, (long long)mi.n_head,
                (long long)mi.n_head_kv, (long long)mi.head_dim, (long long)mi.n_ff,
-               (long long)mi.n_ctx_train, mi.tied_embeddings ? "true" : "false", mi.chat_format);
+               (long long)mi.n_ctx_train, mi.tied_embeddings ? "true" : "false", mi.chat_format,
+               mi.vision ? "true" : "false", mi.image_tile, mi.image_seq_len, mi.image_longest_edge);
     } else {
         printf("model:          %s\n", mi.path);
-        printf("architecture:   %s decoder\n", mi.architecture);
+        printf("architecture:   %s%s\n", mi.architecture, mi.vision ? " (vision encoder + decoder)" : " decoder");
         printf("parameters:     %.2f M in %lld tensors (%s)\n", (double)mi.n_params / 1e6,
                (long long)mi.n_tensors, mi.dtype);
         printf("layers:         %lld, hidden %lld, ffn %lld\n", (long long)mi.n_layer,
@@ -66,6 +68,10 @@ int cmd_info(int argc, char **argv) {
                mi.tied_embeddings ? " (lm_head tied to the embeddings)" : "");
         printf("max context:    %lld tokens\n", (long long)mi.n_ctx_train);
         printf("chat format:    %s\n", mi.chat_format);
+        if (mi.vision)
+            printf("images:         resized to %d px on the long side, %d x %d tiles + a global image, "
+                   "%d tokens per tile\n",
+                   mi.image_longest_edge, mi.image_tile, mi.image_tile, mi.image_seq_len);
         printf("memory:         %.1f MiB weights (memory-mapped) + %.1f MiB per session\n",
                (double)mi.weight_bytes / mib, (double)session / mib);
     }
