@@ -19,7 +19,12 @@
  * a child process).
  *
  * --profile adds one more rep whose decode steps have every backend op timed (bench/op_profile.h).
+ *
+ * A vision-language checkpoint (config.json with a "text_config": SmolVLM / Idefics3) is benched
+ * through its text decoder. --vision benches its image side instead (bench/bench_vision.h).
  */
+#include "bench_common.h"
+#include "bench_vision.h"
 #include "membw.h"
 #include "op_profile.h"
 
@@ -48,55 +53,10 @@ typedef struct options {
     int64_t n_prompt, n_gen, n_ctx;
     int reps;
     bool profile, json;
+    bool vision;              /* --vision: bench/bench_vision.h instead */
+    int64_t n_tiles;          /* --vision: tiles per encode call */
+    int32_t image_w, image_h; /* --vision: the generated photo */
 } options;
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static _Noreturn void die(const char *what, const mmrt_error *err) {
-    fprintf(stderr, "mmrt-bench: %s%s%s\n", what, err ? ": " : "", err ? err->msg : "");
-    exit(1);
-}
-
-/* ---- other load on the machine --------------------------------------------------------- */
-
-/* CPU seconds the whole machine spent busy (steal included: a hypervisor running other guests
- * takes the same cores), from /proc/stat; -1 when unreadable. */
-static double machine_busy_s(void) {
-    FILE *f = fopen("/proc/stat", "r");
-    if (!f) return -1;
-    unsigned long long v[8] = {0};
-    int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
-                   &v[4], &v[5], &v[6], &v[7]);
-    fclose(f);
-    if (n < 8) return -1;
-    /* user nice system idle iowait irq softirq steal */
-    return (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (double)sysconf(_SC_CLK_TCK);
-}
-
-static double self_cpu_s(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-           1e-6 * (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
-}
-
-/* Cores' worth of CPU that other processes (and other guests) used between two snapshots: a
- * benchmark on a shared machine is only as good as this number is small. */
-typedef struct load_snap {
-    double wall, busy, self;
-} load_snap;
-
-static load_snap load_now(void) { return (load_snap){now_s(), machine_busy_s(), self_cpu_s()}; }
-
-static double load_others(load_snap a, load_snap b) {
-    if (a.busy < 0 || b.busy < 0 || b.wall <= a.wall) return -1;
-    double others = (b.busy - a.busy) - (b.self - a.self);
-    return others > 0 ? others / (b.wall - a.wall) : 0;
-}
 
 /* ---- bandwidth, sampled between the reps ----------------------------------------------- */
 
@@ -114,14 +74,14 @@ typedef struct bandwidth {
 } bandwidth;
 
 static void keep_min(double *best, double s) {
-    if (s < 0) die("the bandwidth probe process ended unexpectedly", NULL);
+    if (s < 0) bench_die("the bandwidth probe process ended unexpectedly", NULL);
     if (*best <= 0 || s < *best) *best = s;
 }
 
 /* The matrices and norms one decoded token reads, as regions of the mapped checkpoint. */
 static void weight_regions(const mmrt_llm *m, bandwidth *bw) {
     bw->weights = malloc(sizeof *bw->weights * (size_t)(9 * m->hp.n_layer + 2));
-    if (!bw->weights) die("out of memory", NULL);
+    if (!bw->weights) bench_die("out of memory", NULL);
     int n = 0;
 #define ADD(t) (bw->weights[n++] = (membw_region){(t).data, mmrt_tensor_nbytes(&(t))}, \
                 bw->weights_bytes += mmrt_tensor_nbytes(&(t)))
@@ -157,24 +117,29 @@ typedef struct bench_model {
 static void load_json(const char *dir, const char *name, cJSON **out, char *path, size_t n_path) {
     mmrt_error err = {0};
     snprintf(path, n_path, "%s/%s", dir, name);
-    if (mmrt_json_load_file(path, out, &err) != MMRT_OK) die("loading the model", &err);
+    if (mmrt_json_load_file(path, out, &err) != MMRT_OK) bench_die("loading the model", &err);
 }
 
 static void model_open(const char *dir, bench_model *m) {
-    double t0 = now_s();
+    double t0 = bench_now_s();
     mmrt_error err = {0};
     char path[4200];
     cJSON *cfg = NULL, *gen = NULL;
     load_json(dir, "config.json", &cfg, path, sizeof path);
-    if (mmrt_llm_hparams_parse(cfg, path, &m->hp, &err) != MMRT_OK) die("config", &err);
+    /* a vision-language checkpoint (SmolVLM / Idefics3): its decoder is "text_config" and its
+     * weights are under model.text_model. (lm_head.weight stays at the top) */
+    const cJSON *text = cJSON_GetObjectItemCaseSensitive(cfg, "text_config");
+    const char *prefix = cJSON_IsObject(text) ? "model.text_model." : "model.";
+    if (mmrt_llm_hparams_parse(cJSON_IsObject(text) ? text : cfg, path, &m->hp, &err) != MMRT_OK)
+        bench_die("config", &err);
     cJSON_Delete(cfg);
     load_json(dir, "generation_config.json", &gen, path, sizeof path);
     if (mmrt_llm_hparams_apply_generation_config(&m->hp, gen, path, &err) != MMRT_OK)
-        die("generation config", &err);
+        bench_die("generation config", &err);
     cJSON_Delete(gen);
-    if (mmrt_weights_open(dir, &m->w, &err) != MMRT_OK) die("weights", &err);
-    if (mmrt_llm_init(&m->llm, &m->hp, m->w, "model.", &err) != MMRT_OK) die("weights", &err);
-    m->load_s = now_s() - t0;
+    if (mmrt_weights_open(dir, &m->w, &err) != MMRT_OK) bench_die("weights", &err);
+    if (mmrt_llm_init(&m->llm, &m->hp, m->w, prefix, &err) != MMRT_OK) bench_die("weights", &err);
+    m->load_s = bench_now_s() - t0;
 }
 
 static int32_t argmax(const float *x, int64_t n) {
@@ -197,16 +162,16 @@ static rep_time run_rep(const bench_model *m, mmrt_llm_state *s, const int32_t *
     rep_time r;
     s->n_past = 0; /* the cache rows are overwritten; nothing else depends on old contents */
     mmrt_llm_batch b = {.ids = prompt, .n_tok = n_prompt, .logits = logits};
-    double t0 = now_s();
-    if (mmrt_llm_decode(&m->llm, s, &b, &err) != MMRT_OK) die("prefill", &err);
-    double t1 = now_s(), ts = t1;
+    double t0 = bench_now_s();
+    if (mmrt_llm_decode(&m->llm, s, &b, &err) != MMRT_OK) bench_die("prefill", &err);
+    double t1 = bench_now_s(), ts = t1;
     int32_t tok = argmax(logits, m->hp.n_vocab);
     op_profile_record(profile);
     for (int64_t i = 0; i < n_gen; i++) {
         mmrt_llm_batch next = {.ids = &tok, .n_tok = 1, .logits = logits};
-        if (mmrt_llm_decode(&m->llm, s, &next, &err) != MMRT_OK) die("decode", &err);
+        if (mmrt_llm_decode(&m->llm, s, &next, &err) != MMRT_OK) bench_die("decode", &err);
         tok = argmax(logits, m->hp.n_vocab);
-        double te = now_s();
+        double te = bench_now_s();
         if (step_s) step_s[i] = te - ts;
         ts = te;
     }
@@ -236,23 +201,6 @@ typedef struct results {
     double profile_step_s;
     bandwidth bw;
 } results;
-
-static void cpu_name(char *out, size_t n) {
-    snprintf(out, n, "unknown CPU");
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (!f) return;
-    char line[512];
-    while (fgets(line, sizeof line, f)) {
-        char *colon = strchr(line, ':');
-        if (strncmp(line, "model name", 10) == 0 && colon) {
-            colon += 1 + (colon[1] == ' ');
-            colon[strcspn(colon, "\n")] = '\0';
-            snprintf(out, n, "%s", colon);
-            break;
-        }
-    }
-    fclose(f);
-}
 
 static void print_text(const options *o, const bench_model *m, const results *r) {
     const bandwidth *bw = &r->bw;
@@ -287,19 +235,7 @@ static void print_text(const options *o, const bench_model *m, const results *r)
         printf("  other load         %9.2f cores    used by other processes during the reps%s\n",
                r->others_cores,
                r->others_cores > 0.1 * bw->all_threads ? ": figures disturbed, rerun when idle" : "");
-    if (o->profile) op_profile_print_text(stdout, o->n_gen, r->profile_step_s);
-}
-
-/* s as a JSON string literal (paths and CPU names may hold quotes or backslashes). */
-static void print_json_str(const char *key, const char *s) {
-    printf("  \"%s\": \"", key);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') printf("\\%c", c);
-        else if (c < 0x20) printf("\\u%04x", c);
-        else putchar(c);
-    }
-    printf("\",\n");
+    if (o->profile) op_profile_print_text(stdout, "token", o->n_gen, r->profile_step_s);
 }
 
 static void print_json(const options *o, const bench_model *m, const results *r) {
@@ -307,8 +243,8 @@ static void print_json(const options *o, const bench_model *m, const results *r)
     double wb = (double)m->llm.weight_bytes, read_all = (double)bw->buf_bytes / bw->read_all_s;
     double bound = read_all / wb;
     printf("{\n");
-    print_json_str("model", o->model);
-    print_json_str("cpu", r->cpu);
+    bench_json_str("model", o->model);
+    bench_json_str("cpu", r->cpu);
     printf("  \"cores\": %d,\n", bw->all_threads);
     printf("  \"simd\": \"%s\",\n  \"avx512_bf16\": %s,\n  \"threads\": %d,\n", r->simd,
            r->has_bf16 ? "true" : "false", o->n_threads);
@@ -328,7 +264,7 @@ static void print_json(const options *o, const bench_model *m, const results *r)
     printf("  \"peak_rss_mib\": %.1f,\n  \"other_load_cores\": %.2f", r->peak_rss_mib, r->others_cores);
     if (o->profile) {
         printf(",\n");
-        op_profile_print_json(stdout, o->n_gen, r->profile_step_s);
+        op_profile_print_json(stdout, "token", o->n_gen, r->profile_step_s);
     }
     printf("\n}\n");
 }
@@ -339,13 +275,18 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: mmrt-bench --model DIR [--threads N] [--prompt-tokens P] [--gen-tokens G]\n"
             "                  [--ctx N] [--reps R] [--profile] [--json]\n"
+            "       mmrt-bench --vision --model DIR [--threads N] [--tiles T] [--image WxH]\n"
+            "                  [--reps R] [--profile] [--json]\n"
             "  --threads N        CPU threads (default: all cores)\n"
             "  --prompt-tokens P  prefill length (default 128)\n"
             "  --gen-tokens G     decoded tokens per rep (default 64)\n"
             "  --ctx N            KV cache rows (default P + G)\n"
             "  --reps R           timed reps after one warm-up rep (default 3)\n"
             "  --profile          time every backend op in the decode steps of one more rep\n"
-            "  --json             print the results as JSON\n");
+            "  --json             print the results as JSON\n"
+            "  --vision           SmolVLM image side: GEMM peaks, ViT encode, preprocessing\n"
+            "  --tiles T          --vision: 512x512 tiles per encode call (default 1)\n"
+            "  --image WxH        --vision: size of the generated photo to preprocess (1024x768)\n");
 }
 
 static int64_t int_arg(int argc, char **argv, int *i, int64_t min) {
@@ -364,7 +305,8 @@ static int64_t int_arg(int argc, char **argv, int *i, int64_t min) {
 }
 
 static options parse_args(int argc, char **argv) {
-    options o = {.n_threads = omp_get_num_procs(), .n_prompt = 128, .n_gen = 64, .reps = 3};
+    options o = {.n_threads = omp_get_num_procs(), .n_prompt = 128, .n_gen = 64, .reps = 3,
+                 .n_tiles = 1, .image_w = 1024, .image_h = 768};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--model") == 0 && i + 1 < argc) o.model = argv[++i];
@@ -375,6 +317,17 @@ static options parse_args(int argc, char **argv) {
         else if (strcmp(a, "--reps") == 0) o.reps = (int)int_arg(argc, argv, &i, 1);
         else if (strcmp(a, "--profile") == 0) o.profile = true;
         else if (strcmp(a, "--json") == 0) o.json = true;
+        else if (strcmp(a, "--vision") == 0) o.vision = true;
+        else if (strcmp(a, "--tiles") == 0) o.n_tiles = int_arg(argc, argv, &i, 1);
+        else if (strcmp(a, "--image") == 0 && i + 1 < argc) {
+            int w = 0, h = 0;
+            char tail;
+            if (sscanf(argv[++i], "%dx%d%c", &w, &h, &tail) != 2 || w < 1 || h < 1 || w > 16384 || h > 16384) {
+                fprintf(stderr, "mmrt-bench: --image: expected WxH (1..16384), got \"%s\"\n", argv[i]);
+                exit(2);
+            }
+            o.image_w = w, o.image_h = h;
+        }
         else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) usage(stdout), exit(0);
         else {
             fprintf(stderr, "mmrt-bench: unknown or incomplete argument \"%s\"\n", a);
@@ -384,6 +337,10 @@ static options parse_args(int argc, char **argv) {
     }
     if (!o.model) {
         usage(stderr);
+        exit(2);
+    }
+    if (o.n_tiles > 64) {
+        fprintf(stderr, "mmrt-bench: --tiles %lld: at most 64\n", (long long)o.n_tiles);
         exit(2);
     }
     if (o.n_ctx == 0) o.n_ctx = o.n_prompt + o.n_gen;
@@ -397,9 +354,16 @@ static options parse_args(int argc, char **argv) {
 
 int main(int argc, char **argv) {
     options o = parse_args(argc, argv);
+    if (o.vision) {
+        bench_vision_opts vo = {.model = o.model, .n_threads = o.n_threads, .reps = o.reps,
+                                .n_tiles = (int32_t)o.n_tiles,
+                                .image_w = o.image_w, .image_h = o.image_h,
+                                .profile = o.profile, .json = o.json};
+        return bench_vision_run(&vo);
+    }
     signal(SIGPIPE, SIG_IGN); /* a dead probe process shows as a failed write, not a kill */
     results r = {0};
-    cpu_name(r.cpu, sizeof r.cpu);
+    bench_cpu_name(r.cpu, sizeof r.cpu);
     mmrt_simd_detect(&r.has_bf16);
     r.simd = mmrt_simd_level_name(mmrt_simd_level_get());
     r.n_ctx = o.n_ctx;
@@ -412,20 +376,20 @@ int main(int argc, char **argv) {
     bw->buf_bytes = (n + 4095) & ~(size_t)4095;
     membw_probe probe;
     if (membw_probe_start(&probe, bw->buf_bytes, bw->all_threads) != 0)
-        die("cannot start the bandwidth probe process (fork, or no memory for its buffer)", NULL);
+        bench_die("cannot start the bandwidth probe process (fork, or no memory for its buffer)", NULL);
     weight_regions(&m.llm, bw);
 
     mmrt_error err = {0};
     mmrt_backend *be = NULL;
     mmrt_backend_params bp = {.device = MMRT_DEVICE_CPU, .n_threads = o.n_threads};
-    if (mmrt_backend_init(&bp, &be, &err) != MMRT_OK) die("backend", &err);
+    if (mmrt_backend_init(&bp, &be, &err) != MMRT_OK) bench_die("backend", &err);
     mmrt_llm_state st;
-    if (mmrt_llm_state_init(&st, &m.llm, be, o.n_ctx, 0, &err) != MMRT_OK) die("state", &err);
+    if (mmrt_llm_state_init(&st, &m.llm, be, o.n_ctx, 0, &err) != MMRT_OK) bench_die("state", &err);
 
     int32_t *prompt = malloc(sizeof(int32_t) * (size_t)o.n_prompt);
     float *logits = malloc(sizeof(float) * (size_t)m.hp.n_vocab);
     double *steps = malloc(sizeof(double) * (size_t)(o.n_gen * o.reps));
-    if (!prompt || !logits || !steps) die("out of memory", NULL);
+    if (!prompt || !logits || !steps) bench_die("out of memory", NULL);
     uint64_t x = 0x9E3779B97F4A7C15u; /* xorshift64: the same prompt every run */
     for (int64_t i = 0; i < o.n_prompt; i++) {
         x ^= x << 13, x ^= x >> 7, x ^= x << 17;
@@ -437,10 +401,10 @@ int main(int argc, char **argv) {
     double pf_sum = 0, dc_sum = 0, others_s = 0, reps_s = 0;
     for (int i = 0; i < o.reps; i++) {
         /* load is sampled around the reps only: the probe's passes are not "other" load */
-        load_snap l0 = load_now();
+        bench_load l0 = bench_load_now();
         rep_time t = run_rep(&m, &st, prompt, o.n_prompt, o.n_gen, logits, steps + i * o.n_gen, false);
-        load_snap l1 = load_now();
-        double others = load_others(l0, l1);
+        bench_load l1 = bench_load_now();
+        double others = bench_load_others(l0, l1);
         others_s = others < 0 || others_s < 0 ? -1 : others_s + others * (l1.wall - l0.wall);
         reps_s += l1.wall - l0.wall;
         double pf = (double)o.n_prompt / t.prefill_s, dc = (double)o.n_gen / t.decode_s;
@@ -455,7 +419,8 @@ int main(int argc, char **argv) {
     qsort(steps, (size_t)(o.n_gen * o.reps), sizeof *steps, cmp_double);
     r.decode_median_step_s = steps[o.n_gen * o.reps / 2];
     if (o.profile) {
-        op_profile_install(be, &m.llm);
+        op_profile_install(be);
+        op_profile_name_llm(&m.llm);
         r.profile_step_s = run_rep(&m, &st, prompt, o.n_prompt, o.n_gen, logits, NULL, true).decode_s;
         op_profile_remove(be);
     }

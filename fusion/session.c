@@ -354,11 +354,7 @@ static mmrt_status decode_part(const mmrt_part *p, size_t i, int64_t max_pixels,
         size_t stride = p->size ? p->size : (size_t)(p->width > 0 ? p->width : 0) * (size_t)(p->channels > 0 ? p->channels : 0);
         mmrt_image px = {0};
         mmrt_status st = mmrt_image_from_pixels(p->data, p->width, p->height, p->channels, stride, &px, err);
-        if (st != MMRT_OK) {
-            char why[sizeof err->msg];
-            snprintf(why, sizeof why, "%s", err->msg);
-            return mmrt_error_set(err, st, "%s: %s", nm, why);
-        }
+        if (st != MMRT_OK) return mmrt_error_wrap(err, "%s", nm);
         if (px.channels == 3) {
             *out = px;
             return MMRT_OK;

@@ -315,6 +315,11 @@ Test(ops, attention_matches_oracle) {
         {64, 9, 3, 1, 150, 160, 1}, /* decode over three key chunks, merged */
         {64, 9, 3, 1, 191, 192, 1}, /* ... and a ragged last chunk */
         {16, 10, 2, 3, 5, 10, 1},   /* groups of 5 query heads: wider than one dot call */
+        /* the GEMM path (>= 32 queries and keys), in blocks of 128 queries */
+        {64, 4, 4, 300, 0, 300, 0},  /* bidirectional, a ragged last block */
+        {64, 6, 2, 260, 0, 260, 1},  /* causal prefill, GQA: rows of one block see different keys */
+        {48, 3, 1, 140, 60, 210, 1}, /* causal prefill after a cached prefix */
+        {64, 2, 2, 32, 0, 32, 0},    /* the smallest: one block */
     };
     for (size_t s = 0; s < sizeof ashapes / sizeof *ashapes; s++) {
         int hd = ashapes[s][0], nh = ashapes[s][1], nkh = ashapes[s][2], nt = ashapes[s][3];
@@ -368,6 +373,9 @@ Test(ops, attention_key_mask_matches_oracle) {
         {72, 4, 4, 13, 13, 13, 0}, {16, 6, 2, 5, 9, 7, 1},    {64, 3, 1, 1, 160, 150, 2},
         {64, 3, 1, 1, 160, 150, 1}, {18, 2, 2, 9, 11, 11, 3}, {64, 9, 3, 1, 192, 192, 0},
         {16, 10, 2, 3, 10, 10, 2},
+        /* the GEMM path: every pattern, a cache longer than n_kv, a ragged last query block */
+        {64, 4, 4, 150, 160, 150, 0}, {64, 4, 4, 150, 160, 150, 1}, {64, 4, 4, 150, 160, 150, 2},
+        {64, 4, 4, 150, 160, 150, 3}, {32, 6, 3, 40, 40, 40, 0},
     };
     for (size_t s = 0; s < sizeof mshapes / sizeof *mshapes; s++)
         for (int i32 = 0; i32 < 2; i32++) {

@@ -22,6 +22,9 @@ PKG_CONFIG_PATH="$PWD/build/install/lib/pkgconfig" \
   cc -std=c11 -Wall -Werror samples/generate.c $(PKG_CONFIG_PATH="$PWD/build/install/lib/pkgconfig" pkg-config --cflags --libs mmrt) \
   -Wl,-rpath,"$PWD/build/install/lib" -o build/install/sample-pkgconfig
 build/install/sample-pkgconfig tests/fixtures/llama/odd-sizes "hello" 4 >/dev/null
+cc -std=c11 -Wall -Werror samples/caption.c $(PKG_CONFIG_PATH="$PWD/build/install/lib/pkgconfig" pkg-config --cflags --libs mmrt) \
+  -Wl,-rpath,"$PWD/build/install/lib" -o build/install/sample-caption
+build/install/sample-caption tests/fixtures/smolvlm/split samples/images/chelsea.png >/dev/null 2>&1
 cmake -S tools/install-check -B build/install-check -DCMAKE_PREFIX_PATH="$PWD/build/install" >/dev/null
 cmake --build build/install-check >/dev/null
 build/install-check/sample-cmake tests/fixtures/llama/odd-sizes "hello" 4 >/dev/null

@@ -13,15 +13,27 @@
  * token has only n_kv_head of them, so its keys are split into fixed chunks whose partial results
  * (running max m, sum l, unnormalised output) are merged in chunk order afterwards, as
  * flash-decoding does. Chunk boundaries never depend on the thread count, and neither do results.
+ *
+ * Long prefills (a ViT tile: 1024 queries × 1024 keys per head) are bound by arithmetic, and
+ * per-key dot products reach only a fraction of the FMA rate. There a work item is one query head
+ * of a block of ATTN_GEMM_BLOCK tokens: S = Q Kᵀ · scale over every key the block's last token
+ * sees (one single-threaded sgemm), masked (causal and key mask) and exponentiated row by row,
+ * then O = P V (a second sgemm) and each row divided by its sum. A row's softmax covers all of
+ * its keys at once, so no merging is needed. Blocks are fixed, so results do not depend on the
+ * thread count either.
  */
 #include "cpu.h"
 #include "simd.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 
 #define ATTN_DECODE_CHUNK 64 /* keys per work item when one token attends */
+#define ATTN_GEMM_BLOCK 128  /* query tokens per work item on the GEMM path */
+#define ATTN_GEMM_MIN_TOK 32 /* GEMM path from this many query tokens ... */
+#define ATTN_GEMM_MIN_KV 32  /* ... and keys; below, sgemm's packing costs more than it saves */
 
 typedef struct attn_shape {
     int64_t hd, n_head, n_tok, group;
@@ -109,6 +121,70 @@ static void merge(const attn_shape *sh, const float *parts, int64_t n_parts, siz
     for (int64_t i = 0; i < hd; i++) dst[i] *= inv;
 }
 
+/* The GEMM path's work item: query head h of tokens [t0, t0 + n). s: scratch, n · n_kv floats. */
+static void attend_block_gemm(const mmrt_op *op, const attn_shape *sh, int64_t h, int64_t t0,
+                              int64_t n, float *s) {
+    const mmrt_tensor *q = op->src[0], *k = op->src[1], *v = op->src[2], *dst = op->dst;
+    int64_t hd = sh->hd, hk = h / sh->group;
+    int64_t len = visible(op, t0 + n - 1); /* the block's widest row: causal rows only grow */
+    int ldq = (int)(q->nb[2] / sizeof(float)), ldk = (int)(k->nb[2] / sizeof(float));
+    int ldv = (int)(v->nb[2] / sizeof(float)), ldo = (int)(dst->nb[2] / sizeof(float));
+    float *o = mmrt_cpu_row_f32(dst, h, t0); /* (n, hd) rows ldo apart */
+    if (len == 0) { /* no keys at all: zeros, as the oracle gives */
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t c = 0; c < hd; c++) o[i * ldo + c] = 0.0f;
+        return;
+    }
+    /* s (n, len) = q (n, hd) · k (len, hd)ᵀ · scale */
+    if (!sh->uniform)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)len, (int)hd, op->p.attn.scale,
+                    mmrt_cpu_row_f32(q, h, t0), ldq, mmrt_cpu_row_f32(k, hk, 0), ldk, 0.0f, s, (int)len);
+    float *inv = s + n * len; /* (n) 1 / row sums */
+    for (int64_t i = 0; i < n; i++) {
+        float *si = s + i * len;
+        int64_t n_vis = visible(op, t0 + i);
+        /* every key masked: equal scores (see the top); masked or causally hidden keys: -inf */
+        for (int64_t j = 0; j < len; j++)
+            if (sh->uniform) si[j] = 0.0f;
+            else if (j >= n_vis || !mmrt_cpu_key_on(sh->key_mask, j)) si[j] = -INFINITY;
+        float m = -INFINITY;
+        for (int64_t j = 0; j < n_vis; j++) m = si[j] > m ? si[j] : m;
+        float l = sh->exp_sum(si, len, m); /* -inf gives exactly 0; some key is visible */
+        inv[i] = 1.0f / l;
+    }
+    /* o (n, hd) = p (n, len) · v (len, hd), then each row / its sum */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)hd, (int)len, 1.0f, s, (int)len,
+                mmrt_cpu_row_f32(v, hk, 0), ldv, 0.0f, o, ldo);
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t c = 0; c < hd; c++) o[i * ldo + c] *= inv[i];
+}
+
+static mmrt_status attention_gemm(const mmrt_op *op, const attn_shape *sh, const mmrt_cpu_ctx *ctx,
+                                  mmrt_error *err) {
+    int64_t n_kv = op->p.attn.n_kv;
+    int64_t n_blocks = (sh->n_tok + ATTN_GEMM_BLOCK - 1) / ATTN_GEMM_BLOCK;
+    size_t per_thread = (size_t)ATTN_GEMM_BLOCK * (size_t)(n_kv + 1); /* scores + row sums */
+    float *scratch = malloc(sizeof(float) * per_thread * (size_t)ctx->n_threads);
+    if (!scratch) return mmrt_error_oom(err, sizeof(float) * per_thread * (size_t)ctx->n_threads, "attention scores");
+    /* one thread pool (see ops_matmul.c): OpenBLAS's is process-wide, restored when done */
+    int blas_threads = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+#pragma omp parallel num_threads(ctx->n_threads)
+    {
+        float *s = scratch + per_thread * (size_t)omp_get_thread_num();
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t it = 0; it < n_blocks * sh->n_head; it++) {
+            /* head-major: consecutive items share one head's K and V in cache */
+            int64_t h = it / n_blocks, b = it % n_blocks, t0 = b * ATTN_GEMM_BLOCK;
+            int64_t n = sh->n_tok - t0 < ATTN_GEMM_BLOCK ? sh->n_tok - t0 : ATTN_GEMM_BLOCK;
+            attend_block_gemm(op, sh, h, t0, n, s);
+        }
+    }
+    openblas_set_num_threads(blas_threads);
+    free(scratch);
+    return MMRT_OK;
+}
+
 mmrt_status mmrt_cpu_attention(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_error *err) {
     const mmrt_tensor *q = op->src[0], *k = op->src[1];
     attn_shape sh = {.hd = q->ne[0], .n_head = q->ne[1], .n_tok = q->ne[2],
@@ -117,6 +193,7 @@ mmrt_status mmrt_cpu_attention(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_
     int64_t n_kv_head = k->ne[1], n_kv = op->p.attn.n_kv;
     sh.key_mask = op->src[3];
     sh.uniform = all_keys_off(sh.key_mask, n_kv);
+    if (sh.n_tok >= ATTN_GEMM_MIN_TOK && n_kv >= ATTN_GEMM_MIN_KV) return attention_gemm(op, &sh, ctx, err);
     bool split = sh.n_tok == 1;
     int64_t chunk = split ? ATTN_DECODE_CHUNK : (n_kv > 0 ? n_kv : 1);
     sh.n_chunks = split ? (n_kv + chunk - 1) / chunk : 1;

@@ -2,6 +2,7 @@
  * ADD_BIAS, ARGMAX.
  * Operands are at most 2-D here (rows × row length) with contiguous rows. */
 #include "cpu.h"
+#include "simd.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -55,14 +56,9 @@ static void elementwise_row(mmrt_op_kind kind, const float *a, const float *b, f
         for (int64_t j = 0; j < n; j++)
             d[j] = 0.5f * a[j] * (1.0f + erff(a[j] * 0.70710678118654752f)); /* a / √2 */
         break;
-    case MMRT_OP_GELU_TANH: { /* torch's tanh approximation, in torch's order of operations */
-        const float k0 = 0.79788456080286536f, k1 = 0.044715f; /* sqrt(2/π) */
-        for (int64_t j = 0; j < n; j++) {
-            float x = a[j];
-            d[j] = 0.5f * x * (1.0f + tanhf(k0 * (x + k1 * x * x * x)));
-        }
+    case MMRT_OP_GELU_TANH: /* torch's tanh approximation, as x · sigmoid(2u) with a vector exp */
+        mmrt_simd_gelu_tanh()(a, d, n);
         break;
-    }
     default:
         for (int64_t j = 0; j < n; j++) d[j] = a[j] * s;
         break;

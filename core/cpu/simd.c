@@ -43,6 +43,14 @@ void mmrt_attn_accum_generic(const float *p, int64_t p_stride, int64_t group, co
         }
 }
 
+void mmrt_gelu_tanh_generic(const float *x, float *y, int64_t n) {
+    const float k0 = 0.79788456080286536f, k1 = 0.044715f; /* sqrt(2/π) */
+    for (int64_t j = 0; j < n; j++) {
+        float v = x[j];
+        y[j] = 0.5f * v * (1.0f + tanhf(k0 * (v + k1 * v * v * v)));
+    }
+}
+
 static int g_level = -1;
 static bool g_bf16;
 
@@ -102,4 +110,8 @@ mmrt_exp_sum_fn mmrt_simd_exp_sum(void) {
 
 mmrt_attn_accum_fn mmrt_simd_attn_accum(void) {
     return mmrt_simd_level_get() == MMRT_SIMD_AVX512 ? mmrt_attn_accum_avx512 : mmrt_attn_accum_generic;
+}
+
+mmrt_gelu_tanh_fn mmrt_simd_gelu_tanh(void) {
+    return mmrt_simd_level_get() == MMRT_SIMD_AVX512 ? mmrt_gelu_tanh_avx512 : mmrt_gelu_tanh_generic;
 }

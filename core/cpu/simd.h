@@ -60,9 +60,17 @@ void mmrt_attn_accum_generic(const float *p, int64_t p_stride, int64_t group, co
 void mmrt_attn_accum_avx512(const float *p, int64_t p_stride, int64_t group, const float *v,
                             size_t v_stride, int64_t len, float *acc, int64_t acc_stride, int64_t hd);
 
+/* y[i] = 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) for i < n (GELU, torch's tanh approximation);
+ * y may be x. The generic kernel follows torch's order of operations; the AVX-512 one computes
+ * x · sigmoid(2u), equal within a few f32 ulps. */
+typedef void (*mmrt_gelu_tanh_fn)(const float *x, float *y, int64_t n);
+void mmrt_gelu_tanh_generic(const float *x, float *y, int64_t n);
+void mmrt_gelu_tanh_avx512(const float *x, float *y, int64_t n);
+
 mmrt_dotn_fn mmrt_simd_dotn(void);
 mmrt_axpy_fn mmrt_simd_axpy(void);
 mmrt_exp_sum_fn mmrt_simd_exp_sum(void);
 mmrt_attn_accum_fn mmrt_simd_attn_accum(void);
+mmrt_gelu_tanh_fn mmrt_simd_gelu_tanh(void);
 
 #endif

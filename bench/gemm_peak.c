@@ -1,0 +1,116 @@
+#include "gemm_peak.h"
+
+#include "bench_common.h"
+
+#include <cblas.h>
+#include <dlfcn.h>
+#include <omp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BLOCK_COLS 256 /* columns of C per single-threaded call in the "omp blocks" way */
+
+typedef void (*sbgemm_fn)(enum CBLAS_ORDER order, enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb,
+                          blasint m, blasint n, blasint k, float alpha, const uint16_t *a, blasint lda,
+                          const uint16_t *b, blasint ldb, float beta, float *c, blasint ldc);
+
+typedef struct gemm_job {
+    int m, n, k;
+    const void *a, *b; /* float or bf16 (uint16_t) */
+    float *c;
+    sbgemm_fn sbgemm;  /* NULL: f32 */
+} gemm_job;
+
+/* C columns [j0, j0 + cols) of the job. */
+static void gemm_cols(const gemm_job *g, int j0, int cols) {
+    if (g->sbgemm)
+        g->sbgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g->m, cols, g->k, 1.0f, g->a, g->k,
+                  (const uint16_t *)g->b + (size_t)j0 * (size_t)g->k, g->k, 0.0f, g->c + j0, g->n);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g->m, cols, g->k, 1.0f, g->a, g->k,
+                    (const float *)g->b + (size_t)j0 * (size_t)g->k, g->k, 0.0f, g->c + j0, g->n);
+}
+
+static double time_openblas(const gemm_job *g, int n_threads) {
+    openblas_set_num_threads(n_threads);
+    double t0 = bench_now_s();
+    gemm_cols(g, 0, g->n);
+    return bench_now_s() - t0;
+}
+
+static double time_blocks(const gemm_job *g, int n_threads) {
+    openblas_set_num_threads(1);
+    int n_blocks = (g->n + BLOCK_COLS - 1) / BLOCK_COLS;
+    double t0 = bench_now_s();
+#pragma omp parallel for num_threads(n_threads) schedule(dynamic, 1)
+    for (int b = 0; b < n_blocks; b++) {
+        int j0 = b * BLOCK_COLS;
+        gemm_cols(g, j0, g->n - j0 < BLOCK_COLS ? g->n - j0 : BLOCK_COLS);
+    }
+    return bench_now_s() - t0;
+}
+
+/* Values in [-1, 1), the same every run; as bf16 when half is set. */
+static void *fill(size_t n, bool half, uint64_t seed) {
+    void *p = malloc(n * (half ? 2 : 4));
+    if (!p) bench_die("out of memory for the GEMM peak", NULL);
+    uint64_t x = seed * 0x9E3779B97F4A7C15u + 1;
+    for (size_t i = 0; i < n; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        float v = (float)(x >> 40) / (float)(1 << 23) - 1.0f;
+        if (half) {
+            uint32_t u;
+            memcpy(&u, &v, 4);
+            ((uint16_t *)p)[i] = (uint16_t)(u >> 16);
+        } else {
+            ((float *)p)[i] = v;
+        }
+    }
+    return p;
+}
+
+void gemm_peak_sample(gemm_peak *pk, bool bf16, int n_threads, int calls) {
+    static const int shapes[][3] = {{1024, 768, 768}, {1024, 3072, 768}, {1024, 768, 3072}, {2048, 2048, 2048}};
+    enum { N_SHAPES = sizeof shapes / sizeof *shapes };
+    _Static_assert(N_SHAPES <= GEMM_PEAK_MAX_SHAPES, "too many shapes");
+    sbgemm_fn sb = NULL;
+    if (bf16) {
+        *(void **)&sb = dlsym(RTLD_DEFAULT, "cblas_sbgemm");
+        if (!sb) return;
+    }
+    bool first = !pk->available;
+    pk->available = true;
+    int blas_threads = openblas_get_num_threads();
+    for (int s = 0; s < N_SHAPES; s++) {
+        gemm_job g = {.m = shapes[s][0], .n = shapes[s][1], .k = shapes[s][2], .sbgemm = sb};
+        void *a = fill((size_t)g.m * (size_t)g.k, bf16, 1), *b = fill((size_t)g.n * (size_t)g.k, bf16, 2);
+        g.a = a, g.b = b;
+        g.c = malloc(sizeof(float) * (size_t)g.m * (size_t)g.n);
+        if (!g.c) bench_die("out of memory for the GEMM peak", NULL);
+        double flops = 2.0 * g.m * g.n * g.k, best_ob = 1e30, best_bl = 1e30;
+        if (first) time_openblas(&g, n_threads), time_blocks(&g, n_threads); /* pools, page faults */
+        for (int r = 0; r < calls; r++) {
+            double t = time_openblas(&g, n_threads);
+            if (t < best_ob) best_ob = t;
+            t = time_blocks(&g, n_threads);
+            if (t < best_bl) best_bl = t;
+        }
+        gemm_rate *rt = &pk->shapes[s];
+        rt->m = g.m, rt->n = g.n, rt->k = g.k;
+        if (flops / best_ob / 1e9 > rt->openblas_gflops) rt->openblas_gflops = flops / best_ob / 1e9;
+        if (flops / best_bl / 1e9 > rt->blocks_gflops) rt->blocks_gflops = flops / best_bl / 1e9;
+        if (rt->openblas_gflops > pk->gflops) pk->gflops = rt->openblas_gflops;
+        if (rt->blocks_gflops > pk->gflops) pk->gflops = rt->blocks_gflops;
+        free(a), free(b), free(g.c);
+    }
+    pk->n_shapes = N_SHAPES;
+    openblas_set_num_threads(blas_threads);
+}
+
+const char *gemm_blas_config(void) {
+    static char buf[256];
+    snprintf(buf, sizeof buf, "%s, core %s", openblas_get_config(), openblas_get_corename());
+    return buf;
+}
