@@ -24,6 +24,7 @@
  * through its text decoder. --vision benches its image side instead (bench/bench_vision.h).
  */
 #include "bench_common.h"
+#include "bench_caption.h"
 #include "bench_vision.h"
 #include "membw.h"
 #include "op_profile.h"
@@ -56,6 +57,7 @@ typedef struct options {
     bool vision;              /* --vision: bench/bench_vision.h instead */
     int64_t n_tiles;          /* --vision: tiles per encode call */
     int32_t image_w, image_h; /* --vision: the generated photo */
+    const char *caption;      /* --caption IMAGE: bench/bench_caption.h instead */
 } options;
 
 /* ---- bandwidth, sampled between the reps ----------------------------------------------- */
@@ -277,6 +279,7 @@ static void usage(FILE *f) {
             "                  [--ctx N] [--reps R] [--profile] [--json]\n"
             "       mmrt-bench --vision --model DIR [--threads N] [--tiles T] [--image WxH]\n"
             "                  [--reps R] [--profile] [--json]\n"
+            "       mmrt-bench --caption IMAGE --model DIR [--threads N] [--gen-tokens G] [--reps R] [--json]\n"
             "  --threads N        CPU threads (default: all cores)\n"
             "  --prompt-tokens P  prefill length (default 128)\n"
             "  --gen-tokens G     decoded tokens per rep (default 64)\n"
@@ -286,7 +289,9 @@ static void usage(FILE *f) {
             "  --json             print the results as JSON\n"
             "  --vision           SmolVLM image side: GEMM peaks, ViT encode, preprocessing\n"
             "  --tiles T          --vision: 512x512 tiles per encode call (default 1)\n"
-            "  --image WxH        --vision: size of the generated photo to preprocess (1024x768)\n");
+            "  --image WxH        --vision: size of the generated photo to preprocess (1024x768)\n"
+            "  --caption IMAGE    the whole caption of IMAGE through the public API, per stage\n"
+            "                     (with --gen-tokens, --reps, --threads, --json)\n");
 }
 
 static int64_t int_arg(int argc, char **argv, int *i, int64_t min) {
@@ -318,6 +323,7 @@ static options parse_args(int argc, char **argv) {
         else if (strcmp(a, "--profile") == 0) o.profile = true;
         else if (strcmp(a, "--json") == 0) o.json = true;
         else if (strcmp(a, "--vision") == 0) o.vision = true;
+        else if (strcmp(a, "--caption") == 0 && i + 1 < argc) o.caption = argv[++i];
         else if (strcmp(a, "--tiles") == 0) o.n_tiles = int_arg(argc, argv, &i, 1);
         else if (strcmp(a, "--image") == 0 && i + 1 < argc) {
             int w = 0, h = 0;
@@ -354,6 +360,11 @@ static options parse_args(int argc, char **argv) {
 
 int main(int argc, char **argv) {
     options o = parse_args(argc, argv);
+    if (o.caption) {
+        bench_caption_opts co = {.model = o.model, .image = o.caption, .n_threads = o.n_threads, .reps = o.reps,
+                                 .n_gen = (int)o.n_gen, .json = o.json};
+        return bench_caption_run(&co);
+    }
     if (o.vision) {
         bench_vision_opts vo = {.model = o.model, .n_threads = o.n_threads, .reps = o.reps,
                                 .n_tiles = (int32_t)o.n_tiles,

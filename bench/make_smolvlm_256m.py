@@ -6,8 +6,11 @@
 The directory gets config.json (model_type idefics3: SigLIP-B/16-512 vision tower, scale_factor 4,
 SmolLM2-135M text model with vocabulary 49280), generation_config.json, processor_config.json
 (longest_edge 2048, max_image_size 512, image_seq_len 64) and model.safetensors (bf16, Hugging Face
-tensor names as Idefics3ForConditionalGeneration saves them, ~510 MB). No tokenizer: the benchmark
-feeds pixels and token ids. Standard library only; the random values are those of
+tensor names as Idefics3ForConditionalGeneration saves them, ~510 MB), and a tokenizer for
+`mmrt caption` / `mmrt-bench --caption`: the tiny fixture's byte-level BPE
+(tests/fixtures/smolvlm/split) with its image tokens moved to SmolVLM's real ids (<global-img>
+49152, <row_r_col_c> 49153.., <fake_token_around_image> 49189, <image> 49190, <end_of_utterance>
+49279), plus its chat template. Standard library only; the random values are those of
 make_smollm2_135m.py (matrices ±0.002 .. 0.031, norm weights 1.0 .. 1.055), and biases are
 small random values like the matrices'.
 """
@@ -170,6 +173,40 @@ def write_safetensors(path, tensors, seed):
     return 8 + len(text) + offset
 
 
+FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "smolvlm", "split")
+
+
+def real_id(tiny_id):
+    """The fixture's added tokens 512.. (global-img, 36 row/col tags, fake token, image) sit at
+    49152.. in SmolVLM's vocabulary; its <end_of_utterance> (551) is 49279."""
+    if tiny_id < 512:
+        return tiny_id
+    return 49279 if tiny_id == 551 else 49152 + tiny_id - 512
+
+
+def write_tokenizer(out):
+    with open(os.path.join(FIXTURE, "tokenizer.json")) as f:
+        tok = json.load(f)
+    for t in tok["added_tokens"]:
+        t["id"] = real_id(t["id"])
+        tok["model"]["vocab"][t["content"]] = t["id"]  # so that the ids hold (holes are fine)
+    with open(os.path.join(out, "tokenizer.json"), "w") as f:
+        json.dump(tok, f)
+    with open(os.path.join(FIXTURE, "tokenizer_config.json")) as f:
+        cfg = json.load(f)
+    for key in ("added_tokens_decoder",):
+        if key in cfg:
+            cfg[key] = {str(real_id(int(k))): v for k, v in cfg[key].items()}
+    if "vocab_size" in cfg:
+        cfg["vocab_size"] = 49280
+    with open(os.path.join(out, "tokenizer_config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+    with open(os.path.join(FIXTURE, "chat_template.jinja")) as f:
+        template = f.read()
+    with open(os.path.join(out, "chat_template.jinja"), "w") as f:
+        f.write(template)
+
+
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else "/tmp/mmrt-bench/smolvlm-256m"
     if out in ("-h", "--help"):
@@ -181,6 +218,7 @@ def main():
                       ("processor_config.json", PROCESSOR_CONFIG)):
         with open(os.path.join(out, name), "w") as f:
             json.dump(obj, f, indent=2)
+    write_tokenizer(out)
     size = write_safetensors(os.path.join(out, "model.safetensors"), tensor_list(CONFIG), seed=256)
     print(f"{out}: model.safetensors {size / 1e6:.1f} MB, {time.monotonic() - t0:.1f} s")
 
