@@ -143,10 +143,14 @@ static void print_peak_text(const char *what, const gemm_peak *pk, int n_threads
         return;
     }
     printf("  %-18s %9.1f GFLOP/s  best of the shapes below, %d threads, sampled between the encode reps\n", what, pk->gflops, n_threads);
+    if (pk->own_kernel) printf("    (OpenBLAS has no sbgemm: the bench's own AVX512-BF16 GEMM, bench/gemm_bf16.c)\n");
     for (int i = 0; i < pk->n_shapes; i++) {
         const gemm_rate *g = &pk->shapes[i];
-        printf("    %4dx%4dx%-4d      openblas %6.1f   omp blocks %6.1f GFLOP/s\n", g->m, g->n, g->k,
-               g->openblas_gflops, g->blocks_gflops);
+        if (pk->own_kernel)
+            printf("    %4dx%4dx%-4d      vdpbf16ps blocks %6.1f GFLOP/s\n", g->m, g->n, g->k, g->blocks_gflops);
+        else
+            printf("    %4dx%4dx%-4d      openblas %6.1f   omp blocks %6.1f GFLOP/s\n", g->m, g->n, g->k,
+                   g->openblas_gflops, g->blocks_gflops);
     }
 }
 
@@ -188,7 +192,8 @@ static void print_peak_json(const char *key, const gemm_peak *pk) {
         printf("  \"%s\": null,\n", key);
         return;
     }
-    printf("  \"%s\": {\"gflop_s\": %.2f, \"shapes\": [", key, pk->gflops);
+    printf("  \"%s\": {\"gflop_s\": %.2f, \"kernel\": \"%s\", \"shapes\": [", key, pk->gflops,
+           pk->own_kernel ? "bench/gemm_bf16.c" : "openblas");
     for (int i = 0; i < pk->n_shapes; i++) {
         const gemm_rate *g = &pk->shapes[i];
         printf("%s{\"m\": %d, \"n\": %d, \"k\": %d, \"openblas\": %.2f, \"omp_blocks\": %.2f}",

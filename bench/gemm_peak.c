@@ -1,6 +1,7 @@
 #include "gemm_peak.h"
 
 #include "bench_common.h"
+#include "gemm_bf16.h"
 
 #include <cblas.h>
 #include <dlfcn.h>
@@ -71,6 +72,39 @@ static void *fill(size_t n, bool half, uint64_t seed) {
     return p;
 }
 
+static void update(gemm_peak *pk, int s, int m, int n, int k, double ob_gflops, double bl_gflops) {
+    gemm_rate *rt = &pk->shapes[s];
+    rt->m = m, rt->n = n, rt->k = k;
+    if (ob_gflops > rt->openblas_gflops) rt->openblas_gflops = ob_gflops;
+    if (bl_gflops > rt->blocks_gflops) rt->blocks_gflops = bl_gflops;
+    if (rt->openblas_gflops > pk->gflops) pk->gflops = rt->openblas_gflops;
+    if (rt->blocks_gflops > pk->gflops) pk->gflops = rt->blocks_gflops;
+}
+
+/* bf16 through bench/gemm_bf16.h, for an OpenBLAS without sbgemm. */
+static void sample_own_bf16(gemm_peak *pk, const int (*shapes)[3], int n_shapes, int n_threads, int calls) {
+    bool first = !pk->available;
+    pk->available = pk->own_kernel = true;
+    for (int s = 0; s < n_shapes; s++) {
+        int m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+        uint16_t *a = fill((size_t)m * (size_t)k, true, 1), *b = fill((size_t)n * (size_t)k, true, 2);
+        uint16_t *packed = gemm_bf16_pack_b(b, n, k);
+        float *c = malloc(sizeof(float) * (size_t)m * (size_t)n);
+        if (!packed || !c) bench_die("out of memory for the GEMM peak", NULL);
+        if (first) gemm_bf16(a, packed, c, m, n, k, n_threads);
+        double best = 1e30;
+        for (int r = 0; r < calls; r++) {
+            double t0 = bench_now_s();
+            gemm_bf16(a, packed, c, m, n, k, n_threads);
+            double t = bench_now_s() - t0;
+            if (t < best) best = t;
+        }
+        update(pk, s, m, n, k, 0.0, 2.0 * m * n * k / best / 1e9);
+        free(a), free(b), free(packed), free(c);
+    }
+    pk->n_shapes = n_shapes;
+}
+
 void gemm_peak_sample(gemm_peak *pk, bool bf16, int n_threads, int calls) {
     static const int shapes[][3] = {{1024, 768, 768}, {1024, 3072, 768}, {1024, 768, 3072}, {2048, 2048, 2048}};
     enum { N_SHAPES = sizeof shapes / sizeof *shapes };
@@ -78,6 +112,7 @@ void gemm_peak_sample(gemm_peak *pk, bool bf16, int n_threads, int calls) {
     sbgemm_fn sb = NULL;
     if (bf16) {
         *(void **)&sb = dlsym(RTLD_DEFAULT, "cblas_sbgemm");
+        if (!sb && gemm_bf16_supported()) sample_own_bf16(pk, shapes, N_SHAPES, n_threads, calls);
         if (!sb) return;
     }
     bool first = !pk->available;
@@ -97,12 +132,7 @@ void gemm_peak_sample(gemm_peak *pk, bool bf16, int n_threads, int calls) {
             t = time_blocks(&g, n_threads);
             if (t < best_bl) best_bl = t;
         }
-        gemm_rate *rt = &pk->shapes[s];
-        rt->m = g.m, rt->n = g.n, rt->k = g.k;
-        if (flops / best_ob / 1e9 > rt->openblas_gflops) rt->openblas_gflops = flops / best_ob / 1e9;
-        if (flops / best_bl / 1e9 > rt->blocks_gflops) rt->blocks_gflops = flops / best_bl / 1e9;
-        if (rt->openblas_gflops > pk->gflops) pk->gflops = rt->openblas_gflops;
-        if (rt->blocks_gflops > pk->gflops) pk->gflops = rt->blocks_gflops;
+        update(pk, s, g.m, g.n, g.k, flops / best_ob / 1e9, flops / best_bl / 1e9);
         free(a), free(b), free(g.c);
     }
     pk->n_shapes = N_SHAPES;

@@ -8,8 +8,9 @@
  * The peak is the best rate over every shape, way and sample. mmrt-bench samples it between the
  * timed reps of what it compares with the peak, so that both see the same load from other
  * processes on a shared machine. bf16 uses cblas_sbgemm (bf16 A and B, f32
- * C), looked up at run time: distributions build OpenBLAS without it, and then no bf16 figure is
- * given.
+ * C), looked up at run time; distributions build OpenBLAS without it, and then, where the CPU has
+ * AVX512-BF16, the bench's own vdpbf16ps GEMM (bench/gemm_bf16.h) stands in, on the same shapes and
+ * threads (one way only, reported as "blocks").
  */
 #ifndef MMRT_BENCH_GEMM_PEAK_H
 #define MMRT_BENCH_GEMM_PEAK_H
@@ -24,7 +25,8 @@ typedef struct gemm_rate {
 } gemm_rate;
 
 typedef struct gemm_peak {
-    bool available;    /* false: bf16 without cblas_sbgemm in the loaded OpenBLAS */
+    bool available;    /* false: bf16 without cblas_sbgemm and without AVX512-BF16 */
+    bool own_kernel;   /* bf16 measured with bench/gemm_bf16.h, not OpenBLAS */
     double gflops;     /* best over shapes and ways */
     int n_shapes;
     gemm_rate shapes[GEMM_PEAK_MAX_SHAPES];
