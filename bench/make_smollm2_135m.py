@@ -48,24 +48,29 @@ CONFIG = {
 GENERATION_CONFIG = {"_from_model_config": True, "bos_token_id": 0, "eos_token_id": 0}
 
 
-def tensor_list(c):
-    """(name, shape) in the order they are written, as transformers' save_pretrained sorts them."""
+def decoder_layer(p, c):
+    """(name, shape) of one Llama decoder layer's tensors under prefix p, sorted by name."""
     d, ff, hd = c["hidden_size"], c["intermediate_size"], c["head_dim"]
     qd, kvd = c["num_attention_heads"] * hd, c["num_key_value_heads"] * hd
+    return [
+        (p + "input_layernorm.weight", (d,)),
+        (p + "mlp.down_proj.weight", (d, ff)),
+        (p + "mlp.gate_proj.weight", (ff, d)),
+        (p + "mlp.up_proj.weight", (ff, d)),
+        (p + "post_attention_layernorm.weight", (d,)),
+        (p + "self_attn.k_proj.weight", (kvd, d)),
+        (p + "self_attn.o_proj.weight", (d, qd)),
+        (p + "self_attn.q_proj.weight", (qd, d)),
+        (p + "self_attn.v_proj.weight", (kvd, d)),
+    ]
+
+
+def tensor_list(c):
+    """(name, shape) in the order they are written, as transformers' save_pretrained sorts them."""
+    d = c["hidden_size"]
     out = [("model.embed_tokens.weight", (c["vocab_size"], d))]
     for i in range(c["num_hidden_layers"]):
-        p = f"model.layers.{i}."
-        out += [
-            (p + "input_layernorm.weight", (d,)),
-            (p + "mlp.down_proj.weight", (d, ff)),
-            (p + "mlp.gate_proj.weight", (ff, d)),
-            (p + "mlp.up_proj.weight", (ff, d)),
-            (p + "post_attention_layernorm.weight", (d,)),
-            (p + "self_attn.k_proj.weight", (kvd, d)),
-            (p + "self_attn.o_proj.weight", (d, qd)),
-            (p + "self_attn.q_proj.weight", (qd, d)),
-            (p + "self_attn.v_proj.weight", (kvd, d)),
-        ]
+        out += decoder_layer(f"model.layers.{i}.", c)
     out.append(("model.norm.weight", (d,)))
     return out
 

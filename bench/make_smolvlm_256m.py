@@ -23,7 +23,7 @@ import time
 
 # the script's own directory is on sys.path when it is run as a script
 from make_smollm2_135m import CONFIG as SMOLLM2_CONFIG
-from make_smollm2_135m import norm_bf16, random_bf16
+from make_smollm2_135m import decoder_layer, norm_bf16, random_bf16
 
 TEXT_CONFIG = dict(SMOLLM2_CONFIG)
 TEXT_CONFIG.update({
@@ -93,8 +93,7 @@ PROCESSOR_CONFIG = {
 def tensor_list(c):
     """(name, shape), sorted by name as save_pretrained writes them."""
     t, v = c["text_config"], c["vision_config"]
-    d, ff, hd = t["hidden_size"], t["intermediate_size"], t["head_dim"]
-    qd, kvd = t["num_attention_heads"] * hd, t["num_key_value_heads"] * hd
+    d = t["hidden_size"]
     vd, vff, p, ch = v["hidden_size"], v["intermediate_size"], v["patch_size"], v["num_channels"]
     n_patch = (v["image_size"] // p) ** 2
     r = c["scale_factor"]
@@ -110,18 +109,7 @@ def tensor_list(c):
         ("model.vision_model.post_layernorm.weight", (vd,)),
     ]
     for i in range(t["num_hidden_layers"]):
-        pre = f"model.text_model.layers.{i}."
-        out += [
-            (pre + "input_layernorm.weight", (d,)),
-            (pre + "mlp.down_proj.weight", (d, ff)),
-            (pre + "mlp.gate_proj.weight", (ff, d)),
-            (pre + "mlp.up_proj.weight", (ff, d)),
-            (pre + "post_attention_layernorm.weight", (d,)),
-            (pre + "self_attn.k_proj.weight", (kvd, d)),
-            (pre + "self_attn.o_proj.weight", (d, qd)),
-            (pre + "self_attn.q_proj.weight", (qd, d)),
-            (pre + "self_attn.v_proj.weight", (kvd, d)),
-        ]
+        out += decoder_layer(f"model.text_model.layers.{i}.", t)
     for i in range(v["num_hidden_layers"]):
         pre = f"model.vision_model.encoder.layers.{i}."
         out += [

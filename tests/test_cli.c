@@ -15,11 +15,7 @@
 static cJSON *reference(const char *name) {
     char path[512];
     snprintf(path, sizeof path, "%s/llama/%s/reference.json", MMRT_FIXTURES_DIR, name);
-    char *text = tmpdir_read(path, NULL);
-    cJSON *j = cJSON_Parse(text);
-    free(text);
-    cr_assert_not_null(j, "%s: not JSON", path);
-    return j;
+    return tmpdir_read_json(path);
 }
 
 static const char *ref_string(const cJSON *j, const char *a, const char *b, const char *c) {

@@ -13,11 +13,7 @@
 static cJSON *reference(const char *name) {
     char path[512];
     snprintf(path, sizeof path, "%s/smolvlm/%s/reference.json", MMRT_FIXTURES_DIR, name);
-    char *text = tmpdir_read(path, NULL);
-    cJSON *j = cJSON_Parse(text);
-    free(text);
-    cr_assert_not_null(j, "%s: not JSON", path);
-    return j;
+    return tmpdir_read_json(path);
 }
 
 static const cJSON *get(const cJSON *j, const char *a, const char *b) {

@@ -1,5 +1,7 @@
 #include "tmpdir.h"
 
+#include <cjson/cJSON.h>
+
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <ftw.h>
@@ -92,4 +94,12 @@ void tmpdir_remove(char *dir) {
     cr_assert(nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) == 0,
               "tmpdir_remove: removing %s failed: %s", dir, strerror(errno));
     free(dir);
+}
+
+cJSON *tmpdir_read_json(const char *path) {
+    char *text = tmpdir_read(path, NULL);
+    cJSON *j = cJSON_Parse(text);
+    free(text);
+    cr_assert_not_null(j, "%s: not JSON", path);
+    return j;
 }

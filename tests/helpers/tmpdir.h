@@ -34,6 +34,9 @@ char *tmpdir_write_str(const char *dir, const char *name, const char *text);
  * NULL. */
 char *tmpdir_read(const char *path, size_t *n);
 
+/* Reads and parses a JSON file (a cJSON tree; the caller deletes it). */
+struct cJSON *tmpdir_read_json(const char *path);
+
 /* Creates the directory dir/name (and its parents). Returns the full path. */
 char *tmpdir_mkdir(const char *dir, const char *name);
 
