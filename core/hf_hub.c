@@ -24,7 +24,8 @@
 static const char *const k_required[] = {"config.json", "tokenizer.json"};
 static const char *const k_optional[] = {
     "tokenizer_config.json", "generation_config.json",   "special_tokens_map.json",
-    "chat_template.jinja",   "preprocessor_config.json", "processor_config.json",
+    "chat_template.jinja",   "chat_template.json",       "preprocessor_config.json",
+    "processor_config.json",
 };
 static const char k_index[] = "model.safetensors.index.json";
 static const char k_single[] = "model.safetensors";
