@@ -9,6 +9,7 @@
 #include "core/json.h"
 #include "core/safetensors.h"
 #include "fusion/model.h"
+#include "text/chat_template.h"
 #include "helpers/compare.h"
 #include "helpers/tmpdir.h"
 
@@ -529,4 +530,53 @@ Test(smolvlm, model_info_describes_the_vision_side) {
     cr_assert_eq(info.image_seq_len, 16);
     cr_assert_eq(info.image_longest_edge, 96);
     fixture_close(&f);
+}
+
+/* The Idefics3 chat format as the checkpoints' Jinja template renders it (model-families.md A.5;
+ * transformers' processing_smolvlm.DEFAULT_CHAT_TEMPLATE): "User:" before an image, "User: "
+ * before text, a system turn as "System: ", the template's literal prefix once. */
+Test(smolvlm, idefics3_chat_format) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/smolvlm/split/chat_template.jinja", MMRT_FIXTURES_DIR);
+    char *text = tmpdir_read(path, NULL);
+    mmrt_chat_template t;
+    mmrt_error err = {0};
+    cr_assert_eq(mmrt_chat_template_parse(text, path, &t, &err), MMRT_OK, "%s", err.msg);
+    cr_assert_eq(t.family, MMRT_CHAT_IDEFICS3);
+    cr_assert_str_eq(t.prefix, "<|im_start|>");
+    static const struct {
+        mmrt_chat_part parts[3];
+        size_t n;
+        const char *system;
+        const char *want;
+    } cases_[] = {
+        {{{false, "Hello"}}, 1, NULL, "<|im_start|>User: Hello<end_of_utterance>\nAssistant:"},
+        {{{true, NULL}, {false, "What is it?"}}, 2, NULL,
+         "<|im_start|>User:<image>What is it?<end_of_utterance>\nAssistant:"},
+        {{{false, "Compare "}, {true, NULL}, {false, " and this."}}, 3, "Be brief.",
+         "<|im_start|>System: Be brief.<end_of_utterance>\nUser: Compare <image> and this.<end_of_utterance>\n"
+         "Assistant:"},
+    };
+    for (size_t i = 0; i < sizeof cases_ / sizeof *cases_; i++) {
+        char *out = NULL;
+        cr_assert_eq(mmrt_chat_render_parts(&t, cases_[i].system, cases_[i].parts, cases_[i].n, false, &out, &err),
+                     MMRT_OK, "%s", err.msg);
+        cr_assert_str_eq(out, cases_[i].want);
+        free(out);
+    }
+    char *raw = NULL;
+    cr_assert_eq(mmrt_chat_render_parts(&t, NULL, cases_[2].parts, 3, true, &raw, &err), MMRT_OK);
+    cr_assert_str_eq(raw, "Compare <image> and this.");
+    free(raw);
+    mmrt_chat_template_free(&t);
+
+    /* Idefics3-8B-Llama3 writes its template after <|begin_of_text|> */
+    const char *llama3 = "<|begin_of_text|>{% for message in messages %}{{message['role'] | capitalize}}"
+                         "{% if message['content'][0]['type'] == 'image' %}{{':'}}{% else %}{{': '}}{% endif %}"
+                         "...<end_of_utterance>\n{% endfor %}{% if add_generation_prompt %}{{ 'Assistant:' }}{% endif %}";
+    cr_assert_eq(mmrt_chat_template_parse(llama3, "inline", &t, &err), MMRT_OK);
+    cr_assert_eq(t.family, MMRT_CHAT_IDEFICS3);
+    cr_assert_str_eq(t.prefix, "<|begin_of_text|>");
+    mmrt_chat_template_free(&t);
+    free(text);
 }
