@@ -165,7 +165,7 @@ mmrt_status mmrt_smolvlm_encode(const mmrt_smolvlm *v, mmrt_backend *be, const f
             st = mmrt_idefics3_connector_run(&v->conn, be, vision, 1, vh->n_patch, out + (size_t)t * out_rows, err);
         if (st == MMRT_OK && progress && progress(t + 1, n_tiles, user) != 0)
             st = mmrt_error_set(err, MMRT_ERR_ABORTED, "image encoding stopped by the progress callback "
-                                                       "after tile %d of %d", t + 1, n_tiles);
+                                                       "(after tile %d of this image's %d)", t + 1, n_tiles);
     }
     free(vision);
     return st;

@@ -70,6 +70,23 @@ ParameterizedTest(int *c, cli_vision, prints_transformers_greedy_text) {
 
 Test(cli_vision, a_directory_and_a_list_caption_every_image_with_progress) {
     char args[2048];
+    /* the README's main job, on every sample photo */
+    snprintf(args, sizeof args, "caption --model '%s/smolvlm/split' '%s/samples/images' -n 8 --json", MMRT_FIXTURES_DIR,
+             MMRT_SOURCE_DIR);
+    result s = run(args);
+    cr_assert_eq(s.rc, 0, "%s: exit %d, stderr: %s", args, s.rc, s.err);
+    int objects = 0;
+    for (char *line = strtok(s.out, "\n"); line; line = strtok(NULL, "\n")) {
+        cJSON *j = cJSON_Parse(line);
+        cr_assert_not_null(j, "not JSON: %s", line);
+        cr_assert_eq(get(j, "generated_tokens", NULL)->valueint, 8, "%s", line);
+        cr_assert_gt(get(j, "tiles", NULL)->valueint, 1, "%s", line);
+        cJSON_Delete(j);
+        objects++;
+    }
+    cr_assert_eq(objects, 4, "one object per sample photo");
+    result_free(&s);
+
     snprintf(args, sizeof args, "caption --model '%s/smolvlm/nosplit' '%s/images' -n 4 --no-split",
              MMRT_FIXTURES_DIR, MMRT_FIXTURES_DIR);
     result r = run(args);
