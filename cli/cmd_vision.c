@@ -119,10 +119,23 @@ static int on_progress(mmrt_stage stage, int32_t done, int32_t total, void *user
     return 0;
 }
 
-static void print_json(const char *file, const char *text, size_t n, const mmrt_generate_result *r,
-                       const char *error) {
+/* "file": the first image; with several images also "files": all of them, in order. */
+static void print_json(const mmrt_part *parts, size_t n_parts, const char *text, size_t n,
+                       const mmrt_generate_result *r, const char *error) {
+    size_t n_img = 0, first = 0;
+    for (size_t i = n_parts; i-- > 0;)
+        if (parts[i].type != MMRT_PART_TEXT) n_img++, first = i;
     printf("{\"file\": ");
-    cli_json_string(stdout, file, strlen(file));
+    cli_json_string(stdout, parts[first].text, strlen(parts[first].text));
+    if (n_img > 1) {
+        printf(", \"files\": [");
+        for (size_t i = 0, k = 0; i < n_parts; i++) {
+            if (parts[i].type == MMRT_PART_TEXT) continue;
+            if (k++) printf(", ");
+            cli_json_string(stdout, parts[i].text, strlen(parts[i].text));
+        }
+        printf("]");
+    }
     if (error) {
         printf(", \"error\": ");
         cli_json_string(stdout, error, strlen(error));
@@ -149,9 +162,9 @@ static void print_timings(const mmrt_generate_result *r) {
             n_dec / (r->decode_ms / 1e3 + 1e-12), cli_stop_name(r->stop_reason));
 }
 
-/* One generation: label names the image(s) in --json output and messages. */
+/* One generation of image file parts and text; --json names the images. */
 static bool run_one(mmrt_session *s, const cli_common *c, mmrt_generate_params gp, const mmrt_part *parts,
-                    size_t n_parts, const char *label) {
+                    size_t n_parts) {
     cli_out out = {.json = c->json};
     gp.on_token = cli_on_token;
     gp.on_progress = on_progress;
@@ -164,9 +177,9 @@ static bool run_one(mmrt_session *s, const cli_common *c, mmrt_generate_params g
     } else if (st != MMRT_OK) {
         if (!c->json && r.n_generated > 0) fputc('\n', stdout);
         fprintf(stderr, "mmrt: %s\n", mmrt_session_last_error(s));
-        if (c->json) print_json(label, NULL, 0, &r, mmrt_session_last_error(s));
+        if (c->json) print_json(parts, n_parts, NULL, 0, &r, mmrt_session_last_error(s));
     } else if (c->json) {
-        print_json(label, out.text, out.n, &r, NULL);
+        print_json(parts, n_parts, out.text, out.n, &r, NULL);
     } else {
         fputc('\n', stdout);
     }
@@ -261,7 +274,7 @@ static int run(bool ask, int argc, char **argv) {
         } else {
             for (size_t k = 0; k < images.n; k++) parts[k] = mmrt_image_file_part(images.paths[k]);
             parts[images.n] = mmrt_text_part(positional[n_pos - 1]);
-            if (!run_one(s, &c, g.gp, parts, images.n + 1, images.paths[0])) rc = CLI_EXIT_RUNTIME;
+            if (!run_one(s, &c, g.gp, parts, images.n + 1)) rc = CLI_EXIT_RUNTIME;
             free(parts);
         }
     } else {
@@ -277,7 +290,7 @@ static int run(bool ask, int argc, char **argv) {
                 if (!c.json) printf("# %s\n", images.paths[k]);
             }
             mmrt_part parts[2] = {mmrt_image_file_part(images.paths[k]), mmrt_text_part(prompt)};
-            if (!run_one(s, &c, g.gp, parts, 2, images.paths[k])) n_failed++;
+            if (!run_one(s, &c, g.gp, parts, 2)) n_failed++;
             if (images.n > 1 && !c.json) putchar('\n');
         }
         if (n_failed > 0) {
