@@ -93,13 +93,13 @@ Test(cli_vision, a_directory_and_a_list_caption_every_image_with_progress) {
              MMRT_SOURCE_DIR, MMRT_SOURCE_DIR);
     s = run(args);
     cr_assert_eq(s.rc, 0, "%s: exit %d, stderr: %s", args, s.rc, s.err);
-    cJSON *j = cJSON_Parse(s.out);
-    cr_assert_not_null(j, "not JSON: %s", s.out);
-    cr_assert_eq(get(j, "images", NULL)->valueint, 2);
-    const cJSON *files = get(j, "files", NULL);
+    cJSON *answer = cJSON_Parse(s.out);
+    cr_assert_not_null(answer, "not JSON: %s", s.out);
+    cr_assert_eq(get(answer, "images", NULL)->valueint, 2);
+    const cJSON *files = get(answer, "files", NULL);
     cr_assert_eq(cJSON_GetArraySize(files), 2);
     cr_assert(strstr(cJSON_GetStringValue(cJSON_GetArrayItem(files, 1)), "rocket.jpg"));
-    cJSON_Delete(j);
+    cJSON_Delete(answer);
     result_free(&s);
 
     snprintf(args, sizeof args, "caption --model '%s/smolvlm/nosplit' '%s/images' -n 4 --no-split",
