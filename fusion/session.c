@@ -375,14 +375,16 @@ static bool is_image_part(const mmrt_part *p) { return p->type != MMRT_PART_TEXT
 static mmrt_status load_images(mmrt_session *s, const mmrt_part *parts, size_t n_parts,
                                const mmrt_generate_params *params, prompt_images *im) {
     const mmrt_smolvlm *v = s->model->vision;
-    for (size_t i = 0; i < n_parts; i++) im->n += is_image_part(&parts[i]);
-    if (im->n == 0) return MMRT_OK;
+    size_t n = 0;
+    for (size_t i = 0; i < n_parts; i++) n += is_image_part(&parts[i]);
+    if (n == 0) return MMRT_OK;
     if (!v)
         return mmrt_error_set(&s->err, MMRT_ERR_UNSUPPORTED,
                               "%s is a text model (%s): images need a vision model such as "
                               "HuggingFaceTB/SmolVLM-256M-Instruct",
                               s->model->dir, s->model->arch);
-    if (!(im->pp = calloc(im->n, sizeof *im->pp))) return mmrt_error_oom(&s->err, im->n * sizeof *im->pp, "images");
+    if (!(im->pp = calloc(n, sizeof *im->pp))) return mmrt_error_oom(&s->err, n * sizeof *im->pp, "images");
+    im->n = n; /* prompt_images_free frees n outputs from here on */
     mmrt_smolvlm_pp_config cfg = v->pp;
     if (params->no_split) cfg.do_image_splitting = false;
     size_t k = 0;

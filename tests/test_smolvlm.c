@@ -514,6 +514,8 @@ Test(smolvlm, images_for_a_text_model) {
     mmrt_part image = mmrt_image_file_part(img);
     cr_assert_eq(mmrt_session_caption(s, &image, NULL, NULL), MMRT_ERR_UNSUPPORTED);
     cr_assert(strstr(mmrt_session_last_error(s), "text model"), "%s", mmrt_session_last_error(s));
+    mmrt_part three[3] = {image, image, mmrt_text_part("compare")};
+    cr_assert_eq(mmrt_session_generate_parts(s, three, 3, NULL, NULL), MMRT_ERR_UNSUPPORTED);
     mmrt_session_free(s);
     mmrt_model_free(m);
 }
