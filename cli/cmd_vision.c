@@ -21,7 +21,7 @@ static void usage(FILE *f, bool ask) {
         fprintf(f, "usage: mmrt caption [options] IMAGE|DIR...\n"
                    "\n"
                    "Describes each image, streaming the caption to stdout. A directory stands for the\n"
-                   "PNG and JPEG files in it (sorted by name); with several images each caption follows a\n"
+                   "PNG, JPEG and WebP files in it (sorted by name); with several images each caption follows a\n"
                    "line '# FILE' and progress goes to stderr.\n\n");
     fprintf(f,
             "  -m, --model M          vision model directory or Hugging Face repo id\n"
@@ -37,7 +37,7 @@ static void usage(FILE *f, bool ask) {
             "      --max-pixels N     refuse images with more than N pixels (default 100000000)\n" CLI_GEN_HELP
             "      --json             one JSON object per %s (file, text, tokens, timings per stage)\n" CLI_COMMON_HELP
             "\n"
-            "Images: PNG and JPEG (EXIF orientation applied). Each is resized and split into tiles as\n"
+            "Images: PNG, JPEG and WebP (EXIF orientation applied). Each is resized and split into tiles as\n"
             "the checkpoint's image processor does.\n",
             ask ? "answer" : "image");
 }
@@ -67,7 +67,8 @@ static void list_free(path_list *l) {
 
 static bool is_image_name(const char *name) {
     const char *dot = strrchr(name, '.');
-    return dot && (strcasecmp(dot, ".png") == 0 || strcasecmp(dot, ".jpg") == 0 || strcasecmp(dot, ".jpeg") == 0);
+    return dot && (strcasecmp(dot, ".png") == 0 || strcasecmp(dot, ".jpg") == 0 || strcasecmp(dot, ".jpeg") == 0 ||
+                   strcasecmp(dot, ".webp") == 0);
 }
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
@@ -94,7 +95,7 @@ static bool add_path(path_list *l, const char *path) {
     }
     closedir(d);
     if (!ok) fprintf(stderr, "mmrt: out of memory\n");
-    if (ok && l->n == first) fprintf(stderr, "mmrt: %s: no .png, .jpg or .jpeg files in this directory\n", path);
+    if (ok && l->n == first) fprintf(stderr, "mmrt: %s: no .png, .jpg, .jpeg or .webp files in this directory\n", path);
     qsort(l->paths + first, l->n - first, sizeof *l->paths, cmp_str);
     return ok && l->n > first;
 }

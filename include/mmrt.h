@@ -245,8 +245,8 @@ MMRT_API mmrt_status mmrt_session_generate(mmrt_session *session, const char *pr
 
 typedef enum mmrt_part_type {
     MMRT_PART_TEXT = 0,
-    MMRT_PART_IMAGE_FILE = 1,   /* a PNG or JPEG file (EXIF orientation applied) */
-    MMRT_PART_IMAGE_BYTES = 2,  /* an encoded PNG or JPEG in memory */
+    MMRT_PART_IMAGE_FILE = 1,   /* a PNG, JPEG or WebP file (EXIF orientation applied) */
+    MMRT_PART_IMAGE_BYTES = 2,  /* an encoded PNG, JPEG or WebP image in memory */
     MMRT_PART_IMAGE_PIXELS = 3, /* rows of RGB8 or RGBA8 pixels (alpha composited on white) */
 } mmrt_part_type;
 

@@ -210,13 +210,16 @@ Test(image, truncated_png_and_jpeg) {
 /* Flipped bytes: either Pillow-like success or a clean failure naming the file; never a crash. */
 Test(image, corrupt_bytes) {
     char *dir = tmpdir_make("image");
-    const char *files[] = {"src/png_rgba8.png", "src/png_pal8_trns.png", "src/jpg_420.jpg",
-                           "src/jpg_cmyk.jpg", "src/jpg_progressive.jpg"};
+    const char *files[] = {"src/png_rgba8.png",       "src/png_pal8_trns.png",
+                           "src/jpg_420.jpg",         "src/jpg_cmyk.jpg",
+                           "src/jpg_progressive.jpg", "src/webp_lossy_alpha.webp",
+                           "src/webp_lossless_rgba.webp"};
     int n_failed = 0;
-    for (int f = 0; f < 5; f++) {
+    for (int f = 0; f < 7; f++) {
         size_t n;
         uint8_t *bytes = read_fixture(files[f], &n);
-        for (size_t pos = 10; pos < n; pos += n / 23 + 1) {
+        /* Past the RIFF form type for WebP: a broken "WEBP" is another (unsupported) format. */
+        for (size_t pos = strstr(files[f], ".webp") ? 16 : 10; pos < n; pos += n / 23 + 1) {
             uint8_t *copy = malloc(n);
             memcpy(copy, bytes, n);
             for (size_t k = pos; k < pos + 8 && k < n; k++) copy[k] ^= 0x5A;
@@ -252,11 +255,16 @@ Test(image, not_an_image_missing_and_empty) {
     char *missing = tmpdir_path(dir, "missing.jpg");
     expect_failure(missing, NULL, MMRT_ERR_IO, NULL);
     expect_failure(dir, NULL, MMRT_ERR_IO, NULL); /* a directory */
+    /* Sniffed by content: a WebP named .jpg reaches the WebP decoder (and is cut short here). */
     char *webp = tmpdir_write(dir, "photo.jpg", "RIFF\x10\0\0\0WEBPVP8 ", 16);
-    expect_failure(webp, NULL, MMRT_ERR_UNSUPPORTED, (const char *const[]){"WebP", NULL});
+    expect_failure(webp, NULL, MMRT_ERR_BAD_FORMAT,
+                   (const char *const[]){"invalid WebP", "truncated", NULL});
+    char *wav = tmpdir_write(dir, "sound.webp", "RIFF\x24\0\0\0WAVEfmt ", 16);
+    expect_failure(wav, NULL, MMRT_ERR_UNSUPPORTED,
+                   (const char *const[]){"RIFF (not WebP)", NULL});
     char *heic = tmpdir_write(dir, "photo.heic", "\0\0\0\x18" "ftypheic\0\0\0\0", 16);
     expect_failure(heic, NULL, MMRT_ERR_UNSUPPORTED, (const char *const[]){"HEIC", NULL});
-    free(txt), free(empty), free(missing), free(webp), free(heic);
+    free(txt), free(empty), free(missing), free(webp), free(wav), free(heic);
     tmpdir_remove(dir);
 
     mmrt_image img = {0};
@@ -298,15 +306,111 @@ Test(image, absurd_and_empty_dimensions) {
 }
 
 Test(image, one_pixel_images) {
-    const char *files[] = {"src/png_1x1.png", "src/jpg_1x1.jpg", "src/png_1x1_interlaced.png"};
-    for (int i = 0; i < 3; i++) {
+    const char *files[] = {"src/png_1x1.png", "src/jpg_1x1.jpg", "src/webp_1x1.webp",
+                           "src/png_1x1_interlaced.png"};
+    for (int i = 0; i < 4; i++) {
         char *p = fixture_path(files[i]);
         mmrt_image img = {0};
         mmrt_error err = {0};
         cr_assert_eq(mmrt_image_load_file(p, NULL, &img, &err), MMRT_OK, "%s", err.msg);
         cr_expect(img.width == 1 && img.height == 1, "%s", p);
-        cr_expect_eq(img.channels, i == 2 ? 4 : 3, "%s", p);
+        cr_expect_eq(img.channels, i == 3 ? 4 : 3, "%s", p);
         mmrt_image_free(&img);
         free(p);
+    }
+}
+
+/* ---- WebP ----------------------------------------------------------------------------------- */
+
+Test(image, truncated_webp) {
+    char *dir = tmpdir_make("image");
+    size_t n_alpha, n_exif;
+    free(read_fixture("src/webp_lossy_alpha.webp", &n_alpha));
+    free(read_fixture("src/webp_exif6.webp", &n_exif));
+    /* In the VP8X chunk, in ALPH, mid-VP8, one byte short. */
+    const size_t alpha_cuts[] = {20, 40, n_alpha / 2, n_alpha - 1};
+    expect_cut_fails(dir, "src/webp_lossy_alpha.webp", alpha_cuts, 4);
+    /* Plain VP8L: in its header, mid-stream. */
+    const size_t lossless_cuts[] = {22, 300};
+    expect_cut_fails(dir, "src/webp_lossless_rgba.webp", lossless_cuts, 2);
+    /* The pixels are complete but the EXIF chunk after them is cut: Pillow refuses it too. */
+    const size_t exif_cuts[] = {n_exif - 20};
+    expect_cut_fails(dir, "src/webp_exif6.webp", exif_cuts, 1);
+    tmpdir_remove(dir);
+}
+
+/* Broken VP8 data: a bad frame start code, an impossible first-partition size. */
+Test(image, corrupt_vp8_frame) {
+    char *dir = tmpdir_make("image");
+    size_t n;
+    uint8_t *bytes = read_fixture("src/webp_lossy.webp", &n);
+    cr_assert(n > 40 && memcmp(bytes + 12, "VP8 ", 4) == 0 && bytes[23] == 0x9d);
+    const char *const words[] = {"invalid WebP", NULL};
+    uint8_t *copy = malloc(n);
+    memcpy(copy, bytes, n);
+    copy[23] ^= 0xff; /* start code 9d 01 2a */
+    char *p = tmpdir_write(dir, "startcode.webp", copy, n);
+    expect_failure(p, NULL, MMRT_ERR_BAD_FORMAT, words);
+    free(p);
+    memcpy(copy, bytes, n);
+    copy[20] |= 0xe0, copy[21] = copy[22] = 0xff; /* first partition past the chunk */
+    p = tmpdir_write(dir, "partition.webp", copy, n);
+    expect_failure(p, NULL, MMRT_ERR_BAD_FORMAT, words);
+    free(p);
+    /* A VP8L chunk whose bitstream is garbage after a valid header. */
+    free(bytes);
+    bytes = read_fixture("src/webp_lossless_rgba.webp", &n);
+    free(copy);
+    copy = malloc(n);
+    memcpy(copy, bytes, n);
+    for (size_t k = 25; k < n; k++) copy[k] = (uint8_t)(k * 131 + 7);
+    p = tmpdir_write(dir, "garbage.webp", copy, n);
+    expect_failure(p, NULL, MMRT_ERR_BAD_FORMAT, words);
+    free(p);
+    free(copy);
+    free(bytes);
+    tmpdir_remove(dir);
+}
+
+Test(image, webp_headers_refused) {
+    char *p = fixture_path("src/bad/huge.webp");
+    expect_failure(p, NULL, MMRT_ERR_UNSUPPORTED,
+                   (const char *const[]){"too large", "16384x16384", "max_pixels", NULL});
+    free(p);
+    p = fixture_path("src/bad/huge_anim.webp");
+    expect_failure(p, NULL, MMRT_ERR_UNSUPPORTED,
+                   (const char *const[]){"60000x60000", NULL});
+    free(p);
+    p = fixture_path("src/bad/not_vp8.webp");
+    expect_failure(p, NULL, MMRT_ERR_BAD_FORMAT,
+                   (const char *const[]){"invalid WebP", "VP8", NULL});
+    free(p);
+    mmrt_image_limits lim = {.max_pixels = 29 * 17 - 1};
+    p = fixture_path("src/webp_anim.webp");
+    expect_failure(p, &lim, MMRT_ERR_UNSUPPORTED, (const char *const[]){"29x17", NULL});
+    free(p);
+}
+
+/* What Pillow's modes come to: alpha as libwebp's header says, EXIF / XMP rotation, frame 0. */
+Test(image, webp_modes_and_orientation) {
+    static const struct { const char *file; int w, h, channels; } cases[] = {
+        {"src/webp_lossy.webp", 29, 17, 3},      {"src/webp_lossless_rgb.webp", 29, 17, 3},
+        {"src/webp_lossy_alpha.webp", 29, 17, 4}, {"src/webp_opaque_rgba.webp", 29, 17, 3},
+        {"src/webp_exif6.webp", 17, 29, 3},       {"src/webp_exif8_rgba_be.webp", 17, 29, 4},
+        {"src/webp_xmp3.webp", 29, 17, 3},        {"src/webp_anim.webp", 29, 17, 4},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t n;
+        uint8_t *bytes = read_fixture(cases[i].file, &n);
+        mmrt_image img = {0};
+        mmrt_error err = {0};
+        cr_assert_eq(mmrt_image_load_memory(bytes, n, cases[i].file, NULL, &img, &err), MMRT_OK,
+                     "%s", err.msg);
+        cr_expect(img.width == cases[i].w && img.height == cases[i].h &&
+                      img.channels == cases[i].channels,
+                  "%s: %dx%dx%d, expected %dx%dx%d", cases[i].file, img.width, img.height,
+                  img.channels, cases[i].w, cases[i].h, cases[i].channels);
+        mmrt_image_free(&img);
+        free(bytes);
     }
 }

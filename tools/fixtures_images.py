@@ -1,12 +1,13 @@
-"""Image-decoding fixtures: small PNG/JPEG files covering every variant vision/image.c reads, and
-Pillow's decoded pixels for each as the reference.
+"""Image-decoding fixtures: small PNG/JPEG/WebP files covering every variant vision/image.c reads,
+and Pillow's decoded pixels for each as the reference.
 
     /work/venv/bin/python tools/fixtures_images.py
 
 Writes tests/fixtures/images/decoded/:
-  src/*.png, src/*.jpg   the inputs (PNGs written by a small encoder below, since Pillow cannot
-                         write 16-bit colour, interlaced or tRNS-keyed gray PNGs; JPEGs by Pillow)
-  src/bad/*              hostile headers (absurd dimensions, zero height)
+  src/*.png, src/*.jpg,  the inputs (PNGs written by a small encoder below, since Pillow cannot
+  src/*.webp             write 16-bit colour, interlaced or tRNS-keyed gray PNGs; JPEGs and WebPs
+                         by Pillow)
+  src/bad/*              hostile headers (absurd dimensions, zero height, WebP that is not VP8)
   reference.safetensors  U8 tensors: "<case>" (h, w, c) = Image.open -> ImageOps.exif_transpose
                          -> convert("RGBA") when the image has transparency (the rule of
                          transformers' convert_to_rgb), else convert("RGB");
@@ -224,6 +225,40 @@ def jpeg_cases():
     return c
 
 
+def webp_cases():
+    """Written by Pillow (its bundled libwebp, single-threaded: deterministic)."""
+    c = {}
+    w, h = 29, 17
+    rgb = Image.fromarray(pattern(h, w, 3, 255, 60).astype(np.uint8), "RGB")
+    rgba = Image.fromarray(pattern(h, w, 4, 255, 61).astype(np.uint8), "RGBA")
+
+    def save(im, **kw):
+        b = io.BytesIO()
+        im.save(b, "WEBP", **kw)
+        return b.getvalue()
+
+    c["webp_lossy"] = save(rgb, quality=80)  # plain VP8: fancy upsampling of 4:2:0 chroma
+    c["webp_lossy_odd"] = save(Image.fromarray(pattern(13, 7, 3, 255, 62).astype(np.uint8)),
+                               quality=95)
+    c["webp_lossless_rgb"] = save(rgb, lossless=True)  # VP8L, alpha_is_used = 0: RGB
+    c["webp_lossless_rgba"] = save(rgba, lossless=True)
+    c["webp_lossy_alpha"] = save(rgba, quality=70)  # VP8X + ALPH + VP8
+    c["webp_lossy_alpha_q50"] = save(rgba, quality=50, alpha_quality=50)  # lossy alpha plane
+    opaque = rgba.copy()
+    opaque.putalpha(255)
+    c["webp_opaque_rgba"] = save(opaque, lossless=True)  # the encoder drops the alpha: RGB
+    c["webp_1x1"] = save(Image.new("RGB", (1, 1), (10, 200, 30)), quality=90)
+    c["webp_exif6"] = save(rgb, quality=80, exif=b"Exif\0\0" + exif_blob(6))
+    c["webp_exif8_rgba_be"] = save(rgba, lossless=True, exif=exif_blob(8, True))
+    c["webp_xmp3"] = save(rgb, quality=80, xmp=b'<x:xmpmeta><rdf:Description tiff:Orientation="3"'
+                                                b'/></x:xmpmeta>')
+    frames = [Image.fromarray(pattern(h, w, 4, 255, 63 + k).astype(np.uint8), "RGBA")
+              for k in range(3)]
+    c["webp_anim"] = save(frames[0], save_all=True, append_images=frames[1:], duration=50,
+                          lossless=True)  # Pillow's Image.open gives frame 0
+    return c
+
+
 def bad_cases():
     """Files whose headers must be refused before any pixel buffer is allocated."""
     ihdr = struct.pack(">IIBBBBB", 100000, 100000, 8, 2, 0, 0, 0)
@@ -235,8 +270,20 @@ def bad_cases():
     zero_jpg = base[:sof + 5] + struct.pack(">HH", 0, 1) + base[sof + 9:]
     zero_png = (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", struct.pack(">IIBBBBB", 0, 0, 8, 2, 0, 0, 0)) +
                 _chunk(b"IDAT", zlib.compress(b"")) + _chunk(b"IEND", b""))
+    # VP8L header of 16384 x 16384 (the largest a VP8L header can say) over a few bytes of data.
+    vp8l = b"\x2f" + struct.pack("<I", 16383 | 16383 << 14 | 1 << 28) + b"\0" * 11
+    huge_webp = (b"RIFF" + struct.pack("<I", 4 + 8 + len(vp8l)) + b"WEBP" + b"VP8L" +
+                 struct.pack("<I", len(vp8l)) + vp8l)
+    # An animation canvas of 60000 x 60000 (libwebp refuses 2^32 pixels and more) with ANIM and
+    # no frame: refused from the VP8X header although the container is invalid.
+    vp8x = struct.pack("<B3x", 0x02) + (60000 - 1).to_bytes(3, "little") * 2
+    anim = struct.pack("<IH", 0, 0)
+    huge_anim = b"VP8X" + struct.pack("<I", 10) + vp8x + b"ANIM" + struct.pack("<I", 6) + anim
+    huge_anim_webp = b"RIFF" + struct.pack("<I", 4 + len(huge_anim)) + b"WEBP" + huge_anim
+    not_vp8 = b"RIFF" + struct.pack("<I", 12) + b"WEBPJUNK" + struct.pack("<I", 0)
     return {"huge.png": huge_png, "huge.jpg": huge_jpg, "zero_height.jpg": zero_jpg,
-            "zero.png": zero_png}
+            "zero.png": zero_png, "huge.webp": huge_webp, "huge_anim.webp": huge_anim_webp,
+            "not_vp8.webp": not_vp8}
 
 
 def reference(path):
@@ -259,6 +306,7 @@ def main():
     tensors, cases = {}, []
     files = [(k + ".png", v) for k, v in png_cases().items()]
     files += [(k + ".jpg", v) for k, v in jpeg_cases().items()]
+    files += [(k + ".webp", v) for k, v in webp_cases().items()]
     for fname, data in files:
         path = os.path.join(SRC, fname)
         with open(path, "wb") as f:
@@ -285,6 +333,7 @@ def main():
     import transformers
     meta = {"pillow": PIL.__version__, "pillow_libjpeg_turbo": str(features.version("libjpeg_turbo")),
             "pillow_jpeg": str(features.version("jpg")), "pillow_zlib": str(features.version("zlib")),
+            "pillow_webp": str(features.version("webp")),
             "numpy": np.__version__, "transformers": transformers.__version__,
             "python": sys.version.split()[0]}
     # No metadata in the safetensors header: its key order is not stable between runs. The versions

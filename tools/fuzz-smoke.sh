@@ -25,7 +25,7 @@ fi
 seconds=${FUZZ_SECONDS:-20}
 seed=${FUZZ_SEED:-1}
 jobs=${FUZZ_JOBS:-$(nproc)}
-all_targets=(safetensors llm_config tokenizer png jpeg)
+all_targets=(safetensors llm_config tokenizer png jpeg webp)
 targets=("${@:-${all_targets[@]}}")
 for t in "${targets[@]}"; do
   [ -f "tests/fuzz/fuzz_$t.c" ] || { echo "fuzz-smoke: no target '$t'" >&2; exit 1; }
@@ -39,13 +39,14 @@ mkdir -p "$out/obj" "$out/logs"
 lib_sources=(core/error.c core/log.c core/fsutil.c core/json.c core/tensor.c core/safetensors.c
   fusion/llm_config.c text/added_tokens.c text/bpe.c text/detok.c text/hashmap.c
   text/pretokenize.c text/regex.c text/tokenizer.c text/utf8.c
-  vision/exif.c vision/image.c vision/image_jpeg.c vision/image_png.c vision/resize.c
+  vision/exif.c vision/image.c vision/image_jpeg.c vision/image_png.c vision/image_webp.c
+  vision/resize.c
   vision/smolvlm_preprocess.c)
 cflags=(-std=c11 -g -O1 -fno-omit-frame-pointer -D_GNU_SOURCE -I. -Iinclude
-  $(pkg-config --cflags libcjson libpcre2-8 libpng libjpeg)
+  $(pkg-config --cflags libcjson libpcre2-8 libpng libjpeg libwebp libwebpdemux)
   -fsanitize=address,undefined -fno-sanitize-recover=all
   -Wall -Wextra -Wshadow -Wno-unused-parameter -Werror)
-libs=($(pkg-config --libs libcjson libpcre2-8 libpng libjpeg) -lm)
+libs=($(pkg-config --libs libcjson libpcre2-8 libpng libjpeg libwebp libwebpdemux) -lm)
 obj_of() { local s=${1%.c}; echo "$out/obj/${s//\//_}.o"; }
 
 # An object is rebuilt when it is older than its source, any header or this script.

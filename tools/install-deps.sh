@@ -8,7 +8,7 @@ packages=(
   libpcre2-dev                              # tokenizer pre-tokenizer regexes (Unicode classes)
   libcurl4-openssl-dev                      # Hugging Face downloads
   libssl-dev                                # sha256 of downloaded blobs (libcrypto)
-  libpng-dev libjpeg62-turbo-dev            # image decoding
+  libpng-dev libjpeg62-turbo-dev libwebp-dev  # image decoding
   libcriterion-dev                          # tests
   clang libclang-rt-14-dev                  # libFuzzer targets
   python3                                   # test helpers (standard library only)

@@ -1,5 +1,5 @@
 /* Image loading front end: format sniffing, the size guard, EXIF transposition, pixel buffers and
- * the RGB conversions. The decoders are in image_png.c and image_jpeg.c. */
+ * the RGB conversions. The decoders are in image_png.c, image_jpeg.c and image_webp.c. */
 #include "vision/image.h"
 
 #include "core/fsutil.h"
@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
 
 mmrt_image_limits mmrt_image_default_limits(void) {
     return (mmrt_image_limits){.max_pixels = MMRT_IMAGE_DEFAULT_MAX_PIXELS};
@@ -42,13 +43,13 @@ mmrt_status mmrt_image_alloc(mmrt_image *out, int64_t w, int64_t h, int32_t chan
 
 /* ---- format sniffing ---------------------------------------------------------------------- */
 
-typedef enum { FMT_UNKNOWN, FMT_PNG, FMT_JPEG, FMT_OTHER } image_format;
+typedef enum { FMT_UNKNOWN, FMT_PNG, FMT_JPEG, FMT_WEBP, FMT_OTHER } image_format;
 
 /* The format of the first bytes; for formats mmrt does not read, *what names it. */
 static image_format sniff(const uint8_t *p, size_t n, const char **what) {
     static const struct { const char *magic; size_t off, len; const char *name; } other[] = {
         {"GIF87a", 0, 6, "GIF"},         {"GIF89a", 0, 6, "GIF"},
-        {"WEBP", 8, 4, "WebP"},          {"BM", 0, 2, "BMP"},
+        {"RIFF", 0, 4, "RIFF (not WebP)"}, {"BM", 0, 2, "BMP"},
         {"II*\0", 0, 4, "TIFF"},         {"MM\0*", 0, 4, "TIFF"},
         {"qoif", 0, 4, "QOI"},           {"8BPS", 0, 4, "Photoshop (PSD)"},
         {"\0\0\0\x0cjP  ", 0, 8, "JPEG 2000"}, {"\xff\x4f\xff\x51", 0, 4, "JPEG 2000"},
@@ -58,6 +59,7 @@ static image_format sniff(const uint8_t *p, size_t n, const char **what) {
     *what = NULL;
     if (n >= 8 && memcmp(p, "\x89PNG\r\n\x1a\n", 8) == 0) return FMT_PNG;
     if (n >= 3 && p[0] == 0xFF && p[1] == 0xD8 && p[2] == 0xFF) return FMT_JPEG;
+    if (n >= 12 && memcmp(p, "RIFF", 4) == 0 && memcmp(p + 8, "WEBP", 4) == 0) return FMT_WEBP;
     for (size_t i = 0; i < sizeof other / sizeof other[0]; i++) {
         if (n >= other[i].off + other[i].len &&
             memcmp(p + other[i].off, other[i].magic, other[i].len) == 0) {
@@ -136,14 +138,15 @@ mmrt_status mmrt_image_load_memory(const void *bytes, size_t n, const char *name
     switch (fmt) {
     case FMT_PNG: st = mmrt_image_decode_png(p, n, name, max_pixels, &img, &o, err); break;
     case FMT_JPEG: st = mmrt_image_decode_jpeg(p, n, name, max_pixels, &img, &o, err); break;
+    case FMT_WEBP: st = mmrt_image_decode_webp(p, n, name, max_pixels, &img, &o, err); break;
     case FMT_OTHER:
         return mmrt_error_set(err, MMRT_ERR_UNSUPPORTED,
-                              "%s: unsupported image format %s (mmrt reads PNG and JPEG)", name,
-                              what);
+                              "%s: unsupported image format %s (mmrt reads PNG, JPEG and WebP)",
+                              name, what);
     default:
         return mmrt_error_set(err, MMRT_ERR_UNSUPPORTED,
                               "%s: not an image mmrt can read (unrecognised format, first bytes "
-                              "%02x %02x %02x %02x; mmrt reads PNG and JPEG)",
+                              "%02x %02x %02x %02x; mmrt reads PNG, JPEG and WebP)",
                               name, p[0], n > 1 ? p[1] : 0, n > 2 ? p[2] : 0, n > 3 ? p[3] : 0);
     }
     if (st != MMRT_OK) return st;

@@ -1,5 +1,5 @@
-/* Decoded images: PNG (libpng) and JPEG (libjpeg-turbo) files or bytes, and callers' pixel
- * buffers, as 8-bit RGB or RGBA pixels equal byte for byte to what Pillow gives.
+/* Decoded images: PNG (libpng), JPEG (libjpeg-turbo) and WebP (libwebp) files or bytes, and
+ * callers' pixel buffers, as 8-bit RGB or RGBA pixels equal byte for byte to what Pillow gives.
  *
  * The reference is the Python pipeline the checkpoints' processors were run with:
  *
@@ -10,13 +10,17 @@
  * gray or RGB key). So a loaded image has 4 channels exactly when the processor would composite it
  * on white, and the pixel values follow Pillow's conversions (16-bit colour keeps the high byte,
  * 16-bit gray is clipped to 255 as Pillow's I;16 -> L does, CMYK uses Pillow's cmyk2rgb, JPEG is
- * decoded with ISLOW DCT and fancy upsampling). The EXIF orientation (APP1 Exif / PNG eXIf, falling
- * back to an XMP tiff:Orientation as Pillow does) is applied.
+ * decoded with ISLOW DCT and fancy upsampling). WebP (lossy, lossless, alpha) is decoded through
+ * libwebp's WebPAnimDecoder as Pillow does: fancy upsampling, RGBA exactly when libwebp's header
+ * features report alpha (even if every pixel is opaque), and the first frame of an animation.
+ * The EXIF orientation (APP1 Exif / PNG eXIf / WebP EXIF chunk, falling back to an XMP
+ * tiff:Orientation as Pillow does) is applied.
  *
- * The format is sniffed from the first bytes, never from the file name. Everything else (WebP,
- * HEIC, GIF, ...) is MMRT_ERR_UNSUPPORTED naming the detected type. Every failure returns a status
- * and a message naming the file (or the name given for memory input) and the problem; nothing is
- * allocated or leaked on failure and *out is zeroed. All functions are thread-safe.
+ * The format is sniffed from the first bytes (RIFF....WEBP for WebP), never from the file name.
+ * Everything else (HEIC, AVIF, GIF, ...) is MMRT_ERR_UNSUPPORTED naming the detected type. Every
+ * failure returns a status and a message naming the file (or the name given for memory input) and
+ * the problem; nothing is allocated or leaked on failure and *out is zeroed. All functions are
+ * thread-safe.
  */
 #ifndef MMRT_VISION_IMAGE_H
 #define MMRT_VISION_IMAGE_H
@@ -44,7 +48,7 @@ typedef struct mmrt_image_limits {
 mmrt_image_limits mmrt_image_default_limits(void);
 
 /* Reads and decodes the file at path. lim may be NULL (defaults). Fails with MMRT_ERR_IO (missing,
- * unreadable, empty), MMRT_ERR_UNSUPPORTED (not PNG/JPEG; or a header over lim->max_pixels),
+ * unreadable, empty), MMRT_ERR_UNSUPPORTED (not PNG/JPEG/WebP; or a header over lim->max_pixels),
  * MMRT_ERR_BAD_FORMAT (corrupt or truncated data, zero width or height), MMRT_ERR_OOM. */
 mmrt_status mmrt_image_load_file(const char *path, const mmrt_image_limits *lim, mmrt_image *out,
                                  mmrt_error *err);

@@ -19,6 +19,9 @@ mmrt_status mmrt_image_decode_png(const uint8_t *data, size_t n, const char *nam
 mmrt_status mmrt_image_decode_jpeg(const uint8_t *data, size_t n, const char *name,
                                    int64_t max_pixels, mmrt_image *out, int *orientation,
                                    mmrt_error *err);
+mmrt_status mmrt_image_decode_webp(const uint8_t *data, size_t n, const char *name,
+                                   int64_t max_pixels, mmrt_image *out, int *orientation,
+                                   mmrt_error *err);
 
 /* Refuses w x h above max_pixels (before anything is allocated), zero sizes, then allocates
  * out->data for (h, w, channels). */

@@ -1,5 +1,5 @@
-/* The body of the image targets (fuzz_png.c, fuzz_jpeg.c): image decoding (vision/image.h) — the
- * PNG (libpng) and JPEG (libjpeg-turbo) decoders, the EXIF/XMP orientation reader and the
+/* The body of the image targets (fuzz_png.c, fuzz_jpeg.c, fuzz_webp.c): image decoding
+ * (vision/image.h) — the PNG (libpng), JPEG (libjpeg-turbo) and WebP (libwebp) decoders, the EXIF/XMP orientation reader and the
  * transposition — then the SmolVLM preprocessing of what was decoded.
  *
  * Input: bytes decoded from memory (and, for every 16th input, also from a file: both must
