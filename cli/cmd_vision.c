@@ -73,7 +73,8 @@ static bool is_image_name(const char *name) {
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-/* A file is taken as given (its content decides the format); a directory adds its PNG/JPEG files. */
+/* A file is taken as given (its content decides the format); a directory adds its image files
+ * (by extension), sorted; an empty one is a warning. False only when out of memory. */
 static bool add_path(path_list *l, const char *path) {
     struct stat st;
     if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) return push(l, path) || (fprintf(stderr, "mmrt: out of memory\n"), false);
@@ -94,10 +95,13 @@ static bool add_path(path_list *l, const char *path) {
         free(p);
     }
     closedir(d);
-    if (!ok) fprintf(stderr, "mmrt: out of memory\n");
-    if (ok && l->n == first) fprintf(stderr, "mmrt: %s: no .png, .jpg, .jpeg or .webp files in this directory\n", path);
-    qsort(l->paths + first, l->n - first, sizeof *l->paths, cmp_str);
-    return ok && l->n > first;
+    if (!ok) {
+        fprintf(stderr, "mmrt: out of memory\n");
+        return false;
+    }
+    if (l->n == first) fprintf(stderr, "mmrt: warning: %s: no .png, .jpg, .jpeg or .webp files in this directory\n", path);
+    else qsort(l->paths + first, l->n - first, sizeof *l->paths, cmp_str);
+    return true;
 }
 
 static bool add_list_file(path_list *l, const char *file) {
@@ -177,6 +181,8 @@ static bool run_one(mmrt_session *s, const cli_common *c, mmrt_generate_params g
         st = MMRT_ERR_OOM;
     } else if (st != MMRT_OK) {
         if (!c->json && r.n_generated > 0) fputc('\n', stdout);
+        fflush(stdout);
+        if (isatty(STDERR_FILENO)) fputs("\r\033[K", stderr); /* a tile counter left behind */
         fprintf(stderr, "mmrt: %s\n", mmrt_session_last_error(s));
         if (c->json) print_json(parts, n_parts, NULL, 0, &r, mmrt_session_last_error(s));
     } else if (c->json) {
@@ -203,12 +209,26 @@ static int run(bool ask, int argc, char **argv) {
     cli_gen_init(&g);
     const char *prompt = MMRT_CAPTION_PROMPT;
     path_list images = {0};
-    const char *positional[256];
+    /* positional arguments: argv entries, in order (at most argc) */
+    const char **positional = calloc((size_t)argc, sizeof *positional);
     int n_pos = 0;
     int rc = CLI_EXIT_USAGE;
+    bool options_done = false; /* after "--" everything is positional */
+    if (!positional) {
+        fprintf(stderr, "mmrt: out of memory\n");
+        return CLI_EXIT_RUNTIME;
+    }
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         long n;
+        if (options_done || a[0] != '-' || a[1] == '\0') {
+            positional[n_pos++] = a;
+            continue;
+        }
+        if (strcmp(a, "--") == 0) {
+            options_done = true;
+            continue;
+        }
         int r = cli_parse_common(argc, argv, &i, &c);
         if (r == 0) r = cli_parse_gen(cmd, argc, argv, &i, &g);
         if (r < 0) goto done;
@@ -231,14 +251,9 @@ static int run(bool ask, int argc, char **argv) {
                 rc = CLI_EXIT_RUNTIME;
                 goto done;
             }
-        } else if (a[0] == '-' && a[1] != '\0') {
-            cli_usage_error(cmd, "unknown option %s", a);
-            goto done;
-        } else if (n_pos == (int)(sizeof positional / sizeof *positional)) {
-            cli_usage_error(cmd, "too many arguments (use --list for long lists)");
-            goto done;
         } else {
-            positional[n_pos++] = a;
+            cli_usage_error(cmd, "unknown option %s (put -- before file names that start with -)", a);
+            goto done;
         }
     }
     int n_images = ask ? n_pos - 1 : n_pos;
@@ -253,6 +268,10 @@ static int run(bool ask, int argc, char **argv) {
     rc = CLI_EXIT_RUNTIME;
     for (int k = 0; k < n_images; k++)
         if (!add_path(&images, positional[k])) goto done;
+    if (images.n == 0) {
+        fprintf(stderr, "mmrt: no images to %s\n", cmd);
+        goto done;
+    }
 
     mmrt_model *model = NULL;
     mmrt_session *s = NULL;
@@ -261,6 +280,13 @@ static int run(bool ask, int argc, char **argv) {
         goto done;
     }
     if (!(model = cli_load_model(&c))) goto done;
+    mmrt_model_info info;
+    if (mmrt_model_get_info(model, &info) == MMRT_OK && !info.vision) {
+        fprintf(stderr, "mmrt: %s is a text model (%s): %s needs a vision model such as %s\n", c.model,
+                info.architecture, cmd, CLI_DEFAULT_VISION_MODEL);
+        mmrt_model_free(model);
+        goto done;
+    }
     if (mmrt_session_init(model, &g.sp, &s) != MMRT_OK) {
         fprintf(stderr, "mmrt: %s\n", mmrt_last_error());
         mmrt_model_free(model);
@@ -289,10 +315,12 @@ static int run(bool ask, int argc, char **argv) {
                                    el / (double)k * (double)(images.n - k));
                 fputc('\n', stderr);
                 if (!c.json) printf("# %s\n", images.paths[k]);
+                fflush(stdout); /* the header before any message about this image */
             }
             mmrt_part parts[2] = {mmrt_image_file_part(images.paths[k]), mmrt_text_part(prompt)};
             if (!run_one(s, &c, g.gp, parts, 2)) n_failed++;
             if (images.n > 1 && !c.json) putchar('\n');
+            fflush(stdout);
         }
         if (n_failed > 0) {
             if (images.n > 1) fprintf(stderr, "mmrt: %zu of %zu images failed\n", n_failed, images.n);
@@ -303,6 +331,7 @@ static int run(bool ask, int argc, char **argv) {
     mmrt_model_free(model);
 done:
     list_free(&images);
+    free(positional);
     return rc;
 }
 

@@ -22,8 +22,8 @@ typedef struct mmrt_error {
     char msg[MMRT_ERROR_MSG_MAX];
 } mmrt_error;
 
-/* Records status + formatted message in err (if non-NULL) and returns status. If err already holds
- * a message, the new text is prepended as context: "outer: inner". */
+/* Records status + formatted message in err (if non-NULL), replacing what it held, and returns
+ * status. To add context to an existing message use mmrt_error_wrap. */
 mmrt_status mmrt_error_set(mmrt_error *err, mmrt_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -323,7 +323,7 @@ mmrt_status mmrt_llm_decode(const mmrt_llm *m, mmrt_llm_state *s, const mmrt_llm
     if (b->n_tok > s->n_ctx - s->n_past)
         return mmrt_error_set(err, MMRT_ERR_CONTEXT_FULL,
                               "%lld tokens do not fit the context: %lld of %lld positions are used "
-                              "(raise --ctx, at most %lld for this model)",
+                              "(raise the context size, at most %lld for this model)",
                               (long long)b->n_tok, (long long)s->n_past, (long long)s->n_ctx,
                               (long long)m->hp.n_ctx_train);
     if (b->ids)

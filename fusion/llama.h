@@ -76,7 +76,9 @@ typedef struct mmrt_llm_batch {
     const int32_t *ids;     /* (n_tok) token ids, or NULL when embd is given */
     const float *embd;      /* (n_tok, n_embd) host embeddings, or NULL */
     /* With ids: the tokens equal to media_token take the rows of media (host, (count, n_embd)) in
-     * order instead of their embedding (image features spliced into the prompt). NULL = none. */
+     * order instead of their embedding (image features spliced into the prompt). NULL = none.
+     * embd_scale applies after the splice, to media rows too, as GraniteModel scales the
+     * inputs_embeds it is given (1 for SmolVLM's Llama). */
     const float *media;
     int32_t media_token;
     int64_t n_tok;

@@ -94,7 +94,7 @@ static mmrt_status load_dir(mmrt_model *m, mmrt_error *err) {
         if (!(m->vision = calloc(1, sizeof *m->vision))) return mmrt_error_oom(err, sizeof *m->vision, "model");
         MMRT_TRY(mmrt_smolvlm_init(m->vision, m->dir, m->weights, hp.n_embd, m->tok, err));
     }
-    return mmrt_chat_template_load(m->dir, &m->chat, err);
+    return mmrt_chat_template_load(m->dir, m->vision != NULL, &m->chat, err);
 }
 
 mmrt_status mmrt_model_load(const char *path_or_repo, const mmrt_model_params *params,

@@ -394,8 +394,20 @@ static mmrt_status load_images(mmrt_session *s, const mmrt_part *parts, size_t n
         MMRT_TRY(decode_part(&parts[i], i, params->max_pixels, &img, &s->err));
         mmrt_status st = mmrt_smolvlm_preprocess(&img, &cfg, &im->pp[k], &s->err);
         mmrt_image_free(&img);
-        MMRT_TRY(st);
+        if (st != MMRT_OK) {
+            char name[48];
+            return mmrt_error_wrap(&s->err, "%s", part_name(&parts[i], i, name, sizeof name));
+        }
         im->n_tiles += im->pp[k++].n_tiles;
+        /* stop before the next image when these already overflow the context */
+        int64_t image_tokens = (int64_t)im->n_tiles * v->image_seq_len;
+        if (image_tokens > s->state.n_ctx)
+            return mmrt_error_set(&s->err, MMRT_ERR_CONTEXT_FULL,
+                                  "the first %zu image%s of the prompt take %lld tokens but the context holds "
+                                  "%lld (raise the context size; this model was trained with %lld; "
+                                  "fewer or smaller tiles with no_split / --no-split)",
+                                  k, k == 1 ? "" : "s", (long long)image_tokens, (long long)s->state.n_ctx,
+                                  (long long)s->model->llm.hp.n_ctx_train);
     }
     return MMRT_OK;
 }
@@ -454,13 +466,45 @@ static mmrt_status prompt_ids(mmrt_session *s, const mmrt_part *parts, size_t n_
     return MMRT_OK;
 }
 
+/* ---- generation entry points ---------------------------------------------------------------- */
+
+/* Cheap checks of the parameters and the text parts, before any image is read. */
+static mmrt_status check_params(mmrt_session *s, const mmrt_part *parts, size_t n_parts,
+                                const mmrt_generate_params *params) {
+    if (params->max_tokens < 0 || params->n_stop < 0)
+        return mmrt_error_set(&s->err, MMRT_ERR_INVALID_ARG, "max_tokens and n_stop must be ≥ 0");
+    if (params->n_stop > 0 && !params->stop_strings)
+        return mmrt_error_set(&s->err, MMRT_ERR_INVALID_ARG, "n_stop is %d but stop_strings is NULL", params->n_stop);
+    for (size_t i = 0; i < n_parts; i++) {
+        if (parts[i].type == MMRT_PART_TEXT && !parts[i].text)
+            return mmrt_error_set(&s->err, MMRT_ERR_INVALID_ARG, "prompt part %zu: NULL text", i);
+        /* on a vision model the placeholder is the processor's: each one must be an image part */
+        if (s->model->vision && parts[i].type == MMRT_PART_TEXT && strstr(parts[i].text, MMRT_CHAT_IMAGE_PLACEHOLDER))
+            return mmrt_error_set(&s->err, MMRT_ERR_INVALID_ARG,
+                                  "prompt part %zu: the text contains \"%s\"; pass images as image parts", i,
+                                  MMRT_CHAT_IMAGE_PLACEHOLDER);
+    }
+    if (s->model->vision && params->system && strstr(params->system, MMRT_CHAT_IMAGE_PLACEHOLDER))
+        return mmrt_error_set(&s->err, MMRT_ERR_INVALID_ARG, "the system message contains \"%s\"",
+                              MMRT_CHAT_IMAGE_PLACEHOLDER);
+    if (params->max_pixels < 0)
+        return mmrt_error_set(&s->err, MMRT_ERR_INVALID_ARG, "max_pixels must be ≥ 0 (0 = the default)");
+    for (int32_t i = 0; i < params->n_stop; i++)
+        if (!params->stop_strings[i])
+            return mmrt_error_set(&s->err, MMRT_ERR_INVALID_ARG, "stop string %d is NULL", i);
+    return MMRT_OK;
+}
+
 mmrt_status mmrt_session_prompt_ids(mmrt_session *s, const mmrt_part *parts, size_t n_parts,
                                     const mmrt_generate_params *params, int32_t **ids, size_t *n_ids) {
     mmrt_error_clear(&s->err);
     *ids = NULL;
     *n_ids = 0;
+    mmrt_generate_params defaults = mmrt_generate_default_params();
+    if (!params) params = &defaults;
     prompt_images im = {0};
-    mmrt_status st = load_images(s, parts, n_parts, params, &im);
+    mmrt_status st = check_params(s, parts, n_parts, params);
+    if (st == MMRT_OK) st = load_images(s, parts, n_parts, params, &im);
     if (st == MMRT_OK) st = prompt_ids(s, parts, n_parts, params, &im, ids, n_ids);
     if (st != MMRT_OK) {
         free(*ids);
@@ -470,24 +514,10 @@ mmrt_status mmrt_session_prompt_ids(mmrt_session *s, const mmrt_part *parts, siz
     return fail(s, st);
 }
 
-/* ---- generation entry points ---------------------------------------------------------------- */
-
-static mmrt_status check_params(mmrt_session *s, const mmrt_generate_params *params) {
-    if (params->max_tokens < 0 || params->n_stop < 0 || (params->n_stop > 0 && !params->stop_strings))
-        return mmrt_error_set(&s->err, MMRT_ERR_INVALID_ARG,
-                              "mmrt_session_generate: max_tokens and n_stop must be ≥ 0");
-    if (params->max_pixels < 0)
-        return mmrt_error_set(&s->err, MMRT_ERR_INVALID_ARG, "max_pixels must be ≥ 0 (0 = the default)");
-    for (int32_t i = 0; i < params->n_stop; i++)
-        if (!params->stop_strings[i])
-            return mmrt_error_set(&s->err, MMRT_ERR_INVALID_ARG, "mmrt_session_generate: stop string %d is NULL", i);
-    return MMRT_OK;
-}
-
 static mmrt_status generate(mmrt_session *s, const mmrt_part *parts, size_t n_parts,
                             const mmrt_generate_params *params, gen_loop *g) {
     const mmrt_model *m = s->model;
-    MMRT_TRY(check_params(s, params));
+    MMRT_TRY(check_params(s, parts, n_parts, params));
     if (params->max_tokens == 0) return MMRT_OK;
 
     prompt_images im = {0};
@@ -505,8 +535,8 @@ static mmrt_status generate(mmrt_session *s, const mmrt_part *parts, size_t n_pa
         st = mmrt_error_set(&s->err, MMRT_ERR_INVALID_ARG, "the prompt is empty: nothing to continue");
     if (st == MMRT_OK && (int64_t)n_ids > s->state.n_ctx) /* before the costly image encoding */
         st = mmrt_error_set(&s->err, MMRT_ERR_CONTEXT_FULL,
-                            "the prompt has %zu tokens%s but the context holds %lld (raise --ctx; "
-                            "this model was trained with %lld)",
+                            "the prompt has %zu tokens%s but the context holds %lld (raise the context "
+                            "size; this model was trained with %lld)",
                             n_ids, im.n ? " with its images" : "", (long long)s->state.n_ctx,
                             (long long)m->llm.hp.n_ctx_train);
     if (st == MMRT_OK && im.n > 0) {

@@ -275,8 +275,10 @@ MMRT_API mmrt_part mmrt_image_pixels_part(const uint8_t *pixels, int32_t width, 
  * the checkpoint's processor does (split into tiles unless params->no_split), encoded (progress
  * per tile through params->on_progress) and spliced into the prompt where the image is. With
  * params->raw the parts are concatenated without the chat format, images as "<image>". A bad image
- * fails before any encoding with a message naming it. Text parts containing "<image>" themselves
- * are MMRT_ERR_INVALID_ARG (each image needs exactly one placeholder). */
+ * fails before any encoding with a message naming it; images whose tokens alone overflow the
+ * context are MMRT_ERR_CONTEXT_FULL before the next one is read. On a vision model, text parts (and
+ * the system message) must not contain "<image>" themselves: MMRT_ERR_INVALID_ARG naming the part.
+ * max_tokens = 0 checks the parameters and text parts and returns without reading images. */
 MMRT_API mmrt_status mmrt_session_generate_parts(mmrt_session *session, const mmrt_part *parts,
                                                  size_t n_parts, const mmrt_generate_params *params,
                                                  mmrt_generate_result *result);

@@ -151,6 +151,33 @@ Test(cli_vision, bad_images_are_named_and_the_others_still_captioned) {
     cr_assert(strstr(r.out, "coffee.png"), "the good image is still captioned: %s", r.out);
     result_free(&r);
 
+    /* an empty directory is a warning; "--" ends the options, so a file may start with "-" */
+    char *empty = tmpdir_mkdir(dir, "empty");
+    char src[700];
+    snprintf(src, sizeof src, "%s/images/coffee.png", MMRT_FIXTURES_DIR);
+    size_t n_png;
+    char *png = tmpdir_read(src, &n_png);
+    free(tmpdir_write(dir, "-dashed.png", png, n_png));
+    free(png);
+    snprintf(args, sizeof args, "caption --model '%s/smolvlm/nosplit' -n 2 '%s' '%s/-dashed.png'", MMRT_FIXTURES_DIR,
+             empty, dir);
+    r = run(args);
+    cr_assert_eq(r.rc, 0, "%s: exit %d, stderr: %s", args, r.rc, r.err);
+    cr_assert(strstr(r.err, "warning") && strstr(r.err, "empty"), "stderr: %s", r.err);
+    result_free(&r);
+    snprintf(args, sizeof args, "ask --model '%s/smolvlm/nosplit' -n 2 --json -- '%s/-dashed.png' '-a question?'",
+             MMRT_FIXTURES_DIR, dir);
+    r = run(args);
+    cr_assert_eq(r.rc, 0, "%s: exit %d, stderr: %s", args, r.rc, r.err);
+    cr_assert(strstr(r.out, "\"generated_tokens\": 2"), "%s", r.out);
+    result_free(&r);
+    snprintf(args, sizeof args, "ask --model '%s/smolvlm/nosplit' '%s/-dashed.png' '-a question?'", MMRT_FIXTURES_DIR, dir);
+    r = run(args);
+    cr_assert_eq(r.rc, 2, "without --: an unknown option");
+    cr_assert(strstr(r.err, "put -- before"), "stderr: %s", r.err);
+    result_free(&r);
+    free(empty);
+
     /* a huge header is refused before decoding, and --max-pixels lowers the limit */
     snprintf(args, sizeof args, "caption --model '%s/smolvlm/nosplit' '%s/images/coffee.png' --max-pixels 100",
              MMRT_FIXTURES_DIR, MMRT_FIXTURES_DIR);

@@ -314,17 +314,30 @@ Test(smolvlm, placeholders_and_images_must_match) {
     /* a text part with its own "<image>" beside one image: two placeholders, one image */
     mmrt_part two_ph[2] = {mmrt_image_file_part(img), mmrt_text_part("what is <image>?")};
     cr_assert_eq(generate_one(s, two_ph, 2, &gp), MMRT_ERR_INVALID_ARG);
-    cr_assert(strstr(mmrt_session_last_error(s), "2 <image> placeholders but 1 image"), "%s",
+    cr_assert(strstr(mmrt_session_last_error(s), "part 1: the text contains \"<image>\""), "%s",
               mmrt_session_last_error(s));
     /* a placeholder and no image */
     mmrt_part no_img = mmrt_text_part("describe <image>");
     cr_assert_eq(generate_one(s, &no_img, 1, &gp), MMRT_ERR_INVALID_ARG);
-    cr_assert(strstr(mmrt_session_last_error(s), "1 <image> placeholder but 0 images"), "%s",
-              mmrt_session_last_error(s));
-    /* raw prompts keep the rule: the parts' own placeholders must not outnumber the images */
+    cr_assert(strstr(mmrt_session_last_error(s), "part 0"), "%s", mmrt_session_last_error(s));
+    /* ... in the system message */
+    gp.system = "You see <image>.";
+    mmrt_part q[2] = {mmrt_image_file_part(img), mmrt_text_part("what is it?")};
+    cr_assert_eq(generate_one(s, q, 2, &gp), MMRT_ERR_INVALID_ARG);
+    cr_assert(strstr(mmrt_session_last_error(s), "system message"), "%s", mmrt_session_last_error(s));
+    gp.system = NULL;
+    /* raw prompts keep the rule */
     gp.raw = true;
     mmrt_part raw[3] = {mmrt_text_part("<image>"), mmrt_image_file_part(img), mmrt_text_part("Caption:")};
     cr_assert_eq(generate_one(s, raw, 3, &gp), MMRT_ERR_INVALID_ARG);
+    /* the expansion itself refuses counts that differ, giving both numbers */
+    mmrt_smolvlm_pp_out one = {.tile = 32, .n_tiles = 1};
+    char *out = NULL;
+    mmrt_error err = {0};
+    cr_assert_eq(mmrt_smolvlm_expand_prompt(f.model->vision, "<image> and <image>", &one, 1, &out, &err),
+                 MMRT_ERR_INVALID_ARG);
+    cr_assert(strstr(err.msg, "2 <image> placeholders but 1 image was given"), "%s", err.msg);
+    cr_assert_null(out);
     gp.raw = false;
     /* text only on a vision model works */
     mmrt_part text = mmrt_text_part("Hello");
@@ -437,6 +450,12 @@ Test(smolvlm, progress_per_tile_and_abort) {
     cr_assert_eq(mmrt_session_generate_parts(small, pp.parts, pp.n, &gp, NULL), MMRT_ERR_CONTEXT_FULL);
     cr_assert_eq(a.calls, 0);
     cr_assert(strstr(mmrt_session_last_error(small), "346 tokens with its images"), "%s",
+              mmrt_session_last_error(small));
+    mmrt_session_free(small);
+    /* images that alone overflow it stop the reading of further images */
+    small = session(&f, 100);
+    cr_assert_eq(mmrt_session_generate_parts(small, pp.parts, pp.n, &gp, NULL), MMRT_ERR_CONTEXT_FULL);
+    cr_assert(strstr(mmrt_session_last_error(small), "the first 1 image of the prompt take 112 tokens"), "%s",
               mmrt_session_last_error(small));
     mmrt_session_free(small);
     free_parts(&pp);

@@ -74,42 +74,45 @@ static mmrt_status template_from_config(const cJSON *cfg, const char **text) {
     return MMRT_OK;
 }
 
-mmrt_status mmrt_chat_template_load(const char *model_dir, mmrt_chat_template *out, mmrt_error *err) {
-    memset(out, 0, sizeof *out);
+/* The template text of a JSON file's "chat_template" (tokenizer_config.json, chat_template.json),
+ * or of chat_template.jinja; *text stays NULL when the file or the key is absent. */
+static mmrt_status read_template(const char *dir, const char *file, cJSON **json, char **raw,
+                                 const char **text, char **source, mmrt_error *err) {
+    char *path = mmrt_fs_path_join(dir, file);
+    if (!path) return mmrt_error_oom(err, strlen(dir) + strlen(file) + 2, "path");
     mmrt_status st = MMRT_OK;
-    char *cfg_path = mmrt_fs_path_join(model_dir, "tokenizer_config.json");
-    char *jinja_path = mmrt_fs_path_join(model_dir, "chat_template.jinja");
-    char *json_path = mmrt_fs_path_join(model_dir, "chat_template.json");
-    cJSON *cfg = NULL, *tpl_json = NULL;
-    char *jinja = NULL;
-    if (!cfg_path || !jinja_path || !json_path) {
-        st = mmrt_error_oom(err, strlen(model_dir) + 32, "path");
-        goto done;
-    }
-    const char *text = NULL, *source = cfg_path;
-    if (mmrt_fs_is_file(cfg_path)) {
-        if ((st = mmrt_json_load_file(cfg_path, &cfg, err)) != MMRT_OK) goto done;
-        template_from_config(cfg, &text);
-    }
-    if (!text && mmrt_fs_is_file(jinja_path)) {
+    if (mmrt_fs_is_file(path)) {
         size_t n;
-        if ((st = mmrt_fs_read_file(jinja_path, MAX_TEMPLATE_BYTES, &jinja, &n, err)) != MMRT_OK) goto done;
-        text = jinja;
-        source = jinja_path;
+        bool is_json = strcmp(file, "chat_template.jinja") != 0;
+        st = is_json ? mmrt_json_load_file(path, json, err) : mmrt_fs_read_file(path, MAX_TEMPLATE_BYTES, raw, &n, err);
+        if (st == MMRT_OK && is_json) template_from_config(*json, text);
+        else if (st == MMRT_OK) *text = *raw;
     }
-    if (!text && mmrt_fs_is_file(json_path)) {
-        if ((st = mmrt_json_load_file(json_path, &tpl_json, err)) != MMRT_OK) goto done;
-        template_from_config(tpl_json, &text);
-        source = json_path;
+    if (*text) *source = path;
+    else free(path);
+    return st;
+}
+
+mmrt_status mmrt_chat_template_load(const char *model_dir, bool processor, mmrt_chat_template *out,
+                                    mmrt_error *err) {
+    memset(out, 0, sizeof *out);
+    /* transformers: chat_template.jinja wins over the tokenizer's config; a processor (vision
+     * models) reads chat_template.json and never the tokenizer's */
+    const char *const tokenizer_order[] = {"chat_template.jinja", "tokenizer_config.json", "chat_template.json"};
+    const char *const processor_order[] = {"chat_template.jinja", "chat_template.json", "tokenizer_config.json"};
+    const char *const *order = processor ? processor_order : tokenizer_order;
+    mmrt_status st = MMRT_OK;
+    for (int i = 0; i < 3 && st == MMRT_OK; i++) {
+        cJSON *json = NULL;
+        char *raw = NULL, *source = NULL;
+        const char *text = NULL;
+        st = read_template(model_dir, order[i], &json, &raw, &text, &source, err);
+        if (st == MMRT_OK && text) st = mmrt_chat_template_parse(text, source, out, err);
+        cJSON_Delete(json);
+        free(raw);
+        free(source);
+        if (text) break;
     }
-    if (text) st = mmrt_chat_template_parse(text, source, out, err);
-done:
-    cJSON_Delete(cfg);
-    cJSON_Delete(tpl_json);
-    free(jinja);
-    free(cfg_path);
-    free(jinja_path);
-    free(json_path);
     return st;
 }
 

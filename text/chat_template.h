@@ -31,12 +31,14 @@ typedef struct mmrt_chat_part {
 
 #define MMRT_CHAT_IMAGE_PLACEHOLDER "<image>"
 
-/* Reads the template from model_dir (tokenizer_config.json's "chat_template", a string or a list
- * of {name, template} where "default" wins, else chat_template.jinja, else the "chat_template" of
- * chat_template.json, the processors' 4.x layout) and recognises it. A missing
+/* Reads the template from model_dir as transformers finds it — chat_template.jinja first; then,
+ * for a tokenizer, tokenizer_config.json's "chat_template" (a string, or a list of {name,
+ * template} where "default" wins) before chat_template.json (the processors' 4.x layout), and for
+ * a processor (vision models) the other way round — and recognises it. A missing
  * template is family NONE and one that matches no format is family UNKNOWN: neither is an error
  * at load time (raw prompts still work); mmrt_chat_render refuses UNKNOWN. */
-mmrt_status mmrt_chat_template_load(const char *model_dir, mmrt_chat_template *out, mmrt_error *err);
+mmrt_status mmrt_chat_template_load(const char *model_dir, bool processor, mmrt_chat_template *out,
+                                    mmrt_error *err);
 /* Recognises template text (exposed for tests). `source` names it in messages. */
 mmrt_status mmrt_chat_template_parse(const char *text, const char *source, mmrt_chat_template *out,
                                      mmrt_error *err);
