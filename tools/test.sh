@@ -43,6 +43,32 @@ if compgen -G "$reports/*" >/dev/null; then
   cat "$reports"/*
   exit 1
 fi
+echo "== CUDA emulator (cuda/emu): Release, ASan+UBSan, TSan =="
+# The emulator compiles against the CUDA toolkit's own headers (cuda_runtime_api.h, cuda_bf16.h).
+if [ -e "${CUDA_HOME:-/usr/local/cuda}/include/cuda_bf16.h" ]; then
+  emu_suite() { # build-dir, extra cmake args...
+    local dir=$1; shift
+    cmake -S cuda/emu -B "$dir" -DMMRT_FATAL_WARNINGS=ON "$@" >/dev/null
+    cmake --build "$dir" -j "$jobs"
+    ctest --test-dir "$dir" --output-on-failure -j 1
+  }
+  emu_suite build/emu -DCMAKE_BUILD_TYPE=Release
+  reports="$PWD/build/emu-asan/sanitizer-reports"
+  rm -rf "$reports" && mkdir -p "$reports"
+  ASAN_OPTIONS="detect_leaks=1:log_path=$reports/asan" \
+  UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$reports/ubsan" \
+    emu_suite build/emu-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMMRT_SANITIZE=address,undefined
+  if compgen -G "$reports/*" >/dev/null; then
+    echo "sanitizer reports:"
+    cat "$reports"/*
+    exit 1
+  fi
+  # Criterion cannot start under TSan: that variant runs the same tests through a plain runner
+  # whose exit status (66) fails on any report.
+  emu_suite build/emu-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMMRT_SANITIZE=thread
+else
+  echo "skipped: no CUDA toolkit headers under ${CUDA_HOME:-/usr/local/cuda}/include"
+fi
 echo "== libFuzzer smoke (clang) =="
 bash tools/fuzz-smoke.sh
 echo "all test suites passed"
