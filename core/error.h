@@ -40,7 +40,11 @@ void mmrt_error_publish(const mmrt_error *err);
 /* Out-of-memory is common enough to have its own helper: "out of memory allocating N bytes for W". */
 mmrt_status mmrt_error_oom(mmrt_error *err, size_t n_bytes, const char *what);
 
+#ifdef __cplusplus
+[[noreturn]] void mmrt_abort(const char *file, int line, const char *expr);
+#else
 _Noreturn void mmrt_abort(const char *file, int line, const char *expr);
+#endif
 
 #define MMRT_ASSERT(x)                                                                             \
     do {                                                                                           \

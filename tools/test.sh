@@ -66,6 +66,26 @@ if [ -e "${CUDA_HOME:-/usr/local/cuda}/include/cuda_bf16.h" ]; then
   # Criterion cannot start under TSan: that variant runs the same tests through a plain runner
   # whose exit status (66) fails on any report.
   emu_suite build/emu-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMMRT_SANITIZE=thread
+
+  echo "== the CUDA backend's kernels on the emulator (-DMMRT_CUDA_EMU=ON): Release, ASan+UBSan =="
+  cuda_emu_suite() { # build-dir, extra cmake args...
+    local dir=$1; shift
+    cmake -S . -B "$dir" -DMMRT_FATAL_WARNINGS=ON -DMMRT_CUDA_EMU=ON -DMMRT_EMU_NVCC_CHECK=OFF \
+      -DMMRT_BUILD_SAMPLES=OFF -DMMRT_BUILD_BENCH=OFF "$@" >/dev/null
+    cmake --build "$dir" -j "$jobs" --target test_cuda_ops
+    ctest --test-dir "$dir" --output-on-failure -j 1 -R test_cuda_ops
+  }
+  cuda_emu_suite build/cuda-emu -DCMAKE_BUILD_TYPE=Release
+  reports="$PWD/build/cuda-emu-asan/sanitizer-reports"
+  rm -rf "$reports" && mkdir -p "$reports"
+  ASAN_OPTIONS="detect_leaks=1:log_path=$reports/asan" \
+  UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$reports/ubsan" \
+    cuda_emu_suite build/cuda-emu-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMMRT_SANITIZE=address,undefined
+  if compgen -G "$reports/*" >/dev/null; then
+    echo "sanitizer reports:"
+    cat "$reports"/*
+    exit 1
+  fi
 else
   echo "skipped: no CUDA toolkit headers under ${CUDA_HOME:-/usr/local/cuda}/include"
 fi

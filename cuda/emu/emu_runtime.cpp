@@ -37,6 +37,7 @@ thread_local last_error t_err;
 struct registry {
   std::mutex m;
   std::map<uintptr_t, size_t> device;  // base -> size of live cudaMalloc blocks
+  size_t device_used = 0;              // bytes of those blocks (rounded as cudaMalloc rounds)
   std::set<const void*> host;          // cudaMallocHost blocks
   std::set<const void*> streams, events;
   std::map<const void*, size_t> smem_limit;  // kernel -> cudaFuncAttributeMaxDynamicSharedMemorySize
@@ -178,16 +179,37 @@ cudaError_t cudaFuncSetAttribute(const void* func, enum cudaFuncAttribute attr, 
 
 // ---- memory ----------------------------------------------------------------------------------
 
+// The emulated device's memory: MMRT_EMU_DEVICE_MEMORY_MB, else 80 GiB (an H100). A request past
+// it fails as on a GPU, before the host allocator is asked (which ASan would report).
+static size_t device_capacity() {
+  static const size_t cap = [] {
+    const char* e = getenv("MMRT_EMU_DEVICE_MEMORY_MB");
+    unsigned long long mb = e ? strtoull(e, nullptr, 10) : 0;
+    return mb > 0 && mb < (1ull << 40) ? (size_t)mb << 20 : (size_t)80 << 30;
+  }();
+  return cap;
+}
+
+static size_t rounded_size(size_t size) { return (size + 255) / 256 * 256; }  // cudaMalloc aligns to 256
+
 cudaError_t cudaMalloc(void** dev_ptr, size_t size) {
   *dev_ptr = nullptr;
   if (size == 0) return cudaSuccess;
-  const size_t rounded = (size + 255) / 256 * 256;  // cudaMalloc aligns to 256 bytes
+  {
+    std::lock_guard lk(reg().m);
+    if (size > device_capacity() || rounded_size(size) > device_capacity() - reg().device_used)
+      return record_error(cudaErrorMemoryAllocation,
+                          format("cudaMalloc: %zu bytes: out of device memory (%zu of %zu bytes in use)", size,
+                                 reg().device_used, device_capacity()));
+  }
+  const size_t rounded = rounded_size(size);
   void* p = aligned_alloc(256, rounded);
   if (!p)
     return record_error(cudaErrorMemoryAllocation, format("cudaMalloc: %zu bytes", size));
   memset(p, 0xff, rounded);
   std::lock_guard lk(reg().m);
   reg().device[(uintptr_t)p] = size;
+  reg().device_used += rounded;
   *dev_ptr = p;
   return cudaSuccess;
 }
@@ -196,10 +218,13 @@ cudaError_t cudaFree(void* dev_ptr) {
   if (!dev_ptr) return cudaSuccess;
   {
     std::lock_guard lk(reg().m);
-    if (!reg().device.erase((uintptr_t)dev_ptr))
+    auto it = reg().device.find((uintptr_t)dev_ptr);
+    if (it == reg().device.end())
       return record_error(cudaErrorInvalidValue,
                           format("cudaFree(%p): not the start of a live cudaMalloc allocation",
                                  dev_ptr));
+    reg().device_used -= rounded_size(it->second);
+    reg().device.erase(it);
   }
   free(dev_ptr);
   return cudaSuccess;
@@ -226,8 +251,9 @@ cudaError_t cudaFreeHost(void* ptr) {
 }
 
 cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total) {
-  *free_bytes = (size_t)64 << 30;
-  *total = (size_t)80 << 30;
+  std::lock_guard lk(reg().m);
+  *total = device_capacity();
+  *free_bytes = *total - reg().device_used;
   return cudaSuccess;
 }
 

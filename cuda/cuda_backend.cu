@@ -1,0 +1,312 @@
+// The CUDA backend: device buffers from a small pool, one stream, and the op table of cuda_ops.h.
+//
+// Buffers: freed buffers are kept and handed out again for requests of between half their size and
+// their size, so that per-step activations do not cost a cudaMalloc each; all of them go back to
+// the device when the pool cannot satisfy a request (before reporting OOM) and at free().
+// Live allocations are kept sorted by address: supports_op() uses them to check that every operand
+// of an op lies inside memory this backend handed out.
+//
+// Not thread-safe: one backend is one stream, driven by one thread at a time (as a session is).
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda_ops.h"  // includes core/backend.h and cuda_backend.h the way C++ needs them
+
+namespace {
+
+constexpr size_t BUFFER_ALIGN = 256;  // cudaMalloc's own alignment; rounds pool sizes
+
+struct cuda_buffer {
+  char* ptr;
+  size_t size;     // allocated (rounded) size
+  size_t n_bytes;  // size asked for by the current owner (valid range for tensors)
+  bool in_use;
+};
+
+struct cuda_ctx {
+  int device;
+  mmrt_cuda_queue q;
+  cuda_buffer* bufs;  // sorted by ptr
+  size_t n_bufs, cap_bufs;
+};
+
+// The launcher of an op kind, or NULL when this backend has none yet (ATTENTION).
+mmrt_cuda_op_fn op_launcher(mmrt_op_kind kind) {
+  switch (kind) {
+#define MMRT_CUDA_CASE(KIND, name) \
+  case MMRT_OP_##KIND:             \
+    return mmrt_cuda_##name;
+    MMRT_CUDA_OPS(MMRT_CUDA_CASE)
+#undef MMRT_CUDA_CASE
+    default:
+      return nullptr;
+  }
+}
+
+cuda_ctx* ctx_of(mmrt_backend* be) { return static_cast<cuda_ctx*>(be->ctx); }
+
+mmrt_status cuda_error(mmrt_error* err, cudaError_t e, const char* what) {
+  return mmrt_error_set(err, MMRT_ERR_BACKEND, "CUDA %s: %s", what, prim::launch_error_string(e));
+}
+
+// Index of the buffer that contains address p, or n_bufs.
+size_t find_buffer(const cuda_ctx* c, const void* p) {
+  size_t lo = 0, hi = c->n_bufs;  // first buffer with ptr > p is at hi after the search
+  while (lo < hi) {
+    const size_t mid = (lo + hi) / 2;
+    if (c->bufs[mid].ptr <= static_cast<const char*>(p))
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  if (lo == 0) return c->n_bufs;
+  const cuda_buffer& b = c->bufs[lo - 1];
+  return static_cast<const char*>(p) < b.ptr + b.size ? lo - 1 : c->n_bufs;
+}
+
+// Returns cached buffers to the device.
+void release_cached(cuda_ctx* c) {
+  size_t kept = 0;
+  for (size_t i = 0; i < c->n_bufs; i++) {
+    if (c->bufs[i].in_use)
+      c->bufs[kept++] = c->bufs[i];
+    else
+      cudaFree(c->bufs[i].ptr);
+  }
+  c->n_bufs = kept;
+}
+
+mmrt_status insert_buffer(cuda_ctx* c, cuda_buffer b, mmrt_error* err) {
+  if (c->n_bufs == c->cap_bufs) {
+    const size_t cap = c->cap_bufs ? 2 * c->cap_bufs : 64;
+    cuda_buffer* nb = static_cast<cuda_buffer*>(realloc(c->bufs, cap * sizeof *nb));
+    if (!nb) return mmrt_error_oom(err, cap * sizeof *nb, "CUDA buffer list");
+    c->bufs = nb;
+    c->cap_bufs = cap;
+  }
+  size_t i = c->n_bufs;
+  while (i > 0 && c->bufs[i - 1].ptr > b.ptr) {
+    c->bufs[i] = c->bufs[i - 1];
+    i--;
+  }
+  c->bufs[i] = b;
+  c->n_bufs++;
+  return MMRT_OK;
+}
+
+mmrt_status cuda_buffer_alloc(mmrt_backend* be, size_t n_bytes, void** ptr, mmrt_error* err) {
+  cuda_ctx* c = ctx_of(be);
+  if (n_bytes > SIZE_MAX - BUFFER_ALIGN) return mmrt_error_oom(err, n_bytes, "CUDA device buffer");
+  const size_t size =
+      n_bytes ? (n_bytes + BUFFER_ALIGN - 1) / BUFFER_ALIGN * BUFFER_ALIGN : BUFFER_ALIGN;
+  size_t best = c->n_bufs;  // the smallest cached buffer that fits without wasting half
+  for (size_t i = 0; i < c->n_bufs; i++) {
+    const cuda_buffer& b = c->bufs[i];
+    if (!b.in_use && b.size >= size && b.size / 2 <= size &&
+        (best == c->n_bufs || b.size < c->bufs[best].size))
+      best = i;
+  }
+  if (best < c->n_bufs) {
+    c->bufs[best].in_use = true;
+    c->bufs[best].n_bytes = n_bytes;
+    *ptr = c->bufs[best].ptr;
+    return MMRT_OK;
+  }
+  void* p = nullptr;
+  cudaError_t e = cudaMalloc(&p, size);
+  if (e == cudaErrorMemoryAllocation) {
+    (void)cudaGetLastError();
+    release_cached(c);
+    e = cudaMalloc(&p, size);
+  }
+  if (e == cudaErrorMemoryAllocation) {
+    (void)cudaGetLastError();
+    return mmrt_error_oom(err, n_bytes, "CUDA device buffer");
+  }
+  if (e != cudaSuccess) return cuda_error(err, e, "cudaMalloc");
+  const mmrt_status st =
+      insert_buffer(c, cuda_buffer{static_cast<char*>(p), size, n_bytes, true}, err);
+  if (st != MMRT_OK) {
+    cudaFree(p);
+    return st;
+  }
+  *ptr = p;
+  return MMRT_OK;
+}
+
+// Keeps the buffer for reuse. Work queued on the stream that still uses it is fine: the stream
+// runs in order, so a later op that gets the buffer again runs after it.
+void cuda_buffer_free(mmrt_backend* be, void* ptr) {
+  if (!ptr) return;
+  cuda_ctx* c = ctx_of(be);
+  const size_t i = find_buffer(c, ptr);
+  MMRT_ASSERT(i < c->n_bufs && c->bufs[i].ptr == ptr && c->bufs[i].in_use);
+  c->bufs[i].in_use = false;
+}
+
+mmrt_status cuda_upload(mmrt_backend* be, void* dst, const void* src, size_t n_bytes,
+                        mmrt_error* err) {
+  if (!n_bytes) return MMRT_OK;
+  const cudaError_t e =
+      cudaMemcpyAsync(dst, src, n_bytes, cudaMemcpyHostToDevice, ctx_of(be)->q.stream);
+  if (e != cudaSuccess) return cuda_error(err, e, "upload (cudaMemcpyAsync host to device)");
+  return MMRT_OK;
+}
+
+mmrt_status cuda_download(mmrt_backend* be, void* dst, const void* src, size_t n_bytes,
+                          mmrt_error* err) {
+  if (!n_bytes) return MMRT_OK;
+  const cudaError_t e =
+      cudaMemcpyAsync(dst, src, n_bytes, cudaMemcpyDeviceToHost, ctx_of(be)->q.stream);
+  if (e != cudaSuccess) return cuda_error(err, e, "download (cudaMemcpyAsync device to host)");
+  return MMRT_OK;
+}
+
+// Waits for the stream, then reports bad input that kernels met (get_rows ids) since the last call.
+mmrt_status cuda_synchronize(mmrt_backend* be, mmrt_error* err) {
+  cuda_ctx* c = ctx_of(be);
+  cudaError_t e = cudaStreamSynchronize(c->q.stream);
+  if (e != cudaSuccess)
+    return cuda_error(err, e, "stream synchronize (an earlier kernel or copy failed)");
+  int bad[3];
+  e = cudaMemcpy(bad, c->q.bad, sizeof bad, cudaMemcpyDeviceToHost);
+  if (e != cudaSuccess) return cuda_error(err, e, "reading the kernels' bad-input report");
+  if (bad[0]) {
+    e = cudaMemset(c->q.bad, 0, sizeof bad);
+    if (e != cudaSuccess) return cuda_error(err, e, "clearing the kernels' bad-input report");
+    return mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "get_rows: token id %d out of range [0, %d)",
+                          bad[1], bad[2]);
+  }
+  return MMRT_OK;
+}
+
+bool is_float(mmrt_dtype t) { return t == MMRT_F32 || t == MMRT_F16 || t == MMRT_BF16; }
+
+// t is absent, or lies inside one live buffer of this backend with rows contiguous and every
+// stride a whole number of elements.
+bool on_device(const cuda_ctx* c, const mmrt_tensor* t) {
+  if (!t) return true;
+  const size_t es = mmrt_dtype_size(t->type);
+  if (t->nb[0] != es) return false;
+  for (int i = 1; i < MMRT_MAX_DIMS; i++)
+    if (t->nb[i] % es) return false;
+  const size_t n = mmrt_tensor_nbytes(t);
+  if (n == 0) return true;
+  const size_t i = find_buffer(c, t->data);
+  if (i == c->n_bufs || !c->bufs[i].in_use) return false;
+  const cuda_buffer& b = c->bufs[i];
+  return static_cast<const char*>(t->data) - b.ptr + n <= b.n_bytes;
+}
+
+// Kernels index rows by blockIdx.x and ids are i32.
+bool rows_fit(const mmrt_tensor* t) { return t->ne[1] * t->ne[2] * t->ne[3] <= INT32_MAX; }
+
+bool cuda_supports_op(mmrt_backend* be, const mmrt_op* op) {
+  const cuda_ctx* c = ctx_of(be);
+  if (!op_launcher(op->kind)) return false;
+  if (!on_device(c, op->dst)) return false;
+  for (int i = 0; i < 4; i++)
+    if (!on_device(c, op->src[i])) return false;
+  const mmrt_tensor *a = op->src[0], *b = op->src[1], *d = op->dst;
+  if (!rows_fit(a)) return false;
+  switch (op->kind) {
+    case MMRT_OP_MATMUL:  // grid.y counts tiles of rows
+      return a->type == MMRT_F32 && d->type == MMRT_F32 && is_float(b->type) &&
+             (a->ne[1] + MATMUL_TILE - 1) / MATMUL_TILE <= 65535;
+    case MMRT_OP_GET_ROWS:
+      return is_float(a->type) && b->type == MMRT_I32 && d->type == MMRT_F32 && rows_fit(d);
+    case MMRT_OP_RMS_NORM:
+    case MMRT_OP_ADD_BIAS:
+      return a->type == MMRT_F32 && d->type == MMRT_F32 && is_float(b->type);
+    case MMRT_OP_LAYER_NORM:
+      return a->type == MMRT_F32 && d->type == MMRT_F32 && is_float(b->type) &&
+             is_float(op->src[2]->type);
+    case MMRT_OP_ROPE:  // pos and inv_freq are read as plain arrays, like the CPU backend does
+      return a->type == MMRT_F32 && d->type == MMRT_F32 && mmrt_tensor_is_contiguous(b) &&
+             mmrt_tensor_is_contiguous(op->src[2]);
+    case MMRT_OP_SILU_MUL:
+    case MMRT_OP_ADD:
+    case MMRT_OP_MUL:
+      return a->type == MMRT_F32 && b->type == MMRT_F32 && d->type == MMRT_F32;
+    case MMRT_OP_ARGMAX:
+      return a->type == MMRT_F32 && d->type == MMRT_I32 && mmrt_tensor_is_contiguous(d);
+    default:
+      return a->type == MMRT_F32 && d->type == MMRT_F32;
+  }
+}
+
+mmrt_status cuda_compute(mmrt_backend* be, const mmrt_op* op, mmrt_error* err) {
+  return op_launcher(op->kind)(op, ctx_of(be)->q, err);
+}
+
+void cuda_free(mmrt_backend* be) {
+  cuda_ctx* c = ctx_of(be);
+  if (c) {
+    cudaStreamSynchronize(c->q.stream);
+    for (size_t i = 0; i < c->n_bufs; i++) cudaFree(c->bufs[i].ptr);
+    free(c->bufs);
+    cudaFree(c->q.bad);
+    cudaStreamDestroy(c->q.stream);
+    free(c);
+  }
+  free(be);
+}
+
+const mmrt_backend_i cuda_iface = {
+    .name = "cuda",
+    .buffer_alloc = cuda_buffer_alloc,
+    .buffer_free = cuda_buffer_free,
+    .upload = cuda_upload,
+    .download = cuda_download,
+    .synchronize = cuda_synchronize,
+    .supports_op = cuda_supports_op,
+    .compute = cuda_compute,
+    .host_memory = false,
+    .free = cuda_free,
+};
+
+}  // namespace
+
+mmrt_status mmrt_cuda_backend_init(const mmrt_backend_params* params, mmrt_backend** out,
+                                   mmrt_error* err) {
+  (void)params;
+  int n_dev = 0;
+  cudaError_t e = cudaGetDeviceCount(&n_dev);
+  if (e != cudaSuccess) return cuda_error(err, e, "no usable device (cudaGetDeviceCount)");
+  if (n_dev == 0) return mmrt_error_set(err, MMRT_ERR_BACKEND, "CUDA: no device found");
+  mmrt_backend* be = static_cast<mmrt_backend*>(calloc(1, sizeof *be));
+  cuda_ctx* c = static_cast<cuda_ctx*>(calloc(1, sizeof *c));
+  if (!be || !c) {
+    free(be);
+    free(c);
+    return mmrt_error_oom(err, sizeof *be + sizeof *c, "CUDA backend");
+  }
+  be->iface = &cuda_iface;
+  be->ctx = c;
+  mmrt_status st = MMRT_OK;
+  if ((e = cudaGetDevice(&c->device)) != cudaSuccess)
+    st = cuda_error(err, e, "cudaGetDevice");
+  else if ((e = cudaStreamCreateWithFlags(&c->q.stream, cudaStreamNonBlocking)) != cudaSuccess)
+    st = cuda_error(err, e, "cudaStreamCreate");
+  else if ((e = cudaMalloc(&c->q.bad, 3 * sizeof(int))) != cudaSuccess)
+    st = e == cudaErrorMemoryAllocation ? mmrt_error_oom(err, 3 * sizeof(int), "CUDA error report")
+                                        : cuda_error(err, e, "cudaMalloc");
+  else if ((e = cudaMemset(c->q.bad, 0, 3 * sizeof(int))) != cudaSuccess)
+    st = cuda_error(err, e, "cudaMemset");
+  if (st != MMRT_OK) {
+    if (c->q.bad) cudaFree(c->q.bad);
+    if (c->q.stream) cudaStreamDestroy(c->q.stream);
+    free(c);
+    free(be);
+    return st;
+  }
+  *out = be;
+  return MMRT_OK;
+}
+
+mmrt_status mmrt_cuda_check_launch(const char* kernel, mmrt_error* err) {
+  const cudaError_t e = cudaGetLastError();
+  if (e == cudaSuccess) return MMRT_OK;
+  return mmrt_error_set(err, MMRT_ERR_BACKEND, "CUDA kernel %s: %s", kernel,
+                        prim::launch_error_string(e));
+}

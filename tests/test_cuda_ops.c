@@ -1,0 +1,520 @@
+/* The CUDA backend's ops against the CPU backend's _ref oracles (fp64), within 1e-5 × max|ref|.
+ *
+ * Built only in the MMRT_CUDA_EMU variant, where the CUDA backend's kernels run on the CPU emulator
+ * (cuda/emu); ctest runs this binary once per emulator scheduling order. Every case uploads random
+ * inputs of odd shapes (1, 7, 33, 257 columns; strided rows), runs the op on the CUDA backend,
+ * downloads and compares; none may fall back. A failed launch fails the case with the backend's
+ * message, which names the kernel. */
+#include "core/backend.h"
+#include "core/ops.h"
+#include "helpers/compare.h"
+
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const mmrt_dtype weight_types[] = {MMRT_F32, MMRT_BF16, MMRT_F16};
+static const int64_t col_counts[] = {1, 7, 33, 257};
+static const int64_t row_counts[] = {1, 3, 6};
+
+/* ---- host and device tensors ------------------------------------------------------------ */
+
+/* Host allocations of the running test, freed by free_host(). */
+static void *host_allocs[64];
+static int n_host_allocs;
+
+static void *host_alloc(size_t n) {
+    cr_assert_lt(n_host_allocs, 64, "too many host buffers in one case");
+    void *p = malloc(n ? n : 1);
+    cr_assert(p);
+    return host_allocs[n_host_allocs++] = p;
+}
+
+static void free_host(void) {
+    while (n_host_allocs > 0)
+        free(host_allocs[--n_host_allocs]);
+}
+
+/* A host tensor (ne2, ne1, ne0) whose rows are `pitch` ≥ ne0 elements apart, filled with
+ * deterministic values in [lo, hi) (rounded to t for f16/bf16; small integers for i32). */
+static mmrt_tensor host_tensor(mmrt_dtype t, int64_t ne0, int64_t ne1, int64_t ne2, int64_t pitch,
+                               uint64_t seed, float lo, float hi) {
+    int64_t n = pitch * ne1 * ne2;
+    size_t es = mmrt_dtype_size(t);
+    float *f = host_alloc(sizeof(float) * (size_t)(n ? n : 1));
+    mmrt_test_fill(f, n, seed, lo, hi);
+    void *data = host_alloc(es * (size_t)(n ? n : 1));
+    for (int64_t i = 0; i < n; i++) {
+        switch (t) {
+        case MMRT_F32:
+            ((float *)data)[i] = f[i];
+            break;
+        case MMRT_BF16:
+            ((uint16_t *)data)[i] = mmrt_f32_to_bf16(f[i]);
+            break;
+        case MMRT_F16:
+            ((uint16_t *)data)[i] = mmrt_f32_to_f16(f[i]);
+            break;
+        case MMRT_I32:
+            ((int32_t *)data)[i] = (int32_t)floorf(f[i]);
+            break;
+        default:
+            cr_assert_fail("host_tensor: dtype %s", mmrt_dtype_name(t));
+        }
+    }
+    mmrt_tensor h = mmrt_tensor_3d(t, data, ne0, ne1, ne2);
+    h.nb[1] = (size_t)pitch * es;
+    h.nb[2] = h.nb[1] * (size_t)ne1;
+    h.nb[3] = h.nb[2] * (size_t)ne2;
+    return h;
+}
+
+static mmrt_tensor host_matrix(mmrt_dtype t, int64_t cols, int64_t rows, int64_t pitch,
+                               uint64_t seed, float lo, float hi) {
+    return host_tensor(t, cols, rows, 1, pitch, seed, lo, hi);
+}
+
+static mmrt_backend *backend(mmrt_device_kind device, bool use_ref) {
+    mmrt_backend *be = NULL;
+    mmrt_error err = {0};
+    mmrt_backend_params p = {.device = device, .n_threads = 1, .use_ref = use_ref};
+    cr_assert_eq(mmrt_backend_init(&p, &be, &err), MMRT_OK, "backend init: %s", err.msg);
+    return be;
+}
+
+/* A device copy of host tensor h (same shape and strides) in a new buffer of be. */
+static mmrt_tensor to_device(mmrt_backend *be, const mmrt_tensor *h) {
+    mmrt_error err = {0};
+    size_t n = mmrt_tensor_nbytes(h);
+    void *p = NULL;
+    cr_assert_eq(be->iface->buffer_alloc(be, n, &p, &err), MMRT_OK, "buffer_alloc: %s", err.msg);
+    cr_assert_eq(be->iface->upload(be, p, h->data, n, &err), MMRT_OK, "upload: %s", err.msg);
+    mmrt_tensor d = *h;
+    d.data = p;
+    d.backend = be;
+    return d;
+}
+
+/* The elements of t (host memory, any strides) as a flat f32 array, innermost first. */
+static float *gather(const mmrt_tensor *t) {
+    int64_t n = mmrt_tensor_nelements(t), k = 0;
+    float *out = host_alloc(sizeof(float) * (size_t)(n ? n : 1));
+    for (int64_t i3 = 0; i3 < t->ne[3]; i3++)
+        for (int64_t i2 = 0; i2 < t->ne[2]; i2++)
+            for (int64_t i1 = 0; i1 < t->ne[1]; i1++) {
+                const char *row = mmrt_tensor_row(t, i1, i2, i3);
+                for (int64_t i0 = 0; i0 < t->ne[0]; i0++)
+                    out[k++] = t->type == MMRT_I32 ? (float)((const int32_t *)row)[i0]
+                                                   : ((const float *)row)[i0];
+            }
+    return out;
+}
+
+/* ---- the one check every op goes through ------------------------------------------------ */
+
+/* Runs op (host tensors; op.dst a host tensor of the right shape and strides) on the CPU _ref
+ * backend and, with device copies of every tensor, on the CUDA backend; compares dst within
+ * tol × max|ref|. in_place: the CUDA run writes into its copy of src[0] (dst aliases it). */
+static void check_cuda_op(const char *what, mmrt_op op, double tol, bool in_place) {
+    mmrt_backend *cu = backend(MMRT_DEVICE_CUDA, false), *ref = backend(MMRT_DEVICE_CPU, true);
+    mmrt_error err = {0};
+
+    mmrt_tensor dsrc[4], ddst;
+    mmrt_op dop = op;
+    for (int i = 0; i < 4; i++)
+        if (op.src[i]) {
+            dsrc[i] = to_device(cu, op.src[i]);
+            dop.src[i] = &dsrc[i];
+        }
+    /* NaN-filled destination: an element the kernel does not write fails the comparison */
+    memset(op.dst->data, 0xff, mmrt_tensor_nbytes(op.dst));
+    ddst = to_device(cu, op.dst);
+    dop.dst = in_place ? &dsrc[0] : &ddst;
+
+    cr_assert(cu->iface->supports_op(cu, &dop), "%s: the CUDA backend refuses it", what);
+    cr_assert_eq(mmrt_backend_run(ref, &op, &err), MMRT_OK, "%s: reference: %s", what, err.msg);
+    cr_assert_eq(mmrt_backend_run(cu, &dop, &err), MMRT_OK, "%s: %s", what, err.msg);
+
+    mmrt_tensor got = *op.dst;
+    got.data = host_alloc(mmrt_tensor_nbytes(op.dst));
+    cr_assert_eq(cu->iface->download(cu, got.data, dop.dst->data, mmrt_tensor_nbytes(op.dst), &err),
+                 MMRT_OK, "%s: download: %s", what, err.msg);
+    cr_assert_eq(cu->iface->synchronize(cu, &err), MMRT_OK, "%s: synchronize: %s", what, err.msg);
+    cr_assert_eq(cu->n_fallback, 0, "%s: %lld ops fell back to the CPU", what,
+                 (long long)cu->n_fallback);
+    cr_assert_eq(cu->n_ops, 1, "%s: the op did not run on the CUDA backend", what);
+
+    int64_t n = mmrt_tensor_nelements(op.dst);
+    cr_assert(mmrt_test_close(what, gather(&got), gather(op.dst), n, tol),
+              "%s differs from the oracle", what);
+
+    for (int i = 0; i < 4; i++)
+        if (op.src[i])
+            cu->iface->buffer_free(cu, dsrc[i].data);
+    cu->iface->buffer_free(cu, ddst.data);
+    mmrt_backend_free(cu);
+    mmrt_backend_free(ref);
+}
+
+/* dst of the same shape as a, rows `pitch` apart. */
+static mmrt_tensor host_dst(mmrt_dtype t, const mmrt_tensor *a, int64_t pitch) {
+    return host_tensor(t, a->ne[0], a->ne[1], a->ne[2], pitch, 0, 0.0f, 0.0f);
+}
+
+/* ---- row-wise and elementwise ops on (rows, cols) ----------------------------------------- */
+
+typedef struct {
+    mmrt_op_kind kind;
+    float lo, hi; /* input range */
+    bool binary;
+} matrix_op;
+
+static const matrix_op matrix_ops[] = {
+    {MMRT_OP_SOFTMAX, -8.0f, 8.0f, false}, {MMRT_OP_SCALE, -4.0f, 4.0f, false},
+    {MMRT_OP_GELU, -6.0f, 6.0f, false},    {MMRT_OP_GELU_TANH, -6.0f, 6.0f, false},
+    {MMRT_OP_SILU_MUL, -8.0f, 8.0f, true}, {MMRT_OP_ADD, -4.0f, 4.0f, true},
+    {MMRT_OP_MUL, -4.0f, 4.0f, true},
+};
+
+/* Every shape, contiguous and with strided rows (a, b and dst each with their own pitch). */
+static void check_matrix_op(const matrix_op *m, bool in_place) {
+    for (size_t c = 0; c < sizeof col_counts / sizeof *col_counts; c++)
+        for (size_t r = 0; r < sizeof row_counts / sizeof *row_counts; r++)
+            for (int strided = 0; strided < 2; strided++) {
+                int64_t cols = col_counts[c], rows = row_counts[r];
+                uint64_t seed = 1000 * m->kind + 10 * c + r;
+                mmrt_tensor a =
+                    host_matrix(MMRT_F32, cols, rows, cols + 3 * strided, seed, m->lo, m->hi);
+                mmrt_tensor b =
+                    host_matrix(MMRT_F32, cols, rows, cols + 5 * strided, seed + 1, m->lo, m->hi);
+                mmrt_tensor d =
+                    host_dst(MMRT_F32, &a, in_place ? (int64_t)(a.nb[1] / 4) : cols + 2 * strided);
+                mmrt_op op = {.kind = m->kind, .dst = &d, .src = {&a, m->binary ? &b : NULL}};
+                op.p.scale.s = m->kind == MMRT_OP_SOFTMAX ? 0.7f : -1.75f;
+                char what[128];
+                snprintf(what, sizeof what, "%s rows=%lld cols=%lld%s%s", mmrt_op_name(m->kind),
+                         (long long)rows, (long long)cols, strided ? " strided" : "",
+                         in_place ? " in place" : "");
+                check_cuda_op(what, op, 1e-5, in_place);
+                free_host();
+            }
+}
+
+Test(cuda_ops, softmax) { check_matrix_op(&matrix_ops[0], false); }
+Test(cuda_ops, scale) { check_matrix_op(&matrix_ops[1], false); }
+Test(cuda_ops, gelu) { check_matrix_op(&matrix_ops[2], false); }
+Test(cuda_ops, gelu_tanh) { check_matrix_op(&matrix_ops[3], false); }
+Test(cuda_ops, silu_mul) { check_matrix_op(&matrix_ops[4], false); }
+Test(cuda_ops, add) { check_matrix_op(&matrix_ops[5], false); }
+Test(cuda_ops, mul) { check_matrix_op(&matrix_ops[6], false); }
+
+Test(cuda_ops, in_place) {
+    check_matrix_op(&matrix_ops[0], true); /* softmax: three passes over the row it overwrites */
+    check_matrix_op(&matrix_ops[4], true);
+}
+
+Test(cuda_ops, softmax_long_rows) {
+    /* more columns than threads per block, and a row whose max sits in the last element */
+    int64_t cols = 3001;
+    mmrt_tensor a = host_matrix(MMRT_F32, cols, 2, cols, 77, -30.0f, 30.0f);
+    ((float *)a.data)[cols - 1] = 45.0f;
+    mmrt_tensor d = host_dst(MMRT_F32, &a, cols);
+    mmrt_op op = {.kind = MMRT_OP_SOFTMAX, .dst = &d, .src = {&a}, .p.scale.s = 1.0f};
+    check_cuda_op("softmax cols=3001", op, 1e-5, false);
+    free_host();
+}
+
+/* ---- ops with f32/f16/bf16 weights -------------------------------------------------------- */
+
+static void check_weighted(mmrt_op_kind kind, float lo, float hi) {
+    for (size_t t = 0; t < 3; t++)
+        for (size_t c = 0; c < sizeof col_counts / sizeof *col_counts; c++)
+            for (size_t r = 0; r < sizeof row_counts / sizeof *row_counts; r++) {
+                int64_t cols = col_counts[c], rows = row_counts[r];
+                bool strided = (c + r) % 2;
+                uint64_t seed = 2000 * kind + 100 * t + 10 * c + r;
+                mmrt_tensor x = host_matrix(MMRT_F32, cols, rows, cols + 4 * strided, seed, lo, hi);
+                mmrt_tensor w = host_matrix(weight_types[t], cols, 1, cols, seed + 1, -1.0f, 1.0f);
+                /* a bias of another dtype than w */
+                mmrt_tensor b =
+                    host_matrix(weight_types[(t + 1) % 3], cols, 1, cols, seed + 2, -1.0f, 1.0f);
+                mmrt_tensor d = host_dst(MMRT_F32, &x, cols + strided);
+                mmrt_op op = {.kind = kind, .dst = &d, .src = {&x, &w}};
+                if (kind == MMRT_OP_LAYER_NORM)
+                    op.src[2] = &b;
+                op.p.norm.eps = 1e-6f;
+                char what[128];
+                snprintf(what, sizeof what, "%s rows=%lld cols=%lld w=%s%s", mmrt_op_name(kind),
+                         (long long)rows, (long long)cols, mmrt_dtype_name(weight_types[t]),
+                         strided ? " strided" : "");
+                check_cuda_op(what, op, 1e-5, false);
+                free_host();
+            }
+}
+
+Test(cuda_ops, rms_norm) { check_weighted(MMRT_OP_RMS_NORM, -3.0f, 3.0f); }
+Test(cuda_ops, layer_norm) { check_weighted(MMRT_OP_LAYER_NORM, -3.0f, 5.0f); /* mean ≠ 0 */ }
+Test(cuda_ops, add_bias) { check_weighted(MMRT_OP_ADD_BIAS, -4.0f, 4.0f); }
+
+Test(cuda_ops, norms_long_rows) {
+    /* SigLIP's 1152 and a large mean: the two-pass variance must not cancel */
+    for (int k = 0; k < 2; k++) {
+        mmrt_op_kind kind = k ? MMRT_OP_LAYER_NORM : MMRT_OP_RMS_NORM;
+        mmrt_tensor x = host_matrix(MMRT_F32, 1152, 3, 1152, 90 + k, 95.0f, 105.0f);
+        mmrt_tensor w = host_matrix(MMRT_BF16, 1152, 1, 1152, 92, -1.0f, 1.0f);
+        mmrt_tensor b = host_matrix(MMRT_F16, 1152, 1, 1152, 93, -1.0f, 1.0f);
+        mmrt_tensor d = host_dst(MMRT_F32, &x, 1152);
+        mmrt_op op = {.kind = kind, .dst = &d, .src = {&x, &w, k ? &b : NULL}, .p.norm.eps = 1e-5f};
+        check_cuda_op(k ? "layer_norm d=1152 mean 100" : "rms_norm d=1152 mean 100", op, 1e-5,
+                      false);
+        free_host();
+    }
+}
+
+/* ---- matmul (the interim tiled kernel) ----------------------------------------------------- */
+
+Test(cuda_ops, matmul) {
+    /* (m, n, k): one decode row, ragged tiles on every side, k longer than many tiles */
+    static const int64_t shapes[][3] = {{1, 7, 5},    {1, 33, 257},  {3, 17, 31},
+                                        {16, 16, 16}, {37, 41, 577}, {2, 1, 1}};
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+        for (size_t t = 0; t < 3; t++) {
+            int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+            bool strided = (s + t) % 2;
+            mmrt_tensor x = host_matrix(MMRT_F32, k, m, k + 3 * strided, 600 + s, -1.0f, 1.0f);
+            mmrt_tensor w = host_matrix(weight_types[t], k, n, k + strided, 610 + s, -1.0f, 1.0f);
+            mmrt_tensor d = host_matrix(MMRT_F32, n, m, n + 2 * strided, 0, 0.0f, 0.0f);
+            mmrt_op op = {.kind = MMRT_OP_MATMUL, .dst = &d, .src = {&x, &w}};
+            char what[128];
+            snprintf(what, sizeof what, "matmul m=%lld n=%lld k=%lld w=%s%s", (long long)m,
+                     (long long)n, (long long)k, mmrt_dtype_name(weight_types[t]),
+                     strided ? " strided" : "");
+            check_cuda_op(what, op, 1e-5, false);
+            free_host();
+        }
+}
+
+/* ---- get_rows ----------------------------------------------------------------------------- */
+
+Test(cuda_ops, get_rows) {
+    for (size_t t = 0; t < 3; t++)
+        for (size_t c = 0; c < sizeof col_counts / sizeof *col_counts; c++) {
+            int64_t d = col_counts[c], vocab = 50, n = 9;
+            bool strided = c % 2;
+            mmrt_tensor table =
+                host_matrix(weight_types[t], d, vocab, d + 2 * strided, 300 + c, -2.0f, 2.0f);
+            mmrt_tensor ids = host_matrix(MMRT_I32, n, 1, n, 310 + c, 0.0f, (float)vocab);
+            ((int32_t *)ids.data)[0] = 0;
+            ((int32_t *)ids.data)[1] = (int32_t)vocab - 1;
+            ((int32_t *)ids.data)[2] = ((int32_t *)ids.data)[3]; /* a repeated id */
+            ids = mmrt_tensor_1d(MMRT_I32, ids.data, n);
+            mmrt_tensor dst = host_matrix(MMRT_F32, d, n, d + 3 * strided, 0, 0.0f, 0.0f);
+            mmrt_op op = {.kind = MMRT_OP_GET_ROWS, .dst = &dst, .src = {&table, &ids}};
+            char what[128];
+            snprintf(what, sizeof what, "get_rows d=%lld table=%s%s", (long long)d,
+                     mmrt_dtype_name(weight_types[t]), strided ? " strided" : "");
+            check_cuda_op(what, op, 0.0, false); /* a gather converts exactly */
+            free_host();
+        }
+}
+
+Test(cuda_ops, get_rows_reports_out_of_range_ids_at_synchronize) {
+    mmrt_backend *cu = backend(MMRT_DEVICE_CUDA, false);
+    const int32_t bad_ids[] = {50, -1};
+    for (int k = 0; k < 2; k++) {
+        mmrt_tensor table = host_matrix(MMRT_F32, 7, 50, 7, 1, -1.0f, 1.0f);
+        int32_t idv[3] = {3, bad_ids[k], 4};
+        mmrt_tensor ids = mmrt_tensor_1d(MMRT_I32, idv, 3);
+        mmrt_tensor dst = host_matrix(MMRT_F32, 7, 3, 7, 0, 0.0f, 0.0f);
+        mmrt_tensor dt = to_device(cu, &table), di = to_device(cu, &ids), dd = to_device(cu, &dst);
+        mmrt_error err = {0};
+        cr_assert_eq(mmrt_get_rows(cu, &dd, &dt, &di, &err), MMRT_OK, "%s", err.msg);
+        cr_assert_eq(cu->iface->synchronize(cu, &err), MMRT_ERR_INVALID_ARG);
+        char want[64];
+        snprintf(want, sizeof want, "token id %d out of range [0, 50)", bad_ids[k]);
+        cr_assert(strstr(err.msg, want), "message: %s", err.msg);
+        /* reported once: the next synchronize is clean */
+        cr_assert_eq(cu->iface->synchronize(cu, &err), MMRT_OK, "%s", err.msg);
+        cu->iface->buffer_free(cu, dt.data);
+        cu->iface->buffer_free(cu, di.data);
+        cu->iface->buffer_free(cu, dd.data);
+        free_host();
+    }
+    mmrt_backend_free(cu);
+}
+
+/* ---- rope --------------------------------------------------------------------------------- */
+
+Test(cuda_ops, rope) {
+    /* (hd, n_head, n_tok, n_rot): full and partial rotation, odd head dim, one token */
+    static const int shapes[][4] = {{64, 3, 5, 64}, {18, 1, 9, 18}, {96, 2, 3, 32},
+                                    {8, 5, 1, 8},   {33, 2, 4, 16}, {7, 3, 2, 0}};
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+        for (int strided = 0; strided < 2; strided++) {
+            int hd = shapes[s][0], nh = shapes[s][1], nt = shapes[s][2], n_rot = shapes[s][3];
+            mmrt_tensor x =
+                host_tensor(MMRT_F32, hd, nh, nt, hd + 5 * strided, 400 + s, -2.0f, 2.0f);
+            mmrt_tensor pos =
+                mmrt_tensor_1d(MMRT_I32, host_alloc(sizeof(int32_t) * (size_t)nt), nt);
+            /* large positions: the angle's f32 rounding must not show */
+            for (int t = 0; t < nt; t++)
+                ((int32_t *)pos.data)[t] = 1000 * t + 3 + 7919 * (int)s;
+            mmrt_tensor inv = mmrt_tensor_1d(
+                MMRT_F32, host_alloc(sizeof(float) * (size_t)(n_rot / 2 + 1)), n_rot / 2);
+            for (int i = 0; i < n_rot / 2; i++)
+                ((float *)inv.data)[i] = (float)pow(10000.0, -2.0 * i / n_rot);
+            mmrt_tensor d = host_tensor(MMRT_F32, hd, nh, nt, hd + 2 * strided, 0, 0.0f, 0.0f);
+            mmrt_op op = {.kind = MMRT_OP_ROPE, .dst = &d, .src = {&x, &pos, &inv}};
+            op.p.rope.n_rot = n_rot;
+            op.p.rope.attn_factor = s == 2 ? 1.25f : 1.0f;
+            char what[128];
+            snprintf(what, sizeof what, "rope hd=%d heads=%d tokens=%d n_rot=%d%s", hd, nh, nt,
+                     n_rot, strided ? " strided" : "");
+            check_cuda_op(what, op, 1e-5, false);
+            /* in place: dst is x itself, with x's strides */
+            mmrt_tensor d2 = host_tensor(MMRT_F32, hd, nh, nt, hd + 5 * strided, 0, 0.0f, 0.0f);
+            op.dst = &d2;
+            strncat(what, " in place", sizeof what - strlen(what) - 1);
+            check_cuda_op(what, op, 1e-5, true);
+            free_host();
+        }
+}
+
+/* ---- argmax ------------------------------------------------------------------------------- */
+
+Test(cuda_ops, argmax_first_index_on_ties) {
+    static const int64_t cols[] = {1, 7, 33, 257, 1000};
+    for (size_t c = 0; c < sizeof cols / sizeof *cols; c++) {
+        int64_t rows = 5;
+        mmrt_tensor x =
+            host_matrix(MMRT_F32, cols[c], rows, cols[c] + (int64_t)(c % 2), 500 + c, 0.0f, 4.0f);
+        /* few distinct values: ties everywhere, the maximum repeated across warps */
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t j = 0; j < cols[c]; j++) {
+                float *v = (float *)mmrt_tensor_row(&x, r, 0, 0) + j;
+                *v = floorf(*v);
+            }
+        mmrt_tensor d = host_matrix(MMRT_I32, rows, 1, rows, 0, 0.0f, 0.0f);
+        d = mmrt_tensor_1d(MMRT_I32, d.data, rows);
+        mmrt_op op = {.kind = MMRT_OP_ARGMAX, .dst = &d, .src = {&x}};
+        char what[64];
+        snprintf(what, sizeof what, "argmax cols=%lld", (long long)cols[c]);
+        check_cuda_op(what, op, 0.0, false); /* indices: exact */
+        free_host();
+    }
+}
+
+/* ---- what the backend refuses, and its errors ------------------------------------------------ */
+
+Test(cuda_ops, supports_op_refuses_what_it_cannot_run) {
+    mmrt_backend *cu = backend(MMRT_DEVICE_CUDA, false);
+    cr_assert_not(cu->iface->host_memory);
+    mmrt_tensor hx = host_matrix(MMRT_F32, 8, 4, 8, 1, -1.0f, 1.0f);
+    mmrt_tensor hw = host_matrix(MMRT_F32, 8, 8, 8, 2, -1.0f, 1.0f);
+    mmrt_tensor hh = host_matrix(MMRT_F16, 8, 4, 8, 3, -1.0f, 1.0f);
+    mmrt_tensor hd = host_matrix(MMRT_F32, 8, 4, 8, 0, 0.0f, 0.0f);
+    mmrt_tensor x = to_device(cu, &hx), w = to_device(cu, &hw), h = to_device(cu, &hh);
+    mmrt_tensor d = to_device(cu, &hd);
+    mmrt_tensor w1 = w;
+    w1.ne[1] = 1;
+    w1.nb[2] = w1.nb[3] = w1.nb[1];
+
+    /* the baseline is accepted */
+    mmrt_op ok = {.kind = MMRT_OP_RMS_NORM, .dst = &d, .src = {&x, &w1}};
+    cr_assert(cu->iface->supports_op(cu, &ok));
+
+    /* not implemented yet: attention */
+    mmrt_tensor q3 = mmrt_tensor_split_heads(&x, 4), d3 = mmrt_tensor_split_heads(&d, 4);
+    mmrt_tensor k3 = q3;
+    mmrt_op at = {.kind = MMRT_OP_ATTENTION, .dst = &d3, .src = {&q3, &k3, &k3}};
+    at.p.attn.scale = 0.5f;
+    at.p.attn.n_kv = 4;
+    cr_assert_not(cu->iface->supports_op(cu, &at), "attention");
+    mmrt_error err = {0};
+    cr_assert_eq(mmrt_backend_run(cu, &at, &err), MMRT_ERR_UNSUPPORTED);
+    cr_assert(strstr(err.msg, "attention"), "message: %s", err.msg);
+
+    /* an f16 activation */
+    mmrt_op sm = {.kind = MMRT_OP_SOFTMAX, .dst = &d, .src = {&h}, .p.scale.s = 1.0f};
+    cr_assert_not(cu->iface->supports_op(cu, &sm), "f16 softmax input");
+    /* an i32 bias */
+    mmrt_tensor hb = host_matrix(MMRT_I32, 8, 1, 8, 4, 0.0f, 4.0f);
+    mmrt_tensor b = to_device(cu, &hb);
+    mmrt_op ab = {.kind = MMRT_OP_ADD_BIAS, .dst = &d, .src = {&x, &b}};
+    cr_assert_not(cu->iface->supports_op(cu, &ab), "i32 bias");
+
+    /* host memory: weights on the host are not supported yet, nor host activations */
+    mmrt_tensor hw1 = host_matrix(MMRT_F32, 8, 1, 8, 5, -1.0f, 1.0f);
+    mmrt_op hostw = {.kind = MMRT_OP_RMS_NORM, .dst = &d, .src = {&x, &hw1}};
+    cr_assert_not(cu->iface->supports_op(cu, &hostw), "host weight");
+    mmrt_op hostx = {.kind = MMRT_OP_RMS_NORM, .dst = &d, .src = {&hx, &w1}};
+    cr_assert_not(cu->iface->supports_op(cu, &hostx), "host activation");
+
+    /* a view that runs past the end of its buffer */
+    mmrt_tensor over = x;
+    over.ne[1] = 5;
+    mmrt_tensor dover = d;
+    dover.ne[1] = 5;
+    mmrt_op ov = {.kind = MMRT_OP_SCALE, .dst = &dover, .src = {&over}, .p.scale.s = 2.0f};
+    cr_assert_not(cu->iface->supports_op(cu, &ov), "view past the buffer");
+
+    /* a freed buffer */
+    cu->iface->buffer_free(cu, x.data);
+    cr_assert_not(cu->iface->supports_op(cu, &ok), "freed buffer");
+
+    cu->iface->buffer_free(cu, w.data);
+    cu->iface->buffer_free(cu, h.data);
+    cu->iface->buffer_free(cu, d.data);
+    cu->iface->buffer_free(cu, b.data);
+    mmrt_backend_free(cu);
+    free_host();
+}
+
+Test(cuda_ops, buffers_are_pooled) {
+    mmrt_backend *cu = backend(MMRT_DEVICE_CUDA, false);
+    mmrt_error err = {0};
+    void *a = NULL, *b = NULL, *c = NULL;
+    cr_assert_eq(cu->iface->buffer_alloc(cu, 1000, &a, &err), MMRT_OK, "%s", err.msg);
+    cu->iface->buffer_free(cu, a);
+    cr_assert_eq(cu->iface->buffer_alloc(cu, 900, &b, &err), MMRT_OK, "%s", err.msg);
+    cr_assert_eq(b, a, "a freed buffer of the right size is reused");
+    cr_assert_eq(cu->iface->buffer_alloc(cu, 900, &c, &err), MMRT_OK, "%s", err.msg);
+    cr_assert_neq(c, b, "a buffer in use is not handed out twice");
+    cu->iface->buffer_free(cu, b);
+    cu->iface->buffer_free(cu, c);
+    cu->iface->buffer_free(cu, NULL);
+    mmrt_backend_free(cu);
+}
+
+Test(cuda_ops, device_oom_names_the_size) {
+    mmrt_backend *cu = backend(MMRT_DEVICE_CUDA, false);
+    mmrt_error err = {0};
+    void *p = NULL;
+    size_t huge = (size_t)1 << 52; /* 4 PiB */
+    cr_assert_eq(cu->iface->buffer_alloc(cu, huge, &p, &err), MMRT_ERR_OOM, "%s", err.msg);
+    cr_assert(strstr(err.msg, "4503599627370496"), "message: %s", err.msg);
+    /* the backend still works afterwards, and the failure is not blamed on the next kernel */
+    mmrt_tensor hx = host_matrix(MMRT_F32, 5, 2, 5, 1, -1.0f, 1.0f);
+    mmrt_tensor hd = host_matrix(MMRT_F32, 5, 2, 5, 0, 0.0f, 0.0f);
+    mmrt_tensor x = to_device(cu, &hx), d = to_device(cu, &hd);
+    cr_assert_eq(mmrt_scale(cu, &d, &x, 2.0f, &err), MMRT_OK, "%s", err.msg);
+    cr_assert_eq(cu->iface->synchronize(cu, &err), MMRT_OK, "%s", err.msg);
+    cu->iface->buffer_free(cu, x.data);
+    cu->iface->buffer_free(cu, d.data);
+    mmrt_backend_free(cu);
+    free_host();
+}
+
+Test(cuda_ops, elementwise_grid_stride) {
+    /* more elements than the grid has threads (FLAT_BLOCKS_MAX × FLAT_THREADS = 262144) */
+    mmrt_tensor a = host_matrix(MMRT_F32, 1001, 300, 1003, 95, -6.0f, 6.0f);
+    mmrt_tensor b = host_matrix(MMRT_BF16, 1001, 1, 1001, 96, -1.0f, 1.0f);
+    mmrt_tensor d = host_dst(MMRT_F32, &a, 1001);
+    mmrt_op gelu = {.kind = MMRT_OP_GELU, .dst = &d, .src = {&a}};
+    check_cuda_op("gelu rows=300 cols=1001", gelu, 1e-5, false);
+    mmrt_op bias = {.kind = MMRT_OP_ADD_BIAS, .dst = &d, .src = {&a, &b}};
+    check_cuda_op("add_bias rows=300 cols=1001", bias, 1e-5, false);
+    free_host();
+}
