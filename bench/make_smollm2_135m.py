@@ -97,12 +97,24 @@ def norm_bf16(n, rng):
     return b"".join(struct.pack("<H", 0x3F80 | rng.randrange(8)) for _ in range(n))
 
 
-def write_safetensors(path, tensors, seed):
+def numel(shape):
+    n = 1
+    for s in shape:
+        n *= s
+    return n
+
+
+def default_values(name, shape, rng):
+    """Norm weights (1-D) near 1.0, every matrix small random values."""
+    n = numel(shape)
+    return norm_bf16(n, rng) if len(shape) == 1 else random_bf16(n, rng)
+
+
+def write_safetensors(path, tensors, seed, values=default_values):
+    """Writes (name, shape) bf16 tensors, the bytes of each from values(name, shape, rng)."""
     header, offset = {}, 0
     for name, shape in tensors:
-        n = 1
-        for s in shape:
-            n *= s
+        n = numel(shape)
         header[name] = {"dtype": "BF16", "shape": list(shape), "data_offsets": [offset, offset + 2 * n]}
         offset += 2 * n
     header["__metadata__"] = {"format": "pt"}
@@ -114,10 +126,7 @@ def write_safetensors(path, tensors, seed):
         f.write(struct.pack("<Q", len(text)))
         f.write(text)
         for name, shape in tensors:
-            n = 1
-            for s in shape:
-                n *= s
-            f.write(norm_bf16(n, rng) if len(shape) == 1 else random_bf16(n, rng))
+            f.write(values(name, shape, rng))
     os.replace(tmp, path)  # a killed run never leaves a truncated model.safetensors behind
     return 8 + len(text) + offset
 

@@ -23,7 +23,7 @@ import time
 
 # the script's own directory is on sys.path when it is run as a script
 from make_smollm2_135m import CONFIG as SMOLLM2_CONFIG
-from make_smollm2_135m import decoder_layer, norm_bf16, random_bf16
+from make_smollm2_135m import decoder_layer, norm_bf16, numel, random_bf16, write_safetensors
 
 TEXT_CONFIG = dict(SMOLLM2_CONFIG)
 TEXT_CONFIG.update({
@@ -127,38 +127,11 @@ def tensor_list(c):
     return sorted(out)
 
 
-def numel(shape):
-    n = 1
-    for s in shape:
-        n *= s
-    return n
-
-
 def values(name, shape, rng):
     """Norm weights near 1; everything else (matrices, biases, embeddings) small and random."""
     n = numel(shape)
     is_norm_weight = len(shape) == 1 and name.endswith(".weight")
     return norm_bf16(n, rng) if is_norm_weight else random_bf16(n, rng)
-
-
-def write_safetensors(path, tensors, seed):
-    header, offset = {}, 0
-    for name, shape in tensors:
-        n = numel(shape)
-        header[name] = {"dtype": "BF16", "shape": list(shape), "data_offsets": [offset, offset + 2 * n]}
-        offset += 2 * n
-    header["__metadata__"] = {"format": "pt"}
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * (-(8 + len(text)) % 8)  # data section starts 8-byte aligned
-    rng = random.Random(seed)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for name, shape in tensors:
-            f.write(values(name, shape, rng))
-    os.replace(tmp, path)  # a killed run never leaves a truncated model.safetensors behind
-    return 8 + len(text) + offset
 
 
 FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "smolvlm", "split")
@@ -207,7 +180,7 @@ def main():
         with open(os.path.join(out, name), "w") as f:
             json.dump(obj, f, indent=2)
     write_tokenizer(out)
-    size = write_safetensors(os.path.join(out, "model.safetensors"), tensor_list(CONFIG), seed=256)
+    size = write_safetensors(os.path.join(out, "model.safetensors"), tensor_list(CONFIG), seed=256, values=values)
     print(f"{out}: model.safetensors {size / 1e6:.1f} MB, {time.monotonic() - t0:.1f} s")
 
 
