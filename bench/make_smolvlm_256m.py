@@ -16,8 +16,6 @@ small random values like the matrices'.
 """
 import json
 import os
-import random
-import struct
 import sys
 import time
 
