@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cuda_ops.h"  // includes core/backend.h and cuda_backend.h the way C++ needs them
+#include "kernels/attention_traits.cuh"
 
 namespace {
 
@@ -30,7 +31,7 @@ struct cuda_ctx {
   size_t n_bufs, cap_bufs;
 };
 
-// The launcher of an op kind, or NULL when this backend has none yet (ATTENTION).
+// The launcher of an op kind, or NULL when this backend has none.
 mmrt_cuda_op_fn op_launcher(mmrt_op_kind kind) {
   switch (kind) {
 #define MMRT_CUDA_CASE(KIND, name) \
@@ -201,6 +202,29 @@ bool on_device(const cuda_ctx* c, const mmrt_tensor* t) {
 // Kernels index rows by blockIdx.x and ids are i32.
 bool rows_fit(const mmrt_tensor* t) { return t->ne[1] * t->ne[2] * t->ne[3] <= INT32_MAX; }
 
+// f32 q/k/v/dst, an even head dim up to ATTN_HD_MAX, whole GQA groups, a u8/i32 key mask read as
+// a plain array, and a grid within CUDA's limits (x: row tiles, y: KV heads, z: KV splits).
+bool attention_supported(const mmrt_op* op) {
+  const mmrt_tensor *q = op->src[0], *k = op->src[1], *v = op->src[2], *mask = op->src[3];
+  const mmrt_tensor* d = op->dst;
+  if (!k || !v || q->type != MMRT_F32 || k->type != MMRT_F32 || v->type != MMRT_F32 ||
+      d->type != MMRT_F32)
+    return false;
+  const int64_t hd = q->ne[0], n_head = q->ne[1], h_kv = k->ne[1], n_kv = op->p.attn.n_kv;
+  if (hd < 2 || hd % 2 || hd > ATTN_HD_MAX || k->ne[0] != hd || v->ne[0] != hd ||
+      !mmrt_tensor_same_shape(q, d) || !mmrt_tensor_same_shape(k, v) || q->ne[3] != 1 ||
+      k->ne[3] != 1)
+    return false;
+  if (h_kv < 1 || h_kv > 65535 || n_head % h_kv || n_kv < 0 || n_kv > k->ne[2] ||
+      op->p.attn.pos0 < 0)
+    return false;
+  if (mask && ((mask->type != MMRT_U8 && mask->type != MMRT_I32) || mask->ne[0] < n_kv ||
+               !mmrt_tensor_is_contiguous(mask)))
+    return false;
+  const int64_t row_tiles = (q->ne[2] * (n_head / h_kv) + ATTN_BQ - 1) / ATTN_BQ;
+  return row_tiles <= INT32_MAX && (n_kv + ATTN_KV_CHUNK - 1) / ATTN_KV_CHUNK <= 65535;
+}
+
 bool cuda_supports_op(mmrt_backend* be, const mmrt_op* op) {
   const cuda_ctx* c = ctx_of(be);
   if (!op_launcher(op->kind)) return false;
@@ -230,6 +254,8 @@ bool cuda_supports_op(mmrt_backend* be, const mmrt_op* op) {
       return a->type == MMRT_F32 && b->type == MMRT_F32 && d->type == MMRT_F32;
     case MMRT_OP_ARGMAX:
       return a->type == MMRT_F32 && d->type == MMRT_I32 && mmrt_tensor_is_contiguous(d);
+    case MMRT_OP_ATTENTION:
+      return attention_supported(op);
     default:
       return a->type == MMRT_F32 && d->type == MMRT_F32;
   }

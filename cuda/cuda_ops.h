@@ -38,7 +38,8 @@ typedef mmrt_status (*mmrt_cuda_op_fn)(const mmrt_op* op, const mmrt_cuda_queue&
   X(GELU, gelu)             \
   X(GELU_TANH, gelu_tanh)   \
   X(ADD_BIAS, add_bias)     \
-  X(ARGMAX, argmax)
+  X(ARGMAX, argmax)         \
+  X(ATTENTION, attention)
 
 #define MMRT_CUDA_DECLARE(KIND, name) \
   mmrt_status mmrt_cuda_##name(const mmrt_op* op, const mmrt_cuda_queue& q, mmrt_error* err);

@@ -14,7 +14,7 @@ run_suite() { # build-dir, extra cmake args...
 }
 
 echo "== Release build =="
-run_suite build/release -DCMAKE_BUILD_TYPE=Release
+run_suite build/release -DCMAKE_BUILD_TYPE=Release -DMMRT_CUDA=OFF  # the CUDA module: build/nvcc below
 echo "== install: header, libraries, pkg-config and CMake package =="
 rm -rf build/install
 cmake --install build/release --prefix "$PWD/build/install" >/dev/null
@@ -37,7 +37,7 @@ reports="$PWD/build/asan/sanitizer-reports"
 rm -rf "$reports" && mkdir -p "$reports"
 ASAN_OPTIONS="detect_leaks=1:log_path=$reports/asan" \
 UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$reports/ubsan" \
-  run_suite build/asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMMRT_SANITIZE=address,undefined
+  run_suite build/asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMMRT_SANITIZE=address,undefined -DMMRT_CUDA=OFF
 if compgen -G "$reports/*" >/dev/null; then
   echo "sanitizer reports:"
   cat "$reports"/*
@@ -72,8 +72,8 @@ if [ -e "${CUDA_HOME:-/usr/local/cuda}/include/cuda_bf16.h" ]; then
     local dir=$1; shift
     cmake -S . -B "$dir" -DMMRT_FATAL_WARNINGS=ON -DMMRT_CUDA_EMU=ON -DMMRT_EMU_NVCC_CHECK=OFF \
       -DMMRT_BUILD_SAMPLES=OFF -DMMRT_BUILD_BENCH=OFF "$@" >/dev/null
-    cmake --build "$dir" -j "$jobs" --target test_cuda_ops
-    ctest --test-dir "$dir" --output-on-failure -j 1 -R test_cuda_ops
+    cmake --build "$dir" -j "$jobs" --target test_cuda_ops test_cuda_attention
+    ctest --test-dir "$dir" --output-on-failure -j 1 -R test_cuda_
   }
   cuda_emu_suite build/cuda-emu -DCMAKE_BUILD_TYPE=Release
   reports="$PWD/build/cuda-emu-asan/sanitizer-reports"
@@ -88,6 +88,61 @@ if [ -e "${CUDA_HOME:-/usr/local/cuda}/include/cuda_bf16.h" ]; then
   fi
 else
   echo "skipped: no CUDA toolkit headers under ${CUDA_HOME:-/usr/local/cuda}/include"
+fi
+echo "== nvcc: the CUDA backend module (-DMMRT_CUDA=ON) for sm_80 and sm_90, its PTX, and a CUDA-enabled libmmrt on this host =="
+nvcc_bin=$(command -v nvcc || echo "${CUDA_HOME:-/usr/local/cuda}/bin/nvcc")
+if [ -x "$nvcc_bin" ]; then
+  cmake -S . -B build/nvcc -DMMRT_FATAL_WARNINGS=ON -DMMRT_CUDA=ON -DCMAKE_CUDA_COMPILER="$nvcc_bin" \
+    -DCMAKE_BUILD_TYPE=Release -DMMRT_BUILD_TESTS=OFF -DMMRT_BUILD_SAMPLES=OFF -DMMRT_BUILD_BENCH=OFF >/dev/null
+  # ptxas runs with -v,-warn-spills,-Werror: a spill fails here, after the table shows which kernel.
+  t0=$SECONDS
+  if ! cmake --build build/nvcc -j "$jobs" --target mmrt_cuda mmrt_cli; then
+    tools/ptxas-summary.sh build/nvcc || true
+    exit 1
+  fi
+  echo "module and CLI built in $((SECONDS - t0)) s; ptxas report: build/nvcc/mmrt-cuda-ptxas.txt"
+  tools/ptxas-summary.sh build/nvcc
+  tools/check-ptx.sh build/nvcc/ptx-check build/nvcc/CMakeFiles/mmrt_cuda.dir/cuda
+
+  # libmmrt itself must not need any CUDA library: the module is dlopen()ed on request.
+  if readelf -d build/nvcc/libmmrt.so | grep NEEDED | grep -i -E 'cuda|cublas'; then
+    echo "libmmrt.so links a CUDA library (it must only dlopen libmmrt-cuda.so)"
+    exit 1
+  fi
+  readelf -d build/nvcc/libmmrt-cuda.so | grep -q 'NEEDED.*libcudart' ||
+    { echo "libmmrt-cuda.so does not link the CUDA runtime"; exit 1; }
+  nvcc_gen() { # device, extra env... ; greedy text of a fixture, stderr in build/nvcc/gen.err
+    local dev=$1; shift
+    env "$@" build/nvcc/mmrt generate -m tests/fixtures/llama/odd-sizes --offline --raw -p "hello" \
+      -n 4 --device "$dev" 2>build/nvcc/gen.err
+  }
+  build/nvcc/mmrt info -m tests/fixtures/llama/odd-sizes --offline >/dev/null
+  cpu_text=$(nvcc_gen cpu)
+  if cuda_text=$(nvcc_gen cuda); then
+    # a host with a usable GPU: cuda and auto both run on it
+    echo "a CUDA device is present: $(head -c 300 build/nvcc/gen.err)"
+    auto_text=$(nvcc_gen auto)
+    [ "$cuda_text" = "$cpu_text" ] || echo "note: greedy text on CUDA differs from the CPU's: '$cuda_text' vs '$cpu_text'"
+  else
+    # no usable GPU here: cuda is an error naming the cause, auto falls back saying so once
+    grep -q 'CUDA' build/nvcc/gen.err || { echo "--device cuda failed without naming CUDA:"; cat build/nvcc/gen.err; exit 1; }
+    echo "--device cuda: $(cat build/nvcc/gen.err)"
+    auto_text=$(nvcc_gen auto)
+    [ "$(grep -c 'device auto: running on the CPU' build/nvcc/gen.err)" = 1 ] ||
+      { echo "--device auto did not say once that it fell back to the CPU:"; cat build/nvcc/gen.err; exit 1; }
+    echo "--device auto: $(cat build/nvcc/gen.err)"
+    [ "$auto_text" = "$cpu_text" ] || { echo "auto fallback text '$auto_text' != CPU text '$cpu_text'"; exit 1; }
+  fi
+  # a CUDA-enabled libmmrt whose module is missing still runs on the CPU
+  if nvcc_gen cuda MMRT_CUDA_MODULE=/nonexistent/libmmrt-cuda.so >/dev/null; then
+    echo "--device cuda succeeded without its module"; exit 1
+  fi
+  grep -q 'not found' build/nvcc/gen.err || { cat build/nvcc/gen.err; exit 1; }
+  [ "$(nvcc_gen auto MMRT_CUDA_MODULE=/nonexistent/libmmrt-cuda.so)" = "$cpu_text" ] ||
+    { echo "--device auto without the module did not run on the CPU:"; cat build/nvcc/gen.err; exit 1; }
+  echo "a CUDA-enabled libmmrt runs on the CPU here (auto falls back, cuda is a clear error)"
+else
+  echo "skipped: no nvcc (set CUDA_HOME or PATH)"
 fi
 echo "== libFuzzer smoke (clang) =="
 bash tools/fuzz-smoke.sh
