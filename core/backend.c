@@ -1,6 +1,12 @@
 /* Backend-independent op checking and dispatch. */
 #include "backend.h"
 
+#include "core/log.h"
+
+#include <stdlib.h>
+
+_Static_assert(MMRT_OP_COUNT <= 32, "fallback_warned holds one bit per op kind");
+
 const char *mmrt_op_name(mmrt_op_kind kind) {
     static const char *const names[MMRT_OP_COUNT] = {
         [MMRT_OP_GET_ROWS] = "get_rows", [MMRT_OP_MATMUL] = "matmul",
@@ -84,11 +90,86 @@ static void check_op(const mmrt_op *op) {
     }
 }
 
+/* ---- CPU fallback ---------------------------------------------------------------------------- */
+
+#define FALLBACK_TENSORS 5 /* dst and src[0..3] */
+
+/* Host copies of an op's device operands; operands sharing memory share a copy. */
+typedef struct fallback_copies {
+    const mmrt_tensor *dev[FALLBACK_TENSORS];
+    void *host[FALLBACK_TENSORS];
+    mmrt_tensor t[FALLBACK_TENSORS];
+    int n;
+} fallback_copies;
+
+static bool on_device(const mmrt_backend *be, const mmrt_tensor *t) {
+    return t && t->backend == be && !be->iface->host_memory;
+}
+
+/* The host tensor standing for t: t itself when it is host memory, else a downloaded copy. */
+static mmrt_status host_view(mmrt_backend *be, fallback_copies *c, const mmrt_tensor *t, mmrt_tensor *out,
+                             mmrt_error *err) {
+    if (!on_device(be, t)) {
+        *out = *t;
+        return MMRT_OK;
+    }
+    for (int i = 0; i < c->n; i++)
+        if (c->dev[i]->data == t->data && mmrt_tensor_nbytes(c->dev[i]) == mmrt_tensor_nbytes(t)) {
+            *out = *t;
+            out->data = c->host[i];
+            out->backend = be->cpu;
+            return MMRT_OK;
+        }
+    size_t n = mmrt_tensor_nbytes(t);
+    void *h = malloc(n ? n : 1);
+    if (!h) return mmrt_error_oom(err, n, "CPU fallback copy");
+    c->dev[c->n] = t;
+    c->host[c->n++] = h;
+    if (n) MMRT_TRY(be->iface->download(be, h, t->data, n, err));
+    *out = *t;
+    out->data = h;
+    out->backend = be->cpu;
+    return MMRT_OK;
+}
+
+static mmrt_status run_on_cpu(mmrt_backend *be, const mmrt_op *op, mmrt_error *err) {
+    if (!be->cpu) {
+        mmrt_backend_params p = {.device = MMRT_DEVICE_CPU};
+        MMRT_TRY(mmrt_backend_init(&p, &be->cpu, err));
+    }
+    if (!(be->fallback_warned & (1u << op->kind))) {
+        be->fallback_warned |= 1u << op->kind;
+        MMRT_LOG_W("backend %s does not support op %s with these shapes/dtypes: it runs on the CPU", be->iface->name,
+                   mmrt_op_name(op->kind));
+    }
+    fallback_copies c = {0};
+    mmrt_op h = *op;
+    mmrt_tensor dst;
+    mmrt_status st = host_view(be, &c, op->dst, &dst, err);
+    h.dst = &dst;
+    for (int i = 0; i < 4 && st == MMRT_OK; i++)
+        if (op->src[i]) {
+            st = host_view(be, &c, op->src[i], &c.t[i], err);
+            h.src[i] = &c.t[i];
+        }
+    if (st == MMRT_OK) st = be->iface->synchronize(be, err); /* the downloads have landed */
+    if (st == MMRT_OK) st = mmrt_backend_run(be->cpu, &h, err);
+    if (st == MMRT_OK && on_device(be, op->dst))
+        st = be->iface->upload(be, op->dst->data, dst.data, mmrt_tensor_nbytes(op->dst), err);
+    if (st == MMRT_OK) st = be->iface->synchronize(be, err); /* before the host copies go */
+    for (int i = 0; i < c.n; i++) free(c.host[i]);
+    if (st == MMRT_OK) be->n_fallback++;
+    return st;
+}
+
 mmrt_status mmrt_backend_run(mmrt_backend *be, const mmrt_op *op, mmrt_error *err) {
     check_op(op);
-    if (!be->iface->supports_op(be, op))
+    if (be->iface->supports_op(be, op)) {
+        be->n_ops++;
+        return be->iface->compute(be, op, err);
+    }
+    if (be->iface->host_memory)
         return mmrt_error_set(err, MMRT_ERR_UNSUPPORTED, "backend %s does not support op %s on %s",
                               be->iface->name, mmrt_op_name(op->kind), mmrt_dtype_name(op->src[0]->type));
-    be->n_ops++;
-    return be->iface->compute(be, op, err);
+    return run_on_cpu(be, op, err);
 }

@@ -16,6 +16,7 @@
 #include "tensor.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 
 typedef enum mmrt_op_kind {
     MMRT_OP_GET_ROWS,  /* dst(n, d) f32 = table(V, d)[ids(n) i32]          table f32/f16/bf16 */
@@ -96,6 +97,8 @@ struct mmrt_backend {
     void *ctx;
     int64_t n_ops;       /* ops run on this backend */
     int64_t n_fallback;  /* ops this backend did not support that ran on the CPU instead */
+    struct mmrt_backend *cpu; /* the CPU backend fallbacks run on (created on first use) */
+    uint32_t fallback_warned; /* op kinds whose fallback was logged (one warning per kind) */
 };
 
 /* ---- registry (core/backend_registry.c: the one file that knows which backends were built) - */
@@ -119,7 +122,9 @@ void mmrt_backend_free(mmrt_backend *be);
 /* ---- running ops ------------------------------------------------------------------------ */
 
 /* Validates op shapes (MMRT_ASSERT: shapes are built by model code, not by users), then runs it
- * on `be`, or on the CPU when `be` does not support it. */
+ * on `be`; an op a device backend does not support runs on the CPU instead — operands in the
+ * device's memory are copied to the host and the result back (synchronously), n_fallback counts
+ * it, and the first fallback of each op kind logs a warning naming it. */
 mmrt_status mmrt_backend_run(mmrt_backend *be, const mmrt_op *op, mmrt_error *err);
 
 #endif

@@ -146,5 +146,7 @@ mmrt_status mmrt_backend_init(const mmrt_backend_params *params, mmrt_backend **
 }
 
 void mmrt_backend_free(mmrt_backend *be) {
-    if (be) be->iface->free(be);
+    if (!be) return;
+    mmrt_backend_free(be->cpu);
+    be->iface->free(be);
 }
