@@ -10,15 +10,40 @@ static void usage(FILE *f) {
             "Describes a model: architecture, sizes, dtypes, tensor count and memory needed.\n"
             "\n"
             "  -m, --model M     model directory or Hugging Face repo id (default %s)\n"
+            "      --devices     list the devices this build can run on instead (CPU, CUDA)\n"
             "      --ctx N       context size used for the memory estimate (default min(model's, 4096))\n"
             "      --offline     never download\n"
             "      --json        machine-readable output\n",
             CLI_DEFAULT_TEXT_MODEL);
 }
 
+/* mmrt info --devices: one line per device, or a JSON list of those lines. */
+static int print_devices(bool json) {
+    char *text = NULL;
+    if (mmrt_devices_describe(&text) != MMRT_OK) {
+        fprintf(stderr, "mmrt: %s\n", mmrt_last_error());
+        return CLI_EXIT_RUNTIME;
+    }
+    if (!json) {
+        fputs(text, stdout);
+    } else {
+        printf("{\"devices\": [");
+        int k = 0;
+        for (char *line = text, *nl; *line; line = nl + 1) {
+            nl = strchr(line, '\n');
+            if (k++) printf(", ");
+            cli_json_string(stdout, line, (size_t)(nl - line));
+        }
+        printf("]}\n");
+    }
+    mmrt_free(text);
+    return CLI_EXIT_OK;
+}
+
 int cmd_info(int argc, char **argv) {
     cli_common c = {.model = CLI_DEFAULT_TEXT_MODEL};
     long n_ctx = 0;
+    bool devices = false;
     for (int i = 1; i < argc; i++) {
         int r = cli_parse_common(argc, argv, &i, &c);
         if (r < 0) return CLI_EXIT_USAGE;
@@ -26,6 +51,10 @@ int cmd_info(int argc, char **argv) {
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             usage(stdout);
             return CLI_EXIT_OK;
+        }
+        if (strcmp(argv[i], "--devices") == 0) {
+            devices = true;
+            continue;
         }
         if (strcmp(argv[i], "--ctx") == 0) {
             const char *v = cli_value(argc, argv, &i);
@@ -35,6 +64,7 @@ int cmd_info(int argc, char **argv) {
         cli_usage_error("info", "unknown option %s", argv[i]);
         return CLI_EXIT_USAGE;
     }
+    if (devices) return print_devices(c.json);
     mmrt_model *model = cli_load_model(&c);
     if (!model) return CLI_EXIT_RUNTIME;
     mmrt_model_info mi;

@@ -15,6 +15,13 @@
 
 #include "log.h"
 #include "core/cpu/cpu_backend.h"
+#include "core/cpu/simd.h"
+#include "core/strbuf.h"
+
+#include <mmrt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 #ifdef MMRT_HAVE_CUDA_EMU
 #include "cuda/cuda_backend.h"
 #endif
@@ -149,4 +156,60 @@ void mmrt_backend_free(mmrt_backend *be) {
     if (!be) return;
     mmrt_backend_free(be->cpu);
     be->iface->free(be);
+}
+
+/* ---- describing the devices ---------------------------------------------------------------- */
+
+static mmrt_status put_line(mmrt_strbuf *b, const char *line, mmrt_error *err) {
+    MMRT_TRY(mmrt_strbuf_puts(b, line, err));
+    return mmrt_strbuf_puts(b, "\n", err);
+}
+
+static mmrt_status describe_cuda(mmrt_strbuf *b, mmrt_error *err) {
+#if defined(MMRT_HAVE_CUDA_EMU)
+    return put_line(b, "cuda: the CPU emulator of the CUDA kernels (a test-only build)", err);
+#elif defined(MMRT_HAVE_CUDA_MODULE)
+    pthread_once(&g_cuda_once, cuda_module_load);
+    mmrt_error why = {0};
+    int n = 0;
+    if (!g_cuda) why = g_cuda_err;
+    else g_cuda->device_count(&n, &why);
+    if (n <= 0) {
+        MMRT_TRY(mmrt_strbuf_puts(b, "cuda: unavailable: ", err));
+        return put_line(b, why.msg[0] ? why.msg : "no device", err);
+    }
+    for (int i = 0; i < n; i++) {
+        char head[32], desc[384];
+        mmrt_error e = {0};
+        snprintf(head, sizeof head, "cuda:%d: ", i);
+        MMRT_TRY(mmrt_strbuf_puts(b, head, err));
+        bool ok = g_cuda->device_describe(i, desc, sizeof desc, &e) == MMRT_OK;
+        MMRT_TRY(put_line(b, ok ? desc : e.msg, err));
+    }
+    return MMRT_OK;
+#else
+    return put_line(b, "cuda: not in this build (configure with nvcc and -DMMRT_CUDA=ON)", err);
+#endif
+}
+
+mmrt_status mmrt_devices_describe(char **text) {
+    mmrt_error err = {0};
+    if (!text) {
+        mmrt_error_set(&err, MMRT_ERR_INVALID_ARG, "mmrt_devices_describe: NULL argument");
+        mmrt_error_publish(&err);
+        return MMRT_ERR_INVALID_ARG;
+    }
+    *text = NULL;
+    bool bf16 = false;
+    mmrt_simd_detect(&bf16);
+    char line[256];
+    snprintf(line, sizeof line, "cpu: %ld cores, SIMD %s%s", sysconf(_SC_NPROCESSORS_ONLN),
+             mmrt_simd_level_name(mmrt_simd_level_get()), bf16 ? " with AVX512-BF16" : "");
+    mmrt_strbuf b = {0};
+    mmrt_status st = put_line(&b, line, &err);
+    if (st == MMRT_OK) st = describe_cuda(&b, &err);
+    if (st == MMRT_OK && !(*text = mmrt_strbuf_take(&b))) st = mmrt_error_oom(&err, 1, "device list");
+    mmrt_strbuf_free(&b);
+    if (st != MMRT_OK) mmrt_error_publish(&err);
+    return st;
 }

@@ -110,6 +110,13 @@ typedef void (*mmrt_log_fn)(mmrt_log_level level, const char *msg, void *user);
 MMRT_API void mmrt_log_set(mmrt_log_fn fn, void *user, mmrt_log_level max_level);
 
 
+/* ---- devices ----------------------------------------------------------------------------- */
+
+/* What this build and host can run on, one line per device: "cpu: 16 cores, SIMD avx512", then
+ * "cuda:0: NVIDIA H100 ...", or "cuda: unavailable: <why>" / "cuda: not in this build". *text is
+ * malloc'ed: free it with mmrt_free(). Loads the CUDA module when the build has one. */
+MMRT_API mmrt_status mmrt_devices_describe(char **text);
+
 /* ---- model ------------------------------------------------------------------------------- */
 
 /* Weights, tokenizer and configs of one checkpoint. Immutable once loaded: share it freely

@@ -174,3 +174,18 @@ Test(cli, json_text_is_valid_utf8_even_when_a_stop_string_splits_a_character) {
     cJSON_Delete(j);
     result_free(&r);
 }
+
+Test(cli, info_lists_the_devices) {
+    result r = run("info --devices");
+    cr_assert_eq(r.rc, 0, "exit %d, stderr: %s", r.rc, r.err);
+    cr_assert(strncmp(r.out, "cpu: ", 5) == 0, "%s", r.out);
+    cr_assert(strstr(r.out, "\ncuda"), "a line about CUDA (available, unavailable or not built): %s", r.out);
+    result_free(&r);
+    r = run("info --devices --json");
+    cr_assert_eq(r.rc, 0);
+    cJSON *j = cJSON_Parse(r.out);
+    cr_assert_not_null(j, "not JSON: %s", r.out);
+    cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "devices")), 2, "%s", r.out);
+    cJSON_Delete(j);
+    result_free(&r);
+}
