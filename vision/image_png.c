@@ -171,6 +171,22 @@ static int png_orientation(png_ctx *c) {
     return 1;
 }
 
+/* libpng's own allocations (row buffers, zlib state, the chunks it keeps) are small for any image
+ * within max_pixels; but libpng 1.6 applies png_set_chunk_malloc_max to IDAT only, so an iTXt
+ * (kept: XMP orientation) claiming gigabytes would be allocated before it is read. Anything over
+ * this cap is refused: libpng drops that ancillary chunk (a benign error) or fails the file. */
+#define PNG_MALLOC_CAP ((png_alloc_size_t)64 << 20)
+
+static png_voidp png_malloc_capped(png_structp png, png_alloc_size_t n) {
+    (void)png;
+    return n > PNG_MALLOC_CAP ? NULL : malloc(n);
+}
+
+static void png_free_capped(png_structp png, png_voidp p) {
+    (void)png;
+    free(p);
+}
+
 /* Decodes into c->img; returns false on any failure (message in c->msg or c->err). */
 static bool png_run(png_ctx *c) {
     if (setjmp(png_jmpbuf(c->png))) {
@@ -235,7 +251,8 @@ mmrt_status mmrt_image_decode_png(const uint8_t *data, size_t n, const char *nam
                                   mmrt_error *err) {
     png_ctx c = {.data = data, .n = n, .name = name, .max_pixels = max_pixels, .err = err};
     mmrt_status st = MMRT_OK;
-    c.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &c, png_on_error, png_on_warning);
+    c.png = png_create_read_struct_2(PNG_LIBPNG_VER_STRING, &c, png_on_error, png_on_warning, NULL, png_malloc_capped,
+                                     png_free_capped);
     if (c.png) c.info = png_create_info_struct(c.png);
     if (!c.png || !c.info) {
         st = mmrt_error_oom(err, sizeof(png_struct *), name);
