@@ -20,7 +20,8 @@ static double min_d(double a, double b) { return a < b ? a : b; }
 
 int bench_caption_run(const bench_caption_opts *o) {
     mmrt_model_params mp = mmrt_model_default_params();
-    mp.device = "cpu";
+    mp.device = o->device;
+    mp.math = o->math;
     mp.n_threads = o->n_threads;
     mp.offline = true;
     mmrt_model *model = NULL;
@@ -56,6 +57,8 @@ int bench_caption_run(const bench_caption_opts *o) {
         printf("{\n");
         bench_json_str("model", o->model);
         bench_json_str("image", o->image);
+        bench_json_str("device", o->device);
+        bench_json_str("math", o->math);
         printf("  \"threads\": %d, \"reps\": %d, \"tiles\": %d, \"prompt_tokens\": %d, \"image_tokens\": %d,\n"
                "  \"generated_tokens\": %d, \"load_preprocess_ms\": %.1f, \"encode_ms\": %.1f, \"encode_ms_per_tile\": %.1f,\n"
                "  \"prefill_ms\": %.1f, \"prefill_tok_s\": %.1f, \"decode_ms\": %.1f, \"decode_tok_s\": %.1f,\n"
@@ -63,7 +66,8 @@ int bench_caption_run(const bench_caption_opts *o) {
                o->n_threads, o->reps, r.n_image_tiles, r.n_prompt_tokens, r.n_image_tokens, r.n_generated, b.load,
                b.encode, per_tile, b.prefill, prefill_tps, b.decode, decode_tps, b.total, others);
     } else {
-        printf("caption of %s with %s, %d threads, best of %d reps:\n", o->image, o->model, o->n_threads, o->reps);
+        printf("caption of %s with %s on %s (math %s), %d threads, best of %d reps:\n", o->image, o->model, o->device,
+               o->math, o->n_threads, o->reps);
         printf("  decode + preprocess   %8.1f ms\n", b.load);
         printf("  ViT + connector       %8.1f ms  (%d tiles, %.1f ms per tile)\n", b.encode, r.n_image_tiles, per_tile);
         printf("  prefill               %8.1f ms  (%d tokens, %d of them image tokens: %.1f tok/s)\n", b.prefill,

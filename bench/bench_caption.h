@@ -13,6 +13,8 @@ typedef struct bench_caption_opts {
     int reps;          /* timed reps after one warm-up */
     int n_gen;         /* tokens to generate (greedy; fewer if the model ends) */
     bool json;
+    const char *device; /* mmrt_model_params.device: "cpu" or "cuda" */
+    const char *math;   /* mmrt_model_params.math: "f32", "tf32" or "bf16" */
 } bench_caption_opts;
 
 /* Runs the benchmark and prints the figures; exits on errors. Returns 0. */

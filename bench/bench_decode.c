@@ -2,7 +2,7 @@
  * close decoding comes to the bound that memory bandwidth puts on it.
  *
  *   mmrt-bench --model DIR [--threads N] [--prompt-tokens P] [--gen-tokens G] [--ctx N]
- *              [--reps R] [--profile] [--json]
+ *              [--reps R] [--profile] [--json] [--device cpu|cuda] [--math f32|tf32|bf16|f16] [--tbps B]
  *
  * Decoding one token reads every weight once: mmrt_llm.weight_bytes, in the checkpoint's own
  * dtype (every layer matrix, the norms and lm_head; the embedding table only when it is lm_head).
@@ -20,6 +20,12 @@
  *
  * --profile adds one more rep whose decode steps have every backend op timed (bench/op_profile.h).
  *
+ * --device cuda runs the decoder on the CUDA backend (the weights uploaded once, as mmrt_model_load
+ * does, with --math choosing the arithmetic). The host bandwidth probe then does not apply: the
+ * bound is --tbps (device memory bandwidth, default 3.0 TB/s, an H100) / the weight bytes one token
+ * reads on the device (16-bit weights widened to f32 under --math f32). Timings are host clocks
+ * around mmrt_llm_decode, which returns only after the logits are back on the host.
+ *
  * A vision-language checkpoint (config.json with a "text_config": SmolVLM / Idefics3) is benched
  * through its text decoder. --vision benches its image side instead (bench/bench_vision.h).
  */
@@ -33,6 +39,7 @@
 #include "core/cpu/simd.h"
 #include "core/json.h"
 #include "fusion/llama.h"
+#include "fusion/model.h"
 
 #include <omp.h>
 #include <signal.h>
@@ -58,6 +65,11 @@ typedef struct options {
     int64_t n_tiles;          /* --vision: tiles per encode call */
     int32_t image_w, image_h; /* --vision: the generated photo */
     const char *caption;      /* --caption IMAGE: bench/bench_caption.h instead */
+    const char *device;       /* "cpu" or "cuda" */
+    const char *math;         /* --device cuda: "f32", "tf32", "bf16" or "f16" */
+    double tbps;              /* --device cuda: device memory bandwidth of the bound, TB/s */
+    mmrt_device_kind dev_kind;
+    mmrt_math math_kind;
 } options;
 
 /* ---- bandwidth, sampled between the reps ----------------------------------------------- */
@@ -271,6 +283,57 @@ static void print_json(const options *o, const bench_model *m, const results *r)
     printf("\n}\n");
 }
 
+/* Bytes one decoded token reads where the weights will live, called before the upload: on a
+ * device under exact f32 math, 16-bit weights are widened to f32. */
+static double device_weight_bytes(const bench_model *m, mmrt_math math) {
+    double wb = (double)m->llm.weight_bytes;
+    size_t es = mmrt_dtype_size(m->llm.layers[0].wq.type);
+    return math == MMRT_MATH_F32 && es < 4 ? wb * 4.0 / (double)es : wb;
+}
+
+static void print_device(const options *o, const bench_model *m, const results *r, double dev_wb,
+                         int64_t n_fallback) {
+    double bound = o->tbps * 1e12 / dev_wb;
+    printf("mmrt-bench  %s\n", o->model);
+    printf("  device             %s, math %s\n", o->device, o->math);
+    printf("  model              %s, %lld layers, n_embd %lld, n_ff %lld, vocab %lld, %s; loaded in %.2f s\n",
+           m->hp.model_type, (long long)m->hp.n_layer, (long long)m->hp.n_embd, (long long)m->hp.n_ff,
+           (long long)m->hp.n_vocab, mmrt_dtype_name(m->llm.layers[0].wq.type), m->load_s);
+    printf("  run                prompt %lld, gen %lld, ctx %lld, %d reps\n\n", (long long)o->n_prompt,
+           (long long)o->n_gen, (long long)r->n_ctx, o->reps);
+    printf("  prefill            %9.1f tok/s    best rep (mean %.1f)\n", r->prefill_best, r->prefill_mean);
+    printf("  decode             %9.1f tok/s    best rep (mean %.1f; median step %.1f tok/s)\n",
+           r->decode_best, r->decode_mean, 1.0 / r->decode_median_step_s);
+    printf("  decode latency     %9.3f ms/token\n", 1e3 / r->decode_best);
+    printf("  weight bytes/token %9.1f MB       on the device\n", dev_wb / 1e6);
+    printf("  decode bound       %9.1f tok/s    %.2f TB/s (--tbps) / weight bytes\n", bound, o->tbps);
+    printf("  fraction of bound  %9.1f %%\n", 100 * r->decode_best / bound);
+    printf("  CPU fallbacks      %9lld ops       ops the device backend did not run (should be 0)\n",
+           (long long)n_fallback);
+    if (o->profile) op_profile_print_text(stdout, "token", o->n_gen, r->profile_step_s);
+}
+
+static void print_device_json(const options *o, const results *r, double dev_wb) {
+    double bound = o->tbps * 1e12 / dev_wb;
+    printf("{\n");
+    bench_json_str("model", o->model);
+    bench_json_str("device", o->device);
+    bench_json_str("math", o->math);
+    printf("  \"prompt_tokens\": %lld,\n  \"gen_tokens\": %lld,\n  \"ctx\": %lld,\n  \"reps\": %d,\n",
+           (long long)o->n_prompt, (long long)o->n_gen, (long long)r->n_ctx, o->reps);
+    printf("  \"prefill_tok_s\": %.2f,\n  \"prefill_tok_s_mean\": %.2f,\n", r->prefill_best, r->prefill_mean);
+    printf("  \"decode_tok_s\": %.2f,\n  \"decode_tok_s_mean\": %.2f,\n", r->decode_best, r->decode_mean);
+    printf("  \"decode_tok_s_median_step\": %.2f,\n  \"decode_ms_per_token\": %.4f,\n",
+           1.0 / r->decode_median_step_s, 1e3 / r->decode_best);
+    printf("  \"weight_bytes_per_token\": %.0f,\n  \"tbps\": %.3f,\n", dev_wb, o->tbps);
+    printf("  \"bound_tok_s\": %.2f,\n  \"fraction_of_bound\": %.4f", bound, r->decode_best / bound);
+    if (o->profile) {
+        printf(",\n");
+        op_profile_print_json(stdout, "token", o->n_gen, r->profile_step_s);
+    }
+    printf("\n}\n");
+}
+
 /* ---- main ------------------------------------------------------------------------------- */
 
 static void usage(FILE *f) {
@@ -280,6 +343,7 @@ static void usage(FILE *f) {
             "       mmrt-bench --vision --model DIR [--threads N] [--tiles T] [--image WxH]\n"
             "                  [--reps R] [--profile] [--json]\n"
             "       mmrt-bench --caption IMAGE --model DIR [--threads N] [--gen-tokens G] [--reps R] [--json]\n"
+            "  (decode and --caption also take [--device cpu|cuda] [--math f32|tf32|bf16|f16]; decode [--tbps B])\n"
             "  --threads N        CPU threads (default: all cores)\n"
             "  --prompt-tokens P  prefill length (default 128)\n"
             "  --gen-tokens G     decoded tokens per rep (default 64)\n"
@@ -291,7 +355,10 @@ static void usage(FILE *f) {
             "  --tiles T          --vision: 512x512 tiles per encode call (default 1)\n"
             "  --image WxH        --vision: size of the generated photo to preprocess (1024x768)\n"
             "  --caption IMAGE    the whole caption of IMAGE through the public API, per stage\n"
-            "                     (with --gen-tokens, --reps, --threads, --json)\n");
+            "                     (with --gen-tokens, --reps, --threads, --json)\n"
+            "  --device D         cpu (default) or cuda: the backend the decoder runs on\n"
+            "  --math M           --device cuda: f32 (default), tf32, bf16 or f16 (mmrt_model_params.math)\n"
+            "  --tbps B           --device cuda: memory bandwidth of the decode bound, TB/s (3.0)\n");
 }
 
 static int64_t int_arg(int argc, char **argv, int *i, int64_t min) {
@@ -311,7 +378,8 @@ static int64_t int_arg(int argc, char **argv, int *i, int64_t min) {
 
 static options parse_args(int argc, char **argv) {
     options o = {.n_threads = omp_get_num_procs(), .n_prompt = 128, .n_gen = 64, .reps = 3,
-                 .n_tiles = 1, .image_w = 1024, .image_h = 768};
+                 .n_tiles = 1, .image_w = 1024, .image_h = 768, .device = "cpu", .math = "f32",
+                 .tbps = 3.0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--model") == 0 && i + 1 < argc) o.model = argv[++i];
@@ -324,6 +392,16 @@ static options parse_args(int argc, char **argv) {
         else if (strcmp(a, "--json") == 0) o.json = true;
         else if (strcmp(a, "--vision") == 0) o.vision = true;
         else if (strcmp(a, "--caption") == 0 && i + 1 < argc) o.caption = argv[++i];
+        else if (strcmp(a, "--device") == 0 && i + 1 < argc) o.device = argv[++i];
+        else if (strcmp(a, "--math") == 0 && i + 1 < argc) o.math = argv[++i];
+        else if (strcmp(a, "--tbps") == 0 && i + 1 < argc) {
+            char *end;
+            o.tbps = strtod(argv[++i], &end);
+            if (*end || !(o.tbps > 0)) {
+                fprintf(stderr, "mmrt-bench: --tbps: expected a positive number, got \"%s\"\n", argv[i]);
+                exit(2);
+            }
+        }
         else if (strcmp(a, "--tiles") == 0) o.n_tiles = int_arg(argc, argv, &i, 1);
         else if (strcmp(a, "--image") == 0 && i + 1 < argc) {
             int w = 0, h = 0;
@@ -349,6 +427,20 @@ static options parse_args(int argc, char **argv) {
         fprintf(stderr, "mmrt-bench: --tiles %lld: at most 64\n", (long long)o.n_tiles);
         exit(2);
     }
+    mmrt_device_kind dk;
+    mmrt_math mk;
+    mmrt_error err = {0};
+    if (mmrt_device_parse(o.device, &dk, &err) != MMRT_OK || dk == MMRT_DEVICE_AUTO ||
+        mmrt_math_parse(o.math, &mk, &err) != MMRT_OK) {
+        fprintf(stderr, "mmrt-bench: --device %s --math %s: %s\n", o.device, o.math,
+                err.msg[0] ? err.msg : "expected cpu or cuda");
+        exit(2);
+    }
+    if (o.vision && dk != MMRT_DEVICE_CPU) {
+        fprintf(stderr, "mmrt-bench: --vision runs on the CPU only (--caption takes --device)\n");
+        exit(2);
+    }
+    o.dev_kind = dk, o.math_kind = mk;
     if (o.n_ctx == 0) o.n_ctx = o.n_prompt + o.n_gen;
     if (o.n_ctx < o.n_prompt + o.n_gen) {
         fprintf(stderr, "mmrt-bench: --ctx %lld is smaller than prompt + gen tokens (%lld)\n",
@@ -362,7 +454,7 @@ int main(int argc, char **argv) {
     options o = parse_args(argc, argv);
     if (o.caption) {
         bench_caption_opts co = {.model = o.model, .image = o.caption, .n_threads = o.n_threads, .reps = o.reps,
-                                 .n_gen = (int)o.n_gen, .json = o.json};
+                                 .n_gen = (int)o.n_gen, .json = o.json, .device = o.device, .math = o.math};
         return bench_caption_run(&co);
     }
     if (o.vision) {
@@ -381,19 +473,27 @@ int main(int argc, char **argv) {
 
     bench_model m;
     model_open(o.model, &m); /* runs no OpenMP region, so the probe can be forked next */
+    const bool on_cpu = o.dev_kind == MMRT_DEVICE_CPU;
     bandwidth *bw = &r.bw;
     bw->all_threads = omp_get_num_procs();
     size_t n = 4 * m.llm.weight_bytes > BW_MIN_BYTES ? 4 * m.llm.weight_bytes : BW_MIN_BYTES;
     bw->buf_bytes = (n + 4095) & ~(size_t)4095;
     membw_probe probe;
-    if (membw_probe_start(&probe, bw->buf_bytes, bw->all_threads) != 0)
-        bench_die("cannot start the bandwidth probe process (fork, or no memory for its buffer)", NULL);
-    weight_regions(&m.llm, bw);
+    if (on_cpu) { /* host memory bandwidth bounds the CPU only */
+        if (membw_probe_start(&probe, bw->buf_bytes, bw->all_threads) != 0)
+            bench_die("cannot start the bandwidth probe process (fork, or no memory for its buffer)", NULL);
+        weight_regions(&m.llm, bw);
+    }
 
     mmrt_error err = {0};
     mmrt_backend *be = NULL;
-    mmrt_backend_params bp = {.device = MMRT_DEVICE_CPU, .n_threads = o.n_threads};
+    mmrt_backend_params bp = {.device = o.dev_kind, .n_threads = o.n_threads, .math = o.math_kind};
     if (mmrt_backend_init(&bp, &be, &err) != MMRT_OK) bench_die("backend", &err);
+    const double dev_wb = device_weight_bytes(&m, o.math_kind);
+    mmrt_weight_upload up; /* the weights on the device, as mmrt_model_load puts them there */
+    mmrt_weight_upload_init(&up, be, o.math_kind);
+    if (mmrt_llm_upload(&m.llm, &up, &err) != MMRT_OK || mmrt_weight_upload_finish(&up, &err) != MMRT_OK)
+        bench_die("uploading the weights", &err);
     mmrt_llm_state st;
     if (mmrt_llm_state_init(&st, &m.llm, be, o.n_ctx, 0, &err) != MMRT_OK) bench_die("state", &err);
 
@@ -408,7 +508,7 @@ int main(int argc, char **argv) {
     }
 
     run_rep(&m, &st, prompt, o.n_prompt, o.n_gen, logits, NULL, false); /* warm-up */
-    bw_sample(&probe, o.n_threads, bw);
+    if (on_cpu) bw_sample(&probe, o.n_threads, bw);
     double pf_sum = 0, dc_sum = 0, others_s = 0, reps_s = 0;
     for (int i = 0; i < o.reps; i++) {
         /* load is sampled around the reps only: the probe's passes are not "other" load */
@@ -422,7 +522,7 @@ int main(int argc, char **argv) {
         pf_sum += pf, dc_sum += dc;
         if (pf > r.prefill_best) r.prefill_best = pf;
         if (dc > r.decode_best) r.decode_best = dc;
-        bw_sample(&probe, o.n_threads, bw);
+        if (on_cpu) bw_sample(&probe, o.n_threads, bw);
     }
     r.others_cores = others_s < 0 ? -1 : others_s / reps_s;
     r.prefill_mean = pf_sum / o.reps;
@@ -439,9 +539,11 @@ int main(int argc, char **argv) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     r.peak_rss_mib = (double)ru.ru_maxrss * 1024.0 / MIB; /* ru_maxrss is in KiB on Linux */
-    membw_probe_stop(&probe);
+    if (on_cpu) membw_probe_stop(&probe);
 
-    if (o.json) print_json(&o, &m, &r);
+    if (!on_cpu && o.json) print_device_json(&o, &r, dev_wb);
+    else if (!on_cpu) print_device(&o, &m, &r, dev_wb, be->n_fallback);
+    else if (o.json) print_json(&o, &m, &r);
     else print_text(&o, &m, &r);
 
     free(prompt);
@@ -449,6 +551,7 @@ int main(int argc, char **argv) {
     free(steps);
     free(bw->weights);
     mmrt_llm_state_free(&st);
+    mmrt_weight_upload_free(&up);
     mmrt_backend_free(be);
     mmrt_llm_free(&m.llm);
     mmrt_weights_free(m.w);

@@ -18,6 +18,7 @@
 typedef struct cli_common {
     const char *model;
     const char *device;
+    const char *math;
     int n_threads;
     bool json;
     bool offline;
@@ -62,6 +63,7 @@ int cli_parse_gen(const char *cmd, int argc, char **argv, int *i, cli_gen *g);
 #define CLI_COMMON_HELP                                                                              \
     "  -t, --threads N        CPU threads (default: all cores)\n"                                   \
     "      --device D         cpu, cuda or auto (default auto)\n"                                   \
+    "      --math M           GPU arithmetic: f32 (exact, default); tf32, bf16, f16 (tensor cores)\n"\
     "      --offline          never download; use the Hugging Face cache only\n"                    \
     "  -v, --verbose          timings and load details on stderr\n"                                 \
     "      --log-level L      error, warn, info or debug\n"

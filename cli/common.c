@@ -71,6 +71,13 @@ int cli_parse_common(int argc, char **argv, int *i, cli_common *c) {
             return -1;
         }
         c->device = v;
+    } else if (strcmp(a, "--math") == 0) {
+        if (!(v = cli_value(argc, argv, i))) return -1;
+        if (strcmp(v, "f32") && strcmp(v, "tf32") && strcmp(v, "bf16") && strcmp(v, "f16")) {
+            fprintf(stderr, "mmrt: --math expects f32, tf32, bf16 or f16, got \"%s\"\n", v);
+            return -1;
+        }
+        c->math = v;
     } else if (strcmp(a, "-t") == 0 || strcmp(a, "--threads") == 0) {
         if (!(v = cli_value(argc, argv, i)) || !cli_parse_int(a, v, 1, 1024, &n)) return -1;
         c->n_threads = (int)n;
@@ -92,6 +99,7 @@ int cli_parse_common(int argc, char **argv, int *i, cli_common *c) {
 mmrt_model *cli_load_model(const cli_common *c) {
     mmrt_model_params mp = mmrt_model_default_params();
     mp.device = c->device;
+    if (c->math) mp.math = c->math;
     mp.n_threads = c->n_threads;
     mp.offline = c->offline;
     mmrt_model *model = NULL;

@@ -46,8 +46,7 @@ if(MMRT_FATAL_WARNINGS)
   target_compile_options(mmrt_cuda PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-Werror=all-warnings>)
 endif()
 
-# cuBLAS: linked now for the GEMM wrapper to come; harmless until then (the module is only loaded
-# where the CUDA libraries are).
+# cuBLAS: the GEMM wrapper (cuda/matmul.cu); the module is only loaded where the CUDA libraries are.
 target_link_libraries(mmrt_cuda PRIVATE CUDA::cudart CUDA::cublas m)
 # Every symbol resolved at link time: a core helper that a launcher starts to use and the module
 # does not provide fails the build here, not the dlopen on a user's machine.

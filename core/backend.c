@@ -16,7 +16,9 @@ const char *mmrt_op_name(mmrt_op_kind kind) {
         [MMRT_OP_MUL] = "mul",           [MMRT_OP_SCALE] = "scale",
         [MMRT_OP_ARGMAX] = "argmax",     [MMRT_OP_LAYER_NORM] = "layer_norm",
         [MMRT_OP_GELU] = "gelu",         [MMRT_OP_GELU_TANH] = "gelu_tanh",
-        [MMRT_OP_ADD_BIAS] = "add_bias",
+        [MMRT_OP_ADD_BIAS] = "add_bias", [MMRT_OP_PATCHIFY] = "patchify",
+        [MMRT_OP_PIXEL_SHUFFLE] = "pixel_shuffle", [MMRT_OP_SCATTER_ROWS] = "scatter_rows",
+        [MMRT_OP_SAMPLE] = "sample",
     };
     return (unsigned)kind < MMRT_OP_COUNT ? names[kind] : "?";
 }
@@ -63,6 +65,11 @@ static void check_op(const mmrt_op *op) {
                     mmrt_tensor_rows_contiguous(c));
         MMRT_ASSERT(!e || ((e->type == MMRT_U8 || e->type == MMRT_I32) && !op->p.attn.causal &&
                            e->ne[0] >= op->p.attn.n_kv && mmrt_tensor_is_contiguous(e)));
+        MMRT_ASSERT(!op->src[4] ||
+                    (op->src[4]->type == MMRT_F32 && op->src[4]->ne[0] >= op->p.attn.n_kv &&
+                     op->src[4]->ne[1] == a->ne[2] && op->src[4]->ne[3] == 1 &&
+                     (op->src[4]->ne[2] == 1 || op->src[4]->ne[2] == a->ne[1]) &&
+                     mmrt_tensor_rows_contiguous(op->src[4])));
         break;
     case MMRT_OP_LAYER_NORM:
         MMRT_ASSERT(is_row_vector(b, a->ne[0]) && is_row_vector(c, a->ne[0]));
@@ -86,13 +93,40 @@ static void check_op(const mmrt_op *op) {
     case MMRT_OP_ARGMAX:
         MMRT_ASSERT(is_2d(a) && d->type == MMRT_I32 && d->ne[0] == a->ne[1]);
         break;
+    case MMRT_OP_PATCHIFY: {
+        int64_t p = op->p.patchify.patch;
+        MMRT_ASSERT(a->type == MMRT_F32 && d->type == MMRT_F32 && is_2d(d) && p >= 1);
+        MMRT_ASSERT(a->ne[0] % p == 0 && a->ne[1] % p == 0 && d->ne[0] == a->ne[2] * p * p);
+        MMRT_ASSERT(d->ne[1] == a->ne[3] * (a->ne[1] / p) * (a->ne[0] / p));
+        break;
+    }
+    case MMRT_OP_PIXEL_SHUFFLE: {
+        int64_t r = op->p.shuffle.scale_factor, s = 0;
+        while (s * s < a->ne[1]) s++;
+        MMRT_ASSERT(a->type == MMRT_F32 && d->type == MMRT_F32 && is_2d(d) && a->ne[3] == 1);
+        MMRT_ASSERT(r >= 1 && s * s == a->ne[1] && s % r == 0);
+        MMRT_ASSERT(d->ne[0] == a->ne[0] * r * r && d->ne[1] == a->ne[2] * (s / r) * (s / r));
+        break;
+    }
+    case MMRT_OP_SCATTER_ROWS:
+        MMRT_ASSERT(b && b->type == MMRT_I32 && mmrt_tensor_is_contiguous(b) && b->ne[0] == a->ne[1]);
+        MMRT_ASSERT(a->type == MMRT_F32 && d->type == MMRT_F32 && is_2d(a) && is_2d(d));
+        MMRT_ASSERT(d->ne[0] == a->ne[0]);
+        break;
+    case MMRT_OP_SAMPLE:
+        MMRT_ASSERT(b && b->type == MMRT_F32 && mmrt_tensor_is_contiguous(b) && b->ne[0] == a->ne[1]);
+        MMRT_ASSERT(a->type == MMRT_F32 && is_2d(a) && a->ne[0] >= 1 && a->ne[0] <= INT32_MAX);
+        MMRT_ASSERT(d->type == MMRT_I32 && mmrt_tensor_is_contiguous(d) && d->ne[0] == a->ne[1]);
+        MMRT_ASSERT(op->p.sample.temperature == op->p.sample.temperature && op->p.sample.top_p >= 0.0f &&
+                    op->p.sample.min_p >= 0.0f && op->p.sample.min_p <= 1.0f);
+        break;
     case MMRT_OP_COUNT: MMRT_ASSERT(!"invalid op kind");
     }
 }
 
 /* ---- CPU fallback ---------------------------------------------------------------------------- */
 
-#define FALLBACK_TENSORS 5 /* dst and src[0..3] */
+#define FALLBACK_TENSORS (1 + MMRT_OP_MAX_SRC) /* dst and src[] */
 
 /* Host copies of an op's device operands; operands sharing memory share a copy. */
 typedef struct fallback_copies {
@@ -102,8 +136,9 @@ typedef struct fallback_copies {
     int n;
 } fallback_copies;
 
+/* Device memory of be or of the backend be was forked from (weights), which be can read. */
 static bool on_device(const mmrt_backend *be, const mmrt_tensor *t) {
-    return t && t->backend == be && !be->iface->host_memory;
+    return t && t->backend && !t->backend->iface->host_memory && !be->iface->host_memory;
 }
 
 /* The host tensor standing for t: t itself when it is host memory, else a downloaded copy. */
@@ -147,7 +182,7 @@ static mmrt_status run_on_cpu(mmrt_backend *be, const mmrt_op *op, mmrt_error *e
     mmrt_tensor dst;
     mmrt_status st = host_view(be, &c, op->dst, &dst, err);
     h.dst = &dst;
-    for (int i = 0; i < 4 && st == MMRT_OK; i++)
+    for (int i = 0; i < MMRT_OP_MAX_SRC && st == MMRT_OK; i++)
         if (op->src[i]) {
             st = host_view(be, &c, op->src[i], &c.t[i], err);
             h.src[i] = &c.t[i];

@@ -30,7 +30,13 @@ typedef enum mmrt_op_kind {
                           optional key_mask(≥ n_kv) u8/i32, bidirectional only: key j takes
                           part when key_mask[j] != 0. As transformers (SigLIP, Idefics3), which
                           adds finfo.min to masked scores: a query whose keys are all masked
-                          attends uniformly to all n_kv keys (mean of v), not to none         */
+                          attends uniformly to all n_kv keys (mean of v), not to none;
+                          optional bias(≥ n_kv, n, n_bh) f32, n_bh 1 (shared by all heads) or
+                          h, rows contiguous: score(h, t, j) = q·k · scale + bias[h or 0][t][j]
+                          (torch SDPA's float attn_mask), with causal and GQA as well. Keys the
+                          causal limit or key_mask remove score −inf / −FLT_MAX whatever their
+                          bias; a bias of −inf removes a key too, and a query left with no key
+                          gets zeros (as with n_kv = 0)                                        */
     MMRT_OP_SILU_MUL,  /* dst = silu(a) · b (gated MLP)                                       */
     MMRT_OP_ADD,       /* dst = a + b                                                          */
     MMRT_OP_MUL,       /* dst = a · b                                                          */
@@ -42,15 +48,48 @@ typedef enum mmrt_op_kind {
     MMRT_OP_GELU_TANH, /* dst = 0.5 · a · (1 + tanh(√(2/π) · (a + 0.044715 · a³)))
                           (torch gelu(approximate="tanh"), "gelu_pytorch_tanh")               */
     MMRT_OP_ADD_BIAS,  /* dst(m, n) = x(m, n) + b(n)  (linear layer bias)  b f32/f16/bf16     */
+    MMRT_OP_PATCHIFY,  /* patch-embedding im2col, patch size p = p.patchify.patch:
+                          dst(n_img·(H/p)·(W/p), C·p·p) f32 from pixels(n_img, C, H, W) f32,
+                          dst[(i·(H/p) + py)·(W/p) + px, (c·p + ky)·p + kx] =
+                              pixels[i, c, py·p + ky, px·p + kx]
+                          (patches row-major, columns in Conv2d weight order (c, ky, kx))     */
+    MMRT_OP_PIXEL_SHUFFLE, /* Idefics3 connector's pixel shuffle, r = p.shuffle.scale_factor:
+                          x(n_tiles, s², D) f32 with s a multiple of r, w = s / r →
+                          dst(n_tiles·w², D·r²) f32,
+                          dst[t·w² + I·w + J, (a·r + b)·D + d] = x[t, (I·r + a)·s + J·r + b, d]
+                          (transformers Idefics3Connector.pixel_shuffle)                      */
+    MMRT_OP_SCATTER_ROWS, /* in place on dst(n, d) f32: dst[idx[i]] = src[i] for src(m, d) f32,
+                          idx(m) i32 distinct (with repeats, which row lands is unspecified);
+                          rows not named by idx are left as they are. An index outside
+                          [0, n) is bad input: MMRT_ERR_INVALID_ARG naming it (the CPU writes
+                          nothing; a device reports it at synchronize(), other rows written)  */
+    MMRT_OP_SAMPLE,    /* dst(m) i32 = one token per row of logits(m, V) f32 drawn with
+                          u(m) f32 in [0, 1), params p.sample (fusion/sampling.c's sampler
+                          for the same u; repetition penalty stays on the host):
+                          T ≤ 0: argmax, first index on ties (u unused). Otherwise:
+                          1. candidates ordered by logit descending, ties: lower index first;
+                          2. keep the first k = min(top_k, V) (all when top_k ≤ 0);
+                          3. e_i = (float)exp(((double)l_i − l_0) · (1 / (double)T)),
+                             Z = Σ e_i (double),
+                             p_i = (float)(e_i / Z) over the kept, in that order;
+                          4. top_p < 1: keep the shortest prefix whose cumulative Σ p_i
+                             (double) is ≥ top_p (all k if none is);
+                          5. min_p > 0: keep further only p_i ≥ min_p · p_0 (f32 product);
+                          6. r = u · Σ kept p_i (double): the first kept i whose cumulative
+                             Σ p_i exceeds r, else the last kept.
+                          Devices may sum in another order: they may choose differently only
+                          when r or top_p is within rounding (~1e-15) of a cumulative sum   */
     MMRT_OP_COUNT
 } mmrt_op_kind;
 
 const char *mmrt_op_name(mmrt_op_kind kind);
 
+#define MMRT_OP_MAX_SRC 5
+
 typedef struct mmrt_op {
     mmrt_op_kind kind;
     mmrt_tensor *dst;
-    const mmrt_tensor *src[4];
+    const mmrt_tensor *src[MMRT_OP_MAX_SRC];
     union {
         struct {
             float eps;
@@ -64,10 +103,22 @@ typedef struct mmrt_op {
             int64_t n_kv;  /* keys 0..n_kv-1 of the cache are valid */
             int64_t pos0;  /* absolute position of the first query (causal mask) */
             bool causal;
-        } attn;            /* src: q, k cache, v cache, key_mask (NULL: none) */
+        } attn;            /* src: q, k cache, v cache, key_mask, bias (NULL: none) */
         struct {
             float s;
         } scale;
+        struct {
+            int32_t patch;        /* p ≥ 1, divides H and W */
+        } patchify;               /* src: pixels */
+        struct {
+            int32_t scale_factor; /* r ≥ 1, divides s */
+        } shuffle;                /* src: x */
+        struct {
+            float temperature;    /* ≤ 0: greedy */
+            int32_t top_k;        /* ≤ 0: off */
+            float top_p;          /* ≥ 1: off; ≥ 0 */
+            float min_p;          /* 0: off; in [0, 1] */
+        } sample;                 /* src: logits, u */
     } p;
 } mmrt_op;
 
@@ -89,6 +140,10 @@ typedef struct mmrt_backend_i {
     mmrt_status (*compute)(mmrt_backend *be, const mmrt_op *op, mmrt_error *err);
     /* True when `data` pointers of this backend are host pointers (zero-copy weights). */
     bool host_memory;
+    /* A new backend on the same device with its own stream and buffers that may also read the
+     * buffers `be` handed out (a model's weights, uploaded once through `be`, read by each
+     * session's backend). `be` must outlive it and must not allocate or free while it lives. */
+    mmrt_status (*fork)(mmrt_backend *be, mmrt_backend **out, mmrt_error *err);
     void (*free)(mmrt_backend *be);
 } mmrt_backend_i;
 
@@ -109,15 +164,27 @@ typedef enum mmrt_device_kind {
     MMRT_DEVICE_AUTO = 2,
 } mmrt_device_kind;
 
+/* Arithmetic a device backend may use for f32 data. The CPU backend always computes in f32. */
+typedef enum mmrt_math {
+    MMRT_MATH_F32 = 0,  /* exact f32: f32 GEMMs (no TF32) and the f32 attention kernel */
+    MMRT_MATH_TF32 = 1, /* f32 GEMMs on TF32 tensor cores (inputs rounded to 10-bit mantissas) */
+    MMRT_MATH_BF16 = 2, /* TF32 GEMMs, and attention on bf16 tensor cores (q, k, v rounded once);
+                           16-bit weights stay 16-bit (GEMM activations rounded to their type) */
+    MMRT_MATH_F16 = 3,  /* as BF16, with attention on f16 tensor cores */
+} mmrt_math;
+
 typedef struct mmrt_backend_params {
     mmrt_device_kind device;
     int n_threads;  /* CPU threads; <= 0 means all cores */
     bool use_ref;   /* CPU: run the naive _ref oracle ops (tests, debugging) */
+    mmrt_math math; /* device backends: see mmrt_math (default exact f32) */
 } mmrt_backend_params;
 
 mmrt_status mmrt_backend_init(const mmrt_backend_params *params, mmrt_backend **out,
                               mmrt_error *err);
 void mmrt_backend_free(mmrt_backend *be);
+/* be->iface->fork: a backend for one session over the weights a model uploaded through `be`. */
+mmrt_status mmrt_backend_fork(mmrt_backend *be, mmrt_backend **out, mmrt_error *err);
 
 /* ---- running ops ------------------------------------------------------------------------ */
 

@@ -56,6 +56,19 @@ mmrt_status mmrt_attention_masked(mmrt_backend *be, mmrt_tensor *dst, const mmrt
     return run(be, op, err);
 }
 
+mmrt_status mmrt_attention_bias(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor *q,
+                                const mmrt_tensor *k, const mmrt_tensor *v,
+                                const mmrt_tensor *key_mask, const mmrt_tensor *bias,
+                                int64_t n_kv, int64_t pos0, bool causal, float scale,
+                                mmrt_error *err) {
+    mmrt_op op = {.kind = MMRT_OP_ATTENTION, .dst = dst, .src = {q, k, v, key_mask, bias}};
+    op.p.attn.scale = scale;
+    op.p.attn.n_kv = n_kv;
+    op.p.attn.pos0 = pos0;
+    op.p.attn.causal = causal;
+    return run(be, op, err);
+}
+
 mmrt_status mmrt_silu_mul(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor *a,
                           const mmrt_tensor *b, mmrt_error *err) {
     return run(be, (mmrt_op){.kind = MMRT_OP_SILU_MUL, .dst = dst, .src = {a, b}}, err);
@@ -100,4 +113,34 @@ mmrt_status mmrt_add_bias(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor 
 
 mmrt_status mmrt_argmax(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor *x, mmrt_error *err) {
     return run(be, (mmrt_op){.kind = MMRT_OP_ARGMAX, .dst = dst, .src = {x}}, err);
+}
+
+mmrt_status mmrt_patchify(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor *pixels,
+                          int32_t patch, mmrt_error *err) {
+    return run(be, (mmrt_op){.kind = MMRT_OP_PATCHIFY, .dst = dst, .src = {pixels}, .p.patchify.patch = patch},
+               err);
+}
+
+mmrt_status mmrt_pixel_shuffle(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor *x,
+                               int32_t scale_factor, mmrt_error *err) {
+    return run(be,
+               (mmrt_op){.kind = MMRT_OP_PIXEL_SHUFFLE, .dst = dst, .src = {x},
+                         .p.shuffle.scale_factor = scale_factor},
+               err);
+}
+
+mmrt_status mmrt_scatter_rows(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor *src,
+                              const mmrt_tensor *idx, mmrt_error *err) {
+    return run(be, (mmrt_op){.kind = MMRT_OP_SCATTER_ROWS, .dst = dst, .src = {src, idx}}, err);
+}
+
+mmrt_status mmrt_sample(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor *logits,
+                        const mmrt_tensor *u, float temperature, int32_t top_k, float top_p,
+                        float min_p, mmrt_error *err) {
+    mmrt_op op = {.kind = MMRT_OP_SAMPLE, .dst = dst, .src = {logits, u}};
+    op.p.sample.temperature = temperature;
+    op.p.sample.top_k = top_k;
+    op.p.sample.top_p = top_p;
+    op.p.sample.min_p = min_p;
+    return run(be, op, err);
 }

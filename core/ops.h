@@ -25,6 +25,14 @@ mmrt_status mmrt_attention_masked(mmrt_backend *be, mmrt_tensor *dst, const mmrt
                                   const mmrt_tensor *k, const mmrt_tensor *v,
                                   const mmrt_tensor *key_mask, int64_t n_kv, float scale,
                                   mmrt_error *err);
+/* Attention with an additive score bias (torch SDPA's float attn_mask): bias (≥ n_kv, n, 1 or h)
+ * f32, rows contiguous, score(h, t, j) = q·k · scale + bias[h or 0][t][j]; key_mask (NULL: none,
+ * bidirectional only) and causal as above (MMRT_OP_ATTENTION). */
+mmrt_status mmrt_attention_bias(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor *q,
+                                const mmrt_tensor *k, const mmrt_tensor *v,
+                                const mmrt_tensor *key_mask, const mmrt_tensor *bias,
+                                int64_t n_kv, int64_t pos0, bool causal, float scale,
+                                mmrt_error *err);
 mmrt_status mmrt_silu_mul(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor *a,
                           const mmrt_tensor *b, mmrt_error *err);
 mmrt_status mmrt_add(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor *a,
@@ -42,5 +50,33 @@ mmrt_status mmrt_gelu_tanh(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor
 mmrt_status mmrt_add_bias(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor *x,
                           const mmrt_tensor *b, mmrt_error *err);
 mmrt_status mmrt_argmax(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor *x, mmrt_error *err);
+
+/* Patch-embedding im2col (MMRT_OP_PATCHIFY): pixels (n_img, C, H, W) f32 — the 4-D tensor
+ * ne = {W, H, C, n_img} — into dst (n_img · (H/p) · (W/p), C · p · p) f32, one row per p × p
+ * patch in row-major patch order, columns in Conv2d weight order (c, ky, kx): multiplied by the
+ * flattened conv weight (d, C·p·p)ᵀ it is the stride-p convolution, as vision/siglip.c computes
+ * it on the host. p must divide H and W. */
+mmrt_status mmrt_patchify(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor *pixels,
+                          int32_t patch, mmrt_error *err);
+/* The Idefics3 connector's pixel shuffle (MMRT_OP_PIXEL_SHUFFLE): x (n_tiles, s², D) f32 — a
+ * (n_tiles · s², D) vision output viewed with ne = {D, s², n_tiles} — into dst
+ * (n_tiles · (s/r)², D · r²) f32: each r × r block of patches becomes one row, its patches
+ * concatenated row-major (transformers Idefics3Connector.pixel_shuffle). r must divide s. */
+mmrt_status mmrt_pixel_shuffle(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor *x,
+                               int32_t scale_factor, mmrt_error *err);
+/* Media embeddings into the token stream (MMRT_OP_SCATTER_ROWS): dst (n, d) row idx[i] =
+ * src (m, d) row i, in place; the other rows of dst are kept. idx (m) i32, distinct. An index
+ * outside [0, n) is MMRT_ERR_INVALID_ARG naming it: at once on the CPU (dst untouched), at the
+ * next synchronize() on a device (rows with valid indices written). */
+mmrt_status mmrt_scatter_rows(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor *src,
+                              const mmrt_tensor *idx, mmrt_error *err);
+/* Token sampling on the backend (MMRT_OP_SAMPLE): dst (m) i32 = the token fusion/sampling.c's
+ * sampler picks from each row of logits (m, V) f32 when its uniform draw is u (m) f32 in [0, 1):
+ * temperature (≤ 0: greedy), then top_k (≤ 0: off), top_p (≥ 1: off), min_p (0: off), as
+ * defined at MMRT_OP_SAMPLE. The repetition penalty is the caller's, applied to the logits
+ * before. */
+mmrt_status mmrt_sample(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor *logits,
+                        const mmrt_tensor *u, float temperature, int32_t top_k, float top_p,
+                        float min_p, mmrt_error *err);
 
 #endif

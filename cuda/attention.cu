@@ -1,12 +1,8 @@
 // Launcher of kernels/attention.cuh (f32) and kernels/attention_mma.cuh (tensor cores), with
 // split-KV for decode.
 //
-// Precision: f32 by default. MMRT_CUDA_ATTENTION=bf16 or =f16 in the environment selects the
-// tensor-core kernel, which rounds q, k and v once to that type (and accumulates in f32). The
-// environment is a stopgap until mmrt_backend_params carries the choice.
-#include <stdlib.h>
-#include <string.h>
-
+// Precision: the backend's mmrt_math. MMRT_MATH_F32 and _TF32 run the f32 kernel; _BF16 and _F16
+// the tensor-core kernel, which rounds q, k and v once to that type (and accumulates in f32).
 #include "cuda_ops.h"
 #include "kernels/attention_mma.cuh"
 
@@ -31,20 +27,15 @@ attention_variant mma_variant(const char* name, int hd) {
   return {name, k, ATTN_MMA_THREADS, ATTN_MMA_BQ, attention_mma_smem_bytes(hd)};
 }
 
-// The variant MMRT_CUDA_ATTENTION asks for; MMRT_ERR_INVALID_ARG for a value it does not know.
-mmrt_status select_variant(int hd, attention_variant* out, mmrt_error* err) {
-  const char* env = getenv("MMRT_CUDA_ATTENTION");
-  if (!env || !*env || !strcmp(env, "f32")) {
-    *out = {"attention_kernel", attention_kernel, ATTN_THREADS, ATTN_BQ, attention_smem_bytes(hd)};
-  } else if (!strcmp(env, "bf16")) {
-    *out = mma_variant<__nv_bfloat16>("attention_mma_kernel<bf16>", hd);
-  } else if (!strcmp(env, "f16")) {
-    *out = mma_variant<__half>("attention_mma_kernel<f16>", hd);
-  } else {
-    return mmrt_error_set(err, MMRT_ERR_INVALID_ARG,
-                          "MMRT_CUDA_ATTENTION=%s: expected f32, bf16 or f16", env);
+// The variant the backend's math asks for (TF32 only concerns GEMMs: attention stays f32).
+attention_variant select_variant(mmrt_math math, int hd) {
+  switch (math) {
+    case MMRT_MATH_BF16: return mma_variant<__nv_bfloat16>("attention_mma_kernel<bf16>", hd);
+    case MMRT_MATH_F16: return mma_variant<__half>("attention_mma_kernel<f16>", hd);
+    default:
+      return {"attention_kernel", attention_kernel, ATTN_THREADS, ATTN_BQ,
+              attention_smem_bytes(hd)};
   }
-  return MMRT_OK;
 }
 
 mmrt_status launch_attention(const attention_variant& var, const attention_params& p, dim3 grid,
@@ -63,11 +54,12 @@ mmrt_status launch_attention(const attention_variant& var, const attention_param
 
 }  // namespace
 
-// src: q (n, h, hd), k and v caches (n_kv_max, h_kv, hd), key_mask (≥ n_kv) u8/i32 or NULL, all
-// f32 but the mask; dst (n, h, hd) f32. supports_op() accepted hd (even, ≤ ATTN_HD_MAX) and the
+// src: q (n, h, hd), k and v caches (n_kv_max, h_kv, hd), key_mask (≥ n_kv) u8/i32 or NULL, bias
+// (≥ n_kv, n, 1 or h) or NULL, all f32 but the mask; dst (n, h, hd) f32. supports_op() accepted hd (even, ≤ ATTN_HD_MAX) and the
 // grid limits.
 mmrt_status mmrt_cuda_attention(const mmrt_op* op, const mmrt_cuda_queue& q, mmrt_error* err) {
   const mmrt_tensor *qt = op->src[0], *k = op->src[1], *v = op->src[2], *mask = op->src[3];
+  const mmrt_tensor* bias = op->src[4];
   attention_params p = {};
   p.q = static_cast<const float*>(qt->data);
   p.k = static_cast<const float*>(k->data);
@@ -83,6 +75,11 @@ mmrt_status mmrt_cuda_attention(const mmrt_op* op, const mmrt_cuda_queue& q, mmr
   p.v_s2 = mmrt_cuda_stride(v, 2);
   p.dst_s1 = mmrt_cuda_stride(op->dst, 1);
   p.dst_s2 = mmrt_cuda_stride(op->dst, 2);
+  if (bias) {  // (≥ n_kv, n_tok, 1 or n_head): one row shared by all heads has head stride 0
+    p.bias = static_cast<const float*>(bias->data);
+    p.bias_s1 = mmrt_cuda_stride(bias, 1);
+    p.bias_s2 = bias->ne[2] == 1 ? 0 : mmrt_cuda_stride(bias, 2);
+  }
   p.hd = (int)qt->ne[0];
   p.n_head = (int)qt->ne[1];
   p.n_tok = qt->ne[2];
@@ -93,9 +90,7 @@ mmrt_status mmrt_cuda_attention(const mmrt_op* op, const mmrt_cuda_queue& q, mmr
   p.scale = op->p.attn.scale;
   if (p.n_tok == 0 || p.n_head == 0) return MMRT_OK;
 
-  attention_variant var = {};
-  mmrt_status st = select_variant(p.hd, &var, err);
-  if (st != MMRT_OK) return st;
+  const attention_variant var = select_variant(q.math, p.hd);
   const int64_t n_row_tiles = (p.n_tok * p.group + var.rows_per_block - 1) / var.rows_per_block;
   // Keys the last query sees: the most any block of this launch reads.
   int64_t kv_used = p.n_kv;
@@ -111,26 +106,19 @@ mmrt_status mmrt_cuda_attention(const mmrt_op* op, const mmrt_cuda_queue& q, mmr
                             err);
   }
 
-  // Partial results: n_split × n_tok × n_head × (hd outputs + max + sum) floats. cudaFree waits
-  // for the kernels that use them.
+  // Partial results: n_split × n_tok × n_head × (hd outputs + max + sum) floats, in the backend's
+  // scratch (queued after any earlier kernel that used it, on the same stream).
   const size_t n_part = (size_t)(n_split * p.n_tok * p.n_head);
   const size_t bytes = n_part * (size_t)(p.hd + 2) * sizeof(float);
   void* ws = nullptr;
-  cudaError_t e = cudaMalloc(&ws, bytes);
-  if (e == cudaErrorMemoryAllocation)
-    return mmrt_error_oom(err, bytes, "CUDA split-KV attention partials");
-  if (e != cudaSuccess)
-    return mmrt_error_set(err, MMRT_ERR_BACKEND, "CUDA cudaMalloc (split-KV attention): %s",
-                          prim::launch_error_string(e));
+  mmrt_status st = mmrt_cuda_workspace(q, bytes, &ws, err);
+  if (st != MMRT_OK) return st;
   p.part_o = static_cast<float*>(ws);
   p.part_ml = p.part_o + n_part * (size_t)p.hd;
   p.kv_chunk = ATTN_KV_CHUNK;
   st = launch_attention(var, p, dim3(1, (unsigned)k->ne[1], (unsigned)n_split), q.stream, err);
-  if (st == MMRT_OK) {
-    const unsigned threads = p.hd < 32 ? 32 : (unsigned)(p.hd + 31) / 32 * 32;
-    st = MMRT_CUDA_LAUNCH(err, attention_combine_kernel, (unsigned)(p.n_tok * p.n_head), threads,
+  if (st != MMRT_OK) return st;
+  const unsigned threads = p.hd < 32 ? 32 : (unsigned)(p.hd + 31) / 32 * 32;
+  return MMRT_CUDA_LAUNCH(err, attention_combine_kernel, (unsigned)(p.n_tok * p.n_head), threads,
                           q.stream, p, (int)n_split);
-  }
-  cudaFree(ws);
-  return st;
 }

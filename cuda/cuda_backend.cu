@@ -7,6 +7,7 @@
 // of an op lies inside memory this backend handed out.
 //
 // Not thread-safe: one backend is one stream, driven by one thread at a time (as a session is).
+#include <cublas_v2.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,8 +28,10 @@ struct cuda_buffer {
 struct cuda_ctx {
   int device;
   mmrt_cuda_queue q;
-  cuda_buffer* bufs;  // sorted by ptr
+  mmrt_cuda_scratch scratch;  // q.scratch points here
+  cuda_buffer* bufs;          // sorted by ptr
   size_t n_bufs, cap_bufs;
+  const cuda_ctx* parent;     // forked from (its buffers are readable here), or NULL
 };
 
 // The launcher of an op kind, or NULL when this backend has none.
@@ -163,7 +166,8 @@ mmrt_status cuda_download(mmrt_backend* be, void* dst, const void* src, size_t n
   return MMRT_OK;
 }
 
-// Waits for the stream, then reports bad input that kernels met (get_rows ids) since the last call.
+// Waits for the stream, then reports bad input that kernels met (get_rows ids, scatter_rows
+// indices: the first one) since the last call.
 mmrt_status cuda_synchronize(mmrt_backend* be, mmrt_error* err) {
   cuda_ctx* c = ctx_of(be);
   cudaError_t e = cudaStreamSynchronize(c->q.stream);
@@ -175,6 +179,9 @@ mmrt_status cuda_synchronize(mmrt_backend* be, mmrt_error* err) {
   if (bad[0]) {
     e = cudaMemset(c->q.bad, 0, sizeof bad);
     if (e != cudaSuccess) return cuda_error(err, e, "clearing the kernels' bad-input report");
+    if (bad[0] == MMRT_CUDA_BAD_SCATTER_ROWS)
+      return mmrt_error_set(err, MMRT_ERR_INVALID_ARG,
+                            "scatter_rows: row index %d out of range [0, %d)", bad[1], bad[2]);
     return mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "get_rows: token id %d out of range [0, %d)",
                           bad[1], bad[2]);
   }
@@ -193,20 +200,24 @@ bool on_device(const cuda_ctx* c, const mmrt_tensor* t) {
     if (t->nb[i] % es) return false;
   const size_t n = mmrt_tensor_nbytes(t);
   if (n == 0) return true;
-  const size_t i = find_buffer(c, t->data);
-  if (i == c->n_bufs || !c->bufs[i].in_use) return false;
-  const cuda_buffer& b = c->bufs[i];
-  return static_cast<const char*>(t->data) - b.ptr + n <= b.n_bytes;
+  for (; c; c = c->parent) {
+    const size_t i = find_buffer(c, t->data);
+    if (i == c->n_bufs || !c->bufs[i].in_use) continue;
+    const cuda_buffer& b = c->bufs[i];
+    return static_cast<const char*>(t->data) - b.ptr + n <= b.n_bytes;
+  }
+  return false;
 }
 
 // Kernels index rows by blockIdx.x and ids are i32.
 bool rows_fit(const mmrt_tensor* t) { return t->ne[1] * t->ne[2] * t->ne[3] <= INT32_MAX; }
 
 // f32 q/k/v/dst, an even head dim up to ATTN_HD_MAX, whole GQA groups, a u8/i32 key mask read as
-// a plain array, and a grid within CUDA's limits (x: row tiles, y: KV heads, z: KV splits).
+// a plain array, an f32 bias (≥ n_kv, n_tok, 1 or n_head) with rows contiguous (on_device checked
+// its strides), and a grid within CUDA's limits (x: row tiles, y: KV heads, z: KV splits).
 bool attention_supported(const mmrt_op* op) {
   const mmrt_tensor *q = op->src[0], *k = op->src[1], *v = op->src[2], *mask = op->src[3];
-  const mmrt_tensor* d = op->dst;
+  const mmrt_tensor *d = op->dst, *bias = op->src[4];
   if (!k || !v || q->type != MMRT_F32 || k->type != MMRT_F32 || v->type != MMRT_F32 ||
       d->type != MMRT_F32)
     return false;
@@ -221,6 +232,9 @@ bool attention_supported(const mmrt_op* op) {
   if (mask && ((mask->type != MMRT_U8 && mask->type != MMRT_I32) || mask->ne[0] < n_kv ||
                !mmrt_tensor_is_contiguous(mask)))
     return false;
+  if (bias && (bias->type != MMRT_F32 || bias->ne[0] < n_kv || bias->ne[1] != q->ne[2] ||
+               (bias->ne[2] != 1 && bias->ne[2] != n_head) || bias->ne[3] != 1))
+    return false;
   const int64_t row_tiles = (q->ne[2] * (n_head / h_kv) + ATTN_BQ - 1) / ATTN_BQ;
   return row_tiles <= INT32_MAX && (n_kv + ATTN_KV_CHUNK - 1) / ATTN_KV_CHUNK <= 65535;
 }
@@ -229,14 +243,22 @@ bool cuda_supports_op(mmrt_backend* be, const mmrt_op* op) {
   const cuda_ctx* c = ctx_of(be);
   if (!op_launcher(op->kind)) return false;
   if (!on_device(c, op->dst)) return false;
-  for (int i = 0; i < 4; i++)
+  for (int i = 0; i < MMRT_OP_MAX_SRC; i++)
     if (!on_device(c, op->src[i])) return false;
   const mmrt_tensor *a = op->src[0], *b = op->src[1], *d = op->dst;
   if (!rows_fit(a)) return false;
   switch (op->kind) {
-    case MMRT_OP_MATMUL:  // grid.y counts tiles of rows
-      return a->type == MMRT_F32 && d->type == MMRT_F32 && is_float(b->type) &&
-             (a->ne[1] + MATMUL_TILE - 1) / MATMUL_TILE <= 65535;
+    case MMRT_OP_MATMUL: {
+      // cuBLAS (mmrt_cuda_gemm) takes sizes and leading dimensions (row strides) as int, and rows
+      // that do not overlap; a stride that addresses nothing (one row, empty rows) is not used.
+      const auto gemm_matrix = [](const mmrt_tensor* t) {
+        const uint64_t ld = t->nb[1] / mmrt_dtype_size(t->type);
+        return t->ne[0] <= INT32_MAX && t->ne[1] <= INT32_MAX &&
+               (t->ne[1] <= 1 || t->ne[0] == 0 || (ld >= (uint64_t)t->ne[0] && ld <= INT32_MAX));
+      };
+      return a->type == MMRT_F32 && d->type == MMRT_F32 && is_float(b->type) && gemm_matrix(a) &&
+             gemm_matrix(b) && gemm_matrix(d);
+    }
     case MMRT_OP_GET_ROWS:
       return is_float(a->type) && b->type == MMRT_I32 && d->type == MMRT_F32 && rows_fit(d);
     case MMRT_OP_RMS_NORM:
@@ -256,6 +278,15 @@ bool cuda_supports_op(mmrt_backend* be, const mmrt_op* op) {
       return a->type == MMRT_F32 && d->type == MMRT_I32 && mmrt_tensor_is_contiguous(d);
     case MMRT_OP_ATTENTION:
       return attention_supported(op);
+    case MMRT_OP_PATCHIFY:
+    case MMRT_OP_PIXEL_SHUFFLE:  // one block per dst row
+      return a->type == MMRT_F32 && d->type == MMRT_F32 && rows_fit(d);
+    case MMRT_OP_SCATTER_ROWS:  // one block per src row; idx read as a plain array
+      return a->type == MMRT_F32 && d->type == MMRT_F32 && b->type == MMRT_I32 &&
+             mmrt_tensor_is_contiguous(b) && d->ne[1] <= INT32_MAX;
+    case MMRT_OP_SAMPLE:  // u and dst read as plain arrays
+      return a->type == MMRT_F32 && b->type == MMRT_F32 && d->type == MMRT_I32 &&
+             mmrt_tensor_is_contiguous(b) && mmrt_tensor_is_contiguous(d) && a->ne[0] <= INT32_MAX;
     default:
       return a->type == MMRT_F32 && d->type == MMRT_F32;
   }
@@ -268,14 +299,24 @@ mmrt_status cuda_compute(mmrt_backend* be, const mmrt_op* op, mmrt_error* err) {
 void cuda_free(mmrt_backend* be) {
   cuda_ctx* c = ctx_of(be);
   if (c) {
-    cudaStreamSynchronize(c->q.stream);
+    if (c->q.stream) cudaStreamSynchronize(c->q.stream);
     for (size_t i = 0; i < c->n_bufs; i++) cudaFree(c->bufs[i].ptr);
     free(c->bufs);
-    cudaFree(c->q.bad);
-    cudaStreamDestroy(c->q.stream);
+    if (c->scratch.ptr) cudaFree(c->scratch.ptr);
+    if (c->q.blas) cublasDestroy(static_cast<cublasHandle_t>(c->q.blas));
+    if (c->q.bad) cudaFree(c->q.bad);
+    if (c->q.stream) cudaStreamDestroy(c->q.stream);
     free(c);
   }
   free(be);
+}
+
+mmrt_status ctx_create(int device, mmrt_math math, const cuda_ctx* parent, mmrt_backend** out,
+                       mmrt_error* err);
+
+mmrt_status cuda_fork(mmrt_backend* be, mmrt_backend** out, mmrt_error* err) {
+  const cuda_ctx* c = ctx_of(be);
+  return ctx_create(c->device, c->q.math, c, out, err);
 }
 
 const mmrt_backend_i cuda_iface = {
@@ -288,18 +329,13 @@ const mmrt_backend_i cuda_iface = {
     .supports_op = cuda_supports_op,
     .compute = cuda_compute,
     .host_memory = false,
+    .fork = cuda_fork,
     .free = cuda_free,
 };
 
-}  // namespace
-
-mmrt_status mmrt_cuda_backend_init(const mmrt_backend_params* params, mmrt_backend** out,
-                                   mmrt_error* err) {
-  (void)params;
-  int n_dev = 0;
-  cudaError_t e = cudaGetDeviceCount(&n_dev);
-  if (e != cudaSuccess) return cuda_error(err, e, "no usable device (cudaGetDeviceCount)");
-  if (n_dev == 0) return mmrt_error_set(err, MMRT_ERR_BACKEND, "CUDA: no device found");
+// A backend on `device` with its own stream, error report, cuBLAS handle and buffers.
+mmrt_status ctx_create(int device, mmrt_math math, const cuda_ctx* parent, mmrt_backend** out,
+                       mmrt_error* err) {
   mmrt_backend* be = static_cast<mmrt_backend*>(calloc(1, sizeof *be));
   cuda_ctx* c = static_cast<cuda_ctx*>(calloc(1, sizeof *c));
   if (!be || !c) {
@@ -309,9 +345,16 @@ mmrt_status mmrt_cuda_backend_init(const mmrt_backend_params* params, mmrt_backe
   }
   be->iface = &cuda_iface;
   be->ctx = c;
+  c->device = device;
+  c->parent = parent;
+  c->q.math = math;
+  c->q.scratch = &c->scratch;
   mmrt_status st = MMRT_OK;
-  if ((e = cudaGetDevice(&c->device)) != cudaSuccess)
-    st = cuda_error(err, e, "cudaGetDevice");
+  cudaError_t e;
+  cublasStatus_t bs = CUBLAS_STATUS_SUCCESS;
+  cublasHandle_t blas = nullptr;
+  if ((e = cudaSetDevice(device)) != cudaSuccess)
+    st = cuda_error(err, e, "cudaSetDevice");
   else if ((e = cudaStreamCreateWithFlags(&c->q.stream, cudaStreamNonBlocking)) != cudaSuccess)
     st = cuda_error(err, e, "cudaStreamCreate");
   else if ((e = cudaMalloc(&c->q.bad, 3 * sizeof(int))) != cudaSuccess)
@@ -319,15 +362,54 @@ mmrt_status mmrt_cuda_backend_init(const mmrt_backend_params* params, mmrt_backe
                                         : cuda_error(err, e, "cudaMalloc");
   else if ((e = cudaMemset(c->q.bad, 0, 3 * sizeof(int))) != cudaSuccess)
     st = cuda_error(err, e, "cudaMemset");
+  else if ((bs = cublasCreate(&blas)) != CUBLAS_STATUS_SUCCESS ||
+           (c->q.blas = blas, bs = cublasSetStream(blas, c->q.stream)) != CUBLAS_STATUS_SUCCESS)
+    st = bs == CUBLAS_STATUS_ALLOC_FAILED
+             ? mmrt_error_oom(err, 0, "cuBLAS handle")
+             : mmrt_error_set(err, MMRT_ERR_BACKEND, "cuBLAS: cannot create a handle: %s",
+                              cublasGetStatusString(bs));
   if (st != MMRT_OK) {
-    if (c->q.bad) cudaFree(c->q.bad);
-    if (c->q.stream) cudaStreamDestroy(c->q.stream);
-    free(c);
-    free(be);
+    cuda_free(be);
     return st;
   }
   *out = be;
   return MMRT_OK;
+}
+
+}  // namespace
+
+mmrt_status mmrt_cuda_workspace(const mmrt_cuda_queue& q, size_t bytes, void** out,
+                                mmrt_error* err) {
+  mmrt_cuda_scratch* s = q.scratch;
+  if (bytes > s->bytes) {
+    if (s->ptr) cudaFree(s->ptr);  // waits for kernels still using it
+    s->ptr = nullptr;
+    s->bytes = 0;
+    const size_t size = (bytes + BUFFER_ALIGN - 1) / BUFFER_ALIGN * BUFFER_ALIGN;
+    const cudaError_t e = cudaMalloc(&s->ptr, size);
+    if (e == cudaErrorMemoryAllocation) {
+      (void)cudaGetLastError();
+      s->ptr = nullptr;
+      return mmrt_error_oom(err, bytes, "CUDA scratch");
+    }
+    if (e != cudaSuccess) {
+      s->ptr = nullptr;
+      return cuda_error(err, e, "cudaMalloc (scratch)");
+    }
+    s->bytes = size;
+  }
+  *out = s->ptr;
+  return MMRT_OK;
+}
+
+mmrt_status mmrt_cuda_backend_init(const mmrt_backend_params* params, mmrt_backend** out,
+                                   mmrt_error* err) {
+  int n_dev = 0, device = 0;
+  cudaError_t e = cudaGetDeviceCount(&n_dev);
+  if (e != cudaSuccess) return cuda_error(err, e, "no usable device (cudaGetDeviceCount)");
+  if (n_dev == 0) return mmrt_error_set(err, MMRT_ERR_BACKEND, "CUDA: no device found");
+  if ((e = cudaGetDevice(&device)) != cudaSuccess) return cuda_error(err, e, "cudaGetDevice");
+  return ctx_create(device, params->math, nullptr, out, err);
 }
 
 mmrt_status mmrt_cuda_check_launch(const char* kernel, mmrt_error* err) {

@@ -1,13 +1,13 @@
-/* The CUDA backend (cuda/cuda_backend.cu): device buffers, one stream, and a kernel per op.
+/* The CUDA backend (cuda/cuda_backend.cu): device buffers, one stream with its cuBLAS handle, and
+ * a kernel (or a cuBLAS call) per op.
  *
- * Built by nvcc for the GPU (later work) or, in the test-only MMRT_CUDA_EMU build, by the host C++
- * compiler against cuda/emu, where the same kernels run on the CPU. core/backend_registry.c is the
- * only caller; model code reaches it through mmrt_backend_init(device = MMRT_DEVICE_CUDA).
+ * Built by nvcc into the module libmmrt-cuda.so or, in the test-only MMRT_CUDA_EMU build, by the
+ * host C++ compiler against cuda/emu, where the same kernels run on the CPU. core/backend_registry.c
+ * is the only caller; model code reaches it through mmrt_backend_init(device = MMRT_DEVICE_CUDA).
  *
- * Limits of this version: every tensor of an op (weights included) must live in device memory that
- * this backend allocated (buffer_alloc + upload); supports_op() says no otherwise. ATTENTION is
- * not implemented yet (supports_op() says no); MATMUL is a plain tiled f32 kernel until the cuBLAS
- * wrapper replaces it.
+ * Every tensor of an op (weights included) must live in device memory that this backend, or the
+ * backend it was forked from, handed out; supports_op() says no otherwise (and the op falls back to
+ * the CPU, counted). A model uploads its weights once through its backend; each session forks it.
  */
 #ifndef MMRT_CUDA_BACKEND_H
 #define MMRT_CUDA_BACKEND_H

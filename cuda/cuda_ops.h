@@ -15,11 +15,61 @@ extern "C" {
 
 #include "kernels/common.cuh"
 
+// Device scratch of one backend, grown on demand (see mmrt_cuda_workspace).
+struct mmrt_cuda_scratch {
+  void* ptr;
+  size_t bytes;
+};
+
+// Which kernel filled the bad-input report q.bad: [0] this code, [1] the bad index, [2] the bound.
+enum mmrt_cuda_bad : int { MMRT_CUDA_BAD_GET_ROWS = 1, MMRT_CUDA_BAD_SCATTER_ROWS = 2 };
+
 // What a launcher needs from the backend.
 struct mmrt_cuda_queue {
   cudaStream_t stream;
-  int* bad;  // device (3): bad-input report of get_rows, read and cleared by synchronize()
+  int* bad;       // device (3): bad-input report (mmrt_cuda_bad), read and cleared by synchronize()
+  void* blas;     // the cublasHandle_t bound to stream
+  mmrt_math math; // the arithmetic mmrt_backend_params asked for
+  mmrt_cuda_scratch* scratch;
 };
+
+// At least `bytes` of device scratch for the op being launched, valid until the next call (on the
+// same stream, so kernels queued earlier that use the old scratch finish first: growing frees it
+// with cudaFree, which waits for them). MMRT_ERR_OOM names the size.
+mmrt_status mmrt_cuda_workspace(const mmrt_cuda_queue& q, size_t bytes, void** out,
+                                mmrt_error* err);
+
+// One GEMM, or a strided batch of them, on q's cuBLAS handle (so on q.stream), in cuBLAS's
+// column-major terms. For each i < batch:
+//   C_i (m x n) = alpha · op(A_i) · op(B_i) + beta · C_i,   op(X) = Xᵀ when trans_X, else X;
+//   A_i = a + i · stride_a elements, stored lda x k (lda x m when trans_a); B_i likewise, ldb x n
+//   (ldb x k when trans_b); C_i = c + i · stride_c, ldc x n. beta == 0: C is not read.
+// A row-major (rows, cols) matrix with row stride ld is the column-major (cols x rows) one with
+// leading dimension ld, its transpose: row-major D = X · Wᵀ is column-major Dᵀ = W · Xᵀ, so
+// a = W with trans_a, b = X without (mmrt_cuda_matmul in cuda/matmul.cu).
+// A and B are one of f32/f16/bf16 (ab_type), C is f32. Products are exact and sums f32
+// (CUBLAS_COMPUTE_32F), except that tf32 lets f32 inputs be rounded to TF32
+// (CUBLAS_COMPUTE_32F_FAST_TF32). A leading dimension that addresses nothing (a stored matrix of
+// one column, or of no rows) is replaced by cuBLAS's minimum, so single-row views need no care.
+// Errors: a size, leading dimension, stride or batch cuBLAS cannot take (above INT_MAX, negative)
+// → MMRT_ERR_UNSUPPORTED; cuBLAS out of memory → MMRT_ERR_OOM; any other cuBLAS failure →
+// MMRT_ERR_BACKEND naming the call, the shape and cublasGetStatusString.
+struct mmrt_cuda_gemm_params {
+  bool trans_a, trans_b;
+  int64_t m, n, k;
+  float_type ab_type;
+  const void* a;
+  int64_t lda, stride_a;
+  const void* b;
+  int64_t ldb, stride_b;
+  float* c;
+  int64_t ldc, stride_c;
+  int64_t batch;  // GEMMs to run; 1 for a single one (then the strides are unused)
+  float alpha, beta;
+  bool tf32;
+};
+mmrt_status mmrt_cuda_gemm(const mmrt_cuda_queue& q, const mmrt_cuda_gemm_params& p,
+                           mmrt_error* err);
 
 typedef mmrt_status (*mmrt_cuda_op_fn)(const mmrt_op* op, const mmrt_cuda_queue& q,
                                        mmrt_error* err);
@@ -39,7 +89,11 @@ typedef mmrt_status (*mmrt_cuda_op_fn)(const mmrt_op* op, const mmrt_cuda_queue&
   X(GELU_TANH, gelu_tanh)   \
   X(ADD_BIAS, add_bias)     \
   X(ARGMAX, argmax)         \
-  X(ATTENTION, attention)
+  X(ATTENTION, attention)   \
+  X(PATCHIFY, patchify)     \
+  X(PIXEL_SHUFFLE, pixel_shuffle) \
+  X(SCATTER_ROWS, scatter_rows) \
+  X(SAMPLE, sample)
 
 #define MMRT_CUDA_DECLARE(KIND, name) \
   mmrt_status mmrt_cuda_##name(const mmrt_op* op, const mmrt_cuda_queue& q, mmrt_error* err);

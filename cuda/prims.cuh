@@ -6,6 +6,7 @@
 //   prim::dynamic_smem<T>()                                         instead of extern __shared__
 //   prim::mma_m16n8k16_bf16 / _f16                                  mma.sync (f32 accumulate)
 //   prim::ldmatrix_x1/_x2/_x4 and their _trans forms                ldmatrix
+//   prim::cp_async<BYTES>, cp_async_commit, cp_async_wait<N>        cp.async (global → shared)
 // Nothing else in the tree tests __CUDACC__ / __CUDA_ARCH__ or writes asm. After MMRT_LAUNCH,
 // read the result with cudaGetLastError() on both builds; prim::launch_error_string() gives the
 // most precise message each build has.
@@ -162,6 +163,43 @@ __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t r[4], const void* row
                     "=r"(r[3]));
 #elif !defined(__CUDACC__)
   ::mmrt_emu::warp_ldmatrix(r, 4, true, row, MMRT_PRIM_LOC_ARG);
+#endif
+}
+
+// ---- cp.async.{ca,cg}.shared.global, commit_group, wait_group (sm_80) --------------------------
+// cp_async<BYTES>(smem, gmem) starts copying BYTES (4, 8 or 16) from global to shared memory, both
+// generic addresses aligned to BYTES; cp_async_commit() closes the group of this thread's copies
+// issued since the last commit; cp_async_wait<N>() returns once at most N of this thread's groups
+// are still in flight. A copy is visible to its own thread after the wait and to the block after a
+// __syncthreads() that follows the wait. 16-byte copies bypass L1 (.cg: K/V tiles are read once
+// per block and shared through L2). Under the emulator (and below sm_80) a cp.async is a plain
+// synchronous copy and commit/wait do nothing, so a missing wait is invisible there.
+
+template <int BYTES>
+__device__ __forceinline__ void cp_async(void* smem, const void* gmem) {
+  static_assert(BYTES == 4 || BYTES == 8 || BYTES == 16, "cp.async copies 4, 8 or 16 bytes");
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  const unsigned dst = (unsigned)__cvta_generic_to_shared(smem);
+  if constexpr (BYTES == 16)
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(dst), "l"(gmem) : "memory");
+  else
+    asm volatile("cp.async.ca.shared.global [%0], [%1], %2;\n" ::"r"(dst), "l"(gmem), "n"(BYTES)
+                 : "memory");
+#else
+  __builtin_memcpy(smem, gmem, BYTES);
+#endif
+}
+
+__device__ __forceinline__ void cp_async_commit() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+#endif
+}
+
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 #endif
 }
 

@@ -60,43 +60,34 @@ mmrt_status mmrt_idefics3_connector_run(const mmrt_idefics3_connector *conn, mmr
     const int64_t n_tok = ws * ws;            /* tokens per tile */
     const int64_t n_row = n_tiles * n_tok;    /* rows of the matmul */
     const int64_t k = dv * r * r;
+    size_t vis_bytes = (size_t)(n_tiles * n_patches * dv) * sizeof(float);
     size_t in_bytes = (size_t)(n_row * k) * sizeof(float);
     size_t out_bytes = (size_t)(n_row * dt) * sizeof(float);
 
-    float *host = malloc(in_bytes);
-    if (!host) return mmrt_error_oom(err, in_bytes, "connector pixel shuffle");
-    /* y[I·ws + J, (a·r + b)·Dv + d] = x[(I·r + a)·side + (J·r + b), d] */
-    for (int64_t t = 0; t < n_tiles; t++) {
-        const float *x = vision_out + t * n_patches * dv;
-        float *y = host + t * n_tok * k;
-        for (int64_t I = 0; I < ws; I++)
-            for (int64_t J = 0; J < ws; J++)
-                for (int64_t a = 0; a < r; a++)
-                    for (int64_t b = 0; b < r; b++)
-                        memcpy(y + (I * ws + J) * k + (a * r + b) * dv,
-                               x + ((I * r + a) * side + (J * r + b)) * dv, (size_t)dv * sizeof(float));
-    }
-
-    void *din = NULL, *dout = NULL;
-    mmrt_status st = be->iface->buffer_alloc(be, in_bytes, &din, err);
+    /* the vision output goes up as it is; the pixel shuffle runs on the backend */
+    void *dvis = NULL, *din = NULL, *dout = NULL;
+    mmrt_status st = be->iface->buffer_alloc(be, vis_bytes, &dvis, err);
+    if (st == MMRT_OK) st = be->iface->buffer_alloc(be, in_bytes, &din, err);
     if (st == MMRT_OK) st = be->iface->buffer_alloc(be, out_bytes, &dout, err);
     if (st != MMRT_OK) {
+        if (dvis) be->iface->buffer_free(be, dvis);
         if (din) be->iface->buffer_free(be, din);
-        free(host);
         return mmrt_error_wrap(err, "connector scratch for %d tiles", n_tiles);
     }
-    st = be->iface->upload(be, din, host, in_bytes, err);
-    if (st == MMRT_OK) st = be->iface->synchronize(be, err); /* host is freed next */
-    free(host);
-    if (st == MMRT_OK) {
-        mmrt_tensor xt = mmrt_tensor_2d(MMRT_F32, din, k, n_row);
-        mmrt_tensor yt = mmrt_tensor_2d(MMRT_F32, dout, dt, n_row);
-        xt.backend = be;
-        yt.backend = be;
-        st = mmrt_matmul(be, &yt, &xt, &conn->proj_w, err);
-    }
+    mmrt_tensor vt = mmrt_tensor_3d(MMRT_F32, dvis, dv, n_patches, n_tiles); /* (n_tiles, s², Dv) */
+    mmrt_tensor xt = mmrt_tensor_2d(MMRT_F32, din, k, n_row);                /* (n_row, Dv · r²) */
+    mmrt_tensor yt = mmrt_tensor_2d(MMRT_F32, dout, dt, n_row);              /* (n_row, Dt) */
+    vt.backend = xt.backend = yt.backend = be;
+    st = be->iface->upload(be, dvis, vision_out, vis_bytes, err);
+    if (st == MMRT_OK) st = mmrt_pixel_shuffle(be, &xt, &vt, (int32_t)r, err);
+    if (st == MMRT_OK) st = mmrt_matmul(be, &yt, &xt, &conn->proj_w, err);
     if (st == MMRT_OK) st = be->iface->download(be, out, dout, out_bytes, err);
     if (st == MMRT_OK) st = be->iface->synchronize(be, err);
+    else {
+        mmrt_error ignored = {0};
+        be->iface->synchronize(be, &ignored); /* nothing queued may outlive the buffers */
+    }
+    be->iface->buffer_free(be, dvis);
     be->iface->buffer_free(be, din);
     be->iface->buffer_free(be, dout);
     return st;

@@ -76,6 +76,27 @@ mmrt_status mmrt_llm_init(mmrt_llm *m, const mmrt_llm_hparams *hp, const mmrt_we
         return st;
     }
     mmrt_llm_rope_inv_freq(hp, m->rope_inv_freq, &m->rope_attn_factor);
+    m->rope_freq = mmrt_tensor_1d(MMRT_F32, m->rope_inv_freq, hp->n_rot / 2);
+    return MMRT_OK;
+}
+
+mmrt_status mmrt_llm_upload(mmrt_llm *m, mmrt_weight_upload *u, mmrt_error *err) {
+    MMRT_TRY(mmrt_weight_upload_tensor(u, &m->tok_embd, "embed_tokens", err));
+    MMRT_TRY(mmrt_weight_upload_tensor(u, &m->out_norm, "norm", err));
+    MMRT_TRY(mmrt_weight_upload_tensor(u, &m->lm_head, "lm_head", err));
+    MMRT_TRY(mmrt_weight_upload_tensor(u, &m->rope_freq, "RoPE frequencies", err));
+    for (int64_t i = 0; i < m->hp.n_layer; i++) {
+        mmrt_llm_layer *l = &m->layers[i];
+        mmrt_tensor *ts[] = {&l->attn_norm, &l->wq, &l->wk, &l->wv, &l->wo,
+                             &l->ffn_norm, &l->w_gate, &l->w_up, &l->w_down};
+        static const char *names[] = {"input_layernorm", "q_proj", "k_proj", "v_proj", "o_proj",
+                                      "post_attention_layernorm", "gate_proj", "up_proj", "down_proj"};
+        for (size_t k = 0; k < sizeof ts / sizeof *ts; k++) {
+            char what[96];
+            snprintf(what, sizeof what, "layers.%lld.%s", (long long)i, names[k]);
+            MMRT_TRY(mmrt_weight_upload_tensor(u, ts[k], what, err));
+        }
+    }
     return MMRT_OK;
 }
 
@@ -196,9 +217,8 @@ static mmrt_status layer_forward(const mmrt_llm *m, mmrt_llm_state *s, int64_t i
     MMRT_TRY(mmrt_matmul(be, &v_new, &h, &l->wv, err));
     mmrt_tensor q3 = mmrt_tensor_split_heads(&q, hd);                            /* (n, n_head, hd) */
     mmrt_tensor k3 = mmrt_tensor_slice(&s->k_cache[il], 2, pos0, n); /* (n, n_head_kv, hd) */
-    mmrt_tensor inv_freq = mmrt_tensor_1d(MMRT_F32, m->rope_inv_freq, hp->n_rot / 2);
-    MMRT_TRY(mmrt_rope(be, &q3, &q3, pos, &inv_freq, (int)hp->n_rot, m->rope_attn_factor, err));
-    MMRT_TRY(mmrt_rope(be, &k3, &k3, pos, &inv_freq, (int)hp->n_rot, m->rope_attn_factor, err));
+    MMRT_TRY(mmrt_rope(be, &q3, &q3, pos, &m->rope_freq, (int)hp->n_rot, m->rope_attn_factor, err));
+    MMRT_TRY(mmrt_rope(be, &k3, &k3, pos, &m->rope_freq, (int)hp->n_rot, m->rope_attn_factor, err));
     mmrt_tensor att3 = mmrt_tensor_split_heads(&att, hd);
     MMRT_TRY(mmrt_attention(be, &att3, &q3, &s->k_cache[il], &s->v_cache[il], pos0 + n, pos0,
                             /*causal=*/true, hp->attn_scale, err));
@@ -253,25 +273,35 @@ static mmrt_status output_logits(const mmrt_llm *m, mmrt_llm_state *s, const mmr
 }
 
 /* Overwrites the rows of x (the chunk's tokens t0 .. t0 + n) whose id is the media token with the
- * next rows of b->media, one upload per run of consecutive media tokens. */
-static mmrt_status splice_media(const mmrt_llm_batch *b, mmrt_backend *be, mmrt_tensor *x, int64_t t0,
+ * next rows of b->media: those rows go up in one block with their positions, and a scatter on the
+ * backend puts them in place. */
+static mmrt_status splice_media(const mmrt_llm_batch *b, mmrt_llm_state *s, mmrt_tensor *x, int64_t t0,
                                 int64_t n, mmrt_error *err) {
-    int64_t row = 0; /* media rows used before this chunk */
-    for (int64_t i = 0; i < t0; i++) row += b->ids[i] == b->media_token;
-    size_t row_bytes = (size_t)x->nb[1];
-    for (int64_t i = 0; i < n;) {
-        if (b->ids[t0 + i] != b->media_token) {
-            i++;
-            continue;
-        }
-        int64_t run = 1;
-        while (i + run < n && b->ids[t0 + i + run] == b->media_token) run++;
-        MMRT_TRY(be->iface->upload(be, (char *)x->data + (size_t)i * row_bytes,
-                                   b->media + (size_t)row * (size_t)x->ne[0], row_bytes * (size_t)run, err));
-        row += run;
-        i += run;
+    mmrt_backend *be = s->be;
+    int64_t row0 = 0; /* media rows used before this chunk */
+    for (int64_t i = 0; i < t0; i++) row0 += b->ids[i] == b->media_token;
+    int32_t *pos = malloc(sizeof(int32_t) * (size_t)n);
+    if (!pos) return mmrt_error_oom(err, sizeof(int32_t) * (size_t)n, "media positions");
+    int64_t m = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (b->ids[t0 + i] == b->media_token) pos[m++] = (int32_t)i;
+    size_t mark = mmrt_arena_mark(&s->arena);
+    mmrt_status st = MMRT_OK;
+    if (m > 0) {
+        mmrt_tensor rows = mmrt_arena_matrix(&s->arena, be, x->ne[0], m, err); /* (m, n_embd) */
+        mmrt_tensor idx = mmrt_arena_tensor(&s->arena, MMRT_I32, 1, (int64_t[]){m}, err);
+        idx.backend = be;
+        st = !rows.data || !idx.data ? (err ? err->status : MMRT_ERR_OOM) : MMRT_OK;
+        if (st == MMRT_OK)
+            st = be->iface->upload(be, rows.data, b->media + (size_t)row0 * (size_t)x->ne[0],
+                                   mmrt_tensor_nbytes(&rows), err);
+        if (st == MMRT_OK) st = be->iface->upload(be, idx.data, pos, sizeof(int32_t) * (size_t)m, err);
+        if (st == MMRT_OK) st = be->iface->synchronize(be, err); /* pos is freed next */
+        if (st == MMRT_OK) st = mmrt_scatter_rows(be, x, &rows, &idx, err);
     }
-    return MMRT_OK;
+    free(pos);
+    mmrt_arena_reset(&s->arena, mark);
+    return st;
 }
 
 static mmrt_status decode_chunk(const mmrt_llm *m, mmrt_llm_state *s, const mmrt_llm_batch *b,
@@ -300,7 +330,7 @@ static mmrt_status decode_chunk(const mmrt_llm *m, mmrt_llm_state *s, const mmrt
     MMRT_TRY(st);
 
     if (b->ids) MMRT_TRY(mmrt_get_rows(be, &x, &m->tok_embd, &ids, err));
-    if (b->ids && b->media) MMRT_TRY(splice_media(b, be, &x, t0, n, err));
+    if (b->ids && b->media) MMRT_TRY(splice_media(b, s, &x, t0, n, err));
     if (hp->embd_scale != 1.0f) MMRT_TRY(mmrt_scale(be, &x, &x, hp->embd_scale, err));
     bool whole = b->on_hidden && n == b->n_tok; /* hidden states are reported for unchunked calls */
     if (whole) b->on_hidden(0, &x, b->hidden_user);

@@ -17,6 +17,7 @@
 #include "core/arena.h"
 #include "core/backend.h"
 #include "core/safetensors.h"
+#include "core/weight_upload.h"
 #include "llm_config.h"
 
 typedef struct mmrt_llm_layer {
@@ -38,6 +39,7 @@ typedef struct mmrt_llm {
     mmrt_tensor lm_head;   /* (n_vocab, n_embd); a view of tok_embd when tied */
     mmrt_llm_layer *layers;
     float *rope_inv_freq;  /* (n_rot / 2), host */
+    mmrt_tensor rope_freq; /* (n_rot / 2) f32 over rope_inv_freq, or its device copy */
     float rope_attn_factor;
     size_t weight_bytes;   /* bytes one forward pass reads, in the checkpoint's dtypes */
 } mmrt_llm;
@@ -48,6 +50,9 @@ typedef struct mmrt_llm {
  * and file. */
 mmrt_status mmrt_llm_init(mmrt_llm *m, const mmrt_llm_hparams *hp, const mmrt_weights *w,
                           const char *prefix, mmrt_error *err);
+
+/* Moves every weight of m (and the RoPE frequencies) to u's backend. */
+mmrt_status mmrt_llm_upload(mmrt_llm *m, mmrt_weight_upload *u, mmrt_error *err);
 void mmrt_llm_free(mmrt_llm *m);
 
 typedef struct mmrt_llm_state {

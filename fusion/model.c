@@ -12,7 +12,16 @@
 
 mmrt_model_params mmrt_model_default_params(void) {
     return (mmrt_model_params){.device = "auto", .n_threads = 0, .revision = "main",
-                               .offline = false, .progress = true};
+                               .offline = false, .progress = true, .math = "f32"};
+}
+
+mmrt_status mmrt_math_parse(const char *name, mmrt_math *out, mmrt_error *err) {
+    if (!name || strcmp(name, "f32") == 0) *out = MMRT_MATH_F32;
+    else if (strcmp(name, "tf32") == 0) *out = MMRT_MATH_TF32;
+    else if (strcmp(name, "bf16") == 0) *out = MMRT_MATH_BF16;
+    else if (strcmp(name, "f16") == 0) *out = MMRT_MATH_F16;
+    else return mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "unknown math \"%s\" (use f32, tf32, bf16 or f16)", name);
+    return MMRT_OK;
 }
 
 mmrt_status mmrt_device_parse(const char *name, mmrt_device_kind *out, mmrt_error *err) {
@@ -97,6 +106,37 @@ static mmrt_status load_dir(mmrt_model *m, mmrt_error *err) {
     return mmrt_chat_template_load(m->dir, m->vision != NULL, &m->chat, err);
 }
 
+/* The model's backend, and the weights on it: read by every session (sessions fork the backend). */
+static mmrt_status upload_to(mmrt_model *m, const mmrt_backend_params *bp, mmrt_error *err) {
+    MMRT_TRY(mmrt_backend_init(bp, &m->be, err));
+    mmrt_weight_upload_init(&m->up, m->be, bp->math);
+    mmrt_status st = mmrt_llm_upload(&m->llm, &m->up, err);
+    if (st == MMRT_OK && m->vision) st = mmrt_smolvlm_upload(m->vision, &m->up, err);
+    if (st == MMRT_OK) st = mmrt_weight_upload_finish(&m->up, err);
+    if (st != MMRT_OK) {
+        mmrt_weight_upload_free(&m->up);
+        mmrt_backend_free(m->be);
+        m->be = NULL;
+    }
+    return st;
+}
+
+/* device auto: the weights not fitting on the GPU is a reason to run on the CPU, said once. */
+static mmrt_status upload_weights(mmrt_model *m, mmrt_error *err) {
+    mmrt_status st = upload_to(m, &m->backend, err);
+    if (st == MMRT_ERR_OOM && m->backend.device == MMRT_DEVICE_AUTO) {
+        MMRT_LOG_W("device auto: running on the CPU: %s", err->msg);
+        mmrt_error_clear(err);
+        m->backend.device = MMRT_DEVICE_CPU;
+        st = upload_to(m, &m->backend, err);
+    }
+    if (st != MMRT_OK) return st;
+    if (m->up.bytes)
+        MMRT_LOG_I("weights on %s: %.1f MiB in %zu buffers", m->be->iface->name,
+                   (double)m->up.bytes / 1048576.0, m->up.n);
+    return MMRT_OK;
+}
+
 mmrt_status mmrt_model_load(const char *path_or_repo, const mmrt_model_params *params,
                             mmrt_model **out) {
     mmrt_error err = {0};
@@ -116,6 +156,7 @@ mmrt_status mmrt_model_load(const char *path_or_repo, const mmrt_model_params *p
     }
     m->backend.n_threads = params->n_threads;
     if ((st = mmrt_device_parse(params->device, &m->backend.device, &err)) != MMRT_OK) goto done;
+    if ((st = mmrt_math_parse(params->math, &m->backend.math, &err)) != MMRT_OK) goto done;
     if (mmrt_fs_is_dir(path_or_repo)) {
         m->dir = strdup(path_or_repo);
         if (!m->dir) st = mmrt_error_oom(&err, strlen(path_or_repo), "path");
@@ -131,6 +172,7 @@ mmrt_status mmrt_model_load(const char *path_or_repo, const mmrt_model_params *p
                             path_or_repo);
     }
     if (st == MMRT_OK) st = load_dir(m, &err);
+    if (st == MMRT_OK) st = upload_weights(m, &err);
 done:
     if (st != MMRT_OK) {
         mmrt_model_free(m);
@@ -145,6 +187,8 @@ done:
 
 void mmrt_model_free(mmrt_model *m) {
     if (!m) return;
+    mmrt_weight_upload_free(&m->up);
+    mmrt_backend_free(m->be);
     mmrt_llm_free(&m->llm);
     mmrt_smolvlm_free(m->vision);
     free(m->vision);

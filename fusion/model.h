@@ -19,6 +19,8 @@ struct mmrt_model {
     mmrt_tokenizer *tok;
     mmrt_chat_template chat;
     mmrt_backend_params backend;
+    mmrt_backend *be;        /* holds the weights; each session forks it */
+    mmrt_weight_upload up;   /* the weights' device copies (none on the CPU) */
     int64_t n_params;
     const char *dtype;
 };
@@ -38,5 +40,8 @@ mmrt_status mmrt_session_prompt_ids(mmrt_session *s, const mmrt_part *parts, siz
 
 /* Maps "cpu"/"cuda"/"auto" (NULL = auto) to a device kind; MMRT_ERR_INVALID_ARG otherwise. */
 mmrt_status mmrt_device_parse(const char *name, mmrt_device_kind *out, mmrt_error *err);
+
+/* Maps "f32"/"tf32"/"bf16"/"f16" (NULL = f32) to an mmrt_math; MMRT_ERR_INVALID_ARG otherwise. */
+mmrt_status mmrt_math_parse(const char *name, mmrt_math *out, mmrt_error *err);
 
 #endif

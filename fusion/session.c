@@ -60,7 +60,7 @@ mmrt_status mmrt_session_init(const mmrt_model *model, const mmrt_session_params
         st = mmrt_error_oom(&err, sizeof(float) * (size_t)model->llm.hp.n_vocab, "logits");
         goto fail;
     }
-    if ((st = mmrt_backend_init(&model->backend, &s->be, &err)) != MMRT_OK) goto fail;
+    if ((st = mmrt_backend_fork(model->be, &s->be, &err)) != MMRT_OK) goto fail;
     st = mmrt_llm_state_init(&s->state, &model->llm, s->be, resolve_ctx(model, params->n_ctx),
                              params->n_batch, &err);
     if (st != MMRT_OK) goto fail;

@@ -87,6 +87,29 @@ mmrt_status mmrt_smolvlm_init(mmrt_smolvlm *v, const char *dir, const mmrt_weigh
     return st;
 }
 
+mmrt_status mmrt_smolvlm_upload(mmrt_smolvlm *v, mmrt_weight_upload *u, mmrt_error *err) {
+    mmrt_siglip *e = &v->vit;
+    MMRT_TRY(mmrt_weight_upload_tensor(u, &e->patch_w, "vision patch_embedding", err));
+    MMRT_TRY(mmrt_weight_upload_tensor(u, &e->patch_b, "vision patch_embedding bias", err));
+    MMRT_TRY(mmrt_weight_upload_tensor(u, &e->pos_embd, "vision position_embedding", err));
+    MMRT_TRY(mmrt_weight_upload_tensor(u, &e->post_w, "vision post_layernorm", err));
+    MMRT_TRY(mmrt_weight_upload_tensor(u, &e->post_b, "vision post_layernorm bias", err));
+    for (int64_t i = 0; i < e->hp.n_layer; i++) {
+        mmrt_siglip_layer *l = &e->layers[i];
+        mmrt_tensor *ts[] = {&l->ln1_w, &l->ln1_b, &l->wq, &l->wk, &l->wv, &l->wo, &l->bq, &l->bk,
+                             &l->bv, &l->bo, &l->ln2_w, &l->ln2_b, &l->fc1_w, &l->fc1_b, &l->fc2_w, &l->fc2_b};
+        static const char *names[] = {"layer_norm1", "layer_norm1 bias", "q_proj", "k_proj", "v_proj",
+                                      "out_proj", "q_proj bias", "k_proj bias", "v_proj bias", "out_proj bias",
+                                      "layer_norm2", "layer_norm2 bias", "fc1", "fc1 bias", "fc2", "fc2 bias"};
+        for (size_t k = 0; k < sizeof ts / sizeof *ts; k++) {
+            char what[96];
+            snprintf(what, sizeof what, "vision layers.%lld.%s", (long long)i, names[k]);
+            MMRT_TRY(mmrt_weight_upload_tensor(u, ts[k], what, err));
+        }
+    }
+    return mmrt_weight_upload_tensor(u, &v->conn.proj_w, "connector modality_projection", err);
+}
+
 void mmrt_smolvlm_free(mmrt_smolvlm *v) {
     if (!v) return;
     mmrt_siglip_free(&v->vit);

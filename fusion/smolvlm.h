@@ -17,6 +17,7 @@
 #include "core/backend.h"
 #include "core/safetensors.h"
 #include "fusion/idefics3_connector.h"
+#include "core/weight_upload.h"
 #include "text/tokenizer.h"
 #include "vision/siglip.h"
 #include "vision/smolvlm_preprocess.h"
@@ -43,6 +44,9 @@ bool mmrt_smolvlm_is_arch(const char *model_type);
 mmrt_status mmrt_smolvlm_init(mmrt_smolvlm *v, const char *dir, const mmrt_weights *w,
                               int64_t text_hidden, const mmrt_tokenizer *tok, mmrt_error *err);
 void mmrt_smolvlm_free(mmrt_smolvlm *v);
+
+/* Moves the vision encoder's and the connector's weights to u's backend. */
+mmrt_status mmrt_smolvlm_upload(mmrt_smolvlm *v, mmrt_weight_upload *u, mmrt_error *err);
 
 /* text with each MMRT_CHAT_IMAGE_PLACEHOLDER replaced by the expansion of the image at that
  * position (images[i] for the i-th placeholder). A count other than n_images is

@@ -53,7 +53,7 @@ extern "C" {
 #define MMRT_VERSION_PATCH 0
 #define MMRT_VERSION_STRING "0.1.0"
 /* Bumped whenever a public struct or function changes incompatibly. */
-#define MMRT_API_VERSION 2
+#define MMRT_API_VERSION 3
 
 #if defined(_WIN32) && defined(MMRT_SHARED_BUILD)
 #define MMRT_API __declspec(dllexport)
@@ -129,6 +129,11 @@ typedef struct mmrt_model_params {
     const char *revision; /* for repo ids: branch, tag or commit (default "main") */
     bool offline;         /* for repo ids: use the Hugging Face cache only, never the network */
     bool progress;        /* for repo ids: progress bar on stderr when it is a terminal */
+    /* Arithmetic on a GPU (the CPU always computes in f32): "f32" (default) exact f32, the CPU's
+     * results: 16-bit weights widened to f32 at load, no TF32; "tf32": f32 GEMMs on TF32 tensor
+     * cores; "bf16": 16-bit weights kept as stored, GEMMs and attention on bf16 tensor cores;
+     * "f16": as bf16 with attention on f16 tensor cores. */
+    const char *math;
 } mmrt_model_params;
 
 MMRT_API mmrt_model_params mmrt_model_default_params(void);

@@ -7,9 +7,10 @@
  * ratios 1, 3 and 4, head dims 64, 72, 128, 256 and odd-sized even ones, token and key counts
  * that are not multiples of the tiles, and one-token decode over long caches (split-KV). Cache
  * rows past n_kv hold NaN, so a kernel that reads them fails. None may fall back to the CPU.
- * The same cases run the tensor-core kernel (MMRT_CUDA_ATTENTION=bf16/f16), judged as issue 4
- * says: max error against fp64 at most 2 × that of a plain computation that rounds q, k, v to
- * bf16/f16 once and accumulates in f32, plus 1e-6. */
+ * Every case also runs with an additive bias (shared or per head, with −inf entries).
+ * The same cases run the tensor-core kernel (a backend created with MMRT_MATH_BF16 / _F16), judged
+ * as issue 4 says: max error against fp64 at most 2 × that of a plain computation that rounds q,
+ * k, v to bf16/f16 once and accumulates in f32, plus 1e-6. MMRT_MATH_TF32 keeps the f32 kernel. */
 #include "core/backend.h"
 #include "core/ops.h"
 #include "helpers/backend_test.h"
@@ -23,16 +24,23 @@
 #include <string.h>
 
 typedef enum { MASK_NONE, MASK_U8, MASK_I32 } mask_kind;
+/* The additive bias (src[4]): none, one row per token shared by all heads, one per head; the
+ * _INF kinds put −inf on every fifth key and on every key of token 0, head 0 (zeros out). */
+typedef enum { BIAS_NONE, BIAS_SHARED, BIAS_PER_HEAD, BIAS_SHARED_INF, BIAS_PER_HEAD_INF } bias_kind;
 
-/* The kernel variant under test (MMRT_CUDA_ATTENTION, cuda/attention.cu). */
-typedef enum { PREC_F32, PREC_BF16, PREC_F16 } precision;
-static const char *precision_env[] = {"f32", "bf16", "f16"};
+/* The kernel variant under test: the backend's mmrt_math picks it (cuda/attention.cu). */
+typedef enum { PREC_F32, PREC_BF16, PREC_F16, PREC_TF32 } precision;
+static const char *precision_name[] = {"f32", "bf16", "f16", "tf32"};
+static const mmrt_math precision_math[] = {MMRT_MATH_F32, MMRT_MATH_BF16, MMRT_MATH_F16,
+                                           MMRT_MATH_TF32};
 
 typedef struct {
     int64_t n, n_kv, n_kv_max, n_head, h_kv, hd, pos0;
     bool causal;
     mask_kind mask;
     bool all_masked; /* every key masked: every query gets the mean of v */
+    bias_kind bias;
+    int64_t kv_pad; /* cache rows hd + kv_pad floats apart: 1 and 2 force narrower cp.async */
 } attn_case;
 
 /* ---- host and device tensors ------------------------------------------------------------ */
@@ -70,10 +78,14 @@ static float *pack(const mmrt_tensor *t) {
 
 static void describe(const attn_case *c, precision prec, char *what, size_t size) {
     static const char *masks[] = {"", " mask=u8", " mask=i32"};
-    snprintf(what, size, "attention %s n=%lld n_kv=%lld heads=%lld/%lld hd=%lld %s pos0=%lld%s%s",
-             precision_env[prec], (long long)c->n, (long long)c->n_kv, (long long)c->n_head,
-             (long long)c->h_kv, (long long)c->hd, c->causal ? "causal" : "bidirectional",
-             (long long)c->pos0, masks[c->mask], c->all_masked ? " all masked" : "");
+    static const char *biases[] = {"", " bias=shared", " bias=per-head", " bias=shared,-inf",
+                                   " bias=per-head,-inf"};
+    snprintf(what, size, "attention %s n=%lld n_kv=%lld heads=%lld/%lld hd=%lld%s %s pos0=%lld%s%s%s",
+             precision_name[prec], (long long)c->n, (long long)c->n_kv, (long long)c->n_head,
+             (long long)c->h_kv, (long long)c->hd, c->kv_pad ? " kv-padded" : "",
+             c->causal ? "causal" : "bidirectional",
+             (long long)c->pos0, masks[c->mask], c->all_masked ? " all masked" : "",
+             biases[c->bias]);
 }
 
 static float round_to(precision prec, float x) {
@@ -86,6 +98,7 @@ static float round_to(precision prec, float x) {
  * Returns (n, h, hd) packed. */
 static float *plain_attention(const mmrt_op *op, precision prec) {
     const mmrt_tensor *q = op->src[0], *k = op->src[1], *v = op->src[2], *mask = op->src[3];
+    const mmrt_tensor *bias = op->src[4];
     int64_t hd = q->ne[0], n_head = q->ne[1], n = q->ne[2], n_kv = op->p.attn.n_kv;
     int64_t group = n_head / k->ne[1];
     float *out = test_host_alloc(sizeof(float) * (size_t)(n * n_head * hd));
@@ -97,6 +110,8 @@ static float *plain_attention(const mmrt_op *op, precision prec) {
             if (n_vis > n_kv)
                 n_vis = n_kv;
             const float *qr = (const float *)mmrt_tensor_row(q, h, t, 0);
+            const float *br = bias ? (const float *)mmrt_tensor_row(bias, t, bias->ne[2] == 1 ? 0 : h, 0)
+                                   : NULL;
             float mx = -INFINITY, sum = 0.0f;
             for (int64_t j = 0; j < n_vis; j++) {
                 const float *kr = (const float *)mmrt_tensor_row(k, h / group, j, 0);
@@ -105,12 +120,12 @@ static float *plain_attention(const mmrt_op *op, precision prec) {
                     s += round_to(prec, qr[i]) * round_to(prec, kr[i]);
                 bool on = !mask || (mask->type == MMRT_U8 ? ((const uint8_t *)mask->data)[j] != 0
                                                           : ((const int32_t *)mask->data)[j] != 0);
-                score[j] = on ? s * op->p.attn.scale : -FLT_MAX;
+                score[j] = on ? s * op->p.attn.scale + (br ? br[j] : 0.0f) : -FLT_MAX;
                 mx = fmaxf(mx, score[j]);
             }
             for (int64_t i = 0; i < hd; i++)
                 acc[i] = 0.0f;
-            for (int64_t j = 0; j < n_vis; j++) {
+            for (int64_t j = 0; j < n_vis && mx > -INFINITY; j++) {
                 float pj = expf(score[j] - mx);
                 sum += pj;
                 const float *vr = (const float *)mmrt_tensor_row(v, h / group, j, 0);
@@ -118,7 +133,7 @@ static float *plain_attention(const mmrt_op *op, precision prec) {
                     acc[i] += pj * round_to(prec, vr[i]);
             }
             for (int64_t i = 0; i < hd; i++)
-                out[(t * n_head + h) * hd + i] = n_vis > 0 ? acc[i] / sum : 0.0f;
+                out[(t * n_head + h) * hd + i] = mx > -INFINITY ? acc[i] / sum : 0.0f;
         }
     return out;
 }
@@ -145,14 +160,27 @@ static void check_against_plain(const char *what, const float *got, const float 
 /* Set by each Test before it runs its cases (criterion runs every Test in its own process). */
 static precision g_prec;
 
+/* A CUDA backend whose attention runs the kernel of `prec`. */
+static mmrt_backend *cuda_backend(precision prec) {
+    mmrt_backend *be = NULL;
+    mmrt_error err = {0};
+    mmrt_backend_params p = {.device = MMRT_DEVICE_CUDA, .n_threads = 1, .math = precision_math[prec]};
+    cr_assert_eq(mmrt_backend_init(&p, &be, &err), MMRT_OK, "backend init: %s", err.msg);
+    return be;
+}
+
+/* The tensor-core paths are judged against plain_attention; f32 and TF32 math run the f32 kernel. */
+static bool tensor_core(precision prec) { return prec == PREC_BF16 || prec == PREC_F16; }
+
 static void check_attention(const attn_case *c, uint64_t seed) {
     char what[160];
     describe(c, g_prec, what, sizeof what);
     int64_t hd = c->hd;
     /* q and dst with padded rows; the caches as the session keeps them (rows contiguous) */
     mmrt_tensor q = host_f32(hd, c->n_head, c->n, hd + 3, c->n, seed, -2.0f, 2.0f);
-    mmrt_tensor k = host_f32(hd, c->h_kv, c->n_kv_max, hd, c->n_kv, seed + 1, -1.0f, 1.0f);
-    mmrt_tensor v = host_f32(hd, c->h_kv, c->n_kv_max, hd, c->n_kv, seed + 2, -1.0f, 1.0f);
+    int64_t kv_pitch = hd + c->kv_pad;
+    mmrt_tensor k = host_f32(hd, c->h_kv, c->n_kv_max, kv_pitch, c->n_kv, seed + 1, -1.0f, 1.0f);
+    mmrt_tensor v = host_f32(hd, c->h_kv, c->n_kv_max, kv_pitch, c->n_kv, seed + 2, -1.0f, 1.0f);
     mmrt_tensor ref = host_f32(hd, c->n_head, c->n, hd + 1, 0, 0, 0.0f, 0.0f); /* NaN */
     mmrt_tensor mask = {0};
     if (c->mask != MASK_NONE) {
@@ -171,19 +199,42 @@ static void check_attention(const attn_case *c, uint64_t seed) {
         }
         mask = mmrt_tensor_1d(i32 ? MMRT_I32 : MMRT_U8, m, len);
     }
+    mmrt_tensor bias = {0};
+    if (c->bias != BIAS_NONE) {
+        /* (n_kv + 2, n, 1 or n_head), rows n_kv + 5 apart; NaN past n_kv (never read) */
+        bool per_head = c->bias == BIAS_PER_HEAD || c->bias == BIAS_PER_HEAD_INF;
+        bool inf = c->bias == BIAS_SHARED_INF || c->bias == BIAS_PER_HEAD_INF;
+        int64_t n_bh = per_head ? c->n_head : 1, ne0 = c->n_kv + 2, pitch = c->n_kv + 5;
+        float *b = test_host_alloc(sizeof(float) * (size_t)(pitch * c->n * n_bh));
+        mmrt_test_fill(b, pitch * c->n * n_bh, seed + 4, -3.0f, 3.0f);
+        for (int64_t h = 0; h < n_bh; h++)
+            for (int64_t t = 0; t < c->n; t++)
+                for (int64_t j = 0; j < pitch; j++) {
+                    float *x = &b[(h * c->n + t) * pitch + j];
+                    if (j >= c->n_kv) *x = NAN;
+                    else if (inf && (j % 5 == 3 || (h == 0 && t == 0))) *x = -INFINITY;
+                }
+        bias = mmrt_tensor_3d(MMRT_F32, b, ne0, c->n, n_bh);
+        bias.nb[1] = (size_t)pitch * sizeof(float);
+        bias.nb[2] = bias.nb[1] * (size_t)c->n;
+        bias.nb[3] = bias.nb[2] * (size_t)n_bh;
+    }
     mmrt_op op = {.kind = MMRT_OP_ATTENTION, .dst = &ref, .src = {&q, &k, &v}};
     if (c->mask != MASK_NONE)
         op.src[3] = &mask;
+    if (c->bias != BIAS_NONE)
+        op.src[4] = &bias;
     op.p.attn.scale = (float)(1.0 / sqrt((double)hd));
     op.p.attn.n_kv = c->n_kv;
     op.p.attn.pos0 = c->pos0;
     op.p.attn.causal = c->causal;
 
-    mmrt_backend *cu = test_backend(MMRT_DEVICE_CUDA, false), *cpu = test_backend(MMRT_DEVICE_CPU, true);
+    mmrt_backend *cu = cuda_backend(g_prec), *cpu = test_backend(MMRT_DEVICE_CPU, true);
     mmrt_error err = {0};
     mmrt_tensor dq = test_to_device(cu, &q), dk = test_to_device(cu, &k), dv = test_to_device(cu, &v);
     mmrt_tensor dd = test_to_device(cu, &ref); /* NaN: an element the kernel skips fails */
     mmrt_tensor dm = c->mask != MASK_NONE ? test_to_device(cu, &mask) : mask;
+    mmrt_tensor db = c->bias != BIAS_NONE ? test_to_device(cu, &bias) : bias;
     mmrt_op dop = op;
     dop.dst = &dd;
     dop.src[0] = &dq;
@@ -191,10 +242,11 @@ static void check_attention(const attn_case *c, uint64_t seed) {
     dop.src[2] = &dv;
     if (c->mask != MASK_NONE)
         dop.src[3] = &dm;
+    if (c->bias != BIAS_NONE)
+        dop.src[4] = &db;
 
     cr_assert(cu->iface->supports_op(cu, &dop), "%s: the CUDA backend refuses it", what);
     cr_assert_eq(mmrt_backend_run(cpu, &op, &err), MMRT_OK, "%s: reference: %s", what, err.msg);
-    cr_assert_eq(setenv("MMRT_CUDA_ATTENTION", precision_env[g_prec], 1), 0);
     cr_assert_eq(mmrt_backend_run(cu, &dop, &err), MMRT_OK, "%s: %s", what, err.msg);
     mmrt_tensor got = ref;
     got.data = test_host_alloc(mmrt_tensor_nbytes(&ref));
@@ -205,7 +257,7 @@ static void check_attention(const attn_case *c, uint64_t seed) {
     cr_assert_eq(cu->n_ops, 1, "%s: the op did not run on the CUDA backend", what);
 
     int64_t n_out = mmrt_tensor_nelements(&ref);
-    if (g_prec == PREC_F32)
+    if (!tensor_core(g_prec))
         cr_assert(mmrt_test_close(what, pack(&got), pack(&ref), n_out, 1e-5),
                   "%s differs from the oracle", what);
     else
@@ -217,6 +269,8 @@ static void check_attention(const attn_case *c, uint64_t seed) {
     cu->iface->buffer_free(cu, dd.data);
     if (c->mask != MASK_NONE)
         cu->iface->buffer_free(cu, dm.data);
+    if (c->bias != BIAS_NONE)
+        cu->iface->buffer_free(cu, db.data);
     mmrt_backend_free(cu);
     mmrt_backend_free(cpu);
     test_free_host();
@@ -293,6 +347,21 @@ static void odd_and_large_head_dims(void) {
         }
 }
 
+static void padded_cache_rows(void) {
+    /* cache rows not 16 (pad 2) or 8 (pad 1) bytes aligned: the tensor-core kernel's cp.async
+     * falls back to 8- and 4-byte copies */
+    for (int64_t pad = 1; pad <= 2; pad++)
+        for (int causal = 0; causal < 2; causal++) {
+            attn_case c = {.n = 40, .n_kv = 70, .n_kv_max = 75, .n_head = 4, .h_kv = 2,
+                           .hd = pad == 1 ? 72 : 64, .pos0 = 30 * causal, .causal = causal,
+                           .bias = causal ? BIAS_PER_HEAD : BIAS_NONE, .kv_pad = pad};
+            check_attention(&c, 3600 + 10 * (uint64_t)pad + (uint64_t)causal);
+        }
+    attn_case d = {.n = 1, .n_kv = 700, .n_kv_max = 700, .n_head = 3, .h_kv = 1, .hd = 34,
+                   .pos0 = 699, .causal = true, .kv_pad = 1};
+    check_attention(&d, 3650);
+}
+
 static void empty_cache(void) {
     /* n_kv = 0: no key at all, the oracle writes zeros */
     attn_case c = {.n = 3, .n_kv = 0, .n_kv_max = 4, .n_head = 2, .h_kv = 2, .hd = 64};
@@ -323,6 +392,41 @@ static void decode_split_kv(void) {
     check_attention(&m, 4901);
 }
 
+/* ---- additive bias -------------------------------------------------------------------------- */
+
+static void with_bias(void) {
+    /* causal prefill (from 0 and after a prefix), bidirectional with key masks, GQA, head dims
+     * 64/72/128, ragged lengths, shared and per-head bias with and without −inf entries */
+    static const int64_t ns[] = {1, 7, 33, 100};
+    static const int64_t dims[] = {64, 72, 128};
+    for (size_t i = 0; i < COUNT(ns); i++)
+        for (int mode = 0; mode < 3; mode++) { /* causal, causal after a prefix, masked */
+            int64_t n = ns[i], pos0 = mode == 1 ? 29 : 0, n_kv = mode == 2 ? 45 + 19 * (int64_t)i : pos0 + n;
+            attn_case c = {.n = n, .n_kv = n_kv, .n_kv_max = n_kv + 4,
+                           .n_head = 2 * gqa_ratios[(i + (size_t)mode) % 3], .h_kv = 2,
+                           .hd = dims[(i + (size_t)mode) % 3], .pos0 = pos0, .causal = mode < 2,
+                           .mask = mode == 2 ? (i % 2 ? MASK_I32 : MASK_U8) : MASK_NONE,
+                           .bias = (bias_kind)(1 + (i + (size_t)mode) % 4)};
+            check_attention(&c, 6000 + 10 * i + (uint64_t)mode);
+        }
+}
+
+static void decode_split_kv_with_bias(void) {
+    /* one token over long caches (split-KV partials and their merge), every bias kind */
+    static const int64_t kv_lengths[] = {300, 1000, 4097};
+    for (size_t j = 0; j < COUNT(kv_lengths); j++)
+        for (int b = BIAS_SHARED; b <= BIAS_PER_HEAD_INF; b++) {
+            int64_t n_kv = kv_lengths[j];
+            bool causal = (j + (size_t)b) % 2;
+            attn_case c = {.n = 1, .n_kv = n_kv, .n_kv_max = n_kv + 3,
+                           .n_head = 2 * gqa_ratios[(j + (size_t)b) % 3], .h_kv = 2,
+                           .hd = j == 1 ? 72 : 64 << (b % 2), .pos0 = causal ? n_kv - 1 : 0,
+                           .causal = causal, .mask = !causal && b > 2 ? MASK_U8 : MASK_NONE,
+                           .bias = (bias_kind)b};
+            check_attention(&c, 7000 + 10 * j + (uint64_t)b);
+        }
+}
+
 /* ---- every case with the f32 kernel and with the tensor-core kernel in bf16 and f16 ------- */
 
 #define PRECISION_TESTS(suite)                                                                   \
@@ -345,7 +449,16 @@ PRECISION_TESTS(bidirectional)
 PRECISION_TESTS(all_keys_masked_gives_the_mean_of_v)
 PRECISION_TESTS(odd_and_large_head_dims)
 PRECISION_TESTS(empty_cache)
+PRECISION_TESTS(padded_cache_rows)
 PRECISION_TESTS(decode_split_kv)
+PRECISION_TESTS(with_bias)
+PRECISION_TESTS(decode_split_kv_with_bias)
+
+/* TF32 math only changes GEMMs: attention stays on the f32 kernel, within 1e-5 of the oracle. */
+Test(cuda_attention_tf32, with_bias) {
+    g_prec = PREC_TF32;
+    with_bias();
+}
 
 /* ---- what the backend refuses ------------------------------------------------------------ */
 
@@ -386,6 +499,27 @@ Test(cuda_attention, supports_op_refuses_unhandled_shapes) {
                           (long long)hd);
             op.src[3] = NULL;
             cu->iface->buffer_free(cu, m.data);
+            /* a bias (n_kv, n, 1) is accepted; f32 only, ≥ n_kv keys, 1 or n_head heads */
+            mmrt_tensor hb = host_f32(n_kv, n, 4, n_kv, 4, 5, -1.0f, 1.0f);
+            mmrt_tensor b = test_to_device(cu, &hb);
+            op.src[4] = &b;
+            b.ne[2] = 1;
+            cr_assert(cu->iface->supports_op(cu, &op), "hd=%lld: shared bias", (long long)hd);
+            b.ne[2] = 4;
+            cr_assert(cu->iface->supports_op(cu, &op), "hd=%lld: per-head bias", (long long)hd);
+            b.ne[2] = 2;
+            cr_assert_not(cu->iface->supports_op(cu, &op), "hd=%lld: bias of 2 heads", (long long)hd);
+            b.ne[2] = 1;
+            b.ne[0] = n_kv - 1;
+            cr_assert_not(cu->iface->supports_op(cu, &op), "hd=%lld: short bias", (long long)hd);
+            b.ne[0] = n_kv;
+            b.ne[1] = n - 1;
+            cr_assert_not(cu->iface->supports_op(cu, &op), "hd=%lld: bias rows", (long long)hd);
+            b.ne[1] = n;
+            b.type = MMRT_I32;
+            cr_assert_not(cu->iface->supports_op(cu, &op), "hd=%lld: i32 bias", (long long)hd);
+            op.src[4] = NULL;
+            cu->iface->buffer_free(cu, b.data);
             /* a host-memory cache */
             op.src[1] = &hk;
             cr_assert_not(cu->iface->supports_op(cu, &op), "hd=%lld: host K", (long long)hd);

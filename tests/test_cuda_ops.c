@@ -1,4 +1,6 @@
-/* The CUDA backend's ops against the CPU backend's _ref oracles (fp64), within 1e-5 × max|ref|.
+/* The CUDA backend's ops against the CPU backend's _ref oracles (fp64), within 1e-5 × max|ref|;
+ * reduced-precision matmuls (TF32, f16/bf16 weights) within twice the error of a plain
+ * computation in the same precision, as flash attention's tensor-core path is judged.
  *
  * Built only in the MMRT_CUDA_EMU variant, where the CUDA backend's kernels run on the CPU emulator
  * (cuda/emu); ctest runs this binary once per emulator scheduling order. Every case uploads random
@@ -78,12 +80,23 @@ static float *gather(const mmrt_tensor *t) {
 
 /* ---- the one check every op goes through ------------------------------------------------ */
 
+/* A CUDA backend whose f32 GEMMs use `math` (test_backend's is MMRT_MATH_F32, exact f32). */
+static mmrt_backend *cuda_backend(mmrt_math math) {
+    mmrt_backend *be = NULL;
+    mmrt_error err = {0};
+    mmrt_backend_params p = {.device = MMRT_DEVICE_CUDA, .n_threads = 1, .math = math};
+    cr_assert_eq(mmrt_backend_init(&p, &be, &err), MMRT_OK, "CUDA backend init: %s", err.msg);
+    return be;
+}
+
 /* Runs op (host tensors; op.dst a host tensor of the right shape and strides) on the CPU _ref
- * backend and, with device copies of every tensor, on the CUDA backend; compares dst within
- * tol × max|ref|. in_place: the CUDA run writes into its copy of src[0] (dst aliases it).
+ * backend, which leaves the oracle's result in op.dst, and, with device copies of every tensor,
+ * on a CUDA backend with `math`; returns the CUDA result gathered as a flat f32 array.
+ * in_place: the CUDA run writes into its copy of src[0] (dst aliases it).
  * fallback: the CUDA backend must refuse the op, which then runs on the CPU (counted). */
-static void check_op_on(const char *what, mmrt_op op, double tol, bool in_place, bool fallback) {
-    mmrt_backend *cu = test_backend(MMRT_DEVICE_CUDA, false), *ref = test_backend(MMRT_DEVICE_CPU, true);
+static float *run_on_cuda(const char *what, mmrt_op op, mmrt_math math, bool in_place,
+                          bool fallback) {
+    mmrt_backend *cu = cuda_backend(math), *ref = test_backend(MMRT_DEVICE_CPU, true);
     mmrt_error err = {0};
 
     mmrt_tensor dsrc[4], ddst;
@@ -112,16 +125,20 @@ static void check_op_on(const char *what, mmrt_op op, double tol, bool in_place,
                  (long long)cu->n_fallback);
     cr_assert_eq(cu->n_ops, !fallback, "%s: ops run on the CUDA backend: %lld", what, (long long)cu->n_ops);
 
-    int64_t n = mmrt_tensor_nelements(op.dst);
-    cr_assert(mmrt_test_close(what, gather(&got), gather(op.dst), n, tol),
-              "%s differs from the oracle", what);
-
     for (int i = 0; i < 4; i++)
         if (op.src[i])
             cu->iface->buffer_free(cu, dsrc[i].data);
     cu->iface->buffer_free(cu, ddst.data);
     mmrt_backend_free(cu);
     mmrt_backend_free(ref);
+    return gather(&got);
+}
+
+/* run_on_cuda with exact f32 arithmetic; dst within tol × max|ref| of the oracle. */
+static void check_op_on(const char *what, mmrt_op op, double tol, bool in_place, bool fallback) {
+    float *got = run_on_cuda(what, op, MMRT_MATH_F32, in_place, fallback);
+    cr_assert(mmrt_test_close(what, got, gather(op.dst), mmrt_tensor_nelements(op.dst), tol),
+              "%s differs from the oracle", what);
 }
 
 static void check_cuda_op(const char *what, mmrt_op op, double tol, bool in_place) {
@@ -243,27 +260,146 @@ Test(cuda_ops, norms_long_rows) {
     }
 }
 
-/* ---- matmul (the interim tiled kernel) ----------------------------------------------------- */
+/* ---- matmul (cuBLAS GEMM) ------------------------------------------------------------------ */
 
-Test(cuda_ops, matmul) {
-    /* (m, n, k): one decode row, ragged tiles on every side, k longer than many tiles */
-    static const int64_t shapes[][3] = {{1, 7, 5},    {1, 33, 257},  {3, 17, 31},
-                                        {16, 16, 16}, {37, 41, 577}, {2, 1, 1}};
-    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
-        for (size_t t = 0; t < 3; t++) {
-            int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
-            bool strided = (s + t) % 2;
-            mmrt_tensor x = host_matrix(MMRT_F32, k, m, k + 3 * strided, 600 + s, -1.0f, 1.0f);
-            mmrt_tensor w = host_matrix(weight_types[t], k, n, k + strided, 610 + s, -1.0f, 1.0f);
-            mmrt_tensor d = host_matrix(MMRT_F32, n, m, n + 2 * strided, 0, 0.0f, 0.0f);
-            mmrt_op op = {.kind = MMRT_OP_MATMUL, .dst = &d, .src = {&x, &w}};
-            char what[128];
-            snprintf(what, sizeof what, "matmul m=%lld n=%lld k=%lld w=%s%s", (long long)m,
-                     (long long)n, (long long)k, mmrt_dtype_name(weight_types[t]),
-                     strided ? " strided" : "");
-            check_cuda_op(what, op, 1e-5, false);
-            test_free_host();
+/* x as a TF32 tensor core reads it: 10-bit mantissa, to nearest, ties away from zero
+ * (cvt.rna.tf32.f32); infinity and NaN unchanged. */
+static float round_tf32(float x) {
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    if ((u & 0x7f800000u) != 0x7f800000u)
+        u = (u + 0x1000u) & 0xffffe000u;
+    memcpy(&x, &u, sizeof u);
+    return x;
+}
+
+/* An input as the GEMM reads it: rounded to the weights' type (nearest even) for f16/bf16
+ * weights, to TF32 for f32 weights under tf32, else unchanged. */
+static float gemm_input(float v, mmrt_dtype w_type, bool tf32) {
+    switch (w_type) {
+    case MMRT_BF16:
+        return mmrt_bf16_to_f32(mmrt_f32_to_bf16(v));
+    case MMRT_F16:
+        return mmrt_f16_to_f32(mmrt_f32_to_f16(v));
+    default:
+        return tf32 ? round_tf32(v) : v;
+    }
+}
+
+/* The plain computation a reduced-precision GEMM is judged against: x and w rounded once as the
+ * GEMM reads them, products and sums in f32 in k order. Returns dst (m, n) packed. */
+static float *plain_matmul(const mmrt_tensor *x, const mmrt_tensor *w, bool tf32) {
+    int64_t k = x->ne[0], m = x->ne[1], n = w->ne[1];
+    float *out = test_host_alloc(sizeof(float) * (size_t)(m * n));
+    float *wr = test_host_alloc(sizeof(float) * (size_t)k);
+    for (int64_t j = 0; j < n; j++) {
+        mmrt_to_f32(w->type, mmrt_tensor_row(w, j, 0, 0), wr, k);
+        for (int64_t l = 0; l < k; l++)
+            wr[l] = gemm_input(wr[l], w->type, tf32);
+        for (int64_t i = 0; i < m; i++) {
+            const float *xr = (const float *)mmrt_tensor_row(x, i, 0, 0);
+            float s = 0.0f;
+            for (int64_t l = 0; l < k; l++)
+                s += gemm_input(xr[l], w->type, tf32) * wr[l];
+            out[i * n + j] = s;
         }
+    }
+    return out;
+}
+
+/* Reduced-precision results, judged as flash attention's tensor-core path is: max |got − ref| ≤
+ * 2 · max |plain − ref| + 1e-6, ref the fp64 oracle (mmrt_test_close with that bound). */
+static void check_against_plain(const char *what, const float *got, const float *ref,
+                                const float *plain, int64_t n) {
+    double max_ref = 0.0, err_plain = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        max_ref = fmax(max_ref, fabs((double)ref[i]));
+        err_plain = fmax(err_plain, fabs((double)plain[i] - ref[i]));
+    }
+    double tol = max_ref > 0.0 ? (2.0 * err_plain + 1e-6) / max_ref : 0.0; /* all-zero ref: exact */
+    cr_assert(mmrt_test_close(what, got, ref, n, tol),
+              "%s: error above 2 x %.3g (the plain computation's) + 1e-6", what, err_plain);
+}
+
+/* Every shape and weight type, with rows packed, x strided (a slice of a wider matrix), dst
+ * strided (rows of a larger buffer), and all three strided, where single rows also carry a stride
+ * below their length (it addresses nothing). Exact f32 within 1e-5 × max|ref|; TF32 and 16-bit
+ * weights (x rounded to their type) against the plain computation. */
+static void check_matmul(mmrt_math math) {
+    /* (m, n, k): one decode row, one output column, k below, above and not a multiple of 8
+     * (vector widths, the emulated cuBLAS's 8 partial sums), k = 0 (dst = 0), long k */
+    static const int64_t shapes[][3] = {{1, 7, 5},    {1, 33, 257},  {3, 17, 31},
+                                        {16, 16, 16}, {37, 41, 577}, {2, 1, 1},
+                                        {1, 1, 13},   {6, 1, 300},   {4, 3, 0}};
+    static const char *layouts[] = {"", " x strided", " dst strided", " all strided"};
+    bool tf32 = math != MMRT_MATH_F32;
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+        for (size_t t = 0; t < 3; t++)
+            for (int layout = 0; layout < 4; layout++) {
+                int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+                int sx = layout & 1, sd = layout >> 1, sw = layout == 3;
+                uint64_t seed = 600 + 40 * s + 4 * t + (uint64_t)layout;
+                mmrt_dtype wt = weight_types[t];
+                mmrt_tensor x = host_matrix(MMRT_F32, k, m, k + 3 * sx, seed, -1.0f, 1.0f);
+                mmrt_tensor w = host_matrix(wt, k, n, k + sw, seed + 1, -1.0f, 1.0f);
+                mmrt_tensor d = host_matrix(MMRT_F32, n, m, n + 2 * sd, 0, 0.0f, 0.0f);
+                if (layout == 3) {
+                    if (m == 1)
+                        x.nb[1] = d.nb[1] = sizeof(float);
+                    if (n == 1)
+                        w.nb[1] = mmrt_dtype_size(wt);
+                }
+                mmrt_op op = {.kind = MMRT_OP_MATMUL, .dst = &d, .src = {&x, &w}};
+                char what[128];
+                snprintf(what, sizeof what, "matmul m=%lld n=%lld k=%lld w=%s math=%d%s",
+                         (long long)m, (long long)n, (long long)k, mmrt_dtype_name(wt), (int)math,
+                         layouts[layout]);
+                float *got = run_on_cuda(what, op, math, false, false);
+                if (wt == MMRT_F32 && !tf32)
+                    cr_assert(mmrt_test_close(what, got, gather(&d), m * n, 1e-5),
+                              "%s differs from the oracle", what);
+                else
+                    check_against_plain(what, got, gather(&d), plain_matmul(&x, &w, tf32), m * n);
+                test_free_host();
+            }
+}
+
+Test(cuda_ops, matmul) { check_matmul(MMRT_MATH_F32); }
+Test(cuda_ops, matmul_tf32) { check_matmul(MMRT_MATH_TF32); }
+Test(cuda_ops, matmul_math_bf16) { check_matmul(MMRT_MATH_BF16); /* f32 GEMMs in TF32 too */ }
+
+/* The math mode reaches cuBLAS: MMRT_MATH_F32 keeps 1 + 2^-12 whole, TF32 and BF16 math let
+ * cuBLAS read it as 1 (the emulated cuBLAS rounds whenever the compute type allows it). */
+Test(cuda_ops, matmul_rounds_to_tf32_only_when_asked) {
+    static const mmrt_math maths[] = {MMRT_MATH_F32, MMRT_MATH_TF32, MMRT_MATH_BF16};
+    for (int i = 0; i < 3; i++) {
+        mmrt_tensor x = host_matrix(MMRT_F32, 1, 1, 1, 0, 0.0f, 0.0f);
+        mmrt_tensor w = host_matrix(MMRT_F32, 1, 1, 1, 0, 0.0f, 0.0f);
+        mmrt_tensor d = host_matrix(MMRT_F32, 1, 1, 1, 0, 0.0f, 0.0f);
+        ((float *)x.data)[0] = 1.0f + 0x1p-12f;
+        ((float *)w.data)[0] = 1.0f;
+        mmrt_op op = {.kind = MMRT_OP_MATMUL, .dst = &d, .src = {&x, &w}};
+        char what[64];
+        snprintf(what, sizeof what, "matmul 1x1x1 math=%d", (int)maths[i]);
+        float got = run_on_cuda(what, op, maths[i], false, false)[0];
+        float want = i == 0 ? 1.0f + 0x1p-12f : 1.0f;
+        cr_assert_eq(got, want, "%s: got %.9g, expected %.9g", what, got, want);
+        test_free_host();
+    }
+}
+
+/* x rows that overlap (a stride below the row length) are no matrix cuBLAS takes: the CPU runs it. */
+Test(cuda_ops, matmul_overlapping_rows_fall_back) {
+    mmrt_tensor x = host_matrix(MMRT_F32, 12, 1, 12, 620, -1.0f, 1.0f);
+    x.ne[0] = 8;
+    x.ne[1] = 2;
+    x.nb[1] = 4 * sizeof(float);
+    x.nb[2] = x.nb[3] = 12 * sizeof(float);
+    mmrt_tensor w = host_matrix(MMRT_F32, 8, 3, 8, 621, -1.0f, 1.0f);
+    mmrt_tensor d = host_matrix(MMRT_F32, 3, 2, 3, 0, 0.0f, 0.0f);
+    mmrt_op op = {.kind = MMRT_OP_MATMUL, .dst = &d, .src = {&x, &w}};
+    check_op_on("matmul with overlapping x rows", op, 1e-5, false, true);
+    test_free_host();
 }
 
 /* ---- get_rows ----------------------------------------------------------------------------- */
@@ -508,3 +644,153 @@ Test(cuda_ops, unsupported_ops_fall_back_to_the_cpu) {
     check_op_on("attention, head dim 3", at, 1e-5, false, true);
     test_free_host();
 }
+
+/* ---- patchify, pixel_shuffle, scatter_rows, sample ------------------------------------------ */
+
+Test(cuda_ops, patchify) {
+    /* (n_img, C, H, W, p): SigLIP-like, non-square, one patch, p = 1, odd */
+    static const int64_t shapes[][5] = {{2, 3, 8, 8, 4}, {1, 3, 14, 21, 7}, {3, 1, 5, 5, 5}, {1, 2, 6, 4, 1},
+                                        {2, 3, 9, 9, 3}};
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+        for (int strided = 0; strided < 2; strided++) {
+            int64_t n = shapes[s][0], C = shapes[s][1], H = shapes[s][2], W = shapes[s][3], p = shapes[s][4];
+            mmrt_tensor px = host_tensor(MMRT_F32, W, H, C * n, W + 3 * strided, 600 + s, -1.0f, 1.0f);
+            px.ne[2] = C;
+            px.ne[3] = n;
+            px.nb[3] = px.nb[2] * (size_t)C;
+            int64_t k = C * p * p, rows = n * (H / p) * (W / p);
+            mmrt_tensor d = host_matrix(MMRT_F32, k, rows, k + 2 * strided, 0, 0.0f, 0.0f);
+            mmrt_op op = {.kind = MMRT_OP_PATCHIFY, .dst = &d, .src = {&px}, .p.patchify.patch = (int32_t)p};
+            char what[128];
+            snprintf(what, sizeof what, "patchify %lldx%lldx%lldx%lld p=%lld%s", (long long)n, (long long)C,
+                     (long long)H, (long long)W, (long long)p, strided ? " strided" : "");
+            check_cuda_op(what, op, 0.0, false); /* a copy: exact */
+            test_free_host();
+        }
+}
+
+Test(cuda_ops, pixel_shuffle) {
+    static const int64_t shapes[][4] = {{2, 4, 3, 2}, {1, 6, 5, 3}, {3, 3, 7, 1}, {1, 8, 2, 4}, {2, 6, 257, 2}};
+    for (size_t c = 0; c < sizeof shapes / sizeof *shapes; c++)
+        for (int strided = 0; strided < 2; strided++) {
+            int64_t nt = shapes[c][0], s = shapes[c][1], D = shapes[c][2], r = shapes[c][3], w = s / r;
+            mmrt_tensor x = host_tensor(MMRT_F32, D, s * s, nt, D + 5 * strided, 700 + c, -1.0f, 1.0f);
+            mmrt_tensor d = host_matrix(MMRT_F32, D * r * r, nt * w * w, D * r * r + strided, 0, 0.0f, 0.0f);
+            mmrt_op op = {.kind = MMRT_OP_PIXEL_SHUFFLE, .dst = &d, .src = {&x}, .p.shuffle.scale_factor = (int32_t)r};
+            char what[128];
+            snprintf(what, sizeof what, "pixel_shuffle tiles=%lld s=%lld D=%lld r=%lld%s", (long long)nt,
+                     (long long)s, (long long)D, (long long)r, strided ? " strided" : "");
+            check_cuda_op(what, op, 0.0, false);
+            test_free_host();
+        }
+}
+
+/* scatter_rows writes into a dst that holds data: dst starts from the same values on both sides
+ * (run_on_cuda's NaN fill would make the kept rows incomparable). */
+Test(cuda_ops, scatter_rows_keeps_other_rows) {
+    static const int64_t shapes[][3] = {{7, 3, 5}, {21, 20, 257}, {9, 1, 1}, {40, 33, 33}}; /* (n, m, d) */
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+        for (int strided = 0; strided < 2; strided++) {
+            int64_t n = shapes[s][0], m = shapes[s][1], d = shapes[s][2];
+            mmrt_tensor src = host_matrix(MMRT_F32, d, m, d + 3 * strided, 800 + s, 2.0f, 3.0f);
+            mmrt_tensor dst = host_matrix(MMRT_F32, d, n, d + strided, 810 + s, -1.0f, 1.0f);
+            mmrt_tensor idx = mmrt_tensor_1d(MMRT_I32, test_host_alloc(sizeof(int32_t) * (size_t)m), m);
+            for (int64_t i = 0; i < m; i++) ((int32_t *)idx.data)[i] = (int32_t)((i * 8 + 3) % n); /* distinct */
+            mmrt_backend *cu = test_backend(MMRT_DEVICE_CUDA, false), *ref = test_backend(MMRT_DEVICE_CPU, true);
+            mmrt_tensor ds = test_to_device(cu, &src), di = test_to_device(cu, &idx), dd = test_to_device(cu, &dst);
+            mmrt_error err = {0};
+            cr_assert_eq(mmrt_scatter_rows(ref, &dst, &src, &idx, &err), MMRT_OK, "%s", err.msg);
+            cr_assert_eq(mmrt_scatter_rows(cu, &dd, &ds, &di, &err), MMRT_OK, "%s", err.msg);
+            mmrt_tensor got = dst;
+            got.data = test_host_alloc(mmrt_tensor_nbytes(&dst));
+            cr_assert_eq(cu->iface->download(cu, got.data, dd.data, mmrt_tensor_nbytes(&dst), &err), MMRT_OK);
+            cr_assert_eq(cu->iface->synchronize(cu, &err), MMRT_OK, "%s", err.msg);
+            cr_assert_eq(cu->n_fallback, 0);
+            char what[96];
+            snprintf(what, sizeof what, "scatter_rows n=%lld m=%lld d=%lld%s", (long long)n, (long long)m,
+                     (long long)d, strided ? " strided" : "");
+            cr_assert(mmrt_test_close(what, gather(&got), gather(&dst), n * d, 0.0), "%s differs from the oracle",
+                      what);
+            cu->iface->buffer_free(cu, ds.data);
+            cu->iface->buffer_free(cu, di.data);
+            cu->iface->buffer_free(cu, dd.data);
+            mmrt_backend_free(cu);
+            mmrt_backend_free(ref);
+            test_free_host();
+        }
+}
+
+Test(cuda_ops, scatter_rows_reports_out_of_range_index_at_synchronize) {
+    mmrt_backend *cu = test_backend(MMRT_DEVICE_CUDA, false);
+    const int32_t bad_idx[] = {9, -2};
+    for (int k = 0; k < 2; k++) {
+        mmrt_tensor src = host_matrix(MMRT_F32, 5, 3, 5, 1, -1.0f, 1.0f);
+        int32_t iv[3] = {1, bad_idx[k], 4};
+        mmrt_tensor idx = mmrt_tensor_1d(MMRT_I32, iv, 3);
+        mmrt_tensor dst = host_matrix(MMRT_F32, 5, 9, 5, 2, 0.0f, 1.0f);
+        mmrt_tensor ds = test_to_device(cu, &src), di = test_to_device(cu, &idx), dd = test_to_device(cu, &dst);
+        mmrt_error err = {0};
+        cr_assert_eq(mmrt_scatter_rows(cu, &dd, &ds, &di, &err), MMRT_OK, "%s", err.msg);
+        cr_assert_eq(cu->iface->synchronize(cu, &err), MMRT_ERR_INVALID_ARG);
+        char want[64];
+        snprintf(want, sizeof want, "scatter_rows: row index %d out of range [0, 9)", bad_idx[k]);
+        cr_assert(strstr(err.msg, want), "message: %s", err.msg);
+        cr_assert_eq(cu->iface->synchronize(cu, &err), MMRT_OK, "%s", err.msg); /* reported once */
+        cu->iface->buffer_free(cu, ds.data);
+        cu->iface->buffer_free(cu, di.data);
+        cu->iface->buffer_free(cu, dd.data);
+        test_free_host();
+    }
+    mmrt_backend_free(cu);
+}
+
+/* Parameter sets: plain; each filter alone; all together; k = 1; greedy; top_k at and just above
+ * the kernel's selection bound (64); a large top_k; top_p 0; min_p 1. */
+static const struct {
+    float temperature;
+    int32_t top_k;
+    float top_p, min_p;
+} cuda_sample_cases[] = {
+    {1.0f, 0, 1.0f, 0.0f},   {0.7f, 40, 1.0f, 0.0f},  {1.0f, 0, 0.9f, 0.0f},  {1.3f, 0, 1.0f, 0.05f},
+    {0.8f, 200, 0.95f, 0.02f}, {1.0f, 1, 1.0f, 0.0f}, {0.0f, 0, 1.0f, 0.0f},  {0.5f, 64, 0.8f, 0.1f},
+    {1.0f, 65, 1.0f, 0.0f},  {2.0f, 5000, 0.5f, 0.0f}, {1.0f, 0, 0.0f, 0.0f}, {1.0f, 0, 1.0f, 1.0f},
+};
+
+/* Distinct logits (a shuffled arithmetic ramp plus noise smaller than its step) over odd V,
+ * many u per set; the token must be the oracle's exactly. */
+static void check_sample(int64_t V, int64_t rows, bool strided, int64_t first_case, int64_t n_cases) {
+    mmrt_tensor x = host_matrix(MMRT_F32, V, rows, V + 3 * strided, 900 + V, 0.0f, 1.0f);
+    for (int64_t r = 0; r < rows; r++) {
+        float *row = mmrt_tensor_row(&x, r, 0, 0);
+        for (int64_t j = 0; j < V; j++) /* j ↦ (j · 7919 + r) mod V is a bijection: V is not a multiple */
+            row[j] = -8.0f + 16.0f * ((float)((j * 7919 + r) % V) + 0.5f * row[j]) / (float)V;
+    }
+    mmrt_tensor u = host_matrix(MMRT_F32, rows, 1, rows, 990 + V, 0.0f, 1.0f);
+    u = mmrt_tensor_1d(MMRT_F32, u.data, rows);
+    ((float *)u.data)[0] = 0.0f;
+    ((float *)u.data)[rows - 1] = 0x1.fffffep-1f;
+    for (int64_t c = first_case; c < first_case + n_cases; c++) {
+        mmrt_tensor d = host_matrix(MMRT_I32, rows, 1, rows, 0, 0.0f, 0.0f);
+        d = mmrt_tensor_1d(MMRT_I32, d.data, rows);
+        mmrt_op op = {.kind = MMRT_OP_SAMPLE, .dst = &d, .src = {&x, &u}};
+        op.p.sample.temperature = cuda_sample_cases[c].temperature;
+        op.p.sample.top_k = cuda_sample_cases[c].top_k;
+        op.p.sample.top_p = cuda_sample_cases[c].top_p;
+        op.p.sample.min_p = cuda_sample_cases[c].min_p;
+        char what[128];
+        snprintf(what, sizeof what, "sample V=%lld rows=%lld T=%g top_k=%d top_p=%g min_p=%g%s", (long long)V,
+                 (long long)rows, op.p.sample.temperature, op.p.sample.top_k, op.p.sample.top_p,
+                 op.p.sample.min_p, strided ? " strided" : "");
+        check_cuda_op(what, op, 0.0, false); /* token ids: exact */
+    }
+    test_free_host();
+}
+
+#define N_SAMPLE_CASES ((int64_t)(sizeof cuda_sample_cases / sizeof *cuda_sample_cases))
+
+Test(cuda_ops, sample_small_vocab) {
+    check_sample(7, 5, false, 0, N_SAMPLE_CASES);
+    check_sample(33, 9, true, 0, N_SAMPLE_CASES);
+}
+Test(cuda_ops, sample_many_u) { check_sample(1000, 32, true, 0, N_SAMPLE_CASES); }
+Test(cuda_ops, sample_large_vocab) { check_sample(49152 + 7, 4, false, 0, N_SAMPLE_CASES); }

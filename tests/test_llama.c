@@ -1,13 +1,16 @@
 /* The Llama decoder against transformers: per-layer hidden states, logits and 64-token greedy
- * generations of every tests/fixtures/llama case (made by tools/make_fixtures.py). */
+ * generations of every tests/fixtures/llama case (made by tools/make_fixtures.py), on the CPU or,
+ * as test_cuda_llama in the emulated CUDA build, on the CUDA backend (helpers/test_device.h). */
 #include "core/backend.h"
 #include "core/json.h"
 #include "core/safetensors.h"
 #include "fusion/llama.h"
 #include "helpers/compare.h"
+#include "helpers/test_device.h"
 
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
+#include <mmrt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +22,8 @@ typedef struct fixture {
     mmrt_weights *weights, *ref;
     mmrt_llm_hparams hp;
     mmrt_llm llm;
+    mmrt_backend *be;      /* the backend holding the weights (CUDA), or NULL (CPU: the mmap) */
+    mmrt_weight_upload up;
 } fixture;
 
 static void fixture_open(fixture *f, const char *name) {
@@ -39,9 +44,18 @@ static void fixture_open(fixture *f, const char *name) {
     cr_assert_eq(mmrt_llm_init(&f->llm, &f->hp, f->weights, "model.", &err), MMRT_OK, "%s", err.msg);
     snprintf(path, sizeof path, "%s/reference.safetensors", f->dir);
     cr_assert_eq(mmrt_weights_open(path, &f->ref, &err), MMRT_OK, "%s", err.msg);
+    if (test_on_cuda()) { /* weights uploaded once, as mmrt_model_load does */
+        mmrt_backend_params p = {.device = MMRT_DEVICE_CUDA};
+        cr_assert_eq(mmrt_backend_init(&p, &f->be, &err), MMRT_OK, "%s", err.msg);
+        mmrt_weight_upload_init(&f->up, f->be, p.math);
+        cr_assert_eq(mmrt_llm_upload(&f->llm, &f->up, &err), MMRT_OK, "%s", err.msg);
+        cr_assert_eq(mmrt_weight_upload_finish(&f->up, &err), MMRT_OK, "%s", err.msg);
+    }
 }
 
 static void fixture_close(fixture *f) {
+    mmrt_weight_upload_free(&f->up);
+    mmrt_backend_free(f->be);
     mmrt_llm_free(&f->llm);
     mmrt_weights_free(f->weights);
     mmrt_weights_free(f->ref);
@@ -55,11 +69,23 @@ static const mmrt_st_tensor *ref_tensor(const fixture *f, const char *prompt, co
     return t;
 }
 
-static mmrt_backend *backend(int n_threads, bool use_ref) {
+/* A session's backend: forked from the weights' backend on CUDA, else a CPU backend. */
+static mmrt_backend *backend(const fixture *f, int n_threads, bool use_ref) {
     mmrt_backend *be = NULL;
+    if (f->be) {
+        cr_assert_eq(mmrt_backend_fork(f->be, &be, NULL), MMRT_OK);
+        return be;
+    }
     mmrt_backend_params p = {.device = MMRT_DEVICE_CPU, .n_threads = n_threads, .use_ref = use_ref};
     cr_assert_eq(mmrt_backend_init(&p, &be, NULL), MMRT_OK);
     return be;
+}
+
+/* Every op ran on be itself: a fallback never passes for coverage. */
+static void assert_no_fallback(const mmrt_backend *be, const char *what) {
+    cr_assert_gt(be->n_ops, 0, "%s: no op ran on %s", what, be->iface->name);
+    cr_assert_eq(be->n_fallback, 0, "%s: %lld of %lld ops fell back from %s to the CPU", what,
+                 (long long)be->n_fallback, (long long)be->n_ops, be->iface->name);
 }
 
 /* ---- prompt forward: hidden states and logits ---------------------------------------------- */
@@ -84,7 +110,9 @@ static void on_hidden(int index, const mmrt_tensor *x, void *user) {
     snprintf(label, sizeof label, "%s %s %s", hc->f->dir, hc->prompt, what);
     int64_t n = mmrt_tensor_nelements(x);
     cr_assert_eq((size_t)n * sizeof(float), ref->n_bytes, "%s: size", label);
-    if (!mmrt_test_close(label, x->data, ref->data, n, TOL)) hc->ok = false;
+    float *got = test_download(x);
+    if (!mmrt_test_close(label, got, ref->data, n, TOL)) hc->ok = false;
+    free(got);
     hc->n_checked++;
 }
 
@@ -95,7 +123,7 @@ static void check_prompt_forward(const char *name, const char *prompt, int n_thr
     const mmrt_st_tensor *ids = ref_tensor(&f, prompt, "input_ids");
     const mmrt_st_tensor *logits_ref = ref_tensor(&f, prompt, "logits");
     int64_t n = ids->shape[0];
-    mmrt_backend *be = backend(n_threads, use_ref);
+    mmrt_backend *be = backend(&f, n_threads, use_ref);
     mmrt_llm_state st;
     mmrt_error err = {0};
     cr_assert_eq(mmrt_llm_state_init(&st, &f.llm, be, 128, n_batch, &err), MMRT_OK, "%s", err.msg);
@@ -113,6 +141,7 @@ static void check_prompt_forward(const char *name, const char *prompt, int n_thr
              n_threads, use_ref, (long long)n_batch);
     cr_assert(mmrt_test_close(label, logits, logits_ref->data, n * f.hp.n_vocab, TOL),
               "%s differ from transformers", label);
+    assert_no_fallback(be, label);
     free(logits);
     mmrt_llm_state_free(&st);
     mmrt_backend_free(be);
@@ -127,7 +156,7 @@ static void check_greedy(const char *name, const char *prompt, int n_threads, bo
     const mmrt_st_tensor *ids = ref_tensor(&f, prompt, "input_ids");
     const mmrt_st_tensor *want = ref_tensor(&f, prompt, "greedy_ids");
     int64_t n = ids->shape[0], n_new = want->shape[0];
-    mmrt_backend *be = backend(n_threads, use_ref);
+    mmrt_backend *be = backend(&f, n_threads, use_ref);
     mmrt_llm_state st;
     mmrt_error err = {0};
     cr_assert_eq(mmrt_llm_state_init(&st, &f.llm, be, n + n_new, 0, &err), MMRT_OK, "%s", err.msg);
@@ -144,6 +173,7 @@ static void check_greedy(const char *name, const char *prompt, int n_threads, bo
         mmrt_llm_batch next = {.ids = &best, .n_tok = 1, .logits = logits};
         cr_assert_eq(mmrt_llm_decode(&f.llm, &st, &next, &err), MMRT_OK, "%s", err.msg);
     }
+    assert_no_fallback(be, name);
     free(logits);
     mmrt_llm_state_free(&st);
     mmrt_backend_free(be);
@@ -169,8 +199,8 @@ ParameterizedTestParameters(llama, forward_matches_transformers) {
 ParameterizedTest(run *r, llama, forward_matches_transformers) {
     const char *p = r->prompt ? "chat" : "raw";
     check_prompt_forward(cases[r->c], p, 2, false, 512);
-    check_prompt_forward(cases[r->c], p, 1, true, 512); /* the oracle ops agree too */
-    check_prompt_forward(cases[r->c], p, 2, false, 7);  /* chunked prefill */
+    if (!test_on_cuda()) check_prompt_forward(cases[r->c], p, 1, true, 512); /* the CPU oracle ops agree too */
+    check_prompt_forward(cases[r->c], p, 2, false, 7); /* chunked prefill */
 }
 
 ParameterizedTestParameters(llama, greedy_matches_transformers) {
@@ -182,14 +212,15 @@ ParameterizedTestParameters(llama, greedy_matches_transformers) {
 ParameterizedTest(run *r, llama, greedy_matches_transformers) {
     const char *p = r->prompt ? "chat" : "raw";
     check_greedy(cases[r->c], p, 1, false);
-    check_greedy(cases[r->c], p, 2, false); /* identical for any thread count */
+    if (test_on_cuda()) return;
+    check_greedy(cases[r->c], p, 2, false); /* identical for any CPU thread count */
     check_greedy(cases[r->c], p, 3, false);
 }
 
 Test(llama, context_overflow_names_both_numbers) {
     fixture f;
     fixture_open(&f, cases[0]);
-    mmrt_backend *be = backend(1, false);
+    mmrt_backend *be = backend(&f, 1, false);
     mmrt_llm_state st;
     mmrt_error err = {0};
     cr_assert_eq(mmrt_llm_state_init(&st, &f.llm, be, 8, 0, &err), MMRT_OK, "%s", err.msg);
@@ -206,4 +237,20 @@ Test(llama, context_overflow_names_both_numbers) {
     mmrt_llm_state_free(&st);
     mmrt_backend_free(be);
     fixture_close(&f);
+}
+
+/* On the device: weights that do not fit are MMRT_ERR_OOM naming the weight and the size asked for
+ * (the emulated device is given 1 MiB; this checkpoint's weights widened to f32 need more). */
+Test(llama, device_out_of_memory_names_the_weight) {
+    if (!test_on_cuda()) cr_skip_test("CUDA only (test_cuda_llama)");
+    setenv("MMRT_EMU_DEVICE_MEMORY_MB", "1", 1);
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/llama/gqa-tied-bf16", MMRT_FIXTURES_DIR);
+    mmrt_model_params mp = mmrt_model_default_params();
+    mp.device = "cuda";
+    mmrt_model *m = NULL;
+    cr_assert_eq(mmrt_model_load(dir, &mp, &m), MMRT_ERR_OOM, "%s", mmrt_last_error());
+    cr_assert_null(m);
+    const char *msg = mmrt_last_error();
+    cr_assert(strstr(msg, "weight layers.") && strstr(msg, "bytes") && strstr(msg, "out of memory"), "message: %s", msg);
 }

@@ -3,6 +3,7 @@
 #include "core/backend.h"
 #include "core/cpu/simd.h"
 #include "core/ops.h"
+#include "fusion/sampling.h"
 #include "helpers/compare.h"
 
 #include <criterion/criterion.h>
@@ -289,6 +290,7 @@ Test(ops, rope_matches_oracle) {
 struct attn_args {
     mmrt_tensor q, k, v;
     const mmrt_tensor *key_mask; /* NULL: none */
+    const mmrt_tensor *bias;     /* NULL: none */
     int64_t n_kv, pos0;
     bool causal;
 };
@@ -298,6 +300,9 @@ static mmrt_status run_attention(mmrt_backend *be, void *args, float *out) {
     mmrt_tensor d = a->q;
     d.data = out;
     float scale = 1.0f / sqrtf((float)a->q.ne[0]);
+    if (a->bias)
+        return mmrt_attention_bias(be, &d, &a->q, &a->k, &a->v, a->key_mask, a->bias, a->n_kv,
+                                   a->pos0, a->causal, scale, NULL);
     if (a->key_mask)
         return mmrt_attention_masked(be, &d, &a->q, &a->k, &a->v, a->key_mask, a->n_kv, scale,
                                      NULL);
@@ -427,6 +432,88 @@ Test(ops, attention_oracle_key_mask_by_hand) {
     }
 }
 
+/* An additive bias (ne0 ≥ n_kv, n_tok, n_bh) in [-2, 2) with rows `pitch` floats apart; in
+ * pattern 1 every third key of every row is -inf, and row 0 of head 0 is -inf throughout (that
+ * query gets zeros). */
+static mmrt_tensor attn_bias(int64_t ne0, int64_t n_tok, int64_t n_bh, int64_t pitch, int pattern,
+                             uint64_t seed) {
+    float *b = floats(pitch * n_tok * n_bh, seed, -2.0f, 2.0f);
+    for (int64_t h = 0; h < n_bh && pattern == 1; h++)
+        for (int64_t t = 0; t < n_tok; t++)
+            for (int64_t j = 0; j < ne0; j++)
+                if (j % 3 == 2 || (h == 0 && t == 0)) b[(h * n_tok + t) * pitch + j] = -INFINITY;
+    mmrt_tensor t = mmrt_tensor_3d(MMRT_F32, b, ne0, n_tok, n_bh);
+    t.nb[1] = (size_t)pitch * sizeof(float);
+    t.nb[2] = t.nb[1] * (size_t)n_tok;
+    t.nb[3] = t.nb[2] * (size_t)n_bh;
+    return t;
+}
+
+Test(ops, attention_bias_matches_oracle) {
+    /* (hd, n_head, n_kv_head, n_tok, pos0, cache rows, causal, per-head bias, key mask, -inf
+     * pattern): the per-key path, decode over several chunks, the GEMM path, GQA, a bias shared
+     * by all heads or one per head, wider than n_kv, with a key mask and with -inf entries */
+    static const int bshapes[][10] = {
+        {64, 6, 2, 5, 0, 16, 1, 1, 0, 0},   {64, 6, 2, 1, 150, 160, 1, 1, 0, 0},
+        {18, 3, 1, 7, 2, 9, 1, 0, 0, 1},    {16, 4, 4, 3, 0, 3, 0, 1, 1, 0},
+        {64, 9, 3, 1, 191, 192, 1, 0, 0, 1}, {16, 10, 2, 3, 5, 10, 1, 1, 0, 0},
+        {64, 4, 4, 300, 0, 300, 0, 1, 1, 0}, {64, 6, 2, 260, 0, 260, 1, 0, 0, 0},
+        {48, 3, 1, 140, 60, 210, 1, 1, 0, 1}, {32, 6, 3, 40, 0, 40, 0, 0, 1, 1},
+        {64, 3, 1, 1, 0, 150, 0, 1, 1, 1},
+    };
+    for (size_t s = 0; s < sizeof bshapes / sizeof *bshapes; s++) {
+        const int *c = bshapes[s];
+        int hd = c[0], nh = c[1], nkh = c[2], nt = c[3], pos0 = c[4], rows = c[5];
+        bool causal = c[6];
+        int64_t n_kv = causal ? pos0 + nt : rows;
+        float *qv = floats((int64_t)hd * nh * nt, 250 + s, -2.0f, 2.0f);
+        float *kv = floats((int64_t)hd * nkh * rows, 260 + s, -2.0f, 2.0f);
+        float *vv = floats((int64_t)hd * nkh * rows, 270 + s, -2.0f, 2.0f);
+        mmrt_tensor bias = attn_bias(n_kv + 3, nt, c[7] ? nh : 1, n_kv + 5, c[9], 280 + s);
+        uint8_t *mv = malloc((size_t)rows);
+        for (int j = 0; j < rows; j++) mv[j] = mask_on(0, j, n_kv);
+        mmrt_tensor mask = mmrt_tensor_1d(MMRT_U8, mv, rows);
+        struct attn_args a = {.q = mmrt_tensor_3d(MMRT_F32, qv, hd, nh, nt),
+                              .k = mmrt_tensor_3d(MMRT_F32, kv, hd, nkh, rows),
+                              .v = mmrt_tensor_3d(MMRT_F32, vv, hd, nkh, rows),
+                              .key_mask = c[8] ? &mask : NULL,
+                              .bias = &bias,
+                              .n_kv = n_kv,
+                              .pos0 = pos0,
+                              .causal = causal};
+        char what[64];
+        snprintf(what, sizeof what, "attention with bias case %zu", s);
+        check_all(what, run_attention, &a, (int64_t)hd * nh * nt, 1e-5);
+        free(qv);
+        free(kv);
+        free(vv);
+        free(bias.data);
+        free(mv);
+    }
+}
+
+Test(ops, attention_oracle_bias_by_hand) {
+    /* equal q·k, bias (0, ln 3): weights 1/4 and 3/4; a -inf bias drops its key; both -inf:
+     * zeros. Head 1 has its own bias row (per-head bias). */
+    float q[4] = {1, 0, 0, 1}, k[4] = {0, 0, 0, 0}, v[4] = {4, -2, 8, 6}, out[4];
+    float l3 = logf(3.0f);
+    float b[3][4] = {{0, l3, l3, 0}, {-INFINITY, 0, 0, -INFINITY}, {-INFINITY, -INFINITY, 0, 0}};
+    float want[3][4] = {{7, 4, 5, 0}, {8, 6, 4, -2}, {0, 0, 6, 2}};
+    for (int m = 0; m < 3; m++) {
+        mmrt_tensor bias = mmrt_tensor_3d(MMRT_F32, b[m], 2, 1, 2); /* (2 keys, 1 token, 2 heads) */
+        struct attn_args a = {.q = mmrt_tensor_3d(MMRT_F32, q, 2, 2, 1),
+                              .k = mmrt_tensor_3d(MMRT_F32, k, 2, 1, 2),
+                              .v = mmrt_tensor_3d(MMRT_F32, v, 2, 1, 2),
+                              .bias = &bias,
+                              .n_kv = 2};
+        mmrt_backend *rb = backend(1, true);
+        cr_assert_eq(run_attention(rb, &a, out), MMRT_OK);
+        mmrt_backend_free(rb);
+        for (int i = 0; i < 4; i++)
+            cr_assert_float_eq(out[i], want[m][i], 1e-5f, "bias %d out[%d]", m, i);
+    }
+}
+
 /* ---- elementwise, softmax, gather, argmax ------------------------------------------------ */
 
 struct binary_args {
@@ -553,4 +640,320 @@ Test(ops, dtype_conversions_round_trip) {
     cr_assert_float_eq(mmrt_f16_to_f32(0x0001), 5.9604644775390625e-8f, 0.0f);
     for (uint32_t h = 0; h < 0x7c00; h++) /* every finite positive f16 survives a round trip */
         cr_assert_eq(mmrt_f32_to_f16(mmrt_f16_to_f32((uint16_t)h)), h, "f16 0x%04x", h);
+}
+
+/* ---- patchify, pixel_shuffle, scatter_rows, sample ------------------------------------------ */
+
+struct patchify_args {
+    mmrt_tensor px;
+    int32_t p;
+};
+
+static mmrt_status run_patchify(mmrt_backend *be, void *args, float *out) {
+    struct patchify_args *a = args;
+    int64_t p = a->p, rows = a->px.ne[3] * (a->px.ne[1] / p) * (a->px.ne[0] / p);
+    mmrt_tensor d = mmrt_tensor_2d(MMRT_F32, out, a->px.ne[2] * p * p, rows);
+    return mmrt_patchify(be, &d, &a->px, a->p, NULL);
+}
+
+Test(ops, patchify_matches_oracle_and_siglip_im2col) {
+    /* (n_img, C, H, W, p): SigLIP-like, non-square, one patch per image, p = 1, odd sizes */
+    static const int64_t shapes[][5] = {{2, 3, 8, 8, 4}, {1, 3, 14, 21, 7}, {3, 1, 5, 5, 5},
+                                        {1, 2, 6, 4, 1}, {2, 3, 9, 9, 3}};
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+        int64_t n = shapes[s][0], C = shapes[s][1], H = shapes[s][2], W = shapes[s][3], p = shapes[s][4];
+        float *pix = floats(n * C * H * W, 40 + s, -1.0f, 1.0f);
+        struct patchify_args a = {.px = mmrt_tensor_make(MMRT_F32, pix, 4, (int64_t[]){W, H, C, n}),
+                                  .p = (int32_t)p};
+        int64_t k = C * p * p, rows = n * (H / p) * (W / p);
+        char what[96];
+        snprintf(what, sizeof what, "patchify %lldx%lldx%lldx%lld p=%lld", (long long)n, (long long)C,
+                 (long long)H, (long long)W, (long long)p);
+        check_all(what, run_patchify, &a, rows * k, 0.0);
+        if (H == W) { /* vision/siglip.c's host im2col, verbatim: the op must give the same bits */
+            int64_t S = H, side = S / p;
+            float *want = zeros(rows * k), *got = zeros(rows * k);
+            for (int64_t t = 0; t < n; t++)
+                for (int64_t py = 0; py < side; py++)
+                    for (int64_t px = 0; px < side; px++) {
+                        int64_t r = t * side * side + py * side + px;
+                        float *dst = want + r * k;
+                        for (int64_t c = 0; c < C; c++)
+                            for (int64_t ky = 0; ky < p; ky++)
+                                memcpy(dst + (c * p + ky) * p, pix + ((t * C + c) * S + py * p + ky) * S + px * p,
+                                       (size_t)p * sizeof(float));
+                    }
+            mmrt_backend *be = backend(2, true);
+            cr_assert_eq(run_patchify(be, &a, got), MMRT_OK);
+            mmrt_backend_free(be);
+            cr_assert_arr_eq(got, want, sizeof(float) * (size_t)(rows * k), "%s: not siglip's im2col", what);
+            free(want);
+            free(got);
+        }
+        free(pix);
+    }
+}
+
+struct shuffle_args {
+    mmrt_tensor x;
+    int32_t r;
+};
+
+static mmrt_status run_pixel_shuffle(mmrt_backend *be, void *args, float *out) {
+    struct shuffle_args *a = args;
+    int64_t s = 0, r = a->r;
+    while (s * s < a->x.ne[1]) s++;
+    mmrt_tensor d = mmrt_tensor_2d(MMRT_F32, out, a->x.ne[0] * r * r, a->x.ne[2] * (s / r) * (s / r));
+    return mmrt_pixel_shuffle(be, &d, &a->x, a->r, NULL);
+}
+
+Test(ops, pixel_shuffle_matches_oracle_and_connector) {
+    /* (n_tiles, s, D, r) */
+    static const int64_t shapes[][4] = {{2, 4, 3, 2}, {1, 6, 5, 3}, {3, 3, 7, 1}, {1, 8, 2, 4}, {2, 6, 9, 2}};
+    for (size_t c = 0; c < sizeof shapes / sizeof *shapes; c++) {
+        int64_t nt = shapes[c][0], s = shapes[c][1], D = shapes[c][2], r = shapes[c][3];
+        float *xv = floats(nt * s * s * D, 60 + c, -1.0f, 1.0f);
+        struct shuffle_args a = {.x = mmrt_tensor_3d(MMRT_F32, xv, D, s * s, nt), .r = (int32_t)r};
+        int64_t ws = s / r, k = D * r * r, rows = nt * ws * ws;
+        char what[96];
+        snprintf(what, sizeof what, "pixel_shuffle tiles=%lld s=%lld D=%lld r=%lld", (long long)nt, (long long)s,
+                 (long long)D, (long long)r);
+        check_all(what, run_pixel_shuffle, &a, rows * k, 0.0);
+        /* fusion/idefics3_connector.c's host loop, verbatim */
+        float *want = zeros(rows * k), *got = zeros(rows * k);
+        for (int64_t t = 0; t < nt; t++) {
+            const float *x = xv + t * s * s * D;
+            float *y = want + t * ws * ws * k;
+            for (int64_t I = 0; I < ws; I++)
+                for (int64_t J = 0; J < ws; J++)
+                    for (int64_t aa = 0; aa < r; aa++)
+                        for (int64_t b = 0; b < r; b++)
+                            memcpy(y + (I * ws + J) * k + (aa * r + b) * D, x + ((I * r + aa) * s + (J * r + b)) * D,
+                                   (size_t)D * sizeof(float));
+        }
+        mmrt_backend *be = backend(2, true);
+        cr_assert_eq(run_pixel_shuffle(be, &a, got), MMRT_OK);
+        mmrt_backend_free(be);
+        cr_assert_arr_eq(got, want, sizeof(float) * (size_t)(rows * k), "%s: not the connector's layout", what);
+        free(want);
+        free(got);
+        free(xv);
+    }
+}
+
+Test(ops, pixel_shuffle_oracle_by_hand) {
+    /* one tile of 4 × 4 patches with D = 1 holding their index, r = 2: row (I, J) lists the 2 × 2
+     * block's patches row-major */
+    float x[16], out[16];
+    for (int i = 0; i < 16; i++) x[i] = (float)i;
+    struct shuffle_args a = {.x = mmrt_tensor_3d(MMRT_F32, x, 1, 16, 1), .r = 2};
+    mmrt_backend *be = backend(1, true);
+    cr_assert_eq(run_pixel_shuffle(be, &a, out), MMRT_OK);
+    mmrt_backend_free(be);
+    static const float want[16] = {0, 1, 4, 5, 2, 3, 6, 7, 8, 9, 12, 13, 10, 11, 14, 15};
+    cr_assert_arr_eq(out, want, sizeof want);
+}
+
+struct scatter_args {
+    mmrt_tensor src, idx;
+    const float *init; /* (n, d) dst before the op */
+    int64_t n;
+};
+
+static mmrt_status run_scatter_rows(mmrt_backend *be, void *args, float *out) {
+    struct scatter_args *a = args;
+    memcpy(out, a->init, sizeof(float) * (size_t)(a->n * a->src.ne[0]));
+    mmrt_tensor d = mmrt_tensor_2d(MMRT_F32, out, a->src.ne[0], a->n);
+    return mmrt_scatter_rows(be, &d, &a->src, &a->idx, NULL);
+}
+
+Test(ops, scatter_rows_matches_oracle_and_keeps_other_rows) {
+    static const int64_t shapes[][3] = {{7, 3, 5}, {21, 20, 33}, {9, 1, 1}, {12, 0, 4}}; /* (n, m, d) */
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+        int64_t n = shapes[s][0], m = shapes[s][1], d = shapes[s][2];
+        float *init = floats(n * d, 70 + s, -1.0f, 1.0f), *sv = floats(m * d, 80 + s, 2.0f, 3.0f);
+        int32_t idx[32];
+        for (int64_t i = 0; i < m; i++) idx[i] = (int32_t)((i * 5 + 2) % n); /* distinct: 5 ∤ n */
+        struct scatter_args a = {.src = mmrt_tensor_2d(MMRT_F32, sv, d, m), .idx = mmrt_tensor_1d(MMRT_I32, idx, m),
+                                 .init = init, .n = n};
+        check_all("scatter_rows", run_scatter_rows, &a, n * d, 0.0);
+        float *got = zeros(n * d);
+        mmrt_backend *be = backend(1, true);
+        cr_assert_eq(run_scatter_rows(be, &a, got), MMRT_OK);
+        mmrt_backend_free(be);
+        for (int64_t r = 0; r < n; r++) {
+            const float *want = init + r * d;
+            for (int64_t i = 0; i < m; i++)
+                if (idx[i] == r) want = sv + i * d;
+            cr_assert_arr_eq(got + r * d, want, sizeof(float) * (size_t)d, "n=%lld m=%lld: row %lld", (long long)n,
+                             (long long)m, (long long)r);
+        }
+        free(got);
+        free(init);
+        free(sv);
+    }
+}
+
+Test(ops, scatter_rows_rejects_out_of_range_index_untouched) {
+    static const int32_t bad[] = {7, -1};
+    for (int k = 0; k < 2; k++)
+        for (int ref = 0; ref < 2; ref++) {
+            float init[7 * 2], sv[3 * 2] = {1, 2, 3, 4, 5, 6}, out[7 * 2];
+            for (int i = 0; i < 14; i++) init[i] = (float)-i;
+            int32_t idx[3] = {0, bad[k], 2};
+            struct scatter_args a = {.src = mmrt_tensor_2d(MMRT_F32, sv, 2, 3), .idx = mmrt_tensor_1d(MMRT_I32, idx, 3),
+                                     .init = init, .n = 7};
+            memcpy(out, init, sizeof out);
+            mmrt_tensor d = mmrt_tensor_2d(MMRT_F32, out, 2, 7);
+            mmrt_backend *be = backend(1, ref);
+            mmrt_error err = {0};
+            cr_assert_eq(mmrt_scatter_rows(be, &d, &a.src, &a.idx, &err), MMRT_ERR_INVALID_ARG);
+            mmrt_backend_free(be);
+            char want[64];
+            snprintf(want, sizeof want, "row index %d (entry 1) out of range [0, 7)", bad[k]);
+            cr_assert(strstr(err.msg, want), "message: %s", err.msg);
+            cr_assert_arr_eq(out, init, sizeof out, "dst written despite bad input");
+        }
+}
+
+typedef struct {
+    float temperature;
+    int32_t top_k;
+    float top_p, min_p;
+} sample_case;
+
+/* Parameter sets of the sample tests: plain, each filter alone, all together, k = 1, greedy, a
+ * top_k above the CUDA kernel's selection bound. */
+static const sample_case sample_cases[] = {
+    {1.0f, 0, 1.0f, 0.0f},  {0.7f, 40, 1.0f, 0.0f},    {1.0f, 0, 0.9f, 0.0f},    {1.3f, 0, 1.0f, 0.05f},
+    {0.8f, 200, 0.95f, 0.02f}, {1.0f, 1, 1.0f, 0.0f}, {0.0f, 0, 1.0f, 0.0f},     {2.0f, 5000, 0.5f, 0.0f},
+    {0.5f, 64, 0.8f, 0.1f}, {1.0f, 0, 0.0f, 0.0f},     {1.0f, 65, 1.0f, 1.0f},
+};
+
+static void sample_on(mmrt_backend *be, const mmrt_tensor *x, const float *u, const sample_case *c, int32_t *out) {
+    mmrt_tensor ut = mmrt_tensor_1d(MMRT_F32, (void *)u, x->ne[1]), d = mmrt_tensor_1d(MMRT_I32, out, x->ne[1]);
+    mmrt_error err = {0};
+    cr_assert_eq(mmrt_sample(be, &d, x, &ut, c->temperature, c->top_k, c->top_p, c->min_p, &err), MMRT_OK, "%s",
+                 err.msg);
+}
+
+/* u for m rows: random in [0, 1), with 0 and the largest f32 below 1 among them */
+static float *sample_u(int64_t m, uint64_t seed) {
+    float *u = floats(m, seed, 0.0f, 1.0f);
+    for (int64_t i = 0; i < m; i++)
+        if (u[i] >= 1.0f) u[i] = 0x1.fffffep-1f;
+    u[0] = 0.0f;
+    if (m > 1) u[m - 1] = 0x1.fffffep-1f;
+    return u;
+}
+
+Test(ops, sample_matches_oracle) {
+    static const int64_t vocab[][3] = {{1000, 64, 0}, {49152 + 7, 12, 0}, {7, 16, 0}, {300, 40, 1}}; /* V, m, ties */
+    for (size_t v = 0; v < sizeof vocab / sizeof *vocab; v++) {
+        int64_t V = vocab[v][0], m = vocab[v][1];
+        float *l = floats(V * m, 90 + v, -8.0f, 8.0f), *u = sample_u(m, 95 + v);
+        if (vocab[v][2])
+            for (int64_t i = 0; i < V * m; i++) l[i] = floorf(l[i]); /* 16 distinct values: ties */
+        mmrt_tensor x = mmrt_tensor_2d(MMRT_F32, l, V, m);
+        int32_t *got = malloc(sizeof(int32_t) * (size_t)m), *want = malloc(sizeof(int32_t) * (size_t)m);
+        for (size_t c = 0; c < sizeof sample_cases / sizeof *sample_cases; c++) {
+            mmrt_backend *rb = backend(1, true), *be = backend(2, false);
+            sample_on(rb, &x, u, &sample_cases[c], want);
+            sample_on(be, &x, u, &sample_cases[c], got);
+            mmrt_backend_free(rb);
+            mmrt_backend_free(be);
+            int bad = 0;
+            for (int64_t r = 0; r < m; r++) {
+                cr_assert(want[r] >= 0 && want[r] < V);
+                if (got[r] != want[r] && bad++ < 8)
+                    fprintf(stderr, "sample V=%lld case %zu: row %lld (u %.9g): expected %d, got %d\n", (long long)V,
+                            c, (long long)r, u[r], want[r], got[r]);
+            }
+            cr_assert_eq(bad, 0, "sample V=%lld case %zu: %d rows differ from the oracle", (long long)V, c, bad);
+        }
+        free(l);
+        free(u);
+        free(got);
+        free(want);
+    }
+}
+
+Test(ops, sample_oracle_by_hand) {
+    /* p = (0.5, 0.3, 0.2) at T = 1, listed out of order: ids 2, 0, 1 */
+    float l[3] = {logf(0.3f), logf(0.2f), logf(0.5f)};
+    mmrt_tensor x = mmrt_tensor_2d(MMRT_F32, l, 3, 1);
+    static const struct {
+        sample_case c;
+        float u;
+        int32_t want;
+    } cases[] = {
+        {{1, 0, 1, 0}, 0.49f, 2},   {{1, 0, 1, 0}, 0.51f, 0},    {{1, 0, 1, 0}, 0.81f, 1},
+        {{1, 0, 0.6f, 0}, 0.7f, 0}, {{1, 0, 0.6f, 0}, 0.6f, 2},  /* keeps {2, 0}: r = u · 0.8 */
+        {{1, 0, 1, 0.5f}, 0.9f, 0}, /* floor 0.25 drops id 1 */ {{1, 1, 1, 0}, 0.99f, 2},
+        {{1, 2, 1, 0}, 0.7f, 0},    /* p renormalised over the two: (0.625, 0.375) */
+        {{0, 0, 1, 0}, 0.99f, 2},   {{1, 0, 0, 0}, 0.99f, 2}, /* top_p 0 keeps the best */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        int32_t got = -1;
+        mmrt_backend *rb = backend(1, true);
+        sample_on(rb, &x, &cases[i].u, &cases[i].c, &got);
+        mmrt_backend_free(rb);
+        cr_assert_eq(got, cases[i].want, "case %zu: u %g: expected %d, got %d", i, cases[i].u, cases[i].want, got);
+    }
+}
+
+/* fusion/sampling.c's generator, to know the u each of its draws used */
+static uint64_t host_splitmix64(uint64_t *x) {
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static double host_next_unit(uint64_t s[4]) {
+    uint64_t r = ((s[1] * 5) << 7 | (s[1] * 5) >> 57) * 9, t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = (s[3] << 45) | (s[3] >> 19);
+    return (double)(r >> 11) * 0x1.0p-53;
+}
+
+/* The op's definition is the host sampler's: same token for the same u (the host draws u with 53
+ * bits, the op takes it as f32, which moves r by ~1e-8 relative: no boundary is that close here). */
+Test(ops, sample_oracle_equals_the_host_sampler) {
+    enum { V = 300, N = 200 };
+    float *l = floats(V, 99, -6.0f, 6.0f), *row = malloc(sizeof(float) * V), *lx = malloc(sizeof(float) * V * N);
+    float u[N];
+    int32_t got[N];
+    for (int64_t i = 0; i < N; i++) memcpy(lx + i * V, l, sizeof(float) * V);
+    mmrt_tensor x = mmrt_tensor_2d(MMRT_F32, lx, V, N);
+    for (size_t c = 0; c < sizeof sample_cases / sizeof *sample_cases; c++) {
+        const sample_case *sc = &sample_cases[c];
+        mmrt_sampler_params sp = {.temperature = sc->temperature, .top_k = sc->top_k, .top_p = sc->top_p,
+                                  .min_p = sc->min_p, .repeat_penalty = 1.0f, .seed = 1234 + c};
+        mmrt_sampler smp;
+        cr_assert_eq(mmrt_sampler_init(&smp, &sp, V, NULL), MMRT_OK);
+        uint64_t seed = sp.seed, rng[4];
+        for (int i = 0; i < 4; i++) rng[i] = host_splitmix64(&seed);
+        int32_t want[N];
+        for (int i = 0; i < N; i++) {
+            memcpy(row, l, sizeof(float) * V);
+            want[i] = mmrt_sampler_sample(&smp, row, NULL, 0);
+            u[i] = sc->temperature > 0.0f ? (float)host_next_unit(rng) : 0.5f;
+            if (u[i] >= 1.0f) u[i] = 0x1.fffffep-1f;
+        }
+        mmrt_sampler_free(&smp);
+        mmrt_backend *rb = backend(1, true);
+        sample_on(rb, &x, u, sc, got);
+        mmrt_backend_free(rb);
+        for (int i = 0; i < N; i++)
+            cr_assert_eq(got[i], want[i], "case %zu draw %d (u %.9g): host sampler %d, op %d", c, i, u[i], want[i],
+                         got[i]);
+    }
+    free(l);
+    free(row);
+    free(lx);
 }

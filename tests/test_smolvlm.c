@@ -11,6 +11,7 @@
 #include "fusion/model.h"
 #include "text/chat_template.h"
 #include "helpers/compare.h"
+#include "helpers/test_device.h"
 #include "helpers/tmpdir.h"
 
 #include <criterion/criterion.h>
@@ -36,7 +37,7 @@ static void fixture_open(fixture *f, const char *name) {
     memset(f, 0, sizeof *f);
     snprintf(f->dir, sizeof f->dir, "%s/smolvlm/%s", MMRT_FIXTURES_DIR, name);
     mmrt_model_params mp = mmrt_model_default_params();
-    mp.device = "cpu";
+    mp.device = test_device(); /* "cuda" as test_cuda_smolvlm in the emulated CUDA build */
     mp.n_threads = 2;
     cr_assert_eq(mmrt_model_load(f->dir, &mp, &f->model), MMRT_OK, "%s", mmrt_last_error());
     char path[600];
@@ -68,6 +69,13 @@ static void *ref_copy(const fixture *f, const char *name) {
     return p;
 }
 
+/* Every op of the session ran on its own backend: a fallback never passes for coverage. */
+static void assert_no_fallback(const mmrt_session *s, const char *what) {
+    cr_assert_gt(s->be->n_ops, 0, "%s: no op ran on %s", what, s->be->iface->name);
+    cr_assert_eq(s->be->n_fallback, 0, "%s: %lld of %lld ops fell back from %s to the CPU", what,
+                 (long long)s->be->n_fallback, (long long)s->be->n_ops, s->be->iface->name);
+}
+
 static mmrt_session *session(const fixture *f, int32_t n_ctx) {
     mmrt_session_params sp = mmrt_session_default_params();
     sp.n_ctx = n_ctx;
@@ -94,13 +102,14 @@ static void on_hidden(int index, const mmrt_tensor *x, void *user) {
     else if (index == L) snprintf(what, sizeof what, "final_prenorm");
     else snprintf(what, sizeof what, "hidden.%d", L);
     const mmrt_st_tensor *ref = ref_tensor(hc->f, what);
-    float *want = ref_copy(hc->f, what);
+    float *want = ref_copy(hc->f, what), *got = test_download(x);
     char label[700];
     snprintf(label, sizeof label, "%s %s", hc->f->dir, what);
     int64_t n = mmrt_tensor_nelements(x);
     cr_assert_eq((size_t)n * sizeof(float), ref->n_bytes, "%s: size", label);
-    if (!mmrt_test_close(label, x->data, want, n, TOL)) hc->ok = false;
+    if (!mmrt_test_close(label, got, want, n, TOL)) hc->ok = false;
     free(want);
+    free(got);
     hc->n_checked++;
 }
 
@@ -153,6 +162,7 @@ static void check_forward(const char *name) {
         mmrt_llm_batch next = {.ids = &best, .n_tok = 1, .logits = logits};
         if (i + 1 < n_new) cr_assert_eq(mmrt_llm_decode(llm, &s->state, &next, &err), MMRT_OK, "%s", err.msg);
     }
+    assert_no_fallback(s, f.dir);
     free(pixels);
     free(want_feat);
     free(want_logits);
@@ -275,6 +285,7 @@ static void check_pipeline(const char *name, image_source src) {
     const mmrt_st_tensor *pv = ref_tensor(&f, "pixel_values");
     cr_assert_eq(r.n_image_tiles, pv->shape[0], "%s: %d tiles", f.dir, r.n_image_tiles);
     cr_assert_eq(r.n_image_tokens, pv->shape[0] * f.model->vision->image_seq_len);
+    assert_no_fallback(s, f.dir);
     free(want_ids);
     free(want_greedy);
     free_parts(&pp);
@@ -600,4 +611,21 @@ Test(smolvlm, idefics3_chat_format) {
     cr_assert_str_eq(t.prefix, "<|begin_of_text|>");
     mmrt_chat_template_free(&t);
     free(text);
+}
+
+/* On the device: a KV cache that does not fit is MMRT_ERR_OOM naming its size (the emulated device
+ * is given 1 MiB: the weights fit, 1024 positions of cache do not). */
+Test(smolvlm, device_out_of_memory_names_the_cache) {
+    if (!test_on_cuda()) cr_skip_test("CUDA only (test_cuda_smolvlm)");
+    setenv("MMRT_EMU_DEVICE_MEMORY_MB", "1", 1);
+    fixture f;
+    fixture_open(&f, "split");
+    mmrt_session_params sp = mmrt_session_default_params();
+    sp.n_ctx = 1024;
+    mmrt_session *s = NULL;
+    cr_assert_eq(mmrt_session_init(f.model, &sp, &s), MMRT_ERR_OOM, "%s", mmrt_last_error());
+    cr_assert_null(s);
+    const char *msg = mmrt_last_error();
+    cr_assert(strstr(msg, "KV cache for 1024 tokens") && strstr(msg, "524288 bytes"), "message: %s", msg);
+    fixture_close(&f);
 }

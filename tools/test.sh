@@ -67,13 +67,16 @@ if [ -e "${CUDA_HOME:-/usr/local/cuda}/include/cuda_bf16.h" ]; then
   # whose exit status (66) fails on any report.
   emu_suite build/emu-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMMRT_SANITIZE=thread
 
-  echo "== the CUDA backend's kernels on the emulator (-DMMRT_CUDA_EMU=ON): Release, ASan+UBSan =="
+  echo "== the CUDA backend on the emulator (-DMMRT_CUDA_EMU=ON), kernels and models end to end: Release, ASan+UBSan =="
   cuda_emu_suite() { # build-dir, extra cmake args...
     local dir=$1; shift
     cmake -S . -B "$dir" -DMMRT_FATAL_WARNINGS=ON -DMMRT_CUDA_EMU=ON -DMMRT_EMU_NVCC_CHECK=OFF \
-      -DMMRT_BUILD_SAMPLES=OFF -DMMRT_BUILD_BENCH=OFF "$@" >/dev/null
-    cmake --build "$dir" -j "$jobs" --target test_cuda_ops test_cuda_attention
-    ctest --test-dir "$dir" --output-on-failure -j 1 -R test_cuda_
+      -DMMRT_BUILD_SAMPLES=OFF -DMMRT_BUILD_BENCH=ON "$@" >/dev/null
+    # test_llama and test_smolvlm run again as test_cuda_llama / test_cuda_smolvlm: the fixtures
+    # end to end on the CUDA backend, zero ops falling back to the CPU; gpu_bench_smoke checks the
+    # GPU benchmark's harness (bench/gpu) against a host reference
+    cmake --build "$dir" -j "$jobs" --target test_cuda_ops test_cuda_attention test_llama test_smolvlm mmrt-gpu-bench
+    ctest --test-dir "$dir" --output-on-failure -j 1 -R 'test_cuda_|gpu_bench_smoke'
   }
   cuda_emu_suite build/cuda-emu -DCMAKE_BUILD_TYPE=Release
   reports="$PWD/build/cuda-emu-asan/sanitizer-reports"
@@ -86,6 +89,17 @@ if [ -e "${CUDA_HOME:-/usr/local/cuda}/include/cuda_bf16.h" ]; then
     cat "$reports"/*
     exit 1
   fi
+
+  echo "== the CUDA backend's ops on the emulator under TSan =="
+  # Criterion cannot start under TSan: test_cuda_ops and test_cuda_attention are built against its
+  # shim (tests/tsan) and run once, in shuffled order, each test in a child process; ctest sets
+  # TSAN_OPTIONS=halt_on_error=1:exitcode=66, so any report fails its test (tests/CMakeLists.txt).
+  t0=$SECONDS
+  cmake -S . -B build/cuda-emu-tsan -DMMRT_FATAL_WARNINGS=ON -DMMRT_CUDA_EMU=ON -DMMRT_EMU_NVCC_CHECK=OFF \
+    -DMMRT_BUILD_SAMPLES=OFF -DMMRT_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMMRT_SANITIZE=thread >/dev/null
+  cmake --build build/cuda-emu-tsan -j "$jobs" --target test_cuda_ops test_cuda_attention
+  ctest --test-dir build/cuda-emu-tsan --output-on-failure -j 1 -R '^test_cuda_.*_tsan$'
+  echo "TSan build and run: $((SECONDS - t0)) s"
 else
   echo "skipped: no CUDA toolkit headers under ${CUDA_HOME:-/usr/local/cuda}/include"
 fi
@@ -93,14 +107,14 @@ echo "== nvcc: the CUDA backend module (-DMMRT_CUDA=ON) for sm_80 and sm_90, its
 nvcc_bin=$(command -v nvcc || echo "${CUDA_HOME:-/usr/local/cuda}/bin/nvcc")
 if [ -x "$nvcc_bin" ]; then
   cmake -S . -B build/nvcc -DMMRT_FATAL_WARNINGS=ON -DMMRT_CUDA=ON -DCMAKE_CUDA_COMPILER="$nvcc_bin" \
-    -DCMAKE_BUILD_TYPE=Release -DMMRT_BUILD_TESTS=OFF -DMMRT_BUILD_SAMPLES=OFF -DMMRT_BUILD_BENCH=OFF >/dev/null
+    -DCMAKE_BUILD_TYPE=Release -DMMRT_BUILD_TESTS=OFF -DMMRT_BUILD_SAMPLES=OFF -DMMRT_BUILD_BENCH=ON >/dev/null
   # ptxas runs with -v,-warn-spills,-Werror: a spill fails here, after the table shows which kernel.
   t0=$SECONDS
-  if ! cmake --build build/nvcc -j "$jobs" --target mmrt_cuda mmrt_cli; then
+  if ! cmake --build build/nvcc -j "$jobs" --target mmrt_cuda mmrt_cli mmrt-gpu-bench; then
     tools/ptxas-summary.sh build/nvcc || true
     exit 1
   fi
-  echo "module and CLI built in $((SECONDS - t0)) s; ptxas report: build/nvcc/mmrt-cuda-ptxas.txt"
+  echo "module, CLI and GPU benchmark built in $((SECONDS - t0)) s; ptxas report: build/nvcc/mmrt-cuda-ptxas.txt"
   tools/ptxas-summary.sh build/nvcc
   tools/check-ptx.sh build/nvcc/ptx-check build/nvcc/CMakeFiles/mmrt_cuda.dir/cuda
 

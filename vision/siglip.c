@@ -252,51 +252,33 @@ static mmrt_status linear(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor 
 }
 
 /* Scratch floats per row of x: the attention block's h, q, k, v, att (the MLP block's h and fc1
- * output fit in the same space once the attention block's are dead) or the embedding's im2col
- * patches and position rows. */
+ * output fit in the same space once the attention block's are dead) or the embedding's pixels,
+ * im2col patches and position rows. */
 static int64_t floats_per_row(const mmrt_siglip_hparams *hp) {
     int64_t attn = 5 * hp->n_embd, mlp = hp->n_embd + hp->n_ff;
-    int64_t embd = hp->n_chan * hp->patch * hp->patch + hp->n_embd + 1; /* + 1: position ids */
+    int64_t embd = 2 * hp->n_chan * hp->patch * hp->patch + hp->n_embd + 1; /* + 1: position ids */
     int64_t m = attn > mlp ? attn : mlp;
     return hp->n_embd + 1 + (m > embd ? m : embd); /* + the residual stream x and the key mask */
 }
 
-/* x (n_tiles · n_patch, n_embd) = conv(pixels) + pos_embd[position id]. */
+/* x (n_tiles · n_patch, n_embd) = conv(pixels) + pos_embd[position id]: the pixels go up as they
+ * are, the patches are cut on the backend (patchify = the conv's im2col), then one GEMM. */
 static mmrt_status embed(const mmrt_siglip *enc, pass *ps, const float *pixels, int64_t n_tiles,
                          mmrt_tensor *x, mmrt_error *err) {
     const mmrt_siglip_hparams *hp = &enc->hp;
     mmrt_backend *be = ps->be;
-    int64_t p = hp->patch, S = hp->image, side = S / p, n_row = n_tiles * hp->n_patch;
+    int64_t p = hp->patch, S = hp->image, n_row = n_tiles * hp->n_patch;
     int64_t k = hp->n_chan * p * p;
     size_t mark = mmrt_arena_mark(&ps->arena);
+    mmrt_tensor px = mmrt_arena_tensor(&ps->arena, MMRT_F32, 4, (int64_t[]){S, S, hp->n_chan, n_tiles}, err);
     mmrt_tensor cols = mmrt_arena_matrix(&ps->arena, ps->be, k, n_row, err);     /* (n_row, C·p·p) */
     mmrt_tensor pos = mmrt_arena_matrix(&ps->arena, ps->be, hp->n_embd, n_row, err); /* (n_row, n_embd) */
     mmrt_tensor ids = mmrt_arena_tensor(&ps->arena, MMRT_I32, 1, (int64_t[]){n_row}, err);
-    ids.backend = be;
-    if (!cols.data || !pos.data || !ids.data) return err ? err->status : MMRT_ERR_OOM;
-
-    /* im2col on the host: row (tile, py·side + px), column c·p·p + ky·p + kx, the order of the
-     * flattened conv weight and of transformers' flatten(2) over the conv output */
-    size_t host_bytes = (size_t)(n_row * k) * sizeof(float);
-    float *host = malloc(host_bytes);
-    if (!host) return mmrt_error_oom(err, host_bytes, "vision im2col");
-    for (int64_t t = 0; t < n_tiles; t++)
-        for (int64_t py = 0; py < side; py++)
-            for (int64_t px = 0; px < side; px++) {
-                int64_t r = t * hp->n_patch + py * side + px;
-                float *dst = host + r * k;
-                for (int64_t c = 0; c < hp->n_chan; c++)
-                    for (int64_t ky = 0; ky < p; ky++)
-                        memcpy(dst + (c * p + ky) * p,
-                               pixels + ((t * hp->n_chan + c) * S + py * p + ky) * S + px * p,
-                               (size_t)p * sizeof(float));
-            }
-    mmrt_status st = be->iface->upload(be, cols.data, host, (size_t)(n_row * k) * sizeof(float), err);
-    if (st == MMRT_OK) st = be->iface->upload(be, ids.data, ps->pos_ids, (size_t)n_row * sizeof(int32_t), err);
-    if (st == MMRT_OK) st = be->iface->synchronize(be, err); /* host is freed next */
-    free(host);
-    MMRT_TRY(st);
-
+    px.backend = ids.backend = be;
+    if (!px.data || !cols.data || !pos.data || !ids.data) return err ? err->status : MMRT_ERR_OOM;
+    MMRT_TRY(be->iface->upload(be, px.data, pixels, mmrt_tensor_nbytes(&px), err));
+    MMRT_TRY(be->iface->upload(be, ids.data, ps->pos_ids, (size_t)n_row * sizeof(int32_t), err));
+    MMRT_TRY(mmrt_patchify(be, &cols, &px, (int32_t)p, err));
     MMRT_TRY(linear(be, x, &cols, &enc->patch_w, &enc->patch_b, err));
     MMRT_TRY(mmrt_get_rows(be, &pos, &enc->pos_embd, &ids, err));
     MMRT_TRY(mmrt_add(be, x, x, &pos, err));

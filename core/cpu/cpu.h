@@ -35,7 +35,11 @@ typedef mmrt_status (*mmrt_cpu_op_fn)(const mmrt_op *op, const mmrt_cpu_ctx *ctx
     X(LAYER_NORM, layer_norm)                                                                      \
     X(GELU, gelu)                                                                                  \
     X(GELU_TANH, gelu_tanh)                                                                        \
-    X(ADD_BIAS, add_bias)
+    X(ADD_BIAS, add_bias)                                                                          \
+    X(PATCHIFY, patchify)                                                                          \
+    X(PIXEL_SHUFFLE, pixel_shuffle)                                                                \
+    X(SCATTER_ROWS, scatter_rows)                                                                  \
+    X(SAMPLE, sample)
 
 #define MMRT_CPU_DECLARE(KIND, name)                                                               \
     mmrt_status mmrt_cpu_##name(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_error *err);      \

@@ -1,5 +1,6 @@
 /* The CPU backend: host memory, synchronous "stream", and the op table of core/cpu/cpu.h. */
 #include "cpu.h"
+#include "cpu_backend.h"
 #include "simd.h"
 
 #include "core/log.h"
@@ -60,6 +61,11 @@ static void cpu_free(mmrt_backend *be) {
     free(be);
 }
 
+static mmrt_status cpu_fork(mmrt_backend *be, mmrt_backend **out, mmrt_error *err) {
+    const mmrt_cpu_ctx *ctx = be->ctx;
+    return mmrt_cpu_backend_init(ctx->n_threads, ctx->use_ref, out, err);
+}
+
 static const mmrt_backend_i cpu_iface = {
     .name = "cpu",
     .buffer_alloc = cpu_buffer_alloc,
@@ -70,6 +76,7 @@ static const mmrt_backend_i cpu_iface = {
     .supports_op = cpu_supports_op,
     .compute = cpu_compute,
     .host_memory = true,
+    .fork = cpu_fork,
     .free = cpu_free,
 };
 

@@ -2,10 +2,12 @@
  * with grouped KV heads (query head h reads KV head h / (n_head / n_kv_head)), never
  * materialising repeated K/V.
  *
- * An optional key mask (bidirectional only) drops keys: their scores are -inf here, which gives
- * the same weights as transformers' additive finfo.min whenever some key is left. When none is,
- * transformers' scores are all finfo.min, i.e. equal: every score is set to 0 for the same
- * uniform weights.
+ * An optional key mask (bidirectional only) drops keys: their scores are -FLT_MAX, as
+ * transformers' additive finfo.min, whatever their bias. When every key is masked the scores are
+ * all equal: every score is set to 0 for the same uniform weights, without computing any. An
+ * optional additive bias (src[4], per head or shared by all heads) is added to the other scores;
+ * a bias of -inf removes a key like the causal limit, and a query left with every score -inf
+ * gets zeros.
  *
  * A work item is one KV head of one token over a range of keys ("chunk"), for all the query heads
  * that share that KV head: each K and V row is loaded once per group, not once per query head.
@@ -26,6 +28,7 @@
 #include "simd.h"
 
 #include <cblas.h>
+#include <float.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -39,6 +42,7 @@ typedef struct attn_shape {
     int64_t hd, n_head, n_tok, group;
     int64_t n_chunks; /* per (token, KV head): 1 in prefill */
     const mmrt_tensor *key_mask; /* NULL: none */
+    const mmrt_tensor *bias;     /* (≥ n_kv, n_tok, 1 or n_head) f32, NULL: none */
     bool uniform;     /* every key masked: equal scores */
     mmrt_dotn_fn dotn;
     mmrt_axpy_fn axpy;
@@ -52,6 +56,12 @@ static int64_t visible(const mmrt_op *op, int64_t t) {
     /* causal: the query at absolute position pos0 + t sees keys 0 .. pos0 + t */
     int64_t n = op->p.attn.causal ? op->p.attn.pos0 + t + 1 : n_kv;
     return n < n_kv ? n : n_kv;
+}
+
+/* Row of bias for query head h of token t (NULL: no bias). */
+static const float *bias_row(const attn_shape *sh, int64_t h, int64_t t) {
+    if (!sh->bias) return NULL;
+    return mmrt_cpu_row_f32(sh->bias, t, sh->bias->ne[2] == 1 ? 0 : h);
 }
 
 /* Scores, softmax statistics and the unnormalised output of the query heads of KV head hk of
@@ -69,9 +79,12 @@ static void attend_chunk(const mmrt_op *op, const attn_shape *sh, int64_t t, int
             bool on = mmrt_cpu_key_on(sh->key_mask, j);
             if (on && !sh->uniform) {
                 sh->dotn(MMRT_F32, qg, q_stride, nx, mmrt_cpu_row_f32(k, hk, j), hd, out);
-                for (int r = 0; r < nx; r++) out[r] *= op->p.attn.scale;
+                for (int r = 0; r < nx; r++) {
+                    const float *br = bias_row(sh, h0 + g + r, t);
+                    out[r] = out[r] * op->p.attn.scale + (br ? br[j] : 0.0f);
+                }
             } else {
-                for (int r = 0; r < nx; r++) out[r] = sh->uniform ? 0.0f : -INFINITY;
+                for (int r = 0; r < nx; r++) out[r] = sh->uniform ? 0.0f : -FLT_MAX;
             }
             for (int r = 0; r < nx; r++) s[(g + r) * len + (j - j0)] = out[r];
         }
@@ -80,7 +93,7 @@ static void attend_chunk(const mmrt_op *op, const attn_shape *sh, int64_t t, int
         float *sg = s + g * len, *pg = part + g * (hd + 2);
         float m = -INFINITY, l = 0.0f;
         for (int64_t j = 0; j < len; j++) m = sg[j] > m ? sg[j] : m;
-        if (m == -INFINITY) /* every key of this chunk masked: an empty chunk, weights 0 */
+        if (m == -INFINITY) /* every key of this chunk removed (bias -inf): an empty chunk */
             for (int64_t j = 0; j < len; j++) sg[j] = 0.0f;
         else
             l = sh->exp_sum(sg, len, m);
@@ -143,12 +156,20 @@ static void attend_block_gemm(const mmrt_op *op, const attn_shape *sh, int64_t h
     for (int64_t i = 0; i < n; i++) {
         float *si = s + i * len;
         int64_t n_vis = visible(op, t0 + i);
-        /* every key masked: equal scores (see the top); masked or causally hidden keys: -inf */
+        const float *br = bias_row(sh, h, t0 + i);
+        /* every key masked: equal scores (see the top); causally hidden keys: -inf */
         for (int64_t j = 0; j < len; j++)
             if (sh->uniform) si[j] = 0.0f;
-            else if (j >= n_vis || !mmrt_cpu_key_on(sh->key_mask, j)) si[j] = -INFINITY;
+            else if (j >= n_vis) si[j] = -INFINITY;
+            else if (!mmrt_cpu_key_on(sh->key_mask, j)) si[j] = -FLT_MAX;
+            else if (br) si[j] += br[j];
         float m = -INFINITY;
         for (int64_t j = 0; j < n_vis; j++) m = si[j] > m ? si[j] : m;
+        if (m == -INFINITY) { /* the bias removed every key: zeros */
+            for (int64_t j = 0; j < len; j++) si[j] = 0.0f;
+            inv[i] = 0.0f;
+            continue;
+        }
         float l = sh->exp_sum(si, len, m); /* -inf gives exactly 0; some key is visible */
         inv[i] = 1.0f / l;
     }
@@ -192,6 +213,7 @@ mmrt_status mmrt_cpu_attention(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_
                      .exp_sum = mmrt_simd_exp_sum(), .accum = mmrt_simd_attn_accum()};
     int64_t n_kv_head = k->ne[1], n_kv = op->p.attn.n_kv;
     sh.key_mask = op->src[3];
+    sh.bias = op->src[4];
     sh.uniform = all_keys_off(sh.key_mask, n_kv);
     if (sh.n_tok >= ATTN_GEMM_MIN_TOK && n_kv >= ATTN_GEMM_MIN_KV) return attention_gemm(op, &sh, ctx, err);
     bool split = sh.n_tok == 1;

@@ -127,9 +127,12 @@ mmrt_status mmrt_cpu_add_bias_ref(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mm
 
 /* The key mask as transformers applies it: an additive bias of finfo(f32).min on masked scores.
  * A score plus -FLT_MAX is -FLT_MAX in fp64 too, so a query with every key masked ends up with
- * equal scores: uniform attention over all keys, as in transformers. */
+ * equal scores: uniform attention over all keys, as in transformers; a masked key's score is
+ * -FLT_MAX whatever its bias. The additive bias (src[4]) applies to the other keys; a query whose
+ * scores are all -inf (bias) gets zeros. */
 mmrt_status mmrt_cpu_attention_ref(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_error *err) {
     const mmrt_tensor *q = op->src[0], *k = op->src[1], *v = op->src[2], *key_mask = op->src[3];
+    const mmrt_tensor *bias = op->src[4];
     int64_t hd = q->ne[0], n_head = q->ne[1], n_tok = q->ne[2], n_kv = op->p.attn.n_kv;
     int64_t group = n_head / k->ne[1];
     double *score = malloc(sizeof(double) * (size_t)(n_kv > 0 ? n_kv : 1));
@@ -145,13 +148,15 @@ mmrt_status mmrt_cpu_attention_ref(const mmrt_op *op, const mmrt_cpu_ctx *ctx, m
         if (n_vis > n_kv) n_vis = n_kv;
         for (int64_t h = 0; h < n_head; h++) {
             const float *qr = mmrt_cpu_row_f32(q, h, t);
+            /* (≥ n_kv) this query's bias row: head h, or the one row all heads share */
+            const float *br = bias ? mmrt_cpu_row_f32(bias, t, bias->ne[2] == 1 ? 0 : h) : NULL;
             double mx = -INFINITY, sum = 0.0;
             for (int64_t j = 0; j < n_vis; j++) {
                 const float *kr = mmrt_cpu_row_f32(k, h / group, j);
                 double s = 0.0;
                 for (int64_t i = 0; i < hd; i++) s += (double)qr[i] * kr[i];
-                double bias = mmrt_cpu_key_on(key_mask, j) ? 0.0 : -FLT_MAX;
-                score[j] = s * op->p.attn.scale + bias;
+                score[j] = !mmrt_cpu_key_on(key_mask, j) ? -FLT_MAX
+                                                         : s * op->p.attn.scale + (br ? br[j] : 0.0);
                 mx = fmax(mx, score[j]);
             }
             for (int64_t i = 0; i < hd; i++) acc[i] = 0.0;
@@ -162,7 +167,7 @@ mmrt_status mmrt_cpu_attention_ref(const mmrt_op *op, const mmrt_cpu_ctx *ctx, m
                 for (int64_t i = 0; i < hd; i++) acc[i] += pj * vr[i];
             }
             float *dr = mmrt_cpu_row_f32(op->dst, h, t);
-            for (int64_t i = 0; i < hd; i++) dr[i] = n_vis > 0 ? (float)(acc[i] / sum) : 0.0f;
+            for (int64_t i = 0; i < hd; i++) dr[i] = mx > -INFINITY ? (float)(acc[i] / sum) : 0.0f;
         }
     }
     free(score);

@@ -17,15 +17,18 @@
 //   Shared memory per block: (BQ·hd + 2·BK·(hd+1) + 2·BQ·BK) · 4 bytes = 33 KiB at hd 64, 41 KiB at
 //   hd 72, 57 KiB at hd 128, 106 KiB at hd 256 (the launcher raises the 48 KiB default; sm_80
 //   allows 163 KiB, sm_90 227 KiB). Registers: 64 output accumulators + 3 × 8 row statistics;
-//   ptxas (nvcc 13.0, -O3): 211 registers on sm_80, 213 on sm_90, no spills (the combine kernel:
-//   32); 128 threads × 213 registers allow 2 blocks per SM.
+//   ptxas (nvcc 13.0, -O3, with the bias): 209 registers on sm_80, 206 on sm_90, no spills (the
+//   combine kernel: 32); 128 threads × 209 registers allow 2 blocks per SM.
 //   Online softmax: per row a running max m and sum l (f32, replicated in every lane of the owning
 //   warp, all lanes computing them in the same order so they agree bit for bit); a new tile with
 //   max m' > m rescales l and the accumulators by exp(m − m'). Scores and exps in f32 with expf.
 //   Masks, as the fp64 oracle (core/cpu/ops_ref.c) applies them: a key past the row's causal
 //   limit (pos0 + t) or past n_kv scores −inf (weight exactly 0); a key the key mask switches off
 //   scores −FLT_MAX, so that it weighs exp(−FLT_MAX − m) = 0 once any key is on, and a row whose
-//   keys are all off ends with equal scores −FLT_MAX: the mean of v over its visible keys.
+//   keys are all off ends with equal scores −FLT_MAX: the mean of v over its visible keys. The
+//   additive bias (per head or shared) is added to the scores of the keys left (32 lanes read 32
+//   consecutive floats of one bias row); a −inf bias weighs 0 like the causal limit, and a row
+//   whose scores are all −inf keeps m = −inf, l = 0 and is written as zeros.
 //   Split-KV (one row tile per KV head, many keys: one-token decode over a long cache): grid.z
 //   blocks each take ATTN_KV_CHUNK keys and write (m, l, unnormalised output) per (token, head);
 //   attention_combine_kernel merges the splits in index order (deterministic).
@@ -41,10 +44,12 @@ struct attention_params {
   const float* k;         // (n_kv_max, h_kv, hd): strides k_s1, k_s2
   const float* v;         // (n_kv_max, h_kv, hd): strides v_s1, v_s2
   const void* key_mask;   // (≥ n_kv) u8 or i32 (mask_i32), key j on when != 0; NULL: all on
+  const float* bias;      // (≥ n_kv, n_tok, 1 or n_head) added to scores: strides bias_s1
+                          // (token), bias_s2 (head; 0 when all heads share one); NULL: none
   float* dst;             // (n_tok, n_head, hd): strides dst_s1, dst_s2
   float* part_o;          // split-KV only: (n_split, n_tok, n_head, hd) unnormalised outputs
   float* part_ml;         // split-KV only: (n_split, n_tok, n_head, 2) running max and sum
-  int64_t q_s1, q_s2, k_s1, k_s2, v_s1, v_s2, dst_s1, dst_s2;
+  int64_t q_s1, q_s2, k_s1, k_s2, v_s1, v_s2, dst_s1, dst_s2, bias_s1, bias_s2;
   int64_t n_tok, n_kv, pos0;
   int64_t kv_chunk;       // keys per grid.z block (a multiple of ATTN_BK); ≥ n_kv when unsplit
   int hd, n_head, group;  // group = n_head / h_kv
@@ -63,6 +68,12 @@ __device__ __forceinline__ bool attention_key_on(const attention_params& p, int6
   if (!p.key_mask) return true;
   return p.mask_i32 ? static_cast<const int32_t*>(p.key_mask)[j] != 0
                     : static_cast<const uint8_t*>(p.key_mask)[j] != 0;
+}
+
+// The bias row (keys) of query token t, head `head`; NULL without a bias.
+__device__ __forceinline__ const float* attention_bias_row(const attention_params& p, int64_t t,
+                                                           int64_t head) {
+  return p.bias ? p.bias + t * p.bias_s1 + head * p.bias_s2 : nullptr;
 }
 
 // Where a finished row goes: its row of dst, normalised by 1/l (0 when no key was visible, as
@@ -152,11 +163,11 @@ __global__ void __launch_bounds__(ATTN_THREADS) attention_kernel(attention_param
 #pragma unroll
     for (int r = 0; r < ATTN_ROWS_PER_WARP; r++) {
       // recomputed per tile rather than kept: 8 more 64-bit registers spill on sm_90
-      const int64_t row = row0 + warp + ATTN_WARPS * r;
-      const int64_t n_vis = row < n_rows ? attention_n_vis(p, row / p.group) : 0;
-      const float s = key >= n_vis || lane >= n_keys ? -INFINITY
-                      : on                              ? acc[r] * p.scale
-                                                        : -FLT_MAX;
+      const int64_t row = row0 + warp + ATTN_WARPS * r, t = row / p.group;
+      const int64_t n_vis = row < n_rows ? attention_n_vis(p, t) : 0;
+      float s = key >= n_vis || lane >= n_keys ? -INFINITY : on ? acc[r] * p.scale : -FLT_MAX;
+      if (p.bias && on && key < n_vis)  // lanes read consecutive keys of one bias row
+        s += attention_bias_row(p, t, hk * p.group + row % p.group)[key];
       ss[(warp + ATTN_WARPS * r) * ATTN_BK + lane] = s;
     }
     __syncwarp();

@@ -32,7 +32,9 @@ static_assert(ATTN_MMA_BK % 16 == 0, "whole mma k steps of keys in P V");
 static_assert(ATTN_KV_CHUNK % ATTN_MMA_BK == 0, "splits are whole tiles");
 
 // Dynamic shared memory of attention_mma_kernel: Q, K and V tiles of 16-bit elements, rows of
-// hd rounded up to 16 plus 8 (16-byte aligned ldmatrix rows).
+// hd rounded up to 16 plus 8 (16-byte aligned ldmatrix rows), then the f32 stage that cp.async
+// fills with the next K and V tiles, rows of hd rounded up to 4 (16-byte aligned).
 inline size_t attention_mma_smem_bytes(int hd) {
-  return 2 * (size_t)(ATTN_MMA_BQ + 2 * ATTN_MMA_BK) * (size_t)((hd + 15) / 16 * 16 + 8);
+  return 2 * (size_t)(ATTN_MMA_BQ + 2 * ATTN_MMA_BK) * (size_t)((hd + 15) / 16 * 16 + 8) +
+         4 * (size_t)(2 * ATTN_MMA_BK) * (size_t)((hd + 3) / 4 * 4);
 }

@@ -28,11 +28,6 @@ constexpr int FLAT_THREADS = 256;
 constexpr int FLAT_BLOCKS_MAX = 1024;
 static_assert(FLAT_THREADS % 32 == 0, "whole warps");
 
-// The interim tiled matmul: (TILE, TILE) outputs per block, one per thread.
-constexpr int MATMUL_TILE = 16;
-static_assert(MATMUL_TILE * MATMUL_TILE <= 1024 && MATMUL_TILE * MATMUL_TILE % 32 == 0,
-              "one thread per output of a tile, whole warps");
-
 __device__ __forceinline__ float warp_sum(float v) {
   for (int off = 16; off > 0; off /= 2) v += __shfl_xor_sync(0xffffffffu, v, off);
   return v;

@@ -1,0 +1,27 @@
+#include "test_device.h"
+
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *test_device(void) {
+    const char *d = getenv("MMRT_TEST_DEVICE");
+    return d && *d ? d : "cpu";
+}
+
+bool test_on_cuda(void) { return strcmp(test_device(), "cuda") == 0; }
+
+void *test_download(const mmrt_tensor *x) {
+    size_t n = mmrt_tensor_nbytes(x);
+    void *h = malloc(n ? n : 1);
+    cr_assert_not_null(h);
+    mmrt_backend *be = x->backend;
+    if (!be || be->iface->host_memory) {
+        memcpy(h, x->data, n);
+        return h;
+    }
+    mmrt_error err = {0};
+    cr_assert_eq(be->iface->download(be, h, x->data, n, &err), MMRT_OK, "%s", err.msg);
+    cr_assert_eq(be->iface->synchronize(be, &err), MMRT_OK, "%s", err.msg);
+    return h;
+}
