@@ -261,17 +261,17 @@ def warp_instr_per_tile(counts, hd, bk, threads):
 def kernel_section(a):
     t = traits()
     bq, bk, th = t.get("ATTN_MMA_BQ"), t.get("ATTN_MMA_BK"), t.get("ATTN_MMA_THREADS")
-    stages = t.get("ATTN_MMA_STAGES", 1)
     print("### The tensor-core attention kernel (attention_mma_kernel)\n")
     print(f"Tiles from cuda/kernels/attention_traits.cuh: {bq} query rows per block ({th // 32} warps × "
-          f"16 rows), {bk} keys per tile, {stages} stage(s) of K/V in shared memory.")
+          f"16 rows), {bk} keys per tile; K/V double-buffered: cp.async fills an f32 stage with the next "
+          f"tile while the mma work runs on the 16-bit copy of the current one.")
     if not a.ptxas or not os.path.exists(a.ptxas):
         print(f"\n(no ptxas report at {a.ptxas}: build the module first, see bench/GPU.md)\n")
         return
     kern = ptxas_kernels(a.ptxas, a.arch)
     print(f"Registers from {os.path.relpath(a.ptxas, ROOT) if a.ptxas.startswith(ROOT) else a.ptxas} "
-          f"({a.arch}); dynamic shared memory = 2 · (BQ + 2 · stages · BK) · (hd16 + 8) bytes, "
-          f"as attention_mma_smem_bytes().\n")
+          f"({a.arch}); dynamic shared memory = 2 · (BQ + 2 · BK) · (hd16 + 8) bytes of 16-bit Q/K/V "
+          f"tiles + 4 · 2 · BK · hd4 bytes of the f32 stage cp.async fills, as attention_mma_smem_bytes().\n")
     counts = {hd: ptx_loop_counts(a.ptx, hd) if a.ptx else None for hd in (64, 128)}
     rows, pred = [], {}
     for mangled, (regs, ssmem, spill) in sorted(kern.items(), key=lambda kv: (mma_kernel_name(kv[0]) or ("", 0))):
@@ -280,7 +280,8 @@ def kernel_section(a):
             continue
         typ, hd = nm
         hd16 = -(-hd // 16) * 16
-        smem = 2 * (bq + 2 * stages * bk) * (hd16 + 8) + ssmem
+        hd4 = -(-hd // 4) * 4
+        smem = 2 * (bq + 2 * bk) * (hd16 + 8) + 4 * 2 * bk * hd4 + ssmem
         blocks, by_r, by_s, lim = occupancy(regs, smem, th)
         rows.append((f"<{typ}, {hd}>", regs, f"{spill}", f"{smem / 1024:.1f}", blocks,
                      f"{by_r} / {by_s}", lim, f"{blocks * th // 32} ({blocks * th / 32 / SM_WARPS:.0%})"))

@@ -79,7 +79,8 @@ Test(cli, json_output_and_info) {
 
 Test(cli, usage_errors_exit_2) {
     static const char *const bad[] = {"", "frobnicate", "generate", "generate -p x --temp hot",
-                                      "generate -p x --bogus", "generate -p x -n -1", "info --ctx"};
+                                      "generate -p x --bogus", "generate -p x -n -1", "info --ctx",
+                                      "generate -p x --device tpu", "generate -p x --math f8"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         result r = run(bad[i]);
         cr_assert_eq(r.rc, 2, "mmrt %s: exit %d", bad[i], r.rc);
@@ -92,7 +93,7 @@ Test(cli, usage_errors_exit_2) {
     result_free(&r);
     r = run("generate --help");
     cr_assert_eq(r.rc, 0);
-    cr_assert(strstr(r.out, "--top-p"), "%s", r.out);
+    cr_assert(strstr(r.out, "--top-p") && strstr(r.out, "--math"), "%s", r.out);
     result_free(&r);
     r = run("--version");
     cr_assert_eq(r.rc, 0);
