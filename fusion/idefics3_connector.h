@@ -43,4 +43,11 @@ mmrt_status mmrt_idefics3_connector_run(const mmrt_idefics3_connector *conn, mmr
                                         const float *vision_out, int32_t n_tiles,
                                         int64_t n_patches, float *out, mmrt_error *err);
 
+/* The same from a contiguous f32 vision output already on `be` (or the backend it was forked
+ * from): (n_tiles · n_patches, vision_hidden) in any shape of those elements with ne[0] =
+ * vision_hidden. Only the (much smaller) result comes back to the host. */
+mmrt_status mmrt_idefics3_connector_run_tensor(const mmrt_idefics3_connector *conn, mmrt_backend *be,
+                                               const mmrt_tensor *vision, int32_t n_tiles,
+                                               int64_t n_patches, float *out, mmrt_error *err);
+
 #endif

@@ -172,24 +172,31 @@ mmrt_status mmrt_smolvlm_expand_prompt(const mmrt_smolvlm *v, const char *text,
     return st;
 }
 
+typedef struct tile_out {
+    const mmrt_smolvlm *v;
+    mmrt_backend *be;
+    float *out; /* the tile's image_seq_len rows */
+} tile_out;
+
+/* The ViT's output of one tile, still on the backend, through the connector. */
+static mmrt_status connect_tile(const mmrt_tensor *x, void *user, mmrt_error *err) {
+    const tile_out *t = user;
+    return mmrt_idefics3_connector_run_tensor(&t->v->conn, t->be, x, 1, t->v->vit.hp.n_patch, t->out, err);
+}
+
 mmrt_status mmrt_smolvlm_encode(const mmrt_smolvlm *v, mmrt_backend *be, const float *pixel_values,
                                 int32_t n_tiles, float *out, mmrt_smolvlm_progress_fn progress,
                                 void *user, mmrt_error *err) {
     const mmrt_siglip_hparams *vh = &v->vit.hp;
     size_t tile_px = (size_t)(vh->n_chan * vh->image * vh->image);
-    size_t feat = (size_t)(vh->n_patch * vh->n_embd);
     size_t out_rows = (size_t)(v->image_seq_len * v->conn.text_hidden);
-    float *vision = malloc(sizeof(float) * feat);
-    if (!vision) return mmrt_error_oom(err, sizeof(float) * feat, "vision features");
     mmrt_status st = MMRT_OK;
     for (int32_t t = 0; t < n_tiles && st == MMRT_OK; t++) {
-        st = mmrt_siglip_encode(&v->vit, be, pixel_values + (size_t)t * tile_px, 1, vision, err);
-        if (st == MMRT_OK)
-            st = mmrt_idefics3_connector_run(&v->conn, be, vision, 1, vh->n_patch, out + (size_t)t * out_rows, err);
+        tile_out to = {.v = v, .be = be, .out = out + (size_t)t * out_rows};
+        st = mmrt_siglip_encode_to(&v->vit, be, pixel_values + (size_t)t * tile_px, 1, connect_tile, &to, err);
         if (st == MMRT_OK && progress && progress(t + 1, n_tiles, user) != 0)
             st = mmrt_error_set(err, MMRT_ERR_ABORTED, "image encoding stopped by the progress callback "
                                                        "(after tile %d of this image's %d)", t + 1, n_tiles);
     }
-    free(vision);
     return st;
 }

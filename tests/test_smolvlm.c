@@ -16,6 +16,7 @@
 
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
+#include <pthread.h>
 #include <mmrt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -627,5 +628,68 @@ Test(smolvlm, device_out_of_memory_names_the_cache) {
     cr_assert_null(s);
     const char *msg = mmrt_last_error();
     cr_assert(strstr(msg, "KV cache for 1024 tokens") && strstr(msg, "524288 bytes"), "message: %s", msg);
+    fixture_close(&f);
+}
+
+/* The model is shared and each thread has its own session (on CUDA: its own backend forked from
+ * the model's, with its own stream over the same uploaded weights): two captions at once give
+ * transformers' greedy tokens in both. */
+typedef struct thread_run {
+    fixture *f;
+    prompt_parts pp;
+    int32_t n_ctx, n_new;
+    collected got;
+    mmrt_status st;
+    char msg[512];
+} thread_run;
+
+static void *caption_thread(void *arg) {
+    thread_run *t = arg;
+    mmrt_session_params sp = mmrt_session_default_params();
+    sp.n_ctx = t->n_ctx;
+    mmrt_session *s = NULL;
+    t->st = mmrt_session_init(t->f->model, &sp, &s);
+    if (t->st != MMRT_OK) {
+        snprintf(t->msg, sizeof t->msg, "%s", mmrt_last_error());
+        return NULL;
+    }
+    mmrt_generate_params gp = mmrt_generate_default_params();
+    gp.max_tokens = t->n_new;
+    gp.on_token = collect;
+    gp.user = &t->got;
+    t->st = mmrt_session_generate_parts(s, t->pp.parts, t->pp.n, &gp, NULL);
+    if (t->st != MMRT_OK) snprintf(t->msg, sizeof t->msg, "%s", mmrt_session_last_error(s));
+    else if (s->be->n_fallback != 0)
+        snprintf(t->msg, sizeof t->msg, "%lld ops fell back", (long long)s->be->n_fallback);
+    mmrt_session_free(s);
+    return NULL;
+}
+
+Test(smolvlm, sessions_on_two_threads_share_the_model) {
+    fixture f;
+    fixture_open(&f, "two-images");
+    const mmrt_st_tensor *ids_t = ref_tensor(&f, "input_ids"), *greedy = ref_tensor(&f, "greedy_ids");
+    int32_t *want = ref_copy(&f, "greedy_ids");
+    thread_run runs[2];
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) {
+        memset(&runs[i], 0, sizeof runs[i]);
+        runs[i].f = &f;
+        runs[i].n_new = (int32_t)greedy->shape[0];
+        runs[i].n_ctx = (int32_t)(ids_t->shape[0] + greedy->shape[0]);
+        build_parts(&f, FROM_FILE, &runs[i].pp);
+    }
+    for (int i = 0; i < 2; i++) cr_assert_eq(pthread_create(&th[i], NULL, caption_thread, &runs[i]), 0);
+    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(runs[i].st, MMRT_OK, "thread %d: %s", i, runs[i].msg);
+        cr_assert_eq(runs[i].msg[0], 0, "thread %d: %s", i, runs[i].msg);
+        cr_assert_eq(runs[i].got.n, runs[i].n_new, "thread %d: %d tokens", i, runs[i].got.n);
+        for (int32_t k = 0; k < runs[i].n_new; k++)
+            cr_assert_eq(runs[i].got.ids[k], want[k], "thread %d: greedy token %d is %d, transformers %d", i, k,
+                         runs[i].got.ids[k], want[k]);
+        free_parts(&runs[i].pp);
+    }
+    free(want);
     fixture_close(&f);
 }

@@ -340,9 +340,19 @@ static mmrt_status layer_forward(const mmrt_siglip *enc, pass *ps, int64_t il, i
     return MMRT_OK;
 }
 
+/* Where the encoder's output goes: downloaded to host `out`, or handed on the backend to on_output. */
+typedef struct sink {
+    float *out;
+    mmrt_siglip_output_fn on_output;
+    void *output_user;
+    mmrt_siglip_hidden_fn on_hidden;
+    void *user;
+} sink;
+
 static mmrt_status run_pass(const mmrt_siglip *enc, pass *ps, const float *pixels,
-                            const uint8_t *key_mask, int64_t n_tiles, float *out,
-                            mmrt_siglip_hidden_fn on_hidden, void *user, mmrt_error *err) {
+                            const uint8_t *key_mask, int64_t n_tiles, const sink *to, mmrt_error *err) {
+    mmrt_siglip_hidden_fn on_hidden = to->on_hidden;
+    void *user = to->user;
     const mmrt_siglip_hparams *hp = &enc->hp;
     mmrt_backend *be = ps->be;
     int64_t n = n_tiles * hp->n_patch;
@@ -362,7 +372,8 @@ static mmrt_status run_pass(const mmrt_siglip *enc, pass *ps, const float *pixel
     }
     MMRT_TRY(mmrt_layer_norm(be, &x, &x, &enc->post_w, &enc->post_b, hp->eps, err));
     if (on_hidden) on_hidden((int)hp->n_layer + 1, &x, user);
-    MMRT_TRY(be->iface->download(be, out, x.data, (size_t)(n * hp->n_embd) * sizeof(float), err));
+    if (to->on_output) MMRT_TRY(to->on_output(&x, to->output_user, err));
+    else MMRT_TRY(be->iface->download(be, to->out, x.data, (size_t)(n * hp->n_embd) * sizeof(float), err));
     return be->iface->synchronize(be, err);
 }
 
@@ -402,12 +413,10 @@ static mmrt_status tile_masks_make(const mmrt_siglip_hparams *hp, const uint8_t 
     return MMRT_OK;
 }
 
-mmrt_status mmrt_siglip_encode_masked(const mmrt_siglip *enc, mmrt_backend *be,
-                                      const float *pixel_values, const uint8_t *pixel_mask,
-                                      int32_t n_tiles, float *out, mmrt_siglip_hidden_fn on_hidden,
-                                      void *user, mmrt_error *err) {
+static mmrt_status encode(const mmrt_siglip *enc, mmrt_backend *be, const float *pixel_values,
+                          const uint8_t *pixel_mask, int32_t n_tiles, const sink *to, mmrt_error *err) {
     const mmrt_siglip_hparams *hp = &enc->hp;
-    if (!pixel_values || !out)
+    if (!pixel_values || (!to->out && !to->on_output))
         return mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "vision encode: pixel_values and out are required");
     if (n_tiles <= 0 || (int64_t)n_tiles * hp->n_patch > ((int64_t)1 << 24))
         return mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "vision encode: %d tiles of %lld patches out of range",
@@ -424,7 +433,7 @@ mmrt_status mmrt_siglip_encode_masked(const mmrt_siglip *enc, mmrt_backend *be,
                                (double)bytes / 1048576.0);
     }
     mmrt_arena_wrap(&ps.arena, "vision encoder scratch", base, bytes);
-    mmrt_status st = run_pass(enc, &ps, pixel_values, tm.key_mask, n_tiles, out, on_hidden, user, err);
+    mmrt_status st = run_pass(enc, &ps, pixel_values, tm.key_mask, n_tiles, to, err);
     if (st != MMRT_OK) { /* run_pass synchronized on success; on failure no copy may still read tm */
         mmrt_error ignored = {0};
         be->iface->synchronize(be, &ignored);
@@ -432,6 +441,23 @@ mmrt_status mmrt_siglip_encode_masked(const mmrt_siglip *enc, mmrt_backend *be,
     be->iface->buffer_free(be, base);
     free(tm.pos_ids);
     return st;
+}
+
+mmrt_status mmrt_siglip_encode_masked(const mmrt_siglip *enc, mmrt_backend *be,
+                                      const float *pixel_values, const uint8_t *pixel_mask,
+                                      int32_t n_tiles, float *out, mmrt_siglip_hidden_fn on_hidden,
+                                      void *user, mmrt_error *err) {
+    sink to = {.out = out, .on_hidden = on_hidden, .user = user};
+    return out ? encode(enc, be, pixel_values, pixel_mask, n_tiles, &to, err)
+               : mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "vision encode: pixel_values and out are required");
+}
+
+mmrt_status mmrt_siglip_encode_to(const mmrt_siglip *enc, mmrt_backend *be, const float *pixel_values,
+                                  int32_t n_tiles, mmrt_siglip_output_fn on_output, void *user,
+                                  mmrt_error *err) {
+    sink to = {.on_output = on_output, .output_user = user};
+    return on_output ? encode(enc, be, pixel_values, NULL, n_tiles, &to, err)
+                     : mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "vision encode: on_output is required");
 }
 
 mmrt_status mmrt_siglip_encode_hidden(const mmrt_siglip *enc, mmrt_backend *be,

@@ -106,6 +106,16 @@ mmrt_status mmrt_siglip_encode_masked(const mmrt_siglip *enc, mmrt_backend *be,
                                       int32_t n_tiles, float *out, mmrt_siglip_hidden_fn on_hidden,
                                       void *user, mmrt_error *err);
 
+/* Called with the encoder's output x (n_tiles · n_patch, n_embd) f32 in `be`'s memory, valid
+ * during the call: a consumer on the same backend (the Idefics3 connector) reads it there instead
+ * of a round trip through host memory. */
+typedef mmrt_status (*mmrt_siglip_output_fn)(const mmrt_tensor *x, void *user, mmrt_error *err);
+
+/* mmrt_siglip_encode with the output handed to on_output on the backend instead of downloaded. */
+mmrt_status mmrt_siglip_encode_to(const mmrt_siglip *enc, mmrt_backend *be, const float *pixel_values,
+                                  int32_t n_tiles, mmrt_siglip_output_fn on_output, void *user,
+                                  mmrt_error *err);
+
 /* The patch mask (S/p, S/p) of one tile from its pixel mask (S, S): 1 where any of the patch's
  * pixels is non-zero, else 0. */
 void mmrt_siglip_patch_mask(const mmrt_siglip_hparams *hp, const uint8_t *pixel_mask,
