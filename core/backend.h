@@ -59,11 +59,12 @@ typedef enum mmrt_op_kind {
                           dst[t·w² + I·w + J, (a·r + b)·D + d] = x[t, (I·r + a)·s + J·r + b, d]
                           (transformers Idefics3Connector.pixel_shuffle)                      */
     MMRT_OP_SCATTER_ROWS, /* in place on dst(n, d) f32: dst[idx[i]] = src[i] for src(m, d) f32,
-                          idx(m) i32 distinct (with repeats, which row lands is unspecified);
+                          idx(m) i32 distinct (with repeats the row's contents are unspecified);
                           rows not named by idx are left as they are. An index outside
                           [0, n) is bad input: MMRT_ERR_INVALID_ARG naming it (the CPU writes
                           nothing; a device reports it at synchronize(), other rows written)  */
-    MMRT_OP_SAMPLE,    /* dst(m) i32 = one token per row of logits(m, V) f32 drawn with
+    MMRT_OP_SAMPLE,    /* dst(m) i32 = one token per row of finite logits(m, V) f32 (the caller
+                          checks; a NaN gives an unspecified token) drawn with
                           u(m) f32 in [0, 1), params p.sample (fusion/sampling.c's sampler
                           for the same u; repetition penalty stays on the host):
                           T ≤ 0: argmax, first index on ties (u unused). Otherwise:

@@ -70,7 +70,9 @@ mmrt_status mmrt_pixel_shuffle(mmrt_backend *be, mmrt_tensor *dst, const mmrt_te
  * next synchronize() on a device (rows with valid indices written). */
 mmrt_status mmrt_scatter_rows(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor *src,
                               const mmrt_tensor *idx, mmrt_error *err);
-/* Token sampling on the backend (MMRT_OP_SAMPLE): dst (m) i32 = the token fusion/sampling.c's
+/* Token sampling on the backend (MMRT_OP_SAMPLE). The caller validates the parameters (as
+ * mmrt_sampler_init does: out-of-range values are asserted here, not reported) and checks the
+ * logits are finite. dst (m) i32 = the token fusion/sampling.c's
  * sampler picks from each row of logits (m, V) f32 when its uniform draw is u (m) f32 in [0, 1):
  * temperature (≤ 0: greedy), then top_k (≤ 0: off), top_p (≥ 1: off), min_p (0: off), as
  * defined at MMRT_OP_SAMPLE. The repetition penalty is the caller's, applied to the logits

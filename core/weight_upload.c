@@ -29,11 +29,24 @@ static const mmrt_weight_copy *find_copy(const mmrt_weight_upload *u, const void
     return NULL;
 }
 
+/* Grows the array *items (cap entries of `size` bytes, n used) so that one more fits. */
+static mmrt_status room_for_one(void **items, size_t *cap, size_t n, size_t size, mmrt_error *err) {
+    if (n < *cap) return MMRT_OK;
+    size_t ncap = *cap ? 2 * *cap : 256;
+    void *p = realloc(*items, ncap * size);
+    if (!p) return mmrt_error_oom(err, ncap * size, "weight upload list");
+    *items = p;
+    *cap = ncap;
+    return MMRT_OK;
+}
+
 mmrt_status mmrt_weight_upload_tensor(mmrt_weight_upload *u, mmrt_tensor *t, const char *what,
                                       mmrt_error *err) {
     mmrt_backend *be = u->be;
     MMRT_ASSERT(mmrt_tensor_is_contiguous(t));
+    MMRT_TRY(room_for_one((void **)&u->moved, &u->cap_moved, u->n_moved, sizeof *u->moved, err));
     if (be->iface->host_memory || !t->data) {
+        u->moved[u->n_moved++] = (mmrt_weight_moved){.t = t, .host = *t};
         t->backend = be;
         return MMRT_OK;
     }
@@ -43,13 +56,7 @@ mmrt_status mmrt_weight_upload_tensor(mmrt_weight_upload *u, mmrt_tensor *t, con
     const size_t n = widen ? sizeof(float) * (size_t)n_elem : n_host;
     const mmrt_weight_copy *c = find_copy(u, t->data, n_host);
     if (!c) {
-        if (u->n == u->cap) {
-            size_t cap = u->cap ? 2 * u->cap : 256;
-            mmrt_weight_copy *nc = realloc(u->copies, cap * sizeof *nc);
-            if (!nc) return mmrt_error_oom(err, cap * sizeof *nc, "weight upload list");
-            u->copies = nc;
-            u->cap = cap;
-        }
+        MMRT_TRY(room_for_one((void **)&u->copies, &u->cap, u->n, sizeof *u->copies, err));
         void *dev = NULL;
         mmrt_status st = be->iface->buffer_alloc(be, n, &dev, err);
         if (st != MMRT_OK) {
@@ -62,6 +69,7 @@ mmrt_status mmrt_weight_upload_tensor(mmrt_weight_upload *u, mmrt_tensor *t, con
         c = &u->copies[u->n - 1];
         MMRT_TRY(widen ? upload_widened(be, dev, t, n_elem, err) : be->iface->upload(be, dev, t->data, n, err));
     }
+    u->moved[u->n_moved++] = (mmrt_weight_moved){.t = t, .host = *t};
     if (widen) {
         /* a contiguous f32 tensor of the same shape */
         mmrt_tensor w = mmrt_tensor_make(MMRT_F32, c->dev, MMRT_MAX_DIMS, t->ne);
@@ -81,5 +89,15 @@ void mmrt_weight_upload_free(mmrt_weight_upload *u) {
     if (!u->be) return;
     for (size_t i = 0; i < u->n; i++) u->be->iface->buffer_free(u->be, u->copies[i].dev);
     free(u->copies);
+    free(u->moved);
     memset(u, 0, sizeof *u);
+}
+
+void mmrt_weight_upload_rollback(mmrt_weight_upload *u) {
+    for (size_t i = u->n_moved; i-- > 0;) *u->moved[i].t = u->moved[i].host; /* last move first */
+    if (u->be) {
+        mmrt_error ignored = {0};
+        u->be->iface->synchronize(u->be, &ignored); /* no upload still reads the host data */
+    }
+    mmrt_weight_upload_free(u);
 }

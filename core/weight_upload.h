@@ -21,10 +21,18 @@ typedef struct mmrt_weight_copy {
     void *dev;
 } mmrt_weight_copy;
 
+/* A tensor moved by the upload, and what it was before (for mmrt_weight_upload_rollback). */
+typedef struct mmrt_weight_moved {
+    mmrt_tensor *t;
+    mmrt_tensor host;
+} mmrt_weight_moved;
+
 typedef struct mmrt_weight_upload {
     mmrt_backend *be;
     mmrt_weight_copy *copies;
     size_t n, cap;
+    mmrt_weight_moved *moved;
+    size_t n_moved, cap_moved;
     size_t bytes; /* device bytes held */
     bool widen;   /* f16/bf16 → f32 on upload */
 } mmrt_weight_upload;
@@ -43,5 +51,9 @@ mmrt_status mmrt_weight_upload_finish(mmrt_weight_upload *u, mmrt_error *err);
 
 /* Gives the device buffers back (tensors moved by u dangle afterwards). */
 void mmrt_weight_upload_free(mmrt_weight_upload *u);
+
+/* After a failed upload: points every tensor u moved back at its host data (as it was before),
+ * then frees u, so that the model can be uploaded to another backend (device auto → the CPU). */
+void mmrt_weight_upload_rollback(mmrt_weight_upload *u);
 
 #endif

@@ -32,7 +32,12 @@ struct cuda_ctx {
   cuda_buffer* bufs;          // sorted by ptr
   size_t n_bufs, cap_bufs;
   const cuda_ctx* parent;     // forked from (its buffers are readable here), or NULL
+  int smem_optin;             // the most dynamic shared memory a block may opt in to
 };
+
+// Makes the context's device current on the calling thread: a session may run on any thread,
+// whose current device need not be the one its backend was created on.
+mmrt_status bind(const cuda_ctx* c, mmrt_error* err);
 
 // The launcher of an op kind, or NULL when this backend has none.
 mmrt_cuda_op_fn op_launcher(mmrt_op_kind kind) {
@@ -51,6 +56,11 @@ cuda_ctx* ctx_of(mmrt_backend* be) { return static_cast<cuda_ctx*>(be->ctx); }
 
 mmrt_status cuda_error(mmrt_error* err, cudaError_t e, const char* what) {
   return mmrt_error_set(err, MMRT_ERR_BACKEND, "CUDA %s: %s", what, prim::launch_error_string(e));
+}
+
+mmrt_status bind(const cuda_ctx* c, mmrt_error* err) {
+  const cudaError_t e = cudaSetDevice(c->device);
+  return e == cudaSuccess ? MMRT_OK : cuda_error(err, e, "cudaSetDevice");
 }
 
 // Index of the buffer that contains address p, or n_bufs.
@@ -101,6 +111,7 @@ mmrt_status insert_buffer(cuda_ctx* c, cuda_buffer b, mmrt_error* err) {
 mmrt_status cuda_buffer_alloc(mmrt_backend* be, size_t n_bytes, void** ptr, mmrt_error* err) {
   cuda_ctx* c = ctx_of(be);
   if (n_bytes > SIZE_MAX - BUFFER_ALIGN) return mmrt_error_oom(err, n_bytes, "CUDA device buffer");
+  MMRT_TRY(bind(c, err));
   const size_t size =
       n_bytes ? (n_bytes + BUFFER_ALIGN - 1) / BUFFER_ALIGN * BUFFER_ALIGN : BUFFER_ALIGN;
   size_t best = c->n_bufs;  // the smallest cached buffer that fits without wasting half
@@ -170,6 +181,7 @@ mmrt_status cuda_download(mmrt_backend* be, void* dst, const void* src, size_t n
 // indices: the first one) since the last call.
 mmrt_status cuda_synchronize(mmrt_backend* be, mmrt_error* err) {
   cuda_ctx* c = ctx_of(be);
+  MMRT_TRY(bind(c, err));
   cudaError_t e = cudaStreamSynchronize(c->q.stream);
   if (e != cudaSuccess)
     return cuda_error(err, e, "stream synchronize (an earlier kernel or copy failed)");
@@ -215,7 +227,7 @@ bool rows_fit(const mmrt_tensor* t) { return t->ne[1] * t->ne[2] * t->ne[3] <= I
 // f32 q/k/v/dst, an even head dim up to ATTN_HD_MAX, whole GQA groups, a u8/i32 key mask read as
 // a plain array, an f32 bias (≥ n_kv, n_tok, 1 or n_head) with rows contiguous (on_device checked
 // its strides), and a grid within CUDA's limits (x: row tiles, y: KV heads, z: KV splits).
-bool attention_supported(const mmrt_op* op) {
+bool attention_supported(const cuda_ctx* c, const mmrt_op* op) {
   const mmrt_tensor *q = op->src[0], *k = op->src[1], *v = op->src[2], *mask = op->src[3];
   const mmrt_tensor *d = op->dst, *bias = op->src[4];
   if (!k || !v || q->type != MMRT_F32 || k->type != MMRT_F32 || v->type != MMRT_F32 ||
@@ -235,6 +247,11 @@ bool attention_supported(const mmrt_op* op) {
   if (bias && (bias->type != MMRT_F32 || bias->ne[0] < n_kv || bias->ne[1] != q->ne[2] ||
                (bias->ne[2] != 1 && bias->ne[2] != n_head) || bias->ne[3] != 1))
     return false;
+  // shared memory of the kernel the math selects, within what this device lets a block opt in to
+  // (large head dims: sm_86/sm_89 allow 99 KiB, sm_80 163 KiB, sm_90 227 KiB)
+  const bool mma = c->q.math == MMRT_MATH_BF16 || c->q.math == MMRT_MATH_F16;
+  const size_t smem = mma ? attention_mma_smem_bytes((int)hd) : attention_smem_bytes((int)hd);
+  if (smem > (size_t)c->smem_optin) return false;
   const int64_t row_tiles = (q->ne[2] * (n_head / h_kv) + ATTN_BQ - 1) / ATTN_BQ;
   return row_tiles <= INT32_MAX && (n_kv + ATTN_KV_CHUNK - 1) / ATTN_KV_CHUNK <= 65535;
 }
@@ -277,7 +294,7 @@ bool cuda_supports_op(mmrt_backend* be, const mmrt_op* op) {
     case MMRT_OP_ARGMAX:
       return a->type == MMRT_F32 && d->type == MMRT_I32 && mmrt_tensor_is_contiguous(d);
     case MMRT_OP_ATTENTION:
-      return attention_supported(op);
+      return attention_supported(c, op);
     case MMRT_OP_PATCHIFY:
     case MMRT_OP_PIXEL_SHUFFLE:  // one block per dst row
       return a->type == MMRT_F32 && d->type == MMRT_F32 && rows_fit(d);
@@ -293,6 +310,7 @@ bool cuda_supports_op(mmrt_backend* be, const mmrt_op* op) {
 }
 
 mmrt_status cuda_compute(mmrt_backend* be, const mmrt_op* op, mmrt_error* err) {
+  MMRT_TRY(bind(ctx_of(be), err));
   return op_launcher(op->kind)(op, ctx_of(be)->q, err);
 }
 
@@ -349,12 +367,19 @@ mmrt_status ctx_create(int device, mmrt_math math, const cuda_ctx* parent, mmrt_
   c->parent = parent;
   c->q.math = math;
   c->q.scratch = &c->scratch;
+  c->scratch.owner = c;
   mmrt_status st = MMRT_OK;
   cudaError_t e;
   cublasStatus_t bs = CUBLAS_STATUS_SUCCESS;
   cublasHandle_t blas = nullptr;
-  if ((e = cudaSetDevice(device)) != cudaSuccess)
+  int caller_device = -1;  // restored below: creating a backend does not move the caller
+  if ((e = cudaGetDevice(&caller_device)) != cudaSuccess)
+    st = cuda_error(err, e, "cudaGetDevice");
+  else if ((e = cudaSetDevice(device)) != cudaSuccess)
     st = cuda_error(err, e, "cudaSetDevice");
+  else if ((e = cudaDeviceGetAttribute(&c->smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin,
+                                       device)) != cudaSuccess)
+    st = cuda_error(err, e, "cudaDeviceGetAttribute (shared memory per block)");
   else if ((e = cudaStreamCreateWithFlags(&c->q.stream, cudaStreamNonBlocking)) != cudaSuccess)
     st = cuda_error(err, e, "cudaStreamCreate");
   else if ((e = cudaMalloc(&c->q.bad, 3 * sizeof(int))) != cudaSuccess)
@@ -368,12 +393,10 @@ mmrt_status ctx_create(int device, mmrt_math math, const cuda_ctx* parent, mmrt_
              ? mmrt_error_oom(err, 0, "cuBLAS handle")
              : mmrt_error_set(err, MMRT_ERR_BACKEND, "cuBLAS: cannot create a handle: %s",
                               cublasGetStatusString(bs));
-  if (st != MMRT_OK) {
-    cuda_free(be);
-    return st;
-  }
-  *out = be;
-  return MMRT_OK;
+  if (st != MMRT_OK) cuda_free(be);
+  else *out = be;
+  if (caller_device >= 0 && caller_device != device) cudaSetDevice(caller_device);
+  return st;
 }
 
 }  // namespace
@@ -386,7 +409,14 @@ mmrt_status mmrt_cuda_workspace(const mmrt_cuda_queue& q, size_t bytes, void** o
     s->ptr = nullptr;
     s->bytes = 0;
     const size_t size = (bytes + BUFFER_ALIGN - 1) / BUFFER_ALIGN * BUFFER_ALIGN;
-    const cudaError_t e = cudaMalloc(&s->ptr, size);
+    cuda_ctx* c = static_cast<cuda_ctx*>(s->owner);
+    MMRT_TRY(bind(c, err));
+    cudaError_t e = cudaMalloc(&s->ptr, size);
+    if (e == cudaErrorMemoryAllocation) {  // the pool's cached buffers go back first, as for buffers
+      (void)cudaGetLastError();
+      release_cached(c);
+      e = cudaMalloc(&s->ptr, size);
+    }
     if (e == cudaErrorMemoryAllocation) {
       (void)cudaGetLastError();
       s->ptr = nullptr;

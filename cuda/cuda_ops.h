@@ -19,6 +19,7 @@ extern "C" {
 struct mmrt_cuda_scratch {
   void* ptr;
   size_t bytes;
+  void* owner;  // the backend's context (its cached buffers go back to the device before an OOM)
 };
 
 // Which kernel filled the bad-input report q.bad: [0] this code, [1] the bad index, [2] the bound.

@@ -117,7 +117,7 @@ mmrt_status mmrt_idefics3_connector_run(const mmrt_idefics3_connector *conn, mmr
     vt.backend = be;
     mmrt_status st = be->iface->upload(be, dvis, vision_out, vis_bytes, err);
     if (st == MMRT_OK) st = mmrt_idefics3_connector_run_tensor(conn, be, &vt, n_tiles, n_patches, out, err);
-    else {
+    if (st != MMRT_OK) { /* the upload may still read vision_out */
         mmrt_error ignored = {0};
         be->iface->synchronize(be, &ignored);
     }

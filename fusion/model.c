@@ -113,8 +113,8 @@ static mmrt_status upload_to(mmrt_model *m, const mmrt_backend_params *bp, mmrt_
     mmrt_status st = mmrt_llm_upload(&m->llm, &m->up, err);
     if (st == MMRT_OK && m->vision) st = mmrt_smolvlm_upload(m->vision, &m->up, err);
     if (st == MMRT_OK) st = mmrt_weight_upload_finish(&m->up, err);
-    if (st != MMRT_OK) {
-        mmrt_weight_upload_free(&m->up);
+    if (st != MMRT_OK) { /* the weights point into the mmap again, ready for another backend */
+        mmrt_weight_upload_rollback(&m->up);
         mmrt_backend_free(m->be);
         m->be = NULL;
     }

@@ -131,7 +131,8 @@ typedef struct mmrt_model_params {
     bool progress;        /* for repo ids: progress bar on stderr when it is a terminal */
     /* Arithmetic on a GPU (the CPU always computes in f32): "f32" (default) exact f32, the CPU's
      * results: 16-bit weights widened to f32 at load, no TF32; "tf32": f32 GEMMs on TF32 tensor
-     * cores; "bf16": 16-bit weights kept as stored, GEMMs and attention on bf16 tensor cores;
+     * cores; "bf16": 16-bit weights kept as stored, their GEMMs on tensor cores in the weights'
+     * type (activations rounded to it; f32 weights: TF32), attention on bf16 tensor cores;
      * "f16": as bf16 with attention on f16 tensor cores. */
     const char *math;
 } mmrt_model_params;

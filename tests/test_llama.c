@@ -26,7 +26,8 @@ typedef struct fixture {
     mmrt_weight_upload up;
 } fixture;
 
-static void fixture_open(fixture *f, const char *name) {
+/* The fixture with its weights in the mmap (as on the CPU). */
+static void fixture_open_host(fixture *f, const char *name) {
     memset(f, 0, sizeof *f);
     snprintf(f->dir, sizeof f->dir, "%s/llama/%s", MMRT_FIXTURES_DIR, name);
     char path[600];
@@ -44,6 +45,11 @@ static void fixture_open(fixture *f, const char *name) {
     cr_assert_eq(mmrt_llm_init(&f->llm, &f->hp, f->weights, "model.", &err), MMRT_OK, "%s", err.msg);
     snprintf(path, sizeof path, "%s/reference.safetensors", f->dir);
     cr_assert_eq(mmrt_weights_open(path, &f->ref, &err), MMRT_OK, "%s", err.msg);
+}
+
+static void fixture_open(fixture *f, const char *name) {
+    fixture_open_host(f, name);
+    mmrt_error err = {0};
     if (test_on_cuda()) { /* weights uploaded once, as mmrt_model_load does */
         mmrt_backend_params p = {.device = MMRT_DEVICE_CUDA};
         cr_assert_eq(mmrt_backend_init(&p, &f->be, &err), MMRT_OK, "%s", err.msg);
@@ -150,33 +156,38 @@ static void check_prompt_forward(const char *name, const char *prompt, int n_thr
 
 /* ---- greedy generation --------------------------------------------------------------------- */
 
-static void check_greedy(const char *name, const char *prompt, int n_threads, bool use_ref) {
-    fixture f;
-    fixture_open(&f, name);
-    const mmrt_st_tensor *ids = ref_tensor(&f, prompt, "input_ids");
-    const mmrt_st_tensor *want = ref_tensor(&f, prompt, "greedy_ids");
+/* 64 greedy tokens on f's backend (a CPU one when f holds no device weights). */
+static void check_greedy_with(fixture *f, const char *name, const char *prompt, int n_threads, bool use_ref) {
+    const mmrt_st_tensor *ids = ref_tensor(f, prompt, "input_ids");
+    const mmrt_st_tensor *want = ref_tensor(f, prompt, "greedy_ids");
     int64_t n = ids->shape[0], n_new = want->shape[0];
-    mmrt_backend *be = backend(&f, n_threads, use_ref);
+    mmrt_backend *be = backend(f, n_threads, use_ref);
     mmrt_llm_state st;
     mmrt_error err = {0};
-    cr_assert_eq(mmrt_llm_state_init(&st, &f.llm, be, n + n_new, 0, &err), MMRT_OK, "%s", err.msg);
-    float *logits = malloc(sizeof(float) * (size_t)f.hp.n_vocab);
+    cr_assert_eq(mmrt_llm_state_init(&st, &f->llm, be, n + n_new, 0, &err), MMRT_OK, "%s", err.msg);
+    float *logits = malloc(sizeof(float) * (size_t)f->hp.n_vocab);
     mmrt_llm_batch b = {.ids = ids->data, .n_tok = n, .logits = logits};
-    cr_assert_eq(mmrt_llm_decode(&f.llm, &st, &b, &err), MMRT_OK, "%s", err.msg);
+    cr_assert_eq(mmrt_llm_decode(&f->llm, &st, &b, &err), MMRT_OK, "%s", err.msg);
     const int32_t *expect = want->data;
     for (int64_t i = 0; i < n_new; i++) {
         int32_t best = 0;
-        for (int32_t v = 1; v < f.hp.n_vocab; v++)
+        for (int32_t v = 1; v < f->hp.n_vocab; v++)
             if (logits[v] > logits[best]) best = v;
         cr_assert_eq(best, expect[i], "%s %s greedy token %lld (threads %d, ref ops %d): expected %d, got %d",
                      name, prompt, (long long)i, n_threads, use_ref, expect[i], best);
         mmrt_llm_batch next = {.ids = &best, .n_tok = 1, .logits = logits};
-        cr_assert_eq(mmrt_llm_decode(&f.llm, &st, &next, &err), MMRT_OK, "%s", err.msg);
+        cr_assert_eq(mmrt_llm_decode(&f->llm, &st, &next, &err), MMRT_OK, "%s", err.msg);
     }
     assert_no_fallback(be, name);
     free(logits);
     mmrt_llm_state_free(&st);
     mmrt_backend_free(be);
+}
+
+static void check_greedy(const char *name, const char *prompt, int n_threads, bool use_ref) {
+    fixture f;
+    fixture_open(&f, name);
+    check_greedy_with(&f, name, prompt, n_threads, use_ref);
     fixture_close(&f);
 }
 
@@ -253,4 +264,26 @@ Test(llama, device_out_of_memory_names_the_weight) {
     cr_assert_null(m);
     const char *msg = mmrt_last_error();
     cr_assert(strstr(msg, "weight layers.") && strstr(msg, "bytes") && strstr(msg, "out of memory"), "message: %s", msg);
+}
+
+/* A failed upload rolls the weights back to the mmap: the model then runs on the CPU (what device
+ * auto does when the weights do not fit) and still matches transformers. */
+Test(llama, failed_upload_rolls_back_to_the_host) {
+    if (!test_on_cuda()) cr_skip_test("CUDA only (test_cuda_llama)");
+    setenv("MMRT_EMU_DEVICE_MEMORY_MB", "1", 1);
+    fixture f;
+    memset(&f, 0, sizeof f);
+    fixture_open_host(&f, "gqa-tied-bf16");
+    mmrt_error err = {0};
+    mmrt_backend_params p = {.device = MMRT_DEVICE_CUDA};
+    mmrt_backend *cuda = NULL;
+    cr_assert_eq(mmrt_backend_init(&p, &cuda, &err), MMRT_OK, "%s", err.msg);
+    mmrt_weight_upload up;
+    mmrt_weight_upload_init(&up, cuda, p.math);
+    cr_assert_eq(mmrt_llm_upload(&f.llm, &up, &err), MMRT_ERR_OOM, "%s", err.msg);
+    mmrt_weight_upload_rollback(&up);
+    mmrt_backend_free(cuda);
+    cr_assert_eq(f.llm.tok_embd.type, MMRT_BF16, "the embedding table was not put back");
+    check_greedy_with(&f, "gqa-tied-bf16", "raw", 1, false);
+    fixture_close(&f);
 }

@@ -165,6 +165,18 @@ cudaError_t cudaGetDevice(int* device) {
 }
 cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
 
+// The attributes the backend asks for; others are an error rather than a made-up value.
+cudaError_t cudaDeviceGetAttribute(int* value, enum cudaDeviceAttr attr, int device) {
+  if (device != 0)
+    return record_error(cudaErrorInvalidDevice, format("cudaDeviceGetAttribute(device %d)", device));
+  if (attr == cudaDevAttrMaxSharedMemoryPerBlockOptin) {
+    *value = (int)mmrt_emu::cfg().max_dyn_smem;
+    return cudaSuccess;
+  }
+  return record_error(cudaErrorInvalidValue,
+                      format("cudaDeviceGetAttribute: attribute %d is not emulated", (int)attr));
+}
+
 cudaError_t cudaFuncSetAttribute(const void* func, enum cudaFuncAttribute attr, int value) {
   if (attr != cudaFuncAttributeMaxDynamicSharedMemorySize) return cudaSuccess;
   if (value < 0 || (size_t)value > mmrt_emu::cfg().max_dyn_smem)

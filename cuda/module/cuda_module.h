@@ -22,7 +22,7 @@
 extern "C" {
 #endif
 
-#define MMRT_CUDA_MODULE_ABI 1
+#define MMRT_CUDA_MODULE_ABI 2
 #define MMRT_CUDA_MODULE_FILE "libmmrt-cuda.so"
 #define MMRT_CUDA_MODULE_ENTRY "mmrt_cuda_module_init"
 /* Environment variable naming the module's path; overrides the search next to libmmrt. */

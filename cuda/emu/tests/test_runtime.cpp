@@ -103,6 +103,11 @@ Test(runtime, device_queries) {
   cr_assert_eq(cudaSetDevice(0), cudaSuccess);
   cr_assert_eq(cudaGetDevice(&dev), cudaSuccess);
   cr_assert_eq(dev, 0);
+  int optin = 0;
+  cr_assert_eq(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, 0), cudaSuccess);
+  cr_assert_gt(optin, 48 * 1024);  // an sm_90 device: above the 48 KiB every kernel gets
+  cr_assert_neq(cudaDeviceGetAttribute(&optin, cudaDevAttrClockRate, 0), cudaSuccess);
+  (void)cudaGetLastError();
   void* pinned = nullptr;
   cr_assert_eq(cudaMallocHost(&pinned, 64), cudaSuccess);
   cr_assert_eq(cudaFreeHost(pinned), cudaSuccess);
