@@ -685,6 +685,15 @@ Test(cuda_ops, pixel_shuffle) {
         }
 }
 
+static int64_t gcd64(int64_t a, int64_t b) {
+    while (b) {
+        int64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
 /* scatter_rows writes into a dst that holds data: dst starts from the same values on both sides
  * (run_on_cuda's NaN fill would make the kept rows incomparable). */
 Test(cuda_ops, scatter_rows_keeps_other_rows) {
@@ -695,7 +704,9 @@ Test(cuda_ops, scatter_rows_keeps_other_rows) {
             mmrt_tensor src = host_matrix(MMRT_F32, d, m, d + 3 * strided, 800 + s, 2.0f, 3.0f);
             mmrt_tensor dst = host_matrix(MMRT_F32, d, n, d + strided, 810 + s, -1.0f, 1.0f);
             mmrt_tensor idx = mmrt_tensor_1d(MMRT_I32, test_host_alloc(sizeof(int32_t) * (size_t)m), m);
-            for (int64_t i = 0; i < m; i++) ((int32_t *)idx.data)[i] = (int32_t)((i * 8 + 3) % n); /* distinct */
+            int64_t step = 8; /* coprime with n: i · step + 3 (mod n) are distinct for i < m ≤ n */
+            while (gcd64(step, n) != 1) step++;
+            for (int64_t i = 0; i < m; i++) ((int32_t *)idx.data)[i] = (int32_t)((i * step + 3) % n);
             mmrt_backend *cu = test_backend(MMRT_DEVICE_CUDA, false), *ref = test_backend(MMRT_DEVICE_CPU, true);
             mmrt_tensor ds = test_to_device(cu, &src), di = test_to_device(cu, &idx), dd = test_to_device(cu, &dst);
             mmrt_error err = {0};
