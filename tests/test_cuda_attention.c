@@ -138,25 +138,6 @@ static float *plain_attention(const mmrt_op *op, precision prec) {
     return out;
 }
 
-/* Tensor-core results: max |got − ref| ≤ 2 · max |plain − ref| + 1e-6 (the criterion). */
-static void check_against_plain(const char *what, const float *got, const float *ref,
-                                const float *plain, int64_t n) {
-    double err = 0.0, err_plain = 0.0;
-    int64_t worst = 0;
-    for (int64_t i = 0; i < n; i++) {
-        cr_assert(isfinite(got[i]), "%s: [%lld] is %g", what, (long long)i, got[i]);
-        double e = fabs((double)got[i] - ref[i]);
-        if (e > err) {
-            err = e;
-            worst = i;
-        }
-        err_plain = fmax(err_plain, fabs((double)plain[i] - ref[i]));
-    }
-    cr_assert(err <= 2.0 * err_plain + 1e-6,
-              "%s: max |err| %.3g at [%lld] (expected %.9g, got %.9g) > 2 x %.3g (plain) + 1e-6",
-              what, err, (long long)worst, ref[worst], got[worst], err_plain);
-}
-
 /* Set by each Test before it runs its cases (criterion runs every Test in its own process). */
 static precision g_prec;
 
@@ -261,7 +242,8 @@ static void check_attention(const attn_case *c, uint64_t seed) {
         cr_assert(mmrt_test_close(what, pack(&got), pack(&ref), n_out, 1e-5),
                   "%s differs from the oracle", what);
     else
-        check_against_plain(what, pack(&got), pack(&ref), plain_attention(&op, g_prec), n_out);
+        cr_assert(mmrt_test_close_to_plain(what, pack(&got), pack(&ref), plain_attention(&op, g_prec), n_out),
+                  "%s: error above twice the plain computation's", what);
 
     cu->iface->buffer_free(cu, dq.data);
     cu->iface->buffer_free(cu, dk.data);

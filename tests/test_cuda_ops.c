@@ -307,20 +307,6 @@ static float *plain_matmul(const mmrt_tensor *x, const mmrt_tensor *w, bool tf32
     return out;
 }
 
-/* Reduced-precision results, judged as flash attention's tensor-core path is: max |got − ref| ≤
- * 2 · max |plain − ref| + 1e-6, ref the fp64 oracle (mmrt_test_close with that bound). */
-static void check_against_plain(const char *what, const float *got, const float *ref,
-                                const float *plain, int64_t n) {
-    double max_ref = 0.0, err_plain = 0.0;
-    for (int64_t i = 0; i < n; i++) {
-        max_ref = fmax(max_ref, fabs((double)ref[i]));
-        err_plain = fmax(err_plain, fabs((double)plain[i] - ref[i]));
-    }
-    double tol = max_ref > 0.0 ? (2.0 * err_plain + 1e-6) / max_ref : 0.0; /* all-zero ref: exact */
-    cr_assert(mmrt_test_close(what, got, ref, n, tol),
-              "%s: error above 2 x %.3g (the plain computation's) + 1e-6", what, err_plain);
-}
-
 /* Every shape and weight type, with rows packed, x strided (a slice of a wider matrix), dst
  * strided (rows of a larger buffer), and all three strided, where single rows also carry a stride
  * below their length (it addresses nothing). Exact f32 within 1e-5 × max|ref|; TF32 and 16-bit
@@ -359,7 +345,8 @@ static void check_matmul(mmrt_math math) {
                     cr_assert(mmrt_test_close(what, got, gather(&d), m * n, 1e-5),
                               "%s differs from the oracle", what);
                 else
-                    check_against_plain(what, got, gather(&d), plain_matmul(&x, &w, tf32), m * n);
+                    cr_assert(mmrt_test_close_to_plain(what, got, gather(&d), plain_matmul(&x, &w, tf32), m * n),
+                              "%s: error above twice the plain computation's", what);
                 test_free_host();
             }
 }

@@ -87,12 +87,6 @@ static mmrt_backend *backend(const fixture *f, int n_threads, bool use_ref) {
     return be;
 }
 
-/* Every op ran on be itself: a fallback never passes for coverage. */
-static void assert_no_fallback(const mmrt_backend *be, const char *what) {
-    cr_assert_gt(be->n_ops, 0, "%s: no op ran on %s", what, be->iface->name);
-    cr_assert_eq(be->n_fallback, 0, "%s: %lld of %lld ops fell back from %s to the CPU", what,
-                 (long long)be->n_fallback, (long long)be->n_ops, be->iface->name);
-}
 
 /* ---- prompt forward: hidden states and logits ---------------------------------------------- */
 
@@ -147,7 +141,7 @@ static void check_prompt_forward(const char *name, const char *prompt, int n_thr
              n_threads, use_ref, (long long)n_batch);
     cr_assert(mmrt_test_close(label, logits, logits_ref->data, n * f.hp.n_vocab, TOL),
               "%s differ from transformers", label);
-    assert_no_fallback(be, label);
+    test_assert_no_fallback(be, label);
     free(logits);
     mmrt_llm_state_free(&st);
     mmrt_backend_free(be);
@@ -178,7 +172,7 @@ static void check_greedy_with(fixture *f, const char *name, const char *prompt, 
         mmrt_llm_batch next = {.ids = &best, .n_tok = 1, .logits = logits};
         cr_assert_eq(mmrt_llm_decode(&f->llm, &st, &next, &err), MMRT_OK, "%s", err.msg);
     }
-    assert_no_fallback(be, name);
+    test_assert_no_fallback(be, name);
     free(logits);
     mmrt_llm_state_free(&st);
     mmrt_backend_free(be);

@@ -70,12 +70,6 @@ static void *ref_copy(const fixture *f, const char *name) {
     return p;
 }
 
-/* Every op of the session ran on its own backend: a fallback never passes for coverage. */
-static void assert_no_fallback(const mmrt_session *s, const char *what) {
-    cr_assert_gt(s->be->n_ops, 0, "%s: no op ran on %s", what, s->be->iface->name);
-    cr_assert_eq(s->be->n_fallback, 0, "%s: %lld of %lld ops fell back from %s to the CPU", what,
-                 (long long)s->be->n_fallback, (long long)s->be->n_ops, s->be->iface->name);
-}
 
 static mmrt_session *session(const fixture *f, int32_t n_ctx) {
     mmrt_session_params sp = mmrt_session_default_params();
@@ -163,7 +157,7 @@ static void check_forward(const char *name) {
         mmrt_llm_batch next = {.ids = &best, .n_tok = 1, .logits = logits};
         if (i + 1 < n_new) cr_assert_eq(mmrt_llm_decode(llm, &s->state, &next, &err), MMRT_OK, "%s", err.msg);
     }
-    assert_no_fallback(s, f.dir);
+    test_assert_no_fallback(s->be, f.dir);
     free(pixels);
     free(want_feat);
     free(want_logits);
@@ -286,7 +280,7 @@ static void check_pipeline(const char *name, image_source src) {
     const mmrt_st_tensor *pv = ref_tensor(&f, "pixel_values");
     cr_assert_eq(r.n_image_tiles, pv->shape[0], "%s: %d tiles", f.dir, r.n_image_tiles);
     cr_assert_eq(r.n_image_tokens, pv->shape[0] * f.model->vision->image_seq_len);
-    assert_no_fallback(s, f.dir);
+    test_assert_no_fallback(s->be, f.dir);
     free(want_ids);
     free(want_greedy);
     free_parts(&pp);

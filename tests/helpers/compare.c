@@ -32,3 +32,16 @@ void mmrt_test_fill(float *x, int64_t n, uint64_t seed, float lo, float hi) {
         x[i] = lo + (hi - lo) * (float)((s >> 11) * (1.0 / 9007199254740992.0));
     }
 }
+
+bool mmrt_test_close_to_plain(const char *what, const float *got, const float *ref, const float *plain,
+                              int64_t n) {
+    double max_ref = 0.0, err_plain = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        max_ref = fmax(max_ref, fabs((double)ref[i]));
+        err_plain = fmax(err_plain, fabs((double)plain[i] - ref[i]));
+    }
+    double tol = max_ref > 0.0 ? (2.0 * err_plain + 1e-6) / max_ref : 0.0;
+    if (mmrt_test_close(what, got, ref, n, tol)) return true;
+    fprintf(stderr, "%s: the bound is 2 x %.3g (the plain computation's error) + 1e-6\n", what, err_plain);
+    return false;
+}

@@ -25,3 +25,9 @@ void *test_download(const mmrt_tensor *x) {
     cr_assert_eq(be->iface->synchronize(be, &err), MMRT_OK, "%s", err.msg);
     return h;
 }
+
+void test_assert_no_fallback(const mmrt_backend *be, const char *what) {
+    cr_assert_gt(be->n_ops, 0, "%s: no op ran on %s", what, be->iface->name);
+    cr_assert_eq(be->n_fallback, 0, "%s: %lld of %lld ops fell back from %s to the CPU", what,
+                 (long long)be->n_fallback, (long long)be->n_ops, be->iface->name);
+}

@@ -12,6 +12,9 @@
 const char *test_device(void);
 bool test_on_cuda(void);
 
+/* Every op ran on be itself (some did): a fallback to the CPU never passes for coverage. */
+void test_assert_no_fallback(const mmrt_backend *be, const char *what);
+
 /* A malloc'ed host copy of x, wherever it lives (x->backend downloads device memory). */
 void *test_download(const mmrt_tensor *x);
 
