@@ -563,7 +563,7 @@ static mmrt_status generate(mmrt_session *s, const mmrt_part *parts, size_t n_pa
                               .repeat_penalty = params->repeat_penalty, .seed = params->seed};
     if (sp.seed == MMRT_SEED_RANDOM) sp.seed = random_seed();
     st = mmrt_sampler_init(&g->sampler, &sp, m->llm.hp.n_vocab, &s->err);
-    if (st == MMRT_OK) st = mmrt_detok_init(m->tok, /*skip_special=*/false, &g->detok, &s->err);
+    if (st == MMRT_OK) st = mmrt_detok_init(m->tok, /*skip_special=*/!params->special, &g->detok, &s->err);
     if (st == MMRT_OK) st = run_loop(g);
     if (st == MMRT_OK && s->err.status != MMRT_OK) st = s->err.status; /* from deliver() */
     mmrt_detok_free(g->detok);

@@ -53,7 +53,7 @@ extern "C" {
 #define MMRT_VERSION_PATCH 0
 #define MMRT_VERSION_STRING "0.1.0"
 /* Bumped whenever a public struct or function changes incompatibly. */
-#define MMRT_API_VERSION 3
+#define MMRT_API_VERSION 4
 
 #if defined(_WIN32) && defined(MMRT_SHARED_BUILD)
 #define MMRT_API __declspec(dllexport)
@@ -230,6 +230,10 @@ typedef struct mmrt_generate_params {
     mmrt_progress_fn on_progress; /* may be NULL */
     bool no_split;          /* images as one tile, not split (the processor's do_image_splitting=False) */
     int64_t max_pixels;     /* images with more pixels are refused before decoding (0 = 100 million) */
+    bool special;           /* false (default): special tokens (added tokens marked "special" in
+                             * tokenizer.json, e.g. <|im_end|>) are neither in the text nor passed to
+                             * on_token, as transformers' decode(skip_special_tokens=True); true:
+                             * they are */
 } mmrt_generate_params;
 
 MMRT_API mmrt_generate_params mmrt_generate_default_params(void);
