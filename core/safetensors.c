@@ -62,10 +62,6 @@ static bool dtype_parse(const char *s, mmrt_dtype *out) {
     return false;
 }
 
-static bool dtype_is_float(mmrt_dtype t) {
-    return t == MMRT_F32 || t == MMRT_F16 || t == MMRT_BF16;
-}
-
 /* ---- mapping ----------------------------------------------------------------------------- */
 
 static mmrt_status file_map(st_file *f, mmrt_error *err) {
@@ -545,8 +541,8 @@ const mmrt_st_tensor *mmrt_weights_at(const mmrt_weights *w, size_t i) {
     return w && i < w->n_tensors ? &w->tensors[i] : NULL;
 }
 
-mmrt_status mmrt_weights_get(const mmrt_weights *w, const char *name, int n_dims,
-                             const int64_t *shape, const mmrt_st_tensor **out, mmrt_error *err) {
+mmrt_status mmrt_weights_get_typed(const mmrt_weights *w, const char *name, uint32_t dtypes, int n_dims,
+                                   const int64_t *shape, const mmrt_st_tensor **out, mmrt_error *err) {
     *out = NULL;
     if (!w || !name || n_dims < 0 || n_dims > MMRT_MAX_DIMS || (n_dims > 0 && !shape))
         return mmrt_error_set(err, MMRT_ERR_INVALID_ARG,
@@ -559,11 +555,17 @@ mmrt_status mmrt_weights_get(const mmrt_weights *w, const char *name, int n_dims
         return mmrt_error_set(err, MMRT_ERR_MODEL,
                               "%s: tensor \"%.256s\" not found (expected shape %s)", w->path, name,
                               want);
-    if (!dtype_is_float(t->dtype))
-        return mmrt_error_set(err, MMRT_ERR_MODEL,
-                              "%s: tensor \"%.256s\" has dtype %s, expected a float type (F32, F16 "
-                              "or BF16)",
-                              t->file, name, mmrt_dtype_name(t->dtype));
+    if (!(dtypes & (1u << t->dtype))) {
+        char list[64] = "";
+        for (int d = 0; d < MMRT_DTYPE_COUNT; d++)
+            if (dtypes & (1u << d))
+                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", list[0] ? ", " : "",
+                         mmrt_dtype_name((mmrt_dtype)d));
+        return mmrt_error_set(err, MMRT_ERR_MODEL, "%s: tensor \"%.256s\" has dtype %s, expected %s%s%s",
+                              t->file, name, mmrt_dtype_name(t->dtype),
+                              dtypes == MMRT_DTYPES_FLOAT ? "a float type (" : "", list,
+                              dtypes == MMRT_DTYPES_FLOAT ? ")" : "");
+    }
     bool same = t->n_dims == n_dims;
     for (int i = 0; same && i < n_dims; i++) same = t->shape[i] == shape[i];
     if (!same)
@@ -572,6 +574,11 @@ mmrt_status mmrt_weights_get(const mmrt_weights *w, const char *name, int n_dims
                               shape_str(got, sizeof got, t->n_dims, t->shape), want);
     *out = t;
     return MMRT_OK;
+}
+
+mmrt_status mmrt_weights_get(const mmrt_weights *w, const char *name, int n_dims,
+                             const int64_t *shape, const mmrt_st_tensor **out, mmrt_error *err) {
+    return mmrt_weights_get_typed(w, name, MMRT_DTYPES_FLOAT, n_dims, shape, out, err);
 }
 
 const char *mmrt_weights_metadata(const mmrt_weights *w, const char *key) {

@@ -80,6 +80,13 @@ const mmrt_st_tensor *mmrt_weights_find(const mmrt_weights *w, const char *name)
 mmrt_status mmrt_weights_get(const mmrt_weights *w, const char *name, int n_dims,
                              const int64_t *shape, const mmrt_st_tensor **out, mmrt_error *err);
 
+/* A set of dtypes: bit (1u << mmrt_dtype) for each member. */
+#define MMRT_DTYPES_FLOAT ((1u << MMRT_F32) | (1u << MMRT_F16) | (1u << MMRT_BF16))
+
+/* mmrt_weights_get accepting the dtypes of the set `dtypes` instead of the float types. */
+mmrt_status mmrt_weights_get_typed(const mmrt_weights *w, const char *name, uint32_t dtypes, int n_dims,
+                                   const int64_t *shape, const mmrt_st_tensor **out, mmrt_error *err);
+
 /* A tensor over float weight `name`, checked (as mmrt_weights_get) to be a (rows, cols) matrix, or
  * a (cols) vector when rows == 0. Its byte size is added to *bytes when bytes is not NULL. The
  * data stays in the mapping: valid until mmrt_weights_free. */

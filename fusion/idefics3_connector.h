@@ -14,6 +14,7 @@
 
 #include "core/backend.h"
 #include "core/safetensors.h"
+#include "core/weight_table.h"
 
 #include <stdint.h>
 
@@ -30,12 +31,13 @@ mmrt_status mmrt_idefics3_scale_factor_load(const char *config_path, int64_t *sc
                                             mmrt_error *err);
 
 /* Binds "<prefix>modality_projection.proj.weight" (e.g. prefix "model.connector."), checked to be
- * (text_hidden, vision_hidden · scale_factor²). Bad sizes are MMRT_ERR_INVALID_ARG, a missing or
- * misshapen weight MMRT_ERR_MODEL naming it. */
+ * (text_hidden, vision_hidden · scale_factor²), and appends it to list (for the upload; NULL: not
+ * recorded). Bad sizes are MMRT_ERR_INVALID_ARG, a missing or misshapen weight MMRT_ERR_MODEL
+ * naming it. */
 mmrt_status mmrt_idefics3_connector_init(mmrt_idefics3_connector *conn, int64_t scale_factor,
                                          const mmrt_weights *w, const char *prefix,
                                          int64_t vision_hidden, int64_t text_hidden,
-                                         mmrt_error *err);
+                                         mmrt_weight_list *list, mmrt_error *err);
 
 /* vision_out: host (n_tiles, n_patches, vision_hidden); n_patches must be a square whose side is
  * a multiple of scale_factor. out: host (n_tiles, n_patches / scale_factor², text_hidden). */
@@ -45,9 +47,11 @@ mmrt_status mmrt_idefics3_connector_run(const mmrt_idefics3_connector *conn, mmr
 
 /* The same from a contiguous f32 vision output already on `be` (or the backend it was forked
  * from): (n_tiles · n_patches, vision_hidden) in any shape of those elements with ne[0] =
- * vision_hidden. Only the (much smaller) result comes back to the host. */
-mmrt_status mmrt_idefics3_connector_run_tensor(const mmrt_idefics3_connector *conn, mmrt_backend *be,
-                                               const mmrt_tensor *vision, int32_t n_tiles,
-                                               int64_t n_patches, float *out, mmrt_error *err);
+ * vision_hidden, into out (n_tiles · n_patches / scale_factor², text_hidden) f32 on `be`, which
+ * stays there (the decoder splices it into the prompt on the backend). Synchronizes before it
+ * returns. */
+mmrt_status mmrt_idefics3_connector_forward(const mmrt_idefics3_connector *conn, mmrt_backend *be,
+                                            const mmrt_tensor *vision, int32_t n_tiles, int64_t n_patches,
+                                            mmrt_tensor *out, mmrt_error *err);
 
 #endif

@@ -3,6 +3,7 @@
 #include "core/log.h"
 #include "core/ops.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,54 +12,57 @@
 
 /* ---- weights ---------------------------------------------------------------------------- */
 
-/* One weight to bind: `name` under the prefix (and "layers.<i>." for a layer's), shape (rows, cols),
- * or a (cols) vector when rows == 0. */
-typedef struct weight_spec {
-    mmrt_tensor *out;
-    const char *name;
-    int64_t rows, cols;
-} weight_spec;
+/* The decoder's blocks, declared once (core/weight_table.h). */
+enum { D_EMBD = 1, D_QD, D_KVD, D_FF, D_VOCAB, N_DIMS };
 
-static mmrt_status bind(const mmrt_weights *w, const char *prefix, int64_t layer,
-                        const weight_spec *spec, size_t *bytes, mmrt_error *err) {
-    char name[256];
-    if (layer >= 0) snprintf(name, sizeof name, "%slayers.%lld.%s", prefix, (long long)layer, spec->name);
-    else snprintf(name, sizeof name, "%s%s", prefix, spec->name);
-    return mmrt_weights_bind(w, name, spec->rows, spec->cols, spec->out, bytes, err);
-}
+static const mmrt_weight_decl layer_weights[] = {
+    MMRT_WEIGHT(mmrt_llm_layer, attn_norm, "input_layernorm.weight", D_EMBD),
+    MMRT_WEIGHT(mmrt_llm_layer, wq, "self_attn.q_proj.weight", D_QD, D_EMBD),
+    MMRT_WEIGHT(mmrt_llm_layer, wk, "self_attn.k_proj.weight", D_KVD, D_EMBD),
+    MMRT_WEIGHT(mmrt_llm_layer, wv, "self_attn.v_proj.weight", D_KVD, D_EMBD),
+    MMRT_WEIGHT(mmrt_llm_layer, wo, "self_attn.o_proj.weight", D_EMBD, D_QD),
+    MMRT_WEIGHT(mmrt_llm_layer, ffn_norm, "post_attention_layernorm.weight", D_EMBD),
+    MMRT_WEIGHT(mmrt_llm_layer, w_gate, "mlp.gate_proj.weight", D_FF, D_EMBD),
+    MMRT_WEIGHT(mmrt_llm_layer, w_up, "mlp.up_proj.weight", D_FF, D_EMBD),
+    MMRT_WEIGHT(mmrt_llm_layer, w_down, "mlp.down_proj.weight", D_EMBD, D_FF),
+};
+static const mmrt_weight_decl embd_weights[] = {
+    MMRT_WEIGHT(mmrt_llm, tok_embd, "embed_tokens.weight", D_VOCAB, D_EMBD),
+};
+static const mmrt_weight_decl norm_weights[] = {
+    MMRT_WEIGHT(mmrt_llm, out_norm, "norm.weight", D_EMBD),
+};
+/* looked up without the prefix */
+static const mmrt_weight_decl head_weights[] = {
+    MMRT_WEIGHT(mmrt_llm, lm_head, "lm_head.weight", D_VOCAB, D_EMBD),
+};
+
+#define N_OF(a) (sizeof(a) / sizeof *(a))
 
 static mmrt_status bind_all(mmrt_llm *m, const mmrt_weights *w, const char *prefix, mmrt_error *err) {
     const mmrt_llm_hparams *hp = &m->hp;
-    int64_t d = hp->n_embd, qd = hp->n_head * hp->head_dim, kvd = hp->n_head_kv * hp->head_dim;
-    size_t bytes = 0, embd_bytes = 0;
-    MMRT_TRY(bind(w, prefix, -1, &(weight_spec){&m->tok_embd, "embed_tokens.weight", hp->n_vocab, d},
-                  &embd_bytes, err));
+    const int64_t dims[N_DIMS] = {[D_EMBD] = hp->n_embd, [D_QD] = hp->n_head * hp->head_dim,
+                                  [D_KVD] = hp->n_head_kv * hp->head_dim, [D_FF] = hp->n_ff,
+                                  [D_VOCAB] = hp->n_vocab};
+    mmrt_weight_list *list = &m->weights;
+    MMRT_TRY(mmrt_weight_table_bind(w, prefix, embd_weights, N_OF(embd_weights), dims, m, list, err));
+    size_t embd_bytes = list->bytes;
+    char lp[256];
     for (int64_t i = 0; i < hp->n_layer; i++) {
-        mmrt_llm_layer *l = &m->layers[i];
-        const weight_spec specs[] = {
-            {&l->attn_norm, "input_layernorm.weight", 0, d},
-            {&l->wq, "self_attn.q_proj.weight", qd, d},
-            {&l->wk, "self_attn.k_proj.weight", kvd, d},
-            {&l->wv, "self_attn.v_proj.weight", kvd, d},
-            {&l->wo, "self_attn.o_proj.weight", d, qd},
-            {&l->ffn_norm, "post_attention_layernorm.weight", 0, d},
-            {&l->w_gate, "mlp.gate_proj.weight", hp->n_ff, d},
-            {&l->w_up, "mlp.up_proj.weight", hp->n_ff, d},
-            {&l->w_down, "mlp.down_proj.weight", d, hp->n_ff},
-        };
-        for (size_t k = 0; k < sizeof specs / sizeof *specs; k++)
-            MMRT_TRY(bind(w, prefix, i, &specs[k], &bytes, err));
+        snprintf(lp, sizeof lp, "%slayers.%lld.", prefix, (long long)i);
+        MMRT_TRY(mmrt_weight_table_bind(w, lp, layer_weights, N_OF(layer_weights), dims, &m->layers[i], list, err));
     }
-    MMRT_TRY(bind(w, prefix, -1, &(weight_spec){&m->out_norm, "norm.weight", 0, d}, &bytes, err));
+    MMRT_TRY(mmrt_weight_table_bind(w, prefix, norm_weights, N_OF(norm_weights), dims, m, list, err));
     /* Tied checkpoints usually omit lm_head.weight; some store a copy anyway. */
     if (mmrt_weights_find(w, "lm_head.weight") || !hp->tie_embeddings) {
-        MMRT_TRY(bind(w, "", -1, &(weight_spec){&m->lm_head, "lm_head.weight", hp->n_vocab, d}, &bytes, err));
+        MMRT_TRY(mmrt_weight_table_bind(w, "", head_weights, N_OF(head_weights), dims, m, list, err));
+        /* a decoded token reads one embedding row, so the table itself is not counted */
+        m->weight_bytes = list->bytes - embd_bytes;
     } else {
         m->lm_head = m->tok_embd;
-        bytes += embd_bytes;
+        MMRT_TRY(mmrt_weight_list_add(list, &m->lm_head, "lm_head (tied to embed_tokens)", err));
+        m->weight_bytes = list->bytes;
     }
-    /* a decoded token reads one embedding row, so the table itself is not counted */
-    m->weight_bytes = bytes;
     return MMRT_OK;
 }
 
@@ -81,29 +85,15 @@ mmrt_status mmrt_llm_init(mmrt_llm *m, const mmrt_llm_hparams *hp, const mmrt_we
 }
 
 mmrt_status mmrt_llm_upload(mmrt_llm *m, mmrt_weight_upload *u, mmrt_error *err) {
-    MMRT_TRY(mmrt_weight_upload_tensor(u, &m->tok_embd, "embed_tokens", err));
-    MMRT_TRY(mmrt_weight_upload_tensor(u, &m->out_norm, "norm", err));
-    MMRT_TRY(mmrt_weight_upload_tensor(u, &m->lm_head, "lm_head", err));
-    MMRT_TRY(mmrt_weight_upload_tensor(u, &m->rope_freq, "RoPE frequencies", err));
-    for (int64_t i = 0; i < m->hp.n_layer; i++) {
-        mmrt_llm_layer *l = &m->layers[i];
-        mmrt_tensor *ts[] = {&l->attn_norm, &l->wq, &l->wk, &l->wv, &l->wo,
-                             &l->ffn_norm, &l->w_gate, &l->w_up, &l->w_down};
-        static const char *names[] = {"input_layernorm", "q_proj", "k_proj", "v_proj", "o_proj",
-                                      "post_attention_layernorm", "gate_proj", "up_proj", "down_proj"};
-        for (size_t k = 0; k < sizeof ts / sizeof *ts; k++) {
-            char what[96];
-            snprintf(what, sizeof what, "layers.%lld.%s", (long long)i, names[k]);
-            MMRT_TRY(mmrt_weight_upload_tensor(u, ts[k], what, err));
-        }
-    }
-    return MMRT_OK;
+    MMRT_TRY(mmrt_weight_list_upload(&m->weights, u, err));
+    return mmrt_weight_upload_tensor(u, &m->rope_freq, "RoPE frequencies", err);
 }
 
 void mmrt_llm_free(mmrt_llm *m) {
     if (!m) return;
     free(m->layers);
     free(m->rope_inv_freq);
+    mmrt_weight_list_free(&m->weights);
     m->layers = NULL;
     m->rope_inv_freq = NULL;
 }

@@ -17,6 +17,7 @@
 #include "core/arena.h"
 #include "core/backend.h"
 #include "core/safetensors.h"
+#include "core/weight_table.h"
 #include "core/weight_upload.h"
 #include "llm_config.h"
 
@@ -42,6 +43,7 @@ typedef struct mmrt_llm {
     mmrt_tensor rope_freq; /* (n_rot / 2) f32 over rope_inv_freq, or its device copy */
     float rope_attn_factor;
     size_t weight_bytes;   /* bytes one forward pass reads, in the checkpoint's dtypes */
+    mmrt_weight_list weights; /* every checkpoint tensor bound above, for the upload */
 } mmrt_llm;
 
 /* Binds the decoder's weights from `w` (names under `prefix`, e.g. "model." or

@@ -66,7 +66,8 @@ static mmrt_status init(mmrt_smolvlm *v, const char *dir, const char *config_pat
         return mmrt_error_set(err, MMRT_ERR_MODEL,
                               "%s: %lld patches per tile side is not a multiple of scale_factor %lld",
                               config_path, (long long)side, (long long)scale);
-    MMRT_TRY(mmrt_idefics3_connector_init(&v->conn, scale, w, "model.connector.", vh->n_embd, text_hidden, err));
+    MMRT_TRY(mmrt_idefics3_connector_init(&v->conn, scale, w, "model.connector.", vh->n_embd, text_hidden,
+                                          &v->conn_weights, err));
     MMRT_TRY(mmrt_smolvlm_pp_config_load(dir, &v->pp, err));
     if (v->pp.max_image_size != vh->image)
         return mmrt_error_set(err, MMRT_ERR_MODEL,
@@ -88,31 +89,14 @@ mmrt_status mmrt_smolvlm_init(mmrt_smolvlm *v, const char *dir, const mmrt_weigh
 }
 
 mmrt_status mmrt_smolvlm_upload(mmrt_smolvlm *v, mmrt_weight_upload *u, mmrt_error *err) {
-    mmrt_siglip *e = &v->vit;
-    MMRT_TRY(mmrt_weight_upload_tensor(u, &e->patch_w, "vision patch_embedding", err));
-    MMRT_TRY(mmrt_weight_upload_tensor(u, &e->patch_b, "vision patch_embedding bias", err));
-    MMRT_TRY(mmrt_weight_upload_tensor(u, &e->pos_embd, "vision position_embedding", err));
-    MMRT_TRY(mmrt_weight_upload_tensor(u, &e->post_w, "vision post_layernorm", err));
-    MMRT_TRY(mmrt_weight_upload_tensor(u, &e->post_b, "vision post_layernorm bias", err));
-    for (int64_t i = 0; i < e->hp.n_layer; i++) {
-        mmrt_siglip_layer *l = &e->layers[i];
-        mmrt_tensor *ts[] = {&l->ln1_w, &l->ln1_b, &l->wq, &l->wk, &l->wv, &l->wo, &l->bq, &l->bk,
-                             &l->bv, &l->bo, &l->ln2_w, &l->ln2_b, &l->fc1_w, &l->fc1_b, &l->fc2_w, &l->fc2_b};
-        static const char *names[] = {"layer_norm1", "layer_norm1 bias", "q_proj", "k_proj", "v_proj",
-                                      "out_proj", "q_proj bias", "k_proj bias", "v_proj bias", "out_proj bias",
-                                      "layer_norm2", "layer_norm2 bias", "fc1", "fc1 bias", "fc2", "fc2 bias"};
-        for (size_t k = 0; k < sizeof ts / sizeof *ts; k++) {
-            char what[96];
-            snprintf(what, sizeof what, "vision layers.%lld.%s", (long long)i, names[k]);
-            MMRT_TRY(mmrt_weight_upload_tensor(u, ts[k], what, err));
-        }
-    }
-    return mmrt_weight_upload_tensor(u, &v->conn.proj_w, "connector modality_projection", err);
+    MMRT_TRY(mmrt_weight_list_upload(&v->vit.weights, u, err));
+    return mmrt_weight_list_upload(&v->conn_weights, u, err);
 }
 
 void mmrt_smolvlm_free(mmrt_smolvlm *v) {
     if (!v) return;
     mmrt_siglip_free(&v->vit);
+    mmrt_weight_list_free(&v->conn_weights);
     memset(v, 0, sizeof *v);
 }
 
@@ -181,7 +165,17 @@ typedef struct tile_out {
 /* The ViT's output of one tile, still on the backend, through the connector. */
 static mmrt_status connect_tile(const mmrt_tensor *x, void *user, mmrt_error *err) {
     const tile_out *t = user;
-    return mmrt_idefics3_connector_run_tensor(&t->v->conn, t->be, x, 1, t->v->vit.hp.n_patch, t->out, err);
+    mmrt_backend *be = t->be;
+    size_t n = (size_t)(t->v->image_seq_len * t->v->conn.text_hidden) * sizeof(float);
+    void *dout = NULL;
+    MMRT_TRY(be->iface->buffer_alloc(be, n, &dout, err));
+    mmrt_tensor y = mmrt_tensor_2d(MMRT_F32, dout, t->v->conn.text_hidden, t->v->image_seq_len);
+    y.backend = be;
+    mmrt_status st = mmrt_idefics3_connector_forward(&t->v->conn, be, x, 1, t->v->vit.hp.n_patch, &y, err);
+    if (st == MMRT_OK) st = be->iface->download(be, t->out, dout, n, err);
+    if (st == MMRT_OK) st = be->iface->synchronize(be, err);
+    be->iface->buffer_free(be, dout);
+    return st;
 }
 
 mmrt_status mmrt_smolvlm_encode(const mmrt_smolvlm *v, mmrt_backend *be, const float *pixel_values,

@@ -28,6 +28,7 @@
 typedef struct mmrt_smolvlm {
     mmrt_siglip vit;
     mmrt_idefics3_connector conn;
+    mmrt_weight_list conn_weights; /* the connector's, for the upload (the ViT keeps its own) */
     mmrt_smolvlm_pp_config pp;
     int64_t image_seq_len; /* L: <image> tokens (feature rows) per tile */
     int32_t image_token;   /* the id of "<image>" */

@@ -47,7 +47,7 @@ static void check_case(const char *name) {
     cr_assert_eq(y->shape[1] * r * r, n_patches, "%s: tokens per tile", dir);
 
     mmrt_idefics3_connector conn;
-    cr_assert_eq(mmrt_idefics3_connector_init(&conn, r, w, "model.connector.", dv, dt, &err), MMRT_OK,
+    cr_assert_eq(mmrt_idefics3_connector_init(&conn, r, w, "model.connector.", dv, dt, NULL, &err), MMRT_OK,
                  "%s", err.msg);
 
     float *in = malloc(x->n_bytes), *ref_out = malloc(y->n_bytes), *out = malloc(y->n_bytes);
@@ -101,16 +101,16 @@ Test(connector, bad_sizes_and_missing_weight) {
 
     /* wrong prefix: missing weight */
     err = (mmrt_error){0};
-    cr_assert_eq(mmrt_idefics3_connector_init(&conn, 2, w, "model.nope.", k / 4, dt, &err), MMRT_ERR_MODEL);
+    cr_assert_eq(mmrt_idefics3_connector_init(&conn, 2, w, "model.nope.", k / 4, dt, NULL, &err), MMRT_ERR_MODEL);
     cr_assert(strstr(err.msg, "model.nope.modality_projection.proj.weight"), "%s", err.msg);
     /* wrong shape */
     err = (mmrt_error){0};
-    cr_assert_eq(mmrt_idefics3_connector_init(&conn, 2, w, "model.connector.", k, dt, &err), MMRT_ERR_MODEL);
+    cr_assert_eq(mmrt_idefics3_connector_init(&conn, 2, w, "model.connector.", k, dt, NULL, &err), MMRT_ERR_MODEL);
     err = (mmrt_error){0};
-    cr_assert_eq(mmrt_idefics3_connector_init(&conn, 0, w, "model.connector.", k, dt, &err),
+    cr_assert_eq(mmrt_idefics3_connector_init(&conn, 0, w, "model.connector.", k, dt, NULL, &err),
                  MMRT_ERR_INVALID_ARG);
 
-    cr_assert_eq(mmrt_idefics3_connector_init(&conn, 2, w, "model.connector.", k / 4, dt, &err), MMRT_OK,
+    cr_assert_eq(mmrt_idefics3_connector_init(&conn, 2, w, "model.connector.", k / 4, dt, NULL, &err), MMRT_OK,
                  "%s", err.msg);
     mmrt_backend *be = backend(1, false);
     float in[6 * 64] = {0}, out[64] = {0};

@@ -257,7 +257,7 @@ Test(llama, device_out_of_memory_names_the_weight) {
     cr_assert_eq(mmrt_model_load(dir, &mp, &m), MMRT_ERR_OOM, "%s", mmrt_last_error());
     cr_assert_null(m);
     const char *msg = mmrt_last_error();
-    cr_assert(strstr(msg, "weight layers.") && strstr(msg, "bytes") && strstr(msg, "out of memory"), "message: %s", msg);
+    cr_assert(strstr(msg, "weight model.layers.") && strstr(msg, "bytes") && strstr(msg, "out of memory"), "message: %s", msg);
 }
 
 /* A failed upload rolls the weights back to the mmap: the model then runs on the CPU (what device

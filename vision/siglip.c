@@ -5,6 +5,7 @@
 #include "core/ops.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,54 +65,49 @@ mmrt_status mmrt_siglip_hparams_load(const char *config_path, mmrt_siglip_hparam
 
 /* ---- weights ---------------------------------------------------------------------------- */
 
-/* One weight to bind: `name` under the prefix (and "encoder.layers.<i>." for a layer's), shape
- * (rows, cols), or a (cols) vector when rows == 0. */
-typedef struct weight_spec {
-    mmrt_tensor *out;
-    const char *name;
-    int64_t rows, cols;
-} weight_spec;
+/* The encoder's blocks, declared once (core/weight_table.h). */
+enum { D_EMBD = 1, D_FF, D_PATCH, D_CHAN, D_P, N_DIMS };
 
-static mmrt_status bind(const mmrt_weights *w, const char *prefix, int64_t layer,
-                        const weight_spec *spec, mmrt_error *err) {
-    char name[256];
-    if (layer >= 0)
-        snprintf(name, sizeof name, "%sencoder.layers.%lld.%s", prefix, (long long)layer, spec->name);
-    else snprintf(name, sizeof name, "%s%s", prefix, spec->name);
-    return mmrt_weights_bind(w, name, spec->rows, spec->cols, spec->out, NULL, err);
-}
+static const mmrt_weight_decl top_weights[] = {
+    /* the conv weight (n_embd, C, p, p) is, row-major, the (n_embd, C·p·p) im2col matrix */
+    {.name = "embeddings.patch_embedding.weight", .offset = offsetof(mmrt_siglip, patch_w),
+     .shape = {D_EMBD, D_CHAN, D_P, D_P}, .flags = MMRT_WEIGHT_FLATTEN},
+    MMRT_WEIGHT(mmrt_siglip, patch_b, "embeddings.patch_embedding.bias", D_EMBD),
+    MMRT_WEIGHT(mmrt_siglip, pos_embd, "embeddings.position_embedding.weight", D_PATCH, D_EMBD),
+    MMRT_WEIGHT(mmrt_siglip, post_w, "post_layernorm.weight", D_EMBD),
+    MMRT_WEIGHT(mmrt_siglip, post_b, "post_layernorm.bias", D_EMBD),
+};
+static const mmrt_weight_decl layer_weights[] = {
+    MMRT_WEIGHT(mmrt_siglip_layer, ln1_w, "layer_norm1.weight", D_EMBD),
+    MMRT_WEIGHT(mmrt_siglip_layer, ln1_b, "layer_norm1.bias", D_EMBD),
+    MMRT_WEIGHT(mmrt_siglip_layer, wq, "self_attn.q_proj.weight", D_EMBD, D_EMBD),
+    MMRT_WEIGHT(mmrt_siglip_layer, bq, "self_attn.q_proj.bias", D_EMBD),
+    MMRT_WEIGHT(mmrt_siglip_layer, wk, "self_attn.k_proj.weight", D_EMBD, D_EMBD),
+    MMRT_WEIGHT(mmrt_siglip_layer, bk, "self_attn.k_proj.bias", D_EMBD),
+    MMRT_WEIGHT(mmrt_siglip_layer, wv, "self_attn.v_proj.weight", D_EMBD, D_EMBD),
+    MMRT_WEIGHT(mmrt_siglip_layer, bv, "self_attn.v_proj.bias", D_EMBD),
+    MMRT_WEIGHT(mmrt_siglip_layer, wo, "self_attn.out_proj.weight", D_EMBD, D_EMBD),
+    MMRT_WEIGHT(mmrt_siglip_layer, bo, "self_attn.out_proj.bias", D_EMBD),
+    MMRT_WEIGHT(mmrt_siglip_layer, ln2_w, "layer_norm2.weight", D_EMBD),
+    MMRT_WEIGHT(mmrt_siglip_layer, ln2_b, "layer_norm2.bias", D_EMBD),
+    MMRT_WEIGHT(mmrt_siglip_layer, fc1_w, "mlp.fc1.weight", D_FF, D_EMBD),
+    MMRT_WEIGHT(mmrt_siglip_layer, fc1_b, "mlp.fc1.bias", D_FF),
+    MMRT_WEIGHT(mmrt_siglip_layer, fc2_w, "mlp.fc2.weight", D_EMBD, D_FF),
+    MMRT_WEIGHT(mmrt_siglip_layer, fc2_b, "mlp.fc2.bias", D_EMBD),
+};
 
 static mmrt_status bind_all(mmrt_siglip *enc, const mmrt_weights *w, const char *prefix,
                             mmrt_error *err) {
     const mmrt_siglip_hparams *hp = &enc->hp;
-    int64_t d = hp->n_embd, p = hp->patch;
-    char name[256];
-    /* the conv weight (n_embd, C, p, p) is, row-major, the (n_embd, C·p·p) im2col matrix */
-    snprintf(name, sizeof name, "%sembeddings.patch_embedding.weight", prefix);
-    const mmrt_st_tensor *st;
-    MMRT_TRY(mmrt_weights_get(w, name, 4, (int64_t[]){d, hp->n_chan, p, p}, &st, err));
-    enc->patch_w = mmrt_tensor_2d(st->dtype, (void *)st->data, hp->n_chan * p * p, d);
-    const weight_spec top[] = {
-        {&enc->patch_b, "embeddings.patch_embedding.bias", 0, d},
-        {&enc->pos_embd, "embeddings.position_embedding.weight", hp->n_patch, d},
-        {&enc->post_w, "post_layernorm.weight", 0, d},
-        {&enc->post_b, "post_layernorm.bias", 0, d},
-    };
-    for (size_t k = 0; k < sizeof top / sizeof *top; k++) MMRT_TRY(bind(w, prefix, -1, &top[k], err));
+    const int64_t dims[N_DIMS] = {[D_EMBD] = hp->n_embd, [D_FF] = hp->n_ff, [D_PATCH] = hp->n_patch,
+                                  [D_CHAN] = hp->n_chan, [D_P] = hp->patch};
+    MMRT_TRY(mmrt_weight_table_bind(w, prefix, top_weights, sizeof top_weights / sizeof *top_weights, dims, enc,
+                                    &enc->weights, err));
+    char lp[256];
     for (int64_t i = 0; i < hp->n_layer; i++) {
-        mmrt_siglip_layer *l = &enc->layers[i];
-        const weight_spec specs[] = {
-            {&l->ln1_w, "layer_norm1.weight", 0, d},       {&l->ln1_b, "layer_norm1.bias", 0, d},
-            {&l->wq, "self_attn.q_proj.weight", d, d},     {&l->bq, "self_attn.q_proj.bias", 0, d},
-            {&l->wk, "self_attn.k_proj.weight", d, d},     {&l->bk, "self_attn.k_proj.bias", 0, d},
-            {&l->wv, "self_attn.v_proj.weight", d, d},     {&l->bv, "self_attn.v_proj.bias", 0, d},
-            {&l->wo, "self_attn.out_proj.weight", d, d},   {&l->bo, "self_attn.out_proj.bias", 0, d},
-            {&l->ln2_w, "layer_norm2.weight", 0, d},       {&l->ln2_b, "layer_norm2.bias", 0, d},
-            {&l->fc1_w, "mlp.fc1.weight", hp->n_ff, d},    {&l->fc1_b, "mlp.fc1.bias", 0, hp->n_ff},
-            {&l->fc2_w, "mlp.fc2.weight", d, hp->n_ff},    {&l->fc2_b, "mlp.fc2.bias", 0, d},
-        };
-        for (size_t k = 0; k < sizeof specs / sizeof *specs; k++)
-            MMRT_TRY(bind(w, prefix, i, &specs[k], err));
+        snprintf(lp, sizeof lp, "%sencoder.layers.%lld.", prefix, (long long)i);
+        MMRT_TRY(mmrt_weight_table_bind(w, lp, layer_weights, sizeof layer_weights / sizeof *layer_weights, dims,
+                                        &enc->layers[i], &enc->weights, err));
     }
     return MMRT_OK;
 }
@@ -131,6 +127,7 @@ mmrt_status mmrt_siglip_init(mmrt_siglip *enc, const char *config_path, const mm
 void mmrt_siglip_free(mmrt_siglip *enc) {
     if (!enc) return;
     free(enc->layers);
+    mmrt_weight_list_free(&enc->weights);
     enc->layers = NULL;
 }
 

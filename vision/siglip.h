@@ -32,6 +32,7 @@
 
 #include "core/backend.h"
 #include "core/safetensors.h"
+#include "core/weight_table.h"
 
 #include <stdint.h>
 
@@ -67,6 +68,7 @@ typedef struct mmrt_siglip {
     mmrt_tensor pos_embd; /* (n_patch, n_embd) */
     mmrt_siglip_layer *layers;
     mmrt_tensor post_w, post_b; /* (n_embd) */
+    mmrt_weight_list weights;   /* every tensor above, for the upload */
 } mmrt_siglip;
 
 /* Reads "vision_config" of the config.json at config_path into hp. Missing or absurd sizes are
