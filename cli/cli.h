@@ -57,6 +57,7 @@ int cli_parse_gen(const char *cmd, int argc, char **argv, int *i, cli_gen *g);
     "      --stop S           stop when S appears (repeatable, up to 16)\n"                         \
     "      --system TEXT      system message for the chat format (default: the template's)\n"      \
     "      --raw              no chat format\n"                                                     \
+    "      --special          print special tokens (<|im_end|>, <end_of_utterance>, ...) too\n"     \
     "      --ctx N            context size in tokens (default min(model's, 4096))\n"
 
 /* The --help lines of the options cli_parse_common takes. */

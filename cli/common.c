@@ -193,6 +193,10 @@ int cli_parse_gen(const char *cmd, int argc, char **argv, int *i, cli_gen *g) {
         g->gp.raw = true;
         return 1;
     }
+    if (strcmp(a, "--special") == 0) {
+        g->gp.special = true;
+        return 1;
+    }
     bool known = false;
     for (size_t k = 0; k < sizeof opts / sizeof *opts; k++) known |= strcmp(a, opts[k]) == 0;
     if (!known) return 0;

@@ -231,9 +231,10 @@ typedef struct mmrt_generate_params {
     bool no_split;          /* images as one tile, not split (the processor's do_image_splitting=False) */
     int64_t max_pixels;     /* images with more pixels are refused before decoding (0 = 100 million) */
     bool special;           /* false (default): special tokens (added tokens marked "special" in
-                             * tokenizer.json, e.g. <|im_end|>) are neither in the text nor passed to
-                             * on_token, as transformers' decode(skip_special_tokens=True); true:
-                             * they are */
+                             * tokenizer.json, e.g. <|im_start|>, <end_of_utterance>) are not printed:
+                             * their text is in no piece passed to on_token (which still gets their
+                             * ids), as transformers' decode(skip_special_tokens=True);
+                             * true: their text is passed too (skip_special_tokens=False) */
 } mmrt_generate_params;
 
 MMRT_API mmrt_generate_params mmrt_generate_default_params(void);

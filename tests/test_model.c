@@ -270,6 +270,41 @@ Test(session, seeded_sampling_is_reproducible_and_stop_strings_cut) {
     mmrt_model_free(m);
 }
 
+/* on_token's text leaves special tokens out unless gp.special is set: transformers'
+ * decode(skip_special_tokens=True / False) of the 64 greedy tokens, the 57th of which is
+ * <|im_start|> (special, not EOS). */
+Test(session, special_tokens_reach_on_token_only_when_asked) {
+    const char *dir = MMRT_FIXTURES_DIR "/llama/llama3-rope-f16";
+    cJSON *ref = tmpdir_read_json(MMRT_FIXTURES_DIR "/llama/llama3-rope-f16/reference.json");
+    const cJSON *chat = cJSON_GetObjectItem(cJSON_GetObjectItem(ref, "generation"), "chat");
+    const char *prompt = cJSON_GetStringValue(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(ref, "prompts"), "raw"), "text"));
+    const char *want[2] = {cJSON_GetStringValue(cJSON_GetObjectItem(chat, "text_all_64")),
+                           cJSON_GetStringValue(cJSON_GetObjectItem(chat, "text_all_64_special"))};
+    cr_assert(prompt && want[0] && want[1], "reference.json: prompts.raw.text, generation.chat.text_all_64*");
+    cr_assert_str_neq(want[0], want[1], "the fixture no longer generates a special token");
+    mmrt_model *m = NULL;
+    cr_assert_eq(mmrt_model_load(dir, NULL, &m), MMRT_OK, "%s", mmrt_last_error());
+    mmrt_session *s = NULL;
+    cr_assert_eq(mmrt_session_init(m, NULL, &s), MMRT_OK, "%s", mmrt_last_error());
+    for (int special = 0; special < 2; special++) {
+        mmrt_generate_params gp = mmrt_generate_default_params();
+        cr_assert_eq(gp.special, false, "special tokens are hidden by default");
+        gp.max_tokens = 64;
+        gp.temperature = 0.0f;
+        gp.special = special;
+        collect got;
+        mmrt_generate_result r;
+        generate(s, prompt, gp, &got, &r);
+        cr_assert_eq(r.n_generated, 64);
+        cr_assert_geq(got.calls, 64, "on_token is called for every token, special or not");
+        cr_assert_str_eq(got.text, want[special], "special %d", special);
+    }
+    mmrt_session_free(s);
+    mmrt_model_free(m);
+    cJSON_Delete(ref);
+}
+
 Test(session, unrecognised_chat_template_loads_but_needs_raw) {
     char *dir = copy_fixture(NULL);
     edit(dir, "tokenizer_config.json", "\"chat_template\": \"",

@@ -234,17 +234,23 @@ static void free_parts(prompt_parts *pp) {
 typedef struct collected {
     int32_t ids[64];
     int n;
+    char text[2048]; /* the pieces, concatenated */
+    size_t n_text;
 } collected;
 
 static int collect(const char *piece, size_t len, int32_t token, void *user) {
-    (void)piece;
-    (void)len;
     collected *c = user;
     if (token >= 0 && c->n < 64) c->ids[c->n++] = token;
+    cr_assert_lt(c->n_text + len, sizeof c->text);
+    memcpy(c->text + c->n_text, piece, len);
+    c->n_text += len;
+    c->text[c->n_text] = '\0';
     return 0;
 }
 
-static void check_pipeline(const char *name, image_source src) {
+/* The prompt's ids, the greedy ids and the text passed to on_token: without special tokens
+ * (transformers' decode(skip_special_tokens=True)), or with them when `special` is set. */
+static void check_pipeline(const char *name, image_source src, bool special) {
     fixture f;
     fixture_open(&f, name);
     const mmrt_st_tensor *ids_t = ref_tensor(&f, "input_ids"), *greedy = ref_tensor(&f, "greedy_ids");
@@ -267,6 +273,7 @@ static void check_pipeline(const char *name, image_source src) {
 
     collected got = {0};
     gp.max_tokens = (int32_t)n_new;
+    gp.special = special;
     gp.on_token = collect;
     gp.user = &got;
     mmrt_generate_result r;
@@ -277,6 +284,10 @@ static void check_pipeline(const char *name, image_source src) {
     for (int64_t i = 0; i < n_new; i++)
         cr_assert_eq(got.ids[i], want_greedy[i], "%s: greedy token %lld is %d, transformers %d", f.dir,
                      (long long)i, got.ids[i], want_greedy[i]);
+    const char *want_text =
+        cJSON_GetStringValue(mmrt_json_find(mmrt_json_find(f.json, "generation"), special ? "text_special" : "text"));
+    cr_assert_not_null(want_text, "%s: reference.json generation.text%s", f.dir, special ? "_special" : "");
+    cr_assert_str_eq(got.text, want_text, "%s: on_token's text (special %d)", f.dir, special);
     const mmrt_st_tensor *pv = ref_tensor(&f, "pixel_values");
     cr_assert_eq(r.n_image_tiles, pv->shape[0], "%s: %d tiles", f.dir, r.n_image_tiles);
     cr_assert_eq(r.n_image_tokens, pv->shape[0] * f.model->vision->image_seq_len);
@@ -294,12 +305,15 @@ ParameterizedTestParameters(smolvlm, files_to_tokens_match_transformers) {
     return cr_make_param_array(int, idx, N_CASES);
 }
 
-ParameterizedTest(int *c, smolvlm, files_to_tokens_match_transformers) { check_pipeline(cases[*c], FROM_FILE); }
+ParameterizedTest(int *c, smolvlm, files_to_tokens_match_transformers) {
+    check_pipeline(cases[*c], FROM_FILE, false);
+}
 
+/* two-images generates <|im_start|> and <row_r_col_c> tokens: with special on, their text too */
 Test(smolvlm, encoded_bytes_and_pixel_buffers) {
-    check_pipeline("two-images", FROM_BYTES);
-    check_pipeline("split", FROM_PIXELS); /* an RGB image: the pixel path is the file path */
-    check_pipeline("exif", FROM_PIXELS);  /* the decoded pixels are already upright */
+    check_pipeline("two-images", FROM_BYTES, true);
+    check_pipeline("split", FROM_PIXELS, false); /* an RGB image: the pixel path is the file path */
+    check_pipeline("exif", FROM_PIXELS, true);   /* the decoded pixels are already upright */
 }
 
 /* ---- bad input ------------------------------------------------------------------------------ */

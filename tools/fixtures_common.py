@@ -165,6 +165,23 @@ def greedy_quality(new, text, contains_eos, step_logits, full, extra=None):
     }
 
 
+def decoded_texts(hf_tok, tok, ids, key):
+    """The generated text as a user sees it: `key` = transformers' decode(ids, skip_special_tokens=True) (special
+    added tokens dropped: what mmrt prints by default), `key`_special = skip_special_tokens=False (mmrt --special).
+    tokenizers' decode of tokenizer.json (what mmrt reads) must give the same."""
+    out = {}
+    for suffix, skip in (("", True), ("_special", False)):
+        text = hf_tok.decode(ids, skip_special_tokens=skip)
+        assert text == tok.decode(ids, skip_special_tokens=skip), (key, suffix)
+        out[key + suffix] = text
+    return out
+
+
+TEXT_NOTE = ("text keys: transformers' tokenizer.decode(new tokens, skip_special_tokens=True), special added tokens "
+             "dropped (what mmrt prints by default); the same key with _special: skip_special_tokens=False (mmrt "
+             "--special)")
+
+
 def acceptable(q, new_tokens, min_distinct, margin_factor):
     # No U+0000 in the decoded text keeps reference.json easy on C JSON readers.
     return (q["new_tokens"] == new_tokens and not q["contains_eos"] and not q["text_has_nul"]

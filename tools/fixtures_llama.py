@@ -207,13 +207,14 @@ def build_case(case, tok_src_dir, vocab_size):
     rope_scaling_factor = float(model.model.rotary_emb.attention_scaling)
     tensors = {}
     greedy_info = {}
+    hf_tok = AutoTokenizer.from_pretrained(d)
     for p, v in prm.items():
         ref = forward_reference(model, v["ids"])
         new, q = results[p]
         tensors.update(fc.decoder_tensors(f"{p}.", v["ids"], ref, new))
         greedy_info[p] = {
-            "text_first_32": tok.decode(new[:32], skip_special_tokens=False),
-            "text_all_64": tok.decode(new, skip_special_tokens=False),
+            **fc.decoded_texts(hf_tok, tok, new[:32], "text_first_32"),
+            **fc.decoded_texts(hf_tok, tok, new, "text_all_64"),
             **q,
         }
     fc.save_reference(d, tensors)
@@ -268,6 +269,7 @@ def build_case(case, tok_src_dir, vocab_size):
                                    "no U+0000 in the decoded text, "
                                    f"min over steps of (top1 - top2) >= {MARGIN_FACTOR} * max |logit| over all "
                                    "steps, both for generate()'s cached per-step logits and a no-cache forward",
+                       "text_note": fc.TEXT_NOTE,
                        **greedy_info},
     })
     size = fc.total_size(d, files)

@@ -825,7 +825,7 @@ def build_case(case, tok_dir, tok):
     with safe_open(os.path.join(d, "model.safetensors"), "pt") as f:
         weight_names = sorted(f.keys())
     config_json = json.load(open(os.path.join(d, "config.json")))
-    dec = tok.decode(new, skip_special_tokens=False)
+    texts = fc.decoded_texts(proc.tokenizer, saved_tok, new, "text")
     tiles_info = []
     off = 0
     for k, (r, fname) in enumerate(zip(reps, spec["images"])):
@@ -889,7 +889,7 @@ def build_case(case, tok_dir, tok):
                                    f"no U+0000, min over steps of (top1 - top2) >= {MARGIN_FACTOR} * max |logit| "
                                    "over all steps, both for generate()'s cached per-step logits and a no-cache "
                                    "forward",
-                       "text": dec, **q},
+                       "text_note": fc.TEXT_NOTE, **texts, **q},
     })
     size = fc.total_size(d, files)
     print(f"smolvlm {case}: seed {seed}, tiles {n_tiles}, n={len(ids)} distinct={q['distinct']} "
