@@ -131,6 +131,37 @@ GEMMA3 = r"""{{ bos_token }}
 {%- endif -%}
 """
 
+# Hub templates quoted in the tests of mistral.rs (GitHub EricLBuehler/mistral.rs 28bf5fbc,
+# mistralrs-core/src/pipeline/mod.rs, test_chat_templates / test_image_chat_templates, whose expected outputs were
+# made with transformers' apply_chat_template), with the bos/eos/unk tokens listed there. Escapes as the Rust
+# literals give them: Llama 2's \n stay Jinja escapes, Idefics2's newline is a real one.
+MISTRAL_V01 = (
+    "{{ bos_token }}{% for message in messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}"
+    "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}"
+    "{% if message['role'] == 'user' %}{{ '[INST] ' + message['content'] + ' [/INST]' }}"
+    "{% elif message['role'] == 'assistant' %}{{ message['content'] + eos_token + ' ' }}"
+    "{% else %}{{ raise_exception('Only user and assistant roles are supported!') }}{% endif %}{% endfor %}")
+LLAMA2_CHAT = (
+    r"{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}"
+    r"{% set system_message = messages[0]['content'] %}{% else %}{% set loop_messages = messages %}"
+    r"{% set system_message = false %}{% endif %}{% for message in loop_messages %}"
+    r"{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}"
+    r"{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}"
+    r"{% if loop.index0 == 0 and system_message != false %}"
+    r"{% set content = '<<SYS>>\n' + system_message + '\n<</SYS>>\n\n' + message['content'] %}"
+    r"{% else %}{% set content = message['content'] %}{% endif %}"
+    r"{% if message['role'] == 'user' %}{{ bos_token + '[INST] ' + content.strip() + ' [/INST]' }}"
+    r"{% elif message['role'] == 'assistant' %}{{ ' '  + content.strip() + ' ' + eos_token }}{% endif %}"
+    r"{% endfor %}")
+IDEFICS2 = (
+    "{% for message in messages %}{{message['role'].capitalize()}}"
+    "{% if message['content'][0]['type'] == 'image' %}{{':'}}{% else %}{{': '}}{% endif %}"
+    "{% for line in message['content'] %}{% if line['type'] == 'text' %}{{line['text']}}"
+    "{% elif line['type'] == 'image' %}{{ '<image>' }}{% endif %}{% endfor %}<end_of_utterance>\n{% endfor %}"
+    "{% if add_generation_prompt %}{{ 'Assistant:' }}{% endif %}")
+MISTRAL_RS = ("as quoted in mistral.rs's tests (GitHub EricLBuehler/mistral.rs 28bf5fbc "
+              "mistralrs-core/src/pipeline/mod.rs), not taken from the hub itself")
+
 # ---------------------------------------------------------------------------------------------------------------
 # Special tokens: what each checkpoint's tokenizer passes (`special_tokens_map`, in SPECIAL_TOKENS_ATTRIBUTES order,
 # then model-specific named tokens). Values from the checkpoints' tokenizer_config.json / special_tokens_map.json
@@ -228,18 +259,24 @@ TEMPLATES = [
     dict(id="qwen3-0.6b", family="qwen3", origin=(LLAMA_CPP, "Qwen-Qwen3-0.6B.jinja"),
          source="Qwen/Qwen3-0.6B tokenizer_config.json chat_template", specials=QWEN, groups=["tools", "reasoning"],
          kwargs_cases=[("no_thinking", {"enable_thinking": False})]),
-    dict(id="gemma-7b-it", family="gemma", origin=(LLAMA_CPP_TEST, "google/gemma-7b-it"),
-         source="google/gemma-7b-it tokenizer_config.json chat_template, via llama.cpp "
-                f"{LLAMA_CPP_COMMIT} tests/test-chat-template.cpp (inline literal) in the llama-cpp-python "
-                f"{LLAMA_CPP_PYTHON} sdist", specials=GEMMA, groups=[]),
     dict(id="gemma-2-2b-it", family="gemma2", origin=(LLAMA_CPP, "google-gemma-2-2b-it.jinja"),
-         source="google/gemma-2-2b-it tokenizer_config.json chat_template", specials=GEMMA, groups=[]),
+         source="google/gemma-2-2b-it tokenizer_config.json chat_template (google/gemma-7b-it's, as quoted in "
+                "mistral.rs's tests, is byte-identical)", specials=GEMMA, groups=[]),
     dict(id="gemma-3-it", family="gemma3", origin=(TEXT, GEMMA3),
          source="google/gemma-3-{4b,12b,27b}-it chat template, via transformers (GitHub huggingface/transformers "
                 "0d7e95d9) src/transformers/models/gemma3/convert_gemma3_weights.py _CHAT_TEMPLATE, the template "
                 "that script writes into converted checkpoints; not compared with the hub file itself",
          specials={**GEMMA, "boi_token": "<start_of_image>", "eoi_token": "<end_of_image>",
                    "image_token": "<image_soft_token>"}, groups=["image"]),
+    dict(id="mistral-7b-instruct-v0.1", family="mistral", origin=(TEXT, MISTRAL_V01),
+         source="mistralai/Mistral-7B-Instruct-v0.1 tokenizer_config.json chat_template, " + MISTRAL_RS,
+         specials=MISTRAL, groups=[]),
+    dict(id="llama-2-13b-chat", family="llama2", origin=(TEXT, LLAMA2_CHAT),
+         source="meta-llama/Llama-2-13b-chat-hf tokenizer_config.json chat_template, " + MISTRAL_RS,
+         specials=MISTRAL, groups=[]),
+    dict(id="idefics2-8b-chatty", family="idefics2", origin=(TEXT, IDEFICS2),
+         source="HuggingFaceM4/idefics2-8b-chatty chat template, " + MISTRAL_RS,
+         specials=MISTRAL, groups=["list", "image"]),
     dict(id="mistral-7b-instruct-v0.2", family="mistral", origin=(LLAMA_CPP_TEST,
          "mistralai/Mistral-7B-Instruct-v0.2 (NOTE: Old pre-v1 without a system prompt)"),
          source="mistralai/Mistral-7B-Instruct-v0.2 tokenizer_config.json chat_template (the old one, no system "
