@@ -348,7 +348,7 @@ TEMPLATES = [
 ]
 
 
-def _llama_cpp_note(t):
+def _source_note(t):
     kind, name = t["origin"]
     if kind == LLAMA_CPP:
         return (f"{t['source']}, via llama.cpp {LLAMA_CPP_COMMIT} models/templates/{name} in the llama-cpp-python "
@@ -616,7 +616,7 @@ def generate(llama_cpp_sdist=None):
                 cases.append(case)
             assert len(cases) >= 4, t["id"]
             n_cases += len(cases)
-            out_templates.append({"id": t["id"], "file": f"templates/{t['id']}.jinja", "source": _llama_cpp_note(t),
+            out_templates.append({"id": t["id"], "file": f"templates/{t['id']}.jinja", "source": _source_note(t),
                                   "family": t["family"], "sha256": digest, "cases": cases})
     finally:
         ctu.datetime = real_datetime
