@@ -1,0 +1,217 @@
+/* The Jinja2 interpreter (text/jinja.h) against jinja2 itself: every case of
+ * tests/fixtures/jinja/cases.json (written by tools/fixtures_jinja.py in transformers' chat-template
+ * environment) must render byte-identically, or fail where jinja2 fails. Plus the limits (steps,
+ * parser depth, output), syntax-error positions and raise_exception's message. */
+#include "core/json.h"
+#include "text/jinja.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CASES MMRT_FIXTURES_DIR "/jinja/cases.json"
+
+/* Renders src with ctx; returns the status, *out (caller frees) on success. */
+static mmrt_status render(const char *src, const cJSON *ctx, const mmrt_jinja_options *opt, char **out,
+                          mmrt_error *err) {
+    mmrt_jinja_template *t = NULL;
+    *out = NULL;
+    mmrt_status st = mmrt_jinja_parse(src, strlen(src), "case.jinja", &t, err);
+    if (st != MMRT_OK) {
+        cr_assert_null(t);
+        return st;
+    }
+    st = mmrt_jinja_render(t, ctx, opt, out, err);
+    mmrt_jinja_template_free(t);
+    return st;
+}
+
+/* Prints where a and b first differ. */
+static void show_diff(const char *name, const char *want, const char *got) {
+    size_t i = 0;
+    while (want[i] && want[i] == got[i]) i++;
+    fprintf(stderr, "case %s: first difference at byte %zu\n  expected: \"%s\"\n  got:      \"%s\"\n", name, i,
+            want, got);
+}
+
+Test(jinja, fixture_cases) {
+    cJSON *doc = NULL;
+    mmrt_error err = {0};
+    cr_assert_eq(mmrt_json_load_file(CASES, &doc, &err), MMRT_OK, "%s", err.msg);
+    const cJSON *cases = cJSON_GetObjectItemCaseSensitive(doc, "cases");
+    const cJSON *dflt = cJSON_GetObjectItemCaseSensitive(doc, "default_context");
+    const cJSON *now = cJSON_GetObjectItemCaseSensitive(doc, "now");
+    cr_assert(cJSON_IsArray(cases) && cJSON_IsNumber(now), "%s: no cases or now", CASES);
+    mmrt_jinja_options opt = {.now = (int64_t)now->valuedouble};
+    int n = 0, failed = 0;
+    const char *first_fail = NULL;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cases) {
+        const char *name = cJSON_GetObjectItemCaseSensitive(c, "name")->valuestring;
+        const char *src = cJSON_GetObjectItemCaseSensitive(c, "template")->valuestring;
+        const cJSON *ctx = cJSON_GetObjectItemCaseSensitive(c, "context");
+        const cJSON *expected = cJSON_GetObjectItemCaseSensitive(c, "expected");
+        char *out = NULL;
+        err = (mmrt_error){0};
+        mmrt_status st = render(src, ctx ? ctx : dflt, &opt, &out, &err);
+        n++;
+        bool ok;
+        if (cJSON_IsString(expected)) {
+            ok = st == MMRT_OK && strcmp(out, expected->valuestring) == 0;
+            if (!ok && failed < 5) {
+                if (st != MMRT_OK) fprintf(stderr, "case %s: failed (%s), expected \"%s\"\n", name, err.msg, expected->valuestring);
+                else show_diff(name, expected->valuestring, out);
+            }
+        } else {
+            ok = st != MMRT_OK && out == NULL && err.msg[0] != '\0';
+            if (!ok && failed < 5)
+                fprintf(stderr, "case %s: jinja2 fails (%s) but we rendered \"%s\"\n", name,
+                        cJSON_GetObjectItemCaseSensitive(c, "message")->valuestring, out ? out : "");
+        }
+        if (!ok && !first_fail) first_fail = name;
+        failed += !ok;
+        free(out);
+    }
+    cr_assert_gt(n, 100, "only %d cases in %s", n, CASES);
+    cr_expect_eq(failed, 0, "%d of %d jinja cases differ from jinja2 (first: %s)", failed, n, first_fail);
+    cJSON_Delete(doc);
+}
+
+Test(jinja, max_steps) {
+    char *out = NULL;
+    mmrt_error err = {0};
+    mmrt_jinja_options opt = {.max_steps = 1000000};
+    mmrt_status st = render("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+                            NULL, &opt, &out, &err);
+    cr_assert_eq(st, MMRT_ERR_INVALID_ARG, "status %d: %s", st, err.msg);
+    cr_assert_null(out);
+    cr_assert(strstr(err.msg, "max_steps") && strstr(err.msg, "case.jinja:1:"), "%s", err.msg);
+    /* the default limit stops it too */
+    err = (mmrt_error){0};
+    st = render("{% for i in range(100000) %}{% for j in range(100000) %}{{ j }}{% endfor %}{% endfor %}", NULL,
+                NULL, &out, &err);
+    cr_assert_eq(st, MMRT_ERR_INVALID_ARG, "status %d: %s", st, err.msg);
+}
+
+Test(jinja, parser_depth) {
+    size_t n = 5000;
+    char *src = malloc(2 * n + 16);
+    cr_assert_not_null(src);
+    strcpy(src, "{{ ");
+    memset(src + 3, '(', n);
+    strcpy(src + 3 + n, "1");
+    memset(src + 4 + n, ')', n);
+    strcpy(src + 4 + 2 * n, " }}");
+    mmrt_jinja_template *t = NULL;
+    mmrt_error err = {0};
+    mmrt_status st = mmrt_jinja_parse(src, strlen(src), "deep.jinja", &t, &err);
+    cr_assert_neq(st, MMRT_OK);
+    cr_assert_null(t);
+    cr_assert(strstr(err.msg, "deep.jinja:1:") && strstr(err.msg, "nested too deeply"), "%s", err.msg);
+    /* nested blocks and unary minus are bounded too */
+    for (int kind = 0; kind < 2; kind++) {
+        size_t len = 0;
+        for (size_t i = 0; i < 2000 && len + 32 < 2 * n; i++) len += (size_t)sprintf(src + len, kind ? "-" : "{%% if x %%}");
+        src[len] = '\0';
+        if (kind) strcpy(src + len, "1");
+        char *wrapped = malloc(strlen(src) + 16);
+        sprintf(wrapped, kind ? "{{ %s }}" : "%s", src);
+        err = (mmrt_error){0};
+        st = mmrt_jinja_parse(wrapped, strlen(wrapped), "deep.jinja", &t, &err);
+        cr_assert_neq(st, MMRT_OK, "kind %d parsed", kind);
+        cr_assert(strstr(err.msg, "nested too deeply"), "kind %d: %s", kind, err.msg);
+        free(wrapped);
+    }
+    free(src);
+}
+
+Test(jinja, max_depth_macro_recursion) {
+    char *out = NULL;
+    mmrt_error err = {0};
+    mmrt_status st = render("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", NULL, NULL, &out, &err);
+    cr_assert_eq(st, MMRT_ERR_INVALID_ARG, "status %d: %s", st, err.msg);
+    cr_assert(strstr(err.msg, "max_depth"), "%s", err.msg);
+}
+
+Test(jinja, max_output) {
+    char *out = NULL;
+    mmrt_error err = {0};
+    mmrt_jinja_options opt = {.max_output = 1 << 20};
+    mmrt_status st = render("{% for i in range(100000) %}{{ 'x' * 100 }}{% endfor %}", NULL, &opt, &out, &err);
+    cr_assert_eq(st, MMRT_ERR_INVALID_ARG, "status %d: %s", st, err.msg);
+    cr_assert(strstr(err.msg, "max_output"), "%s", err.msg);
+    err = (mmrt_error){0};
+    st = render("{{ 'x' * 100000000 }}", NULL, &opt, &out, &err);
+    cr_assert_eq(st, MMRT_ERR_INVALID_ARG, "status %d: %s", st, err.msg);
+    cr_assert(strstr(err.msg, "max_output"), "%s", err.msg);
+    /* under the limit it renders */
+    st = render("{{ 'x' * 1000 }}", NULL, &opt, &out, &err);
+    cr_assert_eq(st, MMRT_OK, "%s", err.msg);
+    cr_assert_eq(strlen(out), 1000);
+    free(out);
+}
+
+Test(jinja, syntax_error_positions) {
+    static const struct {
+        const char *src, *needle;
+        mmrt_status st;
+    } cases[] = {
+        {"line one\n{{ x | foo }}", "t.jinja:2:8: unknown filter 'foo'", MMRT_ERR_UNSUPPORTED},
+        {"a\nb\n  {% include 'x' %}", "t.jinja:3:6: unsupported tag 'include'", MMRT_ERR_UNSUPPORTED},
+        {"{% if x %}\n{% for y in z %}", "t.jinja:2:17: unexpected end of template, expected 'endfor'", MMRT_ERR_BAD_FORMAT},
+        {"{{ 1 + }}", "t.jinja:1:8: unexpected 'end of print statement'", MMRT_ERR_BAD_FORMAT},
+        {"x {# open", "t.jinja:1:3: missing end of comment tag", MMRT_ERR_BAD_FORMAT},
+        {"{{ x is nope }}", "t.jinja:1:9: unknown test 'nope'", MMRT_ERR_UNSUPPORTED},
+        {"{% bogus %}", "t.jinja:1:4: unknown tag 'bogus'", MMRT_ERR_BAD_FORMAT},
+        {"\xff", "t.jinja: the template is not valid UTF-8", MMRT_ERR_BAD_FORMAT},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        mmrt_jinja_template *t = NULL;
+        mmrt_error err = {0};
+        mmrt_status st = mmrt_jinja_parse(cases[i].src, strlen(cases[i].src), "t.jinja", &t, &err);
+        cr_expect_eq(st, cases[i].st, "case %zu: status %d, expected %d (%s)", i, st, cases[i].st, err.msg);
+        cr_expect(strstr(err.msg, cases[i].needle) != NULL, "case %zu: \"%s\" lacks \"%s\"", i, err.msg, cases[i].needle);
+        cr_expect_null(t);
+    }
+}
+
+Test(jinja, raise_exception_and_runtime_errors) {
+    cJSON *ctx = cJSON_Parse("{\"messages\": [{\"role\": \"tool\"}]}");
+    char *out = NULL;
+    mmrt_error err = {0};
+    mmrt_status st = render("{% for m in messages %}\n{% if m.role not in ['user', 'assistant'] %}"
+                            "{{ raise_exception('Unknown role: ' + m.role) }}{% endif %}{% endfor %}",
+                            ctx, NULL, &out, &err);
+    cr_assert_eq(st, MMRT_ERR_BAD_FORMAT, "status %d: %s", st, err.msg);
+    cr_assert_null(out);
+    cr_assert(strstr(err.msg, "case.jinja:2:") && strstr(err.msg, "Unknown role: tool"), "%s", err.msg);
+    err = (mmrt_error){0};
+    st = render("{{ messages[0].content.strip() }}", ctx, NULL, &out, &err);
+    cr_assert_eq(st, MMRT_ERR_BAD_FORMAT, "status %d: %s", st, err.msg);
+    cr_assert(strstr(err.msg, "'dict object' has no attribute 'content'"), "%s", err.msg);
+    cJSON_Delete(ctx);
+}
+
+Test(jinja, strftime_and_api) {
+    char *out = NULL;
+    mmrt_error err = {0};
+    mmrt_jinja_options opt = {.now = 86400 * 365};
+    cr_assert_eq(render("{{ strftime_now('%Y-%m-%d') }}", NULL, &opt, &out, &err), MMRT_OK, "%s", err.msg);
+    cr_assert_str_eq(out, "1971-01-01");
+    free(out);
+    cJSON *arr = cJSON_CreateArray();
+    cr_assert_eq(render("x", arr, NULL, &out, &err), MMRT_ERR_INVALID_ARG);
+    cJSON_Delete(arr);
+    mmrt_jinja_template_free(NULL);
+    cr_assert_eq(mmrt_jinja_parse("x", 1, NULL, NULL, &err), MMRT_ERR_INVALID_ARG);
+    /* a template renders many times, the same each time */
+    mmrt_jinja_template *t = NULL;
+    cr_assert_eq(mmrt_jinja_parse("{{ 1 + 1 }}\n", 12, NULL, &t, &err), MMRT_OK, "%s", err.msg);
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(mmrt_jinja_render(t, NULL, NULL, &out, &err), MMRT_OK, "%s", err.msg);
+        cr_assert_str_eq(out, "2");
+        free(out);
+    }
+    mmrt_jinja_template_free(t);
+}
