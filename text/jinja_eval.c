@@ -135,9 +135,7 @@ static int call_macro(jj_render *r, const macro_value *mv, const jj_value *args,
     r->out = saved;
     r->brk = 0;
     if (rc) return -1;
-    if (jj_buf_value(r, &buf, out)) return -1;
-    out->safe = 1;
-    return 0;
+    return jj_buf_value(r, &buf, out); /* Markup only under autoescape, which is off */
 }
 
 int jj_call_value(jj_render *r, jj_frame *f, const jj_value *callee, const jj_value *args, int n_args,

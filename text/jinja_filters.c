@@ -168,7 +168,7 @@ static int sorted(jj_render *r, const jj_list *items, const jj_value *keys, bool
 
 static bool flag(const jj_value *v, bool dflt) { return v ? jj_truthy(v) : dflt; }
 
-static int escape_html(jj_render *r, const jj_value *v, jj_value *out) {
+int jj_escape(jj_render *r, const jj_value *v, jj_value *out) {
     if (v->t == JV_STR && v->safe) {
         *out = *v;
         return 0;
@@ -219,7 +219,12 @@ static int do_tojson(jj_render *r, const jj_value *v, const jj_args *a, jj_value
 static int filter_seq(jj_render *r, jj_frame *f, const char *name, const jj_value *in, const jj_args *a,
                       jj_value *out) {
     jj_list *items;
-    if (jj_iterate(r, in, &items)) return -1;
+    jj_value none_list;
+    if (!jj_truthy(in)) { /* jinja2 iterates only a truthy value: none|map(...) is empty */
+        if (!(items = jj_list_new(r, 0, JV_LIST, &none_list))) return -1;
+    } else if (jj_iterate(r, in, &items)) {
+        return -1;
+    }
     bool is_map = !strcmp(name, "map"), attr = strstr(name, "attr") != NULL, keep = name[0] == 's';
     jj_list *l = jj_list_new(r, items->n, JV_LIST, out);
     if (!l) return -1;
@@ -604,9 +609,9 @@ int jj_filter(jj_render *r, jj_frame *f, const char *name, const jj_value *in, c
         if (name[0] == 'f' && in->t == JV_STR) {
             jj_value plain = *in;
             plain.safe = 0;
-            return escape_html(r, &plain, out);
+            return jj_escape(r, &plain, out);
         }
-        return escape_html(r, in, out);
+        return jj_escape(r, in, out);
     }
     if (!strcmp(name, "string")) return need_str(r, in, out);
     if (!strcmp(name, "items")) {

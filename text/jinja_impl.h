@@ -393,6 +393,8 @@ static inline const jj_value *jj_arg(const jj_args *a, int pos, const char *name
 
 /* ---- filters, tests, methods (jinja_filters.c, jinja_methods.c) ---- */
 
+/* HTML-escapes str(v) (& < > " ') into a Markup string; Markup input is returned as is. */
+int jj_escape(jj_render *r, const jj_value *v, jj_value *out);
 bool jj_filter_known(const char *name);
 bool jj_test_known(const char *name);
 int jj_filter(jj_render *r, jj_frame *f, const char *name, const jj_value *in, const jj_value *args,

@@ -119,9 +119,19 @@ int jj_binop(jj_render *r, int op, const jj_value *a, const jj_value *b, jj_valu
         return float_arith(r, op, jj_num(a), jj_num(b), out);
     }
     if (op == '+' && a->t == JV_STR && b->t == JV_STR) {
+        if (a->safe != b->safe) { /* Markup + str escapes the str, either way round */
+            jj_value ea, eb;
+            if (jj_escape(r, a, &ea) || jj_escape(r, b, &eb)) return -1;
+            ea.safe = eb.safe = 0;
+            if (jj_binop(r, '+', &ea, &eb, out)) return -1;
+            out->safe = 1;
+            return 0;
+        }
         jj_buf buf = {0};
         if (jj_buf_put(r, &buf, a->u.s->s, a->u.s->len) || jj_buf_put(r, &buf, b->u.s->s, b->u.s->len)) return -1;
-        return jj_buf_value(r, &buf, out);
+        if (jj_buf_value(r, &buf, out)) return -1;
+        out->safe = a->safe;
+        return 0;
     }
     if (op == '+' && a->t == b->t && jj_is_seq(a)) {
         size_t n = a->u.l->n, m = b->u.l->n;
