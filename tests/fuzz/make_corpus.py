@@ -322,6 +322,7 @@ def main():
     safetensors()
     llm_config()
     tokenizer()
+    __import__("jinja_seeds").main(write, write_dict)
     total = sum(os.path.getsize(os.path.join(dp, f)) for dp, _, fs in os.walk(OUT) for f in fs)
     print(f"corpus: {total} bytes under {os.path.relpath(OUT, ROOT)}")
     if total > 1 << 20:
