@@ -1,7 +1,8 @@
 /* Internals of the Jinja2 interpreter (text/jinja.h), shared by text/jinja_*.c:
  *   jinja_pool.c    the bump pool every parse and render allocates from, and the output buffer
  *   jinja_lex.c     source -> tokens (jinja2's lexer with trim_blocks and lstrip_blocks)
- *   jinja_parse.c   tokens -> syntax tree (jinja2's parser, a bounded recursive descent)
+ *   jinja_parse.c   tokens -> syntax tree: statements (jinja2's parser, a bounded recursive descent)
+ *   jinja_parse_expr.c  expressions (shared parser state in jinja_parser.h)
  *   jinja_value.c   Python values: conversion from cJSON, truth, equality, order, str(), repr()
  *   jinja_json.c    tojson (Python's json.dumps)
  *   jinja_eval.c    statements and expressions
