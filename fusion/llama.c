@@ -262,36 +262,64 @@ static mmrt_status output_logits(const mmrt_llm *m, mmrt_llm_state *s, const mmr
     return MMRT_OK;
 }
 
-/* Overwrites the rows of x (the chunk's tokens t0 .. t0 + n) whose id is the media token with the
- * next rows of b->media: those rows go up in one block with their positions, and a scatter on the
- * backend puts them in place. */
-static mmrt_status splice_media(const mmrt_llm_batch *b, mmrt_llm_state *s, mmrt_tensor *x, int64_t t0,
-                                int64_t n, mmrt_error *err) {
+/* Overwrites the rows of x (the chunk's tokens t0 .. t0 + n) that segments cover with their rows:
+ * per segment, the chunk's positions go up in one block and a scatter on the backend puts the
+ * segment's next rows in place. */
+static mmrt_status splice_segments(const mmrt_llm_batch *b, mmrt_llm_state *s, mmrt_tensor *x, int64_t t0,
+                                   int64_t n, mmrt_error *err) {
     mmrt_backend *be = s->be;
-    int64_t row0 = 0; /* media rows used before this chunk */
-    for (int64_t i = 0; i < t0; i++) row0 += b->ids[i] == b->media_token;
-    int32_t *pos = malloc(sizeof(int32_t) * (size_t)n);
+    int32_t *pos = malloc(sizeof(int32_t) * (size_t)n); /* every segment's positions, disjoint */
     if (!pos) return mmrt_error_oom(err, sizeof(int32_t) * (size_t)n, "media positions");
-    int64_t m = 0;
-    for (int64_t i = 0; i < n; i++)
-        if (b->ids[t0 + i] == b->media_token) pos[m++] = (int32_t)i;
     size_t mark = mmrt_arena_mark(&s->arena);
-    mmrt_status st = MMRT_OK;
-    if (m > 0) {
-        mmrt_tensor rows = mmrt_arena_matrix(&s->arena, be, x->ne[0], m, err); /* (m, n_embd) */
-        mmrt_tensor idx = mmrt_arena_tensor(&s->arena, MMRT_I32, 1, (int64_t[]){m}, err);
-        idx.backend = be;
-        st = !rows.data || !idx.data ? (err ? err->status : MMRT_ERR_OOM) : MMRT_OK;
-        if (st == MMRT_OK)
-            st = be->iface->upload(be, rows.data, b->media + (size_t)row0 * (size_t)x->ne[0],
-                                   mmrt_tensor_nbytes(&rows), err);
-        if (st == MMRT_OK) st = be->iface->upload(be, idx.data, pos, sizeof(int32_t) * (size_t)m, err);
-        if (st == MMRT_OK) st = be->iface->synchronize(be, err); /* pos is freed next */
-        if (st == MMRT_OK) st = mmrt_scatter_rows(be, x, &rows, &idx, err);
+    mmrt_tensor idx = mmrt_arena_tensor(&s->arena, MMRT_I32, 1, (int64_t[]){n}, err); /* (n) */
+    idx.backend = be;
+    mmrt_status st = idx.data ? MMRT_OK : (err ? err->status : MMRT_ERR_OOM);
+    int64_t used = 0;
+    for (size_t k = 0; k < b->n_segments && st == MMRT_OK; k++) {
+        const mmrt_llm_segment *g = &b->segments[k];
+        int64_t lo = g->begin > t0 ? g->begin : t0, hi = g->end < t0 + n ? g->end : t0 + n;
+        if (lo >= hi) continue;
+        int64_t row0 = 0, m = 0; /* the segment's rows used before this chunk, and in it */
+        for (int64_t i = g->begin; i < lo; i++) row0 += b->ids[i] == g->token;
+        for (int64_t i = lo; i < hi; i++)
+            if (b->ids[i] == g->token) pos[used + m++] = (int32_t)(i - t0);
+        if (m == 0) continue;
+        mmrt_tensor rows = mmrt_tensor_slice(g->rows, 1, row0, m);
+        mmrt_tensor ix = mmrt_tensor_slice(&idx, 0, used, m);
+        st = be->iface->upload(be, ix.data, pos + used, sizeof(int32_t) * (size_t)m, err);
+        if (st == MMRT_OK) st = mmrt_scatter_rows(be, x, &rows, &ix, err);
+        used += m;
     }
+    mmrt_error ignored = {0}; /* pos is freed next: no upload may still read it */
+    if (st == MMRT_OK) st = be->iface->synchronize(be, err);
+    else be->iface->synchronize(be, &ignored);
     free(pos);
     mmrt_arena_reset(&s->arena, mark);
     return st;
+}
+
+/* The segments must lie in the batch, in order, and hold as many rows of the decoder's width as
+ * they cover tokens. */
+static mmrt_status check_segments(const mmrt_llm *m, const mmrt_llm_batch *b, mmrt_error *err) {
+    int64_t prev_end = 0;
+    for (size_t k = 0; k < b->n_segments; k++) {
+        const mmrt_llm_segment *g = &b->segments[k];
+        if (!b->ids || g->begin < prev_end || g->begin >= g->end || g->end > b->n_tok || !g->rows)
+            return mmrt_error_set(err, MMRT_ERR_INVALID_ARG,
+                                  "decode: media segment %zu [%lld, %lld) is not inside the %lld token ids after "
+                                  "the previous one",
+                                  k, (long long)g->begin, (long long)g->end, (long long)b->n_tok);
+        int64_t count = 0;
+        for (int64_t i = g->begin; i < g->end; i++) count += b->ids[i] == g->token;
+        if (g->rows->type != MMRT_F32 || !mmrt_tensor_is_contiguous(g->rows) || g->rows->ne[0] != m->hp.n_embd ||
+            g->rows->ne[1] != count || mmrt_tensor_nelements(g->rows) != count * m->hp.n_embd)
+            return mmrt_error_set(err, MMRT_ERR_INVALID_ARG,
+                                  "decode: media segment %zu covers %lld tokens %d but its rows are not (%lld, "
+                                  "%lld) f32",
+                                  k, (long long)count, g->token, (long long)count, (long long)m->hp.n_embd);
+        prev_end = g->end;
+    }
+    return MMRT_OK;
 }
 
 static mmrt_status decode_chunk(const mmrt_llm *m, mmrt_llm_state *s, const mmrt_llm_batch *b,
@@ -320,7 +348,7 @@ static mmrt_status decode_chunk(const mmrt_llm *m, mmrt_llm_state *s, const mmrt
     MMRT_TRY(st);
 
     if (b->ids) MMRT_TRY(mmrt_get_rows(be, &x, &m->tok_embd, &ids, err));
-    if (b->ids && b->media) MMRT_TRY(splice_media(b, s, &x, t0, n, err));
+    if (b->n_segments) MMRT_TRY(splice_segments(b, s, &x, t0, n, err));
     if (hp->embd_scale != 1.0f) MMRT_TRY(mmrt_scale(be, &x, &x, hp->embd_scale, err));
     bool whole = b->on_hidden && n == b->n_tok; /* hidden states are reported for unchunked calls */
     if (whole) b->on_hidden(0, &x, b->hidden_user);
@@ -351,6 +379,7 @@ mmrt_status mmrt_llm_decode(const mmrt_llm *m, mmrt_llm_state *s, const mmrt_llm
             if (b->ids[i] < 0 || b->ids[i] >= m->hp.n_vocab)
                 return mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "token id %d at %lld is outside the vocabulary (%lld)",
                                       b->ids[i], (long long)i, (long long)m->hp.n_vocab);
+    MMRT_TRY(check_segments(m, b, err));
     for (int64_t t0 = 0; t0 < b->n_tok; t0 += s->n_batch) {
         int64_t n = b->n_tok - t0 < s->n_batch ? b->n_tok - t0 : s->n_batch;
         MMRT_TRY(decode_chunk(m, s, b, t0, n, t0 + n == b->n_tok, err));

@@ -79,15 +79,23 @@ void mmrt_llm_state_free(mmrt_llm_state *s);
  * residual stream (n_tok, n_embd), and finally with the normed output (index n_layer + 1). */
 typedef void (*mmrt_llm_hidden_fn)(int index, const mmrt_tensor *x, void *user);
 
+/* Rows that replace some tokens' embeddings (a media input's, fusion/encoder.h): within the
+ * batch's tokens [begin, end), the ones whose id is `token` take the rows of `rows`, in order. */
+typedef struct mmrt_llm_segment {
+    int64_t begin, end;
+    int32_t token;
+    const mmrt_tensor *rows; /* (count of token in [begin, end), n_embd) f32, contiguous, on the
+                                state's backend */
+} mmrt_llm_segment;
+
 typedef struct mmrt_llm_batch {
     const int32_t *ids;     /* (n_tok) token ids, or NULL when embd is given */
     const float *embd;      /* (n_tok, n_embd) host embeddings, or NULL */
-    /* With ids: the tokens equal to media_token take the rows of media (host, (count, n_embd)) in
-     * order instead of their embedding (image features spliced into the prompt). NULL = none.
-     * embd_scale applies after the splice, to media rows too, as GraniteModel scales the
-     * inputs_embeds it is given (1 for SmolVLM's Llama). */
-    const float *media;
-    int32_t media_token;
+    /* With ids: n_segments segments in prompt order, not overlapping, spliced on the backend after
+     * the embedding lookup. embd_scale applies after the splice, to their rows too, as
+     * GraniteModel scales the inputs_embeds it is given (1 for SmolVLM's Llama). */
+    const mmrt_llm_segment *segments;
+    size_t n_segments;
     int64_t n_tok;
     bool all_logits;        /* logits for every token, else only for the last */
     float *logits;          /* out, host: (n_tok or 1, n_vocab) */
@@ -96,7 +104,9 @@ typedef struct mmrt_llm_batch {
 } mmrt_llm_batch;
 
 /* Runs the tokens at positions n_past .. n_past + n_tok - 1, appending to the KV cache, in chunks
- * of at most n_batch. MMRT_ERR_CONTEXT_FULL (giving both numbers) when they do not fit. */
+ * of at most n_batch. MMRT_ERR_CONTEXT_FULL (giving both numbers) when they do not fit; segments
+ * that do not fit the batch (out of order, overlapping, a row count or shape that differs) are
+ * MMRT_ERR_INVALID_ARG. */
 mmrt_status mmrt_llm_decode(const mmrt_llm *m, mmrt_llm_state *s, const mmrt_llm_batch *batch,
                             mmrt_error *err);
 

@@ -32,38 +32,68 @@ mmrt_status mmrt_device_parse(const char *name, mmrt_device_kind *out, mmrt_erro
     return MMRT_OK;
 }
 
-/* The decoder's settings: config.json itself, or its "text_config" for a vision-language
- * checkpoint (whose top-level tie_word_embeddings is the one transformers applies). */
-static mmrt_status parse_text_config(const cJSON *cfg, const char *path, mmrt_llm_hparams *hp, char *arch,
-                                     size_t arch_size, bool *vision, mmrt_error *err) {
-    const char *model_type = NULL;
-    MMRT_TRY(mmrt_json_get_string(cfg, "model_type", true, &model_type, path, err));
-    snprintf(arch, arch_size, "%s", model_type);
-    *vision = mmrt_smolvlm_is_arch(model_type);
-    if (!*vision) return mmrt_llm_hparams_parse(cfg, path, hp, err);
-    const cJSON *text = NULL;
-    MMRT_TRY(mmrt_json_get_object(cfg, "text_config", true, &text, path, err));
-    MMRT_TRY(mmrt_llm_hparams_parse(text, path, hp, err));
-    return mmrt_json_get_bool(cfg, "tie_word_embeddings", false, false, &hp->tie_embeddings, path, err);
+#define MAX_ENCODERS 8
+
+/* What the registry knows of a checkpoint: its config.json, the factories that match it. */
+typedef struct checkpoint {
+    char *config_path;
+    cJSON *config;
+    mmrt_encoder_config ecfg;
+    const mmrt_encoder_factory *factories[MAX_ENCODERS];
+    size_t n_factories;
+    const char *text_config;    /* where the decoder's settings are (NULL: top level) */
+    const char *decoder_prefix; /* of its weights */
+} checkpoint;
+
+static void checkpoint_free(checkpoint *c) {
+    cJSON_Delete(c->config);
+    free(c->config_path);
 }
 
-/* Reads config.json and, when present, generation_config.json. */
-static mmrt_status load_hparams(mmrt_model *m, mmrt_llm_hparams *hp, bool *vision, mmrt_error *err) {
-    char *path = mmrt_fs_path_join(m->dir, "config.json");
+/* Reads config.json and asks the registry which encoders the checkpoint has; the first of them
+ * that says where the decoder lives decides that. */
+static mmrt_status checkpoint_read(mmrt_model *m, checkpoint *c, mmrt_error *err) {
+    memset(c, 0, sizeof *c);
+    if (!(c->config_path = mmrt_fs_path_join(m->dir, "config.json"))) return mmrt_error_oom(err, 0, "path");
+    MMRT_TRY(mmrt_json_load_file(c->config_path, &c->config, err));
+    if (!cJSON_IsObject(c->config))
+        return mmrt_error_set(err, MMRT_ERR_BAD_FORMAT, "%s: not a JSON object", c->config_path);
+    const char *model_type = NULL;
+    MMRT_TRY(mmrt_json_get_string(c->config, "model_type", true, &model_type, c->config_path, err));
+    snprintf(m->arch, sizeof m->arch, "%s", model_type);
+    c->ecfg = (mmrt_encoder_config){.dir = m->dir, .config_path = c->config_path, .config = c->config,
+                                    .model_type = model_type};
+    c->n_factories = mmrt_encoder_factories_match(&c->ecfg, c->factories, MAX_ENCODERS);
+    c->decoder_prefix = "model.";
+    for (size_t i = c->n_factories; i-- > 0;) {
+        if (c->factories[i]->text_config) c->text_config = c->factories[i]->text_config;
+        if (c->factories[i]->decoder_prefix) c->decoder_prefix = c->factories[i]->decoder_prefix;
+    }
+    return MMRT_OK;
+}
+
+/* The decoder's settings: config.json itself, or its text_config for a checkpoint with encoders
+ * (whose top-level tie_word_embeddings is the one transformers applies); then, when present,
+ * generation_config.json. */
+static mmrt_status load_hparams(mmrt_model *m, const checkpoint *c, mmrt_llm_hparams *hp, mmrt_error *err) {
+    if (c->text_config) {
+        const cJSON *text = NULL;
+        MMRT_TRY(mmrt_json_get_object(c->config, c->text_config, true, &text, c->config_path, err));
+        MMRT_TRY(mmrt_llm_hparams_parse(text, c->config_path, hp, err));
+        MMRT_TRY(mmrt_json_get_bool(c->config, "tie_word_embeddings", false, false, &hp->tie_embeddings,
+                                    c->config_path, err));
+    } else {
+        MMRT_TRY(mmrt_llm_hparams_parse(c->config, c->config_path, hp, err));
+    }
     char *gpath = mmrt_fs_path_join(m->dir, "generation_config.json");
-    cJSON *cfg = NULL, *gen = NULL;
-    mmrt_status st = !path || !gpath ? mmrt_error_oom(err, 0, "path") : MMRT_OK;
-    if (st == MMRT_OK) st = mmrt_json_load_file(path, &cfg, err);
-    if (st == MMRT_OK && !cJSON_IsObject(cfg))
-        st = mmrt_error_set(err, MMRT_ERR_BAD_FORMAT, "%s: not a JSON object", path);
-    if (st == MMRT_OK) st = parse_text_config(cfg, path, hp, m->arch, sizeof m->arch, vision, err);
-    if (st == MMRT_OK && mmrt_fs_is_file(gpath)) {
+    if (!gpath) return mmrt_error_oom(err, 0, "path");
+    cJSON *gen = NULL;
+    mmrt_status st = MMRT_OK;
+    if (mmrt_fs_is_file(gpath)) {
         st = mmrt_json_load_file(gpath, &gen, err);
         if (st == MMRT_OK) st = mmrt_llm_hparams_apply_generation_config(hp, gen, gpath, err);
     }
-    cJSON_Delete(cfg);
     cJSON_Delete(gen);
-    free(path);
     free(gpath);
     return st;
 }
@@ -82,13 +112,27 @@ static void count_params(mmrt_model *m) {
              : dtypes == 1 << MMRT_F32  ? "F32"  : "mixed";
 }
 
-static mmrt_status load_dir(mmrt_model *m, mmrt_error *err) {
+static mmrt_status init_encoders(mmrt_model *m, checkpoint *c, mmrt_error *err) {
+    if (c->n_factories == 0) return MMRT_OK;
+    if (!(m->encoders = calloc(c->n_factories, sizeof *m->encoders)))
+        return mmrt_error_oom(err, c->n_factories * sizeof *m->encoders, "encoders");
+    c->ecfg.weights = m->weights;
+    c->ecfg.tok = m->tok;
+    c->ecfg.text = &m->llm.hp;
+    for (size_t i = 0; i < c->n_factories; i++) {
+        MMRT_TRY(c->factories[i]->init(&c->ecfg, &m->encoders[i], err));
+        m->n_encoders++;
+    }
+    return MMRT_OK;
+}
+
+static mmrt_status load_dir(mmrt_model *m, checkpoint *c, mmrt_error *err) {
     mmrt_llm_hparams hp;
-    bool vision = false;
-    MMRT_TRY(load_hparams(m, &hp, &vision, err));
+    MMRT_TRY(checkpoint_read(m, c, err));
+    MMRT_TRY(load_hparams(m, c, &hp, err));
     MMRT_TRY(mmrt_weights_open(m->dir, &m->weights, err));
     count_params(m);
-    MMRT_TRY(mmrt_llm_init(&m->llm, &hp, m->weights, vision ? "model.text_model." : "model.", err));
+    MMRT_TRY(mmrt_llm_init(&m->llm, &hp, m->weights, c->decoder_prefix, err));
 
     char *tok_path = mmrt_fs_path_join(m->dir, "tokenizer.json");
     if (!tok_path) return mmrt_error_oom(err, 0, "path");
@@ -99,11 +143,9 @@ static mmrt_status load_dir(mmrt_model *m, mmrt_error *err) {
         return mmrt_error_set(err, MMRT_ERR_MODEL,
                               "%s: tokenizer.json has %d tokens but config.json vocab_size is %lld",
                               m->dir, mmrt_tokenizer_n_vocab(m->tok), (long long)hp.n_vocab);
-    if (vision) {
-        if (!(m->vision = calloc(1, sizeof *m->vision))) return mmrt_error_oom(err, sizeof *m->vision, "model");
-        MMRT_TRY(mmrt_smolvlm_init(m->vision, m->dir, m->weights, hp.n_embd, m->tok, err));
-    }
-    return mmrt_chat_template_load(m->dir, m->vision != NULL, &m->chat, err);
+    MMRT_TRY(init_encoders(m, c, err));
+    /* a checkpoint with encoders has a processor, whose chat template is looked up first */
+    return mmrt_chat_template_load(m->dir, m->n_encoders > 0, &m->chat, err);
 }
 
 /* The model's backend, and the weights on it: read by every session (sessions fork the backend). */
@@ -111,7 +153,8 @@ static mmrt_status upload_to(mmrt_model *m, const mmrt_backend_params *bp, mmrt_
     MMRT_TRY(mmrt_backend_init(bp, &m->be, err));
     mmrt_weight_upload_init(&m->up, m->be, bp->math);
     mmrt_status st = mmrt_llm_upload(&m->llm, &m->up, err);
-    if (st == MMRT_OK && m->vision) st = mmrt_smolvlm_upload(m->vision, &m->up, err);
+    for (size_t i = 0; i < m->n_encoders && st == MMRT_OK; i++)
+        if (m->encoders[i]->iface->upload) st = m->encoders[i]->iface->upload(m->encoders[i], &m->up, err);
     if (st == MMRT_OK) st = mmrt_weight_upload_finish(&m->up, err);
     if (st != MMRT_OK) { /* the weights point into the mmap again, ready for another backend */
         mmrt_weight_upload_rollback(&m->up);
@@ -171,7 +214,9 @@ mmrt_status mmrt_model_load(const char *path_or_repo, const mmrt_model_params *p
         st = mmrt_error_set(&err, MMRT_ERR_IO, "%s: not a model directory (nor a Hugging Face repo id)",
                             path_or_repo);
     }
-    if (st == MMRT_OK) st = load_dir(m, &err);
+    checkpoint c = {0};
+    if (st == MMRT_OK) st = load_dir(m, &c, &err);
+    checkpoint_free(&c);
     if (st == MMRT_OK) st = upload_weights(m, &err);
 done:
     if (st != MMRT_OK) {
@@ -190,8 +235,8 @@ void mmrt_model_free(mmrt_model *m) {
     mmrt_weight_upload_free(&m->up);
     mmrt_backend_free(m->be);
     mmrt_llm_free(&m->llm);
-    mmrt_smolvlm_free(m->vision);
-    free(m->vision);
+    for (size_t i = 0; i < m->n_encoders; i++) m->encoders[i]->iface->free(m->encoders[i]);
+    free(m->encoders);
     mmrt_tokenizer_free(m->tok);
     mmrt_chat_template_free(&m->chat);
     mmrt_weights_free(m->weights);
@@ -227,12 +272,8 @@ mmrt_status mmrt_model_get_info(const mmrt_model *m, mmrt_model_info *info) {
         .n_ctx_train = hp->n_ctx_train,
         .tied_embeddings = hp->tie_embeddings,
         .chat_format = mmrt_chat_family_name(m->chat.family),
-        .vision = m->vision != NULL,
     };
-    if (m->vision) {
-        info->image_tile = (int32_t)m->vision->vit.hp.image;
-        info->image_seq_len = (int32_t)m->vision->image_seq_len;
-        info->image_longest_edge = m->vision->pp.longest_edge;
-    }
+    for (size_t i = 0; i < m->n_encoders; i++)
+        if (m->encoders[i]->iface->describe) m->encoders[i]->iface->describe(m->encoders[i], info);
     return MMRT_OK;
 }

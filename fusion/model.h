@@ -6,7 +6,7 @@
 #include "core/safetensors.h"
 #include "fusion/llama.h"
 #include "fusion/sampling.h"
-#include "fusion/smolvlm.h"
+#include "fusion/encoder.h"
 #include "text/chat_template.h"
 #include "text/tokenizer.h"
 
@@ -15,7 +15,8 @@ struct mmrt_model {
     mmrt_weights *weights;
     char arch[32];         /* config.json's model_type */
     mmrt_llm llm;
-    mmrt_smolvlm *vision;  /* the image path, or NULL for a text-only model */
+    mmrt_encoder **encoders; /* the media encoders (fusion/encoder.h); none for a text model */
+    size_t n_encoders;
     mmrt_tokenizer *tok;
     mmrt_chat_template chat;
     mmrt_backend_params backend;

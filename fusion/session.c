@@ -1,5 +1,6 @@
 /* mmrt_session: per-request state and the generation loop (prefill, then sample → decode). */
 #include "model.h"
+#include "prompt_media.h"
 
 #include "core/log.h"
 
@@ -219,8 +220,7 @@ typedef struct gen_loop {
     stop_filter stop;
     int32_t *history;
     size_t n_history;
-    const float *media; /* image features for the prompt's <image> tokens, or NULL */
-    int32_t media_token;
+    const mmrt_prompt_media *media; /* the prompt's media inputs, encoded */
 } gen_loop;
 
 /* Passes text through the stop filter to the callback; true when generation must end. */
@@ -248,7 +248,7 @@ static mmrt_status run_loop(gen_loop *g) {
     mmrt_error *err = &s->err;
     double t0 = now_ms();
     mmrt_llm_batch batch = {.ids = g->history, .n_tok = (int64_t)g->n_history, .logits = s->logits,
-                            .media = g->media, .media_token = g->media_token};
+                            .segments = g->media->segments, .n_segments = g->media->n};
     MMRT_TRY(mmrt_llm_decode(llm, &s->state, &batch, err));
     double t1 = now_ms();
     g->r->prefill_ms = t1 - t0;
@@ -310,165 +310,41 @@ static uint64_t random_seed(void) {
     return (uint64_t)ts.tv_sec * 1000000007ull ^ (uint64_t)ts.tv_nsec;
 }
 
-/* ---- images -------------------------------------------------------------------------------- */
+/* ---- the prompt --------------------------------------------------------------------------- */
 
-/* The images of a prompt, decoded, preprocessed and encoded. */
-typedef struct prompt_images {
-    mmrt_smolvlm_pp_out *pp; /* per image */
-    size_t n;
-    int32_t n_tiles;
-    float *features; /* (n_tiles · image_seq_len, n_embd) */
-} prompt_images;
-
-static void prompt_images_free(prompt_images *im) {
-    for (size_t i = 0; i < im->n; i++) mmrt_smolvlm_pp_out_free(&im->pp[i]);
-    free(im->pp);
-    free(im->features);
-    *im = (prompt_images){0};
-}
-
-static const char *part_name(const mmrt_part *p, size_t i, char *buf, size_t size) {
-    if (p->text) return p->text;
-    snprintf(buf, size, "image part %zu", i);
-    return buf;
-}
-
-/* Decodes one image part into an RGB or RGBA image as the processor would receive it. */
-static mmrt_status decode_part(const mmrt_part *p, size_t i, int64_t max_pixels, mmrt_image *out,
-                               mmrt_error *err) {
-    mmrt_image_limits lim = mmrt_image_default_limits();
-    if (max_pixels > 0) lim.max_pixels = max_pixels;
-    char name[48];
-    switch (p->type) {
-    case MMRT_PART_IMAGE_FILE:
-        if (!p->text) return mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "image part %zu: NULL path", i);
-        return mmrt_image_load_file(p->text, &lim, out, err);
-    case MMRT_PART_IMAGE_BYTES:
-        if (!p->data) return mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "image part %zu: NULL bytes", i);
-        return mmrt_image_load_memory(p->data, p->size, part_name(p, i, name, sizeof name), &lim, out, err);
-    case MMRT_PART_IMAGE_PIXELS: {
-        const char *nm = part_name(p, i, name, sizeof name);
-        if (p->width > 0 && p->height > 0 && (int64_t)p->width * p->height > lim.max_pixels)
-            return mmrt_error_set(err, MMRT_ERR_UNSUPPORTED, "%s: %d x %d pixels is over the limit of %lld",
-                                  nm, p->width, p->height, (long long)lim.max_pixels);
-        size_t stride = p->size ? p->size : (size_t)(p->width > 0 ? p->width : 0) * (size_t)(p->channels > 0 ? p->channels : 0);
-        mmrt_image px = {0};
-        mmrt_status st = mmrt_image_from_pixels(p->data, p->width, p->height, p->channels, stride, &px, err);
-        if (st != MMRT_OK) return mmrt_error_wrap(err, "%s", nm);
-        if (px.channels == 3) {
-            *out = px;
-            return MMRT_OK;
-        }
-        /* a pixel array: composited as transformers' convert_to_rgb does for numpy input */
-        st = mmrt_image_to_rgb_on_white(&px, MMRT_COMPOSITE_NUMPY, out, err);
-        mmrt_image_free(&px);
-        return st;
-    }
-    case MMRT_PART_TEXT: break;
-    }
-    return mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "part %zu: unknown part type %d", i, (int)p->type);
-}
-
-static bool is_image_part(const mmrt_part *p) { return p->type != MMRT_PART_TEXT; }
-
-/* Decodes and preprocesses every image part, in order. */
-static mmrt_status load_images(mmrt_session *s, const mmrt_part *parts, size_t n_parts,
-                               const mmrt_generate_params *params, prompt_images *im) {
-    const mmrt_smolvlm *v = s->model->vision;
-    size_t n = 0;
-    for (size_t i = 0; i < n_parts; i++) n += is_image_part(&parts[i]);
-    if (n == 0) return MMRT_OK;
-    if (!v)
-        return mmrt_error_set(&s->err, MMRT_ERR_UNSUPPORTED,
-                              "%s is a text model (%s): images need a vision model such as "
-                              "HuggingFaceTB/SmolVLM-256M-Instruct",
-                              s->model->dir, s->model->arch);
-    if (!(im->pp = calloc(n, sizeof *im->pp))) return mmrt_error_oom(&s->err, n * sizeof *im->pp, "images");
-    im->n = n; /* prompt_images_free frees n outputs from here on */
-    mmrt_smolvlm_pp_config cfg = v->pp;
-    if (params->no_split) cfg.do_image_splitting = false;
-    size_t k = 0;
-    for (size_t i = 0; i < n_parts; i++) {
-        if (!is_image_part(&parts[i])) continue;
-        mmrt_image img = {0};
-        MMRT_TRY(decode_part(&parts[i], i, params->max_pixels, &img, &s->err));
-        mmrt_status st = mmrt_smolvlm_preprocess(&img, &cfg, &im->pp[k], &s->err);
-        mmrt_image_free(&img);
-        if (st != MMRT_OK) {
-            char name[48];
-            return mmrt_error_wrap(&s->err, "%s", part_name(&parts[i], i, name, sizeof name));
-        }
-        im->n_tiles += im->pp[k++].n_tiles;
-        /* stop before the next image when these already overflow the context */
-        int64_t image_tokens = (int64_t)im->n_tiles * v->image_seq_len;
-        if (image_tokens > s->state.n_ctx)
-            return mmrt_error_set(&s->err, MMRT_ERR_CONTEXT_FULL,
-                                  "the first %zu image%s of the prompt take %lld tokens but the context holds "
-                                  "%lld (raise the context size; this model was trained with %lld; "
-                                  "fewer or smaller tiles with no_split / --no-split)",
-                                  k, k == 1 ? "" : "s", (long long)image_tokens, (long long)s->state.n_ctx,
-                                  (long long)s->model->llm.hp.n_ctx_train);
-    }
-    return MMRT_OK;
-}
-
-/* Progress over the whole prompt's tiles, from the encoder's per-image counts. */
-typedef struct progress_relay {
-    const mmrt_generate_params *p;
-    int32_t done_before, total;
-} progress_relay;
-
-static int relay_progress(int32_t done, int32_t n_tiles, void *user) {
-    (void)n_tiles;
-    const progress_relay *r = user;
-    return r->p->on_progress(MMRT_STAGE_IMAGE_ENCODE, r->done_before + done, r->total, r->p->user);
-}
-
-static mmrt_status encode_images(mmrt_session *s, const mmrt_generate_params *params, prompt_images *im) {
-    const mmrt_smolvlm *v = s->model->vision;
-    size_t tile_floats = (size_t)v->image_seq_len * (size_t)s->model->llm.hp.n_embd;
-    size_t bytes = sizeof(float) * (size_t)im->n_tiles * tile_floats;
-    if (!(im->features = malloc(bytes))) return mmrt_error_oom(&s->err, bytes, "image features");
-    progress_relay relay = {.p = params, .total = im->n_tiles};
-    for (size_t i = 0; i < im->n; i++) {
-        MMRT_TRY(mmrt_smolvlm_encode(v, s->be, im->pp[i].pixel_values, im->pp[i].n_tiles,
-                                     im->features + (size_t)relay.done_before * tile_floats,
-                                     params->on_progress ? relay_progress : NULL, &relay, &s->err));
-        relay.done_before += im->pp[i].n_tiles;
-    }
-    return MMRT_OK;
-}
-
-/* The prompt's token ids: rendered, images expanded as the processor does, tokenized. */
+/* The prompt's token ids: rendered with media parts as their encoders' placeholders, expanded as
+ * the processors do, tokenized; pm's segments locate each input. */
 static mmrt_status prompt_ids(mmrt_session *s, const mmrt_part *parts, size_t n_parts,
-                              const mmrt_generate_params *params, const prompt_images *im, int32_t **ids,
+                              const mmrt_generate_params *params, mmrt_prompt_media *pm, int32_t **ids,
                               size_t *n_ids) {
     mmrt_chat_part *cp = calloc(n_parts, sizeof *cp);
     if (!cp) return mmrt_error_oom(&s->err, n_parts * sizeof *cp, "prompt");
-    for (size_t i = 0; i < n_parts; i++) cp[i] = (mmrt_chat_part){is_image_part(&parts[i]), parts[i].text};
-    char *rendered = NULL, *expanded = NULL;
+    for (size_t i = 0; i < n_parts; i++) cp[i] = (mmrt_chat_part){parts[i].type != MMRT_PART_TEXT, parts[i].text};
+    char *rendered = NULL;
     mmrt_status st = render_parts(s, cp, n_parts, params->raw, params->system, &rendered);
     free(cp);
-    if (st == MMRT_OK && s->model->vision)
-        st = mmrt_smolvlm_expand_prompt(s->model->vision, rendered, im->pp, im->n, &expanded, &s->err);
-    if (st == MMRT_OK) st = tokenize_text(s, expanded ? expanded : rendered, ids, n_ids);
+    if (st == MMRT_OK) st = mmrt_prompt_media_ids(pm, s->model->tok, s->model->dir, rendered, ids, n_ids, &s->err);
     free(rendered);
-    free(expanded);
-    MMRT_TRY(st);
-    if (!s->model->vision) return MMRT_OK;
-    size_t n_img = 0, want = (size_t)im->n_tiles * (size_t)s->model->vision->image_seq_len;
-    for (size_t i = 0; i < *n_ids; i++) n_img += (*ids)[i] == s->model->vision->image_token;
-    if (n_img != want)
-        return mmrt_error_set(&s->err, MMRT_ERR_MODEL,
-                              "%s: the prompt tokenizes to %zu image tokens but its images give %zu "
-                              "features (does the tokenizer split \"<image>\"?)",
-                              s->model->dir, n_img, want);
-    return MMRT_OK;
+    return st;
+}
+
+static mmrt_status prepare_media(mmrt_session *s, const mmrt_part *parts, size_t n_parts,
+                                 const mmrt_generate_params *params, mmrt_prompt_media *pm) {
+    const mmrt_model *m = s->model;
+    return mmrt_prompt_media_prepare(pm, m->encoders, m->n_encoders, m->dir, parts, n_parts, params, s->state.n_ctx,
+                                     &s->err);
 }
 
 /* ---- generation entry points ---------------------------------------------------------------- */
 
-/* Cheap checks of the parameters and the text parts, before any image is read. */
+/* A text that holds an encoder's placeholder, which only its media parts may put in the prompt. */
+static const char *placeholder_in(const mmrt_model *m, const char *text) {
+    for (size_t k = 0; text && k < m->n_encoders; k++)
+        if (strstr(text, m->encoders[k]->placeholder)) return m->encoders[k]->placeholder;
+    return NULL;
+}
+
+/* Cheap checks of the parameters and the text parts, before any media is read. */
 static mmrt_status check_params(mmrt_session *s, const mmrt_part *parts, size_t n_parts,
                                 const mmrt_generate_params *params) {
     if (params->max_tokens < 0 || params->n_stop < 0)
@@ -478,15 +354,15 @@ static mmrt_status check_params(mmrt_session *s, const mmrt_part *parts, size_t 
     for (size_t i = 0; i < n_parts; i++) {
         if (parts[i].type == MMRT_PART_TEXT && !parts[i].text)
             return mmrt_error_set(&s->err, MMRT_ERR_INVALID_ARG, "prompt part %zu: NULL text", i);
-        /* on a vision model the placeholder is the processor's: each one must be an image part */
-        if (s->model->vision && parts[i].type == MMRT_PART_TEXT && strstr(parts[i].text, MMRT_CHAT_IMAGE_PLACEHOLDER))
+        /* the placeholders are the processors': each one must come from a media part */
+        const char *ph = parts[i].type == MMRT_PART_TEXT ? placeholder_in(s->model, parts[i].text) : NULL;
+        if (ph)
             return mmrt_error_set(&s->err, MMRT_ERR_INVALID_ARG,
-                                  "prompt part %zu: the text contains \"%s\"; pass images as image parts", i,
-                                  MMRT_CHAT_IMAGE_PLACEHOLDER);
+                                  "prompt part %zu: the text contains \"%s\"; pass media as parts of their own", i,
+                                  ph);
     }
-    if (s->model->vision && params->system && strstr(params->system, MMRT_CHAT_IMAGE_PLACEHOLDER))
-        return mmrt_error_set(&s->err, MMRT_ERR_INVALID_ARG, "the system message contains \"%s\"",
-                              MMRT_CHAT_IMAGE_PLACEHOLDER);
+    const char *ph = placeholder_in(s->model, params->system);
+    if (ph) return mmrt_error_set(&s->err, MMRT_ERR_INVALID_ARG, "the system message contains \"%s\"", ph);
     if (params->max_pixels < 0)
         return mmrt_error_set(&s->err, MMRT_ERR_INVALID_ARG, "max_pixels must be ≥ 0 (0 = the default)");
     for (int32_t i = 0; i < params->n_stop; i++)
@@ -502,16 +378,26 @@ mmrt_status mmrt_session_prompt_ids(mmrt_session *s, const mmrt_part *parts, siz
     *n_ids = 0;
     mmrt_generate_params defaults = mmrt_generate_default_params();
     if (!params) params = &defaults;
-    prompt_images im = {0};
+    mmrt_prompt_media pm = {0};
     mmrt_status st = check_params(s, parts, n_parts, params);
-    if (st == MMRT_OK) st = load_images(s, parts, n_parts, params, &im);
-    if (st == MMRT_OK) st = prompt_ids(s, parts, n_parts, params, &im, ids, n_ids);
+    if (st == MMRT_OK) st = prepare_media(s, parts, n_parts, params, &pm);
+    if (st == MMRT_OK) st = prompt_ids(s, parts, n_parts, params, &pm, ids, n_ids);
     if (st != MMRT_OK) {
         free(*ids);
         *ids = NULL;
     }
-    prompt_images_free(&im);
+    mmrt_prompt_media_free(&pm);
     return fail(s, st);
+}
+
+/* The result's counts of the inputs that went through an image encoder. */
+static void count_images(const mmrt_prompt_media *pm, mmrt_generate_result *r) {
+    for (size_t k = 0; k < pm->n; k++) {
+        if (pm->inputs[k].enc->stage != MMRT_STAGE_IMAGE_ENCODE) continue;
+        r->n_images++;
+        r->n_image_tiles += pm->inputs[k].n_steps;
+        r->n_image_tokens += (int32_t)pm->inputs[k].n_tokens;
+    }
 }
 
 static mmrt_status generate(mmrt_session *s, const mmrt_part *parts, size_t n_parts,
@@ -520,40 +406,41 @@ static mmrt_status generate(mmrt_session *s, const mmrt_part *parts, size_t n_pa
     MMRT_TRY(check_params(s, parts, n_parts, params));
     if (params->max_tokens == 0) return MMRT_OK;
 
-    prompt_images im = {0};
+    mmrt_prompt_media pm = {0};
     double t0 = now_ms();
-    mmrt_status st = load_images(s, parts, n_parts, params, &im);
-    g->r->n_images = (int32_t)im.n;
-    g->r->n_image_tiles = im.n_tiles;
+    mmrt_status st = prepare_media(s, parts, n_parts, params, &pm);
+    count_images(&pm, g->r);
     g->r->image_load_ms = now_ms() - t0;
     int32_t *ids = NULL;
     size_t n_ids = 0;
-    if (st == MMRT_OK) st = prompt_ids(s, parts, n_parts, params, &im, &ids, &n_ids);
+    if (st == MMRT_OK) st = prompt_ids(s, parts, n_parts, params, &pm, &ids, &n_ids);
     g->r->n_prompt_tokens = (int32_t)n_ids;
-    g->r->n_image_tokens = m->vision ? im.n_tiles * (int32_t)m->vision->image_seq_len : 0;
     if (st == MMRT_OK && n_ids == 0)
         st = mmrt_error_set(&s->err, MMRT_ERR_INVALID_ARG, "the prompt is empty: nothing to continue");
-    if (st == MMRT_OK && (int64_t)n_ids > s->state.n_ctx) /* before the costly image encoding */
+    if (st == MMRT_OK && (int64_t)n_ids > s->state.n_ctx) /* before the costly encoding */
         st = mmrt_error_set(&s->err, MMRT_ERR_CONTEXT_FULL,
                             "the prompt has %zu tokens%s but the context holds %lld (raise the context "
                             "size; this model was trained with %lld)",
-                            n_ids, im.n ? " with its images" : "", (long long)s->state.n_ctx,
+                            n_ids, pm.n ? " with its media" : "", (long long)s->state.n_ctx,
                             (long long)m->llm.hp.n_ctx_train);
-    if (st == MMRT_OK && im.n > 0) {
+    const char *lora = st == MMRT_OK ? mmrt_prompt_media_lora(&pm) : NULL;
+    if (lora) /* no decoder has adapters yet: refused rather than run without */
+        st = mmrt_error_set(&s->err, MMRT_ERR_UNSUPPORTED, "%s: the prompt's media need the LoRA adapter \"%s\", "
+                            "which this decoder does not have", m->dir, lora);
+    if (st == MMRT_OK && pm.n > 0) {
         double t1 = now_ms();
-        st = encode_images(s, params, &im);
+        st = mmrt_prompt_media_encode(&pm, s->be, params, &s->err);
         g->r->image_encode_ms = now_ms() - t1;
     }
     if (st == MMRT_OK && !(g->history = realloc(ids, sizeof(int32_t) * (size_t)(s->state.n_ctx + 1))))
         st = mmrt_error_oom(&s->err, sizeof(int32_t) * (size_t)s->state.n_ctx, "token history");
     if (st != MMRT_OK) {
         free(ids);
-        prompt_images_free(&im);
+        mmrt_prompt_media_free(&pm);
         return st;
     }
     g->n_history = n_ids;
-    g->media = im.features;
-    g->media_token = m->vision ? m->vision->image_token : -1;
+    g->media = &pm;
     g->stop.stop = params->stop_strings;
     g->stop.n_stop = params->n_stop;
     s->state.n_past = 0;
@@ -570,7 +457,7 @@ static mmrt_status generate(mmrt_session *s, const mmrt_part *parts, size_t n_pa
     mmrt_sampler_free(&g->sampler);
     free(g->stop.held);
     free(g->history);
-    prompt_images_free(&im);
+    mmrt_prompt_media_free(&pm);
     return st;
 }
 

@@ -3,13 +3,14 @@
 #include "core/fsutil.h"
 #include "core/json.h"
 #include "core/strbuf.h"
+#include "fusion/image_part.h"
 #include "text/chat_template.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-bool mmrt_smolvlm_is_arch(const char *model_type) {
+static bool is_arch(const char *model_type) {
     return strcmp(model_type, "idefics3") == 0 || strcmp(model_type, "smolvlm") == 0;
 }
 
@@ -123,74 +124,148 @@ static mmrt_status put_image(const mmrt_smolvlm *v, const mmrt_smolvlm_pp_out *i
     return mmrt_strbuf_puts(b, "<fake_token_around_image>", err);
 }
 
-static size_t count_placeholders(const char *text) {
-    size_t n = 0;
-    for (const char *p = text; (p = strstr(p, MMRT_CHAT_IMAGE_PLACEHOLDER)); p += strlen(MMRT_CHAT_IMAGE_PLACEHOLDER))
-        n++;
-    return n;
-}
-
-mmrt_status mmrt_smolvlm_expand_prompt(const mmrt_smolvlm *v, const char *text,
-                                       const mmrt_smolvlm_pp_out *images, size_t n_images,
-                                       char **out, mmrt_error *err) {
-    *out = NULL;
-    size_t n_ph = count_placeholders(text);
-    if (n_ph != n_images)
-        return mmrt_error_set(err, MMRT_ERR_INVALID_ARG,
-                              "the prompt has %zu %s placeholder%s but %zu image%s %s given: each image "
-                              "needs exactly one",
-                              n_ph, MMRT_CHAT_IMAGE_PLACEHOLDER, n_ph == 1 ? "" : "s", n_images,
-                              n_images == 1 ? "" : "s", n_images == 1 ? "was" : "were");
-    mmrt_strbuf b = {0};
-    mmrt_status st = MMRT_OK;
-    const char *p = text;
-    for (size_t i = 0; i < n_images && st == MMRT_OK; i++) {
-        const char *hit = strstr(p, MMRT_CHAT_IMAGE_PLACEHOLDER);
-        st = mmrt_strbuf_append(&b, p, (size_t)(hit - p), err);
-        if (st == MMRT_OK) st = put_image(v, &images[i], &b, err);
-        p = hit + strlen(MMRT_CHAT_IMAGE_PLACEHOLDER);
-    }
-    if (st == MMRT_OK) st = mmrt_strbuf_puts(&b, p, err);
-    if (st == MMRT_OK && !(*out = mmrt_strbuf_take(&b))) st = mmrt_error_oom(err, 1, "prompt");
-    mmrt_strbuf_free(&b);
-    return st;
-}
-
 typedef struct tile_out {
     const mmrt_smolvlm *v;
     mmrt_backend *be;
-    float *out; /* the tile's image_seq_len rows */
+    mmrt_tensor out; /* the tile's image_seq_len rows */
 } tile_out;
 
 /* The ViT's output of one tile, still on the backend, through the connector. */
 static mmrt_status connect_tile(const mmrt_tensor *x, void *user, mmrt_error *err) {
-    const tile_out *t = user;
-    mmrt_backend *be = t->be;
-    size_t n = (size_t)(t->v->image_seq_len * t->v->conn.text_hidden) * sizeof(float);
-    void *dout = NULL;
-    MMRT_TRY(be->iface->buffer_alloc(be, n, &dout, err));
-    mmrt_tensor y = mmrt_tensor_2d(MMRT_F32, dout, t->v->conn.text_hidden, t->v->image_seq_len);
-    y.backend = be;
-    mmrt_status st = mmrt_idefics3_connector_forward(&t->v->conn, be, x, 1, t->v->vit.hp.n_patch, &y, err);
-    if (st == MMRT_OK) st = be->iface->download(be, t->out, dout, n, err);
-    if (st == MMRT_OK) st = be->iface->synchronize(be, err);
-    be->iface->buffer_free(be, dout);
-    return st;
+    tile_out *t = user;
+    return mmrt_idefics3_connector_forward(&t->v->conn, t->be, x, 1, t->v->vit.hp.n_patch, &t->out, err);
 }
 
 mmrt_status mmrt_smolvlm_encode(const mmrt_smolvlm *v, mmrt_backend *be, const float *pixel_values,
-                                int32_t n_tiles, float *out, mmrt_smolvlm_progress_fn progress,
+                                int32_t n_tiles, mmrt_tensor *out, mmrt_encoder_progress_fn progress,
                                 void *user, mmrt_error *err) {
     const mmrt_siglip_hparams *vh = &v->vit.hp;
     size_t tile_px = (size_t)(vh->n_chan * vh->image * vh->image);
-    size_t out_rows = (size_t)(v->image_seq_len * v->conn.text_hidden);
+    if (out->type != MMRT_F32 || out->ne[0] != v->conn.text_hidden || out->ne[1] != n_tiles * v->image_seq_len)
+        return mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "image encode: out is not (%lld, %lld) f32",
+                              (long long)(n_tiles * v->image_seq_len), (long long)v->conn.text_hidden);
     mmrt_status st = MMRT_OK;
     for (int32_t t = 0; t < n_tiles && st == MMRT_OK; t++) {
-        tile_out to = {.v = v, .be = be, .out = out + (size_t)t * out_rows};
+        tile_out to = {.v = v, .be = be, .out = mmrt_tensor_slice(out, 1, t * v->image_seq_len, v->image_seq_len)};
         st = mmrt_siglip_encode_to(&v->vit, be, pixel_values + (size_t)t * tile_px, 1, connect_tile, &to, err);
-        if (st == MMRT_OK && progress && progress(t + 1, n_tiles, user) != 0)
+        if (st == MMRT_OK && progress && progress(t + 1, user) != 0)
             st = mmrt_error_set(err, MMRT_ERR_ABORTED, "image encoding stopped by the progress callback "
                                                        "(after tile %d of this image's %d)", t + 1, n_tiles);
     }
     return st;
 }
+
+/* ---- the encoder ----------------------------------------------------------------------------- */
+
+typedef struct smolvlm_encoder {
+    mmrt_encoder base;
+    mmrt_smolvlm v;
+} smolvlm_encoder;
+
+/* The image's expansion and a hash of its pixel values with the tile grid (the pixel values are a
+ * function of the decoded pixels and every preprocessing setting). */
+static mmrt_status describe_input(const mmrt_smolvlm *v, const mmrt_smolvlm_pp_out *pp, mmrt_media_input *in,
+                                  mmrt_error *err) {
+    mmrt_strbuf b = {0};
+    mmrt_status st = put_image(v, pp, &b, err);
+    if (st == MMRT_OK && !(in->text = mmrt_strbuf_take(&b))) st = mmrt_error_oom(err, 1, "prompt");
+    mmrt_strbuf_free(&b);
+    MMRT_TRY(st);
+    char px[MMRT_SHA256_HEX_LEN], all[MMRT_SHA256_HEX_LEN + 64];
+    size_t n = (size_t)pp->n_tiles * 3 * (size_t)pp->tile * (size_t)pp->tile * sizeof(float);
+    MMRT_TRY(mmrt_sha256_buf(pp->pixel_values, n, px, err));
+    int len = snprintf(all, sizeof all, "smolvlm %s %d %d %d %d", px, pp->n_rows, pp->n_cols, pp->n_tiles, pp->tile);
+    MMRT_TRY(mmrt_sha256_buf(all, (size_t)len, in->hash, err));
+    in->n_tokens = (int64_t)pp->n_tiles * v->image_seq_len;
+    in->n_steps = pp->n_tiles;
+    return MMRT_OK;
+}
+
+static mmrt_status enc_prepare(const mmrt_encoder *e, const mmrt_part *part, size_t index,
+                               const mmrt_generate_params *params, mmrt_media_input *in, mmrt_error *err) {
+    const mmrt_smolvlm *v = e->impl;
+    mmrt_image img = {0};
+    MMRT_TRY(mmrt_image_part_decode(part, index, params->max_pixels, &img, err));
+    mmrt_smolvlm_pp_config cfg = v->pp;
+    if (params->no_split) cfg.do_image_splitting = false;
+    mmrt_smolvlm_pp_out *pp = calloc(1, sizeof *pp);
+    mmrt_status st = pp ? mmrt_smolvlm_preprocess(&img, &cfg, pp, err) : mmrt_error_oom(err, sizeof *pp, "image");
+    mmrt_image_free(&img);
+    if (st != MMRT_OK) {
+        char name[48];
+        free(pp);
+        return mmrt_error_wrap(err, "%s", mmrt_image_part_name(part, index, name, sizeof name));
+    }
+    in->data = pp;
+    return describe_input(v, pp, in, err);
+}
+
+static mmrt_status enc_encode(const mmrt_encoder *e, mmrt_backend *be, const mmrt_media_input *in,
+                              mmrt_encoder_progress_fn progress, void *user, mmrt_tensor *rows, mmrt_error *err) {
+    const mmrt_smolvlm *v = e->impl;
+    const mmrt_smolvlm_pp_out *pp = in->data;
+    MMRT_TRY(mmrt_media_rows_alloc(be, in->n_tokens, v->conn.text_hidden, rows, err));
+    mmrt_status st = mmrt_smolvlm_encode(v, be, pp->pixel_values, pp->n_tiles, rows, progress, user, err);
+    if (st != MMRT_OK) mmrt_media_rows_free(be, rows);
+    return st;
+}
+
+static void enc_release(const mmrt_encoder *e, mmrt_media_input *in) {
+    (void)e;
+    mmrt_smolvlm_pp_out_free(in->data);
+    free(in->data);
+    in->data = NULL;
+}
+
+static mmrt_status enc_upload(mmrt_encoder *e, mmrt_weight_upload *u, mmrt_error *err) {
+    return mmrt_smolvlm_upload(e->impl, u, err);
+}
+
+static void enc_describe(const mmrt_encoder *e, mmrt_model_info *info) {
+    const mmrt_smolvlm *v = e->impl;
+    info->vision = true;
+    info->image_tile = (int32_t)v->vit.hp.image;
+    info->image_seq_len = (int32_t)v->image_seq_len;
+    info->image_longest_edge = v->pp.longest_edge;
+}
+
+static void enc_free(mmrt_encoder *e) {
+    smolvlm_encoder *se = (smolvlm_encoder *)e;
+    mmrt_smolvlm_free(&se->v);
+    free(se);
+}
+
+static const mmrt_encoder_i smolvlm_iface = {
+    .prepare = enc_prepare,
+    .encode = enc_encode,
+    .release = enc_release,
+    .upload = enc_upload,
+    .describe = enc_describe,
+    .free = enc_free,
+};
+
+static bool factory_matches(const mmrt_encoder_config *cfg) { return is_arch(cfg->model_type); }
+
+static mmrt_status factory_init(const mmrt_encoder_config *cfg, mmrt_encoder **out, mmrt_error *err) {
+    smolvlm_encoder *se = calloc(1, sizeof *se);
+    if (!se) return mmrt_error_oom(err, sizeof *se, "vision encoder");
+    mmrt_status st = mmrt_smolvlm_init(&se->v, cfg->dir, cfg->weights, cfg->text->n_embd, cfg->tok, err);
+    if (st != MMRT_OK) {
+        free(se);
+        return st;
+    }
+    se->base = (mmrt_encoder){.iface = &smolvlm_iface, .name = "SmolVLM vision", .noun = "image",
+                              .part_types = MMRT_IMAGE_PART_TYPES, .stage = MMRT_STAGE_IMAGE_ENCODE,
+                              .placeholder = MMRT_CHAT_IMAGE_PLACEHOLDER, .token = se->v.image_token,
+                              .lora = NULL, .impl = &se->v};
+    *out = &se->base;
+    return MMRT_OK;
+}
+
+const mmrt_encoder_factory mmrt_smolvlm_encoder_factory = {
+    .name = "smolvlm",
+    .matches = factory_matches,
+    .init = factory_init,
+    .text_config = "text_config",
+    .decoder_prefix = "model.text_model.",
+};

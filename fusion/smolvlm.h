@@ -9,12 +9,17 @@
  *               not split: <fake_token_around_image><global-img><image>×L<fake_token_around_image>
  *             then tokenized; the k-th <image> token takes row k of the image features, in order.
  *
+ * The model's first media encoder (fusion/encoder.h): mmrt_smolvlm_encoder_factory matches these
+ * checkpoints; prepare decodes and preprocesses an image part, encode leaves the image's rows
+ * (n_tiles · image_seq_len, text hidden) on the backend.
+ *
  * Immutable after init; encode may run at once on different backends.
  */
 #ifndef MMRT_FUSION_SMOLVLM_H
 #define MMRT_FUSION_SMOLVLM_H
 
 #include "core/backend.h"
+#include "fusion/encoder.h"
 #include "core/safetensors.h"
 #include "fusion/idefics3_connector.h"
 #include "core/weight_upload.h"
@@ -34,9 +39,6 @@ typedef struct mmrt_smolvlm {
     int32_t image_token;   /* the id of "<image>" */
 } mmrt_smolvlm;
 
-/* config.json model_types of the family: "idefics3" (SmolVLM-256M/500M) and "smolvlm" (SmolVLM2). */
-bool mmrt_smolvlm_is_arch(const char *model_type);
-
 /* Loads the vision side of the checkpoint in dir: vision_config and scale_factor from config.json,
  * the processor settings and image_seq_len (processor_config.json, or the 4.x files), weights
  * "model.vision_model." and "model.connector." from w. Checks that the pieces agree with each other
@@ -49,20 +51,14 @@ void mmrt_smolvlm_free(mmrt_smolvlm *v);
 /* Moves the vision encoder's and the connector's weights to u's backend. */
 mmrt_status mmrt_smolvlm_upload(mmrt_smolvlm *v, mmrt_weight_upload *u, mmrt_error *err);
 
-/* text with each MMRT_CHAT_IMAGE_PLACEHOLDER replaced by the expansion of the image at that
- * position (images[i] for the i-th placeholder). A count other than n_images is
- * MMRT_ERR_INVALID_ARG giving both numbers. *out is malloc'ed. */
-mmrt_status mmrt_smolvlm_expand_prompt(const mmrt_smolvlm *v, const char *text,
-                                       const mmrt_smolvlm_pp_out *images, size_t n_images,
-                                       char **out, mmrt_error *err);
-
-/* Called after each tile is encoded; non-zero stops encoding with MMRT_ERR_ABORTED. */
-typedef int (*mmrt_smolvlm_progress_fn)(int32_t tiles_done, int32_t n_tiles, void *user);
-
-/* Encodes n_tiles tiles of host pixel_values (n_tiles, 3, S, S) into host
- * out (n_tiles · image_seq_len, text_hidden), one tile at a time. */
+/* Encodes n_tiles tiles of host pixel_values (n_tiles, 3, S, S) into out (n_tiles · image_seq_len,
+ * text_hidden) f32 on be, one tile at a time; progress (may be NULL) after each tile. */
 mmrt_status mmrt_smolvlm_encode(const mmrt_smolvlm *v, mmrt_backend *be, const float *pixel_values,
-                                int32_t n_tiles, float *out, mmrt_smolvlm_progress_fn progress,
+                                int32_t n_tiles, mmrt_tensor *out, mmrt_encoder_progress_fn progress,
                                 void *user, mmrt_error *err);
+
+/* The encoder factory of the family: config.json model_type "idefics3" (SmolVLM-256M/500M) or
+ * "smolvlm" (SmolVLM2); the decoder is text_config, weights "model.text_model.". */
+extern const mmrt_encoder_factory mmrt_smolvlm_encoder_factory;
 
 #endif

@@ -9,6 +9,7 @@
 #include "core/json.h"
 #include "core/safetensors.h"
 #include "fusion/model.h"
+#include "fusion/smolvlm.h"
 #include "text/chat_template.h"
 #include "helpers/compare.h"
 #include "helpers/test_device.h"
@@ -71,6 +72,12 @@ static void *ref_copy(const fixture *f, const char *name) {
 }
 
 
+/* The model's image encoder (fusion/smolvlm.c is its first implementation). */
+static const mmrt_smolvlm *vision_of(const mmrt_model *m) {
+    cr_assert_eq(m->n_encoders, 1, "%zu encoders", m->n_encoders);
+    return m->encoders[0]->impl;
+}
+
 static mmrt_session *session(const fixture *f, int32_t n_ctx) {
     mmrt_session_params sp = mmrt_session_default_params();
     sp.n_ctx = n_ctx;
@@ -111,9 +118,8 @@ static void on_hidden(int index, const mmrt_tensor *x, void *user) {
 static void check_forward(const char *name) {
     fixture f;
     fixture_open(&f, name);
-    const mmrt_smolvlm *v = f.model->vision;
+    const mmrt_smolvlm *v = vision_of(f.model);
     const mmrt_llm *llm = &f.model->llm;
-    cr_assert_not_null(v, "%s: loaded without its vision side", f.dir);
     const mmrt_st_tensor *pv = ref_tensor(&f, "pixel_values"), *ids_t = ref_tensor(&f, "input_ids");
     const mmrt_st_tensor *conn = ref_tensor(&f, "connector.out"), *greedy = ref_tensor(&f, "greedy_ids");
     int32_t n_tiles = (int32_t)pv->shape[0];
@@ -125,8 +131,12 @@ static void check_forward(const char *name) {
     mmrt_session *s = session(&f, (int32_t)(n + n_new));
     mmrt_error err = {0};
     int64_t n_feat = (int64_t)(conn->n_bytes / sizeof(float));
-    float *feat = malloc(conn->n_bytes);
-    cr_assert_eq(mmrt_smolvlm_encode(v, s->be, pixels, n_tiles, feat, NULL, NULL, &err), MMRT_OK, "%s", err.msg);
+    mmrt_tensor rows; /* the image rows, left on the backend */
+    cr_assert_eq(mmrt_media_rows_alloc(s->be, n_tiles * v->image_seq_len, llm->hp.n_embd, &rows, &err), MMRT_OK);
+    cr_assert_eq(mmrt_smolvlm_encode(v, s->be, pixels, n_tiles, &rows, NULL, NULL, &err), MMRT_OK, "%s", err.msg);
+    float *feat = test_download(&rows);
+    cr_assert_eq(mmrt_tensor_nelements(&rows), n_feat);
+    mmrt_llm_segment seg = {.begin = 0, .end = n, .token = v->image_token, .rows = &rows};
     char label[700];
     snprintf(label, sizeof label, "%s image features", f.dir);
     cr_assert(mmrt_test_close(label, feat, want_feat, n_feat, TOL), "%s differ from transformers", label);
@@ -134,8 +144,8 @@ static void check_forward(const char *name) {
     /* the prompt in one pass: hidden states and every logit */
     float *logits = malloc(sizeof(float) * (size_t)(n * llm->hp.n_vocab));
     hidden_check hc = {.f = &f, .n_layer = llm->hp.n_layer, .ok = true};
-    mmrt_llm_batch b = {.ids = ids, .n_tok = n, .media = feat, .media_token = v->image_token,
-                        .all_logits = true, .logits = logits, .on_hidden = on_hidden, .hidden_user = &hc};
+    mmrt_llm_batch b = {.ids = ids, .n_tok = n, .segments = &seg, .n_segments = 1, .all_logits = true,
+                        .logits = logits, .on_hidden = on_hidden, .hidden_user = &hc};
     s->state.n_past = 0;
     cr_assert_eq(mmrt_llm_decode(llm, &s->state, &b, &err), MMRT_OK, "%s", err.msg);
     cr_assert_eq(hc.n_checked, llm->hp.n_layer + 2, "hidden states reported: %d", hc.n_checked);
@@ -146,7 +156,7 @@ static void check_forward(const char *name) {
     /* greedy decoding in chunks of 50 (the image runs cross chunk boundaries) */
     s->state.n_past = 0;
     s->state.n_batch = 50;
-    mmrt_llm_batch p = {.ids = ids, .n_tok = n, .media = feat, .media_token = v->image_token, .logits = logits};
+    mmrt_llm_batch p = {.ids = ids, .n_tok = n, .segments = &seg, .n_segments = 1, .logits = logits};
     cr_assert_eq(mmrt_llm_decode(llm, &s->state, &p, &err), MMRT_OK, "%s", err.msg);
     for (int64_t i = 0; i < n_new; i++) {
         int32_t best = 0;
@@ -165,6 +175,7 @@ static void check_forward(const char *name) {
     free(want_greedy);
     free(feat);
     free(logits);
+    mmrt_media_rows_free(s->be, &rows);
     mmrt_session_free(s);
     fixture_close(&f);
 }
@@ -290,7 +301,7 @@ static void check_pipeline(const char *name, image_source src, bool special) {
     cr_assert_str_eq(got.text, want_text, "%s: on_token's text (special %d)", f.dir, special);
     const mmrt_st_tensor *pv = ref_tensor(&f, "pixel_values");
     cr_assert_eq(r.n_image_tiles, pv->shape[0], "%s: %d tiles", f.dir, r.n_image_tiles);
-    cr_assert_eq(r.n_image_tokens, pv->shape[0] * f.model->vision->image_seq_len);
+    cr_assert_eq(r.n_image_tokens, pv->shape[0] * vision_of(f.model)->image_seq_len);
     test_assert_no_fallback(s->be, f.dir);
     free(want_ids);
     free(want_greedy);
@@ -351,11 +362,10 @@ Test(smolvlm, placeholders_and_images_must_match) {
     mmrt_part raw[3] = {mmrt_text_part("<image>"), mmrt_image_file_part(img), mmrt_text_part("Caption:")};
     cr_assert_eq(generate_one(s, raw, 3, &gp), MMRT_ERR_INVALID_ARG);
     /* the expansion itself refuses counts that differ, giving both numbers */
-    mmrt_smolvlm_pp_out one = {.tile = 32, .n_tiles = 1};
+    mmrt_media_input one = {.enc = f.model->encoders[0], .text = "x"};
     char *out = NULL;
     mmrt_error err = {0};
-    cr_assert_eq(mmrt_smolvlm_expand_prompt(f.model->vision, "<image> and <image>", &one, 1, &out, &err),
-                 MMRT_ERR_INVALID_ARG);
+    cr_assert_eq(mmrt_media_expand_prompt("<image> and <image>", &one, 1, &out, &err), MMRT_ERR_INVALID_ARG);
     cr_assert(strstr(err.msg, "2 <image> placeholders but 1 image was given"), "%s", err.msg);
     cr_assert_null(out);
     gp.raw = false;
@@ -469,13 +479,13 @@ Test(smolvlm, progress_per_tile_and_abort) {
     gp.on_progress = abort_progress;
     cr_assert_eq(mmrt_session_generate_parts(small, pp.parts, pp.n, &gp, NULL), MMRT_ERR_CONTEXT_FULL);
     cr_assert_eq(a.calls, 0);
-    cr_assert(strstr(mmrt_session_last_error(small), "346 tokens with its images"), "%s",
+    cr_assert(strstr(mmrt_session_last_error(small), "346 tokens with its media"), "%s",
               mmrt_session_last_error(small));
     mmrt_session_free(small);
     /* images that alone overflow it stop the reading of further images */
     small = session(&f, 100);
     cr_assert_eq(mmrt_session_generate_parts(small, pp.parts, pp.n, &gp, NULL), MMRT_ERR_CONTEXT_FULL);
-    cr_assert(strstr(mmrt_session_last_error(small), "the first 1 image of the prompt take 112 tokens"), "%s",
+    cr_assert(strstr(mmrt_session_last_error(small), "the first 1 media input of the prompt take 112 tokens"), "%s",
               mmrt_session_last_error(small));
     mmrt_session_free(small);
     free_parts(&pp);
