@@ -1,0 +1,23 @@
+/* A test-only media encoder, registered from outside fusion/ through mmrt_encoder_register: it
+ * takes pixel-buffer image parts on a Llama text checkpoint and turns each pixel (r, g, b) into the
+ * decoder's own token embedding of id (r + 256 · g) mod n_vocab, read from the checkpoint's
+ * embedding table (bound with core/weight_table.h). Its rows reaching the decoder at the right
+ * positions must therefore give exactly what the plain text of those ids gives.
+ *
+ * The placeholder is "<image>" (what the chat template writes for an image part), expanded to one
+ * "<|endoftext|>" per pixel: the token whose embeddings the rows replace. */
+#ifndef MMRT_TESTS_TEST_ENCODER_H
+#define MMRT_TESTS_TEST_ENCODER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Registers the factory once per process; it matches "llama" checkpoints while enabled. */
+void test_encoder_enable(bool on);
+
+/* The id a pixel stands for. */
+int32_t test_encoder_pixel_id(const uint8_t *rgb, int64_t n_vocab);
+
+#define TEST_ENCODER_TOKEN_TEXT "<|endoftext|>"
+
+#endif
