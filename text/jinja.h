@@ -18,14 +18,15 @@
  * division and modulo floor, strings index and measure by code point, dicts keep insertion order.
  * The context is a JSON object: JSON numbers that hold an exact integer below 2^53 become Python
  * ints, others floats (so a JSON 1.0 reads as 1; Python would keep 1.0). Integers are 64-bit: a
- * result that overflows is an error, not a big integer. upper/lower/title/capitalize change ASCII
- * letters only. Undefined names behave as jinja2's default Undefined (print as nothing, falsy,
- * iterate as empty; attribute access, arithmetic and calls on them are errors).
+ * result that overflows is an error, not a big integer. upper/lower/title/capitalize map ASCII,
+ * Latin-1, Latin Extended-A, Greek and Cyrillic letters one to one (not ß -> SS). Undefined names
+ * behave as jinja2's default Undefined (print as nothing, falsy, iterate as empty; attribute
+ * access, arithmetic and calls on them are errors).
  *
  * Not supported (a parse error naming the tag or filter): template inheritance and inclusion
  * (extends, block, include, import, from), call blocks, `with` and autoescape tags, recursive loops,
- * star-arguments (*args, **kwargs) in calls, the `%` string-formatting operator, and filters outside the documented
- * set (see jinja_filters.c).
+ * star-arguments (*args, **kwargs) in calls and in macro signatures (varargs, kwargs, caller),
+ * loop.changed, and filters outside the documented set (see jinja_filters.c).
  *
  * Errors name the source, line and column: "chat_template.jinja:3:14: unknown filter 'foo'".
  * Syntax errors are MMRT_ERR_BAD_FORMAT; unsupported constructs MMRT_ERR_UNSUPPORTED; errors

@@ -221,7 +221,9 @@ static int eval_inner(jj_render *r, const jj_node *n, jj_value *out) {
     case JE_POS:
         if (jj_eval(r, n->a, &a)) return -1;
         at(r, n);
-        if (n->kind == JE_POS && jj_is_num(&a)) {
+        if (n->kind == JE_POS) {
+            if (a.t == JV_UNDEF) return jj_undef_fail(r, &a);
+            if (!jj_is_num(&a)) return jj_fail(r, MMRT_ERR_BAD_FORMAT, "bad operand type for unary +: '%s'", jj_type_name(&a));
             *out = a.t == JV_BOOL ? jj_int(a.u.b) : a;
             return 0;
         }

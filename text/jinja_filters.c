@@ -1,9 +1,9 @@
 /* Filters and tests of the Jinja2 interpreter (jinja2/filters.py, jinja2/tests.py, transformers'
  * tojson), with jinja2's argument names so keyword calls work. Supported filters: abs, attr,
  * batch, capitalize, center, count, d, default, dictsort, e, escape, first, float, forceescape,
- * int, indent, items, join, last, length, list, lower, map, max, min, reject, rejectattr, replace,
- * reverse, round, safe, select, selectattr, sort, string, sum, title, tojson, trim, unique,
- * upper, wordcount. */
+ * format, int, indent, items, join, last, length, list, lower, map, max, min, reject, rejectattr,
+ * replace, reverse, round, safe, select, selectattr, sort, string, sum, title, tojson, trim,
+ * unique, upper, wordcount. */
 #include "text/jinja_impl.h"
 #include "text/utf8.h"
 
@@ -14,7 +14,7 @@
 
 static const char *const FILTERS[] = {
     "abs", "attr", "batch", "capitalize", "center", "count", "d", "default", "dictsort", "e", "escape",
-    "first", "float", "forceescape", "int", "indent", "items", "join", "last", "length", "list", "lower",
+    "first", "float", "forceescape", "format", "int", "indent", "items", "join", "last", "length", "list", "lower",
     "map", "max", "min", "reject", "rejectattr", "replace", "reverse", "round", "safe", "select",
     "selectattr", "sort", "string", "sum", "title", "tojson", "trim", "unique", "upper", "wordcount", NULL};
 
@@ -296,6 +296,7 @@ static int do_round(jj_render *r, const jj_value *v, const jj_args *a, jj_value 
 static int do_int(jj_render *r, const jj_value *v, const jj_args *a, jj_value *out) {
     const jj_value *d = jj_arg(a, 0, "default");
     jj_value dflt = d ? *d : jj_int(0);
+    if (v->t == JV_UNDEF) return jj_undef_fail(r, v); /* Undefined.__int__ raises */
     if (v->t == JV_INT || v->t == JV_BOOL) *out = jj_int(v->t == JV_INT ? v->u.i : v->u.b);
     else if (v->t == JV_FLOAT) *out = isfinite(v->u.f) && fabs(v->u.f) < 9.2e18 ? jj_int((int64_t)v->u.f) : dflt;
     else if (v->t == JV_STR) {
@@ -318,9 +319,9 @@ static int do_int(jj_render *r, const jj_value *v, const jj_args *a, jj_value *o
 }
 
 static int do_float(jj_render *r, const jj_value *v, const jj_args *a, jj_value *out) {
-    (void)r;
     const jj_value *d = jj_arg(a, 0, "default");
     jj_value dflt = d ? *d : jj_float(0.0);
+    if (v->t == JV_UNDEF) return jj_undef_fail(r, v);
     if (jj_is_num(v)) *out = jj_float(jj_num(v));
     else if (v->t == JV_STR) {
         char *end;
@@ -338,7 +339,9 @@ static int do_float(jj_render *r, const jj_value *v, const jj_args *a, jj_value 
 static int do_indent(jj_render *r, const jj_value *v, const jj_args *a, jj_value *out) {
     const jj_value *w = jj_arg(a, 0, "width"), *fst = jj_arg(a, 1, "first"), *blank = jj_arg(a, 2, "blank");
     jj_value s, ind;
-    if (need_str(r, v, &s)) return -1;
+    if (v->t != JV_STR) /* jinja2 appends "\n" to its input: only strings work */
+        return jj_fail(r, MMRT_ERR_BAD_FORMAT, "indent: expected a string, got %s", jj_type_name(v));
+    s = *v;
     if (w && w->t == JV_STR) ind = *w;
     else {
         int64_t n = w && w->t == JV_INT ? w->u.i : 4;
@@ -463,22 +466,23 @@ static int do_unique(jj_render *r, const jj_value *in, const jj_args *a, jj_valu
 
 static int do_title(jj_render *r, const jj_value *in, jj_value *out) {
     jj_value s;
-    if (need_str(r, in, &s) || jj_make_str(r, s.u.s->s, s.u.s->len, out)) return -1;
-    /* jinja2: words begin after runs of whitespace, '-', '(', '{', '[', '<' */
-    char *p = (char *)out->u.s->s;
+    if (need_str(r, in, &s)) return -1;
+    /* jinja2: words begin after runs of whitespace, '-', '(', '{', '[', '<'; each word is
+     * word[0].upper() + word[1:].lower() */
+    jj_buf b = {0};
     bool start = true;
-    for (size_t i = 0; i < out->u.s->len; i++) {
-        char c = p[i];
-        bool sep = c == ' ' || (c >= 9 && c <= 13) || c == '-' || c == '(' || c == '{' || c == '[' || c == '<';
-        if (sep) {
-            start = true;
-            continue;
-        }
-        if (start && c >= 'a' && c <= 'z') p[i] = (char)(c - 32);
-        else if (!start && c >= 'A' && c <= 'Z') p[i] = (char)(c + 32);
-        start = false;
+    for (size_t i = 0; i < s.u.s->len;) {
+        size_t adv = mmrt_utf8_len((uint8_t)s.u.s->s[i]);
+        if (i + adv > s.u.s->len) adv = s.u.s->len - i;
+        uint32_t c = mmrt_utf8_decode(s.u.s->s + i, &adv);
+        bool sep = jj_is_space(c) || c == '-' || c == '(' || c == '{' || c == '[' || c == '<';
+        uint32_t m = sep ? c : jj_case_map(c, start);
+        start = sep;
+        char enc[4];
+        if (jj_buf_put(r, &b, enc, mmrt_utf8_encode(m, enc))) return -1;
+        i += adv;
     }
-    return 0;
+    return jj_buf_value(r, &b, out);
 }
 
 static int do_center(jj_render *r, const jj_value *in, const jj_args *a, jj_value *out) {
@@ -656,6 +660,24 @@ int jj_filter(jj_render *r, jj_frame *f, const char *name, const jj_value *in, c
     }
     if (!strcmp(name, "first") || !strcmp(name, "last")) return do_first_last(r, in, name[0] == 'l', out);
     if (!strcmp(name, "int")) return do_int(r, in, &a, out);
+    if (!strcmp(name, "format")) { /* value % args, or % kwargs */
+        jj_value fmt, tup;
+        if (need_str(r, in, &fmt)) return -1;
+        if (n_kw && n_args) return jj_fail(r, MMRT_ERR_BAD_FORMAT, "format: positional and keyword arguments can't be mixed");
+        if (n_kw) {
+            jj_dict *d = jj_dict_new(r, (size_t)n_kw, &tup);
+            if (!d) return -1;
+            for (int i = 0; i < n_kw; i++) {
+                jj_value k;
+                if (jj_make_str(r, kw[i], strlen(kw[i]), &k) || jj_dict_set(r, d, k, kwv[i])) return -1;
+            }
+        } else {
+            jj_list *l = jj_list_new(r, (size_t)n_args, JV_TUPLE, &tup);
+            if (!l) return -1;
+            for (int i = 0; i < n_args; i++) l->v[i] = args[i];
+        }
+        return jj_printf(r, fmt.u.s, &tup, out);
+    }
     if (!strcmp(name, "float")) return do_float(r, in, &a, out);
     if (!strcmp(name, "round")) return do_round(r, in, &a, out);
     if (!strcmp(name, "indent")) return do_indent(r, in, &a, out);

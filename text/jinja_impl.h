@@ -9,6 +9,7 @@
  *   jinja_ops.c     arithmetic, attribute and item access, slicing
  *   jinja_filters.c filters and tests
  *   jinja_methods.c str/dict/list methods and the globals (range, namespace, dict, ...)
+ *   jinja_printf.c  the % string-formatting operator and the format filter
  * Everything a render creates lives in its pool and is released at once when it ends, which is
  * why values carry no reference counts: lists and dicts are immutable in the sandbox, only
  * namespaces change, and they change in place.
@@ -392,6 +393,9 @@ static inline const jj_value *jj_arg(const jj_args *a, int pos, const char *name
     return NULL;
 }
 
+/* fmt % arg (a tuple spreads into the arguments, a dict feeds %(name)s), jinja_printf.c. */
+int jj_printf(jj_render *r, const jj_str *fmt, const jj_value *arg, jj_value *out);
+
 /* ---- filters, tests, methods (jinja_filters.c, jinja_methods.c) ---- */
 
 /* HTML-escapes str(v) (& < > " ') into a Markup string; Markup input is returned as is. */
@@ -413,6 +417,9 @@ bool jj_has_method(const jj_value *v, const char *name, size_t len, bool *unsafe
 int jj_str_strip(jj_render *r, const jj_str *s, const jj_value *chars, int which, jj_value *out);
 int jj_str_replace(jj_render *r, const jj_str *s, const jj_str *old, const jj_str *new_,
                    int64_t count, jj_value *out);
-int jj_str_case(jj_render *r, const jj_str *s, int mode, jj_value *out); /* 0 lower 1 upper 2 cap */
+/* mode 0 lower, 1 upper, 2 capitalize, 3 swapcase, 4 str.title() */
+int jj_str_case(jj_render *r, const jj_str *s, int mode, jj_value *out);
+/* The code point's simple upper (up) or lower case mapping, or itself (jinja_methods.c). */
+uint32_t jj_case_map(uint32_t c, bool up);
 
 #endif

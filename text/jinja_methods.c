@@ -1,7 +1,8 @@
 /* Methods of str, dict and list values that the sandbox lets templates call, and the globals
  * transformers provides (range with jinja2's sandbox cap, namespace, dict, raise_exception,
  * strftime_now) plus loop.cycle. Methods that would change a list or dict (append, update, ...)
- * exist but are refused, as ImmutableSandboxedEnvironment refuses them. Case mapping is ASCII. */
+ * exist but are refused, as ImmutableSandboxedEnvironment refuses them. Case mapping covers ASCII, Latin-1,
+ * Latin Extended-A, Greek and Cyrillic. */
 #include "text/jinja_impl.h"
 #include "text/utf8.h"
 
@@ -42,15 +43,62 @@ bool jj_has_method(const jj_value *v, const char *name, size_t len, bool *unsafe
     return false;
 }
 
-int jj_str_case(jj_render *r, const jj_str *s, int mode, jj_value *out) {
-    if (jj_make_str(r, s->s, s->len, out)) return -1;
-    char *p = (char *)out->u.s->s;
-    for (size_t i = 0; i < out->u.s->len; i++) {
-        bool up = mode == 1 || (mode == 2 && i == 0);
-        if (mode == 3) up = !(p[i] >= 'A' && p[i] <= 'Z'); /* swapcase */
-        if (up && p[i] >= 'a' && p[i] <= 'z') p[i] = (char)(p[i] - 32);
-        else if (!up && p[i] >= 'A' && p[i] <= 'Z') p[i] = (char)(p[i] + 32);
+/* Simple one-to-one case mapping for ASCII, Latin-1, Latin Extended-A, Greek and Cyrillic (the
+ * scripts chat contents commonly use); other code points are left alone. */
+uint32_t jj_case_map(uint32_t c, bool up) {
+    if (c < 0x80) return up ? (c >= 'a' && c <= 'z' ? c - 32 : c) : (c >= 'A' && c <= 'Z' ? c + 32 : c);
+    if (up) {
+        if ((c >= 0xE0 && c <= 0xFE && c != 0xF7) || (c >= 0x3B1 && c <= 0x3C9 && c != 0x3C2) || (c >= 0x430 && c <= 0x44F))
+            return c - 32;
+        if (c == 0xFF) return 0x178;
+        if (c == 0xB5) return 0x39C;
+        if (c == 0x3C2) return 0x3A3;
+        if (c >= 0x450 && c <= 0x45F) return c - 80;
+        if (c >= 0x100 && c <= 0x17F && c != 0x130 && c != 0x131 && c != 0x138 && c != 0x149 && c != 0x17F) {
+            bool odd_lower = (c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E);
+            if (odd_lower ? (c & 1) == 0 : (c & 1) == 1) return c - 1;
+        }
+        return c;
     }
+    if ((c >= 0xC0 && c <= 0xDE && c != 0xD7) || (c >= 0x391 && c <= 0x3A9 && c != 0x3A2) || (c >= 0x410 && c <= 0x42F))
+        return c + 32;
+    if (c == 0x178) return 0xFF;
+    if (c >= 0x400 && c <= 0x40F) return c + 80;
+    if (c >= 0x100 && c <= 0x17F && c != 0x130 && c != 0x131 && c != 0x138 && c != 0x149 && c != 0x17F) {
+        bool odd_lower = (c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E);
+        if (odd_lower ? (c & 1) == 1 : (c & 1) == 0) return c + 1;
+    }
+    return c;
+}
+
+static bool is_cased(uint32_t c) { return jj_case_map(c, true) != c || jj_case_map(c, false) != c; }
+
+/* mode 0 lower, 1 upper, 2 capitalize (first upper, rest lower), 3 swapcase, 4 str.title(). */
+int jj_str_case(jj_render *r, const jj_str *s, int mode, jj_value *out) {
+    jj_buf b = {0};
+    bool prev_cased = false;
+    for (size_t i = 0; i < s->len;) {
+        size_t adv = mmrt_utf8_len((uint8_t)s->s[i]);
+        if (i + adv > s->len) adv = s->len - i;
+        uint32_t c = mmrt_utf8_decode(s->s + i, &adv);
+        bool up = mode == 1 || (mode == 2 && i == 0);
+        if (mode == 3) up = jj_case_map(c, true) != c;
+        if (mode == 4) up = !prev_cased;
+        if (mode == 4) prev_cased = is_cased(c);
+        uint32_t m = jj_case_map(c, up);
+        if (c == 0xDF && (up || mode == 3)) { /* ß: upper case SS, title case Ss */
+            if (mode == 4) prev_cased = true;
+            if (jj_buf_puts(r, &b, mode == 2 || mode == 4 ? "Ss" : "SS")) return -1;
+            i += adv;
+            continue;
+        }
+        char enc[4];
+        size_t n = m == c ? adv : mmrt_utf8_encode(m, enc);
+        if (jj_buf_put(r, &b, m == c ? s->s + i : enc, n)) return -1;
+        i += adv;
+    }
+    if (jj_buf_value(r, &b, out)) return -1;
+    out->safe = 0;
     return 0;
 }
 
@@ -221,18 +269,7 @@ static int str_method(jj_render *r, const jj_str *s, const char *m, const jj_arg
     if (!strcmp(m, "swapcase")) return jj_str_case(r, s, 3, out);
     if (!strcmp(m, "split")) return str_split(r, s, jj_arg(a, 0, "sep"), jj_arg(a, 1, "maxsplit"), out);
     if (!strcmp(m, "format")) return str_format(r, s, a, out);
-    if (!strcmp(m, "title")) {
-        if (jj_make_str(r, s->s, s->len, out)) return -1;
-        char *p = (char *)out->u.s->s;
-        bool prev_cased = false;
-        for (size_t i = 0; i < s->len; i++) {
-            bool lo = p[i] >= 'a' && p[i] <= 'z', up = p[i] >= 'A' && p[i] <= 'Z';
-            if (lo && !prev_cased) p[i] = (char)(p[i] - 32);
-            else if (up && prev_cased) p[i] = (char)(p[i] + 32);
-            prev_cased = lo || up;
-        }
-        return 0;
-    }
+    if (!strcmp(m, "title")) return jj_str_case(r, s, 4, out);
     if (!strcmp(m, "startswith") || !strcmp(m, "endswith")) {
         bool ok;
         if (affix(r, s, a0, m[0] == 'e', &ok)) return -1;

@@ -145,8 +145,7 @@ int jj_binop(jj_render *r, int op, const jj_value *a, const jj_value *b, jj_valu
         return repeat(r, a, as_int(b), out);
     if (op == '*' && (b->t == JV_STR || jj_is_seq(b)) && (a->t == JV_INT || a->t == JV_BOOL))
         return repeat(r, b, as_int(a), out);
-    if (op == '%' && a->t == JV_STR)
-        return jj_fail(r, MMRT_ERR_UNSUPPORTED, "the %% string-formatting operator is not supported");
+    if (op == '%' && a->t == JV_STR) return jj_printf(r, a->u.s, b, out);
     return type_error(r, op, a, b);
 }
 

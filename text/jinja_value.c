@@ -363,6 +363,8 @@ static int repr_str(jj_render *r, jj_buf *b, const jj_str *s) {
 
 int jj_append_repr(jj_render *r, jj_buf *b, const jj_value *v, int depth) {
     if (depth > 200) return jj_fail(r, MMRT_ERR_INVALID_ARG, "a value nested too deeply to print");
+    if (v->t == JV_STR && v->safe)
+        return jj_buf_puts(r, b, "Markup(") || repr_str(r, b, v->u.s) || jj_buf_puts(r, b, ")");
     if (v->t == JV_STR) return repr_str(r, b, v->u.s);
     if (v->t == JV_UNDEF) return jj_buf_puts(r, b, "Undefined");
     if (jj_is_seq(v)) {
