@@ -87,11 +87,12 @@ Test(jinja, max_steps) {
     cr_assert_eq(st, MMRT_ERR_INVALID_ARG, "status %d: %s", st, err.msg);
     cr_assert_null(out);
     cr_assert(strstr(err.msg, "max_steps") && strstr(err.msg, "case.jinja:1:"), "%s", err.msg);
-    /* the default limit stops it too */
+    /* the default limit stops it too, before memory or output run out (loops reuse their frame) */
     err = (mmrt_error){0};
     st = render("{% for i in range(100000) %}{% for j in range(100000) %}{{ j }}{% endfor %}{% endfor %}", NULL,
                 NULL, &out, &err);
     cr_assert_eq(st, MMRT_ERR_INVALID_ARG, "status %d: %s", st, err.msg);
+    cr_assert(strstr(err.msg, "max_steps = 10000000"), "%s", err.msg);
 }
 
 Test(jinja, parser_depth) {

@@ -59,7 +59,8 @@ void mmrt_jinja_template_free(mmrt_jinja_template *t); /* NULL is a no-op */
 /* Bounds on one render; a zero field takes the default. */
 typedef struct mmrt_jinja_options {
     int64_t max_steps;  /* nodes evaluated, loop iterations and items built (default 10 million) */
-    int32_t max_depth;  /* nesting of macro calls and expression evaluation (default 200) */
+    int32_t max_depth;  /* nesting of statements, macro calls and expressions (default 200, at most
+                         * 1000: deeper recursion could exhaust a thread's stack) */
     size_t max_output;  /* bytes of output, also of any intermediate string (default 64 MiB) */
     size_t max_memory;  /* bytes the render may allocate in all (default 512 MiB) */
     int64_t now;        /* unix seconds (UTC) for strftime_now; 0 = the current time */

@@ -333,9 +333,12 @@ static int exec_for(jj_render *r, const jj_node *n, jj_frame *f) {
     lp->items = items;
     jj_value loopv = {.t = JV_LOOP};
     loopv.u.loop = lp;
+    /* One frame serves every iteration (emptied each time, as jinja2 starts each iteration afresh),
+     * so that long loops do not allocate per iteration. */
+    jj_frame *bf = frame_new(r, f);
+    if (!bf) return -1;
     for (size_t i = 0; i < items->n; i++) {
-        jj_frame *bf = frame_new(r, f);
-        if (!bf) return -1;
+        bf->n = 0;
         lp->index0 = i;
         if (set_var(r, bf, "loop", loopv) || assign(r, bf, n->b, &items->v[i])) return -1;
         if (jj_step(r, 1) || jj_exec_body(r, n->body, n->n_body, bf)) return -1;
@@ -478,7 +481,7 @@ mmrt_status mmrt_jinja_render(const mmrt_jinja_template *t, const cJSON *context
     mmrt_error local;
     jj_render r = {.t = t, .err = err ? err : &local};
     r.max_steps = o.max_steps > 0 ? o.max_steps : 10 * 1000 * 1000;
-    r.max_depth = o.max_depth > 0 ? o.max_depth : 200;
+    r.max_depth = o.max_depth > 0 ? (o.max_depth < 1000 ? o.max_depth : 1000) : 200;
     r.max_output = o.max_output > 0 ? o.max_output : (size_t)64 << 20;
     r.pool.limit = o.max_memory > 0 ? o.max_memory : (size_t)512 << 20;
     r.now = o.now != 0 ? o.now : (int64_t)time(NULL);

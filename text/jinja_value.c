@@ -191,7 +191,15 @@ bool jj_truthy(const jj_value *v) {
     }
 }
 
-bool jj_equal(const jj_value *a, const jj_value *b) {
+/* Nesting beyond this compares unequal (CPython would raise RecursionError). */
+#define JJ_MAX_COMPARE_DEPTH 500
+
+static bool equal_rec(const jj_value *a, const jj_value *b, int depth);
+
+bool jj_equal(const jj_value *a, const jj_value *b) { return equal_rec(a, b, 0); }
+
+static bool equal_rec(const jj_value *a, const jj_value *b, int depth) {
+    if (depth > JJ_MAX_COMPARE_DEPTH) return false;
     if (jj_is_num(a) && jj_is_num(b)) {
         if (a->t != JV_FLOAT && b->t != JV_FLOAT) {
             int64_t x = a->t == JV_INT ? a->u.i : a->u.b, y = b->t == JV_INT ? b->u.i : b->u.b;
@@ -208,13 +216,13 @@ bool jj_equal(const jj_value *a, const jj_value *b) {
     case JV_TUPLE:
         if (a->u.l->n != b->u.l->n) return false;
         for (size_t i = 0; i < a->u.l->n; i++)
-            if (!jj_equal(&a->u.l->v[i], &b->u.l->v[i])) return false;
+            if (!equal_rec(&a->u.l->v[i], &b->u.l->v[i], depth + 1)) return false;
         return true;
     case JV_DICT:
         if (a->u.d->n != b->u.d->n) return false;
         for (size_t i = 0; i < a->u.d->n; i++) {
             const jj_value *o = jj_dict_get(b->u.d, &a->u.d->k[i]);
-            if (!o || !jj_equal(&a->u.d->v[i], o)) return false;
+            if (!o || !equal_rec(&a->u.d->v[i], o, depth + 1)) return false;
         }
         return true;
     case JV_NS: return a->u.d == b->u.d;
@@ -232,7 +240,12 @@ const char *jj_type_name(const jj_value *v) {
     return v->t < sizeof names / sizeof names[0] ? names[v->t] : "object";
 }
 
-int jj_compare(jj_render *r, const jj_value *a, const jj_value *b, int *cmp) {
+static int compare_rec(jj_render *r, const jj_value *a, const jj_value *b, int *cmp, int depth);
+
+int jj_compare(jj_render *r, const jj_value *a, const jj_value *b, int *cmp) { return compare_rec(r, a, b, cmp, 0); }
+
+static int compare_rec(jj_render *r, const jj_value *a, const jj_value *b, int *cmp, int depth) {
+    if (depth > JJ_MAX_COMPARE_DEPTH) return jj_fail(r, MMRT_ERR_INVALID_ARG, "values nested too deeply to compare");
     if (jj_is_num(a) && jj_is_num(b)) {
         if (a->t != JV_FLOAT && b->t != JV_FLOAT) {
             int64_t x = a->t == JV_INT ? a->u.i : a->u.b, y = b->t == JV_INT ? b->u.i : b->u.b;
@@ -252,7 +265,7 @@ int jj_compare(jj_render *r, const jj_value *a, const jj_value *b, int *cmp) {
     if (a->t == b->t && jj_is_seq(a)) {
         for (size_t i = 0; i < a->u.l->n && i < b->u.l->n; i++) {
             if (jj_equal(&a->u.l->v[i], &b->u.l->v[i])) continue;
-            return jj_compare(r, &a->u.l->v[i], &b->u.l->v[i], cmp);
+            return compare_rec(r, &a->u.l->v[i], &b->u.l->v[i], cmp, depth + 1);
         }
         *cmp = (a->u.l->n > b->u.l->n) - (a->u.l->n < b->u.l->n);
         return 0;
