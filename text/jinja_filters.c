@@ -281,8 +281,9 @@ static int do_round(jj_render *r, const jj_value *v, const jj_args *a, jj_value 
         *out = jj_float(ceil(x * scale) / scale);
     } else if (!strcmp(method, "floor")) {
         *out = jj_float(floor(x * scale) / scale);
-    } else if (v->t != JV_FLOAT) {
-        *out = v->t == JV_BOOL ? jj_int(v->u.b) : *v; /* round(int, n) stays an int for n >= 0 */
+    } else if (v->t != JV_FLOAT) { /* round(int, n) stays an int; n < 0 rounds half to even */
+        int64_t iv = v->t == JV_BOOL ? v->u.b : v->u.i;
+        *out = jj_int(prec >= 0 ? iv : (int64_t)(nearbyint((double)iv * scale) / scale));
     } else if (prec >= 0) {
         char buf[400];
         snprintf(buf, sizeof buf, "%.*f", (int)prec, x); /* correctly rounded, ties to even */

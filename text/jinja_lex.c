@@ -137,6 +137,8 @@ static size_t digits(const char *s, size_t pos, size_t len) {
     return p;
 }
 
+static int hexval(char c);
+
 static mmrt_status lex_number(lexer *L, size_t *pos_io) {
     const char *s = L->src;
     size_t pos = *pos_io, len = L->len, end = digits(s, pos, len), fend = 0;
@@ -173,7 +175,7 @@ static mmrt_status lex_number(lexer *L, size_t *pos_io) {
     uint64_t v = 0;
     bool overflow = false, any = false;
     for (;; p++) {
-        if (p < len && s[p] == '_' && any) p++;
+        if (p + 1 < len && s[p] == '_' && any && hexval(s[p + 1]) >= 0 && hexval(s[p + 1]) < base) p++;
         if (p >= len) break;
         char c = s[p];
         int d = is_digit(c) ? c - '0' : (c | 0x20) >= 'a' && (c | 0x20) <= 'f' ? (c | 0x20) - 'a' + 10 : 99;
