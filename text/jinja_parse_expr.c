@@ -107,6 +107,7 @@ int jjp_push(parser *p, vec *v, jj_node *x) {
 }
 
 static jj_node *parse_unary(parser *p, bool with_filter);
+static jj_node *parse_postfix(parser *p, jj_node *n);
 
 /* Call arguments `(a, b, k=v)` into n (args, kw, kwv). */
 static int parse_call_args(parser *p, jj_node *n) {
@@ -212,19 +213,7 @@ static jj_node *parse_test(parser *p, jj_node *in) {
             return NULL;
         }
         jj_node *arg = jjp_parse_primary(p, false);
-        if (!arg) return NULL;
-        while (is_op(p, '.') || is_op(p, '[') || is_op(p, '(')) {
-            /* parse_postfix without filters */
-            jj_node *x = NULL;
-            if (is_op(p, '(')) {
-                x = jjp_node(p, JE_CALL, cur(p));
-                if (!x || parse_call_args(p, x)) return NULL;
-                x->a = arg;
-                arg = x;
-                continue;
-            }
-            break;
-        }
+        if (!arg || !(arg = parse_postfix(p, arg))) return NULL;
         t->args = jj_alloc(&p->t->pool, sizeof *t->args);
         if (!t->args) return mmrt_error_oom(p->err, 0, "the template"), NULL;
         t->args[0] = arg;

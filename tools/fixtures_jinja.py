@@ -176,6 +176,7 @@ c("tests_bool", "{{ t is boolean }} {{ n is boolean }} {{ t is true }} {{ 1 is t
 c("tests_num", "{{ 3 is odd }} {{ 3 is even }} {{ 4 is even }} {{ 9 is divisibleby 3 }} {{ 9 is divisibleby(4) }}")
 c("tests_cmp", "{{ 1 is eq 1 }} {{ 1 is equalto 2 }} {{ 1 is ne 2 }} {{ 1 is lt 2 }} {{ 2 is gt 1 }} {{ 2 is le 2 }} {{ 2 is ge 3 }} {{ 'a' is in 'abc' }} {{ 1 is in xs }}")
 c("tests_misc", "{{ range is callable }} {{ n is callable }} {{ none is sameas none }} {{ t is sameas true }} {{ 'a' is lower }} {{ 'A' is upper }} {{ 'x'|e is escaped }} {{ 'x' is escaped }}")
+c("tests_arg_postfix", "{{ 2 is in xs[1:] }} {{ 9 is divisibleby xs[0] }} {{ 'user' is in messages[1].role }} {{ (3 is eq 3) and xs[0] is eq 3 }}")
 c("tests_in_conditions", "{% if messages[0].role == 'system' and messages[0].content is string %}sys{% endif %}{% if tools is not none and tools | length > 0 %}tools{% endif %}")
 # --- filters -------------------------------------------------------------------------------------------
 c("f_trim", "[{{ s | trim }}] [{{ 'xxaxx' | trim('x') }}] [{{ '\\t a \\n' | trim }}]")
