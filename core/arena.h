@@ -2,6 +2,10 @@
  * aligned to 64 bytes (cache lines, AVX-512 loads) and released all at once by a reset to a mark.
  * Running out is an error (MMRT_ERR_OOM naming the arena and the request), never a realloc:
  * tensors handed out earlier must stay valid during the pass. Not thread-safe; a session owns one.
+ *
+ * The block's size is never a hand-kept budget: the code that uses the arena runs its pass once on
+ * a measuring arena (mmrt_arena_measure) and the plan backend (core/backend_plan.c), which run the
+ * same allocation sequence touching no memory, and allocates the peak it recorded.
  */
 #ifndef MMRT_CORE_ARENA_H
 #define MMRT_CORE_ARENA_H
@@ -22,6 +26,11 @@ void mmrt_arena_free(mmrt_arena *a);
 /* An arena over memory owned by someone else (e.g. a backend buffer); mmrt_arena_free is then
  * not called. base must be 64-byte aligned. */
 void mmrt_arena_wrap(mmrt_arena *a, const char *name, void *base, size_t size);
+
+/* An arena that only measures: every allocation succeeds, at a placeholder address that must
+ * never be dereferenced, and `peak` ends as the size a real arena needs for the same sequence of
+ * allocations and resets. */
+void mmrt_arena_measure(mmrt_arena *a, const char *name);
 
 void *mmrt_arena_alloc(mmrt_arena *a, size_t n_bytes, mmrt_error *err);
 /* A contiguous tensor in the arena; shape innermost first as in mmrt_tensor_make. On failure

@@ -187,6 +187,14 @@ void mmrt_backend_free(mmrt_backend *be);
 /* be->iface->fork: a backend for one session over the weights a model uploaded through `be`. */
 mmrt_status mmrt_backend_fork(mmrt_backend *be, mmrt_backend **out, mmrt_error *err);
 
+/* ---- planning (core/backend_plan.c) ------------------------------------------------------ */
+
+/* A backend that runs nothing: ops are checked (mmrt_backend_run's shape assertions) and skipped,
+ * copies do nothing, buffers are placeholder addresses never dereferenced. With a measuring arena
+ * (core/arena.h) a pass sizes its own scratch by running itself once on it. It has no state but
+ * its counters: make one per planning pass (on the stack); nothing to free. */
+mmrt_backend mmrt_backend_plan(void);
+
 /* ---- running ops ------------------------------------------------------------------------ */
 
 /* Validates op shapes (MMRT_ASSERT: shapes are built by model code, not by users), then runs it

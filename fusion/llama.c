@@ -100,14 +100,6 @@ void mmrt_llm_free(mmrt_llm *m) {
 
 /* ---- per-session state ------------------------------------------------------------------ */
 
-static size_t arena_bytes(const mmrt_llm_hparams *hp, int64_t n_batch) {
-    int64_t d = hp->n_embd, qd = hp->n_head * hp->head_dim;
-    int64_t logit_rows = n_batch < LOGIT_ROWS_PER_PASS ? n_batch : LOGIT_ROWS_PER_PASS;
-    int64_t floats = n_batch * (3 * d + 2 * qd + 2 * hp->n_ff) + logit_rows * hp->n_vocab;
-    int64_t slack = 16 * 64; /* per-allocation alignment */
-    return (size_t)floats * sizeof(float) + (size_t)(2 * n_batch + hp->n_rot) * 4 + (size_t)slack;
-}
-
 #define MAX_CTX (1 << 24)
 #define DEFAULT_BATCH 512
 
@@ -116,54 +108,91 @@ static int64_t clamp_batch(int64_t n_ctx, int64_t n_batch) {
     return n_batch > n_ctx ? n_ctx : n_batch;
 }
 
-size_t mmrt_llm_state_bytes(const mmrt_llm_hparams *hp, int64_t n_ctx, int64_t n_batch) {
+static size_t kv_layer_bytes(const mmrt_llm_hparams *hp, int64_t n_ctx) {
+    return (size_t)n_ctx * (size_t)(hp->n_head_kv * hp->head_dim) * sizeof(float);
+}
+
+/* The KV cache on s->be: per layer K then V, each (n_ctx, n_head_kv, head_dim) f32. */
+static mmrt_status kv_init(mmrt_llm_state *s, const mmrt_llm_hparams *hp, mmrt_error *err) {
+    mmrt_backend *be = s->be;
+    size_t layer_bytes = kv_layer_bytes(hp, s->n_ctx), kv_bytes = 2 * (size_t)hp->n_layer * layer_bytes;
+    s->k_cache = calloc((size_t)hp->n_layer, sizeof *s->k_cache);
+    s->v_cache = calloc((size_t)hp->n_layer, sizeof *s->v_cache);
+    if (!s->k_cache || !s->v_cache)
+        return mmrt_error_oom(err, 2 * (size_t)hp->n_layer * sizeof(mmrt_tensor), "KV cache headers");
+    if (be->iface->buffer_alloc(be, kv_bytes, &s->kv_buf, err) != MMRT_OK)
+        return mmrt_error_wrap(err, "KV cache for %lld tokens (%.1f MiB; lower --ctx)", (long long)s->n_ctx,
+                               (double)kv_bytes / 1048576.0);
+    for (int64_t i = 0; i < hp->n_layer; i++) {
+        char *base = (char *)s->kv_buf + 2 * (size_t)i * layer_bytes;
+        s->k_cache[i] = mmrt_tensor_3d(MMRT_F32, base, hp->head_dim, hp->n_head_kv, s->n_ctx);
+        s->v_cache[i] = mmrt_tensor_3d(MMRT_F32, base + layer_bytes, hp->head_dim, hp->n_head_kv, s->n_ctx);
+        s->k_cache[i].backend = s->v_cache[i].backend = be;
+    }
+    return MMRT_OK;
+}
+
+static mmrt_status decode_chunk(const mmrt_llm *m, mmrt_llm_state *s, const mmrt_llm_batch *b,
+                                int64_t t0, int64_t n, bool last_chunk, mmrt_error *err);
+
+/* The scratch of the largest pass a state runs — a chunk of n_batch tokens, every one a media row,
+ * every logit computed — measured by running that pass on the plan backend (core/arena.h). */
+static mmrt_status plan_scratch(const mmrt_llm *m, int64_t n_ctx, int64_t n_batch, size_t *bytes,
+                                mmrt_error *err) {
+    mmrt_backend plan = mmrt_backend_plan();
+    mmrt_llm_state ps = {.be = &plan, .n_ctx = n_ctx, .n_batch = n_batch};
+    int32_t *ids = calloc((size_t)n_batch, sizeof *ids);
+    mmrt_status st = ids ? kv_init(&ps, &m->hp, err) : mmrt_error_oom(err, (size_t)n_batch * 4, "plan");
+    void *nowhere = NULL; /* the rows' and logits' placeholder */
+    if (st == MMRT_OK) st = plan.iface->buffer_alloc(&plan, 0, &nowhere, err);
+    if (st == MMRT_OK) {
+        mmrt_tensor rows = mmrt_tensor_2d(MMRT_F32, nowhere, m->hp.n_embd, n_batch);
+        rows.backend = &plan;
+        mmrt_llm_segment seg = {.begin = 0, .end = n_batch, .token = 0, .rows = &rows};
+        mmrt_llm_batch b = {.ids = ids, .segments = &seg, .n_segments = 1, .n_tok = n_batch, .all_logits = true,
+                            .logits = nowhere};
+        mmrt_arena_measure(&ps.arena, "decoder scratch");
+        st = decode_chunk(m, &ps, &b, 0, n_batch, true, err);
+        *bytes = ps.arena.peak;
+    }
+    free(ids);
+    free(ps.k_cache);
+    free(ps.v_cache);
+    return st;
+}
+
+size_t mmrt_llm_state_bytes(const mmrt_llm *m, int64_t n_ctx, int64_t n_batch) {
     if (n_ctx <= 0 || n_ctx > MAX_CTX || n_batch < 0) return 0;
-    size_t kv = 2 * (size_t)hp->n_layer * (size_t)n_ctx * (size_t)(hp->n_head_kv * hp->head_dim) * sizeof(float);
-    return kv + arena_bytes(hp, clamp_batch(n_ctx, n_batch));
+    size_t scratch = 0;
+    mmrt_error ignored = {0};
+    if (plan_scratch(m, n_ctx, clamp_batch(n_ctx, n_batch), &scratch, &ignored) != MMRT_OK) return 0;
+    return 2 * (size_t)m->hp.n_layer * kv_layer_bytes(&m->hp, n_ctx) + scratch;
 }
 
 mmrt_status mmrt_llm_state_init(mmrt_llm_state *s, const mmrt_llm *m, mmrt_backend *be,
                                 int64_t n_ctx, int64_t n_batch, mmrt_error *err) {
     memset(s, 0, sizeof *s);
-    const mmrt_llm_hparams *hp = &m->hp;
     if (n_ctx <= 0 || n_ctx > MAX_CTX)
         return mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "context size %lld out of range [1, %d]",
                               (long long)n_ctx, MAX_CTX);
     if (n_batch < 0)
         return mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "batch size %lld is negative", (long long)n_batch);
-    n_batch = clamp_batch(n_ctx, n_batch);
     s->be = be;
     s->n_ctx = n_ctx;
-    s->n_batch = n_batch;
-    int64_t kvd = hp->n_head_kv * hp->head_dim;
-    size_t layer_bytes = (size_t)n_ctx * (size_t)kvd * sizeof(float);
-    size_t kv_bytes = 2 * (size_t)hp->n_layer * layer_bytes;
-    s->k_cache = calloc((size_t)hp->n_layer, sizeof *s->k_cache);
-    s->v_cache = calloc((size_t)hp->n_layer, sizeof *s->v_cache);
-    mmrt_status st = MMRT_OK;
-    if (!s->k_cache || !s->v_cache) {
-        st = mmrt_error_oom(err, 2 * (size_t)hp->n_layer * sizeof(mmrt_tensor), "KV cache headers");
-        goto fail;
-    }
-    if ((st = be->iface->buffer_alloc(be, kv_bytes, &s->kv_buf, err)) != MMRT_OK) {
-        mmrt_error_wrap(err, "KV cache for %lld tokens (%.1f MiB; lower --ctx)", (long long)n_ctx,
-                        (double)kv_bytes / 1048576.0);
-        goto fail;
-    }
-    for (int64_t i = 0; i < hp->n_layer; i++) {
-        char *base = (char *)s->kv_buf + 2 * (size_t)i * layer_bytes;
-        s->k_cache[i] = mmrt_tensor_3d(MMRT_F32, base, hp->head_dim, hp->n_head_kv, n_ctx);
-        s->v_cache[i] = mmrt_tensor_3d(MMRT_F32, base + layer_bytes, hp->head_dim, hp->n_head_kv, n_ctx);
-        s->k_cache[i].backend = s->v_cache[i].backend = be;
-    }
-    size_t ab = arena_bytes(hp, n_batch);
+    s->n_batch = clamp_batch(n_ctx, n_batch);
+    size_t ab = 0;
     void *abase = NULL;
-    if ((st = be->iface->buffer_alloc(be, ab, &abase, err)) != MMRT_OK) goto fail;
+    mmrt_status st = kv_init(s, &m->hp, err);
+    if (st == MMRT_OK) st = plan_scratch(m, n_ctx, s->n_batch, &ab, err);
+    if (st == MMRT_OK && (st = be->iface->buffer_alloc(be, ab, &abase, err)) != MMRT_OK)
+        mmrt_error_wrap(err, "decoder scratch for %lld tokens per pass (%.1f MiB; lower the batch size)",
+                        (long long)s->n_batch, (double)ab / 1048576.0);
+    if (st != MMRT_OK) {
+        mmrt_llm_state_free(s);
+        return st;
+    }
     mmrt_arena_wrap(&s->arena, "decoder scratch", abase, ab);
     return MMRT_OK;
-fail:
-    mmrt_llm_state_free(s);
-    return st;
 }
 
 void mmrt_llm_state_free(mmrt_llm_state *s) {

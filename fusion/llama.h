@@ -64,12 +64,14 @@ typedef struct mmrt_llm_state {
     int64_t n_batch;  /* most tokens per forward call (prefill is chunked to this); 0 = 512 */
     mmrt_tensor *k_cache, *v_cache; /* per layer (n_ctx, n_head_kv · head_dim) f32 */
     void *kv_buf;
-    mmrt_arena arena;
+    mmrt_arena arena; /* sized by a planning pass of the largest chunk (mmrt_llm_state_bytes) */
 } mmrt_llm_state;
 
 /* Bytes a state with these sizes allocates (KV cache + scratch), after the same defaults and
- * clamps as mmrt_llm_state_init; 0 when the sizes are out of range. */
-size_t mmrt_llm_state_bytes(const mmrt_llm_hparams *hp, int64_t n_ctx, int64_t n_batch);
+ * clamps as mmrt_llm_state_init; 0 when the sizes are out of range. The scratch is what the
+ * forward pass itself allocates, measured by running it on the plan backend (core/arena.h), as
+ * mmrt_llm_state_init does before it allocates. */
+size_t mmrt_llm_state_bytes(const mmrt_llm *m, int64_t n_ctx, int64_t n_batch);
 
 mmrt_status mmrt_llm_state_init(mmrt_llm_state *s, const mmrt_llm *m, mmrt_backend *be,
                                 int64_t n_ctx, int64_t n_batch, mmrt_error *err);

@@ -35,9 +35,9 @@ mmrt_status mmrt_prompt_media_prepare(mmrt_prompt_media *pm, mmrt_encoder *const
         const mmrt_encoder *e = mmrt_encoder_for_part(encs, n_encs, p->type);
         if (!e && n_encs == 0)
             return mmrt_error_set(err, MMRT_ERR_UNSUPPORTED,
-                                  "%s is a text model: images need a vision model such as "
-                                  "HuggingFaceTB/SmolVLM-256M-Instruct",
-                                  model);
+                                  "%s is a text model (no media encoder): part %zu, an image, needs a "
+                                  "multimodal model",
+                                  model, i);
         if (!e) return mmrt_error_set(err, MMRT_ERR_UNSUPPORTED, "%s has no encoder for part %zu (type %d)", model, i,
                                       (int)p->type);
         mmrt_media_input *in = &pm->inputs[pm->n++]; /* freed from here on */

@@ -28,6 +28,10 @@ static uint64_t next_u64(uint64_t s[4]) {
 /* uniform in [0, 1) with 53 random bits */
 static double next_unit(uint64_t s[4]) { return (double)(next_u64(s) >> 11) * 0x1.0p-53; }
 
+size_t mmrt_sampler_bytes(int64_t n_vocab) {
+    return (sizeof(int32_t) + sizeof(float) + 1) * (size_t)n_vocab; /* idx, val, seen */
+}
+
 mmrt_status mmrt_sampler_init(mmrt_sampler *s, const mmrt_sampler_params *p, int64_t n_vocab,
                               mmrt_error *err) {
     memset(s, 0, sizeof *s);
@@ -46,7 +50,7 @@ mmrt_status mmrt_sampler_init(mmrt_sampler *s, const mmrt_sampler_params *p, int
     s->seen = calloc((size_t)n_vocab, 1);
     if (!s->idx || !s->val || !s->seen) {
         mmrt_sampler_free(s);
-        return mmrt_error_oom(err, (size_t)n_vocab * 9, "sampler");
+        return mmrt_error_oom(err, mmrt_sampler_bytes(n_vocab), "sampler");
     }
     return MMRT_OK;
 }

@@ -33,6 +33,8 @@ typedef struct mmrt_sampler {
 mmrt_status mmrt_sampler_init(mmrt_sampler *s, const mmrt_sampler_params *p, int64_t n_vocab,
                               mmrt_error *err);
 void mmrt_sampler_free(mmrt_sampler *s);
+/* Bytes mmrt_sampler_init allocates for a vocabulary of n_vocab. */
+size_t mmrt_sampler_bytes(int64_t n_vocab);
 
 /* Picks the next token from logits (n_vocab), which it may modify. history: every token of the
  * sequence so far (prompt included), for the repetition penalty. */

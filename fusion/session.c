@@ -30,12 +30,17 @@ static int64_t resolve_ctx(const mmrt_model *m, int32_t n_ctx) {
     return m->llm.hp.n_ctx_train < DEFAULT_CTX_CAP ? m->llm.hp.n_ctx_train : DEFAULT_CTX_CAP;
 }
 
+/* The session's host buffers: the last position's logits, and the token history (prompt +
+ * generated, one spare) that generate() grows the prompt's ids into. */
+static size_t logits_bytes(const mmrt_model *m) { return sizeof(float) * (size_t)m->llm.hp.n_vocab; }
+static size_t history_bytes(int64_t n_ctx) { return sizeof(int32_t) * (size_t)(n_ctx + 1); }
+
 int64_t mmrt_model_session_bytes(const mmrt_model *m, int32_t n_ctx) {
     if (!m) return 0;
-    size_t state = mmrt_llm_state_bytes(&m->llm.hp, resolve_ctx(m, n_ctx), 0);
+    int64_t ctx = resolve_ctx(m, n_ctx);
+    size_t state = mmrt_llm_state_bytes(&m->llm, ctx, 0);
     if (state == 0) return 0;
-    /* + logits, the sampler's candidate arrays and the token history */
-    return (int64_t)(state + (size_t)m->llm.hp.n_vocab * 13 + (size_t)resolve_ctx(m, n_ctx) * 4);
+    return (int64_t)(state + logits_bytes(m) + mmrt_sampler_bytes(m->llm.hp.n_vocab) + history_bytes(ctx));
 }
 
 mmrt_status mmrt_session_init(const mmrt_model *model, const mmrt_session_params *params,
@@ -56,9 +61,9 @@ mmrt_status mmrt_session_init(const mmrt_model *model, const mmrt_session_params
         goto fail;
     }
     s->model = model;
-    s->logits = malloc(sizeof(float) * (size_t)model->llm.hp.n_vocab);
+    s->logits = malloc(logits_bytes(model));
     if (!s->logits) {
-        st = mmrt_error_oom(&err, sizeof(float) * (size_t)model->llm.hp.n_vocab, "logits");
+        st = mmrt_error_oom(&err, logits_bytes(model), "logits");
         goto fail;
     }
     if ((st = mmrt_backend_fork(model->be, &s->be, &err)) != MMRT_OK) goto fail;
@@ -432,8 +437,8 @@ static mmrt_status generate(mmrt_session *s, const mmrt_part *parts, size_t n_pa
         st = mmrt_prompt_media_encode(&pm, s->be, params, &s->err);
         g->r->image_encode_ms = now_ms() - t1;
     }
-    if (st == MMRT_OK && !(g->history = realloc(ids, sizeof(int32_t) * (size_t)(s->state.n_ctx + 1))))
-        st = mmrt_error_oom(&s->err, sizeof(int32_t) * (size_t)s->state.n_ctx, "token history");
+    if (st == MMRT_OK && !(g->history = realloc(ids, history_bytes(s->state.n_ctx))))
+        st = mmrt_error_oom(&s->err, history_bytes(s->state.n_ctx), "token history");
     if (st != MMRT_OK) {
         free(ids);
         mmrt_prompt_media_free(&pm);

@@ -248,16 +248,6 @@ static mmrt_status linear(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor 
     return mmrt_add_bias(be, dst, dst, b, err);
 }
 
-/* Scratch floats per row of x: the attention block's h, q, k, v, att (the MLP block's h and fc1
- * output fit in the same space once the attention block's are dead) or the embedding's pixels,
- * im2col patches and position rows. */
-static int64_t floats_per_row(const mmrt_siglip_hparams *hp) {
-    int64_t attn = 5 * hp->n_embd, mlp = hp->n_embd + hp->n_ff;
-    int64_t embd = 2 * hp->n_chan * hp->patch * hp->patch + hp->n_embd + 1; /* + 1: position ids */
-    int64_t m = attn > mlp ? attn : mlp;
-    return hp->n_embd + 1 + (m > embd ? m : embd); /* + the residual stream x and the key mask */
-}
-
 /* x (n_tiles · n_patch, n_embd) = conv(pixels) + pos_embd[position id]: the pixels go up as they
  * are, the patches are cut on the backend (patchify = the conv's im2col), then one GEMM. */
 static mmrt_status embed(const mmrt_siglip *enc, pass *ps, const float *pixels, int64_t n_tiles,
@@ -420,9 +410,18 @@ static mmrt_status encode(const mmrt_siglip *enc, mmrt_backend *be, const float 
                               n_tiles, (long long)hp->n_patch);
     tile_masks tm;
     MMRT_TRY(tile_masks_make(hp, pixel_mask, n_tiles, &tm, err));
-    int64_t n = (int64_t)n_tiles * hp->n_patch;
-    size_t bytes = (size_t)(n * floats_per_row(hp)) * sizeof(float) + 16 * 64; /* + alignment */
     pass ps = {.be = be, .pos_ids = tm.pos_ids, .padded = tm.any_padded ? tm.padded : NULL};
+    /* the scratch is what this very pass allocates: run first on the plan backend (core/arena.h) */
+    mmrt_backend plan = mmrt_backend_plan();
+    pass planned = ps;
+    planned.be = &plan;
+    mmrt_arena_measure(&planned.arena, "vision encoder scratch");
+    const sink nowhere = {0};
+    if (run_pass(enc, &planned, pixel_values, tm.key_mask, n_tiles, &nowhere, err) != MMRT_OK) {
+        free(tm.pos_ids);
+        return err ? err->status : MMRT_ERR_INVALID_ARG;
+    }
+    size_t bytes = planned.arena.peak;
     void *base = NULL;
     if (be->iface->buffer_alloc(be, bytes, &base, err) != MMRT_OK) {
         free(tm.pos_ids);

@@ -21,7 +21,8 @@
  * is masked. Not done here: get_image_features' dropping of all-zero "padding image" tiles.
  *
  * Tiles are independent sequences: the matmuls run over all tiles of a call at once, attention
- * runs per tile. Scratch (allocated per call on the backend) grows with n_tiles.
+ * runs per tile. Scratch (allocated per call on the backend) grows with n_tiles: its size is what
+ * the pass allocates, measured by running it first on the plan backend (core/arena.h).
  *
  * mmrt_siglip is immutable after init; its weights stay in the mmap of the mmrt_weights it was
  * bound from (valid as long as that is). Calls to mmrt_siglip_encode* on one encoder may run at
