@@ -245,3 +245,25 @@ Test(encoder, registry_decides_which_parts_a_model_takes) {
     mmrt_session_free(s);
     mmrt_model_free(m);
 }
+
+/* An encoder that needs a LoRA adapter: a prompt with its media is refused (no decoder has
+ * adapters yet) before anything is encoded; text alone still runs. */
+Test(encoder, lora_adapter_is_required_while_its_media_is_in_the_prompt) {
+    test_encoder_enable(true);
+    test_encoder_set_lora("speech");
+    mmrt_model *m = load("odd-sizes");
+    cr_assert_str_eq(m->encoders[0]->lora, "speech");
+    mmrt_session *s = session(m, 0);
+    mmrt_part parts[5];
+    size_t n_parts = prompt(parts);
+    mmrt_generate_params gp = mmrt_generate_default_params();
+    gp.raw = true;
+    gp.max_tokens = 2;
+    mmrt_generate_result r;
+    cr_assert_eq(mmrt_session_generate_parts(s, parts, n_parts, &gp, &r), MMRT_ERR_UNSUPPORTED);
+    cr_assert(strstr(mmrt_session_last_error(s), "LoRA adapter \"speech\""), "%s", mmrt_session_last_error(s));
+    cr_assert_eq(r.image_encode_ms, 0.0);
+    cr_assert_eq(mmrt_session_generate_parts(s, parts, 1, &gp, NULL), MMRT_OK, "%s", mmrt_session_last_error(s));
+    mmrt_session_free(s);
+    mmrt_model_free(m);
+}

@@ -711,3 +711,34 @@ Test(smolvlm, sessions_on_two_threads_share_the_model) {
     free(want);
     fixture_close(&f);
 }
+
+/* The content hash of a prepared image: the same pixels and settings give the same hash (a file
+ * and its bytes), another image or other settings (no_split) another, although all of them fill
+ * the same <image> ids. */
+Test(smolvlm, prepared_images_tell_apart_by_their_hash) {
+    fixture f;
+    fixture_open(&f, "split");
+    const mmrt_encoder *e = f.model->encoders[0];
+    char coffee[600], astronaut[600];
+    snprintf(coffee, sizeof coffee, "%s/images/coffee.png", MMRT_FIXTURES_DIR);
+    snprintf(astronaut, sizeof astronaut, "%s/images/astronaut.png", MMRT_FIXTURES_DIR);
+    size_t len;
+    char *bytes = tmpdir_read(coffee, &len);
+    const mmrt_part parts[3] = {mmrt_image_file_part(coffee), mmrt_image_bytes_part(bytes, len, "coffee"),
+                                mmrt_image_file_part(astronaut)};
+    mmrt_generate_params gp = mmrt_generate_default_params();
+    mmrt_media_input in[4] = {{.enc = e}, {.enc = e}, {.enc = e}, {.enc = e}};
+    mmrt_error err = {0};
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(e->iface->prepare(e, &parts[i], (size_t)i, &gp, &in[i], &err), MMRT_OK, "%s", err.msg);
+    gp.no_split = true;
+    cr_assert_eq(e->iface->prepare(e, &parts[0], 0, &gp, &in[3], &err), MMRT_OK, "%s", err.msg);
+    cr_assert_eq(strlen(in[0].hash), 64);
+    cr_assert_str_eq(in[0].hash, in[1].hash, "a file and its bytes are the same image");
+    cr_assert_str_neq(in[0].hash, in[2].hash, "two images");
+    cr_assert_str_neq(in[0].hash, in[3].hash, "the same image preprocessed otherwise");
+    cr_assert_eq(in[3].n_tokens, vision_of(f.model)->image_seq_len, "no_split: one tile");
+    for (int i = 0; i < 4; i++) mmrt_media_input_free(&in[i]);
+    free(bytes);
+    fixture_close(&f);
+}

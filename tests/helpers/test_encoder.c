@@ -17,6 +17,7 @@ typedef struct test_encoder {
 } test_encoder;
 
 static bool g_enabled;
+static const char *g_lora;
 
 int32_t test_encoder_pixel_id(const uint8_t *rgb, int64_t n_vocab) {
     return (int32_t)(((int64_t)rgb[0] + 256 * (int64_t)rgb[1]) % n_vocab);
@@ -105,7 +106,7 @@ static mmrt_status init(const mmrt_encoder_config *cfg, mmrt_encoder **out, mmrt
     }
     te->base = (mmrt_encoder){.iface = &iface, .name = "test embeddings", .noun = "row",
                               .part_types = 1u << MMRT_PART_IMAGE_PIXELS, .stage = MMRT_STAGE_IMAGE_ENCODE,
-                              .placeholder = "<image>", .token = token, .impl = te};
+                              .placeholder = "<image>", .token = token, .lora = g_lora, .impl = te};
     *out = &te->base;
     return MMRT_OK;
 }
@@ -121,3 +122,5 @@ void test_encoder_enable(bool on) {
     }
     g_enabled = on;
 }
+
+void test_encoder_set_lora(const char *adapter) { g_lora = adapter; }

@@ -15,6 +15,9 @@
 /* Registers the factory once per process; it matches "llama" checkpoints while enabled. */
 void test_encoder_enable(bool on);
 
+/* The LoRA adapter encoders made from now on declare (NULL: none, the default). */
+void test_encoder_set_lora(const char *adapter);
+
 /* The id a pixel stands for. */
 int32_t test_encoder_pixel_id(const uint8_t *rgb, int64_t n_vocab);
 
