@@ -153,6 +153,47 @@ Test(jinja, max_output) {
     free(out);
 }
 
+Test(jinja, max_memory) {
+    char *out = NULL;
+    mmrt_error err = {0};
+    mmrt_jinja_options opt = {.max_memory = 16 << 20};
+    mmrt_status st = render("{% set x = 'ab' * 400000 %}{% for i in range(1000) %}{% set y = x.upper() %}{% endfor %}",
+                            NULL, &opt, &out, &err);
+    cr_assert_eq(st, MMRT_ERR_INVALID_ARG, "status %d: %s", st, err.msg);
+    cr_assert(strstr(err.msg, "max_memory = 16777216"), "%s", err.msg);
+    cr_assert_null(out);
+}
+
+/* Work that is not a node visit (copying, scanning, comparing) is charged too, so a short template
+ * cannot run for minutes within max_steps. */
+Test(jinja, max_steps_charges_big_operations) {
+    static const char *const srcs[] = {
+        "{% set x = 'ab' * 400000 %}{% for i in range(100000) %}{% if 'z' in x %}{% endif %}{% endfor %}",
+        "{% set x = range(50000)|list %}{% for i in range(100000) %}{% if x == x %}{% endif %}{% endfor %}",
+        "{% set x = 'ab' * 400000 %}{% for i in range(100000) %}{% set y = x.find('z') %}{% endfor %}",
+    };
+    for (size_t i = 0; i < sizeof srcs / sizeof srcs[0]; i++) {
+        char *out = NULL;
+        mmrt_error err = {0};
+        mmrt_jinja_options opt = {.max_steps = 1000000};
+        mmrt_status st = render(srcs[i], NULL, &opt, &out, &err);
+        cr_assert_eq(st, MMRT_ERR_INVALID_ARG, "case %zu: status %d: %s", i, st, err.msg);
+        cr_assert(strstr(err.msg, "max_steps"), "case %zu: %s", i, err.msg);
+    }
+}
+
+Test(jinja, big_dicts_stay_fast) {
+    /* 25000 keys through dict(); lookups go through the hash index */
+    char *out = NULL;
+    mmrt_error err = {0};
+    mmrt_status st = render("{% set d = dict(range(50000)|map('string')|batch(2)|list) %}{{ d|length }} {{ d['49998'] }}"
+                            "{% for i in range(20000) %}{% if d[i|string] is defined %}{% endif %}{% endfor %}",
+                            NULL, NULL, &out, &err);
+    cr_assert_eq(st, MMRT_OK, "%s", err.msg);
+    cr_assert_str_eq(out, "25000 49999");
+    free(out);
+}
+
 Test(jinja, syntax_error_positions) {
     static const struct {
         const char *src, *needle;

@@ -162,7 +162,8 @@ static int eval_compare(jj_render *r, const jj_node *n, jj_value *out) {
             if (jj_contains(r, &right, &left, &ok)) return -1;
             if (op == 'n') ok = !ok;
         } else if (op == JOP_EQ || op == JOP_NE) {
-            ok = jj_equal(&left, &right) == (op == JOP_EQ);
+            if (jj_equal_r(r, &left, &right, &ok)) return -1;
+            ok = ok == (op == JOP_EQ);
         } else {
             if (jj_compare(r, &left, &right, &c)) return -1;
             ok = op == '<' ? c < 0 : op == '>' ? c > 0 : op == JOP_LE ? c <= 0 : c >= 0;

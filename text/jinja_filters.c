@@ -78,9 +78,10 @@ static int test_apply(jj_render *r, const char *name, const jj_value *v, const j
                   (!jj_is_seq(v) || v->u.l == a->u.l) && (v->t != JV_DICT || v->u.d == a->u.d) &&
                   (v->t != JV_INT || (v->u.i >= -5 && v->u.i <= 256));
         } else if (!strcmp(name, "equalto") || !strcmp(name, "eq") || !strcmp(name, "==")) {
-            *ok = jj_equal(v, a);
+            if (jj_equal_r(r, v, a, ok)) return -1;
         } else if (!strcmp(name, "ne") || !strcmp(name, "!=")) {
-            *ok = !jj_equal(v, a);
+            if (jj_equal_r(r, v, a, ok)) return -1;
+            *ok = !*ok;
         } else {
             if (jj_compare(r, v, a, &c)) return -1;
             bool lt = name[0] == 'l' || name[0] == '<', eq = name[1] == 'e' || name[1] == '=';
@@ -459,7 +460,8 @@ static int do_unique(jj_render *r, const jj_value *in, const jj_args *a, jj_valu
         if (attr && attr_path(r, &x, attr, &x)) return -1;
         if (sort_key(r, &x, cs, &k) || jj_step(r, (int64_t)l->n)) return -1;
         bool dup = false;
-        for (size_t j = 0; j < l->n && !dup; j++) dup = jj_equal(&seen[j], &k);
+        for (size_t j = 0; j < l->n && !dup; j++)
+            if (jj_equal_r(r, &seen[j], &k, &dup)) return -1;
         if (!dup) seen[l->n] = k, l->v[l->n++] = items->v[i];
     }
     return 0;
@@ -600,6 +602,7 @@ int jj_filter(jj_render *r, jj_frame *f, const char *name, const jj_value *in, c
     }
     if (!strcmp(name, "length") || !strcmp(name, "count")) {
         int64_t n = jj_len(in);
+        if (in->t == JV_STR && jj_step(r, (int64_t)(in->u.s->len >> 8))) return -1;
         if (n < 0) return jj_fail(r, MMRT_ERR_BAD_FORMAT, "object of type '%s' has no len()", jj_type_name(in));
         *out = jj_int(n);
         return 0;

@@ -4,6 +4,7 @@
  *   jinja_parse.c   tokens -> syntax tree: statements (jinja2's parser, a bounded recursive descent)
  *   jinja_parse_expr.c  expressions (shared parser state in jinja_parser.h)
  *   jinja_value.c   Python values: conversion from cJSON, truth, equality, order, str(), repr()
+ *   jinja_dict.c    ordered dicts with a hash index
  *   jinja_json.c    tojson (Python's json.dumps)
  *   jinja_eval.c    statements and expressions
  *   jinja_ops.c     arithmetic, attribute and item access, slicing
@@ -30,6 +31,7 @@ typedef struct jj_pool {
     jj_block *head;
     size_t total; /* bytes obtained from malloc */
     size_t limit; /* refuse to grow past this (0 = no limit) */
+    bool hit_limit; /* an allocation was refused because of limit */
 } jj_pool;
 
 /* n zeroed bytes aligned to 16, or NULL when out of memory or past the limit. */
@@ -117,9 +119,13 @@ typedef struct jj_list {
     jj_value *v;
 } jj_list;
 
+/* Insertion-ordered; past a few entries, keys that are strings or numbers are also found through
+ * a hash index (jinja_dict.c), so big contexts and dicts built in loops stay linear. */
 typedef struct jj_dict {
     size_t n, cap;
     jj_value *k, *v;
+    uint32_t *index;  /* open addressing, entry position + 1 (0 = empty); NULL while small */
+    size_t index_cap; /* power of two, at least 2 * cap */
 } jj_dict;
 
 typedef struct jj_method {
@@ -307,6 +313,8 @@ int jj_from_json(jj_render *r, const cJSON *j, jj_value *out, int depth);
 
 bool jj_truthy(const jj_value *v);
 bool jj_equal(const jj_value *a, const jj_value *b);
+/* The same, charging steps for the work (for comparisons a template can repeat at will). */
+int jj_equal_r(jj_render *r, const jj_value *a, const jj_value *b, bool *out);
 /* Python ordering: *cmp < 0, 0, > 0; -1 with an error when the types do not compare. */
 int jj_compare(jj_render *r, const jj_value *a, const jj_value *b, int *cmp);
 double jj_num(const jj_value *v);

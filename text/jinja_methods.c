@@ -71,34 +71,36 @@ uint32_t jj_case_map(uint32_t c, bool up) {
     return c;
 }
 
-static bool is_cased(uint32_t c) { return jj_case_map(c, true) != c || jj_case_map(c, false) != c; }
-
-/* mode 0 lower, 1 upper, 2 capitalize (first upper, rest lower), 3 swapcase, 4 str.title(). */
+/* mode 0 lower, 1 upper, 2 capitalize (first upper, rest lower), 3 swapcase, 4 str.title().
+ * Every mapping here keeps the UTF-8 length (ß -> SS included), so the copy is rewritten in place. */
 int jj_str_case(jj_render *r, const jj_str *s, int mode, jj_value *out) {
-    jj_buf b = {0};
+    if (jj_make_str(r, s->s, s->len, out)) return -1;
+    char *p = (char *)out->u.s->s;
     bool prev_cased = false;
     for (size_t i = 0; i < s->len;) {
-        size_t adv = mmrt_utf8_len((uint8_t)s->s[i]);
-        if (i + adv > s->len) adv = s->len - i;
-        uint32_t c = mmrt_utf8_decode(s->s + i, &adv);
-        bool up = mode == 1 || (mode == 2 && i == 0);
-        if (mode == 3) up = jj_case_map(c, true) != c;
-        if (mode == 4) up = !prev_cased;
-        if (mode == 4) prev_cased = is_cased(c);
-        uint32_t m = jj_case_map(c, up);
-        if (c == 0xDF && (up || mode == 3)) { /* ß: upper case SS, title case Ss */
-            if (mode == 4) prev_cased = true;
-            if (jj_buf_puts(r, &b, mode == 2 || mode == 4 ? "Ss" : "SS")) return -1;
-            i += adv;
+        unsigned char c0 = (unsigned char)p[i];
+        if (c0 < 0x80 && mode <= 1) { /* ASCII fast path */
+            if (mode == 1 && c0 >= 'a' && c0 <= 'z') p[i] = (char)(c0 - 32);
+            if (mode == 0 && c0 >= 'A' && c0 <= 'Z') p[i] = (char)(c0 + 32);
+            i++;
             continue;
         }
-        char enc[4];
-        size_t n = m == c ? adv : mmrt_utf8_encode(m, enc);
-        if (jj_buf_put(r, &b, m == c ? s->s + i : enc, n)) return -1;
+        size_t adv = mmrt_utf8_len(c0);
+        if (i + adv > s->len) adv = s->len - i;
+        uint32_t c = mmrt_utf8_decode(p + i, &adv);
+        bool up = mode == 1 || (mode == 2 && i == 0);
+        if (mode == 3) up = jj_case_map(c, true) != c || c == 0xDF;
+        if (mode == 4) up = !prev_cased;
+        if (mode == 4) prev_cased = jj_case_map(c, true) != c || jj_case_map(c, false) != c || c == 0xDF;
+        if (c == 0xDF && up) { /* ß: upper case SS, title case Ss (two bytes either way) */
+            p[i] = 'S';
+            p[i + 1] = mode == 2 || mode == 4 ? 's' : 'S';
+        } else {
+            uint32_t m = jj_case_map(c, up);
+            if (m != c) mmrt_utf8_encode(m, p + i);
+        }
         i += adv;
     }
-    if (jj_buf_value(r, &b, out)) return -1;
-    out->safe = 0;
     return 0;
 }
 
@@ -259,6 +261,7 @@ static int str_format(jj_render *r, const jj_str *s, const jj_args *a, jj_value 
 }
 
 static int str_method(jj_render *r, const jj_str *s, const char *m, const jj_args *a, jj_value *out) {
+    if (jj_step(r, (int64_t)(s->len >> 8))) return -1; /* every method scans the string */
     const jj_value *a0 = jj_arg(a, 0, NULL), *a1 = jj_arg(a, 1, NULL);
     if (!strcmp(m, "strip")) return jj_str_strip(r, s, a0, 3, out);
     if (!strcmp(m, "lstrip")) return jj_str_strip(r, s, a0, 1, out);
@@ -369,8 +372,8 @@ int jj_call_method(jj_render *r, const jj_method *m, const jj_value *args, int n
         if (!strcmp(m->name, "copy")) {
             jj_dict *c = jj_dict_new(r, d->n, out);
             if (!c) return -1;
-            for (size_t i = 0; i < d->n; i++) c->k[i] = d->k[i], c->v[i] = d->v[i];
-            c->n = d->n;
+            for (size_t i = 0; i < d->n; i++)
+                if (jj_dict_set(r, c, d->k[i], d->v[i])) return -1;
             return 0;
         }
         if (!strcmp(m->name, "items")) return jj_filter(r, NULL, "items", self, NULL, 0, NULL, NULL, 0, out);
@@ -385,14 +388,17 @@ int jj_call_method(jj_render *r, const jj_method *m, const jj_value *args, int n
         if (!strcmp(m->name, "copy")) return jj_filter(r, NULL, "list", self, NULL, 0, NULL, NULL, 0, out);
         if (!a0) return jj_fail(r, MMRT_ERR_BAD_FORMAT, "%s() takes exactly one argument", m->name);
         int64_t count = 0;
-        for (size_t i = 0; i < l->n; i++)
-            if (jj_equal(&l->v[i], a0)) {
+        for (size_t i = 0; i < l->n; i++) {
+            bool eq;
+            if (jj_equal_r(r, &l->v[i], a0, &eq)) return -1;
+            if (eq) {
                 if (m->name[0] == 'i') {
                     *out = jj_int((int64_t)i);
                     return 0;
                 }
                 count++;
             }
+        }
         if (m->name[0] == 'i') return jj_fail(r, MMRT_ERR_BAD_FORMAT, "list.index(x): x not in list");
         *out = jj_int(count);
         return 0;

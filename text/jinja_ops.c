@@ -19,7 +19,7 @@ static int type_error(jj_render *r, int op, const jj_value *a, const jj_value *b
 static int64_t as_int(const jj_value *v) { return v->t == JV_INT ? v->u.i : v->u.b; }
 
 static int repeat(jj_render *r, const jj_value *seq, int64_t n, jj_value *out) {
-    if (n < 0) n = 0;
+    if (n < 0 || jj_len(seq) == 0) n = 0; /* [] * 10**17 is [] at once, not 10**17 empty copies */
     if (seq->t == JV_STR) {
         size_t len = seq->u.s->len;
         if (len && (uint64_t)n > r->max_output / len)
@@ -254,6 +254,7 @@ int jj_getitem(jj_render *r, const jj_value *obj, const jj_value *key, jj_value 
         }
     } else if (obj->t == JV_STR) {
         const jj_str *s = obj->u.s;
+        if (jj_step(r, (int64_t)(s->len >> 8))) return -1;
         if (index_of(key, (int64_t)jj_utf8_count(s->s, s->len), &i)) {
             size_t a = jj_utf8_offset(s->s, s->len, (size_t)i), b = jj_utf8_offset(s->s, s->len, (size_t)i + 1);
             return jj_make_str(r, s->s + a, b - a, out);
@@ -283,6 +284,7 @@ int jj_slice(jj_render *r, const jj_value *obj, const jj_value *lo, const jj_val
     if (obj->t != JV_STR && !jj_is_seq(obj))
         return jj_fail(r, MMRT_ERR_BAD_FORMAT, "'%s' object is not subscriptable", jj_type_name(obj));
     int64_t n = jj_len(obj), a = 0, b = 0, s = 1;
+    if (obj->t == JV_STR && jj_step(r, (int64_t)(obj->u.s->len >> 8))) return -1;
     bool ga, gb, gs;
     if (slice_arg(r, lo, &ga, &a) || slice_arg(r, hi, &gb, &b) || slice_arg(r, step, &gs, &s)) return -1;
     if (s == 0) return jj_fail(r, MMRT_ERR_BAD_FORMAT, "slice step cannot be zero");
@@ -321,11 +323,13 @@ int jj_contains(jj_render *r, const jj_value *b, const jj_value *a, bool *out) {
     if (b->t == JV_STR) {
         if (a->t != JV_STR)
             return jj_fail(r, MMRT_ERR_BAD_FORMAT, "'in <string>' requires string as left operand, not %s", jj_type_name(a));
+        if (jj_step(r, (int64_t)(b->u.s->len >> 8))) return -1;
         *out = a->u.s->len == 0 || memmem(b->u.s->s, b->u.s->len, a->u.s->s, a->u.s->len) != NULL;
         return 0;
     }
     if (jj_is_seq(b)) {
-        for (size_t i = 0; i < b->u.l->n && !*out; i++) *out = jj_equal(&b->u.l->v[i], a);
+        for (size_t i = 0; i < b->u.l->n && !*out; i++)
+            if (jj_equal_r(r, &b->u.l->v[i], a, out)) return -1;
         return 0;
     }
     if (b->t == JV_DICT) {

@@ -22,7 +22,10 @@ void *jj_alloc(jj_pool *p, size_t n) {
     if (!b || b->cap - b->used < n) {
         size_t cap = n > JJ_BLOCK_MIN ? n : JJ_BLOCK_MIN;
         if (cap > SIZE_MAX - sizeof(jj_block)) return NULL;
-        if (p->limit && (p->total + cap > p->limit || p->total + cap < p->total)) return NULL;
+        if (p->limit && (p->total + cap > p->limit || p->total + cap < p->total)) {
+            p->hit_limit = true;
+            return NULL;
+        }
         b = malloc(sizeof(jj_block) + cap);
         if (!b) return NULL;
         b->cap = cap;
@@ -64,7 +67,7 @@ int jj_fail(jj_render *r, mmrt_status st, const char *fmt, ...) {
 }
 
 int jj_oom(jj_render *r) {
-    if (r->pool.limit && r->pool.total + JJ_BLOCK_MIN > r->pool.limit)
+    if (r->pool.hit_limit)
         return jj_fail(r, MMRT_ERR_INVALID_ARG,
                        "the render needs more than max_memory = %zu bytes", r->pool.limit);
     return jj_fail(r, MMRT_ERR_OOM, "out of memory while rendering");
@@ -80,6 +83,7 @@ int jj_step(jj_render *r, int64_t n) {
 }
 
 int jj_buf_put(jj_render *r, jj_buf *b, const char *s, size_t n) {
+    if (n >= 256 && jj_step(r, (int64_t)(n >> 8))) return -1; /* copying costs steps too */
     if (n > r->max_output || b->len > r->max_output - n)
         return jj_fail(r, MMRT_ERR_INVALID_ARG, "the output grows past max_output = %zu bytes",
                        r->max_output);

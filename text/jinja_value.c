@@ -50,6 +50,7 @@ jj_str *jj_str_fmt(jj_pool *p, const char *fmt, ...) {
 int jj_make_str(jj_render *r, const char *s, size_t n, jj_value *out) {
     if (n > r->max_output)
         return jj_fail(r, MMRT_ERR_INVALID_ARG, "a string grows past max_output = %zu bytes", r->max_output);
+    if (n >= 256 && jj_step(r, (int64_t)(n >> 8))) return -1;
     jj_str *js = jj_str_new(&r->pool, s, n);
     if (!js) return jj_oom(r);
     *out = jj_strv(js);
@@ -72,60 +73,6 @@ jj_list *jj_list_new(jj_render *r, size_t n, jj_type t, jj_value *out) {
     out->safe = 0;
     out->u.l = l;
     return l;
-}
-
-jj_dict *jj_dict_new(jj_render *r, size_t cap, jj_value *out) {
-    jj_dict *d = jj_alloc(&r->pool, sizeof *d);
-    if (!d) {
-        jj_oom(r);
-        return NULL;
-    }
-    if (cap && (cap > SIZE_MAX / 2 / sizeof(jj_value) || !(d->k = jj_alloc(&r->pool, cap * sizeof(jj_value))) ||
-                !(d->v = jj_alloc(&r->pool, cap * sizeof(jj_value))))) {
-        jj_oom(r);
-        return NULL;
-    }
-    d->cap = cap;
-    out->t = JV_DICT;
-    out->safe = 0;
-    out->u.d = d;
-    return d;
-}
-
-jj_value *jj_dict_get(const jj_dict *d, const jj_value *k) {
-    for (size_t i = d->n; i-- > 0;)
-        if (jj_equal(&d->k[i], k)) return &d->v[i];
-    return NULL;
-}
-
-jj_value *jj_dict_get_s(const jj_dict *d, const char *key, size_t n) {
-    for (size_t i = d->n; i-- > 0;)
-        if (d->k[i].t == JV_STR && d->k[i].u.s->len == n && memcmp(d->k[i].u.s->s, key, n) == 0) return &d->v[i];
-    return NULL;
-}
-
-int jj_dict_set(jj_render *r, jj_dict *d, jj_value k, jj_value v) {
-    jj_value *old = jj_dict_get(d, &k);
-    if (old) {
-        *old = v;
-        return 0;
-    }
-    if (d->n == d->cap) {
-        size_t cap = d->cap ? d->cap * 2 : 8;
-        jj_value *nk = jj_alloc(&r->pool, cap * sizeof *nk), *nv = jj_alloc(&r->pool, cap * sizeof *nv);
-        if (!nk || !nv) return jj_oom(r);
-        if (d->n) {
-            memcpy(nk, d->k, d->n * sizeof *nk);
-            memcpy(nv, d->v, d->n * sizeof *nv);
-        }
-        d->k = nk;
-        d->v = nv;
-        d->cap = cap;
-    }
-    d->k[d->n] = k;
-    d->v[d->n] = v;
-    d->n++;
-    return 0;
 }
 
 static int json_str(jj_render *r, const char *s, jj_value *out) {
@@ -194,12 +141,20 @@ bool jj_truthy(const jj_value *v) {
 /* Nesting beyond this compares unequal (CPython would raise RecursionError). */
 #define JJ_MAX_COMPARE_DEPTH 500
 
-static bool equal_rec(const jj_value *a, const jj_value *b, int depth);
+/* *work (when not NULL) counts the values and bytes visited, so that callers can charge steps. */
+static bool equal_rec(const jj_value *a, const jj_value *b, int depth, int64_t *work);
 
-bool jj_equal(const jj_value *a, const jj_value *b) { return equal_rec(a, b, 0); }
+bool jj_equal(const jj_value *a, const jj_value *b) { return equal_rec(a, b, 0, NULL); }
 
-static bool equal_rec(const jj_value *a, const jj_value *b, int depth) {
+int jj_equal_r(jj_render *r, const jj_value *a, const jj_value *b, bool *out) {
+    int64_t work = 0;
+    *out = equal_rec(a, b, 0, &work);
+    return jj_step(r, work >> 6);
+}
+
+static bool equal_rec(const jj_value *a, const jj_value *b, int depth, int64_t *work) {
     if (depth > JJ_MAX_COMPARE_DEPTH) return false;
+    if (work) *work += 1;
     if (jj_is_num(a) && jj_is_num(b)) {
         if (a->t != JV_FLOAT && b->t != JV_FLOAT) {
             int64_t x = a->t == JV_INT ? a->u.i : a->u.b, y = b->t == JV_INT ? b->u.i : b->u.b;
@@ -211,18 +166,20 @@ static bool equal_rec(const jj_value *a, const jj_value *b, int depth) {
     switch (a->t) {
     case JV_UNDEF:
     case JV_NONE: return true;
-    case JV_STR: return a->u.s->len == b->u.s->len && memcmp(a->u.s->s, b->u.s->s, a->u.s->len) == 0;
+    case JV_STR:
+        if (work) *work += (int64_t)(a->u.s->len >> 4);
+        return a->u.s->len == b->u.s->len && memcmp(a->u.s->s, b->u.s->s, a->u.s->len) == 0;
     case JV_LIST:
     case JV_TUPLE:
         if (a->u.l->n != b->u.l->n) return false;
         for (size_t i = 0; i < a->u.l->n; i++)
-            if (!equal_rec(&a->u.l->v[i], &b->u.l->v[i], depth + 1)) return false;
+            if (!equal_rec(&a->u.l->v[i], &b->u.l->v[i], depth + 1, work)) return false;
         return true;
     case JV_DICT:
         if (a->u.d->n != b->u.d->n) return false;
         for (size_t i = 0; i < a->u.d->n; i++) {
             const jj_value *o = jj_dict_get(b->u.d, &a->u.d->k[i]);
-            if (!o || !equal_rec(&a->u.d->v[i], o, depth + 1)) return false;
+            if (!o || !equal_rec(&a->u.d->v[i], o, depth + 1, work)) return false;
         }
         return true;
     case JV_NS: return a->u.d == b->u.d;
