@@ -6,6 +6,7 @@
 #include "text/jinja.h"
 
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -256,4 +257,48 @@ Test(jinja, strftime_and_api) {
         free(out);
     }
     mmrt_jinja_template_free(t);
+}
+
+/* A parsed template is immutable: threads render it at once and all get the same text. */
+typedef struct render_job {
+    const mmrt_jinja_template *t;
+    const cJSON *ctx;
+    const char *want;
+    int bad;
+} render_job;
+
+static void *render_many(void *arg) {
+    render_job *j = arg;
+    for (int i = 0; i < 200; i++) {
+        char *out = NULL;
+        mmrt_error err = {0};
+        if (mmrt_jinja_render(j->t, j->ctx, NULL, &out, &err) != MMRT_OK || strcmp(out, j->want) != 0) j->bad++;
+        free(out);
+    }
+    return NULL;
+}
+
+Test(jinja, concurrent_renders) {
+    static const char src[] = "{% set ns = namespace(n=0) %}{% for m in messages %}{% set ns.n = ns.n + 1 %}"
+                              "<{{ m.role }}>{{ m.content | upper }}{% endfor %}{{ ns.n }}{{ messages | tojson }}";
+    cJSON *ctx = cJSON_Parse("{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"},"
+                             " {\"role\": \"assistant\", \"content\": \"yo\"}]}");
+    cr_assert_not_null(ctx);
+    mmrt_jinja_template *t = NULL;
+    mmrt_error err = {0};
+    cr_assert_eq(mmrt_jinja_parse(src, sizeof src - 1, NULL, &t, &err), MMRT_OK, "%s", err.msg);
+    const char *want = "<user>HI<assistant>YO2[{\"role\": \"user\", \"content\": \"hi\"}, "
+                       "{\"role\": \"assistant\", \"content\": \"yo\"}]";
+    render_job jobs[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        jobs[i] = (render_job){t, ctx, want, 0};
+        cr_assert_eq(pthread_create(&th[i], NULL, render_many, &jobs[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        cr_expect_eq(jobs[i].bad, 0, "thread %d: %d of 200 renders differ", i, jobs[i].bad);
+    }
+    mmrt_jinja_template_free(t);
+    cJSON_Delete(ctx);
 }
