@@ -138,9 +138,8 @@ static int call_macro(jj_render *r, const macro_value *mv, const jj_value *args,
     return jj_buf_value(r, &buf, out); /* Markup only under autoescape, which is off */
 }
 
-int jj_call_value(jj_render *r, jj_frame *f, const jj_value *callee, const jj_value *args, int n_args,
+int jj_call_value(jj_render *r, const jj_value *callee, const jj_value *args, int n_args,
                   const char *const *kw, const jj_value *kwv, int n_kw, jj_value *out) {
-    (void)f;
     switch (callee->t) {
     case JV_MACRO: return call_macro(r, (const macro_value *)callee->u.macro, args, n_args, kw, kwv, n_kw, out);
     case JV_FUNC: return jj_call_func(r, callee->u.func, args, n_args, kw, kwv, n_kw, out);
@@ -205,15 +204,15 @@ static int eval_inner(jj_render *r, const jj_node *n, jj_value *out) {
     case JE_CALL:
         if (jj_eval(r, n->a, &a) || eval_args(r, n, &args, &kwv)) return -1;
         at(r, n);
-        return jj_call_value(r, r->frame, &a, args, n->n_args, n->kw, kwv, n->n_kw, out);
+        return jj_call_value(r, &a, args, n->n_args, n->kw, kwv, n->n_kw, out);
     case JE_FILTER:
         if (jj_eval(r, n->a, &a) || eval_args(r, n, &args, &kwv)) return -1;
         at(r, n);
-        return jj_filter(r, r->frame, n->s, &a, args, n->n_args, n->kw, kwv, n->n_kw, out);
+        return jj_filter(r, n->s, &a, args, n->n_args, n->kw, kwv, n->n_kw, out);
     case JE_TEST:
         if (jj_eval(r, n->a, &a) || eval_args(r, n, &args, &kwv)) return -1;
         at(r, n);
-        return jj_test(r, r->frame, n->s, &a, args, n->n_args, out);
+        return jj_test(r, n->s, &a, args, n->n_args, out);
     case JE_NOT:
         if (jj_eval(r, n->a, &a)) return -1;
         *out = jj_bool(!jj_truthy(&a));
@@ -371,7 +370,7 @@ static int apply_chain(jj_render *r, const jj_node *chain, const jj_value *in, j
     jj_value x, *args, *kwv;
     if (apply_chain(r, chain->a, in, &x) || eval_args(r, chain, &args, &kwv)) return -1;
     at(r, chain);
-    return jj_filter(r, r->frame, chain->s, &x, args, chain->n_args, chain->kw, kwv, chain->n_kw, out);
+    return jj_filter(r, chain->s, &x, args, chain->n_args, chain->kw, kwv, chain->n_kw, out);
 }
 
 static int exec_stmt(jj_render *r, const jj_node *n, jj_frame *f) {

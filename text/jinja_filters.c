@@ -91,9 +91,8 @@ static int test_apply(jj_render *r, const char *name, const jj_value *v, const j
     return 0;
 }
 
-int jj_test(jj_render *r, jj_frame *f, const char *name, const jj_value *in, const jj_value *args, int n_args,
+int jj_test(jj_render *r, const char *name, const jj_value *in, const jj_value *args, int n_args,
             jj_value *out) {
-    (void)f;
     bool ok = false;
     if (test_apply(r, name, in, args, n_args, &ok)) return -1;
     *out = jj_bool(ok);
@@ -217,7 +216,7 @@ static int do_tojson(jj_render *r, const jj_value *v, const jj_args *a, jj_value
 }
 
 /* select/reject/selectattr/rejectattr and map */
-static int filter_seq(jj_render *r, jj_frame *f, const char *name, const jj_value *in, const jj_args *a,
+static int filter_seq(jj_render *r, const char *name, const jj_value *in, const jj_args *a,
                       jj_value *out) {
     jj_list *items;
     jj_value none_list;
@@ -249,7 +248,7 @@ static int filter_seq(jj_render *r, jj_frame *f, const char *name, const jj_valu
                 if (attr_path(r, &x, map_attr, &y)) return -1;
                 if (y.t == JV_UNDEF && map_default) y = *map_default;
             } else if (fn) {
-                if (jj_filter(r, f, fn->u.s->s, &x, extra, n_extra, NULL, NULL, 0, &y)) return -1;
+                if (jj_filter(r, fn->u.s->s, &x, extra, n_extra, NULL, NULL, 0, &y)) return -1;
             } else {
                 return jj_fail(r, MMRT_ERR_BAD_FORMAT, "map needs a filter name or attribute=");
             }
@@ -585,7 +584,7 @@ static int do_first_last(jj_render *r, const jj_value *in, bool last, jj_value *
     return 0;
 }
 
-int jj_filter(jj_render *r, jj_frame *f, const char *name, const jj_value *in, const jj_value *args, int n_args,
+int jj_filter(jj_render *r, const char *name, const jj_value *in, const jj_value *args, int n_args,
               const char *const *kw, const jj_value *kwv, int n_kw, jj_value *out) {
     jj_args a = {args, n_args, kw, kwv, n_kw};
     jj_value s;
@@ -697,7 +696,7 @@ int jj_filter(jj_render *r, jj_frame *f, const char *name, const jj_value *in, c
     if (!strcmp(name, "title")) return do_title(r, in, out);
     if (!strcmp(name, "map") || !strcmp(name, "select") || !strcmp(name, "reject") || !strcmp(name, "selectattr") ||
         !strcmp(name, "rejectattr"))
-        return filter_seq(r, f, name, in, &a, out);
+        return filter_seq(r, name, in, &a, out);
     /* string filters */
     if (need_str(r, in, &s)) return -1;
     if (!strcmp(name, "upper")) return jj_str_case(r, s.u.s, 1, out);

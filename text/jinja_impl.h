@@ -365,7 +365,7 @@ int jj_eval(jj_render *r, const jj_node *n, jj_value *out);
 int jj_exec_body(jj_render *r, jj_node *const *body, int n, jj_frame *f);
 int jj_lookup(jj_render *r, jj_frame *f, const char *name, jj_value *out);
 /* Calls a callable value with positional args and keyword args. */
-int jj_call_value(jj_render *r, jj_frame *f, const jj_value *callee, const jj_value *args,
+int jj_call_value(jj_render *r, const jj_value *callee, const jj_value *args,
                   int n_args, const char *const *kw, const jj_value *kwv, int n_kw,
                   jj_value *out);
 
@@ -410,9 +410,9 @@ int jj_printf(jj_render *r, const jj_str *fmt, const jj_value *arg, jj_value *ou
 int jj_escape(jj_render *r, const jj_value *v, jj_value *out);
 bool jj_filter_known(const char *name);
 bool jj_test_known(const char *name);
-int jj_filter(jj_render *r, jj_frame *f, const char *name, const jj_value *in, const jj_value *args,
+int jj_filter(jj_render *r, const char *name, const jj_value *in, const jj_value *args,
               int n_args, const char *const *kw, const jj_value *kwv, int n_kw, jj_value *out);
-int jj_test(jj_render *r, jj_frame *f, const char *name, const jj_value *in, const jj_value *args,
+int jj_test(jj_render *r, const char *name, const jj_value *in, const jj_value *args,
             int n_args, jj_value *out_bool);
 int jj_call_method(jj_render *r, const jj_method *m, const jj_value *args, int n_args,
                    const char *const *kw, const jj_value *kwv, int n_kw, jj_value *out);

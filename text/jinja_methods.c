@@ -376,7 +376,7 @@ int jj_call_method(jj_render *r, const jj_method *m, const jj_value *args, int n
                 if (jj_dict_set(r, c, d->k[i], d->v[i])) return -1;
             return 0;
         }
-        if (!strcmp(m->name, "items")) return jj_filter(r, NULL, "items", self, NULL, 0, NULL, NULL, 0, out);
+        if (!strcmp(m->name, "items")) return jj_filter(r, "items", self, NULL, 0, NULL, NULL, 0, out);
         bool keys = !strcmp(m->name, "keys");
         jj_list *l = jj_list_new(r, d->n, JV_LIST, out);
         if (!l) return -1;
@@ -385,7 +385,7 @@ int jj_call_method(jj_render *r, const jj_method *m, const jj_value *args, int n
     }
     if (jj_is_seq(self)) {
         const jj_list *l = self->u.l;
-        if (!strcmp(m->name, "copy")) return jj_filter(r, NULL, "list", self, NULL, 0, NULL, NULL, 0, out);
+        if (!strcmp(m->name, "copy")) return jj_filter(r, "list", self, NULL, 0, NULL, NULL, 0, out);
         if (!a0) return jj_fail(r, MMRT_ERR_BAD_FORMAT, "%s() takes exactly one argument", m->name);
         int64_t count = 0;
         for (size_t i = 0; i < l->n; i++) {

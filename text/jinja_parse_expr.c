@@ -44,8 +44,7 @@ int jjp_unexpected(parser *p) {
 
 int jjp_expect_op(parser *p, int op) {
     if (!is_op(p, op)) {
-        char buf[80], want[4] = {(char)op, 0};
-        (void)buf;
+        char want[4] = {(char)op, 0};
         return jjp_fail(p, cur(p), MMRT_ERR_BAD_FORMAT, "expected '%s'", want);
     }
     p->pos++;
