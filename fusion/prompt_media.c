@@ -30,9 +30,9 @@ mmrt_status mmrt_prompt_media_prepare(mmrt_prompt_media *pm, mmrt_encoder *const
     for (size_t i = 0; i < n_parts; i++) {
         const mmrt_part *p = &parts[i];
         if (p->type == MMRT_PART_TEXT) continue;
-        if ((unsigned)p->type > MMRT_PART_IMAGE_PIXELS)
-            return mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "part %zu: unknown part type %d", i, (int)p->type);
         const mmrt_encoder *e = mmrt_encoder_for_part(encs, n_encs, p->type);
+        if (!e && (unsigned)p->type > MMRT_PART_IMAGE_PIXELS) /* the last type mmrt.h defines */
+            return mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "part %zu: unknown part type %d", i, (int)p->type);
         if (!e && n_encs == 0)
             return mmrt_error_set(err, MMRT_ERR_UNSUPPORTED,
                                   "%s is a text model (no media encoder): part %zu, an image, needs a "
