@@ -136,6 +136,7 @@ typedef struct jj_method {
 typedef struct jj_loop {
     const jj_list *items;
     size_t index0;
+    jj_value last_changed; /* loop.changed(...)'s previous arguments (a tuple), JV_UNDEF before */
 } jj_loop;
 
 typedef enum jj_func_id {

@@ -356,6 +356,17 @@ int jj_call_method(jj_render *r, const jj_method *m, const jj_value *args, int n
     jj_args a = {args, n_args, kw, kwv, n_kw};
     const jj_value *self = &m->self, *a0 = jj_arg(&a, 0, NULL);
     if (self->t == JV_STR) return str_method(r, self->u.s, m->name, &a, out);
+    if (self->t == JV_LOOP && !strcmp(m->name, "changed")) { /* true when the arguments differ from last time */
+        jj_value now;
+        jj_list *l = jj_list_new(r, (size_t)n_args, JV_TUPLE, &now);
+        if (!l) return -1;
+        for (int i = 0; i < n_args; i++) l->v[i] = args[i];
+        bool same;
+        if (jj_equal_r(r, &self->u.loop->last_changed, &now, &same)) return -1;
+        self->u.loop->last_changed = now;
+        *out = jj_bool(!same);
+        return 0;
+    }
     if (self->t == JV_LOOP) { /* loop.cycle(a, b, ...) */
         if (n_args == 0) return jj_fail(r, MMRT_ERR_BAD_FORMAT, "no items for cycling given");
         *out = args[self->u.loop->index0 % (size_t)n_args];

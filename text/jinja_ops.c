@@ -203,7 +203,7 @@ static int loop_attr(jj_render *r, const jj_loop *lp, const char *name, jj_value
     } else {
         jj_value self = {.t = JV_LOOP};
         self.u.loop = (jj_loop *)lp;
-        if (!strcmp(name, "cycle")) return method(r, &self, name, 5, out);
+        if (!strcmp(name, "cycle") || !strcmp(name, "changed")) return method(r, &self, name, strlen(name), out);
         return no_attr(r, &self, name, out);
     }
     return 0;

@@ -143,6 +143,7 @@ c("if_tuple_cond", "{% if xs %}has{% endif %}{% if empty %}no{% else %}empty{% e
 c("for_loop_vars", "{% for x in xs %}{{ loop.index }}{{ loop.index0 }}{{ loop.revindex }}{{ loop.revindex0 }}{{ loop.first }}{{ loop.last }}{{ loop.length }}|{% endfor %}")
 c("for_prev_next", "{% for x in xs %}[{{ loop.previtem }},{{ loop.nextitem }}]{% endfor %}")
 c("for_cycle", "{% for x in xs %}{{ loop.cycle('odd', 'even') }} {% endfor %}")
+c("for_changed", "{% for u in [1, 1, 2, 2, 1] %}{% if loop.changed(u) %}[{{ u }}]{% endif %}{% endfor %}|{% for x in xs %}{{ loop.changed(1, 2) }}{% endfor %}")
 c("for_else", "{% for x in empty %}{{ x }}{% else %}none{% endfor %}|{% for x in xs %}{{ x }}{% else %}none{% endfor %}")
 c("for_unpack", "{% for a, b in [[1, 2], (3, 4)] %}{{ a }}-{{ b }} {% endfor %}")
 c("for_dict", "{% for k in d %}{{ k }}{% endfor %}")
