@@ -128,6 +128,30 @@ Test(jinja, parser_depth) {
     free(src);
 }
 
+/* Operator and filter chains build trees deeper than the parser recursed: evaluating them is
+ * bounded by max_depth, not by the stack. */
+Test(jinja, long_chains) {
+    static const char *const pieces[][3] = {
+        {"{{ 1", " + 1", " }}"},
+        {"{% set x %}a{% endset %}{% set y | upper", " | lower", " %}b{% endset %}"},
+        {"{% macro m() %}{{ 1", " ~ varargs", " }}{% endmacro %}{{ m() }}"},
+    };
+    for (size_t k = 0; k < sizeof pieces / sizeof pieces[0]; k++) {
+        size_t n = 100000, unit = strlen(pieces[k][1]);
+        char *src = malloc(strlen(pieces[k][0]) + n * unit + strlen(pieces[k][2]) + 1);
+        cr_assert_not_null(src);
+        char *p = stpcpy(src, pieces[k][0]);
+        for (size_t i = 0; i < n; i++) p = stpcpy(p, pieces[k][1]);
+        strcpy(p, pieces[k][2]);
+        char *out = NULL;
+        mmrt_error err = {0};
+        mmrt_status st = render(src, NULL, NULL, &out, &err);
+        cr_assert_eq(st, MMRT_ERR_INVALID_ARG, "chain %zu: status %d: %s", k, st, err.msg);
+        cr_assert(strstr(err.msg, "max_depth"), "chain %zu: %s", k, err.msg);
+        free(src);
+    }
+}
+
 Test(jinja, max_depth_macro_recursion) {
     char *out = NULL;
     mmrt_error err = {0};

@@ -26,8 +26,7 @@
  * Not supported (a parse error naming the tag or filter): template inheritance and inclusion
  * (extends, block, include, import, from), call blocks, `with` and autoescape tags, recursive loops,
  * star-arguments (*args, **kwargs) in calls, and filters outside the documented set (see
- * jinja_filters.c). Macros take no arguments beyond their parameters (varargs, kwargs and caller
- * are undefined inside them); the globals cycler, joiner and lipsum do not exist.
+ * jinja_filters.c). Macros have no `caller`; the globals cycler, joiner and lipsum do not exist.
  *
  * Errors name the source, line and column: "chat_template.jinja:3:14: unknown filter 'foo'".
  * Syntax errors are MMRT_ERR_BAD_FORMAT; unsupported constructs MMRT_ERR_UNSUPPORTED; errors

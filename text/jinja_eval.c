@@ -98,10 +98,22 @@ typedef struct macro_value {
 static int call_macro(jj_render *r, const macro_value *mv, const jj_value *args, int n_args,
                       const char *const *kw, const jj_value *kwv, int n_kw, jj_value *out) {
     const jj_node *m = mv->def;
-    if (n_args > m->n_args)
+    if (n_args > m->n_args && !(m->op & JJ_MACRO_VARARGS))
         return jj_fail(r, MMRT_ERR_BAD_FORMAT, "macro '%s' takes not more than %d argument(s)", m->s, m->n_args);
     jj_frame *f = frame_new(r, mv->closure);
     if (!f) return -1;
+    if (m->op & JJ_MACRO_VARARGS) {
+        jj_value va;
+        size_t extra = n_args > m->n_args ? (size_t)(n_args - m->n_args) : 0;
+        jj_list *l = jj_list_new(r, extra, JV_TUPLE, &va);
+        if (!l || set_var(r, f, "varargs", va)) return -1;
+        for (size_t i = 0; i < extra; i++) l->v[i] = args[m->n_args + (int)i];
+    }
+    jj_dict *kwd = NULL;
+    if (m->op & JJ_MACRO_KWARGS) {
+        jj_value kv;
+        if (!(kwd = jj_dict_new(r, 0, &kv)) || set_var(r, f, "kwargs", kv)) return -1;
+    }
     for (int i = 0; i < m->n_args; i++) {
         const char *pname = m->args[i]->s;
         jj_value v;
@@ -127,7 +139,12 @@ static int call_macro(jj_render *r, const macro_value *mv, const jj_value *args,
     for (int k = 0; k < n_kw; k++) {
         bool known = false;
         for (int i = 0; i < m->n_args && !known; i++) known = !strcmp(kw[k], m->args[i]->s);
-        if (!known) return jj_fail(r, MMRT_ERR_BAD_FORMAT, "macro '%s' takes no keyword argument '%s'", m->s, kw[k]);
+        if (!known && kwd) {
+            jj_value key;
+            if (jj_make_str(r, kw[k], strlen(kw[k]), &key) || jj_dict_set(r, kwd, key, kwv[k])) return -1;
+        } else if (!known) {
+            return jj_fail(r, MMRT_ERR_BAD_FORMAT, "macro '%s' takes no keyword argument '%s'", m->s, kw[k]);
+        }
     }
     jj_buf buf = {0}, *saved = r->out;
     r->out = &buf;
@@ -368,9 +385,12 @@ static int apply_chain(jj_render *r, const jj_node *chain, const jj_value *in, j
         return 0;
     }
     jj_value x, *args, *kwv;
-    if (apply_chain(r, chain->a, in, &x) || eval_args(r, chain, &args, &kwv)) return -1;
+    if (enter(r, chain)) return -1; /* a long chain nests as deep as it is long */
+    int rc = apply_chain(r, chain->a, in, &x) || eval_args(r, chain, &args, &kwv);
     at(r, chain);
-    return jj_filter(r, chain->s, &x, args, chain->n_args, chain->kw, kwv, chain->n_kw, out);
+    if (!rc) rc = jj_filter(r, chain->s, &x, args, chain->n_args, chain->kw, kwv, chain->n_kw, out);
+    r->depth--;
+    return rc ? -1 : 0;
 }
 
 static int exec_stmt(jj_render *r, const jj_node *n, jj_frame *f) {

@@ -158,7 +158,7 @@ typedef enum jj_kind {
     JN_FOR,      /* for targets in a [if b]: body else: orelse */
     JN_SET,      /* set targets = a */
     JN_SETBLOCK, /* set targets[0] [| filters in b] : body */
-    JN_MACRO,    /* macro s(args = defaults): body */
+    JN_MACRO,    /* macro s(args = defaults): body; op: JJ_MACRO_VARARGS | JJ_MACRO_KWARGS */
     JN_BREAK,
     JN_CONTINUE,
     JN_FILTERBLOCK, /* filter b (a chain whose innermost input is JN_BODYREF): body */
@@ -186,6 +186,8 @@ typedef enum jj_kind {
     JE_DICT,    /* args = k0, v0, k1, v1, ... */
     JE_BODYREF, /* the body text of a filter block or set block */
 } jj_kind;
+
+enum { JJ_MACRO_VARARGS = 1, JJ_MACRO_KWARGS = 2 };
 
 typedef struct jj_node {
     uint8_t kind;

@@ -110,6 +110,24 @@ static jj_node *parse_set(parser *p, const jj_tok *at) {
     return n;
 }
 
+/* True when the tree n loads the variable `name`. Left-deep operator chains (a ~ b ~ c ...) make
+ * trees deeper than the parser's recursion, so the walk stops at a depth the stack can afford. */
+static bool refers(const jj_node *n, const char *name, int depth) {
+    if (!n || depth > 2000) return false;
+    if (n->kind == JE_NAME && !strcmp(n->s, name)) return true;
+    depth++;
+    if (refers(n->a, name, depth) || refers(n->b, name, depth) || refers(n->c, name, depth)) return true;
+    for (int i = 0; i < n->n_args; i++)
+        if (refers(n->args[i], name, depth)) return true;
+    for (int i = 0; i < n->n_kw; i++)
+        if (refers(n->kwv[i], name, depth)) return true;
+    for (int i = 0; i < n->n_body; i++)
+        if (refers(n->body[i], name, depth)) return true;
+    for (int i = 0; i < n->n_orelse; i++)
+        if (refers(n->orelse[i], name, depth)) return true;
+    return false;
+}
+
 static jj_node *parse_macro(parser *p, const jj_tok *at) {
     jj_node *n = jjp_node(p, JN_MACRO, at);
     const jj_tok *nt = cur(p);
@@ -144,6 +162,11 @@ static jj_node *parse_macro(parser *p, const jj_tok *at) {
     n->n_args = params.n;
     n->body = body.v;
     n->n_body = body.n;
+    /* as jinja2 does, a macro whose body mentions varargs / kwargs takes extra arguments there */
+    for (int i = 0; i < n->n_body; i++) {
+        if (refers(n->body[i], "varargs", 0)) n->op |= JJ_MACRO_VARARGS;
+        if (refers(n->body[i], "kwargs", 0)) n->op |= JJ_MACRO_KWARGS;
+    }
     return n;
 }
 
