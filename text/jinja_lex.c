@@ -21,22 +21,29 @@ typedef struct lexer {
     size_t n, cap;
     size_t line_pos; /* byte offset where line `line` begins */
     int32_t line;
-    size_t scan; /* position up to which line/line_pos are known */
+    size_t scan;    /* position up to which line/line_pos are known */
+    size_t col_pos; /* byte offset whose column is col */
+    int32_t col;
 } lexer;
 
+/* Line and column (in code points, from 1) of byte pos. Positions arrive in increasing order, so
+ * both are advanced from the previous answer instead of recounted from the line start. */
 static void where(lexer *L, size_t pos, int32_t *line, int32_t *col) {
-    if (pos < L->scan) { /* never happens with monotonic positions; restart to stay correct */
-        L->scan = 0;
-        L->line = 1;
-        L->line_pos = 0;
+    if (pos < L->scan) { /* out of order (an error message): recount from the start */
+        L->scan = L->line_pos = L->col_pos = 0;
+        L->line = L->col = 1;
     }
     for (; L->scan < pos && L->scan < L->len; L->scan++)
         if (L->src[L->scan] == '\n') {
             L->line++;
-            L->line_pos = L->scan + 1;
+            L->line_pos = L->col_pos = L->scan + 1;
+            L->col = 1;
         }
+    if (pos > L->len) pos = L->len;
+    L->col += (int32_t)jj_utf8_count(L->src + L->col_pos, pos - L->col_pos);
+    L->col_pos = pos;
     *line = L->line;
-    *col = (int32_t)(jj_utf8_count(L->src + L->line_pos, pos - L->line_pos) + 1);
+    *col = L->col;
 }
 
 static mmrt_status fail_at(lexer *L, size_t pos, mmrt_status st, const char *msg) {
@@ -111,6 +118,7 @@ static bool starts(const char *s, size_t pos, size_t len, const char *w) {
 
 /* The end of a block tag at pos (`+%}`, `-%}` + whitespace, `%}` + one newline), 0 if none. */
 static size_t block_end_at(const char *s, size_t pos, size_t len, const char *close) {
+    if (pos >= len) return 0;
     if ((s[pos] == '+' || s[pos] == '-') && starts(s, pos + 1, len, close)) {
         size_t e = pos + 1 + strlen(close);
         return s[pos] == '-' ? skip_space(s, e, len) : e;
@@ -345,7 +353,7 @@ static size_t raw_begin_at(const char *s, size_t pos, size_t len, const char *wo
 
 mmrt_status jj_lex(jj_pool *pool, const char *src, size_t len, const char *name, jj_lexed *out,
                    mmrt_error *err) {
-    lexer L = {.pool = pool, .src = src, .len = len, .name = name, .err = err, .line = 1};
+    lexer L = {.pool = pool, .src = src, .len = len, .name = name, .err = err, .line = 1, .col = 1};
     size_t pos = 0;
     bool line_starting = true;
     while (pos < len) {
