@@ -12,8 +12,8 @@
  *   jinja_methods.c str/dict/list methods and the globals (range, namespace, dict, ...)
  *   jinja_printf.c  the % string-formatting operator and the format filter
  * Everything a render creates lives in its pool and is released at once when it ends, which is
- * why values carry no reference counts: lists and dicts are immutable in the sandbox, only
- * namespaces change, and they change in place.
+ * why values carry no reference counts: lists and dicts are immutable in the sandbox; only
+ * namespaces (and a loop's loop.changed memory) change, in place.
  */
 #ifndef MMRT_TEXT_JINJA_IMPL_H
 #define MMRT_TEXT_JINJA_IMPL_H

@@ -422,49 +422,22 @@ static jj_node *binop(parser *p, const jj_tok *at, int kind, int op, jj_node *a,
     return n;
 }
 
-static jj_node *parse_pow(parser *p) {
-    jj_node *l = parse_unary(p, true);
-    while (l && is_op(p, JOP_POW)) {
-        const jj_tok *at = cur(p);
-        p->pos++;
-        jj_node *r = parse_unary(p, true);
-        l = r ? binop(p, at, JE_BINOP, JOP_POW, l, r) : NULL;
-    }
-    return l;
-}
+/* The binary levels between unary and comparison, tightest first; each is left-associative,
+ * operand (op operand)*, as in jinja2 (so 2 ** 3 ** 2 is 64): ** | * / // % | ~ | + - */
+static const char *const BINARY_LEVELS[] = {"P", "*/F%", "~", "+-"};
 
-static jj_node *parse_math2(parser *p) {
-    jj_node *l = parse_pow(p);
-    while (l && (is_op(p, '*') || is_op(p, '/') || is_op(p, JOP_FLOORDIV) || is_op(p, '%'))) {
+static jj_node *parse_binary(parser *p, int level) {
+    jj_node *l = level == 0 ? parse_unary(p, true) : parse_binary(p, level - 1);
+    while (l && cur(p)->type == JT_OP && cur(p)->op && strchr(BINARY_LEVELS[level], cur(p)->op)) {
         const jj_tok *at = cur(p);
         p->pos++;
-        jj_node *r = parse_pow(p);
+        jj_node *r = level == 0 ? parse_unary(p, true) : parse_binary(p, level - 1);
         l = r ? binop(p, at, JE_BINOP, at->op, l, r) : NULL;
     }
     return l;
 }
 
-static jj_node *parse_concat(parser *p) {
-    jj_node *l = parse_math2(p);
-    while (l && is_op(p, '~')) {
-        const jj_tok *at = cur(p);
-        p->pos++;
-        jj_node *r = parse_math2(p);
-        l = r ? binop(p, at, JE_BINOP, '~', l, r) : NULL;
-    }
-    return l;
-}
-
-static jj_node *parse_math1(parser *p) {
-    jj_node *l = parse_concat(p);
-    while (l && (is_op(p, '+') || is_op(p, '-'))) {
-        const jj_tok *at = cur(p);
-        p->pos++;
-        jj_node *r = parse_concat(p);
-        l = r ? binop(p, at, JE_BINOP, at->op, l, r) : NULL;
-    }
-    return l;
-}
+static jj_node *parse_math1(parser *p) { return parse_binary(p, 3); } /* + - and tighter */
 
 /* Comparison codes in JE_COMPARE.ops: the operator characters, plus 'i' (in) and 'n' (not in). */
 static jj_node *parse_compare(parser *p) {
