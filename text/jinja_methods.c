@@ -247,7 +247,7 @@ static int str_format(jj_render *r, const jj_str *s, const jj_args *a, jj_value 
             return jj_fail(r, MMRT_ERR_UNSUPPORTED, "str.format: only {}, {N} and {name} fields are supported");
         const jj_value *v = NULL;
         if (fl == 0) v = jj_arg(a, next++, NULL);
-        else if (field[0] >= '0' && field[0] <= '9') v = jj_arg(a, atoi(field), NULL);
+        else if (field[0] >= '0' && field[0] <= '9') v = jj_arg(a, (int)strtol(field, NULL, 10) & 0xffff, NULL);
         else {
             char nm[128];
             snprintf(nm, sizeof nm, "%.*s", (int)(fl < 120 ? fl : 120), field);
@@ -459,14 +459,17 @@ int jj_call_func(jj_render *r, int func, const jj_value *args, int n_args, const
             v[n_args == 1 ? 1 : i] = args[i].t == JV_INT ? args[i].u.i : args[i].u.b;
         }
         if (v[2] == 0) return jj_fail(r, MMRT_ERR_BAD_FORMAT, "range() arg 3 must not be zero");
-        double count = v[2] > 0 ? ((double)v[1] - (double)v[0]) / (double)v[2] : ((double)v[0] - (double)v[1]) / -(double)v[2];
-        if (count > JJ_MAX_RANGE)
+        /* len(range) without overflow: the distance fits in 64 unsigned bits */
+        uint64_t n64 = 0;
+        if (v[2] > 0 && v[0] < v[1]) n64 = ((uint64_t)v[1] - (uint64_t)v[0] - 1) / (uint64_t)v[2] + 1;
+        if (v[2] < 0 && v[0] > v[1]) n64 = ((uint64_t)v[0] - (uint64_t)v[1] - 1) / (0 - (uint64_t)v[2]) + 1;
+        if (n64 > JJ_MAX_RANGE)
             return jj_fail(r, MMRT_ERR_BAD_FORMAT, "Range too big. The sandbox blocks ranges larger than MAX_RANGE (%d).", JJ_MAX_RANGE);
-        size_t n = 0;
-        for (int64_t x = v[0]; v[2] > 0 ? x < v[1] : x > v[1]; x += v[2]) n++;
+        size_t n = (size_t)n64;
         jj_list *l = jj_list_new(r, n, JV_LIST, out);
         if (!l) return -1;
-        for (size_t i = 0; i < n; i++) l->v[i] = jj_int(v[0] + (int64_t)i * v[2]);
+        for (size_t i = 0; i < n; i++) /* start + i * step lies in the range: wrap-around arithmetic is exact */
+            l->v[i] = jj_int((int64_t)((uint64_t)v[0] + (uint64_t)i * (uint64_t)v[2]));
         return 0;
     }
     case JF_NAMESPACE:

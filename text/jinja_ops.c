@@ -288,6 +288,7 @@ int jj_slice(jj_render *r, const jj_value *obj, const jj_value *lo, const jj_val
     bool ga, gb, gs;
     if (slice_arg(r, lo, &ga, &a) || slice_arg(r, hi, &gb, &b) || slice_arg(r, step, &gs, &s)) return -1;
     if (s == 0) return jj_fail(r, MMRT_ERR_BAD_FORMAT, "slice step cannot be zero");
+    if (s == INT64_MIN) s = -INT64_MAX; /* same slice, and -s stays representable */
     /* CPython's PySlice_AdjustIndices */
     if (!ga) a = s < 0 ? n - 1 : 0;
     else if (a < 0) a = a + n < 0 ? (s < 0 ? -1 : 0) : a + n;
@@ -306,7 +307,8 @@ int jj_slice(jj_render *r, const jj_value *obj, const jj_value *lo, const jj_val
             return jj_make_str(r, str->s + x, y - x, out);
         }
         jj_buf buf = {0};
-        for (int64_t k = 0, i = a; k < count; k++, i += s) {
+        for (int64_t k = 0; k < count; k++) {
+            int64_t i = a + k * s; /* in [0, n) for k < count: no overflow */
             size_t x = jj_utf8_offset(str->s, str->len, (size_t)i), y = jj_utf8_offset(str->s, str->len, (size_t)i + 1);
             if (jj_step(r, 1) || jj_buf_put(r, &buf, str->s + x, y - x)) return -1;
         }
@@ -314,7 +316,7 @@ int jj_slice(jj_render *r, const jj_value *obj, const jj_value *lo, const jj_val
     }
     jj_list *l = jj_list_new(r, (size_t)count, obj->t, out);
     if (!l) return -1;
-    for (int64_t k = 0, i = a; k < count; k++, i += s) l->v[k] = obj->u.l->v[i];
+    for (int64_t k = 0; k < count; k++) l->v[k] = obj->u.l->v[a + k * s];
     return 0;
 }
 

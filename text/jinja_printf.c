@@ -76,14 +76,19 @@ int jj_printf(jj_render *r, const jj_str *fmt, const jj_value *arg, jj_value *ou
             if (part) s++, prec = 0;
             if (s < end && *s == '*') {
                 if (next >= n_args || (args[next].t != JV_INT)) return jj_fail(r, MMRT_ERR_BAD_FORMAT, "* wants int");
-                *dst = args[next++].u.i;
+                int64_t w = args[next++].u.i;
+                *dst = w > (1 << 20) ? 1 << 20 : w < -(1 << 20) ? -(1 << 20) : w;
                 s++;
             } else {
                 for (; s < end && *s >= '0' && *s <= '9'; s++)
                     if (*dst < 1 << 20) *dst = (*dst < 0 ? 0 : *dst) * 10 + (*s - '0');
             }
         }
-        if (width < 0) left |= width < -1, width = width < -1 ? -width : -1;
+        if (width < -1) { /* a negative `*` width left-justifies */
+            left = true;
+            width = width < -(1 << 20) ? 1 << 20 : -width;
+        }
+        if (prec < -1) prec = 0;
         while (s < end && strchr("hlL", *s) && *s) s++;
         if (s >= end) return jj_fail(r, MMRT_ERR_BAD_FORMAT, "incomplete format");
         char conv = *s++;

@@ -154,6 +154,7 @@ c("for_break_continue", "{% for x in range(10) %}{% if x == 2 %}{% continue %}{%
 c("for_undefined", "[{% for x in missing %}{{ x }}{% endfor %}]")
 c("for_scope", "{% set v = 1 %}{% for x in xs %}{% set v = x %}{% endfor %}{{ v }}")
 c("for_range", "{{ range(3) | list }} {{ range(1, 4) | list }} {{ range(10, 0, -3) | list }} {{ range(0) | list }}")
+c("int_extremes", "{{ range(9223372036854775800, 9223372036854775807, 5)|list }} {{ range(-9223372036854775807 - 1, 9223372036854775807, 9223372036854775807)|list }} {{ [1, 2, 3][::-9223372036854775807 - 1] }} {{ 'abc'[2::9223372036854775807] }} {{ [1, 2, 3][-9223372036854775807 - 1:9223372036854775807] }} {{ range(5, -5, -3)|list }}")
 c("set_basic", "{% set a = 5 %}{% set b = a * 2 %}{{ a }} {{ b }}")
 c("set_tuple", "{% set a, b = 1, 2 %}{{ a }}{{ b }}{% set t = 1, 2 %}{{ t }}")
 c("set_block", "{% set body %}Hi {{ bos_token }}{% endset %}[{{ body }}]")
