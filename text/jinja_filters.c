@@ -283,7 +283,9 @@ static int do_round(jj_render *r, const jj_value *v, const jj_args *a, jj_value 
         *out = jj_float(floor(x * scale) / scale);
     } else if (v->t != JV_FLOAT) { /* round(int, n) stays an int; n < 0 rounds half to even */
         int64_t iv = v->t == JV_BOOL ? v->u.b : v->u.i;
-        *out = jj_int(prec >= 0 ? iv : (int64_t)(nearbyint((double)iv * scale) / scale));
+        double rounded = prec >= 0 ? 0 : nearbyint((double)iv * scale) / scale;
+        if (prec < 0 && !(fabs(rounded) < 9.2e18)) return jj_fail(r, MMRT_ERR_UNSUPPORTED, "round: result beyond 64 bits");
+        *out = jj_int(prec >= 0 ? iv : (int64_t)rounded);
     } else if (prec >= 0) {
         char buf[400];
         snprintf(buf, sizeof buf, "%.*f", (int)prec, x); /* correctly rounded, ties to even */
