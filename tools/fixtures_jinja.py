@@ -83,6 +83,19 @@ c("ws_tabs_lstrip", "\t\t{% for i in xs %}{{ i }}{% endfor %}\n!")
 c("ws_for_lines", "{% for m in messages %}\n  {{ m.role }}\n{% endfor %}\n")
 c("ws_var_trailing_newline", "{{ 'a' }}\n{{ 'b' }}\n")
 c("ws_minus_both_text", "x  {#- c -#}  y")
+# every strip-sign combination on both sides of each kind of tag, inside varied whitespace
+_SIGNS = ["", "-", "+"]
+_AROUND = ["a \n \t", " \n\n  ", "x", "\n", "  "]
+for _kind, _open, _close in [("if", "{%@L if true @R%}", "{%@L endif @R%}"), ("set", "{%@L set q = 1 @R%}", ""),
+                             ("comment", "{#@L c @R#}", ""), ("var", "{{@L 'v' @R}}", "")]:
+    _parts = []
+    for _i, (_l, _r) in enumerate((l, r) for l in _SIGNS for r in _SIGNS):
+        if _kind == "var" and "+" in (_l, _r):  # {{+ is not a strip sign
+            continue
+        _w = _AROUND[_i % len(_AROUND)]
+        _parts.append(f"[{_i}]{_w}" + _open.replace("@L", _l).replace("@R", _r) + f"{_w}body{_w}"
+                      + _close.replace("@L", _l).replace("@R", _r) + _w)
+    c(f"ws_signs_{_kind}", "".join(_parts))
 c("raw_block", "{% raw %}{{ not evaluated }} {% if %}{% endraw %}!")
 c("raw_ws", "  {%- raw -%}  a {{b}}  {%- endraw -%}  c")
 c("raw_lstrip", "x\n  {% raw %}\n  r\n  {% endraw %}\ny")
