@@ -51,7 +51,8 @@ static int test_apply(jj_render *r, const char *name, const jj_value *v, const j
     else if (!strcmp(name, "boolean")) *ok = v->t == JV_BOOL;
     else if (!strcmp(name, "true")) *ok = v->t == JV_BOOL && v->u.b;
     else if (!strcmp(name, "false")) *ok = v->t == JV_BOOL && !v->u.b;
-    else if (!strcmp(name, "callable")) *ok = v->t == JV_MACRO || v->t == JV_FUNC || v->t == JV_METHOD;
+    else if (!strcmp(name, "callable")) /* Undefined has __call__ (which raises) */
+        *ok = v->t == JV_MACRO || v->t == JV_FUNC || v->t == JV_METHOD || v->t == JV_UNDEF;
     else if (!strcmp(name, "escaped")) *ok = v->t == JV_STR && v->safe;
     else if (!strcmp(name, "lower") || !strcmp(name, "upper")) {
         jj_value s;

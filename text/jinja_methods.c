@@ -71,6 +71,18 @@ uint32_t jj_case_map(uint32_t c, bool up) {
     return c;
 }
 
+static bool cased(uint32_t c) { return jj_case_map(c, true) != c || jj_case_map(c, false) != c || c == 0xDF; }
+
+/* Python's Final_Sigma condition for the Σ at s[i..i+adv): a cased letter before it and none
+ * right after it (case-ignorable characters are not skipped here). */
+static bool final_sigma(const jj_str *s, size_t i, size_t adv) {
+    if (i == 0) return false;
+    size_t st = i - 1, n;
+    while (st > 0 && ((unsigned char)s->s[st] & 0xC0) == 0x80) st--;
+    if (!cased(mmrt_utf8_decode(s->s + st, &n))) return false;
+    return i + adv >= s->len || !cased(mmrt_utf8_decode(s->s + i + adv, &n));
+}
+
 /* mode 0 lower, 1 upper, 2 capitalize (first upper, rest lower), 3 swapcase, 4 str.title().
  * Every mapping here keeps the UTF-8 length (ß -> SS included), so the copy is rewritten in place. */
 int jj_str_case(jj_render *r, const jj_str *s, int mode, jj_value *out) {
@@ -91,7 +103,12 @@ int jj_str_case(jj_render *r, const jj_str *s, int mode, jj_value *out) {
         bool up = mode == 1 || (mode == 2 && i == 0);
         if (mode == 3) up = jj_case_map(c, true) != c || c == 0xDF;
         if (mode == 4) up = !prev_cased;
-        if (mode == 4) prev_cased = jj_case_map(c, true) != c || jj_case_map(c, false) != c || c == 0xDF;
+        if (mode == 4) prev_cased = cased(c);
+        if (c == 0x3A3 && !up && final_sigma(s, i, adv)) { /* Σ ending a word lowers to ς */
+            mmrt_utf8_encode(0x3C2, p + i);
+            i += adv;
+            continue;
+        }
         if (c == 0xDF && up) { /* ß: upper case SS, title case Ss (two bytes either way) */
             p[i] = 'S';
             p[i + 1] = mode == 2 || mode == 4 ? 's' : 'S';

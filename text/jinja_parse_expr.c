@@ -283,16 +283,12 @@ static jj_node *parse_postfix(parser *p, jj_node *n) {
                 if (!s || jjp_push(p, &items, s)) return NULL;
             }
             p->pos++;
-            if (items.n == 0) {
-                jjp_fail(p, at, MMRT_ERR_BAD_FORMAT, "%s", "expected subscript expression");
-                return NULL;
-            }
             jj_node *g = jjp_node(p, JE_GETITEM, at);
             if (!g) return NULL;
             g->a = n;
             if (items.n == 1) {
                 g->b = items.v[0];
-            } else {
+            } else { /* x[a, b] indexes with a tuple; x[] with (), as in jinja2 */
                 jj_node *tu = jjp_node(p, JE_TUPLE, at);
                 if (!tu) return NULL;
                 tu->args = items.v;

@@ -160,7 +160,8 @@ int jj_printf(jj_render *r, const jj_str *fmt, const jj_value *arg, jj_value *ou
     }
     if (!map && arg->t == JV_TUPLE && next < n_args)
         return jj_fail(r, MMRT_ERR_BAD_FORMAT, "not all arguments converted during string formatting");
-    if (!map && arg->t != JV_TUPLE && next == 0 && arg->t != JV_DICT)
+    /* CPython skips this check when the argument looks like a mapping (a list does too) */
+    if (!map && arg->t != JV_TUPLE && next == 0 && arg->t != JV_LIST)
         return jj_fail(r, MMRT_ERR_BAD_FORMAT, "not all arguments converted during string formatting");
     return jj_buf_value(r, &b, out);
 }
