@@ -78,6 +78,7 @@ jj_dict *jj_dict_new(jj_render *r, size_t cap, jj_value *out) {
     d->cap = cap;
     out->t = JV_DICT;
     out->safe = 0;
+    out->iter = 0;
     out->u.d = d;
     return d;
 }

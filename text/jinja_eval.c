@@ -33,12 +33,20 @@ static int set_var(jj_render *r, jj_frame *f, const char *name, jj_value v) {
 static const char *const FUNC_NAMES[JF_COUNT] = {"range", "namespace", "dict", "raise_exception", "strftime_now"};
 
 int jj_lookup(jj_render *r, jj_frame *f, const char *name, jj_value *out) {
+    bool inner = f != r->root;
     for (; f; f = f->parent)
         for (size_t i = f->n; i-- > 0;)
             if (!strcmp(f->vars[i].name, name)) {
                 *out = f->vars[i].v;
                 return 0;
             }
+    for (int i = 0; inner && i < r->t->n_root_stores; i++)
+        if (!strcmp(r->t->root_stores[i], name)) { /* a template local not assigned yet */
+            jj_str *h = jj_str_fmt(&r->pool, "'%.200s' is undefined", name);
+            if (!h) return jj_oom(r);
+            *out = jj_undef(h);
+            return 0;
+        }
     const jj_value *v = r->ctx ? jj_dict_get_s(r->ctx, name, strlen(name)) : NULL;
     if (v) {
         *out = *v;
@@ -368,11 +376,14 @@ static int exec_for(jj_render *r, const jj_node *n, jj_frame *f) {
     return 0;
 }
 
-/* Runs body and returns what it printed as a string value. */
+/* Runs body in a scope of its own (as jinja2 does for block sets and filter blocks) and returns
+ * what it printed as a string value. */
 static int capture(jj_render *r, jj_node *const *body, int n, jj_frame *f, jj_value *out) {
     jj_buf buf = {0}, *saved = r->out;
+    jj_frame *inner = frame_new(r, f);
+    if (!inner) return -1;
     r->out = &buf;
-    int rc = jj_exec_body(r, body, n, f);
+    int rc = jj_exec_body(r, body, n, inner);
     r->out = saved;
     if (rc) return -1;
     return jj_buf_value(r, &buf, out);
@@ -413,7 +424,10 @@ static int exec_stmt(jj_render *r, const jj_node *n, jj_frame *f) {
     case JN_FILTERBLOCK:
         if (capture(r, n->body, n->n_body, f, &v) || apply_chain(r, n->a, &v, &w)) return -1;
         return jj_append_str(r, r->out, &w);
-    case JN_BODY: return jj_exec_body(r, n->body, n->n_body, f);
+    case JN_BODY: { /* {% generation %}: jinja2 runs the body as a caller() macro, in its own scope */
+        jj_frame *inner = frame_new(r, f);
+        return inner ? jj_exec_body(r, n->body, n->n_body, inner) : -1;
+    }
     case JN_MACRO: {
         macro_value *mv = jj_alloc(&r->pool, sizeof *mv);
         if (!mv) return jj_oom(r);
@@ -519,6 +533,7 @@ mmrt_status mmrt_jinja_render(const mmrt_jinja_template *t, const cJSON *context
         if (!rc) r.ctx = ctx.u.d;
     }
     jj_frame *root = rc ? NULL : frame_new(&r, NULL);
+    r.root = root;
     if (!rc && root) rc = jj_exec_body(&r, t->body, t->n_body, root);
     else rc = -1;
     mmrt_status st = MMRT_OK;

@@ -47,7 +47,8 @@ static int test_apply(jj_render *r, const char *name, const jj_value *v, const j
     else if (!strcmp(name, "float")) *ok = v->t == JV_FLOAT;
     else if (!strcmp(name, "mapping")) *ok = v->t == JV_DICT;
     else if (!strcmp(name, "iterable")) *ok = v->t == JV_STR || jj_is_seq(v) || v->t == JV_DICT || v->t == JV_UNDEF;
-    else if (!strcmp(name, "sequence")) *ok = v->t == JV_STR || jj_is_seq(v) || v->t == JV_DICT || v->t == JV_UNDEF;
+    else if (!strcmp(name, "sequence"))
+        *ok = v->t == JV_STR || (jj_is_seq(v) && !v->iter) || v->t == JV_DICT || v->t == JV_UNDEF;
     else if (!strcmp(name, "boolean")) *ok = v->t == JV_BOOL;
     else if (!strcmp(name, "true")) *ok = v->t == JV_BOOL && v->u.b;
     else if (!strcmp(name, "false")) *ok = v->t == JV_BOOL && !v->u.b;
@@ -223,8 +224,9 @@ static int filter_seq(jj_render *r, const char *name, const jj_value *in, const 
     jj_value none_list;
     if (!jj_truthy(in)) { /* jinja2 iterates only a truthy value: none|map(...) is empty */
         if (!(items = jj_list_new(r, 0, JV_LIST, &none_list))) return -1;
-    } else if (jj_iterate(r, in, &items)) {
-        return -1;
+    } else {
+        if (jj_gen_input(r, in, &items, out)) return -1;
+        if (!items) return 0; /* not iterable: fails when iterated */
     }
     bool is_map = !strcmp(name, "map"), attr = strstr(name, "attr") != NULL, keep = name[0] == 's';
     jj_list *l = jj_list_new(r, items->n, JV_LIST, out);
@@ -254,6 +256,7 @@ static int filter_seq(jj_render *r, const char *name, const jj_value *in, const 
                 return jj_fail(r, MMRT_ERR_BAD_FORMAT, "map needs a filter name or attribute=");
             }
             l->v[l->n++] = y;
+            out->iter = 1;
             continue;
         }
         jj_value probe = x;
@@ -266,6 +269,7 @@ static int filter_seq(jj_render *r, const char *name, const jj_value *in, const 
         }
         if (ok == keep) l->v[l->n++] = x;
     }
+    out->iter = 1; /* jinja2's map/select/reject are generators */
     return 0;
 }
 
@@ -450,7 +454,8 @@ static int do_join(jj_render *r, const jj_value *in, const jj_args *a, jj_value 
 
 static int do_unique(jj_render *r, const jj_value *in, const jj_args *a, jj_value *out) {
     jj_list *items;
-    if (jj_iterate(r, in, &items)) return -1;
+    if (jj_gen_input(r, in, &items, out)) return -1;
+    if (!items) return 0; /* not iterable: fails when iterated */
     bool cs = flag(jj_arg(a, 0, "case_sensitive"), false);
     const jj_value *attr = jj_arg(a, 1, "attribute");
     jj_list *l = jj_list_new(r, items->n, JV_LIST, out);
@@ -466,6 +471,7 @@ static int do_unique(jj_render *r, const jj_value *in, const jj_args *a, jj_valu
             if (jj_equal_r(r, &seen[j], &k, &dup)) return -1;
         if (!dup) seen[l->n] = k, l->v[l->n++] = items->v[i];
     }
+    out->iter = 1;
     return 0;
 }
 
@@ -515,7 +521,8 @@ static int do_batch(jj_render *r, const jj_value *in, const jj_args *a, jj_value
     jj_list *items;
     const jj_value *cnt = jj_arg(a, 0, "linecount"), *fill = jj_arg(a, 1, "fill_with");
     if (!cnt || cnt->t != JV_INT || cnt->u.i <= 0) return jj_fail(r, MMRT_ERR_BAD_FORMAT, "batch needs a positive count");
-    if (jj_iterate(r, in, &items)) return -1;
+    if (jj_gen_input(r, in, &items, out)) return -1;
+    if (!items) return 0; /* not iterable: fails when iterated */
     size_t per = (size_t)cnt->u.i, nb = (items->n + per - 1) / per;
     jj_list *l = jj_list_new(r, nb, JV_LIST, out);
     if (!l) return -1;
@@ -525,6 +532,7 @@ static int do_batch(jj_render *r, const jj_value *in, const jj_args *a, jj_value
         if (!row) return -1;
         for (size_t i = 0; i < row->n; i++) row->v[i] = i < have ? items->v[b * per + i] : *fill;
     }
+    out->iter = 1;
     return 0;
 }
 
@@ -571,11 +579,13 @@ static int do_reverse(jj_render *r, const jj_value *in, jj_value *out) {
     jj_list *l = jj_list_new(r, items->n, JV_LIST, out);
     if (!l) return -1;
     for (size_t i = 0; i < items->n; i++) l->v[i] = items->v[items->n - 1 - i];
+    out->iter = !in->iter; /* reversed(list) is an iterator; a reversed generator became a list */
     return 0;
 }
 
 static int do_first_last(jj_render *r, const jj_value *in, bool last, jj_value *out) {
     jj_list *items;
+    if (last && in->iter) return jj_fail(r, MMRT_ERR_BAD_FORMAT, "'generator' object is not reversible");
     if (jj_iterate(r, in, &items)) return -1;
     if (items->n == 0) {
         jj_str *h = jj_str_fmt(&r->pool, "No %s item, sequence was empty.", last ? "last" : "first");
@@ -625,8 +635,17 @@ int jj_filter(jj_render *r, const char *name, const jj_value *in, const jj_value
     }
     if (!strcmp(name, "string")) return need_str(r, in, out);
     if (!strcmp(name, "items")) {
-        if (in->t == JV_UNDEF) return jj_list_new(r, 0, JV_LIST, out) ? 0 : -1;
-        if (in->t != JV_DICT) return jj_fail(r, MMRT_ERR_BAD_FORMAT, "items: expected a mapping, got %s", jj_type_name(in));
+        if (in->t == JV_UNDEF) {
+            if (!jj_list_new(r, 0, JV_LIST, out)) return -1;
+            out->iter = 1;
+            return 0;
+        }
+        if (in->t != JV_DICT) { /* a generator: the error comes when it is iterated */
+            jj_list *l = jj_list_new(r, 0, JV_LIST, out);
+            if (!l || !(l->error = jj_str_fmt(&r->pool, "Can only get item pairs from a mapping."))) return l ? jj_oom(r) : -1;
+            out->iter = 1;
+            return 0;
+        }
         jj_list *l = jj_list_new(r, in->u.d->n, JV_LIST, out);
         if (!l) return -1;
         for (size_t i = 0; i < l->n; i++) {
@@ -635,6 +654,7 @@ int jj_filter(jj_render *r, const char *name, const jj_value *in, const jj_value
             pair->v[0] = in->u.d->k[i];
             pair->v[1] = in->u.d->v[i];
         }
+        out->iter = 1;
         return 0;
     }
     if (!strcmp(name, "list")) {

@@ -100,6 +100,8 @@ struct jj_loop;
 typedef struct jj_value {
     uint8_t t;
     uint8_t safe; /* JV_STR: Markup (escape leaves it alone) */
+    uint8_t iter; /* JV_LIST: what jinja2's generator filters (map, select, items, ...) return:
+                   * iterable, always true, no len(), not subscriptable, prints as a generator */
     union {
         bool b;
         int64_t i;
@@ -117,6 +119,7 @@ typedef struct jj_value {
 typedef struct jj_list {
     size_t n;
     jj_value *v;
+    const jj_str *error; /* a generator over something not iterable: iterating it raises this */
 } jj_list;
 
 /* Insertion-ordered; past a few entries, keys that are strings or numbers are also found through
@@ -214,6 +217,11 @@ struct mmrt_jinja_template {
     char *name;
     jj_node **body;
     int n_body;
+    /* Names the top level assigns directly (set, block set, macro; not inside if/for). jinja2
+     * makes them template locals: inner scopes (loop bodies, macros, block bodies) see them
+     * undefined until the assignment has run, not the context's value of the same name. */
+    const char **root_stores;
+    int n_root_stores;
 };
 
 /* ---- lexer and parser ---- */
@@ -259,6 +267,7 @@ typedef struct jj_render {
     int brk; /* 1 after break, 2 after continue, until the loop sees it */
     int32_t line, col; /* where the node being evaluated is, for messages */
     jj_frame *frame;   /* the frame the current statement's expressions see */
+    jj_frame *root;    /* the template's top-level frame */
 } jj_render;
 
 /* Failure helpers: set r->err (with "<source>:<line>:<col>: " prepended) and return -1. */
@@ -406,6 +415,10 @@ static inline const jj_value *jj_arg(const jj_args *a, int pos, const char *name
 
 /* fmt % arg (a tuple spreads into the arguments, a dict feeds %(name)s), jinja_printf.c. */
 int jj_printf(jj_render *r, const jj_str *fmt, const jj_value *arg, jj_value *out);
+
+/* The input of a generator filter: its items, or, when it cannot be iterated, NULL with *out set
+ * to an empty generator that raises jinja2's error once iterated (generators are lazy). */
+int jj_gen_input(jj_render *r, const jj_value *in, jj_list **items, jj_value *out);
 
 /* ---- filters, tests, methods (jinja_filters.c, jinja_methods.c) ---- */
 

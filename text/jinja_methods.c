@@ -404,7 +404,11 @@ int jj_call_method(jj_render *r, const jj_method *m, const jj_value *args, int n
                 if (jj_dict_set(r, c, d->k[i], d->v[i])) return -1;
             return 0;
         }
-        if (!strcmp(m->name, "items")) return jj_filter(r, "items", self, NULL, 0, NULL, NULL, 0, out);
+        if (!strcmp(m->name, "items")) { /* a dict_items view: sized, unlike the items filter */
+            if (jj_filter(r, "items", self, NULL, 0, NULL, NULL, 0, out)) return -1;
+            out->iter = 0;
+            return 0;
+        }
         bool keys = !strcmp(m->name, "keys");
         jj_list *l = jj_list_new(r, d->n, JV_LIST, out);
         if (!l) return -1;

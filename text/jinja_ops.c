@@ -133,7 +133,7 @@ int jj_binop(jj_render *r, int op, const jj_value *a, const jj_value *b, jj_valu
         out->safe = a->safe;
         return 0;
     }
-    if (op == '+' && a->t == b->t && jj_is_seq(a)) {
+    if (op == '+' && a->t == b->t && jj_is_seq(a) && !a->iter && !b->iter) {
         size_t n = a->u.l->n, m = b->u.l->n;
         jj_list *l = jj_list_new(r, n + m, a->t, out);
         if (!l) return -1;
@@ -141,9 +141,9 @@ int jj_binop(jj_render *r, int op, const jj_value *a, const jj_value *b, jj_valu
         if (m) memcpy(l->v + n, b->u.l->v, m * sizeof(jj_value));
         return 0;
     }
-    if (op == '*' && (a->t == JV_STR || jj_is_seq(a)) && (b->t == JV_INT || b->t == JV_BOOL))
+    if (op == '*' && (a->t == JV_STR || (jj_is_seq(a) && !a->iter)) && (b->t == JV_INT || b->t == JV_BOOL))
         return repeat(r, a, as_int(b), out);
-    if (op == '*' && (b->t == JV_STR || jj_is_seq(b)) && (a->t == JV_INT || a->t == JV_BOOL))
+    if (op == '*' && (b->t == JV_STR || (jj_is_seq(b) && !b->iter)) && (a->t == JV_INT || a->t == JV_BOOL))
         return repeat(r, b, as_int(a), out);
     if (op == '%' && a->t == JV_STR) return jj_printf(r, a->u.s, b, out);
     return type_error(r, op, a, b);
@@ -154,7 +154,7 @@ int64_t jj_len(const jj_value *v) {
     case JV_UNDEF: return 0;
     case JV_STR: return (int64_t)jj_utf8_count(v->u.s->s, v->u.s->len);
     case JV_LIST:
-    case JV_TUPLE: return (int64_t)v->u.l->n;
+    case JV_TUPLE: return v->iter ? -1 : (int64_t)v->u.l->n;
     case JV_DICT: return (int64_t)v->u.d->n;
     default: return -1;
     }
@@ -247,7 +247,7 @@ int jj_getitem(jj_render *r, const jj_value *obj, const jj_value *key, jj_value 
             *out = *v;
             return 0;
         }
-    } else if (jj_is_seq(obj)) {
+    } else if (jj_is_seq(obj) && !obj->iter) {
         if (index_of(key, (int64_t)obj->u.l->n, &i)) {
             *out = obj->u.l->v[i];
             return 0;
@@ -281,6 +281,10 @@ static int slice_arg(jj_render *r, const jj_value *v, bool *given, int64_t *out)
 int jj_slice(jj_render *r, const jj_value *obj, const jj_value *lo, const jj_value *hi, const jj_value *step,
              jj_value *out) {
     if (obj->t == JV_UNDEF) return jj_undef_fail(r, obj);
+    if (obj->t == JV_LIST && obj->iter) { /* jinja2 falls back to getattr, which finds nothing */
+        *out = jj_undef(NULL);
+        return 0;
+    }
     if (obj->t != JV_STR && !jj_is_seq(obj))
         return jj_fail(r, MMRT_ERR_BAD_FORMAT, "'%s' object is not subscriptable", jj_type_name(obj));
     int64_t n = jj_len(obj), a = 0, b = 0, s = 1;
@@ -330,6 +334,7 @@ int jj_contains(jj_render *r, const jj_value *b, const jj_value *a, bool *out) {
         return 0;
     }
     if (jj_is_seq(b)) {
+        if (b->u.l->error) return jj_fail(r, MMRT_ERR_BAD_FORMAT, "%s", b->u.l->error->s);
         for (size_t i = 0; i < b->u.l->n && !*out; i++)
             if (jj_equal_r(r, &b->u.l->v[i], a, out)) return -1;
         return 0;
@@ -342,8 +347,18 @@ int jj_contains(jj_render *r, const jj_value *b, const jj_value *a, bool *out) {
     return jj_fail(r, MMRT_ERR_BAD_FORMAT, "argument of type '%s' is not iterable", jj_type_name(b));
 }
 
+int jj_gen_input(jj_render *r, const jj_value *in, jj_list **items, jj_value *out) {
+    *items = NULL;
+    if (jj_is_seq(in) || in->t == JV_STR || in->t == JV_DICT || in->t == JV_UNDEF) return jj_iterate(r, in, items);
+    jj_list *l = jj_list_new(r, 0, JV_LIST, out);
+    if (!l || !(l->error = jj_str_fmt(&r->pool, "'%s' object is not iterable", jj_type_name(in)))) return l ? jj_oom(r) : -1;
+    out->iter = 1;
+    return 0;
+}
+
 int jj_iterate(jj_render *r, const jj_value *v, jj_list **out) {
     jj_value tmp;
+    if (jj_is_seq(v) && v->u.l->error) return jj_fail(r, MMRT_ERR_BAD_FORMAT, "%s", v->u.l->error->s);
     if (jj_is_seq(v)) {
         *out = v->u.l;
         return 0;

@@ -272,5 +272,21 @@ mmrt_status jj_parse_tokens(mmrt_jinja_template *t, const jj_lexed *lx, mmrt_err
     if (parse_body(&p, NULL, &body, &found)) return err ? err->status : MMRT_ERR_BAD_FORMAT;
     t->body = body.v;
     t->n_body = body.n;
+    /* the names the top level assigns directly (see mmrt_jinja_template) */
+    int n = 0;
+    for (int i = 0; i < body.n; i++) {
+        const jj_node *s = body.v[i];
+        if (s->kind == JN_SET || s->kind == JN_SETBLOCK) n += s->b->kind == JE_TUPLE ? s->b->n_args : 1;
+        if (s->kind == JN_MACRO) n++;
+    }
+    if (n && !(t->root_stores = jj_alloc(&t->pool, (size_t)n * sizeof *t->root_stores)))
+        return mmrt_error_oom(err, 0, "the template");
+    for (int i = 0; i < body.n; i++) {
+        const jj_node *s = body.v[i];
+        if (s->kind == JN_MACRO) t->root_stores[t->n_root_stores++] = s->s;
+        if (s->kind != JN_SET && s->kind != JN_SETBLOCK) continue;
+        if (s->b->kind == JE_NAME) t->root_stores[t->n_root_stores++] = s->b->s;
+        for (int k = 0; s->b->kind == JE_TUPLE && k < s->b->n_args; k++) t->root_stores[t->n_root_stores++] = s->b->args[k]->s;
+    }
     return MMRT_OK;
 }

@@ -71,6 +71,7 @@ jj_list *jj_list_new(jj_render *r, size_t n, jj_type t, jj_value *out) {
     l->n = n;
     out->t = (uint8_t)t;
     out->safe = 0;
+    out->iter = 0;
     out->u.l = l;
     return l;
 }
@@ -132,7 +133,7 @@ bool jj_truthy(const jj_value *v) {
     case JV_FLOAT: return v->u.f != 0.0;
     case JV_STR: return v->u.s->len > 0;
     case JV_LIST:
-    case JV_TUPLE: return v->u.l->n > 0;
+    case JV_TUPLE: return v->iter || v->u.l->n > 0;
     case JV_DICT: return v->u.d->n > 0;
     default: return true;
     }
@@ -163,6 +164,7 @@ static bool equal_rec(const jj_value *a, const jj_value *b, int depth, int64_t *
         return jj_num(a) == jj_num(b);
     }
     if (a->t != b->t) return false;
+    if (a->t == JV_LIST && (a->iter || b->iter)) return a->iter && b->iter && a->u.l == b->u.l; /* identity */
     switch (a->t) {
     case JV_UNDEF:
     case JV_NONE: return true;
@@ -192,6 +194,7 @@ static bool equal_rec(const jj_value *a, const jj_value *b, int depth, int64_t *
 }
 
 const char *jj_type_name(const jj_value *v) {
+    if (v->t == JV_LIST && v->iter) return "generator";
     static const char *const names[] = {"Undefined", "NoneType", "bool", "int", "float", "str", "list",
                                         "tuple", "dict", "Namespace", "Macro", "function", "method", "LoopContext"};
     return v->t < sizeof names / sizeof names[0] ? names[v->t] : "object";
@@ -219,7 +222,7 @@ static int compare_rec(jj_render *r, const jj_value *a, const jj_value *b, int *
         *cmp = c ? (c > 0) - (c < 0) : (a->u.s->len > b->u.s->len) - (a->u.s->len < b->u.s->len);
         return 0;
     }
-    if (a->t == b->t && jj_is_seq(a)) {
+    if (a->t == b->t && jj_is_seq(a) && !a->iter && !b->iter) {
         for (size_t i = 0; i < a->u.l->n && i < b->u.l->n; i++) {
             if (jj_equal(&a->u.l->v[i], &b->u.l->v[i])) continue;
             return compare_rec(r, &a->u.l->v[i], &b->u.l->v[i], cmp, depth + 1);
@@ -337,6 +340,7 @@ int jj_append_repr(jj_render *r, jj_buf *b, const jj_value *v, int depth) {
         return jj_buf_puts(r, b, "Markup(") || repr_str(r, b, v->u.s) || jj_buf_puts(r, b, ")");
     if (v->t == JV_STR) return repr_str(r, b, v->u.s);
     if (v->t == JV_UNDEF) return jj_buf_puts(r, b, "Undefined");
+    if (v->t == JV_LIST && v->iter) return jj_buf_puts(r, b, "<generator object>");
     if (jj_is_seq(v)) {
         if (jj_buf_puts(r, b, v->t == JV_LIST ? "[" : "(")) return -1;
         for (size_t i = 0; i < v->u.l->n; i++)

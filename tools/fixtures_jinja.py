@@ -150,6 +150,11 @@ c("unicode_final_sigma", "{{ 'ΣΑΣ ΟΔΟΣ Σ'|lower }} {{ 'ΟΔΟΣ.'.lower(
 c("printf_list_arg", "{{ 'x' % [1, 2] }} {{ 'x' % {'a': 1} }} {{ '%s' % [1, 2] }}")
 c("tests_callable_undefined", "{{ missing is callable }} {{ d.zz is not callable }}")
 c("empty_subscript_parses", "{% if false %}{{ x[] }}{% endif %}ok")
+c("generator_filters", "{% if messages|selectattr('role', 'eq', 'nobody') %}truthy{% endif %} {{ [] | select is sequence }} {{ [] | map('upper') is iterable }} [{{ (xs|select)[0] }}] {{ xs|reverse|first }} {{ xs|select|reverse|list }} {{ d|items|list|length }} {{ 1 in xs|select }} {{ (xs|unique|list) + [9] }}")
+c("err_generator_length", "{{ xs|select|length }}")
+c("err_generator_tojson", "{{ xs|map('string')|tojson }}")
+c("err_generator_last", "{{ xs|select|last }}")
+c("err_generator_add", "{{ xs|select + [1] }}")
 c("markup_repr", "{{ ['<b>'|safe, 'x'|e] }}")
 c("undef_int_err", "{{ missing|int }}")
 c("dict_methods", "{% for k, v in d.items() %}{{ k }}={{ v }};{% endfor %} {{ d.keys() | list }} {{ d.values() | list }} {{ d.get('a') }} {{ d.get('zz') }} {{ d.get('zz', 'dflt') }}")
@@ -177,6 +182,27 @@ c("set_tuple", "{% set a, b = 1, 2 %}{{ a }}{{ b }}{% set t = 1, 2 %}{{ t }}")
 c("set_block", "{% set body %}Hi {{ bos_token }}{% endset %}[{{ body }}]")
 c("set_block_filter", "{% set body | upper %}shout{% endset %}{{ body }}")
 c("set_in_if", "{% if true %}{% set z = 3 %}{% endif %}{{ z }}")
+# jinja2 makes names assigned directly at the top level template locals: inner scopes see them
+# undefined until assigned, while assignments inside `if` keep the context's value visible
+for _i, _src in enumerate([
+        "{{ x }}{% set x = 5 %}{{ x }}",
+        "{% for i in [1] %}[{{ x }}]{% endfor %}{% set x = 5 %}{{ x }}",
+        "{% if true %}[{{ x }}]{% endif %}{% set x = 5 %}",
+        "{% macro m() %}[{{ x }}]{% endmacro %}{{ m() }}{% set x = 5 %}{{ m() }}",
+        "{% set y %}{% set x = 7 %}{{ x }}{% endset %}{{ y }}{{ x }}",
+        "{% filter upper %}{% set x = 7 %}{% endfilter %}{{ x }}",
+        "{% generation %}{% set x = 7 %}{% endgeneration %}{{ x }}",
+        "{% if x is not defined %}{% set x = 1 %}{% endif %}{% for i in [1] %}[{{ x }}]{% endfor %}[{{ x }}]",
+        "{% for i in [1] %}[{{ x }}]{% endfor %}{% if false %}{% set x = 1 %}{% endif %}",
+        "{% set x %}[{{ x }}]{% endset %}{{ x }}",
+        "{% macro m() %}{{ x }}{% endmacro %}{% set x = x + 1 %}{{ m() }}",
+        "{% for i in [1] %}{% for j in [1] %}[{{ x }}]{% endfor %}{% endfor %}{% set x = 9 %}",
+        "{% filter upper %}[{{ x }}]{% endfilter %}{% set x = 2 %}",
+        "{% for i in [1] %}[{{ x }}]{% endfor %}{% macro x() %}{% endmacro %}",
+        "{% for i in [1] %}[{{ x }}]{% endfor %}{% set x, y = 1, 2 %}",
+        "{% for i in [1] %}[{{ x }}]{% set x = 4 %}[{{ x }}]{% endfor %}{% set x = 2 %}",
+        "{% for i in [1] %}{{ x }}{% for j in [1] %}{% set x = 6 %}{% endfor %}{{ x }}{% endfor %}"]):
+    c(f"scope_template_locals_{_i}", _src, {"x": 5})
 c("namespace", "{% set ns = namespace(count=0, found=false) %}{% for m in messages %}{% if m.role == 'user' %}{% set ns.count = ns.count + 1 %}{% set ns.found = true %}{% endif %}{% endfor %}{{ ns.count }} {{ ns.found }}")
 c("namespace_dict_arg", "{% set ns = namespace({'a': 1}, b=2) %}{{ ns.a }}{{ ns.b }}{% set ns.c = 3 %}{{ ns.c }}")
 c("macro_basic", "{% macro greet(name, punct='!') %}Hello {{ name }}{{ punct }}{% endmacro %}{{ greet('A') }} {{ greet('B', '?') }} {{ greet(punct='.', name='C') }}")
