@@ -271,7 +271,7 @@ mmrt_status mmrt_model_get_info(const mmrt_model *m, mmrt_model_info *info) {
         .n_ff = hp->n_ff,
         .n_ctx_train = hp->n_ctx_train,
         .tied_embeddings = hp->tie_embeddings,
-        .chat_format = mmrt_chat_family_name(m->chat.family),
+        .chat_format = mmrt_chat_template_kind(&m->chat),
     };
     for (size_t i = 0; i < m->n_encoders; i++)
         if (m->encoders[i]->iface->describe) m->encoders[i]->iface->describe(m->encoders[i], info);

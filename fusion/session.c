@@ -99,7 +99,7 @@ static mmrt_status render_parts(mmrt_session *s, const mmrt_chat_part *parts, si
                                 const char *system, char **out) {
     const mmrt_model *m = s->model;
     MMRT_TRY(mmrt_chat_render_parts(&m->chat, system, parts, n, raw, out, &s->err));
-    if (!raw && m->chat.family == MMRT_CHAT_NONE)
+    if (!raw && !m->chat.jinja && !m->chat.parse_error)
         MMRT_LOG_W("%s has no chat template: the prompt is used as is", m->dir);
     return MMRT_OK;
 }
@@ -324,7 +324,14 @@ static mmrt_status prompt_ids(mmrt_session *s, const mmrt_part *parts, size_t n_
                               size_t *n_ids) {
     mmrt_chat_part *cp = calloc(n_parts, sizeof *cp);
     if (!cp) return mmrt_error_oom(&s->err, n_parts * sizeof *cp, "prompt");
-    for (size_t i = 0; i < n_parts; i++) cp[i] = (mmrt_chat_part){parts[i].type != MMRT_PART_TEXT, parts[i].text};
+    for (size_t i = 0; i < n_parts; i++) {
+        /* media parts as their encoder's placeholder (string content) or type (list content) */
+        const mmrt_encoder *e = parts[i].type == MMRT_PART_TEXT ? NULL
+                              : mmrt_encoder_for_part(s->model->encoders, s->model->n_encoders, parts[i].type);
+        cp[i] = parts[i].type == MMRT_PART_TEXT ? (mmrt_chat_part){.text = parts[i].text}
+                                                : (mmrt_chat_part){.image = true, .text = e ? e->placeholder : NULL,
+                                                                   .kind = e ? e->noun : NULL};
+    }
     char *rendered = NULL;
     mmrt_status st = render_parts(s, cp, n_parts, params->raw, params->system, &rendered);
     free(cp);

@@ -156,8 +156,9 @@ typedef struct mmrt_model_info {
     int64_t weight_bytes;     /* bytes of the weights in the checkpoint */
     int64_t n_vocab, n_embd, n_layer, n_head, n_head_kv, head_dim, n_ff, n_ctx_train;
     bool tied_embeddings;
-    const char *chat_format;  /* "chatml", "idefics3"; "none" (no template); "unrecognised" (raw
-                                 prompts only) */
+    const char *chat_format;  /* "jinja" (the checkpoint's chat template, rendered as transformers
+                                 does); "none" (no template); "unsupported" (a template mmrt cannot
+                                 parse: raw prompts only) */
     bool vision;              /* takes images (SmolVLM / Idefics3) */
     int32_t image_tile;       /* vision: tile side in pixels (the encoder's image_size) */
     int32_t image_seq_len;    /* vision: prompt tokens per tile */

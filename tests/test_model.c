@@ -68,7 +68,7 @@ Test(model, loads_fixture_and_reports_info) {
     cr_assert_eq(mmrt_model_get_info(m, &mi), MMRT_OK);
     cr_assert_str_eq(mi.architecture, "llama");
     cr_assert_str_eq(mi.dtype, "BF16");
-    cr_assert_str_eq(mi.chat_format, "chatml");
+    cr_assert_str_eq(mi.chat_format, "jinja");
     cr_assert_eq(mi.n_layer, 3);
     cr_assert_eq(mi.n_head, 6);
     cr_assert_eq(mi.n_head_kv, 2);
@@ -305,22 +305,23 @@ Test(session, special_tokens_reach_on_token_only_when_asked) {
     cJSON_Delete(ref);
 }
 
-Test(session, unrecognised_chat_template_loads_but_needs_raw) {
+Test(session, unsupported_chat_template_loads_but_needs_raw) {
     char *dir = copy_fixture(NULL);
     edit(dir, "tokenizer_config.json", "\"chat_template\": \"",
-         "\"chat_template\": \"{% for m in messages %}[{{ m.role }}] {{ m.content }}{% endfor %}\", \"unused\": \"");
+         "\"chat_template\": \"{% include 'header.jinja' %}{{ messages[0].content }}\", \"unused\": \"");
     mmrt_model *m = NULL;
     cr_assert_eq(mmrt_model_load(dir, NULL, &m), MMRT_OK, "%s", mmrt_last_error());
     mmrt_model_info mi;
     mmrt_model_get_info(m, &mi);
-    cr_assert_str_eq(mi.chat_format, "unrecognised");
+    cr_assert_str_eq(mi.chat_format, "unsupported");
     mmrt_session *s = NULL;
     cr_assert_eq(mmrt_session_init(m, NULL, &s), MMRT_OK, "%s", mmrt_last_error());
     mmrt_generate_params gp = mmrt_generate_default_params();
     gp.max_tokens = 4;
     cr_assert_eq(mmrt_session_generate(s, "hello", &gp, NULL), MMRT_ERR_UNSUPPORTED);
     const char *msg = mmrt_session_last_error(s);
-    cr_assert(strstr(msg, "tokenizer_config.json") && strstr(msg, "--raw"), "message: %s", msg);
+    cr_assert(strstr(msg, "tokenizer_config.json") && strstr(msg, "include") && strstr(msg, "--raw"), "message: %s",
+              msg);
     gp.raw = true;
     cr_assert_eq(mmrt_session_generate(s, "hello", &gp, NULL), MMRT_OK, "%s", mmrt_session_last_error(s));
     mmrt_session_free(s);

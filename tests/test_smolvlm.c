@@ -576,35 +576,35 @@ Test(smolvlm, model_info_describes_the_vision_side) {
     cr_assert_eq(mmrt_model_get_info(f.model, &info), MMRT_OK);
     cr_assert(info.vision);
     cr_assert_str_eq(info.architecture, "idefics3");
-    cr_assert_str_eq(info.chat_format, "idefics3");
+    cr_assert_str_eq(info.chat_format, "jinja");
     cr_assert_eq(info.image_tile, 32);
     cr_assert_eq(info.image_seq_len, 16);
     cr_assert_eq(info.image_longest_edge, 96);
     fixture_close(&f);
 }
 
-/* The Idefics3 chat format as the checkpoints' Jinja template renders it (model-families.md A.5;
- * transformers' processing_smolvlm.DEFAULT_CHAT_TEMPLATE): "User:" before an image, "User: "
- * before text, a system turn as "System: ", the template's literal prefix once. */
+/* The checkpoint's own template (processing_smolvlm.DEFAULT_CHAT_TEMPLATE) through the Jinja
+ * interpreter, content as the processor passes it (a list of typed parts): "User:" before an
+ * image, "User: " before text, a system turn as "System: ", the literal prefix once; with raw,
+ * the parts concatenated. tests/test_chat_templates.c checks it against transformers too. */
 Test(smolvlm, idefics3_chat_format) {
     char path[600];
-    snprintf(path, sizeof path, "%s/smolvlm/split/chat_template.jinja", MMRT_FIXTURES_DIR);
-    char *text = tmpdir_read(path, NULL);
+    snprintf(path, sizeof path, "%s/smolvlm/split", MMRT_FIXTURES_DIR);
     mmrt_chat_template t;
     mmrt_error err = {0};
-    cr_assert_eq(mmrt_chat_template_parse(text, path, &t, &err), MMRT_OK, "%s", err.msg);
-    cr_assert_eq(t.family, MMRT_CHAT_IDEFICS3);
-    cr_assert_str_eq(t.prefix, "<|im_start|>");
+    cr_assert_eq(mmrt_chat_template_load(path, true, &t, &err), MMRT_OK, "%s", err.msg);
+    cr_assert_str_eq(mmrt_chat_template_kind(&t), "jinja");
+    cr_assert(t.content_parts);
     static const struct {
         mmrt_chat_part parts[3];
         size_t n;
         const char *system;
         const char *want;
     } cases_[] = {
-        {{{false, "Hello"}}, 1, NULL, "<|im_start|>User: Hello<end_of_utterance>\nAssistant:"},
-        {{{true, NULL}, {false, "What is it?"}}, 2, NULL,
+        {{{.text = "Hello"}}, 1, NULL, "<|im_start|>User: Hello<end_of_utterance>\nAssistant:"},
+        {{{.image = true}, {.text = "What is it?"}}, 2, NULL,
          "<|im_start|>User:<image>What is it?<end_of_utterance>\nAssistant:"},
-        {{{false, "Compare "}, {true, NULL}, {false, " and this."}}, 3, "Be brief.",
+        {{{.text = "Compare "}, {.image = true}, {.text = " and this."}}, 3, "Be brief.",
          "<|im_start|>System: Be brief.<end_of_utterance>\nUser: Compare <image> and this.<end_of_utterance>\n"
          "Assistant:"},
     };
@@ -620,16 +620,6 @@ Test(smolvlm, idefics3_chat_format) {
     cr_assert_str_eq(raw, "Compare <image> and this.");
     free(raw);
     mmrt_chat_template_free(&t);
-
-    /* Idefics3-8B-Llama3 writes its template after <|begin_of_text|> */
-    const char *llama3 = "<|begin_of_text|>{% for message in messages %}{{message['role'] | capitalize}}"
-                         "{% if message['content'][0]['type'] == 'image' %}{{':'}}{% else %}{{': '}}{% endif %}"
-                         "...<end_of_utterance>\n{% endfor %}{% if add_generation_prompt %}{{ 'Assistant:' }}{% endif %}";
-    cr_assert_eq(mmrt_chat_template_parse(llama3, "inline", &t, &err), MMRT_OK);
-    cr_assert_eq(t.family, MMRT_CHAT_IDEFICS3);
-    cr_assert_str_eq(t.prefix, "<|begin_of_text|>");
-    mmrt_chat_template_free(&t);
-    free(text);
 }
 
 /* On the device: a KV cache that does not fit is MMRT_ERR_OOM naming its size (the emulated device
