@@ -19,19 +19,21 @@ typedef struct best {
 static double min_d(double a, double b) { return a < b ? a : b; }
 
 int bench_caption_run(const bench_caption_opts *o) {
-    mmrt_model_params mp = mmrt_model_default_params();
-    mp.device = o->device;
-    mp.math = o->math;
+    mmrt_model_params mp;
+    mmrt_model_params_init(&mp, sizeof mp);
+    mp.device = o->device_kind;
+    mp.math = o->math_kind;
     mp.n_threads = o->n_threads;
     mp.offline = true;
     mmrt_model *model = NULL;
     if (mmrt_model_load(o->model, &mp, &model) != MMRT_OK) die(o->model, mmrt_last_error());
     mmrt_session *s = NULL;
     if (mmrt_session_init(model, NULL, &s) != MMRT_OK) die("session", mmrt_last_error());
-    mmrt_generate_params gp = mmrt_generate_default_params();
+    mmrt_generate_params gp;
+    mmrt_generate_params_init(&gp, sizeof gp);
     gp.max_tokens = o->n_gen;
     mmrt_part image = mmrt_image_file_part(o->image);
-    mmrt_generate_result r = {0};
+    mmrt_generate_result r = {.size = sizeof r};
     best b = {1e30, 1e30, 1e30, 1e30, 1e30};
     double others = 0;
     for (int rep = 0; rep <= o->reps; rep++) { /* rep 0 warms up */

@@ -4,6 +4,7 @@
 #ifndef MMRT_BENCH_CAPTION_H
 #define MMRT_BENCH_CAPTION_H
 
+#include <mmrt.h>
 #include <stdbool.h>
 
 typedef struct bench_caption_opts {
@@ -13,8 +14,10 @@ typedef struct bench_caption_opts {
     int reps;          /* timed reps after one warm-up */
     int n_gen;         /* tokens to generate (greedy; fewer if the model ends) */
     bool json;
-    const char *device; /* mmrt_model_params.device: "cpu" or "cuda" */
-    const char *math;   /* mmrt_model_params.math: "f32", "tf32" or "bf16" */
+    const char *device; /* for the report: "cpu" or "cuda" */
+    const char *math;   /* for the report: "f32", "tf32", "bf16" or "f16" */
+    mmrt_device device_kind; /* mmrt_model_params.device */
+    mmrt_math math_kind;     /* mmrt_model_params.math */
 } bench_caption_opts;
 
 /* Runs the benchmark and prints the figures; exits on errors. Returns 0. */

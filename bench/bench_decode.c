@@ -430,13 +430,13 @@ static options parse_args(int argc, char **argv) {
     mmrt_device_kind dk;
     mmrt_math mk;
     mmrt_error err = {0};
-    if (mmrt_device_parse(o.device, &dk, &err) != MMRT_OK || dk == MMRT_DEVICE_AUTO ||
+    if (mmrt_device_parse(o.device, &dk, &err) != MMRT_OK || dk == MMRT_DEVICE_KIND_AUTO ||
         mmrt_math_parse(o.math, &mk, &err) != MMRT_OK) {
         fprintf(stderr, "mmrt-bench: --device %s --math %s: %s\n", o.device, o.math,
                 err.msg[0] ? err.msg : "expected cpu or cuda");
         exit(2);
     }
-    if (o.vision && dk != MMRT_DEVICE_CPU) {
+    if (o.vision && dk != MMRT_DEVICE_KIND_CPU) {
         fprintf(stderr, "mmrt-bench: --vision runs on the CPU only (--caption takes --device)\n");
         exit(2);
     }
@@ -454,7 +454,9 @@ int main(int argc, char **argv) {
     options o = parse_args(argc, argv);
     if (o.caption) {
         bench_caption_opts co = {.model = o.model, .image = o.caption, .n_threads = o.n_threads, .reps = o.reps,
-                                 .n_gen = (int)o.n_gen, .json = o.json, .device = o.device, .math = o.math};
+                                 .n_gen = (int)o.n_gen, .json = o.json, .device = o.device, .math = o.math,
+                                 .device_kind = o.dev_kind == MMRT_DEVICE_KIND_CUDA ? MMRT_DEVICE_CUDA : MMRT_DEVICE_CPU,
+                                 .math_kind = o.math_kind};
         return bench_caption_run(&co);
     }
     if (o.vision) {
@@ -473,7 +475,7 @@ int main(int argc, char **argv) {
 
     bench_model m;
     model_open(o.model, &m); /* runs no OpenMP region, so the probe can be forked next */
-    const bool on_cpu = o.dev_kind == MMRT_DEVICE_CPU;
+    const bool on_cpu = o.dev_kind == MMRT_DEVICE_KIND_CPU;
     bandwidth *bw = &r.bw;
     bw->all_threads = omp_get_num_procs();
     size_t n = 4 * m.llm.weight_bytes > BW_MIN_BYTES ? 4 * m.llm.weight_bytes : BW_MIN_BYTES;

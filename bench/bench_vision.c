@@ -247,7 +247,7 @@ int bench_vision_run(const bench_vision_opts *o) {
     r.flops_per_tile = vit_flops_per_tile(&enc.hp);
 
     mmrt_backend *be = NULL;
-    mmrt_backend_params bp = {.device = MMRT_DEVICE_CPU, .n_threads = o->n_threads};
+    mmrt_backend_params bp = {.device = MMRT_DEVICE_KIND_CPU, .n_threads = o->n_threads};
     if (mmrt_backend_init(&bp, &be, &err) != MMRT_OK) bench_die("backend", &err);
     time_encode(o, &enc, be, &r);
     time_preprocess(o, &pp_cfg, &r);

@@ -17,8 +17,8 @@
 /* Options every model command takes. */
 typedef struct cli_common {
     const char *model;
-    const char *device;
-    const char *math;
+    mmrt_device device; /* MMRT_DEVICE_AUTO unless --device */
+    mmrt_math math;     /* MMRT_MATH_F32 unless --math */
     int n_threads;
     bool json;
     bool offline;

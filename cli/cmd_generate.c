@@ -73,7 +73,7 @@ int cmd_generate(int argc, char **argv) {
     cli_out out = {.json = c.json};
     gp.on_token = cli_on_token;
     gp.user = &out;
-    mmrt_generate_result r;
+    mmrt_generate_result r = {.size = sizeof r};
     mmrt_status st = mmrt_session_generate(s, prompt, &gp, &r);
     if (st == MMRT_OK && out.oom) {
         fprintf(stderr, "mmrt: out of memory collecting the generated text\n");

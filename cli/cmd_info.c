@@ -67,7 +67,7 @@ int cmd_info(int argc, char **argv) {
     if (devices) return print_devices(c.json);
     mmrt_model *model = cli_load_model(&c);
     if (!model) return CLI_EXIT_RUNTIME;
-    mmrt_model_info mi;
+    mmrt_model_info mi = {.size = sizeof mi};
     mmrt_model_get_info(model, &mi);
     int64_t session = mmrt_model_session_bytes(model, (int32_t)n_ctx);
     double mib = 1048576.0;

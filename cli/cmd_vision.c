@@ -174,7 +174,7 @@ static bool run_one(mmrt_session *s, const cli_common *c, mmrt_generate_params g
     gp.on_token = cli_on_token;
     gp.on_progress = on_progress;
     gp.user = &out;
-    mmrt_generate_result r;
+    mmrt_generate_result r = {.size = sizeof r};
     mmrt_status st = mmrt_session_generate_parts(s, parts, n_parts, &gp, &r);
     if (st == MMRT_OK && out.oom) {
         fprintf(stderr, "mmrt: out of memory collecting the generated text\n");
@@ -280,7 +280,7 @@ static int run(bool ask, int argc, char **argv) {
         goto done;
     }
     if (!(model = cli_load_model(&c))) goto done;
-    mmrt_model_info info;
+    mmrt_model_info info = {.size = sizeof info};
     if (mmrt_model_get_info(model, &info) == MMRT_OK && !info.vision) {
         fprintf(stderr, "mmrt: %s is a text model (%s): %s needs a vision model such as %s\n", c.model,
                 info.architecture, cmd, CLI_DEFAULT_VISION_MODEL);

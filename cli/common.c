@@ -47,13 +47,20 @@ bool cli_parse_float(const char *opt, const char *s, double lo, double hi, doubl
     return true;
 }
 
+/* The index of s among names[0 .. n), or -1. */
+static int cli_pick(const char *s, const char *const *names, int n) {
+    for (int i = 0; i < n; i++)
+        if (strcmp(s, names[i]) == 0) return i;
+    return -1;
+}
+
 static bool set_log_level(const char *s) {
-    static const char *const names[] = {"error", "warn", "info", "debug"};
-    for (int i = 0; i < 4; i++)
-        if (strcmp(s, names[i]) == 0) {
-            mmrt_log_set(NULL, NULL, (mmrt_log_level)i);
-            return true;
-        }
+    static const char *const names[] = {"error", "warn", "info", "debug"}; /* mmrt_log_level's order */
+    int k = cli_pick(s, names, 4);
+    if (k >= 0) {
+        mmrt_log_set(NULL, NULL, (mmrt_log_level)k);
+        return true;
+    }
     fprintf(stderr, "mmrt: --log-level expects error, warn, info or debug, got \"%s\"\n", s);
     return false;
 }
@@ -66,18 +73,22 @@ int cli_parse_common(int argc, char **argv, int *i, cli_common *c) {
         c->model = v;
     } else if (strcmp(a, "--device") == 0) {
         if (!(v = cli_value(argc, argv, i))) return -1;
-        if (strcmp(v, "cpu") && strcmp(v, "cuda") && strcmp(v, "auto")) {
+        static const char *const names[] = {"auto", "cpu", "cuda"}; /* mmrt_device's order */
+        int k = cli_pick(v, names, 3);
+        if (k < 0) {
             fprintf(stderr, "mmrt: --device expects cpu, cuda or auto, got \"%s\"\n", v);
             return -1;
         }
-        c->device = v;
+        c->device = (mmrt_device)k;
     } else if (strcmp(a, "--math") == 0) {
         if (!(v = cli_value(argc, argv, i))) return -1;
-        if (strcmp(v, "f32") && strcmp(v, "tf32") && strcmp(v, "bf16") && strcmp(v, "f16")) {
+        static const char *const names[] = {"f32", "tf32", "bf16", "f16"}; /* mmrt_math's order */
+        int k = cli_pick(v, names, 4);
+        if (k < 0) {
             fprintf(stderr, "mmrt: --math expects f32, tf32, bf16 or f16, got \"%s\"\n", v);
             return -1;
         }
-        c->math = v;
+        c->math = (mmrt_math)k;
     } else if (strcmp(a, "-t") == 0 || strcmp(a, "--threads") == 0) {
         if (!(v = cli_value(argc, argv, i)) || !cli_parse_int(a, v, 1, 1024, &n)) return -1;
         c->n_threads = (int)n;
@@ -97,9 +108,10 @@ int cli_parse_common(int argc, char **argv, int *i, cli_common *c) {
 }
 
 mmrt_model *cli_load_model(const cli_common *c) {
-    mmrt_model_params mp = mmrt_model_default_params();
+    mmrt_model_params mp;
+    mmrt_model_params_init(&mp, sizeof mp);
     mp.device = c->device;
-    if (c->math) mp.math = c->math;
+    mp.math = c->math;
     mp.n_threads = c->n_threads;
     mp.offline = c->offline;
     mmrt_model *model = NULL;
@@ -179,8 +191,8 @@ char *cli_read_text(const char *path) {
 }
 
 void cli_gen_init(cli_gen *g) {
-    g->gp = mmrt_generate_default_params();
-    g->sp = mmrt_session_default_params();
+    mmrt_generate_params_init(&g->gp, sizeof g->gp);
+    mmrt_session_params_init(&g->sp, sizeof g->sp);
     g->gp.stop_strings = g->stops;
     g->gp.n_stop = 0;
 }

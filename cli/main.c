@@ -37,7 +37,7 @@ int main(int argc, char **argv) {
         return CLI_EXIT_OK;
     }
     if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
-        printf("mmrt %s (API %d)\n", mmrt_version(), MMRT_API_VERSION);
+        printf("mmrt %s (ABI %d)\n", mmrt_version(), MMRT_ABI_VERSION);
         return CLI_EXIT_OK;
     }
     int rc;

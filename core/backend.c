@@ -169,7 +169,7 @@ static mmrt_status host_view(mmrt_backend *be, fallback_copies *c, const mmrt_te
 
 static mmrt_status run_on_cpu(mmrt_backend *be, const mmrt_op *op, mmrt_error *err) {
     if (!be->cpu) {
-        mmrt_backend_params p = {.device = MMRT_DEVICE_CPU};
+        mmrt_backend_params p = {.device = MMRT_DEVICE_KIND_CPU};
         MMRT_TRY(mmrt_backend_init(&p, &be->cpu, err));
     }
     if (!(be->fallback_warned & (1u << op->kind))) {

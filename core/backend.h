@@ -160,19 +160,13 @@ struct mmrt_backend {
 /* ---- registry (core/backend_registry.c: the one file that knows which backends were built) - */
 
 typedef enum mmrt_device_kind {
-    MMRT_DEVICE_CPU = 0,
-    MMRT_DEVICE_CUDA = 1,
-    MMRT_DEVICE_AUTO = 2,
+    MMRT_DEVICE_KIND_CPU = 0,
+    MMRT_DEVICE_KIND_CUDA = 1,
+    MMRT_DEVICE_KIND_AUTO = 2,
 } mmrt_device_kind;
 
-/* Arithmetic a device backend may use for f32 data. The CPU backend always computes in f32. */
-typedef enum mmrt_math {
-    MMRT_MATH_F32 = 0,  /* exact f32: f32 GEMMs (no TF32) and the f32 attention kernel */
-    MMRT_MATH_TF32 = 1, /* f32 GEMMs on TF32 tensor cores (inputs rounded to 10-bit mantissas) */
-    MMRT_MATH_BF16 = 2, /* TF32 GEMMs, and attention on bf16 tensor cores (q, k, v rounded once);
-                           16-bit weights stay 16-bit (GEMM activations rounded to their type) */
-    MMRT_MATH_F16 = 3,  /* as BF16, with attention on f16 tensor cores */
-} mmrt_math;
+/* mmrt_math (include/mmrt.h): the arithmetic a device backend may use for f32 data; the CPU
+ * backend always computes in f32. */
 
 typedef struct mmrt_backend_params {
     mmrt_device_kind device;

@@ -131,15 +131,15 @@ static mmrt_status auto_backend_init(const mmrt_backend_params *params, mmrt_bac
 mmrt_status mmrt_backend_init(const mmrt_backend_params *params, mmrt_backend **out,
                               mmrt_error *err) {
     switch (params->device) {
-    case MMRT_DEVICE_CPU:
+    case MMRT_DEVICE_KIND_CPU:
         return mmrt_cpu_backend_init(params->n_threads, params->use_ref, out, err);
-    case MMRT_DEVICE_AUTO:
+    case MMRT_DEVICE_KIND_AUTO:
 #ifdef MMRT_HAVE_CUDA_MODULE
         return auto_backend_init(params, out, err);
 #else /* no GPU backend in this build (the emulated one is asked for by name) */
         return mmrt_cpu_backend_init(params->n_threads, params->use_ref, out, err);
 #endif
-    case MMRT_DEVICE_CUDA:
+    case MMRT_DEVICE_KIND_CUDA:
 #if defined(MMRT_HAVE_CUDA_EMU) /* test-only build: the CUDA backend's kernels on the CPU emulator */
         return mmrt_cuda_backend_init(params, out, err);
 #elif defined(MMRT_HAVE_CUDA_MODULE)

@@ -3,7 +3,7 @@
  *
  * Built by nvcc into the module libmmrt-cuda.so or, in the test-only MMRT_CUDA_EMU build, by the
  * host C++ compiler against cuda/emu, where the same kernels run on the CPU. core/backend_registry.c
- * is the only caller; model code reaches it through mmrt_backend_init(device = MMRT_DEVICE_CUDA).
+ * is the only caller; model code reaches it through mmrt_backend_init(device = MMRT_DEVICE_KIND_CUDA).
  *
  * Every tensor of an op (weights included) must live in device memory that this backend, or the
  * backend it was forked from, handed out; supports_op() says no otherwise (and the op falls back to

@@ -39,7 +39,10 @@ mmrt_status mmrt_image_part_decode(const mmrt_part *p, size_t i, int64_t max_pix
         mmrt_image_free(&px);
         return st;
     }
-    case MMRT_PART_TEXT: break;
+    case MMRT_PART_TEXT:
+    case MMRT_PART_AUDIO_FILE:
+    case MMRT_PART_AUDIO_BYTES:
+    case MMRT_PART_AUDIO_SAMPLES: break;
     }
     return mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "part %zu: not an image part (type %d)", i, (int)p->type);
 }

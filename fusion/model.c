@@ -5,14 +5,27 @@
 #include "core/hf_hub.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "fusion/api_struct.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-mmrt_model_params mmrt_model_default_params(void) {
-    return (mmrt_model_params){.device = "auto", .n_threads = 0, .revision = "main",
-                               .offline = false, .progress = true, .math = "f32"};
+static const mmrt_model_params model_defaults = {.size = sizeof(mmrt_model_params), .device = MMRT_DEVICE_AUTO,
+                                                 .math = MMRT_MATH_F32, .progress = true};
+
+void mmrt_model_params_init(mmrt_model_params *p, size_t size) {
+    mmrt_api_struct_init(p, size, &model_defaults, sizeof model_defaults);
+}
+
+/* The public device to the backend registry's kind. */
+static mmrt_status device_kind(mmrt_device d, mmrt_device_kind *out, mmrt_error *err) {
+    switch (d) {
+    case MMRT_DEVICE_AUTO: *out = MMRT_DEVICE_KIND_AUTO; return MMRT_OK;
+    case MMRT_DEVICE_CPU: *out = MMRT_DEVICE_KIND_CPU; return MMRT_OK;
+    case MMRT_DEVICE_CUDA: *out = MMRT_DEVICE_KIND_CUDA; return MMRT_OK;
+    }
+    return mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "mmrt_model_params.device: unknown device %d", (int)d);
 }
 
 mmrt_status mmrt_math_parse(const char *name, mmrt_math *out, mmrt_error *err) {
@@ -25,9 +38,9 @@ mmrt_status mmrt_math_parse(const char *name, mmrt_math *out, mmrt_error *err) {
 }
 
 mmrt_status mmrt_device_parse(const char *name, mmrt_device_kind *out, mmrt_error *err) {
-    if (!name || strcmp(name, "auto") == 0) *out = MMRT_DEVICE_AUTO;
-    else if (strcmp(name, "cpu") == 0) *out = MMRT_DEVICE_CPU;
-    else if (strcmp(name, "cuda") == 0) *out = MMRT_DEVICE_CUDA;
+    if (!name || strcmp(name, "auto") == 0) *out = MMRT_DEVICE_KIND_AUTO;
+    else if (strcmp(name, "cpu") == 0) *out = MMRT_DEVICE_KIND_CPU;
+    else if (strcmp(name, "cuda") == 0) *out = MMRT_DEVICE_KIND_CUDA;
     else return mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "unknown device \"%s\" (use cpu, cuda or auto)", name);
     return MMRT_OK;
 }
@@ -167,10 +180,10 @@ static mmrt_status upload_to(mmrt_model *m, const mmrt_backend_params *bp, mmrt_
 /* device auto: the weights not fitting on the GPU is a reason to run on the CPU, said once. */
 static mmrt_status upload_weights(mmrt_model *m, mmrt_error *err) {
     mmrt_status st = upload_to(m, &m->backend, err);
-    if (st == MMRT_ERR_OOM && m->backend.device == MMRT_DEVICE_AUTO) {
+    if (st == MMRT_ERR_OOM && m->backend.device == MMRT_DEVICE_KIND_AUTO) {
         MMRT_LOG_W("device auto: running on the CPU: %s", err->msg);
         mmrt_error_clear(err);
-        m->backend.device = MMRT_DEVICE_CPU;
+        m->backend.device = MMRT_DEVICE_KIND_CPU;
         st = upload_to(m, &m->backend, err);
     }
     if (st != MMRT_OK) return st;
@@ -183,14 +196,15 @@ static mmrt_status upload_weights(mmrt_model *m, mmrt_error *err) {
 mmrt_status mmrt_model_load(const char *path_or_repo, const mmrt_model_params *params,
                             mmrt_model **out) {
     mmrt_error err = {0};
-    mmrt_model_params defaults = mmrt_model_default_params();
-    if (!params) params = &defaults;
-    mmrt_status st = MMRT_OK;
+    mmrt_model_params p;
+    mmrt_status st = mmrt_api_struct_in(&p, &model_defaults, sizeof p, params, "mmrt_model_params", &err);
+    params = &p;
     mmrt_model *m = NULL;
-    if (!out || !path_or_repo) {
+    if (st == MMRT_OK && (!out || !path_or_repo))
         st = mmrt_error_set(&err, MMRT_ERR_INVALID_ARG, "mmrt_model_load: NULL argument");
-        goto done;
-    }
+    if (st == MMRT_OK && p.math > MMRT_MATH_F16)
+        st = mmrt_error_set(&err, MMRT_ERR_INVALID_ARG, "mmrt_model_params.math: unknown math %d", (int)p.math);
+    if (st != MMRT_OK) goto done;
     *out = NULL;
     m = calloc(1, sizeof *m);
     if (!m) {
@@ -198,8 +212,8 @@ mmrt_status mmrt_model_load(const char *path_or_repo, const mmrt_model_params *p
         goto done;
     }
     m->backend.n_threads = params->n_threads;
-    if ((st = mmrt_device_parse(params->device, &m->backend.device, &err)) != MMRT_OK) goto done;
-    if ((st = mmrt_math_parse(params->math, &m->backend.math, &err)) != MMRT_OK) goto done;
+    if ((st = device_kind(params->device, &m->backend.device, &err)) != MMRT_OK) goto done;
+    m->backend.math = params->math;
     if (mmrt_fs_is_dir(path_or_repo)) {
         m->dir = strdup(path_or_repo);
         if (!m->dir) st = mmrt_error_oom(&err, strlen(path_or_repo), "path");
@@ -244,13 +258,18 @@ void mmrt_model_free(mmrt_model *m) {
     free(m);
 }
 
-mmrt_status mmrt_model_get_info(const mmrt_model *m, mmrt_model_info *info) {
-    if (!m || !info) {
-        mmrt_error err = {0};
-        mmrt_error_set(&err, MMRT_ERR_INVALID_ARG, "mmrt_model_get_info: NULL argument");
-        mmrt_error_publish(&err);
-        return MMRT_ERR_INVALID_ARG;
-    }
+/* For calls on the model: the message goes to mmrt_last_error(). */
+static mmrt_status publish(mmrt_error *err, mmrt_status st) {
+    if (st != MMRT_OK) mmrt_error_publish(err);
+    return st;
+}
+
+mmrt_status mmrt_model_get_info(const mmrt_model *m, mmrt_model_info *caller) {
+    mmrt_error err = {0};
+    if (!m || !caller) return publish(&err, mmrt_error_set(&err, MMRT_ERR_INVALID_ARG, "mmrt_model_get_info: NULL argument"));
+    mmrt_status st = mmrt_api_struct_check(caller, "mmrt_model_info", &err);
+    if (st != MMRT_OK) return publish(&err, st);
+    mmrt_model_info full, *info = &full;
     const mmrt_llm_hparams *hp = &m->llm.hp;
     int64_t bytes = 0;
     for (size_t i = 0; i < mmrt_weights_count(m->weights); i++)
@@ -275,5 +294,28 @@ mmrt_status mmrt_model_get_info(const mmrt_model *m, mmrt_model_info *info) {
     };
     for (size_t i = 0; i < m->n_encoders; i++)
         if (m->encoders[i]->iface->describe) m->encoders[i]->iface->describe(m->encoders[i], info);
+    mmrt_api_struct_out(caller, info, sizeof *info);
     return MMRT_OK;
+}
+
+mmrt_status mmrt_model_tokenize(const mmrt_model *m, const char *text, size_t len, bool parse_special,
+                                int32_t **ids, size_t *n_ids) {
+    mmrt_error err = {0};
+    if (!m || !text || !ids || !n_ids)
+        return publish(&err, mmrt_error_set(&err, MMRT_ERR_INVALID_ARG, "mmrt_model_tokenize: NULL argument"));
+    return publish(&err, mmrt_tokenizer_encode(m->tok, text, len, parse_special, ids, n_ids, &err));
+}
+
+mmrt_status mmrt_model_detokenize(const mmrt_model *m, const int32_t *ids, size_t n, bool special, char **text) {
+    mmrt_error err = {0};
+    if (!m || (!ids && n > 0) || !text)
+        return publish(&err, mmrt_error_set(&err, MMRT_ERR_INVALID_ARG, "mmrt_model_detokenize: NULL argument"));
+    int32_t n_vocab = mmrt_tokenizer_n_vocab(m->tok);
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= n_vocab)
+            return publish(&err, mmrt_error_set(&err, MMRT_ERR_INVALID_ARG,
+                                                "mmrt_model_detokenize: id %d at %zu is outside the vocabulary "
+                                                "(0 .. %d)",
+                                                ids[i], i, n_vocab - 1));
+    return publish(&err, mmrt_tokenizer_decode(m->tok, ids, n, !special, text, NULL, &err));
 }

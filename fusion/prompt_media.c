@@ -31,15 +31,17 @@ mmrt_status mmrt_prompt_media_prepare(mmrt_prompt_media *pm, mmrt_encoder *const
         const mmrt_part *p = &parts[i];
         if (p->type == MMRT_PART_TEXT) continue;
         const mmrt_encoder *e = mmrt_encoder_for_part(encs, n_encs, p->type);
-        if (!e && (unsigned)p->type > MMRT_PART_IMAGE_PIXELS) /* the last type mmrt.h defines */
+        if (!e && (unsigned)p->type > MMRT_PART_AUDIO_SAMPLES) /* the last type mmrt.h defines */
             return mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "part %zu: unknown part type %d", i, (int)p->type);
-        if (!e && n_encs == 0)
+        bool audio = p->type >= MMRT_PART_AUDIO_FILE;
+        if (!e && !audio && n_encs == 0)
             return mmrt_error_set(err, MMRT_ERR_UNSUPPORTED,
                                   "%s is a text model (no media encoder): part %zu, an image, needs a "
                                   "multimodal model",
                                   model, i);
-        if (!e) return mmrt_error_set(err, MMRT_ERR_UNSUPPORTED, "%s has no encoder for part %zu (type %d)", model, i,
-                                      (int)p->type);
+        if (!e)
+            return mmrt_error_set(err, MMRT_ERR_UNSUPPORTED, "%s takes no %s (part %zu)%s", model,
+                                  audio ? "audio" : "images", i, audio ? "; no audio model is supported yet" : "");
         mmrt_media_input *in = &pm->inputs[pm->n++]; /* freed from here on */
         in->enc = e;
         in->part = i;

@@ -3,6 +3,7 @@
 #include "prompt_media.h"
 
 #include "core/log.h"
+#include "fusion/api_struct.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -13,13 +14,18 @@
 
 #define DEFAULT_CTX_CAP 4096
 
-mmrt_session_params mmrt_session_default_params(void) {
-    return (mmrt_session_params){.n_ctx = 0, .n_batch = 0};
+static const mmrt_session_params session_defaults = {.size = sizeof(mmrt_session_params)};
+
+static const mmrt_generate_params generate_defaults = {
+    .size = sizeof(mmrt_generate_params), .max_tokens = 256, .temperature = 0.0f, .top_k = 0, .top_p = 1.0f,
+    .min_p = 0.0f, .repeat_penalty = 1.0f, .seed = MMRT_SEED_RANDOM};
+
+void mmrt_session_params_init(mmrt_session_params *p, size_t size) {
+    mmrt_api_struct_init(p, size, &session_defaults, sizeof session_defaults);
 }
 
-mmrt_generate_params mmrt_generate_default_params(void) {
-    return (mmrt_generate_params){.max_tokens = 256, .temperature = 0.0f, .top_k = 0, .top_p = 1.0f,
-                                  .min_p = 0.0f, .repeat_penalty = 1.0f, .seed = MMRT_SEED_RANDOM};
+void mmrt_generate_params_init(mmrt_generate_params *p, size_t size) {
+    mmrt_api_struct_init(p, size, &generate_defaults, sizeof generate_defaults);
 }
 
 void mmrt_free(void *p) { free(p); }
@@ -46,12 +52,14 @@ int64_t mmrt_model_session_bytes(const mmrt_model *m, int32_t n_ctx) {
 mmrt_status mmrt_session_init(const mmrt_model *model, const mmrt_session_params *params,
                               mmrt_session **out) {
     mmrt_error err = {0};
-    mmrt_session_params defaults = mmrt_session_default_params();
-    if (!params) params = &defaults;
-    if (!model || !out) {
-        mmrt_error_set(&err, MMRT_ERR_INVALID_ARG, "mmrt_session_init: NULL argument");
+    mmrt_session_params p;
+    mmrt_status pst = mmrt_api_struct_in(&p, &session_defaults, sizeof p, params, "mmrt_session_params", &err);
+    params = &p;
+    if (pst == MMRT_OK && (!model || !out))
+        pst = mmrt_error_set(&err, MMRT_ERR_INVALID_ARG, "mmrt_session_init: NULL argument");
+    if (pst != MMRT_OK) {
         mmrt_error_publish(&err);
-        return MMRT_ERR_INVALID_ARG;
+        return pst;
     }
     *out = NULL;
     mmrt_session *s = calloc(1, sizeof *s);
@@ -104,36 +112,12 @@ static mmrt_status render_parts(mmrt_session *s, const mmrt_chat_part *parts, si
     return MMRT_OK;
 }
 
-static mmrt_status tokenize_text(mmrt_session *s, const char *text, int32_t **ids, size_t *n_ids) {
-    return mmrt_tokenizer_encode(s->model->tok, text, strlen(text), /*parse_special=*/true, ids, n_ids,
-                                 &s->err);
-}
-
-static mmrt_status tokenize(mmrt_session *s, const char *text, bool raw, const char *system,
-                            int32_t **ids, size_t *n_ids) {
-    char *rendered = NULL;
-    mmrt_chat_part part = {.image = false, .text = text};
-    MMRT_TRY(render_parts(s, &part, 1, raw, system, &rendered));
-    mmrt_status st = tokenize_text(s, rendered, ids, n_ids);
-    free(rendered);
-    return st;
-}
-
 /* For calls whose session handle is NULL: the message goes to mmrt_last_error(). */
 static mmrt_status null_session(const char *fn) {
     mmrt_error err = {0};
     mmrt_error_set(&err, MMRT_ERR_INVALID_ARG, "%s: the session is NULL", fn);
     mmrt_error_publish(&err);
     return MMRT_ERR_INVALID_ARG;
-}
-
-mmrt_status mmrt_session_tokenize(mmrt_session *s, const char *text, bool raw, int32_t **ids,
-                                  size_t *n_ids) {
-    if (!s) return null_session("mmrt_session_tokenize");
-    mmrt_error_clear(&s->err);
-    if (!text || !ids || !n_ids)
-        return mmrt_error_set(&s->err, MMRT_ERR_INVALID_ARG, "mmrt_session_tokenize: NULL argument");
-    return fail(s, tokenize(s, text, raw, NULL, ids, n_ids));
 }
 
 /* ---- stop strings ------------------------------------------------------------------------ */
@@ -388,8 +372,7 @@ mmrt_status mmrt_session_prompt_ids(mmrt_session *s, const mmrt_part *parts, siz
     mmrt_error_clear(&s->err);
     *ids = NULL;
     *n_ids = 0;
-    mmrt_generate_params defaults = mmrt_generate_default_params();
-    if (!params) params = &defaults;
+    if (!params) params = &generate_defaults;
     mmrt_prompt_media pm = {0};
     mmrt_status st = check_params(s, parts, n_parts, params);
     if (st == MMRT_OK) st = prepare_media(s, parts, n_parts, params, &pm);
@@ -477,14 +460,26 @@ mmrt_status mmrt_session_generate_parts(mmrt_session *s, const mmrt_part *parts,
                                         const mmrt_generate_params *params, mmrt_generate_result *result) {
     if (!s) return null_session("mmrt_session_generate_parts");
     mmrt_error_clear(&s->err);
-    mmrt_generate_params defaults = mmrt_generate_default_params();
-    if (!params) params = &defaults;
-    mmrt_generate_result local;
-    gen_loop g = {.s = s, .p = params, .r = result ? result : &local};
-    memset(g.r, 0, sizeof *g.r);
-    if (!parts || n_parts == 0)
-        return fail(s, mmrt_error_set(&s->err, MMRT_ERR_INVALID_ARG, "the prompt has no parts"));
-    return fail(s, generate(s, parts, n_parts, params, &g));
+    mmrt_generate_params p;
+    mmrt_generate_result r = {.size = sizeof r};
+    gen_loop g = {.s = s, .p = &p, .r = &r};
+    mmrt_status st = result ? mmrt_api_struct_check(result, "mmrt_generate_result", &s->err) : MMRT_OK;
+    if (st != MMRT_OK) return fail(s, st);
+    st = mmrt_api_struct_in(&p, &generate_defaults, sizeof p, params, "mmrt_generate_params", &s->err);
+    if (st == MMRT_OK && (!parts || n_parts == 0))
+        st = mmrt_error_set(&s->err, MMRT_ERR_INVALID_ARG, "the prompt has no parts");
+    if (st == MMRT_OK) st = generate(s, parts, n_parts, &p, &g);
+    if (result) mmrt_api_struct_out(result, &r, sizeof r);
+    return fail(s, st);
+}
+
+/* A call refused before generating: the caller's result (within its size) says nothing ran. */
+static mmrt_status refuse(mmrt_session *s, mmrt_generate_result *result, mmrt_status st) {
+    mmrt_error ignored = {0};
+    mmrt_generate_result r = {.size = sizeof r};
+    if (result && mmrt_api_struct_check(result, "mmrt_generate_result", &ignored) == MMRT_OK)
+        mmrt_api_struct_out(result, &r, sizeof r);
+    return fail(s, st);
 }
 
 mmrt_status mmrt_session_generate(mmrt_session *s, const char *prompt,
@@ -492,8 +487,7 @@ mmrt_status mmrt_session_generate(mmrt_session *s, const char *prompt,
     if (!s) return null_session("mmrt_session_generate");
     if (!prompt) {
         mmrt_error_clear(&s->err);
-        if (result) memset(result, 0, sizeof *result);
-        return fail(s, mmrt_error_set(&s->err, MMRT_ERR_INVALID_ARG, "mmrt_session_generate: NULL prompt"));
+        return refuse(s, result, mmrt_error_set(&s->err, MMRT_ERR_INVALID_ARG, "mmrt_session_generate: NULL prompt"));
     }
     mmrt_part part = mmrt_text_part(prompt);
     return mmrt_session_generate_parts(s, &part, 1, params, result);
@@ -504,9 +498,8 @@ static mmrt_status one_image(mmrt_session *s, const mmrt_part *image, const char
     if (!s) return null_session(fn);
     if (!image || !text || image->type == MMRT_PART_TEXT) {
         mmrt_error_clear(&s->err);
-        if (result) memset(result, 0, sizeof *result);
-        return fail(s, mmrt_error_set(&s->err, MMRT_ERR_INVALID_ARG, "%s: %s", fn,
-                                      !text ? "NULL question" : "the image part is NULL or text"));
+        return refuse(s, result, mmrt_error_set(&s->err, MMRT_ERR_INVALID_ARG, "%s: %s", fn,
+                                                !text ? "NULL question" : "the image part is NULL or text"));
     }
     mmrt_part parts[2] = {*image, mmrt_text_part(text)};
     return mmrt_session_generate_parts(s, parts, 2, params, result);
@@ -536,4 +529,17 @@ mmrt_part mmrt_image_pixels_part(const uint8_t *pixels, int32_t width, int32_t h
                                  size_t stride) {
     return (mmrt_part){.type = MMRT_PART_IMAGE_PIXELS, .data = pixels, .size = stride, .width = width,
                        .height = height, .channels = channels};
+}
+
+mmrt_part mmrt_audio_file_part(const char *path) {
+    return (mmrt_part){.type = MMRT_PART_AUDIO_FILE, .text = path};
+}
+
+mmrt_part mmrt_audio_bytes_part(const void *bytes, size_t n_bytes, const char *name) {
+    return (mmrt_part){.type = MMRT_PART_AUDIO_BYTES, .text = name, .data = bytes, .size = n_bytes};
+}
+
+mmrt_part mmrt_audio_samples_part(const float *samples, size_t n_frames, int32_t channels, int32_t sample_rate) {
+    return (mmrt_part){.type = MMRT_PART_AUDIO_SAMPLES, .data = samples, .size = n_frames, .channels = channels,
+                       .sample_rate = sample_rate};
 }

@@ -9,17 +9,16 @@
  *         return 0;                         // non-zero stops generation
  *     }
  *
- *     mmrt_model_params mp = mmrt_model_default_params();
  *     mmrt_model *model = NULL;
- *     if (mmrt_model_load("path/to/SmolLM2-135M-Instruct", &mp, &model) != MMRT_OK) {
+ *     if (mmrt_model_load("path/to/SmolLM2-135M-Instruct", NULL, &model) != MMRT_OK) {
  *         fprintf(stderr, "%s\n", mmrt_last_error());   // names the file and the problem
  *         return 1;
  *     }
- *     mmrt_session_params sp = mmrt_session_default_params();
  *     mmrt_session *s = NULL;
- *     mmrt_session_init(model, &sp, &s);
+ *     mmrt_session_init(model, NULL, &s);
  *
- *     mmrt_generate_params gp = mmrt_generate_default_params();
+ *     mmrt_generate_params gp;
+ *     mmrt_generate_params_init(&gp, sizeof gp);
  *     gp.max_tokens = 64;
  *     gp.on_token = on_token;
  *     mmrt_session_generate(s, "Tell me a story.", &gp, NULL);
@@ -29,13 +28,30 @@
  *
  * Ownership and threads. An mmrt_model is immutable after mmrt_model_load() returns; any number
  * of threads may use it at once (each through its own session). An mmrt_session holds per-request
- * state (KV cache, scratch) and must be used by one thread at a time. Every *_free(NULL) is a
+ * state (KV cache, scratch, the conversation) and must be used by one thread at a time. Every
+ * function says which of these applies ("Thread-safe": any thread, any time; "One thread per
+ * session": not concurrently with another call on the same session). Every *_free(NULL) is a
  * no-op. Strings returned by the library are owned by it; their lifetime is stated per function.
  *
  * Errors. Every fallible function returns mmrt_status. MMRT_OK is 0. On failure the message
  * (naming the file or argument and the problem) is available from the handle involved
- * (mmrt_session_last_error) or, for calls without a handle, from mmrt_last_error(), which is
+ * (mmrt_session_last_error) or, for calls without a session, from mmrt_last_error(), which is
  * per thread.
+ *
+ * Compatibility (ABI). libmmrt.so.N: N is MMRT_ABI_VERSION, and a program built against any
+ * header of ABI N runs with any later library of ABI N. Within one ABI version:
+ *   - functions are only added, never removed or changed;
+ *   - enums only gain values, at the end;
+ *   - the structs that begin with `size_t size` (params, results, info) only gain fields at their
+ *     end. The caller sets `size` to the sizeof it was compiled with: the *_init functions do so
+ *     (`mmrt_generate_params_init(&gp, sizeof gp)`), and a result or info struct passed to the
+ *     library carries it too (`mmrt_generate_result r = {.size = sizeof r}`, or the init call).
+ *     The library reads and writes only the first `size` bytes; fields past them take their
+ *     defaults. A size below sizeof(size_t) or above 65536 (an uninitialised struct) is
+ *     MMRT_ERR_INVALID_ARG;
+ *   - other structs (mmrt_part, mmrt_message) never change; mmrt_part's `ext` is reserved.
+ * Anything else bumps MMRT_ABI_VERSION, and with it the soname. CI compares the library with the
+ * committed ABI baseline (abi/libmmrt.abi, abidiff) on every change.
  */
 #ifndef MMRT_H
 #define MMRT_H
@@ -52,8 +68,8 @@ extern "C" {
 #define MMRT_VERSION_MINOR 1
 #define MMRT_VERSION_PATCH 0
 #define MMRT_VERSION_STRING "0.1.0"
-/* Bumped whenever a public struct or function changes incompatibly. */
-#define MMRT_API_VERSION 4
+/* The ABI version: the soname's number (libmmrt.so.1); see "Compatibility" above. */
+#define MMRT_ABI_VERSION 1
 
 #if defined(_WIN32) && defined(MMRT_SHARED_BUILD)
 #define MMRT_API __declspec(dllexport)
@@ -123,31 +139,47 @@ MMRT_API mmrt_status mmrt_devices_describe(char **text);
  * between threads and sessions. */
 typedef struct mmrt_model mmrt_model;
 
+typedef enum mmrt_device {
+    MMRT_DEVICE_AUTO = 0, /* CUDA when a device is present and the weights fit, else the CPU */
+    MMRT_DEVICE_CPU = 1,
+    MMRT_DEVICE_CUDA = 2,
+} mmrt_device;
+
+/* Arithmetic on a GPU (the CPU always computes in f32). */
+typedef enum mmrt_math {
+    MMRT_MATH_F32 = 0,  /* exact f32, the CPU's results: 16-bit weights widened at load, no TF32 */
+    MMRT_MATH_TF32 = 1, /* f32 GEMMs on TF32 tensor cores */
+    MMRT_MATH_BF16 = 2, /* 16-bit weights kept as stored, their GEMMs on tensor cores in the
+                           weights' type (activations rounded to it; f32 weights: TF32),
+                           attention on bf16 tensor cores */
+    MMRT_MATH_F16 = 3,  /* as BF16, with attention on f16 tensor cores */
+} mmrt_math;
+
 typedef struct mmrt_model_params {
-    const char *device;   /* "cpu", "cuda" or "auto" (default "auto": CUDA when present, else CPU) */
-    int32_t n_threads;    /* CPU threads for sessions of this model; 0 = one per core */
-    const char *revision; /* for repo ids: branch, tag or commit (default "main") */
+    size_t size;          /* sizeof as the caller compiled it (set by mmrt_model_params_init) */
+    mmrt_device device;   /* default MMRT_DEVICE_AUTO */
+    mmrt_math math;       /* default MMRT_MATH_F32 */
+    int32_t n_threads;    /* CPU threads for sessions of this model; 0 (default) = one per core */
+    const char *revision; /* for repo ids: branch, tag or commit (default NULL = "main") */
     bool offline;         /* for repo ids: use the Hugging Face cache only, never the network */
-    bool progress;        /* for repo ids: progress bar on stderr when it is a terminal */
-    /* Arithmetic on a GPU (the CPU always computes in f32): "f32" (default) exact f32, the CPU's
-     * results: 16-bit weights widened to f32 at load, no TF32; "tf32": f32 GEMMs on TF32 tensor
-     * cores; "bf16": 16-bit weights kept as stored, their GEMMs on tensor cores in the weights'
-     * type (activations rounded to it; f32 weights: TF32), attention on bf16 tensor cores;
-     * "f16": as bf16 with attention on f16 tensor cores. */
-    const char *math;
+    bool progress;        /* for repo ids: progress bar on stderr when it is a terminal (default) */
 } mmrt_model_params;
 
-MMRT_API mmrt_model_params mmrt_model_default_params(void);
+/* Fills the first size bytes of *params with the defaults and sets params->size = size.
+ * Thread-safe. */
+MMRT_API void mmrt_model_params_init(mmrt_model_params *params, size_t size);
 
 /* Loads a model from a Hugging Face model directory (config.json, *.safetensors, tokenizer.json,
  * ...) or a repo id ("HuggingFaceTB/SmolLM2-135M-Instruct"), found in the Hugging Face cache or
  * downloaded into it. params may be NULL (defaults). On failure *out is NULL and
- * mmrt_last_error() names the file and the problem. */
+ * mmrt_last_error() names the file and the problem. Thread-safe. */
 MMRT_API mmrt_status mmrt_model_load(const char *path_or_repo, const mmrt_model_params *params,
                                      mmrt_model **out);
+/* Frees the model; its sessions must be freed first. Not concurrently with any use of it. */
 MMRT_API void mmrt_model_free(mmrt_model *model);
 
 typedef struct mmrt_model_info {
+    size_t size;              /* sizeof as the caller compiled it: set it before the call */
     const char *path;         /* the model directory */
     const char *architecture; /* config.json model_type, e.g. "llama" */
     const char *dtype;        /* the weights' dtype ("BF16", "F32", "F16" or "mixed") */
@@ -159,36 +191,100 @@ typedef struct mmrt_model_info {
     const char *chat_format;  /* "jinja" (the checkpoint's chat template, rendered as transformers
                                  does); "none" (no template); "unsupported" (a template mmrt cannot
                                  parse: raw prompts only) */
-    bool vision;              /* takes images (SmolVLM / Idefics3) */
+    bool vision;              /* takes images */
     int32_t image_tile;       /* vision: tile side in pixels (the encoder's image_size) */
     int32_t image_seq_len;    /* vision: prompt tokens per tile */
     int32_t image_longest_edge; /* vision: images are resized to this longest edge before tiling */
+    bool audio;               /* takes audio */
 } mmrt_model_info;
 
-/* Fills *info; its strings live as long as the model. Thread-safe. */
+/* Fills the first info->size bytes of *info; its strings live as long as the model.
+ * Thread-safe. */
 MMRT_API mmrt_status mmrt_model_get_info(const mmrt_model *model, mmrt_model_info *info);
 
 /* Bytes a session with context n_ctx (0 = the default) and the default batch needs besides the
- * weights (KV cache, scratch, logits, sampler); 0 when n_ctx is out of range. */
+ * weights (KV cache, scratch, logits, sampler); 0 when n_ctx is out of range. Thread-safe. */
 MMRT_API int64_t mmrt_model_session_bytes(const mmrt_model *model, int32_t n_ctx);
+
+/* Token ids of len bytes of text as the model's tokenizer makes them, with no chat template and
+ * no BOS added; with parse_special, special tokens written in the text ("<|im_end|>") become their
+ * ids, else they are plain text. *ids is malloc'ed: free it with mmrt_free(). Thread-safe; errors
+ * go to mmrt_last_error(). */
+MMRT_API mmrt_status mmrt_model_tokenize(const mmrt_model *model, const char *text, size_t len,
+                                         bool parse_special, int32_t **ids, size_t *n_ids);
+
+/* The text of n ids (invalid UTF-8 bytes become U+FFFD); with special, special tokens' text is
+ * included (transformers' decode(skip_special_tokens=not special)). *text is malloc'ed,
+ * NUL-terminated: free it with mmrt_free(). Ids the tokenizer has no text for give none.
+ * Thread-safe; errors go to mmrt_last_error(). */
+MMRT_API mmrt_status mmrt_model_detokenize(const mmrt_model *model, const int32_t *ids, size_t n,
+                                           bool special, char **text);
+
+/* ---- prompts ------------------------------------------------------------------------------ */
+
+typedef enum mmrt_part_type {
+    MMRT_PART_TEXT = 0,
+    MMRT_PART_IMAGE_FILE = 1,    /* a PNG, JPEG or WebP file (EXIF orientation applied) */
+    MMRT_PART_IMAGE_BYTES = 2,   /* an encoded PNG, JPEG or WebP image in memory */
+    MMRT_PART_IMAGE_PIXELS = 3,  /* rows of RGB8 or RGBA8 pixels (alpha composited on white) */
+    MMRT_PART_AUDIO_FILE = 4,    /* an audio file */
+    MMRT_PART_AUDIO_BYTES = 5,   /* an encoded audio file in memory */
+    MMRT_PART_AUDIO_SAMPLES = 6, /* float samples in [-1, 1], channels interleaved */
+} mmrt_part_type;
+
+/* One piece of a prompt: text or a media input. Build them with the mmrt_*_part functions below;
+ * the library reads them only during the call they are passed to. A model takes the media types
+ * of its encoders (mmrt_model_info.vision, .audio); another type is MMRT_ERR_UNSUPPORTED naming
+ * the part ("... takes no audio"). This struct never changes within an ABI version. */
+typedef struct mmrt_part {
+    mmrt_part_type type;
+    const char *text;      /* TEXT: UTF-8 text. *_FILE: the path. Otherwise a name for messages
+                              (may be NULL). */
+    const void *data;      /* *_BYTES: the encoded bytes; IMAGE_PIXELS: the first pixel;
+                              AUDIO_SAMPLES: the first float sample */
+    size_t size;           /* *_BYTES: the number of bytes; IMAGE_PIXELS: bytes from one row to
+                              the next (0 = width · channels); AUDIO_SAMPLES: frames (samples per
+                              channel) */
+    int32_t width, height; /* IMAGE_PIXELS */
+    int32_t channels;      /* IMAGE_PIXELS: 3 (RGB8) or 4 (RGBA8, straight alpha);
+                              AUDIO_SAMPLES: interleaved channels (1 = mono) */
+    int32_t sample_rate;   /* AUDIO_SAMPLES: samples per second per channel */
+    const void *ext;       /* reserved: NULL */
+} mmrt_part;
+
+/* Part constructors. Thread-safe. */
+MMRT_API mmrt_part mmrt_text_part(const char *text);
+MMRT_API mmrt_part mmrt_image_file_part(const char *path);
+MMRT_API mmrt_part mmrt_image_bytes_part(const void *bytes, size_t n_bytes, const char *name);
+MMRT_API mmrt_part mmrt_image_pixels_part(const uint8_t *pixels, int32_t width, int32_t height,
+                                          int32_t channels, size_t stride);
+MMRT_API mmrt_part mmrt_audio_file_part(const char *path);
+MMRT_API mmrt_part mmrt_audio_bytes_part(const void *bytes, size_t n_bytes, const char *name);
+MMRT_API mmrt_part mmrt_audio_samples_part(const float *samples, size_t n_frames, int32_t channels,
+                                           int32_t sample_rate);
 
 /* ---- session ----------------------------------------------------------------------------- */
 
-/* Per-request state: KV cache, scratch, sampler. One thread at a time. */
+/* Per-request state: KV cache, scratch, sampler, the conversation. One thread at a time. */
 typedef struct mmrt_session mmrt_session;
 
 typedef struct mmrt_session_params {
+    size_t size;     /* sizeof as the caller compiled it (set by mmrt_session_params_init) */
     int32_t n_ctx;   /* context size in tokens; 0 = min(model's trained context, 4096); < 0 is an error */
     int32_t n_batch; /* most prompt tokens per forward pass; 0 = 512; < 0 is an error */
 } mmrt_session_params;
 
-MMRT_API mmrt_session_params mmrt_session_default_params(void);
+/* Fills the first size bytes with the defaults, sets params->size. Thread-safe. */
+MMRT_API void mmrt_session_params_init(mmrt_session_params *params, size_t size);
 
-/* The session keeps a pointer to model: free the session first. params may be NULL. */
+/* The session keeps a pointer to model: free the session first. params may be NULL.
+ * Thread-safe (sessions of one model may be made on many threads at once). */
 MMRT_API mmrt_status mmrt_session_init(const mmrt_model *model, const mmrt_session_params *params,
                                        mmrt_session **out);
+/* One thread per session. */
 MMRT_API void mmrt_session_free(mmrt_session *session);
-/* The message of the session's last failed call ("" if none). Valid until its next call. */
+/* The message of the session's last failed call ("" if none). Valid until its next call. One
+ * thread per session. */
 MMRT_API const char *mmrt_session_last_error(const mmrt_session *session);
 
 /* Receives each piece of generated text as soon as it is complete UTF-8 (a token may yield an
@@ -209,12 +305,14 @@ typedef enum mmrt_stop_reason {
 /* Stages reported to mmrt_progress_fn. */
 typedef enum mmrt_stage {
     MMRT_STAGE_IMAGE_ENCODE = 1, /* done/total count image tiles through the vision encoder */
+    MMRT_STAGE_AUDIO_ENCODE = 2, /* done/total count audio chunks through the audio encoder */
 } mmrt_stage;
 
 /* Progress of a long stage; return non-zero to stop the call with MMRT_ERR_ABORTED. */
 typedef int (*mmrt_progress_fn)(mmrt_stage stage, int32_t done, int32_t total, void *user);
 
 typedef struct mmrt_generate_params {
+    size_t size;            /* sizeof as the caller compiled it (set by mmrt_generate_params_init) */
     int32_t max_tokens;     /* new tokens at most (default 256); 0 generates nothing */
     float temperature;      /* default 0: greedy (transformers' default without do_sample) */
     int32_t top_k;          /* 0 = off */
@@ -224,8 +322,9 @@ typedef struct mmrt_generate_params {
     uint64_t seed;          /* MMRT_SEED_RANDOM (default) or a fixed seed: reproducible */
     const char *const *stop_strings; /* n_stop strings that end generation when they appear */
     int32_t n_stop;
-    bool raw;               /* false (default): wrap the prompt in the checkpoint's chat format */
-    const char *system;     /* system message for the chat format; NULL = the template's default */
+    bool raw;               /* false (default): wrap the prompt in the checkpoint's chat template */
+    const char *system;     /* system message for the chat template; NULL = none (the template
+                               may add its own default) */
     mmrt_token_fn on_token; /* may be NULL */
     void *user;             /* passed to on_token and on_progress */
     mmrt_progress_fn on_progress; /* may be NULL */
@@ -238,10 +337,12 @@ typedef struct mmrt_generate_params {
                              * true: their text is passed too (skip_special_tokens=False) */
 } mmrt_generate_params;
 
-MMRT_API mmrt_generate_params mmrt_generate_default_params(void);
+/* Fills the first size bytes with the defaults, sets params->size. Thread-safe. */
+MMRT_API void mmrt_generate_params_init(mmrt_generate_params *params, size_t size);
 
 typedef struct mmrt_generate_result {
-    int32_t n_prompt_tokens;
+    size_t size;             /* sizeof as the caller compiled it: set it before the call */
+    int32_t n_prompt_tokens; /* tokens of the whole prompt (the conversation so far) */
     int32_t n_generated;
     mmrt_stop_reason stop_reason;
     double prefill_ms;
@@ -251,53 +352,34 @@ typedef struct mmrt_generate_result {
     int32_t n_image_tokens;  /* prompt tokens filled with image features */
     double image_load_ms;    /* decoding and preprocessing the images */
     double image_encode_ms;  /* the vision encoder and connector */
+    int32_t n_audio;         /* audio inputs */
+    int32_t n_audio_tokens;  /* prompt tokens filled with audio features */
+    double audio_load_ms;    /* decoding, resampling and feature extraction */
+    double audio_encode_ms;  /* the audio encoder and projector */
+    int32_t n_cached_tokens; /* prompt tokens kept from the KV cache (the common prefix with what
+                                the session computed before); n_prompt_tokens - n_cached_tokens
+                                were prefilled */
 } mmrt_generate_result;
 
 /* Generates a reply to prompt (UTF-8; invalid bytes become U+FFFD, as Python's
- * errors="replace") from an empty context. A prompt longer than the context is
- * MMRT_ERR_CONTEXT_FULL, giving both numbers; it is never truncated. result may be NULL. */
+ * errors="replace"): the user turn {prompt} of a new conversation. A prompt longer than the
+ * context is MMRT_ERR_CONTEXT_FULL, giving both numbers; it is never truncated. result may be
+ * NULL. One thread per session. */
 MMRT_API mmrt_status mmrt_session_generate(mmrt_session *session, const char *prompt,
                                            const mmrt_generate_params *params,
                                            mmrt_generate_result *result);
 
-/* ---- prompts with images ------------------------------------------------------------------ */
-
-typedef enum mmrt_part_type {
-    MMRT_PART_TEXT = 0,
-    MMRT_PART_IMAGE_FILE = 1,   /* a PNG, JPEG or WebP file (EXIF orientation applied) */
-    MMRT_PART_IMAGE_BYTES = 2,  /* an encoded PNG, JPEG or WebP image in memory */
-    MMRT_PART_IMAGE_PIXELS = 3, /* rows of RGB8 or RGBA8 pixels (alpha composited on white) */
-} mmrt_part_type;
-
-/* One piece of a prompt. Build them with the mmrt_*_part functions below; the library reads them
- * only during the call they are passed to. */
-typedef struct mmrt_part {
-    mmrt_part_type type;
-    const char *text;      /* TEXT: UTF-8 text. IMAGE_FILE: the path. Otherwise a name for
-                              messages (may be NULL). */
-    const void *data;      /* IMAGE_BYTES: the encoded bytes; IMAGE_PIXELS: the first pixel */
-    size_t size;           /* IMAGE_BYTES: the number of bytes; IMAGE_PIXELS: bytes from one row
-                              to the next (0 = width · channels) */
-    int32_t width, height; /* IMAGE_PIXELS */
-    int32_t channels;      /* IMAGE_PIXELS: 3 (RGB8) or 4 (RGBA8, straight alpha) */
-} mmrt_part;
-
-MMRT_API mmrt_part mmrt_text_part(const char *text);
-MMRT_API mmrt_part mmrt_image_file_part(const char *path);
-MMRT_API mmrt_part mmrt_image_bytes_part(const void *bytes, size_t n_bytes, const char *name);
-MMRT_API mmrt_part mmrt_image_pixels_part(const uint8_t *pixels, int32_t width, int32_t height,
-                                          int32_t channels, size_t stride);
-
-/* Generates a reply to a user turn made of n_parts ordered text and image parts, e.g.
- * {image, "What is on the table?"} or {"Compare ", image, " and ", image, "."}. Images need a
- * vision model (mmrt_model_info.vision), else MMRT_ERR_UNSUPPORTED. Each image is preprocessed as
- * the checkpoint's processor does (split into tiles unless params->no_split), encoded (progress
- * per tile through params->on_progress) and spliced into the prompt where the image is. With
- * params->raw the parts are concatenated without the chat format, images as "<image>". A bad image
- * fails before any encoding with a message naming it; images whose tokens alone overflow the
- * context are MMRT_ERR_CONTEXT_FULL before the next one is read. On a vision model, text parts (and
- * the system message) must not contain "<image>" themselves: MMRT_ERR_INVALID_ARG naming the part.
- * max_tokens = 0 checks the parameters and text parts and returns without reading images. */
+/* Generates a reply to a user turn made of n_parts ordered parts, e.g. {image, "What is on the
+ * table?"} or {"Compare ", image, " and ", image, "."}, as a new conversation. Media parts need
+ * a model with an encoder for their type, else MMRT_ERR_UNSUPPORTED. Each media input is
+ * prepared as the checkpoint's processor does (images split into tiles unless
+ * params->no_split), encoded (progress through params->on_progress) and spliced into the prompt
+ * where it is. With params->raw the parts are concatenated without the chat template, media as
+ * their placeholders ("<image>"). A bad input fails before any encoding with a message naming it;
+ * media whose tokens alone overflow the context are MMRT_ERR_CONTEXT_FULL before the next one is
+ * read. Text parts (and the system message) must not contain a media placeholder themselves:
+ * MMRT_ERR_INVALID_ARG naming the part. max_tokens = 0 checks the parameters and text parts and
+ * returns without reading media. One thread per session. */
 MMRT_API mmrt_status mmrt_session_generate_parts(mmrt_session *session, const mmrt_part *parts,
                                                  size_t n_parts, const mmrt_generate_params *params,
                                                  mmrt_generate_result *result);
@@ -305,21 +387,17 @@ MMRT_API mmrt_status mmrt_session_generate_parts(mmrt_session *session, const mm
 /* The prompt mmrt_session_caption uses. */
 #define MMRT_CAPTION_PROMPT "Can you describe this image?"
 
-/* A description of one image: the user turn {image, MMRT_CAPTION_PROMPT}. */
+/* A description of one image: the user turn {image, MMRT_CAPTION_PROMPT}. One thread per
+ * session. */
 MMRT_API mmrt_status mmrt_session_caption(mmrt_session *session, const mmrt_part *image,
                                           const mmrt_generate_params *params,
                                           mmrt_generate_result *result);
-/* An answer about one image: the user turn {image, question}. */
+/* An answer about one image: the user turn {image, question}. One thread per session. */
 MMRT_API mmrt_status mmrt_session_ask(mmrt_session *session, const mmrt_part *image,
                                       const char *question, const mmrt_generate_params *params,
                                       mmrt_generate_result *result);
 
-/* Token ids of text as the model's tokenizer makes them (special tokens in the text are parsed),
- * after the chat format unless raw. *ids is malloc'ed: free it with mmrt_free(). */
-MMRT_API mmrt_status mmrt_session_tokenize(mmrt_session *session, const char *text, bool raw,
-                                           int32_t **ids, size_t *n_ids);
-
-/* Frees memory the library handed out (token arrays). NULL is a no-op. */
+/* Frees memory the library handed out (token arrays, text). NULL is a no-op. Thread-safe. */
 MMRT_API void mmrt_free(void *p);
 
 #ifdef __cplusplus

@@ -77,11 +77,12 @@ int main(int argc, char **argv) {
         free(pixels);
         return 1;
     }
-    mmrt_generate_params gp = mmrt_generate_default_params();
+    mmrt_generate_params gp;
+    mmrt_generate_params_init(&gp, sizeof gp);
     gp.max_tokens = 128;
     gp.on_token = print_piece;
     gp.on_progress = show_progress;
-    mmrt_generate_result r;
+    mmrt_generate_result r = {.size = sizeof r};
     mmrt_status st = argc > 3 ? mmrt_session_ask(session, &image, argv[3], &gp, &r)
                               : mmrt_session_caption(session, &image, &gp, &r);
     int rc = 0;

@@ -30,10 +30,11 @@ int main(int argc, char **argv) {
         mmrt_model_free(model);
         return 1;
     }
-    mmrt_generate_params gp = mmrt_generate_default_params();
+    mmrt_generate_params gp;
+    mmrt_generate_params_init(&gp, sizeof gp);
     gp.max_tokens = argc > 3 ? atoi(argv[3]) : 64;
     gp.on_token = print_piece;
-    mmrt_generate_result r;
+    mmrt_generate_result r = {.size = sizeof r};
     int rc = 0;
     if (mmrt_session_generate(session, argv[2], &gp, &r) != MMRT_OK) {
         fprintf(stderr, "\nerror: %s\n", mmrt_session_last_error(session));

@@ -145,7 +145,7 @@ static precision g_prec;
 static mmrt_backend *cuda_backend(precision prec) {
     mmrt_backend *be = NULL;
     mmrt_error err = {0};
-    mmrt_backend_params p = {.device = MMRT_DEVICE_CUDA, .n_threads = 1, .math = precision_math[prec]};
+    mmrt_backend_params p = {.device = MMRT_DEVICE_KIND_CUDA, .n_threads = 1, .math = precision_math[prec]};
     cr_assert_eq(mmrt_backend_init(&p, &be, &err), MMRT_OK, "backend init: %s", err.msg);
     return be;
 }
@@ -210,7 +210,7 @@ static void check_attention(const attn_case *c, uint64_t seed) {
     op.p.attn.pos0 = c->pos0;
     op.p.attn.causal = c->causal;
 
-    mmrt_backend *cu = cuda_backend(g_prec), *cpu = test_backend(MMRT_DEVICE_CPU, true);
+    mmrt_backend *cu = cuda_backend(g_prec), *cpu = test_backend(MMRT_DEVICE_KIND_CPU, true);
     mmrt_error err = {0};
     mmrt_tensor dq = test_to_device(cu, &q), dk = test_to_device(cu, &k), dv = test_to_device(cu, &v);
     mmrt_tensor dd = test_to_device(cu, &ref); /* NaN: an element the kernel skips fails */
@@ -445,7 +445,7 @@ Test(cuda_attention_tf32, with_bias) {
 /* ---- what the backend refuses ------------------------------------------------------------ */
 
 Test(cuda_attention, supports_op_refuses_unhandled_shapes) {
-    mmrt_backend *cu = test_backend(MMRT_DEVICE_CUDA, false);
+    mmrt_backend *cu = test_backend(MMRT_DEVICE_KIND_CUDA, false);
     /* (hd, dtype of q): odd, too large, not f32 */
     static const struct {
         int64_t hd;

@@ -84,7 +84,7 @@ static float *gather(const mmrt_tensor *t) {
 static mmrt_backend *cuda_backend(mmrt_math math) {
     mmrt_backend *be = NULL;
     mmrt_error err = {0};
-    mmrt_backend_params p = {.device = MMRT_DEVICE_CUDA, .n_threads = 1, .math = math};
+    mmrt_backend_params p = {.device = MMRT_DEVICE_KIND_CUDA, .n_threads = 1, .math = math};
     cr_assert_eq(mmrt_backend_init(&p, &be, &err), MMRT_OK, "CUDA backend init: %s", err.msg);
     return be;
 }
@@ -96,7 +96,7 @@ static mmrt_backend *cuda_backend(mmrt_math math) {
  * fallback: the CUDA backend must refuse the op, which then runs on the CPU (counted). */
 static float *run_on_cuda(const char *what, mmrt_op op, mmrt_math math, bool in_place,
                           bool fallback) {
-    mmrt_backend *cu = cuda_backend(math), *ref = test_backend(MMRT_DEVICE_CPU, true);
+    mmrt_backend *cu = cuda_backend(math), *ref = test_backend(MMRT_DEVICE_KIND_CPU, true);
     mmrt_error err = {0};
 
     mmrt_tensor dsrc[4], ddst;
@@ -414,7 +414,7 @@ Test(cuda_ops, get_rows) {
 }
 
 Test(cuda_ops, get_rows_reports_out_of_range_ids_at_synchronize) {
-    mmrt_backend *cu = test_backend(MMRT_DEVICE_CUDA, false);
+    mmrt_backend *cu = test_backend(MMRT_DEVICE_KIND_CUDA, false);
     const int32_t bad_ids[] = {50, -1};
     for (int k = 0; k < 2; k++) {
         mmrt_tensor table = host_matrix(MMRT_F32, 7, 50, 7, 1, -1.0f, 1.0f);
@@ -502,7 +502,7 @@ Test(cuda_ops, argmax_first_index_on_ties) {
 /* ---- what the backend refuses, and its errors ------------------------------------------------ */
 
 Test(cuda_ops, supports_op_refuses_what_it_cannot_run) {
-    mmrt_backend *cu = test_backend(MMRT_DEVICE_CUDA, false);
+    mmrt_backend *cu = test_backend(MMRT_DEVICE_KIND_CUDA, false);
     cr_assert_not(cu->iface->host_memory);
     mmrt_tensor hx = host_matrix(MMRT_F32, 8, 4, 8, 1, -1.0f, 1.0f);
     mmrt_tensor hw = host_matrix(MMRT_F32, 8, 8, 8, 2, -1.0f, 1.0f);
@@ -570,7 +570,7 @@ Test(cuda_ops, supports_op_refuses_what_it_cannot_run) {
 }
 
 Test(cuda_ops, buffers_are_pooled) {
-    mmrt_backend *cu = test_backend(MMRT_DEVICE_CUDA, false);
+    mmrt_backend *cu = test_backend(MMRT_DEVICE_KIND_CUDA, false);
     mmrt_error err = {0};
     void *a = NULL, *b = NULL, *c = NULL;
     cr_assert_eq(cu->iface->buffer_alloc(cu, 1000, &a, &err), MMRT_OK, "%s", err.msg);
@@ -586,7 +586,7 @@ Test(cuda_ops, buffers_are_pooled) {
 }
 
 Test(cuda_ops, device_oom_names_the_size) {
-    mmrt_backend *cu = test_backend(MMRT_DEVICE_CUDA, false);
+    mmrt_backend *cu = test_backend(MMRT_DEVICE_KIND_CUDA, false);
     mmrt_error err = {0};
     void *p = NULL;
     size_t huge = (size_t)1 << 52; /* 4 PiB */
@@ -694,7 +694,7 @@ Test(cuda_ops, scatter_rows_keeps_other_rows) {
             int64_t step = 8; /* coprime with n: i · step + 3 (mod n) are distinct for i < m ≤ n */
             while (gcd64(step, n) != 1) step++;
             for (int64_t i = 0; i < m; i++) ((int32_t *)idx.data)[i] = (int32_t)((i * step + 3) % n);
-            mmrt_backend *cu = test_backend(MMRT_DEVICE_CUDA, false), *ref = test_backend(MMRT_DEVICE_CPU, true);
+            mmrt_backend *cu = test_backend(MMRT_DEVICE_KIND_CUDA, false), *ref = test_backend(MMRT_DEVICE_KIND_CPU, true);
             mmrt_tensor ds = test_to_device(cu, &src), di = test_to_device(cu, &idx), dd = test_to_device(cu, &dst);
             mmrt_error err = {0};
             cr_assert_eq(mmrt_scatter_rows(ref, &dst, &src, &idx, &err), MMRT_OK, "%s", err.msg);
@@ -719,7 +719,7 @@ Test(cuda_ops, scatter_rows_keeps_other_rows) {
 }
 
 Test(cuda_ops, scatter_rows_reports_out_of_range_index_at_synchronize) {
-    mmrt_backend *cu = test_backend(MMRT_DEVICE_CUDA, false);
+    mmrt_backend *cu = test_backend(MMRT_DEVICE_KIND_CUDA, false);
     const int32_t bad_idx[] = {9, -2};
     for (int k = 0; k < 2; k++) {
         mmrt_tensor src = host_matrix(MMRT_F32, 5, 3, 5, 1, -1.0f, 1.0f);

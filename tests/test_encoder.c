@@ -20,7 +20,8 @@ static const char *const cases[] = {"odd-sizes", "gqa-tied-bf16"};
 static mmrt_model *load(const char *name) {
     char dir[512];
     snprintf(dir, sizeof dir, "%s/llama/%s", MMRT_FIXTURES_DIR, name);
-    mmrt_model_params mp = mmrt_model_default_params();
+    mmrt_model_params mp;
+    mmrt_model_params_init(&mp, sizeof mp);
     mp.device = test_device();
     mp.n_threads = 2;
     mmrt_model *m = NULL;
@@ -29,7 +30,8 @@ static mmrt_model *load(const char *name) {
 }
 
 static mmrt_session *session(const mmrt_model *m, int32_t n_batch) {
-    mmrt_session_params sp = mmrt_session_default_params();
+    mmrt_session_params sp;
+    mmrt_session_params_init(&sp, sizeof sp);
     sp.n_ctx = 128;
     sp.n_batch = n_batch;
     mmrt_session *s = NULL;
@@ -87,7 +89,8 @@ static void check_decode(const char *name) {
     const mmrt_encoder *e = m->encoders[0];
     mmrt_part parts[5];
     size_t n_parts = prompt(parts);
-    mmrt_generate_params gp = mmrt_generate_default_params();
+    mmrt_generate_params gp;
+    mmrt_generate_params_init(&gp, sizeof gp);
     gp.raw = true;
     mmrt_session *s = session(m, 4);
     int32_t *ids = NULL;
@@ -166,14 +169,15 @@ static void check_generate(const char *name) {
     mmrt_model *m = load(name);
     mmrt_part parts[5];
     size_t n_parts = prompt(parts);
-    mmrt_generate_params gp = mmrt_generate_default_params();
+    mmrt_generate_params gp;
+    mmrt_generate_params_init(&gp, sizeof gp);
     gp.raw = true;
     gp.max_tokens = 16;
     collected got = {0};
     gp.on_token = collect;
     gp.user = &got;
     mmrt_session *s = session(m, 5);
-    mmrt_generate_result r;
+    mmrt_generate_result r = {.size = sizeof r};
     cr_assert_eq(mmrt_session_generate_parts(s, parts, n_parts, &gp, &r), MMRT_OK, "%s", mmrt_session_last_error(s));
     cr_assert_eq(r.n_images, 2);
     cr_assert_eq(r.n_image_tokens, 8);
@@ -238,7 +242,7 @@ Test(encoder, registry_decides_which_parts_a_model_takes) {
     snprintf(path, sizeof path, "%s/images/coffee.png", MMRT_FIXTURES_DIR);
     mmrt_part file = mmrt_image_file_part(path);
     cr_assert_eq(mmrt_session_caption(s, &file, NULL, NULL), MMRT_ERR_UNSUPPORTED);
-    cr_assert(strstr(mmrt_session_last_error(s), "no encoder for part 0"), "%s", mmrt_session_last_error(s));
+    cr_assert(strstr(mmrt_session_last_error(s), "takes no images (part 0)"), "%s", mmrt_session_last_error(s));
     /* text parts may not carry the encoder's placeholder */
     mmrt_part ph = mmrt_text_part("look: <image>");
     cr_assert_eq(mmrt_session_generate_parts(s, &ph, 1, NULL, NULL), MMRT_ERR_INVALID_ARG);
@@ -256,10 +260,11 @@ Test(encoder, lora_adapter_is_required_while_its_media_is_in_the_prompt) {
     mmrt_session *s = session(m, 0);
     mmrt_part parts[5];
     size_t n_parts = prompt(parts);
-    mmrt_generate_params gp = mmrt_generate_default_params();
+    mmrt_generate_params gp;
+    mmrt_generate_params_init(&gp, sizeof gp);
     gp.raw = true;
     gp.max_tokens = 2;
-    mmrt_generate_result r;
+    mmrt_generate_result r = {.size = sizeof r};
     cr_assert_eq(mmrt_session_generate_parts(s, parts, n_parts, &gp, &r), MMRT_ERR_UNSUPPORTED);
     cr_assert(strstr(mmrt_session_last_error(s), "LoRA adapter \"speech\""), "%s", mmrt_session_last_error(s));
     cr_assert_eq(r.image_encode_ms, 0.0);

@@ -51,7 +51,7 @@ static void fixture_open(fixture *f, const char *name) {
     fixture_open_host(f, name);
     mmrt_error err = {0};
     if (test_on_cuda()) { /* weights uploaded once, as mmrt_model_load does */
-        mmrt_backend_params p = {.device = MMRT_DEVICE_CUDA};
+        mmrt_backend_params p = {.device = MMRT_DEVICE_KIND_CUDA};
         cr_assert_eq(mmrt_backend_init(&p, &f->be, &err), MMRT_OK, "%s", err.msg);
         mmrt_weight_upload_init(&f->up, f->be, p.math);
         cr_assert_eq(mmrt_llm_upload(&f->llm, &f->up, &err), MMRT_OK, "%s", err.msg);
@@ -82,7 +82,7 @@ static mmrt_backend *backend(const fixture *f, int n_threads, bool use_ref) {
         cr_assert_eq(mmrt_backend_fork(f->be, &be, NULL), MMRT_OK);
         return be;
     }
-    mmrt_backend_params p = {.device = MMRT_DEVICE_CPU, .n_threads = n_threads, .use_ref = use_ref};
+    mmrt_backend_params p = {.device = MMRT_DEVICE_KIND_CPU, .n_threads = n_threads, .use_ref = use_ref};
     cr_assert_eq(mmrt_backend_init(&p, &be, NULL), MMRT_OK);
     return be;
 }
@@ -251,8 +251,9 @@ Test(llama, device_out_of_memory_names_the_weight) {
     setenv("MMRT_EMU_DEVICE_MEMORY_MB", "1", 1);
     char dir[512];
     snprintf(dir, sizeof dir, "%s/llama/gqa-tied-bf16", MMRT_FIXTURES_DIR);
-    mmrt_model_params mp = mmrt_model_default_params();
-    mp.device = "cuda";
+    mmrt_model_params mp;
+    mmrt_model_params_init(&mp, sizeof mp);
+    mp.device = MMRT_DEVICE_CUDA;
     mmrt_model *m = NULL;
     cr_assert_eq(mmrt_model_load(dir, &mp, &m), MMRT_ERR_OOM, "%s", mmrt_last_error());
     cr_assert_null(m);
@@ -269,7 +270,7 @@ Test(llama, failed_upload_rolls_back_to_the_host) {
     memset(&f, 0, sizeof f);
     fixture_open_host(&f, "gqa-tied-bf16");
     mmrt_error err = {0};
-    mmrt_backend_params p = {.device = MMRT_DEVICE_CUDA};
+    mmrt_backend_params p = {.device = MMRT_DEVICE_KIND_CUDA};
     mmrt_backend *cuda = NULL;
     cr_assert_eq(mmrt_backend_init(&p, &cuda, &err), MMRT_OK, "%s", err.msg);
     mmrt_weight_upload up;

@@ -1,5 +1,6 @@
 /* The public API on real fixture checkpoints and on broken copies of them: every bad file gives
  * a status and a message naming the file and the problem. */
+#include "fusion/model.h"
 #include "helpers/tmpdir.h"
 
 #include <cjson/cJSON.h>
@@ -50,8 +51,9 @@ static void edit(const char *dir, const char *file, const char *from, const char
 
 static void expect_load_error(const char *dir, mmrt_status want, const char *file_part,
                               const char *problem) {
-    mmrt_model_params mp = mmrt_model_default_params();
-    mp.device = "cpu";
+    mmrt_model_params mp;
+    mmrt_model_params_init(&mp, sizeof mp);
+    mp.device = MMRT_DEVICE_CPU;
     mmrt_model *m = (mmrt_model *)0x1;
     mmrt_status st = mmrt_model_load(dir, &mp, &m);
     const char *msg = mmrt_last_error();
@@ -64,7 +66,7 @@ static void expect_load_error(const char *dir, mmrt_status want, const char *fil
 Test(model, loads_fixture_and_reports_info) {
     mmrt_model *m = NULL;
     cr_assert_eq(mmrt_model_load(FIXTURE, NULL, &m), MMRT_OK, "%s", mmrt_last_error());
-    mmrt_model_info mi;
+    mmrt_model_info mi = {.size = sizeof mi};
     cr_assert_eq(mmrt_model_get_info(m, &mi), MMRT_OK);
     cr_assert_str_eq(mi.architecture, "llama");
     cr_assert_str_eq(mi.dtype, "BF16");
@@ -187,7 +189,8 @@ Test(session, nan_weights_are_an_error_not_garbage) {
     cr_assert_eq(mmrt_model_load(dir, NULL, &m), MMRT_OK, "%s", mmrt_last_error());
     mmrt_session *s = NULL;
     cr_assert_eq(mmrt_session_init(m, NULL, &s), MMRT_OK, "%s", mmrt_last_error());
-    mmrt_generate_params gp = mmrt_generate_default_params();
+    mmrt_generate_params gp;
+    mmrt_generate_params_init(&gp, sizeof gp);
     cr_assert_eq(mmrt_session_generate(s, "Tell me a story.", &gp, NULL), MMRT_ERR_MODEL);
     cr_assert(strstr(mmrt_session_last_error(s), "NaN logits") && strstr(mmrt_session_last_error(s), dir),
               "message: %s", mmrt_session_last_error(s));
@@ -225,7 +228,8 @@ Test(session, seeded_sampling_is_reproducible_and_stop_strings_cut) {
     cr_assert_eq(mmrt_model_load(FIXTURE, NULL, &m), MMRT_OK, "%s", mmrt_last_error());
     mmrt_session *s = NULL;
     cr_assert_eq(mmrt_session_init(m, NULL, &s), MMRT_OK, "%s", mmrt_last_error());
-    mmrt_generate_params gp = mmrt_generate_default_params();
+    mmrt_generate_params gp;
+    mmrt_generate_params_init(&gp, sizeof gp);
     gp.max_tokens = 24;
     gp.temperature = 1.0f;
     gp.top_k = 50;
@@ -234,7 +238,7 @@ Test(session, seeded_sampling_is_reproducible_and_stop_strings_cut) {
     gp.repeat_penalty = 1.1f;
     gp.seed = 42;
     collect a, b, c, greedy_a, greedy_b, cut;
-    mmrt_generate_result r;
+    mmrt_generate_result r = {.size = sizeof r};
     generate(s, "Tell me a story.", gp, &a, &r);
     cr_assert_eq(r.n_generated, 24);
     cr_assert_eq(r.stop_reason, MMRT_STOP_MAX_TOKENS);
@@ -247,7 +251,7 @@ Test(session, seeded_sampling_is_reproducible_and_stop_strings_cut) {
     /* top-k 1 is greedy whatever the temperature */
     gp.top_k = 1;
     generate(s, "Tell me a story.", gp, &greedy_a, &r);
-    gp = mmrt_generate_default_params();
+    mmrt_generate_params_init(&gp, sizeof gp);
     gp.max_tokens = 24;
     generate(s, "Tell me a story.", gp, &greedy_b, &r);
     cr_assert_str_eq(greedy_a.text, greedy_b.text);
@@ -288,13 +292,14 @@ Test(session, special_tokens_reach_on_token_only_when_asked) {
     mmrt_session *s = NULL;
     cr_assert_eq(mmrt_session_init(m, NULL, &s), MMRT_OK, "%s", mmrt_last_error());
     for (int special = 0; special < 2; special++) {
-        mmrt_generate_params gp = mmrt_generate_default_params();
+        mmrt_generate_params gp;
+        mmrt_generate_params_init(&gp, sizeof gp);
         cr_assert_eq(gp.special, false, "special tokens are hidden by default");
         gp.max_tokens = 64;
         gp.temperature = 0.0f;
         gp.special = special;
         collect got;
-        mmrt_generate_result r;
+        mmrt_generate_result r = {.size = sizeof r};
         generate(s, prompt, gp, &got, &r);
         cr_assert_eq(r.n_generated, 64);
         cr_assert_geq(got.calls, 64, "on_token is called for every token, special or not");
@@ -311,12 +316,13 @@ Test(session, unsupported_chat_template_loads_but_needs_raw) {
          "\"chat_template\": \"{% include 'header.jinja' %}{{ messages[0].content }}\", \"unused\": \"");
     mmrt_model *m = NULL;
     cr_assert_eq(mmrt_model_load(dir, NULL, &m), MMRT_OK, "%s", mmrt_last_error());
-    mmrt_model_info mi;
+    mmrt_model_info mi = {.size = sizeof mi};
     mmrt_model_get_info(m, &mi);
     cr_assert_str_eq(mi.chat_format, "unsupported");
     mmrt_session *s = NULL;
     cr_assert_eq(mmrt_session_init(m, NULL, &s), MMRT_OK, "%s", mmrt_last_error());
-    mmrt_generate_params gp = mmrt_generate_default_params();
+    mmrt_generate_params gp;
+    mmrt_generate_params_init(&gp, sizeof gp);
     gp.max_tokens = 4;
     cr_assert_eq(mmrt_session_generate(s, "hello", &gp, NULL), MMRT_ERR_UNSUPPORTED);
     const char *msg = mmrt_session_last_error(s);
@@ -332,23 +338,25 @@ Test(session, unsupported_chat_template_loads_but_needs_raw) {
 Test(session, edge_parameters_are_handled) {
     mmrt_model *m = NULL;
     cr_assert_eq(mmrt_model_load(FIXTURE, NULL, &m), MMRT_OK, "%s", mmrt_last_error());
-    mmrt_session_params sp = mmrt_session_default_params();
+    mmrt_session_params sp;
+    mmrt_session_params_init(&sp, sizeof sp);
     sp.n_ctx = -7;
     mmrt_session *s = NULL;
     cr_assert_eq(mmrt_session_init(m, &sp, &s), MMRT_ERR_INVALID_ARG);
     cr_assert(strstr(mmrt_last_error(), "-7"), "message: %s", mmrt_last_error());
-    sp = mmrt_session_default_params();
+    mmrt_session_params_init(&sp, sizeof sp);
     sp.n_batch = -3;
     cr_assert_eq(mmrt_session_init(m, &sp, &s), MMRT_ERR_INVALID_ARG);
     cr_assert_eq(mmrt_session_init(m, NULL, &s), MMRT_OK, "%s", mmrt_last_error());
 
     /* an empty stop string matches nothing; a NULL one is refused */
-    mmrt_generate_params gp = mmrt_generate_default_params();
+    mmrt_generate_params gp;
+    mmrt_generate_params_init(&gp, sizeof gp);
     gp.max_tokens = 6;
     const char *stops[] = {"", NULL};
     gp.stop_strings = stops;
     gp.n_stop = 1;
-    mmrt_generate_result r;
+    mmrt_generate_result r = {.size = sizeof r};
     cr_assert_eq(mmrt_session_generate(s, "hello", &gp, &r), MMRT_OK, "%s", mmrt_session_last_error(s));
     cr_assert_eq(r.n_generated, 6);
     gp.n_stop = 2;
@@ -356,7 +364,7 @@ Test(session, edge_parameters_are_handled) {
 
     /* a vanishing temperature is greedy, not the least likely token */
     collect greedy, tiny;
-    gp = mmrt_generate_default_params();
+    mmrt_generate_params_init(&gp, sizeof gp);
     gp.max_tokens = 12;
     generate(s, "hello", gp, &greedy, &r);
     gp.temperature = 1e-40f;
@@ -378,15 +386,18 @@ Test(session, edge_parameters_are_handled) {
 Test(session, prompt_longer_than_context_gives_both_numbers) {
     mmrt_model *m = NULL;
     cr_assert_eq(mmrt_model_load(FIXTURE, NULL, &m), MMRT_OK, "%s", mmrt_last_error());
-    mmrt_session_params sp = mmrt_session_default_params();
+    mmrt_session_params sp;
+    mmrt_session_params_init(&sp, sizeof sp);
     sp.n_ctx = 16;
     mmrt_session *s = NULL;
     cr_assert_eq(mmrt_session_init(m, &sp, &s), MMRT_OK, "%s", mmrt_last_error());
     int32_t *ids;
     size_t n_ids;
-    cr_assert_eq(mmrt_session_tokenize(s, "Tell me a story.", false, &ids, &n_ids), MMRT_OK);
+    mmrt_part prompt = mmrt_text_part("Tell me a story.");
+    cr_assert_eq(mmrt_session_prompt_ids(s, &prompt, 1, NULL, &ids, &n_ids), MMRT_OK, "%s", mmrt_session_last_error(s));
     mmrt_free(ids);
-    mmrt_generate_params gp = mmrt_generate_default_params();
+    mmrt_generate_params gp;
+    mmrt_generate_params_init(&gp, sizeof gp);
     cr_assert_eq(mmrt_session_generate(s, "Tell me a story.", &gp, NULL), MMRT_ERR_CONTEXT_FULL);
     char want[64];
     snprintf(want, sizeof want, "%zu tokens but the context holds 16", n_ids);
@@ -402,8 +413,9 @@ Test(session, invalid_utf8_prompt_is_replaced_not_rejected) {
     cr_assert_eq(mmrt_session_init(m, NULL, &s), MMRT_OK, "%s", mmrt_last_error());
     int32_t *bad, *repl;
     size_t n_bad, n_repl;
-    cr_assert_eq(mmrt_session_tokenize(s, "caf\xc3 ok \xff", true, &bad, &n_bad), MMRT_OK);
-    cr_assert_eq(mmrt_session_tokenize(s, "caf\xef\xbf\xbd ok \xef\xbf\xbd", true, &repl, &n_repl), MMRT_OK);
+    static const char bad_text[] = "caf\xc3 ok \xff", repl_text[] = "caf\xef\xbf\xbd ok \xef\xbf\xbd";
+    cr_assert_eq(mmrt_model_tokenize(m, bad_text, strlen(bad_text), true, &bad, &n_bad), MMRT_OK);
+    cr_assert_eq(mmrt_model_tokenize(m, repl_text, strlen(repl_text), true, &repl, &n_repl), MMRT_OK);
     cr_assert_eq(n_bad, n_repl);
     cr_assert_arr_eq(bad, repl, n_bad * sizeof(int32_t));
     mmrt_free(bad);

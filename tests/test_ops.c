@@ -17,7 +17,7 @@ static const int thread_counts[] = {1, 2, 3};
 
 static mmrt_backend *backend(int n_threads, bool use_ref) {
     mmrt_backend *be = NULL;
-    mmrt_backend_params p = {.device = MMRT_DEVICE_CPU, .n_threads = n_threads, .use_ref = use_ref};
+    mmrt_backend_params p = {.device = MMRT_DEVICE_KIND_CPU, .n_threads = n_threads, .use_ref = use_ref};
     cr_assert_eq(mmrt_backend_init(&p, &be, NULL), MMRT_OK);
     return be;
 }

@@ -36,12 +36,13 @@ Test(scratch_plan, measuring_arena_matches_a_real_one) {
 Test(scratch_plan, decoder_arena_is_exactly_its_largest_pass) {
     char dir[512];
     snprintf(dir, sizeof dir, "%s/llama/odd-sizes", MMRT_FIXTURES_DIR);
-    mmrt_model_params mp = mmrt_model_default_params();
+    mmrt_model_params mp;
+    mmrt_model_params_init(&mp, sizeof mp);
     mp.device = test_device();
     mmrt_model *m = NULL;
     cr_assert_eq(mmrt_model_load(dir, &mp, &m), MMRT_OK, "%s", mmrt_last_error());
     const int32_t n_batch = 70; /* past the 64 rows of logits per lm_head pass */
-    mmrt_session_params sp = {.n_ctx = 256, .n_batch = n_batch};
+    mmrt_session_params sp = {.size = sizeof sp, .n_ctx = 256, .n_batch = n_batch};
     mmrt_session *s = NULL;
     cr_assert_eq(mmrt_session_init(m, &sp, &s), MMRT_OK, "%s", mmrt_last_error());
     cr_assert_eq(s->state.arena.peak, 0);

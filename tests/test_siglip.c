@@ -53,7 +53,7 @@ static const mmrt_st_tensor *ref_tensor(const fixture *f, const char *name) {
 
 static mmrt_backend *backend(int n_threads, bool use_ref) {
     mmrt_backend *be = NULL;
-    mmrt_backend_params p = {.device = MMRT_DEVICE_CPU, .n_threads = n_threads, .use_ref = use_ref};
+    mmrt_backend_params p = {.device = MMRT_DEVICE_KIND_CPU, .n_threads = n_threads, .use_ref = use_ref};
     cr_assert_eq(mmrt_backend_init(&p, &be, NULL), MMRT_OK);
     return be;
 }

@@ -38,7 +38,8 @@ typedef struct fixture {
 static void fixture_open(fixture *f, const char *name) {
     memset(f, 0, sizeof *f);
     snprintf(f->dir, sizeof f->dir, "%s/smolvlm/%s", MMRT_FIXTURES_DIR, name);
-    mmrt_model_params mp = mmrt_model_default_params();
+    mmrt_model_params mp;
+    mmrt_model_params_init(&mp, sizeof mp);
     mp.device = test_device(); /* "cuda" as test_cuda_smolvlm in the emulated CUDA build */
     mp.n_threads = 2;
     cr_assert_eq(mmrt_model_load(f->dir, &mp, &f->model), MMRT_OK, "%s", mmrt_last_error());
@@ -79,7 +80,8 @@ static const mmrt_smolvlm *vision_of(const mmrt_model *m) {
 }
 
 static mmrt_session *session(const fixture *f, int32_t n_ctx) {
-    mmrt_session_params sp = mmrt_session_default_params();
+    mmrt_session_params sp;
+    mmrt_session_params_init(&sp, sizeof sp);
     sp.n_ctx = n_ctx;
     mmrt_session *s = NULL;
     cr_assert_eq(mmrt_session_init(f->model, &sp, &s), MMRT_OK, "%s", mmrt_last_error());
@@ -271,7 +273,8 @@ static void check_pipeline(const char *name, image_source src, bool special) {
     build_parts(&f, src, &pp);
     mmrt_session *s = session(&f, (int32_t)(n + n_new));
 
-    mmrt_generate_params gp = mmrt_generate_default_params();
+    mmrt_generate_params gp;
+    mmrt_generate_params_init(&gp, sizeof gp);
     int32_t *ids = NULL;
     size_t n_ids = 0;
     cr_assert_eq(mmrt_session_prompt_ids(s, pp.parts, pp.n, &gp, &ids, &n_ids), MMRT_OK, "%s",
@@ -287,7 +290,7 @@ static void check_pipeline(const char *name, image_source src, bool special) {
     gp.special = special;
     gp.on_token = collect;
     gp.user = &got;
-    mmrt_generate_result r;
+    mmrt_generate_result r = {.size = sizeof r};
     cr_assert_eq(mmrt_session_generate_parts(s, pp.parts, pp.n, &gp, &r), MMRT_OK, "%s",
                  mmrt_session_last_error(s));
     cr_assert_eq(r.n_prompt_tokens, n);
@@ -340,7 +343,8 @@ Test(smolvlm, placeholders_and_images_must_match) {
     mmrt_session *s = session(&f, 512);
     char img[600];
     snprintf(img, sizeof img, "%s/images/coffee.png", MMRT_FIXTURES_DIR);
-    mmrt_generate_params gp = mmrt_generate_default_params();
+    mmrt_generate_params gp;
+    mmrt_generate_params_init(&gp, sizeof gp);
 
     /* a text part with its own "<image>" beside one image: two placeholders, one image */
     mmrt_part two_ph[2] = {mmrt_image_file_part(img), mmrt_text_part("what is <image>?")};
@@ -389,7 +393,8 @@ Test(smolvlm, bad_images_are_named) {
     fixture f;
     fixture_open(&f, "split");
     mmrt_session *s = session(&f, 512);
-    mmrt_generate_params gp = mmrt_generate_default_params();
+    mmrt_generate_params gp;
+    mmrt_generate_params_init(&gp, sizeof gp);
     char path[600];
 
     snprintf(path, sizeof path, "%s/images/no-such-file.png", MMRT_FIXTURES_DIR);
@@ -427,7 +432,7 @@ Test(smolvlm, bad_images_are_named) {
     /* the second of two images is bad: nothing is encoded, the message names it */
     snprintf(path, sizeof path, "%s/images/coffee.png", MMRT_FIXTURES_DIR);
     mmrt_part both[3] = {mmrt_image_file_part(path), bytes, mmrt_text_part("compare")};
-    mmrt_generate_result r;
+    mmrt_generate_result r = {.size = sizeof r};
     cr_assert_eq(mmrt_session_generate_parts(s, both, 3, &gp, &r), MMRT_ERR_BAD_FORMAT);
     cr_assert(strstr(mmrt_session_last_error(s), "upload-7.png"), "%s", mmrt_session_last_error(s));
     cr_assert_eq(r.image_encode_ms, 0.0);
@@ -454,7 +459,8 @@ Test(smolvlm, progress_per_tile_and_abort) {
     mmrt_session *s = session(&f, 1024);
     prompt_parts pp;
     build_parts(&f, FROM_FILE, &pp);
-    mmrt_generate_params gp = mmrt_generate_default_params();
+    mmrt_generate_params gp;
+    mmrt_generate_params_init(&gp, sizeof gp);
     gp.max_tokens = 1;
     abort_after a = {.after = 1000};
     gp.on_progress = abort_progress;
@@ -464,7 +470,7 @@ Test(smolvlm, progress_per_tile_and_abort) {
     cr_assert_eq(a.calls, 17, "one call per tile of both images: %d", a.calls);
     cr_assert_eq(a.last_total, 17);
     a = (abort_after){.after = 9};
-    mmrt_generate_result r;
+    mmrt_generate_result r = {.size = sizeof r};
     cr_assert_eq(mmrt_session_generate_parts(s, pp.parts, pp.n, &gp, &r), MMRT_ERR_ABORTED);
     cr_assert_eq(a.calls, 9);
     cr_assert_eq(r.n_generated, 0);
@@ -555,7 +561,7 @@ Test(smolvlm, images_for_a_text_model) {
     snprintf(img, sizeof img, "%s/images/coffee.png", MMRT_FIXTURES_DIR);
     mmrt_model *m = NULL;
     cr_assert_eq(mmrt_model_load(dir, NULL, &m), MMRT_OK, "%s", mmrt_last_error());
-    mmrt_model_info info;
+    mmrt_model_info info = {.size = sizeof info};
     cr_assert_eq(mmrt_model_get_info(m, &info), MMRT_OK);
     cr_assert(!info.vision);
     mmrt_session *s = NULL;
@@ -572,7 +578,7 @@ Test(smolvlm, images_for_a_text_model) {
 Test(smolvlm, model_info_describes_the_vision_side) {
     fixture f;
     fixture_open(&f, "split");
-    mmrt_model_info info;
+    mmrt_model_info info = {.size = sizeof info};
     cr_assert_eq(mmrt_model_get_info(f.model, &info), MMRT_OK);
     cr_assert(info.vision);
     cr_assert_str_eq(info.architecture, "idefics3");
@@ -629,7 +635,8 @@ Test(smolvlm, device_out_of_memory_names_the_cache) {
     setenv("MMRT_EMU_DEVICE_MEMORY_MB", "1", 1);
     fixture f;
     fixture_open(&f, "split");
-    mmrt_session_params sp = mmrt_session_default_params();
+    mmrt_session_params sp;
+    mmrt_session_params_init(&sp, sizeof sp);
     sp.n_ctx = 1024;
     mmrt_session *s = NULL;
     cr_assert_eq(mmrt_session_init(f.model, &sp, &s), MMRT_ERR_OOM, "%s", mmrt_last_error());
@@ -653,7 +660,8 @@ typedef struct thread_run {
 
 static void *caption_thread(void *arg) {
     thread_run *t = arg;
-    mmrt_session_params sp = mmrt_session_default_params();
+    mmrt_session_params sp;
+    mmrt_session_params_init(&sp, sizeof sp);
     sp.n_ctx = t->n_ctx;
     mmrt_session *s = NULL;
     t->st = mmrt_session_init(t->f->model, &sp, &s);
@@ -661,7 +669,8 @@ static void *caption_thread(void *arg) {
         snprintf(t->msg, sizeof t->msg, "%s", mmrt_last_error());
         return NULL;
     }
-    mmrt_generate_params gp = mmrt_generate_default_params();
+    mmrt_generate_params gp;
+    mmrt_generate_params_init(&gp, sizeof gp);
     gp.max_tokens = t->n_new;
     gp.on_token = collect;
     gp.user = &t->got;
@@ -716,7 +725,8 @@ Test(smolvlm, prepared_images_tell_apart_by_their_hash) {
     char *bytes = tmpdir_read(coffee, &len);
     const mmrt_part parts[3] = {mmrt_image_file_part(coffee), mmrt_image_bytes_part(bytes, len, "coffee"),
                                 mmrt_image_file_part(astronaut)};
-    mmrt_generate_params gp = mmrt_generate_default_params();
+    mmrt_generate_params gp;
+    mmrt_generate_params_init(&gp, sizeof gp);
     mmrt_media_input in[4] = {{.enc = e}, {.enc = e}, {.enc = e}, {.enc = e}};
     mmrt_error err = {0};
     for (int i = 0; i < 3; i++)

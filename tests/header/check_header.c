@@ -2,4 +2,4 @@
 #include <mmrt.h>
 
 int mmrt_header_check(void);
-int mmrt_header_check(void) { return MMRT_API_VERSION + (int)MMRT_OK; }
+int mmrt_header_check(void) { return MMRT_ABI_VERSION + (int)MMRT_OK; }

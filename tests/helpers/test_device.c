@@ -4,12 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *test_device(void) {
+mmrt_device test_device(void) {
     const char *d = getenv("MMRT_TEST_DEVICE");
-    return d && *d ? d : "cpu";
+    return d && strcmp(d, "cuda") == 0 ? MMRT_DEVICE_CUDA : MMRT_DEVICE_CPU;
 }
 
-bool test_on_cuda(void) { return strcmp(test_device(), "cuda") == 0; }
+bool test_on_cuda(void) { return test_device() == MMRT_DEVICE_CUDA; }
 
 void *test_download(const mmrt_tensor *x) {
     size_t n = mmrt_tensor_nbytes(x);

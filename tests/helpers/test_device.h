@@ -1,4 +1,4 @@
-/* The device the model tests run on: $MMRT_TEST_DEVICE, "cpu" when unset. The emulated CUDA build
+/* The device the model tests run on: $MMRT_TEST_DEVICE ("cuda"), the CPU otherwise. The emulated CUDA build
  * runs test_llama and test_smolvlm a second time as test_cuda_llama / test_cuda_smolvlm with
  * MMRT_TEST_DEVICE=cuda (tests/CMakeLists.txt), where weights are uploaded and every op must run
  * on the CUDA backend: the tests assert that nothing fell back to the CPU. */
@@ -9,7 +9,7 @@
 
 #include <stdbool.h>
 
-const char *test_device(void);
+mmrt_device test_device(void);
 bool test_on_cuda(void);
 
 /* Every op ran on be itself (some did): a fallback to the CPU never passes for coverage. */
