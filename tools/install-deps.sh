@@ -11,6 +11,7 @@ packages=(
   libpng-dev libjpeg62-turbo-dev libwebp-dev  # image decoding
   libcriterion-dev                          # tests
   clang libclang-rt-14-dev                  # libFuzzer targets
+  abigail-tools                             # abidiff against the ABI baseline (tools/abi-check.sh)
   python3                                   # test helpers (standard library only)
 )
 missing=()

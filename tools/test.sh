@@ -29,6 +29,8 @@ cmake -S tools/install-check -B build/install-check -DCMAKE_PREFIX_PATH="$PWD/bu
 cmake --build build/install-check >/dev/null
 build/install-check/sample-cmake tests/fixtures/llama/odd-sizes "hello" 4 >/dev/null
 echo "installed library links through pkg-config and find_package(mmrt)"
+echo "== ABI: libmmrt.so against the committed baseline (abidiff) =="
+bash tools/abi-check.sh
 
 echo "== ASan + UBSan build =="
 # Criterion's worker processes report their own status before exiting, so a leak found at exit
