@@ -33,20 +33,21 @@ static int set_var(jj_render *r, jj_frame *f, const char *name, jj_value v) {
 static const char *const FUNC_NAMES[JF_COUNT] = {"range", "namespace", "dict", "raise_exception", "strftime_now"};
 
 int jj_lookup(jj_render *r, jj_frame *f, const char *name, jj_value *out) {
-    bool inner = f != r->root;
-    for (; f; f = f->parent)
-        for (size_t i = f->n; i-- > 0;)
-            if (!strcmp(f->vars[i].name, name)) {
-                *out = f->vars[i].v;
+    for (jj_frame *g = f; g; g = g->parent) {
+        for (size_t i = g->n; i-- > 0;)
+            if (!strcmp(g->vars[i].name, name)) {
+                *out = g->vars[i].v;
                 return 0;
             }
-    for (int i = 0; inner && i < r->t->n_root_stores; i++)
-        if (!strcmp(r->t->root_stores[i], name)) { /* a template local not assigned yet */
-            jj_str *h = jj_str_fmt(&r->pool, "'%.200s' is undefined", name);
-            if (!h) return jj_oom(r);
-            *out = jj_undef(h);
-            return 0;
-        }
+        /* an enclosing body's local that it has not assigned yet (jj_stores) */
+        for (int i = 0; g != f && g->stores && i < g->stores->n; i++)
+            if (!strcmp(g->stores->names[i], name)) {
+                jj_str *h = jj_str_fmt(&r->pool, "'%.200s' is undefined", name);
+                if (!h) return jj_oom(r);
+                *out = jj_undef(h);
+                return 0;
+            }
+    }
     const jj_value *v = r->ctx ? jj_dict_get_s(r->ctx, name, strlen(name)) : NULL;
     if (v) {
         *out = *v;
@@ -88,13 +89,14 @@ static int eval_args(jj_render *r, const jj_node *n, jj_value **args, jj_value *
     return 0;
 }
 
-static jj_frame *frame_new(jj_render *r, jj_frame *parent) {
+static jj_frame *frame_new(jj_render *r, jj_frame *parent, const jj_stores *stores) {
     jj_frame *f = jj_alloc(&r->pool, sizeof *f);
     if (!f) {
         jj_oom(r);
         return NULL;
     }
     f->parent = parent;
+    f->stores = stores;
     return f;
 }
 
@@ -108,7 +110,7 @@ static int call_macro(jj_render *r, const macro_value *mv, const jj_value *args,
     const jj_node *m = mv->def;
     if (n_args > m->n_args && !(m->op & JJ_MACRO_VARARGS))
         return jj_fail(r, MMRT_ERR_BAD_FORMAT, "macro '%s' takes not more than %d argument(s)", m->s, m->n_args);
-    jj_frame *f = frame_new(r, mv->closure);
+    jj_frame *f = frame_new(r, mv->closure, &m->stores);
     if (!f) return -1;
     if (m->op & JJ_MACRO_VARARGS) {
         jj_value va;
@@ -337,7 +339,7 @@ static int exec_for(jj_render *r, const jj_node *n, jj_frame *f) {
         jj_list *l = jj_list_new(r, items->n, JV_LIST, &kept);
         if (!l) return -1;
         l->n = 0;
-        jj_frame *tf = frame_new(r, f);
+        jj_frame *tf = frame_new(r, f, NULL);
         if (!tf) return -1;
         for (size_t i = 0; i < items->n; i++) {
             jj_value ok;
@@ -360,7 +362,7 @@ static int exec_for(jj_render *r, const jj_node *n, jj_frame *f) {
     loopv.u.loop = lp;
     /* One frame serves every iteration (emptied each time, as jinja2 starts each iteration afresh),
      * so that long loops do not allocate per iteration. */
-    jj_frame *bf = frame_new(r, f);
+    jj_frame *bf = frame_new(r, f, &n->stores);
     if (!bf) return -1;
     for (size_t i = 0; i < items->n; i++) {
         bf->n = 0;
@@ -378,12 +380,12 @@ static int exec_for(jj_render *r, const jj_node *n, jj_frame *f) {
 
 /* Runs body in a scope of its own (as jinja2 does for block sets and filter blocks) and returns
  * what it printed as a string value. */
-static int capture(jj_render *r, jj_node *const *body, int n, jj_frame *f, jj_value *out) {
+static int capture(jj_render *r, const jj_node *n, jj_frame *f, jj_value *out) {
     jj_buf buf = {0}, *saved = r->out;
-    jj_frame *inner = frame_new(r, f);
+    jj_frame *inner = frame_new(r, f, &n->stores);
     if (!inner) return -1;
     r->out = &buf;
-    int rc = jj_exec_body(r, body, n, inner);
+    int rc = jj_exec_body(r, n->body, n->n_body, inner);
     r->out = saved;
     if (rc) return -1;
     return jj_buf_value(r, &buf, out);
@@ -419,13 +421,13 @@ static int exec_stmt(jj_render *r, const jj_node *n, jj_frame *f) {
         if (jj_eval(r, n->a, &v)) return -1;
         return assign(r, f, n->b, &v);
     case JN_SETBLOCK:
-        if (capture(r, n->body, n->n_body, f, &v) || apply_chain(r, n->a, &v, &w)) return -1;
+        if (capture(r, n, f, &v) || apply_chain(r, n->a, &v, &w)) return -1;
         return assign(r, f, n->b, &w);
     case JN_FILTERBLOCK:
-        if (capture(r, n->body, n->n_body, f, &v) || apply_chain(r, n->a, &v, &w)) return -1;
+        if (capture(r, n, f, &v) || apply_chain(r, n->a, &v, &w)) return -1;
         return jj_append_str(r, r->out, &w);
     case JN_BODY: { /* {% generation %}: jinja2 runs the body as a caller() macro, in its own scope */
-        jj_frame *inner = frame_new(r, f);
+        jj_frame *inner = frame_new(r, f, &n->stores);
         return inner ? jj_exec_body(r, n->body, n->n_body, inner) : -1;
     }
     case JN_MACRO: {
@@ -532,8 +534,7 @@ mmrt_status mmrt_jinja_render(const mmrt_jinja_template *t, const cJSON *context
         rc = jj_from_json(&r, context, &ctx, 0);
         if (!rc) r.ctx = ctx.u.d;
     }
-    jj_frame *root = rc ? NULL : frame_new(&r, NULL);
-    r.root = root;
+    jj_frame *root = rc ? NULL : frame_new(&r, NULL, &t->stores);
     if (!rc && root) rc = jj_exec_body(&r, t->body, t->n_body, root);
     else rc = -1;
     mmrt_status st = MMRT_OK;

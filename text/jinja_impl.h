@@ -192,6 +192,14 @@ typedef enum jj_kind {
 
 enum { JJ_MACRO_VARARGS = 1, JJ_MACRO_KWARGS = 2 };
 
+/* The names a body assigns directly (set, block set, macro; not inside its if/for statements).
+ * jinja2 makes them locals of that body's scope: scopes nested in it (loop bodies, macros, block
+ * bodies) see such a name undefined until the body has assigned it, instead of an outer value. */
+typedef struct jj_stores {
+    const char **names;
+    int n;
+} jj_stores;
+
 typedef struct jj_node {
     uint8_t kind;
     uint8_t op;
@@ -210,6 +218,7 @@ typedef struct jj_node {
     struct jj_node **orelse;
     int n_orelse;
     jj_value value;             /* JE_CONST */
+    jj_stores stores;           /* JN_FOR, JN_MACRO, JN_SETBLOCK, JN_FILTERBLOCK, JN_BODY: of body */
 } jj_node;
 
 struct mmrt_jinja_template {
@@ -217,14 +226,14 @@ struct mmrt_jinja_template {
     char *name;
     jj_node **body;
     int n_body;
-    /* Names the top level assigns directly (set, block set, macro; not inside if/for). jinja2
-     * makes them template locals: inner scopes (loop bodies, macros, block bodies) see them
-     * undefined until the assignment has run, not the context's value of the same name. */
-    const char **root_stores;
-    int n_root_stores;
+    jj_stores stores; /* what the top level assigns (see jj_stores) */
 };
 
 /* ---- lexer and parser ---- */
+
+/* The names body[0..n) assigns directly, into *out (template pool). */
+mmrt_status jj_collect_stores(mmrt_jinja_template *t, jj_node *const *body, int n, jj_stores *out,
+                              mmrt_error *err);
 
 typedef struct jj_lexed {
     jj_tok *toks;
@@ -250,6 +259,7 @@ typedef struct jj_var {
 
 typedef struct jj_frame {
     struct jj_frame *parent;
+    const jj_stores *stores; /* the body this frame runs (NULL: none) */
     jj_var *vars;
     size_t n, cap;
 } jj_frame;
@@ -267,7 +277,6 @@ typedef struct jj_render {
     int brk; /* 1 after break, 2 after continue, until the loop sees it */
     int32_t line, col; /* where the node being evaluated is, for messages */
     jj_frame *frame;   /* the frame the current statement's expressions see */
-    jj_frame *root;    /* the template's top-level frame */
 } jj_render;
 
 /* Failure helpers: set r->err (with "<source>:<line>:<col>: " prepended) and return -1. */

@@ -55,6 +55,7 @@ static jj_node *parse_for(parser *p, const jj_tok *at) {
     if (block_end(p)) return NULL;
     n->body = body.v;
     n->n_body = body.n;
+    if (jj_collect_stores(p->t, n->body, n->n_body, &n->stores, p->err)) return NULL;
     n->orelse = orelse.v;
     n->n_orelse = orelse.n;
     return n;
@@ -107,6 +108,7 @@ static jj_node *parse_set(parser *p, const jj_tok *at) {
     if (parse_body(p, END_SET, &body, &found) || block_end(p)) return NULL;
     n->body = body.v;
     n->n_body = body.n;
+    if (jj_collect_stores(p->t, n->body, n->n_body, &n->stores, p->err)) return NULL;
     return n;
 }
 
@@ -162,6 +164,7 @@ static jj_node *parse_macro(parser *p, const jj_tok *at) {
     n->n_args = params.n;
     n->body = body.v;
     n->n_body = body.n;
+    if (jj_collect_stores(p->t, n->body, n->n_body, &n->stores, p->err)) return NULL;
     /* as jinja2 does, a macro whose body mentions varargs / kwargs takes extra arguments there */
     for (int i = 0; i < n->n_body; i++) {
         if (refers(n->body[i], "varargs", 0)) n->op |= JJ_MACRO_VARARGS;
@@ -183,6 +186,7 @@ static jj_node *parse_block_body(parser *p, const jj_tok *at, int kind, const ch
     if (block_end(p) || parse_body(p, ends, &body, &found) || block_end(p)) return NULL;
     n->body = body.v;
     n->n_body = body.n;
+    if (jj_collect_stores(p->t, n->body, n->n_body, &n->stores, p->err)) return NULL;
     return n;
 }
 
@@ -265,6 +269,27 @@ static int parse_body(parser *p, const char *const *ends, vec *body, const jj_to
     return 0;
 }
 
+mmrt_status jj_collect_stores(mmrt_jinja_template *t, jj_node *const *body, int n_body, jj_stores *out,
+                              mmrt_error *err) {
+    int n = 0;
+    for (int i = 0; i < n_body; i++) {
+        const jj_node *s = body[i];
+        if (s->kind == JN_SET || s->kind == JN_SETBLOCK) n += s->b->kind == JE_TUPLE ? s->b->n_args : 1;
+        if (s->kind == JN_MACRO) n++;
+    }
+    out->n = 0;
+    if (!n) return MMRT_OK;
+    if (!(out->names = jj_alloc(&t->pool, (size_t)n * sizeof *out->names))) return mmrt_error_oom(err, 0, "the template");
+    for (int i = 0; i < n_body; i++) {
+        const jj_node *s = body[i];
+        if (s->kind == JN_MACRO) out->names[out->n++] = s->s;
+        if (s->kind != JN_SET && s->kind != JN_SETBLOCK) continue;
+        if (s->b->kind == JE_NAME) out->names[out->n++] = s->b->s;
+        for (int k = 0; s->b->kind == JE_TUPLE && k < s->b->n_args; k++) out->names[out->n++] = s->b->args[k]->s;
+    }
+    return MMRT_OK;
+}
+
 mmrt_status jj_parse_tokens(mmrt_jinja_template *t, const jj_lexed *lx, mmrt_error *err) {
     parser p = {.t = t, .tok = lx->toks, .n = lx->n, .err = err};
     vec body = {0};
@@ -272,21 +297,5 @@ mmrt_status jj_parse_tokens(mmrt_jinja_template *t, const jj_lexed *lx, mmrt_err
     if (parse_body(&p, NULL, &body, &found)) return err ? err->status : MMRT_ERR_BAD_FORMAT;
     t->body = body.v;
     t->n_body = body.n;
-    /* the names the top level assigns directly (see mmrt_jinja_template) */
-    int n = 0;
-    for (int i = 0; i < body.n; i++) {
-        const jj_node *s = body.v[i];
-        if (s->kind == JN_SET || s->kind == JN_SETBLOCK) n += s->b->kind == JE_TUPLE ? s->b->n_args : 1;
-        if (s->kind == JN_MACRO) n++;
-    }
-    if (n && !(t->root_stores = jj_alloc(&t->pool, (size_t)n * sizeof *t->root_stores)))
-        return mmrt_error_oom(err, 0, "the template");
-    for (int i = 0; i < body.n; i++) {
-        const jj_node *s = body.v[i];
-        if (s->kind == JN_MACRO) t->root_stores[t->n_root_stores++] = s->s;
-        if (s->kind != JN_SET && s->kind != JN_SETBLOCK) continue;
-        if (s->b->kind == JE_NAME) t->root_stores[t->n_root_stores++] = s->b->s;
-        for (int k = 0; s->b->kind == JE_TUPLE && k < s->b->n_args; k++) t->root_stores[t->n_root_stores++] = s->b->args[k]->s;
-    }
-    return MMRT_OK;
+    return jj_collect_stores(t, t->body, t->n_body, &t->stores, err);
 }

@@ -201,7 +201,13 @@ for _i, _src in enumerate([
         "{% for i in [1] %}[{{ x }}]{% endfor %}{% macro x() %}{% endmacro %}",
         "{% for i in [1] %}[{{ x }}]{% endfor %}{% set x, y = 1, 2 %}",
         "{% for i in [1] %}[{{ x }}]{% set x = 4 %}[{{ x }}]{% endfor %}{% set x = 2 %}",
-        "{% for i in [1] %}{{ x }}{% for j in [1] %}{% set x = 6 %}{% endfor %}{{ x }}{% endfor %}"]):
+        "{% for i in [1] %}{{ x }}{% for j in [1] %}{% set x = 6 %}{% endfor %}{{ x }}{% endfor %}",
+        "{% for i in [1,2] %}{% for j in [1] %}[{{ x }}]{% endfor %}{% set x = i %}{% endfor %}",
+        "{% macro m() %}{% for j in [1] %}[{{ x }}]{% endfor %}{% set x = 1 %}[{{ x }}]{% endmacro %}{{ m() }}",
+        "{% for i in [1,2] %}{% for j in [1] %}[{{ x }}]{% endfor %}{% if true %}{% set x = i %}{% endif %}{% endfor %}",
+        "{% macro m() %}{% macro n() %}[{{ x }}]{% endmacro %}{{ n() }}{% set x = 1 %}{{ n() }}{% endmacro %}{{ m() }}",
+        "{% set z %}{% for j in [1] %}[{{ x }}]{% endfor %}{% set x = 2 %}{% endset %}{{ z }}",
+        "{% for i in [1,2] %}{% set x = x ~ i %}[{{ x }}]{% endfor %}"]):
     c(f"scope_template_locals_{_i}", _src, {"x": 5})
 c("namespace", "{% set ns = namespace(count=0, found=false) %}{% for m in messages %}{% if m.role == 'user' %}{% set ns.count = ns.count + 1 %}{% set ns.found = true %}{% endif %}{% endfor %}{{ ns.count }} {{ ns.found }}")
 c("namespace_dict_arg", "{% set ns = namespace({'a': 1}, b=2) %}{{ ns.a }}{{ ns.b }}{% set ns.c = 3 %}{{ ns.c }}")
