@@ -3,9 +3,10 @@
  * It renders a template the way transformers does (transformers/utils/chat_template_utils.py,
  * _compile_jinja_template): jinja2's ImmutableSandboxedEnvironment with trim_blocks and
  * lstrip_blocks, the loopcontrols extension ({% break %}, {% continue %}), the {% generation %}
- * block (its body is rendered as is), a `tojson` filter that does not escape HTML
+ * block (its body is rendered, in a scope of its own), a `tojson` filter that does not escape HTML
  * (json.dumps(x, ensure_ascii=False, indent=, separators=, sort_keys=)), and the globals
- * raise_exception(msg), strftime_now(fmt), namespace(...), dict(...), range(...).
+ * raise_exception(msg), strftime_now(fmt), namespace(...), dict(...), range(...) (at most 100000
+ * items, as the sandbox allows).
  *
  *     mmrt_jinja_template *t = NULL;
  *     if (mmrt_jinja_parse(src, strlen(src), "chat_template.jinja", &t, &err) != MMRT_OK) ...
@@ -19,9 +20,14 @@
  * The context is a JSON object: JSON numbers that hold an exact integer below 2^53 become Python
  * ints, others floats (so a JSON 1.0 reads as 1; Python would keep 1.0). Integers are 64-bit: a
  * result that overflows is an error, not a big integer. upper/lower/title/capitalize map ASCII,
- * Latin-1, Latin Extended-A, Greek and Cyrillic letters one to one (not ß -> SS). Undefined names
+ * Latin-1, Latin Extended-A, Greek and Cyrillic letters (ß -> SS, final sigma). Undefined names
  * behave as jinja2's default Undefined (print as nothing, falsy, iterate as empty; attribute
- * access, arithmetic and calls on them are errors).
+ * access, arithmetic and calls on them are errors). Scoping is jinja2's: loop bodies, macros and
+ * block bodies have their own variables (namespaces carry values out), `if` has none, and a name
+ * a body assigns is undefined in scopes nested in it until assigned there. Filters that are
+ * generators in jinja2 (map, select, reject, selectattr, rejectattr, batch, unique, items,
+ * reverse) give values that are always true and have no length, as there; printed, they read
+ * "<generator object>" (jinja2 adds an address).
  *
  * Not supported (a parse error naming the tag or filter): template inheritance and inclusion
  * (extends, block, include, import, from), call blocks, `with` and autoescape tags, recursive loops,
