@@ -34,9 +34,17 @@ bool jj_test_known(const char *name) { return known(TESTS, name); }
 
 /* ---- tests ---- */
 
+/* Tests that take one argument besides the value; the others take none. */
+static const char *const TESTS_WITH_ARG[] = {"divisibleby", "equalto", "eq", "==", "ne", "!=", "lt", "<", "gt", ">",
+                                             "le", "<=", "ge", ">=", "in", "sameas", NULL};
+
 static int test_apply(jj_render *r, const char *name, const jj_value *v, const jj_value *args, int n_args,
                       bool *ok) {
     const jj_value *a = n_args > 0 ? &args[0] : NULL;
+    int want_args = known(TESTS_WITH_ARG, name) ? 1 : 0;
+    if (n_args > want_args)
+        return jj_fail(r, MMRT_ERR_BAD_FORMAT, "test_%s() takes %d positional argument%s but %d were given", name,
+                       want_args + 1, want_args ? "s" : "", n_args + 1);
     int c;
     if (!strcmp(name, "defined")) *ok = v->t != JV_UNDEF;
     else if (!strcmp(name, "undefined")) *ok = v->t == JV_UNDEF;
@@ -66,10 +74,11 @@ static int test_apply(jj_render *r, const char *name, const jj_value *v, const j
         }
         *ok = cased && !bad;
     } else if (!strcmp(name, "odd") || !strcmp(name, "even") || !strcmp(name, "divisibleby")) {
-        jj_value two = jj_int(2), m;
+        /* value % 2 == 1, value % 2 == 0, value % num == 0 (2.5 is neither odd nor even) */
+        jj_value two = jj_int(2), m, want = jj_int(name[0] == 'o');
         if (!strcmp(name, "divisibleby") && !a) return jj_fail(r, MMRT_ERR_BAD_FORMAT, "divisibleby needs an argument");
         if (jj_binop(r, '%', v, name[0] == 'd' ? a : &two, &m)) return -1;
-        *ok = name[0] == 'o' ? jj_truthy(&m) : !jj_truthy(&m);
+        *ok = jj_equal(&m, &want);
     } else if (!strcmp(name, "in")) {
         if (!a) return jj_fail(r, MMRT_ERR_BAD_FORMAT, "the 'in' test needs an argument");
         return jj_contains(r, a, v, ok);

@@ -45,7 +45,15 @@ bool jj_has_method(const jj_value *v, const char *name, size_t len, bool *unsafe
 
 /* Simple one-to-one case mapping for ASCII, Latin-1, Latin Extended-A, Greek and Cyrillic (the
  * scripts chat contents commonly use); other code points are left alone. */
+/* Greek letters with tonos/dialytika: lower, upper */
+static const uint16_t GREEK_ACCENTED[][2] = {{0x3AC, 0x386}, {0x3AD, 0x388}, {0x3AE, 0x389}, {0x3AF, 0x38A},
+                                             {0x3CC, 0x38C}, {0x3CD, 0x38E}, {0x3CE, 0x38F}, {0x3CA, 0x3AA},
+                                             {0x3CB, 0x3AB}};
+
 uint32_t jj_case_map(uint32_t c, bool up) {
+    if (c >= 0x386 && c <= 0x3CE)
+        for (size_t i = 0; i < sizeof GREEK_ACCENTED / sizeof GREEK_ACCENTED[0]; i++)
+            if (c == GREEK_ACCENTED[i][!up]) return GREEK_ACCENTED[i][up];
     if (c < 0x80) return up ? (c >= 'a' && c <= 'z' ? c - 32 : c) : (c >= 'A' && c <= 'Z' ? c + 32 : c);
     if (up) {
         if ((c >= 0xE0 && c <= 0xFE && c != 0xF7) || (c >= 0x3B1 && c <= 0x3C9 && c != 0x3C2) || (c >= 0x430 && c <= 0x44F))

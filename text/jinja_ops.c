@@ -94,9 +94,25 @@ static int float_arith(jj_render *r, int op, double x, double y, jj_value *out) 
     case JOP_FLOORDIV:
     case '%': {
         if (y == 0) return jj_fail(r, MMRT_ERR_BAD_FORMAT, "float division by zero");
-        double m = fmod(x, y);
-        if (m != 0 && ((m < 0) != (y < 0))) m += y;
-        z = op == '%' ? m : floor(x / y);
+        /* CPython's float_divmod: the modulo takes the divisor's sign (zero too), and the
+         * quotient is computed from it so that 1 // 0.1 is 9.0 */
+        double m = fmod(x, y), div = (x - m) / y;
+        if (m != 0) {
+            if ((y < 0) != (m < 0)) {
+                m += y;
+                div -= 1.0;
+            }
+        } else {
+            m = copysign(0.0, y);
+        }
+        double q;
+        if (div != 0) {
+            q = floor(div);
+            if (div - q > 0.5) q += 1.0;
+        } else {
+            q = copysign(0.0, x / y);
+        }
+        z = op == '%' ? m : q;
         break;
     }
     default:
@@ -349,6 +365,13 @@ int jj_contains(jj_render *r, const jj_value *b, const jj_value *a, bool *out) {
 
 int jj_gen_input(jj_render *r, const jj_value *in, jj_list **items, jj_value *out) {
     *items = NULL;
+    if (jj_is_seq(in) && in->u.l->error) { /* a failing generator over a failing one: still lazy */
+        jj_list *l = jj_list_new(r, 0, JV_LIST, out);
+        if (!l) return -1;
+        l->error = in->u.l->error;
+        out->iter = 1;
+        return 0;
+    }
     if (jj_is_seq(in) || in->t == JV_STR || in->t == JV_DICT || in->t == JV_UNDEF) return jj_iterate(r, in, items);
     jj_list *l = jj_list_new(r, 0, JV_LIST, out);
     if (!l || !(l->error = jj_str_fmt(&r->pool, "'%s' object is not iterable", jj_type_name(in)))) return l ? jj_oom(r) : -1;
