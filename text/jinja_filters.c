@@ -310,6 +310,25 @@ static int do_round(jj_render *r, const jj_value *v, const jj_args *a, jj_value 
     return 0;
 }
 
+/* s as Python's int()/float() read it: surrounding whitespace dropped, single underscores between
+ * digits removed; false when that leaves nothing, or hex/other junk strtod would accept. */
+static bool py_number_text(const jj_str *s, char *buf, size_t cap) {
+    size_t a = 0, b = s->len, o = 0;
+    while (a < b && strchr(" \t\n\r\v\f", s->s[a]) && s->s[a]) a++;
+    while (b > a && strchr(" \t\n\r\v\f", s->s[b - 1]) && s->s[b - 1]) b--;
+    if (a == b || b - a >= cap) return false;
+    for (size_t i = a; i < b; i++) {
+        char c = s->s[i];
+        if (c == '_' && i > a && i + 1 < b && s->s[i - 1] >= '0' && s->s[i - 1] <= '9' && s->s[i + 1] >= '0' &&
+            s->s[i + 1] <= '9')
+            continue;
+        if (!strchr("0123456789+-.eEinfatyINFATY", c) || !c) return false; /* digits, exponents, inf, nan */
+        buf[o++] = c;
+    }
+    buf[o] = '\0';
+    return true;
+}
+
 static int do_int(jj_render *r, const jj_value *v, const jj_args *a, jj_value *out) {
     const jj_value *d = jj_arg(a, 0, "default");
     jj_value dflt = d ? *d : jj_int(0);
@@ -317,17 +336,16 @@ static int do_int(jj_render *r, const jj_value *v, const jj_args *a, jj_value *o
     if (v->t == JV_INT || v->t == JV_BOOL) *out = jj_int(v->t == JV_INT ? v->u.i : v->u.b);
     else if (v->t == JV_FLOAT) *out = isfinite(v->u.f) && fabs(v->u.f) < 9.2e18 ? jj_int((int64_t)v->u.f) : dflt;
     else if (v->t == JV_STR) {
-        char *end;
-        const char *s = v->u.s->s;
-        long long iv = strtoll(s, &end, 10);
-        while (*end == ' ' || *end == '\t' || *end == '\n') end++;
-        if (end != s && !*end && strchr("0123456789+- \t\n", s[0])) {
-            *out = jj_int(iv);
-        } else {
-            double fv = strtod(s, &end);
-            while (*end == ' ' || *end == '\t' || *end == '\n') end++;
-            bool ok = end != s && !*end && isfinite(fv) && fabs(fv) < 9.2e18 && !strchr(s, 'x') && !strchr(s, 'X');
-            *out = ok ? jj_int((int64_t)fv) : dflt;
+        char buf[128], *end;
+        *out = dflt;
+        if (py_number_text(v->u.s, buf, sizeof buf)) {
+            long long iv = strtoll(buf, &end, 10);
+            if (!*end && end != buf) {
+                *out = jj_int(iv);
+            } else { /* int(float(s)), as jinja2 falls back */
+                double fv = strtod(buf, &end);
+                if (!*end && end != buf && isfinite(fv) && fabs(fv) < 9.2e18) *out = jj_int((int64_t)fv);
+            }
         }
     } else {
         *out = dflt;
@@ -341,11 +359,12 @@ static int do_float(jj_render *r, const jj_value *v, const jj_args *a, jj_value 
     if (v->t == JV_UNDEF) return jj_undef_fail(r, v);
     if (jj_is_num(v)) *out = jj_float(jj_num(v));
     else if (v->t == JV_STR) {
-        char *end;
-        const char *s = v->u.s->s;
-        double fv = strtod(s, &end);
-        while (*end == ' ' || *end == '\t' || *end == '\n') end++;
-        *out = end != s && !*end && !strchr(s, 'x') && !strchr(s, 'X') ? jj_float(fv) : dflt;
+        char buf[128], *end;
+        *out = dflt;
+        if (py_number_text(v->u.s, buf, sizeof buf)) {
+            double fv = strtod(buf, &end);
+            if (!*end && end != buf) *out = jj_float(fv);
+        }
     } else {
         *out = dflt;
     }

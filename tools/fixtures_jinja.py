@@ -160,6 +160,7 @@ c("tests_odd_even_float", "{{ 2.5 is odd }} {{ 2.5 is even }} {{ 3.0 is odd }} {
 c("err_test_extra_arg", "{{ 1 is true not in [1] }}")
 c("generator_lazy_chain", "{{ not -1|items|batch(2) }} {{ 'x'|items|map('upper') is iterable }}")
 c("unicode_greek_accents", "{{ 'Ωμέγα άέήίόύώ ϊϋ'|upper }} {{ 'ΆΈΉΊΌΎΏ ΪΫ'|lower }}")
+c("int_float_strings", "{{ '1_000'|int }} {{ ' -7 '|int }} {{ '+3'|int }} {{ '1e3'|int }} {{ '0x1A'|int }} {{ '1__0'|int }} {{ '_1'|int }} {{ '12abc'|int(-1) }} {{ '1_000.5'|float }} {{ 'inf'|float }} {{ '-Infinity'|float }} {{ ' 2.5\n'|float }} {{ '1e400'|float }} {{ 'nan'|float }} {{ '.5'|float }} {{ '5.'|int }}")
 c("markup_repr", "{{ ['<b>'|safe, 'x'|e] }}")
 c("undef_int_err", "{{ missing|int }}")
 c("dict_methods", "{% for k, v in d.items() %}{{ k }}={{ v }};{% endfor %} {{ d.keys() | list }} {{ d.values() | list }} {{ d.get('a') }} {{ d.get('zz') }} {{ d.get('zz', 'dflt') }}")
