@@ -265,7 +265,7 @@ static int filter_seq(jj_render *r, const char *name, const jj_value *in, const 
                 return jj_fail(r, MMRT_ERR_BAD_FORMAT, "map needs a filter name or attribute=");
             }
             l->v[l->n++] = y;
-            out->iter = 1;
+            out->iter = JJ_ITER_GEN;
             continue;
         }
         jj_value probe = x;
@@ -278,7 +278,7 @@ static int filter_seq(jj_render *r, const char *name, const jj_value *in, const 
         }
         if (ok == keep) l->v[l->n++] = x;
     }
-    out->iter = 1; /* jinja2's map/select/reject are generators */
+    out->iter = JJ_ITER_GEN; /* jinja2's map/select/reject are generators */
     return 0;
 }
 
@@ -499,7 +499,7 @@ static int do_unique(jj_render *r, const jj_value *in, const jj_args *a, jj_valu
             if (jj_equal_r(r, &seen[j], &k, &dup)) return -1;
         if (!dup) seen[l->n] = k, l->v[l->n++] = items->v[i];
     }
-    out->iter = 1;
+    out->iter = JJ_ITER_GEN;
     return 0;
 }
 
@@ -560,7 +560,7 @@ static int do_batch(jj_render *r, const jj_value *in, const jj_args *a, jj_value
         if (!row) return -1;
         for (size_t i = 0; i < row->n; i++) row->v[i] = i < have ? items->v[b * per + i] : *fill;
     }
-    out->iter = 1;
+    out->iter = JJ_ITER_GEN;
     return 0;
 }
 
@@ -607,13 +607,14 @@ static int do_reverse(jj_render *r, const jj_value *in, jj_value *out) {
     jj_list *l = jj_list_new(r, items->n, JV_LIST, out);
     if (!l) return -1;
     for (size_t i = 0; i < items->n; i++) l->v[i] = items->v[items->n - 1 - i];
-    out->iter = !in->iter; /* reversed(list) is an iterator; a reversed generator became a list */
+    out->iter = in->iter == JJ_ITER_GEN ? JJ_ITER_NONE : JJ_ITER_GEN; /* reversed(x) is an iterator; a
+                                                                      * reversed generator became a list */
     return 0;
 }
 
 static int do_first_last(jj_render *r, const jj_value *in, bool last, jj_value *out) {
     jj_list *items;
-    if (last && in->iter) return jj_fail(r, MMRT_ERR_BAD_FORMAT, "'generator' object is not reversible");
+    if (last && in->iter == JJ_ITER_GEN) return jj_fail(r, MMRT_ERR_BAD_FORMAT, "'generator' object is not reversible");
     if (jj_iterate(r, in, &items)) return -1;
     if (items->n == 0) {
         jj_str *h = jj_str_fmt(&r->pool, "No %s item, sequence was empty.", last ? "last" : "first");
@@ -665,13 +666,13 @@ int jj_filter(jj_render *r, const char *name, const jj_value *in, const jj_value
     if (!strcmp(name, "items")) {
         if (in->t == JV_UNDEF) {
             if (!jj_list_new(r, 0, JV_LIST, out)) return -1;
-            out->iter = 1;
+            out->iter = JJ_ITER_GEN;
             return 0;
         }
         if (in->t != JV_DICT) { /* a generator: the error comes when it is iterated */
             jj_list *l = jj_list_new(r, 0, JV_LIST, out);
             if (!l || !(l->error = jj_str_fmt(&r->pool, "Can only get item pairs from a mapping."))) return l ? jj_oom(r) : -1;
-            out->iter = 1;
+            out->iter = JJ_ITER_GEN;
             return 0;
         }
         jj_list *l = jj_list_new(r, in->u.d->n, JV_LIST, out);
@@ -682,7 +683,7 @@ int jj_filter(jj_render *r, const char *name, const jj_value *in, const jj_value
             pair->v[0] = in->u.d->k[i];
             pair->v[1] = in->u.d->v[i];
         }
-        out->iter = 1;
+        out->iter = JJ_ITER_GEN;
         return 0;
     }
     if (!strcmp(name, "list")) {

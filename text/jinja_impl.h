@@ -86,6 +86,18 @@ typedef enum jj_type {
     JV_LOOP,
 } jj_type;
 
+/* Lists that stand for Python iterables other than lists. A generator (what jinja2's generator
+ * filters map, select, items, ... return) is always true, has no len(), is not subscriptable and
+ * prints as one; dict views (d.keys(), d.values(), d.items()) have a length but are not
+ * subscriptable either, and print as dict_keys([...]). */
+typedef enum jj_iter_kind {
+    JJ_ITER_NONE,
+    JJ_ITER_GEN,
+    JJ_ITER_KEYS,
+    JJ_ITER_VALUES,
+    JJ_ITER_ITEMS,
+} jj_iter_kind;
+
 typedef struct jj_str {
     size_t len;
     char s[]; /* NUL-terminated, valid UTF-8 */
@@ -100,8 +112,7 @@ struct jj_loop;
 typedef struct jj_value {
     uint8_t t;
     uint8_t safe; /* JV_STR: Markup (escape leaves it alone) */
-    uint8_t iter; /* JV_LIST: what jinja2's generator filters (map, select, items, ...) return:
-                   * iterable, always true, no len(), not subscriptable, prints as a generator */
+    uint8_t iter; /* JV_LIST: a jj_iter_kind other than JJ_ITER_NONE */
     union {
         bool b;
         int64_t i;

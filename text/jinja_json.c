@@ -91,7 +91,7 @@ int jj_tojson(jj_render *r, jj_buf *b, const jj_value *v, const jj_json_opts *o,
     case JV_STR: return json_string(r, b, v->u.s->s, v->u.s->len, o->ensure_ascii);
     case JV_LIST:
     case JV_TUPLE: {
-        if (v->iter) return jj_fail(r, MMRT_ERR_BAD_FORMAT, "Object of type generator is not JSON serializable");
+        if (v->iter) return jj_fail(r, MMRT_ERR_BAD_FORMAT, "Object of type %s is not JSON serializable", jj_type_name(v));
         const jj_list *l = v->u.l;
         if (l->n == 0) return jj_buf_puts(r, b, "[]");
         if (jj_buf_puts(r, b, "[")) return -1;

@@ -414,13 +414,14 @@ int jj_call_method(jj_render *r, const jj_method *m, const jj_value *args, int n
         }
         if (!strcmp(m->name, "items")) { /* a dict_items view: sized, unlike the items filter */
             if (jj_filter(r, "items", self, NULL, 0, NULL, NULL, 0, out)) return -1;
-            out->iter = 0;
+            out->iter = JJ_ITER_ITEMS;
             return 0;
         }
         bool keys = !strcmp(m->name, "keys");
         jj_list *l = jj_list_new(r, d->n, JV_LIST, out);
         if (!l) return -1;
         for (size_t i = 0; i < d->n; i++) l->v[i] = keys ? d->k[i] : d->v[i];
+        out->iter = keys ? JJ_ITER_KEYS : JJ_ITER_VALUES;
         return 0;
     }
     if (jj_is_seq(self)) {

@@ -170,7 +170,7 @@ int64_t jj_len(const jj_value *v) {
     case JV_UNDEF: return 0;
     case JV_STR: return (int64_t)jj_utf8_count(v->u.s->s, v->u.s->len);
     case JV_LIST:
-    case JV_TUPLE: return v->iter ? -1 : (int64_t)v->u.l->n;
+    case JV_TUPLE: return v->iter == JJ_ITER_GEN ? -1 : (int64_t)v->u.l->n;
     case JV_DICT: return (int64_t)v->u.d->n;
     default: return -1;
     }
@@ -369,13 +369,13 @@ int jj_gen_input(jj_render *r, const jj_value *in, jj_list **items, jj_value *ou
         jj_list *l = jj_list_new(r, 0, JV_LIST, out);
         if (!l) return -1;
         l->error = in->u.l->error;
-        out->iter = 1;
+        out->iter = JJ_ITER_GEN;
         return 0;
     }
     if (jj_is_seq(in) || in->t == JV_STR || in->t == JV_DICT || in->t == JV_UNDEF) return jj_iterate(r, in, items);
     jj_list *l = jj_list_new(r, 0, JV_LIST, out);
     if (!l || !(l->error = jj_str_fmt(&r->pool, "'%s' object is not iterable", jj_type_name(in)))) return l ? jj_oom(r) : -1;
-    out->iter = 1;
+    out->iter = JJ_ITER_GEN;
     return 0;
 }
 

@@ -133,7 +133,7 @@ bool jj_truthy(const jj_value *v) {
     case JV_FLOAT: return v->u.f != 0.0;
     case JV_STR: return v->u.s->len > 0;
     case JV_LIST:
-    case JV_TUPLE: return v->iter || v->u.l->n > 0;
+    case JV_TUPLE: return v->iter == JJ_ITER_GEN || v->u.l->n > 0;
     case JV_DICT: return v->u.d->n > 0;
     default: return true;
     }
@@ -164,7 +164,8 @@ static bool equal_rec(const jj_value *a, const jj_value *b, int depth, int64_t *
         return jj_num(a) == jj_num(b);
     }
     if (a->t != b->t) return false;
-    if (a->t == JV_LIST && (a->iter || b->iter)) return a->iter && b->iter && a->u.l == b->u.l; /* identity */
+    if (a->t == JV_LIST && (a->iter || b->iter) && a->iter != b->iter) return false;
+    if (a->t == JV_LIST && a->iter == JJ_ITER_GEN) return a->u.l == b->u.l; /* generators: identity */
     switch (a->t) {
     case JV_UNDEF:
     case JV_NONE: return true;
@@ -194,7 +195,8 @@ static bool equal_rec(const jj_value *a, const jj_value *b, int depth, int64_t *
 }
 
 const char *jj_type_name(const jj_value *v) {
-    if (v->t == JV_LIST && v->iter) return "generator";
+    static const char *const iters[] = {"list", "generator", "dict_keys", "dict_values", "dict_items"};
+    if (v->t == JV_LIST && v->iter) return iters[v->iter < 5 ? v->iter : 1];
     static const char *const names[] = {"Undefined", "NoneType", "bool", "int", "float", "str", "list",
                                         "tuple", "dict", "Namespace", "Macro", "function", "method", "LoopContext"};
     return v->t < sizeof names / sizeof names[0] ? names[v->t] : "object";
@@ -340,7 +342,13 @@ int jj_append_repr(jj_render *r, jj_buf *b, const jj_value *v, int depth) {
         return jj_buf_puts(r, b, "Markup(") || repr_str(r, b, v->u.s) || jj_buf_puts(r, b, ")");
     if (v->t == JV_STR) return repr_str(r, b, v->u.s);
     if (v->t == JV_UNDEF) return jj_buf_puts(r, b, "Undefined");
-    if (v->t == JV_LIST && v->iter) return jj_buf_puts(r, b, "<generator object>");
+    if (v->t == JV_LIST && v->iter == JJ_ITER_GEN) return jj_buf_puts(r, b, "<generator object>");
+    if (v->t == JV_LIST && v->iter) { /* dict_keys([...]) */
+        jj_value plain = *v;
+        plain.iter = JJ_ITER_NONE;
+        return jj_buf_puts(r, b, jj_type_name(v)) || jj_buf_puts(r, b, "(") || jj_append_repr(r, b, &plain, depth + 1) ||
+               jj_buf_puts(r, b, ")");
+    }
     if (jj_is_seq(v)) {
         if (jj_buf_puts(r, b, v->t == JV_LIST ? "[" : "(")) return -1;
         for (size_t i = 0; i < v->u.l->n; i++)
