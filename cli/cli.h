@@ -93,5 +93,6 @@ int cmd_generate(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_caption(int argc, char **argv);
 int cmd_ask(int argc, char **argv);
+int cmd_chat(int argc, char **argv);
 
 #endif

@@ -14,6 +14,7 @@ static void usage(FILE *f) {
             "  caption    describe images (mmrt caption photo.jpg)\n"
             "  ask        answer a question about images (mmrt ask photo.jpg \"How many people?\")\n"
             "  generate   continue or answer a text prompt (mmrt generate -p \"Hello\")\n"
+            "  chat       a conversation, one turn per line (mmrt chat; /image PATH, /reset)\n"
             "  info       describe a model: architecture, sizes, dtypes, memory\n"
             "\n"
             "options:\n"
@@ -45,6 +46,7 @@ int main(int argc, char **argv) {
     else if (strcmp(cmd, "info") == 0) rc = cmd_info(argc - 1, argv + 1);
     else if (strcmp(cmd, "caption") == 0) rc = cmd_caption(argc - 1, argv + 1);
     else if (strcmp(cmd, "ask") == 0) rc = cmd_ask(argc - 1, argv + 1);
+    else if (strcmp(cmd, "chat") == 0) rc = cmd_chat(argc - 1, argv + 1);
     else {
         fprintf(stderr, "mmrt: unknown command \"%s\"\n\n", cmd);
         usage(stderr);

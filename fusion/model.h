@@ -6,7 +6,9 @@
 #include "core/safetensors.h"
 #include "fusion/llama.h"
 #include "fusion/sampling.h"
+#include "fusion/conversation.h"
 #include "fusion/encoder.h"
+#include "fusion/kv_prefix.h"
 #include "text/chat_template.h"
 #include "text/tokenizer.h"
 
@@ -31,8 +33,34 @@ struct mmrt_session {
     mmrt_backend *be;
     mmrt_llm_state state;
     mmrt_error err;
-    float *logits; /* (n_vocab) */
+    float *logits;        /* (n_vocab) */
+    mmrt_kv_prefix cache; /* what the KV cache holds (cache.n == state.n_past after a run) */
+    mmrt_conversation conv; /* mmrt_session_chat's conversation */
+    char *reply;          /* the last reply's text as on_token received it, NUL-terminated */
+    size_t n_reply, cap_reply;
 };
+
+/* The prompt of a generate call: one user turn of parts (with params->system, params->raw), or a
+ * conversation of messages rendered whole (msgs non-NULL; params->system is not used). */
+typedef struct mmrt_prompt_in {
+    const mmrt_message *msgs;
+    size_t n_msgs;
+    const mmrt_part *parts;
+    size_t n_parts;
+} mmrt_prompt_in;
+
+/* Every generate call: checks the caller's params and result structs (either may be NULL), keeps
+ * the KV cache's common prefix with the prompt (fusion/kv_prefix.h), prefills the rest and
+ * generates; the reply's text is left in s->reply. */
+mmrt_status mmrt_session_run(mmrt_session *s, const mmrt_prompt_in *in, const mmrt_generate_params *params,
+                             mmrt_generate_result *result);
+
+/* For calls whose session handle is NULL: the message goes to mmrt_last_error(). */
+mmrt_status mmrt_session_null(const char *fn);
+/* Records the failure on the session and returns its status. */
+mmrt_status mmrt_session_fail(mmrt_session *s, mmrt_status st);
+/* A call refused before generating: the caller's result (within its size) says nothing ran. */
+mmrt_status mmrt_session_refuse(mmrt_session *s, mmrt_generate_result *result, mmrt_status st);
 
 /* The token ids mmrt_session_generate_parts would prefill for these parts (images decoded and
  * preprocessed, not encoded), for tests and --verbose. *ids is malloc'ed. */

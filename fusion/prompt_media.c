@@ -132,13 +132,13 @@ static int relay_progress(int32_t done, void *user) {
     return r->p->on_progress(r->stage, r->done_before + done, r->total, r->p->user);
 }
 
-mmrt_status mmrt_prompt_media_encode(mmrt_prompt_media *pm, mmrt_backend *be, const mmrt_generate_params *params,
-                                     mmrt_error *err) {
+mmrt_status mmrt_prompt_media_encode(mmrt_prompt_media *pm, size_t first, mmrt_backend *be,
+                                     const mmrt_generate_params *params, mmrt_error *err) {
     pm->be = be;
-    for (size_t k = 0; k < pm->n; k++) {
+    for (size_t k = first; k < pm->n; k++) {
         const mmrt_media_input *in = &pm->inputs[k];
         progress_relay relay = {.p = params, .stage = in->enc->stage};
-        for (size_t j = 0; j < pm->n; j++) {
+        for (size_t j = first; j < pm->n; j++) {
             if (pm->inputs[j].enc->stage != relay.stage) continue;
             relay.total += pm->inputs[j].n_steps;
             if (j < k) relay.done_before += pm->inputs[j].n_steps;

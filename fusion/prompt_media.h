@@ -31,10 +31,11 @@ mmrt_status mmrt_prompt_media_prepare(mmrt_prompt_media *pm, mmrt_encoder *const
 mmrt_status mmrt_prompt_media_ids(mmrt_prompt_media *pm, const mmrt_tokenizer *tok, const char *model,
                                   const char *text, int32_t **ids, size_t *n_ids, mmrt_error *err);
 
-/* Encodes every input on be (segments' rows then point at them). on_progress (may be NULL) sees
- * each encoder step, counted over the inputs of the same stage. */
-mmrt_status mmrt_prompt_media_encode(mmrt_prompt_media *pm, mmrt_backend *be, const mmrt_generate_params *params,
-                                     mmrt_error *err);
+/* Encodes inputs first .. n on be (their segments' rows then point at them; the inputs before
+ * first are not needed: their tokens are in the KV cache already). on_progress (may be NULL) sees
+ * each encoder step, counted over the encoded inputs of the same stage. */
+mmrt_status mmrt_prompt_media_encode(mmrt_prompt_media *pm, size_t first, mmrt_backend *be,
+                                     const mmrt_generate_params *params, mmrt_error *err);
 
 /* The LoRA adapter the prompt's media needs (the first input's whose encoder names one), or NULL. */
 const char *mmrt_prompt_media_lora(const mmrt_prompt_media *pm);

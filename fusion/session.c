@@ -88,6 +88,9 @@ fail:
 
 void mmrt_session_free(mmrt_session *s) {
     if (!s) return;
+    mmrt_kv_prefix_free(&s->cache);
+    mmrt_conversation_free(&s->conv);
+    free(s->reply);
     mmrt_llm_state_free(&s->state);
     mmrt_backend_free(s->be);
     free(s->logits);
@@ -96,24 +99,33 @@ void mmrt_session_free(mmrt_session *s) {
 
 const char *mmrt_session_last_error(const mmrt_session *s) { return s ? s->err.msg : ""; }
 
-/* Records the failure on the session and returns its status. */
-static mmrt_status fail(mmrt_session *s, mmrt_status st) {
+mmrt_status mmrt_session_fail(mmrt_session *s, mmrt_status st) {
     if (s->err.status == MMRT_OK) s->err.status = st;
     return st;
 }
 
-/* The user turn rendered (chat format unless raw), images as placeholders, then tokenized. */
-static mmrt_status render_parts(mmrt_session *s, const mmrt_chat_part *parts, size_t n, bool raw,
-                                const char *system, char **out) {
+/* The prompt rendered (chat format unless raw), media parts as cp[i] (in the order of the
+ * conversation's parts). */
+static mmrt_status render_prompt(mmrt_session *s, const mmrt_prompt_in *in, const mmrt_chat_part *cp, bool raw,
+                                 const char *system, char **out) {
     const mmrt_model *m = s->model;
-    MMRT_TRY(mmrt_chat_render_parts(&m->chat, system, parts, n, raw, out, &s->err));
+    if (!in->msgs) {
+        MMRT_TRY(mmrt_chat_render_parts(&m->chat, system, cp, in->n_parts, raw, out, &s->err));
+    } else {
+        mmrt_chat_message *cm = calloc(in->n_msgs ? in->n_msgs : 1, sizeof *cm);
+        if (!cm) return mmrt_error_oom(&s->err, in->n_msgs * sizeof *cm, "conversation");
+        for (size_t i = 0, k = 0; i < in->n_msgs; k += in->msgs[i++].n_parts)
+            cm[i] = (mmrt_chat_message){in->msgs[i].role, cp + k, in->msgs[i].n_parts};
+        mmrt_status st = mmrt_chat_render_messages(&m->chat, cm, in->n_msgs, true, out, &s->err);
+        free(cm);
+        MMRT_TRY(st);
+    }
     if (!raw && !m->chat.jinja && !m->chat.parse_error)
         MMRT_LOG_W("%s has no chat template: the prompt is used as is", m->dir);
     return MMRT_OK;
 }
 
-/* For calls whose session handle is NULL: the message goes to mmrt_last_error(). */
-static mmrt_status null_session(const char *fn) {
+mmrt_status mmrt_session_null(const char *fn) {
     mmrt_error err = {0};
     mmrt_error_set(&err, MMRT_ERR_INVALID_ARG, "%s: the session is NULL", fn);
     mmrt_error_publish(&err);
@@ -209,8 +221,28 @@ typedef struct gen_loop {
     stop_filter stop;
     int32_t *history;
     size_t n_history;
-    const mmrt_prompt_media *media; /* the prompt's media inputs, encoded */
+    int64_t n_kept;                 /* history[0 .. n_kept) is in the KV cache already */
+    mmrt_llm_segment *segments;     /* the media segments after n_kept, in batch coordinates */
+    size_t n_segments;
 } gen_loop;
+
+/* Appends what on_token receives to the session's reply text; false when out of memory. */
+static bool reply_append(mmrt_session *s, const char *text, size_t n) {
+    if (s->n_reply + n + 1 > s->cap_reply) {
+        size_t cap = (s->n_reply + n + 1) * 2;
+        char *p = realloc(s->reply, cap);
+        if (!p) {
+            mmrt_error_oom(&s->err, cap, "reply text");
+            return false;
+        }
+        s->reply = p;
+        s->cap_reply = cap;
+    }
+    memcpy(s->reply + s->n_reply, text, n);
+    s->n_reply += n;
+    s->reply[s->n_reply] = '\0';
+    return true;
+}
 
 /* Passes text through the stop filter to the callback; true when generation must end. */
 static bool deliver(gen_loop *g, const char *piece, size_t len, int32_t tok) {
@@ -223,6 +255,7 @@ static bool deliver(gen_loop *g, const char *piece, size_t len, int32_t tok) {
         return true;
     }
     if (stop) g->r->stop_reason = MMRT_STOP_STRING;
+    if (!reply_append(g->s, emit, n_emit)) return true;
     if (g->p->on_token && (n_emit > 0 || !stop) && g->p->on_token(emit, n_emit, tok, g->p->user) != 0) {
         if (!stop) g->r->stop_reason = MMRT_STOP_CALLBACK;
         stop = true;
@@ -236,8 +269,8 @@ static mmrt_status run_loop(gen_loop *g) {
     const mmrt_llm *llm = &s->model->llm;
     mmrt_error *err = &s->err;
     double t0 = now_ms();
-    mmrt_llm_batch batch = {.ids = g->history, .n_tok = (int64_t)g->n_history, .logits = s->logits,
-                            .segments = g->media->segments, .n_segments = g->media->n};
+    mmrt_llm_batch batch = {.ids = g->history + g->n_kept, .n_tok = (int64_t)g->n_history - g->n_kept,
+                            .logits = s->logits, .segments = g->segments, .n_segments = g->n_segments};
     MMRT_TRY(mmrt_llm_decode(llm, &s->state, &batch, err));
     double t1 = now_ms();
     g->r->prefill_ms = t1 - t0;
@@ -301,12 +334,38 @@ static uint64_t random_seed(void) {
 
 /* ---- the prompt --------------------------------------------------------------------------- */
 
+/* The prompt's parts in order (a conversation's parts, message after message), shallow copies
+ * in *flat (malloc'ed when a conversation's, else parts itself). */
+static mmrt_status flatten(mmrt_session *s, const mmrt_prompt_in *in, const mmrt_part **flat, mmrt_part **owned,
+                           size_t *n) {
+    *owned = NULL;
+    if (!in->msgs) {
+        *flat = in->parts;
+        *n = in->n_parts;
+        return MMRT_OK;
+    }
+    size_t total = 0;
+    for (size_t i = 0; i < in->n_msgs; i++) {
+        if (!in->msgs[i].role || (in->msgs[i].n_parts > 0 && !in->msgs[i].parts))
+            return mmrt_error_set(&s->err, MMRT_ERR_INVALID_ARG, "message %zu: NULL %s", i,
+                                  in->msgs[i].role ? "parts" : "role");
+        total += in->msgs[i].n_parts;
+    }
+    if (!(*owned = malloc((total ? total : 1) * sizeof **owned)))
+        return mmrt_error_oom(&s->err, total * sizeof **owned, "conversation");
+    for (size_t i = 0, k = 0; i < in->n_msgs; k += in->msgs[i++].n_parts)
+        if (in->msgs[i].n_parts) memcpy(*owned + k, in->msgs[i].parts, in->msgs[i].n_parts * sizeof **owned);
+    *flat = *owned;
+    *n = total;
+    return MMRT_OK;
+}
+
 /* The prompt's token ids: rendered with media parts as their encoders' placeholders, expanded as
  * the processors do, tokenized; pm's segments locate each input. */
-static mmrt_status prompt_ids(mmrt_session *s, const mmrt_part *parts, size_t n_parts,
+static mmrt_status prompt_ids(mmrt_session *s, const mmrt_prompt_in *in, const mmrt_part *parts, size_t n_parts,
                               const mmrt_generate_params *params, mmrt_prompt_media *pm, int32_t **ids,
                               size_t *n_ids) {
-    mmrt_chat_part *cp = calloc(n_parts, sizeof *cp);
+    mmrt_chat_part *cp = calloc(n_parts ? n_parts : 1, sizeof *cp);
     if (!cp) return mmrt_error_oom(&s->err, n_parts * sizeof *cp, "prompt");
     for (size_t i = 0; i < n_parts; i++) {
         /* media parts as their encoder's placeholder (string content) or type (list content) */
@@ -317,7 +376,7 @@ static mmrt_status prompt_ids(mmrt_session *s, const mmrt_part *parts, size_t n_
                                                                    .kind = e ? e->noun : NULL};
     }
     char *rendered = NULL;
-    mmrt_status st = render_parts(s, cp, n_parts, params->raw, params->system, &rendered);
+    mmrt_status st = render_prompt(s, in, cp, params->raw, params->system, &rendered);
     free(cp);
     if (st == MMRT_OK) st = mmrt_prompt_media_ids(pm, s->model->tok, s->model->dir, rendered, ids, n_ids, &s->err);
     free(rendered);
@@ -373,16 +432,17 @@ mmrt_status mmrt_session_prompt_ids(mmrt_session *s, const mmrt_part *parts, siz
     *ids = NULL;
     *n_ids = 0;
     if (!params) params = &generate_defaults;
+    mmrt_prompt_in in = {.parts = parts, .n_parts = n_parts};
     mmrt_prompt_media pm = {0};
     mmrt_status st = check_params(s, parts, n_parts, params);
     if (st == MMRT_OK) st = prepare_media(s, parts, n_parts, params, &pm);
-    if (st == MMRT_OK) st = prompt_ids(s, parts, n_parts, params, &pm, ids, n_ids);
+    if (st == MMRT_OK) st = prompt_ids(s, &in, parts, n_parts, params, &pm, ids, n_ids);
     if (st != MMRT_OK) {
         free(*ids);
         *ids = NULL;
     }
     mmrt_prompt_media_free(&pm);
-    return fail(s, st);
+    return mmrt_session_fail(s, st);
 }
 
 /* The result's counts of the inputs that went through an image encoder. */
@@ -395,50 +455,132 @@ static void count_images(const mmrt_prompt_media *pm, mmrt_generate_result *r) {
     }
 }
 
-static mmrt_status generate(mmrt_session *s, const mmrt_part *parts, size_t n_parts,
-                            const mmrt_generate_params *params, gen_loop *g) {
+/* The prompt's media prepared and its ids, dropping the conversation's oldest turns while it does
+ * not fit the context when params->drop_old_turns (in->msgs, a copy, loses them). */
+static mmrt_status fitting_prompt(mmrt_session *s, mmrt_prompt_in *in, mmrt_message *msgs,
+                                  const mmrt_generate_params *params, mmrt_prompt_media *pm, int32_t **ids,
+                                  size_t *n_ids, mmrt_generate_result *r) {
     const mmrt_model *m = s->model;
-    MMRT_TRY(check_params(s, parts, n_parts, params));
-    if (params->max_tokens == 0) return MMRT_OK;
+    for (;;) {
+        const mmrt_part *parts = NULL;
+        mmrt_part *owned = NULL;
+        size_t n_parts = 0;
+        MMRT_TRY(flatten(s, in, &parts, &owned, &n_parts));
+        mmrt_status st = check_params(s, parts, n_parts, params);
+        if (st != MMRT_OK || params->max_tokens == 0) { /* -n 0 reads no media */
+            free(owned);
+            return st;
+        }
+        st = prepare_media(s, parts, n_parts, params, pm);
+        if (st == MMRT_OK) st = prompt_ids(s, in, parts, n_parts, params, pm, ids, n_ids);
+        free(owned);
+        if (st == MMRT_OK && *n_ids == 0)
+            st = mmrt_error_set(&s->err, MMRT_ERR_INVALID_ARG, "the prompt is empty: nothing to continue");
+        bool fits = st == MMRT_OK && (int64_t)*n_ids <= s->state.n_ctx;
+        size_t first, end;
+        if (!fits && (st == MMRT_OK || st == MMRT_ERR_CONTEXT_FULL) && in->msgs && params->drop_old_turns &&
+            mmrt_messages_oldest_turn(in->msgs, in->n_msgs, &first, &end)) {
+            memmove(msgs + first, msgs + end, (in->n_msgs - end) * sizeof *msgs);
+            in->n_msgs -= end - first;
+            r->n_dropped_turns++;
+            mmrt_prompt_media_free(pm);
+            free(*ids);
+            *ids = NULL;
+            *n_ids = 0;
+            mmrt_error_clear(&s->err);
+            continue;
+        }
+        if (st == MMRT_OK && !fits && in->msgs)
+            st = mmrt_error_set(&s->err, MMRT_ERR_CONTEXT_FULL,
+                                "the conversation has %zu tokens%s but the context holds %lld: start a new one "
+                                "(mmrt_session_reset, /reset in mmrt chat), raise the context size (--ctx; this "
+                                "model was trained with %lld) or let the oldest turns go (drop_old_turns)",
+                                *n_ids, pm->n ? " with its media" : "", (long long)s->state.n_ctx,
+                                (long long)m->llm.hp.n_ctx_train);
+        else if (st == MMRT_OK && !fits) /* before the costly encoding */
+            st = mmrt_error_set(&s->err, MMRT_ERR_CONTEXT_FULL,
+                                "the prompt has %zu tokens%s but the context holds %lld (raise the context "
+                                "size; this model was trained with %lld)",
+                                *n_ids, pm->n ? " with its media" : "", (long long)s->state.n_ctx,
+                                (long long)m->llm.hp.n_ctx_train);
+        if (st == MMRT_OK && r->n_dropped_turns > 0)
+            MMRT_LOG_W("the conversation did not fit the context of %lld tokens: its %d oldest turn%s dropped",
+                       (long long)s->state.n_ctx, r->n_dropped_turns, r->n_dropped_turns == 1 ? " was" : "s were");
+        return st;
+    }
+}
 
+/* Keeps the cache's common prefix with the prompt in g->history[0 .. n_ids) and encodes the media
+ * after it; g's segments are those media's, in the coordinates of the batch that follows. */
+static mmrt_status keep_prefix(mmrt_session *s, mmrt_prompt_media *pm, const mmrt_kv_prompt *kp,
+                               const mmrt_generate_params *params, gen_loop *g) {
+    g->n_kept = mmrt_kv_prefix_match(&s->cache, kp);
+    if (g->n_kept > s->state.n_past) g->n_kept = s->state.n_past; /* never past what is computed */
+    g->r->n_cached_tokens = (int32_t)g->n_kept;
+    size_t k0 = 0;
+    while (k0 < pm->n && pm->segments[k0].begin < g->n_kept) k0++;
+    if (k0 == pm->n) return MMRT_OK;
+    if (!(g->segments = calloc(pm->n - k0, sizeof *g->segments)))
+        return mmrt_error_oom(&s->err, (pm->n - k0) * sizeof *g->segments, "media segments");
+    for (size_t k = k0; k < pm->n; k++) {
+        g->segments[g->n_segments] = pm->segments[k];
+        g->segments[g->n_segments].begin -= g->n_kept;
+        g->segments[g->n_segments++].end -= g->n_kept;
+    }
+    double t = now_ms();
+    mmrt_status st = mmrt_prompt_media_encode(pm, k0, s->be, params, &s->err);
+    g->r->image_encode_ms = now_ms() - t;
+    return st;
+}
+
+static mmrt_status generate(mmrt_session *s, const mmrt_prompt_in *in0, const mmrt_generate_params *params,
+                            gen_loop *g) {
+    const mmrt_model *m = s->model;
+    mmrt_prompt_in in = *in0;
+    mmrt_message *msgs = NULL; /* a conversation's messages, which may lose their oldest turns */
+    if (in.msgs) {
+        if (!(msgs = malloc((in.n_msgs ? in.n_msgs : 1) * sizeof *msgs)))
+            return mmrt_error_oom(&s->err, in.n_msgs * sizeof *msgs, "conversation");
+        if (in.n_msgs) memcpy(msgs, in.msgs, in.n_msgs * sizeof *msgs);
+        in.msgs = msgs;
+    }
     mmrt_prompt_media pm = {0};
-    double t0 = now_ms();
-    mmrt_status st = prepare_media(s, parts, n_parts, params, &pm);
-    count_images(&pm, g->r);
-    g->r->image_load_ms = now_ms() - t0;
     int32_t *ids = NULL;
     size_t n_ids = 0;
-    if (st == MMRT_OK) st = prompt_ids(s, parts, n_parts, params, &pm, &ids, &n_ids);
-    g->r->n_prompt_tokens = (int32_t)n_ids;
-    if (st == MMRT_OK && n_ids == 0)
-        st = mmrt_error_set(&s->err, MMRT_ERR_INVALID_ARG, "the prompt is empty: nothing to continue");
-    if (st == MMRT_OK && (int64_t)n_ids > s->state.n_ctx) /* before the costly encoding */
-        st = mmrt_error_set(&s->err, MMRT_ERR_CONTEXT_FULL,
-                            "the prompt has %zu tokens%s but the context holds %lld (raise the context "
-                            "size; this model was trained with %lld)",
-                            n_ids, pm.n ? " with its media" : "", (long long)s->state.n_ctx,
-                            (long long)m->llm.hp.n_ctx_train);
-    const char *lora = st == MMRT_OK ? mmrt_prompt_media_lora(&pm) : NULL;
-    if (lora) /* no decoder has adapters yet: refused rather than run without */
-        st = mmrt_error_set(&s->err, MMRT_ERR_UNSUPPORTED, "%s: the prompt's media need the LoRA adapter \"%s\", "
-                            "which this decoder does not have", m->dir, lora);
-    if (st == MMRT_OK && pm.n > 0) {
-        double t1 = now_ms();
-        st = mmrt_prompt_media_encode(&pm, s->be, params, &s->err);
-        g->r->image_encode_ms = now_ms() - t1;
-    }
-    if (st == MMRT_OK && !(g->history = realloc(ids, history_bytes(s->state.n_ctx))))
-        st = mmrt_error_oom(&s->err, history_bytes(s->state.n_ctx), "token history");
-    if (st != MMRT_OK) {
+    double t0 = now_ms();
+    mmrt_status st = fitting_prompt(s, &in, msgs, params, &pm, &ids, &n_ids, g->r);
+    free(msgs);
+    if (st != MMRT_OK || params->max_tokens == 0) {
         free(ids);
         mmrt_prompt_media_free(&pm);
         return st;
     }
+    count_images(&pm, g->r);
+    g->r->image_load_ms = now_ms() - t0;
+    g->r->n_prompt_tokens = (int32_t)n_ids;
+    const char *lora = mmrt_prompt_media_lora(&pm);
+    if (lora) /* no decoder has adapters yet: refused rather than run without */
+        st = mmrt_error_set(&s->err, MMRT_ERR_UNSUPPORTED, "%s: the prompt's media need the LoRA adapter \"%s\", "
+                            "which this decoder does not have", m->dir, lora);
+    if (st == MMRT_OK && !(g->history = realloc(ids, history_bytes(s->state.n_ctx))))
+        st = mmrt_error_oom(&s->err, history_bytes(s->state.n_ctx), "token history");
+    if (st == MMRT_OK) ids = NULL;
+    mmrt_kv_prompt kp = {.ids = g->history, .n = (int64_t)n_ids, .segments = pm.segments, .inputs = pm.inputs,
+                         .n_media = pm.n, .adapter = lora};
+    if (st == MMRT_OK) st = keep_prefix(s, &pm, &kp, params, g);
+    if (st != MMRT_OK) {
+        free(ids);
+        free(g->history);
+        free(g->segments);
+        mmrt_prompt_media_free(&pm);
+        return st;
+    }
     g->n_history = n_ids;
-    g->media = &pm;
     g->stop.stop = params->stop_strings;
     g->stop.n_stop = params->n_stop;
-    s->state.n_past = 0;
+    /* from here the cache changes: its record is valid again only once the run has succeeded */
+    mmrt_kv_prefix_clear(&s->cache);
+    s->state.n_past = g->n_kept;
 
     mmrt_sampler_params sp = {.temperature = params->temperature, .top_k = params->top_k,
                               .top_p = params->top_p, .min_p = params->min_p,
@@ -448,46 +590,58 @@ static mmrt_status generate(mmrt_session *s, const mmrt_part *parts, size_t n_pa
     if (st == MMRT_OK) st = mmrt_detok_init(m->tok, /*skip_special=*/!params->special, &g->detok, &s->err);
     if (st == MMRT_OK) st = run_loop(g);
     if (st == MMRT_OK && s->err.status != MMRT_OK) st = s->err.status; /* from deliver() */
+    if (st == MMRT_OK) st = mmrt_kv_prefix_set(&s->cache, &kp, g->history, s->state.n_past, &s->err);
     mmrt_detok_free(g->detok);
     mmrt_sampler_free(&g->sampler);
     free(g->stop.held);
     free(g->history);
+    free(g->segments);
     mmrt_prompt_media_free(&pm);
     return st;
 }
 
-mmrt_status mmrt_session_generate_parts(mmrt_session *s, const mmrt_part *parts, size_t n_parts,
-                                        const mmrt_generate_params *params, mmrt_generate_result *result) {
-    if (!s) return null_session("mmrt_session_generate_parts");
-    mmrt_error_clear(&s->err);
+mmrt_status mmrt_session_run(mmrt_session *s, const mmrt_prompt_in *in, const mmrt_generate_params *params,
+                             mmrt_generate_result *result) {
     mmrt_generate_params p;
     mmrt_generate_result r = {.size = sizeof r};
     gen_loop g = {.s = s, .p = &p, .r = &r};
+    s->n_reply = 0;
+    if (s->reply) s->reply[0] = '\0';
     mmrt_status st = result ? mmrt_api_struct_check(result, "mmrt_generate_result", &s->err) : MMRT_OK;
-    if (st != MMRT_OK) return fail(s, st);
+    if (st != MMRT_OK) return mmrt_session_fail(s, st);
     st = mmrt_api_struct_in(&p, &generate_defaults, sizeof p, params, "mmrt_generate_params", &s->err);
-    if (st == MMRT_OK && (!parts || n_parts == 0))
+    if (st == MMRT_OK && !in->msgs && (!in->parts || in->n_parts == 0))
         st = mmrt_error_set(&s->err, MMRT_ERR_INVALID_ARG, "the prompt has no parts");
-    if (st == MMRT_OK) st = generate(s, parts, n_parts, &p, &g);
+    if (st == MMRT_OK && in->msgs && in->n_msgs == 0)
+        st = mmrt_error_set(&s->err, MMRT_ERR_INVALID_ARG, "the conversation has no messages");
+    if (st == MMRT_OK) st = generate(s, in, &p, &g);
     if (result) mmrt_api_struct_out(result, &r, sizeof r);
-    return fail(s, st);
+    return mmrt_session_fail(s, st);
 }
 
-/* A call refused before generating: the caller's result (within its size) says nothing ran. */
-static mmrt_status refuse(mmrt_session *s, mmrt_generate_result *result, mmrt_status st) {
+mmrt_status mmrt_session_generate_parts(mmrt_session *s, const mmrt_part *parts, size_t n_parts,
+                                        const mmrt_generate_params *params, mmrt_generate_result *result) {
+    if (!s) return mmrt_session_null("mmrt_session_generate_parts");
+    mmrt_error_clear(&s->err);
+    mmrt_prompt_in in = {.parts = parts, .n_parts = n_parts};
+    return mmrt_session_run(s, &in, params, result);
+}
+
+mmrt_status mmrt_session_refuse(mmrt_session *s, mmrt_generate_result *result, mmrt_status st) {
     mmrt_error ignored = {0};
     mmrt_generate_result r = {.size = sizeof r};
     if (result && mmrt_api_struct_check(result, "mmrt_generate_result", &ignored) == MMRT_OK)
         mmrt_api_struct_out(result, &r, sizeof r);
-    return fail(s, st);
+    return mmrt_session_fail(s, st);
 }
 
 mmrt_status mmrt_session_generate(mmrt_session *s, const char *prompt,
                                   const mmrt_generate_params *params, mmrt_generate_result *result) {
-    if (!s) return null_session("mmrt_session_generate");
+    if (!s) return mmrt_session_null("mmrt_session_generate");
     if (!prompt) {
         mmrt_error_clear(&s->err);
-        return refuse(s, result, mmrt_error_set(&s->err, MMRT_ERR_INVALID_ARG, "mmrt_session_generate: NULL prompt"));
+        return mmrt_session_refuse(s, result,
+                                   mmrt_error_set(&s->err, MMRT_ERR_INVALID_ARG, "mmrt_session_generate: NULL prompt"));
     }
     mmrt_part part = mmrt_text_part(prompt);
     return mmrt_session_generate_parts(s, &part, 1, params, result);
@@ -495,11 +649,11 @@ mmrt_status mmrt_session_generate(mmrt_session *s, const char *prompt,
 
 static mmrt_status one_image(mmrt_session *s, const mmrt_part *image, const char *text, const char *fn,
                              const mmrt_generate_params *params, mmrt_generate_result *result) {
-    if (!s) return null_session(fn);
+    if (!s) return mmrt_session_null(fn);
     if (!image || !text || image->type == MMRT_PART_TEXT) {
         mmrt_error_clear(&s->err);
-        return refuse(s, result, mmrt_error_set(&s->err, MMRT_ERR_INVALID_ARG, "%s: %s", fn,
-                                                !text ? "NULL question" : "the image part is NULL or text"));
+        return mmrt_session_refuse(s, result, mmrt_error_set(&s->err, MMRT_ERR_INVALID_ARG, "%s: %s", fn,
+                                                             !text ? "NULL question" : "the image part is NULL or text"));
     }
     mmrt_part parts[2] = {*image, mmrt_text_part(text)};
     return mmrt_session_generate_parts(s, parts, 2, params, result);

@@ -335,6 +335,11 @@ typedef struct mmrt_generate_params {
                              * their text is in no piece passed to on_token (which still gets their
                              * ids), as transformers' decode(skip_special_tokens=True);
                              * true: their text is passed too (skip_special_tokens=False) */
+    bool drop_old_turns;    /* conversations (mmrt_session_generate_messages, mmrt_session_chat)
+                             * whose prompt does not fit the context: false (default) fails with
+                             * MMRT_ERR_CONTEXT_FULL; true drops the oldest user turns with their
+                             * replies (system messages stay) until it fits, logs a warning and
+                             * reports it in mmrt_generate_result.n_dropped_turns */
 } mmrt_generate_params;
 
 /* Fills the first size bytes with the defaults, sets params->size. Thread-safe. */
@@ -359,6 +364,8 @@ typedef struct mmrt_generate_result {
     int32_t n_cached_tokens; /* prompt tokens kept from the KV cache (the common prefix with what
                                 the session computed before); n_prompt_tokens - n_cached_tokens
                                 were prefilled */
+    int32_t n_dropped_turns; /* user turns (with their replies) dropped for the conversation to fit
+                                the context (params.drop_old_turns) */
 } mmrt_generate_result;
 
 /* Generates a reply to prompt (UTF-8; invalid bytes become U+FFFD, as Python's
@@ -396,6 +403,53 @@ MMRT_API mmrt_status mmrt_session_caption(mmrt_session *session, const mmrt_part
 MMRT_API mmrt_status mmrt_session_ask(mmrt_session *session, const mmrt_part *image,
                                       const char *question, const mmrt_generate_params *params,
                                       mmrt_generate_result *result);
+
+/* ---- conversations -------------------------------------------------------------------------- */
+
+/* Every generate call of a session keeps what its KV cache already holds: the longest common
+ * prefix of the new prompt's tokens with the tokens computed before (the previous prompt and the
+ * reply tokens fed back), where a position inside a media input's tokens matches only if it is
+ * the same input (same content, same place), is not computed again, and media inputs wholly
+ * inside it are not encoded again (mmrt_generate_result.n_cached_tokens says how many tokens were
+ * kept). A conversation rendered whole each turn therefore prefills only its new turn. */
+
+/* One message of a conversation: role ("system", "user", "assistant") and content as ordered
+ * parts. The library reads it only during the call it is passed to. This struct never changes
+ * within an ABI version. */
+typedef struct mmrt_message {
+    const char *role;
+    const mmrt_part *parts;
+    size_t n_parts;
+} mmrt_message;
+
+/* Generates the next assistant reply to the conversation msgs[0 .. n) (system, user, assistant
+ * messages as given; the last is usually a user turn), rendered whole with the checkpoint's chat
+ * template and add_generation_prompt. The system message, if any, is one of msgs: params->system
+ * and params->raw are MMRT_ERR_INVALID_ARG here. A conversation whose prompt does not fit the
+ * context is MMRT_ERR_CONTEXT_FULL giving both numbers, unless params->drop_old_turns (then the
+ * oldest user turns and their replies are left out of this call's prompt; msgs is not changed).
+ * One thread per session. */
+MMRT_API mmrt_status mmrt_session_generate_messages(mmrt_session *session, const mmrt_message *msgs, size_t n,
+                                                    const mmrt_generate_params *params,
+                                                    mmrt_generate_result *result);
+
+/* The session's own conversation, for chat programs: appends the user turn parts[0 .. n_parts)
+ * (copied: texts, paths and in-memory data), generates the reply (streamed to params->on_token)
+ * and appends it as the assistant turn, whose text is exactly what on_token received (special
+ * tokens left out unless params->special). params->system becomes the conversation's system
+ * message on its first turn and is ignored afterwards. A call that fails leaves the conversation
+ * as it was (the user turn is not kept). With params->drop_old_turns, the turns dropped to fit
+ * the context are gone from the conversation. One thread per session. */
+MMRT_API mmrt_status mmrt_session_chat(mmrt_session *session, const mmrt_part *parts, size_t n_parts,
+                                       const mmrt_generate_params *params, mmrt_generate_result *result);
+
+/* The text of the last reply mmrt_session_chat or a generate call produced ("" if none), owned by
+ * the session: valid until the next call on it. One thread per session. */
+MMRT_API const char *mmrt_session_last_reply(const mmrt_session *session);
+
+/* Forgets the conversation and the KV cache: the next call starts anew. One thread per
+ * session. */
+MMRT_API void mmrt_session_reset(mmrt_session *session);
 
 /* Frees memory the library handed out (token arrays, text). NULL is a no-op. Thread-safe. */
 MMRT_API void mmrt_free(void *p);

@@ -13,6 +13,8 @@ typedef struct result {
 /* Runs `mmrt <args>` with stdin from /dev/null (args must be shell-quoted by the caller). Fails the
  * calling test on a setup error. */
 result run(const char *args);
+/* Runs `mmrt <args>` with input (NUL-terminated) on its stdin, through a file (not a terminal). */
+result run_input(const char *args, const char *input);
 void result_free(result *r);
 
 #endif
