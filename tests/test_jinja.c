@@ -13,9 +13,10 @@
 
 #define CASES MMRT_FIXTURES_DIR "/jinja/cases.json"
 
-/* Renders src with ctx; returns the status, *out (caller frees) on success. */
-static mmrt_status render(const char *src, const cJSON *ctx, const mmrt_jinja_options *opt, char **out,
-                          mmrt_error *err) {
+/* Renders src with ctx, or with the JSON text ctx_text when not NULL; returns the status, *out
+ * (caller frees) on success. */
+static mmrt_status render_ctx(const char *src, const cJSON *ctx, const char *ctx_text, const mmrt_jinja_options *opt,
+                              char **out, mmrt_error *err) {
     mmrt_jinja_template *t = NULL;
     *out = NULL;
     mmrt_status st = mmrt_jinja_parse(src, strlen(src), "case.jinja", &t, err);
@@ -23,9 +24,15 @@ static mmrt_status render(const char *src, const cJSON *ctx, const mmrt_jinja_op
         cr_assert_null(t);
         return st;
     }
-    st = mmrt_jinja_render(t, ctx, opt, out, err);
+    st = ctx_text ? mmrt_jinja_render_json(t, ctx_text, strlen(ctx_text), opt, out, err)
+                  : mmrt_jinja_render(t, ctx, opt, out, err);
     mmrt_jinja_template_free(t);
     return st;
+}
+
+static mmrt_status render(const char *src, const cJSON *ctx, const mmrt_jinja_options *opt, char **out,
+                          mmrt_error *err) {
+    return render_ctx(src, ctx, NULL, opt, out, err);
 }
 
 /* Prints where a and b first differ. */
@@ -45,7 +52,7 @@ Test(jinja, fixture_cases) {
     const cJSON *now = cJSON_GetObjectItemCaseSensitive(doc, "now");
     cr_assert(cJSON_IsArray(cases) && cJSON_IsNumber(now), "%s: no cases or now", CASES);
     mmrt_jinja_options opt = {.now = (int64_t)now->valuedouble};
-    int n = 0, failed = 0;
+    int n = 0, failed = 0, n_text = 0;
     const char *first_fail = NULL;
     const cJSON *c;
     cJSON_ArrayForEach(c, cases) {
@@ -53,9 +60,11 @@ Test(jinja, fixture_cases) {
         const char *src = cJSON_GetObjectItemCaseSensitive(c, "template")->valuestring;
         const cJSON *ctx = cJSON_GetObjectItemCaseSensitive(c, "context");
         const cJSON *expected = cJSON_GetObjectItemCaseSensitive(c, "expected");
+        const cJSON *text = cJSON_GetObjectItemCaseSensitive(c, "context_json");
         char *out = NULL;
         err = (mmrt_error){0};
-        mmrt_status st = render(src, ctx ? ctx : dflt, &opt, &out, &err);
+        mmrt_status st = render_ctx(src, ctx ? ctx : dflt, cJSON_IsString(text) ? text->valuestring : NULL, &opt, &out, &err);
+        n_text += cJSON_IsString(text);
         n++;
         bool ok;
         if (cJSON_IsString(expected)) {
@@ -75,6 +84,7 @@ Test(jinja, fixture_cases) {
         free(out);
     }
     cr_assert_gt(n, 100, "only %d cases in %s", n, CASES);
+    cr_assert_gt(n_text, 0, "no case renders from JSON text in %s", CASES);
     cr_expect_eq(failed, 0, "%d of %d jinja cases differ from jinja2 (first: %s)", failed, n, first_fail);
     cJSON_Delete(doc);
 }
@@ -150,6 +160,54 @@ Test(jinja, long_chains) {
         cr_assert(strstr(err.msg, "max_depth"), "chain %zu: %s", k, err.msg);
         free(src);
     }
+}
+
+/* mmrt_jinja_render_json reads the context as json.loads does and refuses what it refuses. */
+Test(jinja, context_from_json_text) {
+    static const struct {
+        const char *json, *needle;
+    } bad[] = {
+        {"[1, 2]", "expected a JSON object at byte 0"},
+        {"{\"a\": 1,}", "expected a string key at byte 8"},
+        {"{\"a\": 01}", "expected ',' or '}' at byte 7"},
+        {"{\"a\": 123456789012345678901}", "integer beyond 64 bits"},
+        {"{\"a\": \"x\ty\"}", "control character in a string"},
+        {"{\"a\": \"\\q\"}", "invalid escape"},
+        {"{\"a\": 1} x", "unexpected data after the object at byte 9"},
+        {"{\"a\": \"\xff\"}", "not valid UTF-8"},
+        {"{\"a\": tru}", "unexpected character at byte 6"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *out = NULL;
+        mmrt_error err = {0};
+        mmrt_status st = render_ctx("{{ a }}", NULL, bad[i].json, NULL, &out, &err);
+        cr_expect_eq(st, MMRT_ERR_BAD_FORMAT, "context %zu: status %d (%s)", i, st, err.msg);
+        cr_expect(strstr(err.msg, bad[i].needle) && strstr(err.msg, "case.jinja: render context"),
+                  "context %zu: \"%s\" lacks \"%s\"", i, err.msg, bad[i].needle);
+        cr_expect_null(out);
+    }
+    /* deep nesting is refused, not a stack overflow */
+    size_t depth = 5000;
+    char *deep = malloc(2 * depth + 16);
+    cr_assert_not_null(deep);
+    char *p = stpcpy(deep, "{\"a\": ");
+    for (size_t i = 0; i < depth; i++) *p++ = '[';
+    for (size_t i = 0; i < depth; i++) *p++ = ']';
+    strcpy(p, "}");
+    char *out = NULL;
+    mmrt_error err = {0};
+    cr_expect_eq(render_ctx("{{ a }}", NULL, deep, NULL, &out, &err), MMRT_ERR_BAD_FORMAT, "%s", err.msg);
+    cr_expect(strstr(err.msg, "nested more than 1000 levels"), "%s", err.msg);
+    free(deep);
+    /* the same context through cJSON loses the float: documented */
+    cJSON *c = cJSON_Parse("{\"a\": 1.0}");
+    cr_assert_eq(render_ctx("{{ a }}", c, NULL, NULL, &out, &err), MMRT_OK, "%s", err.msg);
+    cr_expect_str_eq(out, "1");
+    free(out);
+    cr_assert_eq(render_ctx("{{ a }}", NULL, "{\"a\": 1.0}", NULL, &out, &err), MMRT_OK, "%s", err.msg);
+    cr_expect_str_eq(out, "1.0");
+    free(out);
+    cJSON_Delete(c);
 }
 
 Test(jinja, max_depth_macro_recursion) {

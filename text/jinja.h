@@ -17,8 +17,9 @@
  *
  * Values follow Python: {{ }} prints str() of the value (True, None, 1.0, ['a', 'b']), integer
  * division and modulo floor, strings index and measure by code point, dicts keep insertion order.
- * The context is a JSON object: JSON numbers that hold an exact integer below 2^53 become Python
- * ints, others floats (so a JSON 1.0 reads as 1; Python would keep 1.0). Integers are 64-bit: a
+ * The context is a JSON object, as a cJSON tree (numbers that hold an exact integer below 2^53
+ * become Python ints, others floats: a JSON 1.0 reads as 1) or as JSON text (read exactly as
+ * json.loads does). Integers are 64-bit: a
  * result that overflows is an error, not a big integer. upper/lower/title/capitalize map ASCII,
  * Latin-1, Latin Extended-A, Greek and Cyrillic letters (ß -> SS, final sigma). Undefined names
  * behave as jinja2's default Undefined (print as nothing, falsy, iterate as empty; attribute
@@ -73,8 +74,16 @@ typedef struct mmrt_jinja_options {
 } mmrt_jinja_options;
 
 /* Renders t with the variables of `context` (a JSON object, or NULL for none) into *out
- * (malloc'ed, NUL-terminated; caller frees; NULL on failure). opt NULL means all defaults. */
+ * (malloc'ed, NUL-terminated; caller frees; NULL on failure). opt NULL means all defaults.
+ * cJSON keeps numbers as doubles, so an integral JSON float (1.0) reads as the int 1 here. */
 mmrt_status mmrt_jinja_render(const mmrt_jinja_template *t, const cJSON *context,
                               const mmrt_jinja_options *opt, char **out, mmrt_error *err);
+
+/* The same with the context given as JSON text (json[0..len), one object; NULL for none), read
+ * exactly as Python's json.loads reads it: 1.0 stays a float, 1 an int (integers beyond 64 bits
+ * are refused), NaN/Infinity are accepted. Prefer it when the context arrives as JSON. A bad
+ * context is MMRT_ERR_BAD_FORMAT naming the byte offset. */
+mmrt_status mmrt_jinja_render_json(const mmrt_jinja_template *t, const char *json, size_t len,
+                                   const mmrt_jinja_options *opt, char **out, mmrt_error *err);
 
 #endif

@@ -509,12 +509,27 @@ mmrt_status mmrt_jinja_parse(const char *src, size_t len, const char *source_nam
     return MMRT_OK;
 }
 
-mmrt_status mmrt_jinja_render(const mmrt_jinja_template *t, const cJSON *context, const mmrt_jinja_options *opt,
-                              char **out, mmrt_error *err) {
+/* Builds the context dict from src (NULL: none) into *out; -1 with r->err set on failure. */
+typedef int (*context_fn)(jj_render *r, const void *src, size_t len, jj_value *out);
+
+static int context_from_cjson(jj_render *r, const void *src, size_t len, jj_value *out) {
+    (void)len;
+    const cJSON *c = src;
+    if (!cJSON_IsObject(c))
+        return mmrt_error_set(r->err, MMRT_ERR_INVALID_ARG, "%s: the render context must be a JSON object", r->t->name), -1;
+    return jj_from_json(r, c, out, 0);
+}
+
+static int context_from_text(jj_render *r, const void *src, size_t len, jj_value *out) {
+    return jj_parse_json_text(r, src, len, out);
+}
+
+static mmrt_status render_with(const mmrt_jinja_template *t, context_fn build, const void *src, size_t len,
+                               const mmrt_jinja_options *opt, char **out, mmrt_error *err) {
     if (!out || !t) return mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "mmrt_jinja_render: template or out is NULL");
     *out = NULL;
     mmrt_jinja_options o = opt ? *opt : (mmrt_jinja_options){0};
-    mmrt_error local;
+    mmrt_error local = {0};
     jj_render r = {.t = t, .err = err ? err : &local};
     r.max_steps = o.max_steps > 0 ? o.max_steps : 10 * 1000 * 1000;
     r.max_depth = o.max_depth > 0 ? (o.max_depth < 1000 ? o.max_depth : 1000) : 200;
@@ -522,16 +537,12 @@ mmrt_status mmrt_jinja_render(const mmrt_jinja_template *t, const cJSON *context
     r.pool.limit = o.max_memory > 0 ? o.max_memory : (size_t)512 << 20;
     r.now = o.now != 0 ? o.now : (int64_t)time(NULL);
     r.line = r.col = 1;
-    if (context && !cJSON_IsObject(context)) {
-        mmrt_error_set(r.err, MMRT_ERR_INVALID_ARG, "%s: the render context must be a JSON object", t->name);
-        return r.err->status;
-    }
     jj_value ctx;
     jj_buf buf = {0};
     r.out = &buf;
     int rc = 0;
-    if (context) {
-        rc = jj_from_json(&r, context, &ctx, 0);
+    if (src) {
+        rc = build(&r, src, len, &ctx);
         if (!rc) r.ctx = ctx.u.d;
     }
     jj_frame *root = rc ? NULL : frame_new(&r, NULL, &t->stores);
@@ -550,4 +561,14 @@ mmrt_status mmrt_jinja_render(const mmrt_jinja_template *t, const cJSON *context
     }
     jj_pool_free(&r.pool);
     return st;
+}
+
+mmrt_status mmrt_jinja_render(const mmrt_jinja_template *t, const cJSON *context, const mmrt_jinja_options *opt,
+                              char **out, mmrt_error *err) {
+    return render_with(t, context_from_cjson, context, 0, opt, out, err);
+}
+
+mmrt_status mmrt_jinja_render_json(const mmrt_jinja_template *t, const char *json, size_t len,
+                                   const mmrt_jinja_options *opt, char **out, mmrt_error *err) {
+    return render_with(t, context_from_text, json, len, opt, out, err);
 }

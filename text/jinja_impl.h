@@ -6,6 +6,7 @@
  *   jinja_value.c   Python values: conversion from cJSON, truth, equality, order, str(), repr()
  *   jinja_dict.c    ordered dicts with a hash index
  *   jinja_json.c    tojson (Python's json.dumps)
+ *   jinja_ctx_json.c  render contexts from JSON text (Python's json.loads)
  *   jinja_eval.c    statements and expressions
  *   jinja_ops.c     arithmetic, attribute and item access, slicing
  *   jinja_filters.c filters and tests
@@ -340,6 +341,10 @@ int jj_dict_set(jj_render *r, jj_dict *d, jj_value k, jj_value v);
 jj_value *jj_dict_get(const jj_dict *d, const jj_value *k);
 jj_value *jj_dict_get_s(const jj_dict *d, const char *key, size_t n);
 
+/* JSON text (a whole object) as Python's json.loads reads it, into a dict value: integers stay
+ * ints (beyond 64 bits: an error), numbers with a fraction or exponent are floats, NaN and
+ * Infinity are accepted, duplicate keys keep the last value (jinja_ctx_json.c). */
+int jj_parse_json_text(jj_render *r, const char *s, size_t n, jj_value *out);
 /* A JSON value as a Python value (strings repaired to valid UTF-8). -1 on OOM/limits. */
 int jj_from_json(jj_render *r, const cJSON *j, jj_value *out, int depth);
 

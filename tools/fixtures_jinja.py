@@ -6,7 +6,8 @@ tests/fixtures/jinja/cases.json
   {"versions": {...}, "now": <unix seconds>, "default_context": {...},
    "cases": [{"name", "template", "context"?, "expected"} or {"name", "template", "context"?, "error": true,
               "message": <jinja2's message>}]}
-  A case without "context" renders with default_context.
+  A case without "context" renders with default_context; one with "context_json" (text) renders with
+  that context read by json.loads (the C side passes it to mmrt_jinja_render_json).
 
 strftime_now reads datetime.now(); this script replaces chat_template_utils.datetime by a class whose now()
 returns the fixed UTC time NOW (as a naive datetime), and the C side renders with options.now = NOW.
@@ -329,6 +330,17 @@ c("ctx_empty", "{{ x | default('none given') }}", {})
 c("ctx_nested_unicode", "{{ a.b }} {{ a.b | length }} {{ a.b[0] }} {{ a.b | tojson }}", {"a": {"b": "ñ中😀"}})
 
 
+# Contexts given as JSON text (mmrt_jinja_render_json): read with json.loads, so floats stay floats.
+CTX_TEXT = ('{"x": 1.0, "y": [2.0, 3, -0.0, 1e16, 1.5e-7, 10E2], "z": {"a": 1.0, "b": [1, 2.50]}, "n": NaN, '
+            '"i": -Infinity, "big": 9007199254740993, "s": "\\ud83d\\ude00 \\u00e9 \\"q\\" \\\\ \\/ \\t", '
+            '"dup": 1, "dup": 2, "e": {}, "l": [], "t": true, "no": null}')
+TEXT_CASES = [
+    ("text_ctx_floats", "{{ x }} {{ y }} {{ z }} {{ n }} {{ i }} {{ big }} {{ x|tojson }} {{ y|tojson }} {{ z|tojson(indent=1) }}"),
+    ("text_ctx_strings", "{{ s }}|{{ s|tojson }}|{{ s|length }}|{{ dup }}|{{ e }}{{ l }}{{ t }}{{ no }}|{{ x is float }} {{ big is integer }}"),
+    ("text_ctx_arith", "{{ x + 1 }} {{ x * 3 }} {{ (x|int) + 1 }} {{ y[0] // 2 }} {{ y[1] / 2 }} {{ big + 1 }}"),
+]
+
+
 def render(template, ctx):
     try:
         return {"expected": ctu._compile_jinja_template(template).render(**ctx)}
@@ -344,6 +356,10 @@ def main():
         if ctx is not CTX:
             case["context"] = ctx
         case.update(render(template, ctx))
+        cases.append(case)
+    for name, template in TEXT_CASES:
+        case = {"name": name, "template": template, "context_json": CTX_TEXT}
+        case.update(render(template, json.loads(CTX_TEXT)))
         cases.append(case)
     names = [x["name"] for x in cases]
     assert len(names) == len(set(names)), "duplicate case names"

@@ -39,7 +39,7 @@ mkdir -p "$out/obj" "$out/logs"
 lib_sources=(core/error.c core/log.c core/fsutil.c core/json.c core/tensor.c core/safetensors.c
   fusion/llm_config.c text/added_tokens.c text/bpe.c text/detok.c text/hashmap.c
   text/pretokenize.c text/regex.c text/tokenizer.c text/utf8.c
-  text/jinja_dict.c text/jinja_eval.c text/jinja_filters.c text/jinja_json.c text/jinja_lex.c text/jinja_methods.c text/jinja_ops.c text/jinja_parse.c text/jinja_parse_expr.c text/jinja_pool.c text/jinja_printf.c text/jinja_value.c
+  text/jinja_ctx_json.c text/jinja_dict.c text/jinja_eval.c text/jinja_filters.c text/jinja_json.c text/jinja_lex.c text/jinja_methods.c text/jinja_ops.c text/jinja_parse.c text/jinja_parse_expr.c text/jinja_pool.c text/jinja_printf.c text/jinja_value.c
   vision/exif.c vision/image.c vision/image_jpeg.c vision/image_png.c vision/image_webp.c
   vision/resize.c
   vision/smolvlm_preprocess.c)

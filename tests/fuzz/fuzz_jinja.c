@@ -2,9 +2,10 @@
  *
  * The input is a template, optionally followed by a NUL byte and a JSON context object (without
  * one a fixed chat-like context is used). The template is parsed; a parsed template is rendered
- * twice under small limits, which must give the same result both times: either text (NUL-free
- * past its end, as long as strlen says) or a status with a message. Failures must be clean: no
- * crash, leak or sanitizer report on any input, including deep nesting and endless loops.
+ * twice under small limits, which must give the same result both times: either text or a status
+ * with a message. The context text is also rendered through mmrt_jinja_render_json (its own
+ * JSON reader). Failures must be clean: no crash, leak or sanitizer report on any input,
+ * including deep nesting and endless loops.
  */
 #include "fuzz_common.h"
 
@@ -19,13 +20,14 @@ static const char DEFAULT_CONTEXT[] =
     "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":{}}}],"
     "\"add_generation_prompt\":true,\"bos_token\":\"<s>\",\"eos_token\":\"</s>\",\"n\":3,\"s\":\"h\xc3\xa9llo\"}";
 
+static const mmrt_jinja_options OPT = {.max_steps = 200000, .max_depth = 64, .max_output = 1 << 20,
+                                       .max_memory = 64 << 20, .now = 1700000000};
+
 static void render_once(const mmrt_jinja_template *t, const cJSON *ctx, char **out, mmrt_status *st,
                         mmrt_error *err) {
-    mmrt_jinja_options opt = {.max_steps = 200000, .max_depth = 64, .max_output = 1 << 20,
-                              .max_memory = 64 << 20, .now = 1700000000};
     *out = (char *)1;
     *err = (mmrt_error){0};
-    *st = mmrt_jinja_render(t, ctx, &opt, out, err);
+    *st = mmrt_jinja_render(t, ctx, &OPT, out, err);
     fuzz_note("mmrt_jinja_render", *st, err);
     if (*st != MMRT_OK) {
         fuzz_check_error(*st, err);
@@ -68,6 +70,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     else FUZZ_CHECK(strcmp(ea.msg, eb.msg) == 0);
     free(a);
     free(b);
+    if (nul) { /* the context as text: clean success or failure, whatever the bytes */
+        char *c = (char *)1;
+        err = (mmrt_error){0};
+        st = mmrt_jinja_render_json(t, nul + 1, size - tlen - 1, &OPT, &c, &err);
+        fuzz_note("mmrt_jinja_render_json", st, &err);
+        if (st != MMRT_OK) {
+            fuzz_check_error(st, &err);
+            FUZZ_CHECK(c == NULL);
+        }
+        free(st == MMRT_OK ? c : NULL);
+    }
     mmrt_jinja_template_free(t);
     cJSON_Delete(ctx);
     return 0;
