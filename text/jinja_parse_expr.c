@@ -488,27 +488,19 @@ static jj_node *parse_not(parser *p) {
     return n;
 }
 
-static jj_node *parse_and(parser *p) {
-    jj_node *l = parse_not(p);
-    while (l && is_name(cur(p), "and")) {
+/* `a and b` (or_level false) and `a or b` (true): left-associative, `and` binding tighter. */
+static jj_node *parse_logic(parser *p, bool or_level) {
+    jj_node *l = or_level ? parse_logic(p, false) : parse_not(p);
+    while (l && is_name(cur(p), or_level ? "or" : "and")) {
         const jj_tok *at = cur(p);
         p->pos++;
-        jj_node *r = parse_not(p);
-        l = r ? binop(p, at, JE_AND, 0, l, r) : NULL;
+        jj_node *r = or_level ? parse_logic(p, false) : parse_not(p);
+        l = r ? binop(p, at, or_level ? JE_OR : JE_AND, 0, l, r) : NULL;
     }
     return l;
 }
 
-static jj_node *parse_or(parser *p) {
-    jj_node *l = parse_and(p);
-    while (l && is_name(cur(p), "or")) {
-        const jj_tok *at = cur(p);
-        p->pos++;
-        jj_node *r = parse_and(p);
-        l = r ? binop(p, at, JE_OR, 0, l, r) : NULL;
-    }
-    return l;
-}
+static jj_node *parse_or(parser *p) { return parse_logic(p, true); }
 
 jj_node *jjp_parse_expression(parser *p, bool with_condexpr) {
     if (jjp_enter(p)) return NULL;
