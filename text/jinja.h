@@ -5,8 +5,8 @@
  * lstrip_blocks, the loopcontrols extension ({% break %}, {% continue %}), the {% generation %}
  * block (its body is rendered, in a scope of its own), a `tojson` filter that does not escape HTML
  * (json.dumps(x, ensure_ascii=False, indent=, separators=, sort_keys=)), and the globals
- * raise_exception(msg), strftime_now(fmt), namespace(...), dict(...), range(...) (at most 100000
- * items, as the sandbox allows).
+ * raise_exception(msg), strftime_now(fmt), namespace(...), dict(...), joiner(sep), cycler(...),
+ * range(...) (at most 100000 items, as the sandbox allows).
  *
  *     mmrt_jinja_template *t = NULL;
  *     if (mmrt_jinja_parse(src, strlen(src), "chat_template.jinja", &t, &err) != MMRT_OK) ...
@@ -33,7 +33,7 @@
  * Not supported (a parse error naming the tag or filter): template inheritance and inclusion
  * (extends, block, include, import, from), call blocks, `with` and autoescape tags, recursive loops,
  * star-arguments (*args, **kwargs) in calls, and filters outside the documented set (see
- * jinja_filters.c). Macros have no `caller`; the globals cycler, joiner and lipsum do not exist.
+ * jinja_filters.c). Macros have no `caller`; the global lipsum does not exist.
  *
  * Errors name the source, line and column: "chat_template.jinja:3:14: unknown filter 'foo'".
  * Syntax errors are MMRT_ERR_BAD_FORMAT; unsupported constructs MMRT_ERR_UNSUPPORTED; errors

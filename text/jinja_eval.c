@@ -30,7 +30,8 @@ static int set_var(jj_render *r, jj_frame *f, const char *name, jj_value v) {
     return 0;
 }
 
-static const char *const FUNC_NAMES[JF_COUNT] = {"range", "namespace", "dict", "raise_exception", "strftime_now"};
+static const char *const FUNC_NAMES[JF_COUNT] = {"range", "namespace", "dict", "raise_exception", "strftime_now",
+                                                 "joiner", "cycler"};
 
 int jj_lookup(jj_render *r, jj_frame *f, const char *name, jj_value *out) {
     for (jj_frame *g = f; g; g = g->parent) {
@@ -171,6 +172,17 @@ int jj_call_value(jj_render *r, const jj_value *callee, const jj_value *args, in
     case JV_MACRO: return call_macro(r, (const macro_value *)callee->u.macro, args, n_args, kw, kwv, n_kw, out);
     case JV_FUNC: return jj_call_func(r, callee->u.func, args, n_args, kw, kwv, n_kw, out);
     case JV_METHOD: return jj_call_method(r, callee->u.m, args, n_args, kw, kwv, n_kw, out);
+    case JV_HELPER:
+        if (!callee->u.helper->cycler) { /* joiner() */
+            jj_helper *h = callee->u.helper;
+            if (!h->used) {
+                h->used = true;
+                return jj_make_str(r, "", 0, out);
+            }
+            *out = h->sep;
+            return 0;
+        }
+        return jj_fail(r, MMRT_ERR_BAD_FORMAT, "'Cycler' object is not callable");
     case JV_UNDEF: return jj_undef_fail(r, callee);
     default: return jj_fail(r, MMRT_ERR_BAD_FORMAT, "'%s' object is not callable", jj_type_name(callee));
     }

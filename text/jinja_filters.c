@@ -61,7 +61,8 @@ static int test_apply(jj_render *r, const char *name, const jj_value *v, const j
     else if (!strcmp(name, "true")) *ok = v->t == JV_BOOL && v->u.b;
     else if (!strcmp(name, "false")) *ok = v->t == JV_BOOL && !v->u.b;
     else if (!strcmp(name, "callable")) /* Undefined has __call__ (which raises) */
-        *ok = v->t == JV_MACRO || v->t == JV_FUNC || v->t == JV_METHOD || v->t == JV_UNDEF;
+        *ok = v->t == JV_MACRO || v->t == JV_FUNC || v->t == JV_METHOD || v->t == JV_UNDEF ||
+              (v->t == JV_HELPER && !v->u.helper->cycler);
     else if (!strcmp(name, "escaped")) *ok = v->t == JV_STR && v->safe;
     else if (!strcmp(name, "lower") || !strcmp(name, "upper")) {
         jj_value s;

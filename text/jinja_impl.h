@@ -85,6 +85,7 @@ typedef enum jj_type {
     JV_FUNC,   /* a global function (range, namespace, ...) */
     JV_METHOD, /* a bound method: u.m */
     JV_LOOP,
+    JV_HELPER, /* a joiner or cycler object: u.helper */
 } jj_type;
 
 /* Lists that stand for Python iterables other than lists. A generator (what jinja2's generator
@@ -125,6 +126,7 @@ typedef struct jj_value {
         int func; /* JV_FUNC: jj_func_id */
         struct jj_method *m;
         struct jj_loop *loop;
+        struct jj_helper *helper;
     } u;
 } jj_value;
 
@@ -154,12 +156,24 @@ typedef struct jj_loop {
     jj_value last_changed; /* loop.changed(...)'s previous arguments (a tuple), JV_UNDEF before */
 } jj_loop;
 
+/* jinja2's joiner(sep) (a callable: "" the first time, sep after) and cycler(*items) (.next(),
+ * .current, .reset()); they keep state across calls within one render. */
+typedef struct jj_helper {
+    bool cycler;
+    bool used;         /* joiner: called before */
+    jj_value sep;      /* joiner */
+    const jj_list *items; /* cycler */
+    size_t pos;        /* cycler: index of .current */
+} jj_helper;
+
 typedef enum jj_func_id {
     JF_RANGE,
     JF_NAMESPACE,
     JF_DICT,
     JF_RAISE,
     JF_STRFTIME,
+    JF_JOINER,
+    JF_CYCLER,
     JF_COUNT,
 } jj_func_id;
 

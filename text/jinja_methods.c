@@ -381,6 +381,17 @@ int jj_call_method(jj_render *r, const jj_method *m, const jj_value *args, int n
     jj_args a = {args, n_args, kw, kwv, n_kw};
     const jj_value *self = &m->self, *a0 = jj_arg(&a, 0, NULL);
     if (self->t == JV_STR) return str_method(r, self->u.s, m->name, &a, out);
+    if (self->t == JV_HELPER) { /* cycler.next() / cycler.reset() */
+        jj_helper *h = self->u.helper;
+        if (!strcmp(m->name, "reset")) {
+            h->pos = 0;
+            *out = jj_none();
+            return 0;
+        }
+        *out = h->items->v[h->pos];
+        h->pos = (h->pos + 1) % h->items->n;
+        return 0;
+    }
     if (self->t == JV_LOOP && !strcmp(m->name, "changed")) { /* true when the arguments differ from last time */
         jj_value now;
         jj_list *l = jj_list_new(r, (size_t)n_args, JV_TUPLE, &now);
@@ -513,6 +524,27 @@ int jj_call_func(jj_render *r, int func, const jj_value *args, int n_args, const
         jj_value msg = jj_none();
         if (n_args > 0 && jj_to_str(r, &args[0], &msg)) return -1;
         return jj_fail(r, MMRT_ERR_BAD_FORMAT, "raise_exception: %s", n_args > 0 ? msg.u.s->s : "");
+    }
+    case JF_JOINER:
+    case JF_CYCLER: {
+        jj_helper *h = jj_alloc(&r->pool, sizeof *h);
+        if (!h) return jj_oom(r);
+        h->cycler = func == JF_CYCLER;
+        if (h->cycler) {
+            if (n_args == 0) return jj_fail(r, MMRT_ERR_BAD_FORMAT, "at least one item has to be provided");
+            jj_value lv;
+            jj_list *l = jj_list_new(r, (size_t)n_args, JV_LIST, &lv);
+            if (!l) return -1;
+            for (int i = 0; i < n_args; i++) l->v[i] = args[i];
+            h->items = l;
+        } else {
+            const jj_value *sep = jj_arg(&a, 0, "sep");
+            if (sep) h->sep = *sep;
+            else if (jj_make_str(r, ", ", 2, &h->sep)) return -1;
+        }
+        *out = (jj_value){.t = JV_HELPER};
+        out->u.helper = h;
+        return 0;
     }
     case JF_STRFTIME: {
         if (n_args != 1 || args[0].t != JV_STR) return jj_fail(r, MMRT_ERR_BAD_FORMAT, "strftime_now expects a format string");

@@ -228,6 +228,14 @@ static int loop_attr(jj_render *r, const jj_loop *lp, const char *name, jj_value
 int jj_getattr(jj_render *r, const jj_value *obj, const char *name, size_t len, jj_value *out) {
     if (obj->t == JV_UNDEF) return jj_undef_fail(r, obj);
     if (obj->t == JV_LOOP) return loop_attr(r, obj->u.loop, name, out);
+    if (obj->t == JV_HELPER && obj->u.helper->cycler) {
+        const jj_helper *h = obj->u.helper;
+        if (!strcmp(name, "current")) {
+            *out = h->items->v[h->pos];
+            return 0;
+        }
+        if (!strcmp(name, "next") || !strcmp(name, "reset")) return method(r, obj, name, strlen(name), out);
+    }
     bool unsafe = false;
     if (jj_has_method(obj, name, len, &unsafe)) {
         if (unsafe)

@@ -190,6 +190,7 @@ static bool equal_rec(const jj_value *a, const jj_value *b, int depth, int64_t *
     case JV_FUNC: return a->u.func == b->u.func;
     case JV_METHOD: return a->u.m == b->u.m;
     case JV_LOOP: return a->u.loop == b->u.loop;
+    case JV_HELPER: return a->u.helper == b->u.helper;
     default: return false;
     }
 }
@@ -198,7 +199,8 @@ const char *jj_type_name(const jj_value *v) {
     static const char *const iters[] = {"list", "generator", "dict_keys", "dict_values", "dict_items"};
     if (v->t == JV_LIST && v->iter) return iters[v->iter < 5 ? v->iter : 1];
     static const char *const names[] = {"Undefined", "NoneType", "bool", "int", "float", "str", "list",
-                                        "tuple", "dict", "Namespace", "Macro", "function", "method", "LoopContext"};
+                                        "tuple", "dict", "Namespace", "Macro", "function", "method", "LoopContext",
+                                        "Helper"};
     return v->t < sizeof names / sizeof names[0] ? names[v->t] : "object";
 }
 

@@ -232,6 +232,7 @@ c("err_macro_extra_arg", "{% macro n(a) %}{{ a }}{% endmacro %}{{ n(1, 2) }}")
 c("filter_block", "{% filter upper %}abc {{ 'def' }}{% endfilter %}")
 c("filter_block_chain", "{% filter replace('a', 'o') | upper %}banana{% endfilter %}")
 c("dict_global", "{{ dict(a=1, b='x') }} {{ dict([['k', 'v']]) }}")
+c("joiner_cycler", "{% set pipe = joiner(' | ') %}{% for x in xs %}{{ pipe() }}{{ x }}{% endfor %} {% set j = joiner() %}{{ j() }}{{ j() }}{{ j() }} {% set c = cycler('a', 'b', 'c') %}{{ c.next() }}{{ c.next() }}{{ c.current }}{{ c.next() }}{{ c.next() }}{% set _ = c.reset() %}{{ c.current }} {{ pipe is callable }}")
 c("strftime", "{{ strftime_now('%Y-%m-%d %H:%M') }} {{ strftime_now('%d %B %Y') }} {{ strftime_now('%A %j') }}")
 # --- tests ---------------------------------------------------------------------------------------------
 c("tests_types", "{{ n is number }} {{ f is number }} {{ t is number }} {{ n is integer }} {{ f is integer }} {{ t is integer }} {{ f is float }} {{ s is string }} {{ n is string }} {{ d is mapping }} {{ xs is mapping }} {{ xs is iterable }} {{ n is iterable }} {{ s is sequence }} {{ d is sequence }} {{ n is sequence }}")
