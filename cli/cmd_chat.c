@@ -95,10 +95,11 @@ static void report_json(const chat *ch, const mmrt_generate_result *r) {
     printf("{\"turn\": %d, \"text\": ", ch->turn);
     cli_json_string(stdout, text, strlen(text));
     printf(", \"n_prompt_tokens\": %d, \"n_cached_tokens\": %d, \"n_prefilled\": %d, \"n_generated\": %d, "
-           "\"n_images\": %d, \"n_dropped_turns\": %d, \"stop_reason\": \"%s\", \"prefill_ms\": %.3f, "
-           "\"decode_ms\": %.3f}\n",
+           "\"n_images\": %d, \"n_dropped_turns\": %d, \"stop_reason\": \"%s\", \"image_encode_ms\": %.3f, "
+           "\"prefill_ms\": %.3f, \"decode_ms\": %.3f}\n",
            r->n_prompt_tokens, r->n_cached_tokens, r->n_prompt_tokens - r->n_cached_tokens, r->n_generated,
-           r->n_images, r->n_dropped_turns, cli_stop_name(r->stop_reason), r->prefill_ms, r->decode_ms);
+           r->n_images, r->n_dropped_turns, cli_stop_name(r->stop_reason), r->image_encode_ms, r->prefill_ms,
+           r->decode_ms);
 }
 
 static void user_turn(chat *ch, const char *text) {

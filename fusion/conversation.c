@@ -53,8 +53,7 @@ static bool part_copy(mmrt_part *dst, const mmrt_part *src) {
     }
     if (n) memcpy(data, src->data, n);
     dst->text = text;
-    dst->data = n ? data : src->data; /* data without a size (refused later) stays as given */
-    if (!n) dst->data = NULL;
+    dst->data = data; /* NULL for data of no size: the part is refused then as it would be anyway */
     return true;
 }
 
@@ -86,6 +85,7 @@ mmrt_status mmrt_conversation_add(mmrt_conversation *c, const char *role, const 
 }
 
 void mmrt_conversation_remove(mmrt_conversation *c, size_t first, size_t end) {
+    if (first == end) return;
     for (size_t i = first; i < end; i++) message_free(&c->msgs[i]);
     memmove(c->msgs + first, c->msgs + end, (c->n - end) * sizeof *c->msgs);
     c->n -= end - first;
@@ -154,8 +154,10 @@ mmrt_status mmrt_session_chat(mmrt_session *s, const mmrt_part *parts, size_t n_
     p.system = NULL; /* it is the conversation's first message now */
     mmrt_prompt_in in = {.msgs = c->msgs, .n_msgs = c->n};
     if (st == MMRT_OK) st = mmrt_session_run(s, &in, &p, &r);
-    if (st == MMRT_OK) { /* the reply as printed becomes the assistant turn */
-        mmrt_part reply = mmrt_text_part(s->reply ? s->reply : "");
+    if (st == MMRT_OK && p.max_tokens == 0) { /* checked, nothing generated: no turn */
+        mmrt_conversation_remove(c, n0, c->n);
+    } else if (st == MMRT_OK) { /* the reply as printed becomes the assistant turn */
+        mmrt_part reply = mmrt_text_part(s->reply.s ? s->reply.s : "");
         size_t first, end;
         for (int32_t i = 0; i < r.n_dropped_turns && mmrt_messages_oldest_turn(c->msgs, c->n, &first, &end); i++)
             mmrt_conversation_remove(c, first, end);
@@ -167,14 +169,14 @@ mmrt_status mmrt_session_chat(mmrt_session *s, const mmrt_part *parts, size_t n_
     return mmrt_session_fail(s, st);
 }
 
-const char *mmrt_session_last_reply(const mmrt_session *s) { return s && s->reply ? s->reply : ""; }
+const char *mmrt_session_last_reply(const mmrt_session *s) { return s && s->reply.s ? s->reply.s : ""; }
 
 void mmrt_session_reset(mmrt_session *s) {
     if (!s) return;
     mmrt_conversation_free(&s->conv);
     mmrt_kv_prefix_clear(&s->cache);
     s->state.n_past = 0;
-    s->n_reply = 0;
-    if (s->reply) s->reply[0] = '\0';
+    s->reply.len = 0;
+    if (s->reply.s) s->reply.s[0] = '\0';
     mmrt_error_clear(&s->err);
 }

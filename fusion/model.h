@@ -4,6 +4,7 @@
 
 #include "core/backend.h"
 #include "core/safetensors.h"
+#include "core/strbuf.h"
 #include "fusion/llama.h"
 #include "fusion/sampling.h"
 #include "fusion/conversation.h"
@@ -36,8 +37,7 @@ struct mmrt_session {
     float *logits;        /* (n_vocab) */
     mmrt_kv_prefix cache; /* what the KV cache holds (cache.n == state.n_past after a run) */
     mmrt_conversation conv; /* mmrt_session_chat's conversation */
-    char *reply;          /* the last reply's text as on_token received it, NUL-terminated */
-    size_t n_reply, cap_reply;
+    mmrt_strbuf reply;    /* the last reply's text as on_token received it */
 };
 
 /* The prompt of a generate call: one user turn of parts (with params->system, params->raw), or a

@@ -90,7 +90,7 @@ void mmrt_session_free(mmrt_session *s) {
     if (!s) return;
     mmrt_kv_prefix_free(&s->cache);
     mmrt_conversation_free(&s->conv);
-    free(s->reply);
+    mmrt_strbuf_free(&s->reply);
     mmrt_llm_state_free(&s->state);
     mmrt_backend_free(s->be);
     free(s->logits);
@@ -226,24 +226,6 @@ typedef struct gen_loop {
     size_t n_segments;
 } gen_loop;
 
-/* Appends what on_token receives to the session's reply text; false when out of memory. */
-static bool reply_append(mmrt_session *s, const char *text, size_t n) {
-    if (s->n_reply + n + 1 > s->cap_reply) {
-        size_t cap = (s->n_reply + n + 1) * 2;
-        char *p = realloc(s->reply, cap);
-        if (!p) {
-            mmrt_error_oom(&s->err, cap, "reply text");
-            return false;
-        }
-        s->reply = p;
-        s->cap_reply = cap;
-    }
-    memcpy(s->reply + s->n_reply, text, n);
-    s->n_reply += n;
-    s->reply[s->n_reply] = '\0';
-    return true;
-}
-
 /* Passes text through the stop filter to the callback; true when generation must end. */
 static bool deliver(gen_loop *g, const char *piece, size_t len, int32_t tok) {
     const char *emit;
@@ -255,7 +237,7 @@ static bool deliver(gen_loop *g, const char *piece, size_t len, int32_t tok) {
         return true;
     }
     if (stop) g->r->stop_reason = MMRT_STOP_STRING;
-    if (!reply_append(g->s, emit, n_emit)) return true;
+    if (mmrt_strbuf_append(&g->s->reply, emit, n_emit, &g->s->err) != MMRT_OK) return true;
     if (g->p->on_token && (n_emit > 0 || !stop) && g->p->on_token(emit, n_emit, tok, g->p->user) != 0) {
         if (!stop) g->r->stop_reason = MMRT_STOP_CALLBACK;
         stop = true;
@@ -605,8 +587,8 @@ mmrt_status mmrt_session_run(mmrt_session *s, const mmrt_prompt_in *in, const mm
     mmrt_generate_params p;
     mmrt_generate_result r = {.size = sizeof r};
     gen_loop g = {.s = s, .p = &p, .r = &r};
-    s->n_reply = 0;
-    if (s->reply) s->reply[0] = '\0';
+    s->reply.len = 0;
+    if (s->reply.s) s->reply.s[0] = '\0';
     mmrt_status st = result ? mmrt_api_struct_check(result, "mmrt_generate_result", &s->err) : MMRT_OK;
     if (st != MMRT_OK) return mmrt_session_fail(s, st);
     st = mmrt_api_struct_in(&p, &generate_defaults, sizeof p, params, "mmrt_generate_params", &s->err);

@@ -438,8 +438,9 @@ MMRT_API mmrt_status mmrt_session_generate_messages(mmrt_session *session, const
  * and appends it as the assistant turn, whose text is exactly what on_token received (special
  * tokens left out unless params->special). params->system becomes the conversation's system
  * message on its first turn and is ignored afterwards. A call that fails leaves the conversation
- * as it was (the user turn is not kept). With params->drop_old_turns, the turns dropped to fit
- * the context are gone from the conversation. One thread per session. */
+ * as it was (the user turn is not kept), and so does max_tokens = 0 (which checks the turn). With
+ * params->drop_old_turns, the turns dropped to fit the context are gone from the conversation.
+ * One thread per session. */
 MMRT_API mmrt_status mmrt_session_chat(mmrt_session *session, const mmrt_part *parts, size_t n_parts,
                                        const mmrt_generate_params *params, mmrt_generate_result *result);
 

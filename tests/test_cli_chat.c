@@ -41,14 +41,21 @@ static void assert_replies(const cJSON *f, const result *r, const char *what) {
               r->out, r->err);
 }
 
+/* `mmrt chat -m fixtures/MODEL OPTS` on the case's user turns (after `before`): exit 0 and
+ * transformers' replies on stdout. */
+static result chat_prints_replies(const cJSON *f, const char *model, const char *opts, const char *before) {
+    char input[2048], args[1024];
+    input_of(f, before, input, sizeof input);
+    snprintf(args, sizeof args, "chat -m '%s/%s' -n 16 %s", MMRT_FIXTURES_DIR, model, opts);
+    result r = run_input(args, input);
+    cr_assert_eq(r.rc, 0, "%s: exit %d, stderr: %s", args, r.rc, r.err);
+    assert_replies(f, &r, args);
+    return r;
+}
+
 Test(cli_chat, text_conversation_prints_transformers_replies) {
     cJSON *f = fixture("text");
-    char input[2048], args[1024];
-    input_of(f, "", input, sizeof input);
-    snprintf(args, sizeof args, "chat -m '%s/llama/gqa-tied-bf16' -n 16 --temp 0 -v", MMRT_FIXTURES_DIR);
-    result r = run_input(args, input);
-    cr_assert_eq(r.rc, 0, "exit %d, stderr: %s", r.rc, r.err);
-    assert_replies(f, &r, "text");
+    result r = chat_prints_replies(f, "llama/gqa-tied-bf16", "--temp 0 -v", "");
     /* -v: the per-turn counts, the fixture's */
     for (int t = 1; t < 3; t++) {
         char line[160];
@@ -62,25 +69,16 @@ Test(cli_chat, text_conversation_prints_transformers_replies) {
 
 Test(cli_chat, system_message) {
     cJSON *f = fixture("text-system");
-    char input[2048], args[1024];
-    input_of(f, "", input, sizeof input);
-    snprintf(args, sizeof args, "chat -m '%s/llama/gqa-tied-bf16' -n 16 --system 'You are terse.'", MMRT_FIXTURES_DIR);
-    result r = run_input(args, input);
-    cr_assert_eq(r.rc, 0, "exit %d, stderr: %s", r.rc, r.err);
-    assert_replies(f, &r, "text-system");
+    result r = chat_prints_replies(f, "llama/gqa-tied-bf16", "--system 'You are terse.'", "");
     result_free(&r);
     cJSON_Delete(f);
 }
 
 Test(cli_chat, vision_conversation_with_an_image) {
     cJSON *f = fixture("vision");
-    char input[2048], args[1024], before[600];
+    char before[600];
     snprintf(before, sizeof before, "/image %s/images/astronaut.png\n", MMRT_FIXTURES_DIR);
-    input_of(f, before, input, sizeof input);
-    snprintf(args, sizeof args, "chat -m '%s/smolvlm/split' -n 16", MMRT_FIXTURES_DIR);
-    result r = run_input(args, input);
-    cr_assert_eq(r.rc, 0, "exit %d, stderr: %s", r.rc, r.err);
-    assert_replies(f, &r, "vision");
+    result r = chat_prints_replies(f, "smolvlm/split", "", before);
     result_free(&r);
     cJSON_Delete(f);
 }
