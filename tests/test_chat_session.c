@@ -329,3 +329,39 @@ Test(chat_session, context_overflow) {
     }
     case_close(&c);
 }
+
+/* mmrt_session_chat keeps copies of the turn: the caller's text and image bytes may be overwritten
+ * and freed after each call, and the later turns (which render the first one again, image
+ * included) still give transformers' replies with the fixture's cache reuse. */
+Test(chat_session, chat_copies_the_turn) {
+    chat_case c;
+    case_open(&c, "vision");
+    size_t n_bytes = 0;
+    char *png = tmpdir_read(c.image, &n_bytes);
+    cr_assert_not_null(png);
+    mmrt_session *s = new_session(&c, 0);
+    for (int t = 0; t < n_turns(&c); t++) {
+        char *text = strdup(cJSON_GetStringValue(cJSON_GetArrayItem(cJSON_GetObjectItem(c.json, "user_texts"), t)));
+        char *bytes = NULL;
+        mmrt_part parts[2];
+        size_t np = 0;
+        if (t == 0) {
+            bytes = malloc(n_bytes);
+            memcpy(bytes, png, n_bytes);
+            parts[np++] = mmrt_image_bytes_part(bytes, n_bytes, "astronaut");
+        }
+        parts[np++] = mmrt_text_part(text);
+        reply rep;
+        mmrt_generate_params gp = greedy(&rep);
+        mmrt_generate_result r = {.size = sizeof r};
+        cr_assert_eq(mmrt_session_chat(s, parts, np, &gp, &r), MMRT_OK, "%s", mmrt_session_last_error(s));
+        check_turn(&c, s, t, "copies", &rep, &r, -1);
+        memset(text, 'x', strlen(text));
+        free(text);
+        if (bytes) memset(bytes, 0, n_bytes);
+        free(bytes);
+    }
+    mmrt_session_free(s);
+    free(png);
+    case_close(&c);
+}
