@@ -1,4 +1,6 @@
-/* mmrt_session: per-request state and the generation loop (prefill, then sample → decode). */
+/* mmrt_session: per-request state and the generation loop (prefill, then sample → decode). Every
+ * call keeps what the KV cache already holds of its prompt (fusion/kv_prefix.h) and prefills the
+ * rest; conversations and the session's own chat are in fusion/conversation.c. */
 #include "model.h"
 #include "prompt_media.h"
 
