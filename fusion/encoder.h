@@ -72,6 +72,10 @@ struct mmrt_encoder {
     uint32_t part_types;     /* the part types it takes: bit (1u << mmrt_part_type) each */
     mmrt_stage stage;        /* what its progress reports count */
     const char *placeholder; /* what the chat template writes for one of its parts: "<image>" */
+    bool typed_content;      /* its processor passes message content to the chat template as a list
+                                of typed parts ([{"type": "image"}, {"type": "text", "text": ...}],
+                                SmolVLM); false: a string with the placeholder inside (Granite
+                                Speech's "<|audio|>") */
     int32_t token;           /* the id of the expanded tokens its rows replace */
     const char *lora;        /* the adapter active while its media is in the prompt, or NULL */
     void *impl;

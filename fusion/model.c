@@ -158,7 +158,11 @@ static mmrt_status load_dir(mmrt_model *m, checkpoint *c, mmrt_error *err) {
                               m->dir, mmrt_tokenizer_n_vocab(m->tok), (long long)hp.n_vocab);
     MMRT_TRY(init_encoders(m, c, err));
     /* a checkpoint with encoders has a processor, whose chat template is looked up first */
-    return mmrt_chat_template_load(m->dir, m->n_encoders > 0, &m->chat, err);
+    MMRT_TRY(mmrt_chat_template_load(m->dir, m->n_encoders > 0, &m->chat, err));
+    /* message content as the processor passes it: typed parts if an encoder's processor does so */
+    m->chat.content_parts = false;
+    for (size_t i = 0; i < m->n_encoders; i++) m->chat.content_parts |= m->encoders[i]->typed_content;
+    return MMRT_OK;
 }
 
 /* The model's backend, and the weights on it: read by every session (sessions fork the backend). */

@@ -256,7 +256,7 @@ static mmrt_status factory_init(const mmrt_encoder_config *cfg, mmrt_encoder **o
     }
     se->base = (mmrt_encoder){.iface = &smolvlm_iface, .name = "SmolVLM vision", .noun = "image",
                               .part_types = MMRT_IMAGE_PART_TYPES, .stage = MMRT_STAGE_IMAGE_ENCODE,
-                              .placeholder = MMRT_CHAT_IMAGE_PLACEHOLDER, .token = se->v.image_token,
+                              .placeholder = MMRT_CHAT_IMAGE_PLACEHOLDER, .typed_content = true, .token = se->v.image_token,
                               .lora = NULL, .impl = &se->v};
     *out = &se->base;
     return MMRT_OK;

@@ -238,10 +238,9 @@ Test(encoder, registry_decides_which_parts_a_model_takes) {
     test_encoder_enable(true);
     m = load("odd-sizes");
     s = session(m, 0);
-    char path[512];
-    snprintf(path, sizeof path, "%s/images/coffee.png", MMRT_FIXTURES_DIR);
-    mmrt_part file = mmrt_image_file_part(path);
-    cr_assert_eq(mmrt_session_caption(s, &file, NULL, NULL), MMRT_ERR_UNSUPPORTED);
+    static const unsigned char png_magic[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    mmrt_part bytes = mmrt_image_bytes_part(png_magic, sizeof png_magic, "encoded.png"); /* not a type it takes */
+    cr_assert_eq(mmrt_session_caption(s, &bytes, NULL, NULL), MMRT_ERR_UNSUPPORTED);
     cr_assert(strstr(mmrt_session_last_error(s), "takes no images (part 0)"), "%s", mmrt_session_last_error(s));
     /* text parts may not carry the encoder's placeholder */
     mmrt_part ph = mmrt_text_part("look: <image>");

@@ -53,8 +53,8 @@ typedef struct mmrt_chat_message {
  * template} where "default" wins) before chat_template.json (the processors' 4.x layout), and for
  * a processor the other way round — and reads the special-token variables. A missing template
  * is not an error (t->jinja NULL, parse_error NULL: prompts go in raw); neither is one that does
- * not parse (parse_error set). Unreadable or malformed files are. processor also selects list
- * content. */
+ * not parse (parse_error set). Unreadable or malformed files are. content_parts starts as
+ * processor; the model sets it from its encoders. */
 mmrt_status mmrt_chat_template_load(const char *model_dir, bool processor, mmrt_chat_template *out,
                                     mmrt_error *err);
 /* Parses template text (tests; source names it in messages). Special-token variables: none. */

@@ -15,6 +15,8 @@ typedef struct result {
 result run(const char *args);
 /* Runs `mmrt <args>` with input (NUL-terminated) on its stdin, through a file (not a terminal). */
 result run_input(const char *args, const char *input);
+/* The same for another build of the CLI (a path). */
+result run_program_input(const char *program, const char *args, const char *input);
 void result_free(result *r);
 
 #endif

@@ -3,6 +3,7 @@
 #include "core/strbuf.h"
 #include "core/weight_table.h"
 #include "fusion/encoder.h"
+#include "vision/image.h"
 
 #include <criterion/criterion.h>
 #include <stddef.h>
@@ -23,30 +24,45 @@ int32_t test_encoder_pixel_id(const uint8_t *rgb, int64_t n_vocab) {
     return (int32_t)(((int64_t)rgb[0] + 256 * (int64_t)rgb[1]) % n_vocab);
 }
 
-static mmrt_status prepare(const mmrt_encoder *e, const mmrt_part *part, size_t index,
-                           const mmrt_generate_params *params, mmrt_media_input *in, mmrt_error *err) {
-    (void)params;
-    const test_encoder *te = (const test_encoder *)e;
-    if (part->type != MMRT_PART_IMAGE_PIXELS || !part->data || part->height != 1 || part->channels != 3 ||
-        part->width < 1)
-        return mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "part %zu: the test encoder takes one row of RGB pixels",
-                              index);
-    int32_t *ids = malloc(sizeof(int32_t) * (size_t)part->width);
-    if (!ids) return mmrt_error_oom(err, sizeof(int32_t) * (size_t)part->width, "test input");
-    const uint8_t *px = part->data;
+/* One input from n RGB pixels. */
+static mmrt_status prepare_pixels(const test_encoder *te, const uint8_t *px, int32_t n, mmrt_media_input *in,
+                                  mmrt_error *err) {
+    int32_t *ids = malloc(sizeof(int32_t) * (size_t)n);
+    if (!ids) return mmrt_error_oom(err, sizeof(int32_t) * (size_t)n, "test input");
     mmrt_strbuf b = {0};
     mmrt_status st = MMRT_OK;
-    for (int32_t i = 0; i < part->width && st == MMRT_OK; i++) {
+    for (int32_t i = 0; i < n && st == MMRT_OK; i++) {
         ids[i] = test_encoder_pixel_id(px + 3 * i, te->n_vocab);
         st = mmrt_strbuf_puts(&b, TEST_ENCODER_TOKEN_TEXT, err);
     }
     in->data = ids;
     if (st == MMRT_OK && !(in->text = mmrt_strbuf_take(&b))) st = mmrt_error_oom(err, 1, "test input");
     mmrt_strbuf_free(&b);
-    if (st == MMRT_OK) st = mmrt_sha256_buf(px, 3 * (size_t)part->width, in->hash, err);
-    in->n_tokens = part->width;
+    if (st == MMRT_OK) st = mmrt_sha256_buf(px, 3 * (size_t)n, in->hash, err);
+    in->n_tokens = n;
     in->n_steps = 1;
     return st;
+}
+
+static mmrt_status prepare(const mmrt_encoder *e, const mmrt_part *part, size_t index,
+                           const mmrt_generate_params *params, mmrt_media_input *in, mmrt_error *err) {
+    (void)params;
+    const test_encoder *te = (const test_encoder *)e;
+    if (part->type == MMRT_PART_IMAGE_FILE) { /* the first TEST_ENCODER_FILE_PIXELS pixels of row 0 */
+        mmrt_image img = {0};
+        mmrt_image_limits lim = mmrt_image_default_limits();
+        MMRT_TRY(mmrt_image_load_file(part->text, &lim, &img, err));
+        int32_t n = img.width < TEST_ENCODER_FILE_PIXELS ? img.width : TEST_ENCODER_FILE_PIXELS;
+        uint8_t rgb[3 * TEST_ENCODER_FILE_PIXELS];
+        for (int32_t i = 0; i < n; i++) memcpy(rgb + 3 * i, img.data + (size_t)i * (size_t)img.channels, 3);
+        mmrt_image_free(&img);
+        return prepare_pixels(te, rgb, n, in, err);
+    }
+    if (part->type != MMRT_PART_IMAGE_PIXELS || !part->data || part->height != 1 || part->channels != 3 ||
+        part->width < 1)
+        return mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "part %zu: the test encoder takes one row of RGB pixels",
+                              index);
+    return prepare_pixels(te, part->data, part->width, in, err);
 }
 
 static mmrt_status encode(const mmrt_encoder *e, mmrt_backend *be, const mmrt_media_input *in,
@@ -81,8 +97,14 @@ static void encoder_free(mmrt_encoder *e) {
     free(te);
 }
 
+/* It takes image parts: a model with it says so (what `mmrt chat` checks before /image). */
+static void describe(const mmrt_encoder *e, mmrt_model_info *info) {
+    (void)e;
+    info->vision = true;
+}
+
 static const mmrt_encoder_i iface = {
-    .prepare = prepare, .encode = encode, .release = release, .free = encoder_free,
+    .prepare = prepare, .encode = encode, .release = release, .describe = describe, .free = encoder_free,
 };
 
 static bool matches(const mmrt_encoder_config *cfg) { return g_enabled && strcmp(cfg->model_type, "llama") == 0; }
@@ -105,7 +127,7 @@ static mmrt_status init(const mmrt_encoder_config *cfg, mmrt_encoder **out, mmrt
         return st;
     }
     te->base = (mmrt_encoder){.iface = &iface, .name = "test embeddings", .noun = "row",
-                              .part_types = 1u << MMRT_PART_IMAGE_PIXELS, .stage = MMRT_STAGE_IMAGE_ENCODE,
+                              .part_types = 1u << MMRT_PART_IMAGE_PIXELS | 1u << MMRT_PART_IMAGE_FILE, .stage = MMRT_STAGE_IMAGE_ENCODE,
                               .placeholder = "<image>", .token = token, .lora = g_lora, .impl = te};
     *out = &te->base;
     return MMRT_OK;

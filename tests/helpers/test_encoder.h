@@ -4,6 +4,9 @@
  * embedding table (bound with core/weight_table.h). Its rows reaching the decoder at the right
  * positions must therefore give exactly what the plain text of those ids gives.
  *
+ * An image file part stands for the first TEST_ENCODER_FILE_PIXELS pixels of its top row, so that
+ * `mmrt chat`'s /image command reaches it too (tests/test_encoder_chat.c).
+ *
  * The placeholder is "<image>" (what the chat template writes for an image part), expanded to one
  * "<|endoftext|>" per pixel: the token whose embeddings the rows replace. */
 #ifndef MMRT_TESTS_TEST_ENCODER_H
@@ -22,5 +25,6 @@ void test_encoder_set_lora(const char *adapter);
 int32_t test_encoder_pixel_id(const uint8_t *rgb, int64_t n_vocab);
 
 #define TEST_ENCODER_TOKEN_TEXT "<|endoftext|>"
+#define TEST_ENCODER_FILE_PIXELS 4
 
 #endif
