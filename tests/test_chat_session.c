@@ -3,6 +3,7 @@
  * and greedy reply (tests/fixtures/chat_session, tools/fixtures_chat_session.py), keep exactly the
  * fixture's reusable prefix, and reply as a fresh session given the whole conversation does. */
 #include "fusion/model.h"
+#include "helpers/reply.h"
 #include "helpers/test_device.h"
 #include "helpers/tmpdir.h"
 
@@ -63,27 +64,14 @@ static int n_turns(const chat_case *c) { return cJSON_GetArraySize(cJSON_GetObje
 static int turn_int(const cJSON *t, const char *k) { return (int)cJSON_GetNumberValue(cJSON_GetObjectItem(t, k)); }
 static const char *turn_str(const cJSON *t, const char *k) { return cJSON_GetStringValue(cJSON_GetObjectItem(t, k)); }
 
-/* The reply's token ids, as on_token sees them. */
-typedef struct reply {
-    int32_t ids[256];
-    int n;
-} reply;
 
-static int collect(const char *piece, size_t len, int32_t token, void *user) {
-    (void)piece;
-    (void)len;
-    reply *r = user;
-    if (token >= 0 && r->n < 256) r->ids[r->n++] = token;
-    return 0;
-}
-
-static mmrt_generate_params greedy(reply *out) {
+static mmrt_generate_params greedy(test_reply *out) {
     mmrt_generate_params gp;
     mmrt_generate_params_init(&gp, sizeof gp);
     gp.max_tokens = 16;
     gp.temperature = 0;
     gp.seed = 1;
-    gp.on_token = collect;
+    gp.on_token = test_reply_collect;
     gp.user = out;
     memset(out, 0, sizeof *out);
     return gp;
@@ -100,7 +88,7 @@ static void assert_ids(const char *what, const cJSON *want, int n, const int32_t
 }
 
 /* One turn's outcome against the fixture. cached: the n_cached_tokens expected (-1: the fixture's). */
-static void check_turn(const chat_case *c, mmrt_session *s, int t, const char *how, const reply *rep,
+static void check_turn(const chat_case *c, mmrt_session *s, int t, const char *how, const test_reply *rep,
                        const mmrt_generate_result *r, int cached) {
     const cJSON *tj = turn(c, t);
     char what[128];
@@ -176,7 +164,7 @@ ParameterizedTest(int *k, chat_session, turns_match_transformers) {
     const char *system = cJSON_GetStringValue(cJSON_GetObjectItem(c.json, "system"));
     mmrt_session *chat = new_session(&c, 0), *msg = new_session(&c, 0);
     for (int t = 0; t < n_turns(&c); t++) {
-        reply rep;
+        test_reply rep;
         mmrt_generate_params gp = greedy(&rep);
         gp.system = system;
         mmrt_part parts[4];
@@ -207,7 +195,7 @@ ParameterizedTest(int *k, chat_session, turns_match_transformers) {
     cr_assert_eq(chat->conv.n, 0);
     cr_assert_str_eq(mmrt_session_last_reply(chat), "");
     /* after a reset the first turn is computed whole again */
-    reply rep;
+    test_reply rep;
     mmrt_generate_params gp = greedy(&rep);
     gp.system = system;
     mmrt_part parts[4];
@@ -226,7 +214,7 @@ Test(chat_session, system_param_is_refused_with_messages) {
     mmrt_session *s = new_session(&c, 0);
     msgs m;
     fixture_messages(&c, 0, &m);
-    reply rep;
+    test_reply rep;
     mmrt_generate_params gp = greedy(&rep);
     gp.system = "be brief";
     mmrt_generate_result r = {.size = sizeof r};
@@ -244,10 +232,10 @@ Test(chat_session, media_identity_decides_what_is_kept) {
     case_open(&c, "vision");
     const char *images[] = {c.image, MMRT_FIXTURES_DIR "/images/coffee.png", c.image};
     mmrt_session *s = new_session(&c, 0);
-    reply first;
+    test_reply first;
     for (int i = 0; i < 4; i++) {
         mmrt_part img = mmrt_image_file_part(images[i < 3 ? i : 0]);
-        reply rep, want;
+        test_reply rep, want;
         mmrt_generate_params gp = greedy(&rep);
         mmrt_generate_result r = {.size = sizeof r};
         cr_assert_eq(mmrt_session_caption(s, &img, &gp, &r), MMRT_OK, "%s", mmrt_session_last_error(s));
@@ -290,7 +278,7 @@ Test(chat_session, context_overflow) {
         mmrt_session *s = new_session(&c, 150);
         mmrt_status st = MMRT_OK;
         mmrt_generate_result r;
-        reply rep;
+        test_reply rep;
         for (int t = 0; t < 3; t++) {
             mmrt_generate_params gp = greedy(&rep);
             gp.drop_old_turns = drop;
@@ -315,7 +303,7 @@ Test(chat_session, context_overflow) {
             mmrt_message left[3];
             memcpy(left, s->conv.msgs, sizeof left);
             mmrt_session *fresh = new_session(&c, 150);
-            reply want;
+            test_reply want;
             mmrt_generate_params gp = greedy(&want);
             mmrt_generate_result fr = {.size = sizeof fr};
             cr_assert_eq(mmrt_session_generate_messages(fresh, left, 3, &gp, &fr), MMRT_OK, "%s",
@@ -351,7 +339,7 @@ Test(chat_session, chat_copies_the_turn) {
             parts[np++] = mmrt_image_bytes_part(bytes, n_bytes, "astronaut");
         }
         parts[np++] = mmrt_text_part(text);
-        reply rep;
+        test_reply rep;
         mmrt_generate_params gp = greedy(&rep);
         mmrt_generate_result r = {.size = sizeof r};
         cr_assert_eq(mmrt_session_chat(s, parts, np, &gp, &r), MMRT_OK, "%s", mmrt_session_last_error(s));

@@ -5,6 +5,7 @@
  * two inputs in one prompt, segments crossing prefill chunks, through mmrt_llm_decode and through
  * mmrt_session_generate_parts. */
 #include "fusion/model.h"
+#include "helpers/reply.h"
 #include "helpers/test_device.h"
 #include "helpers/test_encoder.h"
 
@@ -150,19 +151,6 @@ static void check_decode(const char *name) {
     mmrt_model_free(m);
 }
 
-typedef struct collected {
-    int32_t ids[32];
-    int n;
-} collected;
-
-static int collect(const char *piece, size_t len, int32_t token, void *user) {
-    (void)piece;
-    (void)len;
-    collected *c = user;
-    if (token >= 0 && c->n < 32) c->ids[c->n++] = token;
-    return 0;
-}
-
 /* mmrt_session_generate_parts: the greedy tokens equal a greedy loop over the plain ids. */
 static void check_generate(const char *name) {
     test_encoder_enable(true);
@@ -173,8 +161,8 @@ static void check_generate(const char *name) {
     mmrt_generate_params_init(&gp, sizeof gp);
     gp.raw = true;
     gp.max_tokens = 16;
-    collected got = {0};
-    gp.on_token = collect;
+    test_reply got = {0};
+    gp.on_token = test_reply_collect;
     gp.user = &got;
     mmrt_session *s = session(m, 5);
     mmrt_generate_result r = {.size = sizeof r};

@@ -4,6 +4,7 @@
  * conversation, and its second turn must keep the image's tokens in the cache (the image's
  * identity through the content hash). */
 #include "helpers/cli_run.h"
+#include "helpers/reply.h"
 #include "helpers/test_encoder.h"
 
 #include <cjson/cJSON.h>
@@ -19,20 +20,6 @@
 
 static const char *const questions[] = {"What is it?", "And now?"};
 
-typedef struct reply {
-    char text[4096];
-    size_t n;
-} reply;
-
-static int collect(const char *piece, size_t len, int32_t token, void *user) {
-    (void)token;
-    reply *r = user;
-    cr_assert_lt(r->n + len, sizeof r->text);
-    memcpy(r->text + r->n, piece, len);
-    r->n += len;
-    r->text[r->n] = '\0';
-    return 0;
-}
 
 Test(encoder_chat, mmrt_chat_runs_an_encoder_defined_under_tests) {
     /* in-process: the same two turns through mmrt_session_chat */
@@ -41,14 +28,14 @@ Test(encoder_chat, mmrt_chat_runs_an_encoder_defined_under_tests) {
     cr_assert_eq(mmrt_model_load(MODEL, NULL, &m), MMRT_OK, "%s", mmrt_last_error());
     mmrt_session *s = NULL;
     cr_assert_eq(mmrt_session_init(m, NULL, &s), MMRT_OK, "%s", mmrt_last_error());
-    reply want[2] = {{.n = 0}, {.n = 0}};
+    test_reply want[2] = {{.n = 0}, {.n = 0}};
     mmrt_generate_result res[2] = {{.size = sizeof res[0]}, {.size = sizeof res[1]}};
     for (int t = 0; t < 2; t++) {
         mmrt_generate_params gp;
         mmrt_generate_params_init(&gp, sizeof gp);
         gp.max_tokens = 12;
         gp.temperature = 0.0f;
-        gp.on_token = collect;
+        gp.on_token = test_reply_collect;
         gp.user = &want[t];
         mmrt_part parts[2] = {mmrt_image_file_part(IMAGE), mmrt_text_part(questions[t])};
         mmrt_part *turn = t == 0 ? parts : parts + 1;

@@ -1,6 +1,7 @@
 /* The public API on real fixture checkpoints and on broken copies of them: every bad file gives
  * a status and a message naming the file and the problem. */
 #include "fusion/model.h"
+#include "helpers/reply.h"
 #include "helpers/tmpdir.h"
 
 #include <cjson/cJSON.h>
@@ -199,26 +200,10 @@ Test(session, nan_weights_are_an_error_not_garbage) {
     tmpdir_remove(dir);
 }
 
-typedef struct collect {
-    char text[8192];
-    size_t n;
-    int calls;
-} collect;
-
-static int on_token(const char *piece, size_t len, int32_t token, void *user) {
-    collect *c = user;
-    cr_assert(c->n + len < sizeof c->text);
-    memcpy(c->text + c->n, piece, len);
-    c->n += len;
-    c->text[c->n] = '\0';
-    c->calls++;
-    return 0;
-}
-
-static void generate(mmrt_session *s, const char *prompt, mmrt_generate_params gp, collect *c,
+static void generate(mmrt_session *s, const char *prompt, mmrt_generate_params gp, test_reply *c,
                      mmrt_generate_result *r) {
     memset(c, 0, sizeof *c);
-    gp.on_token = on_token;
+    gp.on_token = test_reply_collect;
     gp.user = c;
     cr_assert_eq(mmrt_session_generate(s, prompt, &gp, r), MMRT_OK, "%s", mmrt_session_last_error(s));
 }
@@ -237,7 +222,7 @@ Test(session, seeded_sampling_is_reproducible_and_stop_strings_cut) {
     gp.min_p = 0.01f;
     gp.repeat_penalty = 1.1f;
     gp.seed = 42;
-    collect a, b, c, greedy_a, greedy_b, cut;
+    test_reply a, b, c, greedy_a, greedy_b, cut;
     mmrt_generate_result r = {.size = sizeof r};
     generate(s, "Tell me a story.", gp, &a, &r);
     cr_assert_eq(r.n_generated, 24);
@@ -257,7 +242,7 @@ Test(session, seeded_sampling_is_reproducible_and_stop_strings_cut) {
     cr_assert_str_eq(greedy_a.text, greedy_b.text);
 
     /* a stop string from the middle of the greedy text: output is everything before it */
-    cr_assert_gt(greedy_b.n, 12);
+    cr_assert_gt(greedy_b.n_text, 12);
     char stop[5];
     memcpy(stop, greedy_b.text + 8, 4);
     stop[4] = '\0';
@@ -267,7 +252,7 @@ Test(session, seeded_sampling_is_reproducible_and_stop_strings_cut) {
     generate(s, "Tell me a story.", gp, &cut, &r);
     cr_assert_eq(r.stop_reason, MMRT_STOP_STRING);
     size_t first = (size_t)(strstr(greedy_b.text, stop) - greedy_b.text);
-    cr_assert_eq(cut.n, first, "stop string \"%s\": got %zu bytes, want %zu", stop, cut.n, first);
+    cr_assert_eq(cut.n_text, first, "stop string \"%s\": got %zu bytes, want %zu", stop, cut.n_text, first);
     cr_assert_eq(memcmp(cut.text, greedy_b.text, first), 0);
 
     mmrt_session_free(s);
@@ -298,7 +283,7 @@ Test(session, special_tokens_reach_on_token_only_when_asked) {
         gp.max_tokens = 64;
         gp.temperature = 0.0f;
         gp.special = special;
-        collect got;
+        test_reply got;
         mmrt_generate_result r = {.size = sizeof r};
         generate(s, prompt, gp, &got, &r);
         cr_assert_eq(r.n_generated, 64);
@@ -363,7 +348,7 @@ Test(session, edge_parameters_are_handled) {
     cr_assert_eq(mmrt_session_generate(s, "hello", &gp, &r), MMRT_ERR_INVALID_ARG);
 
     /* a vanishing temperature is greedy, not the least likely token */
-    collect greedy, tiny;
+    test_reply greedy, tiny;
     mmrt_generate_params_init(&gp, sizeof gp);
     gp.max_tokens = 12;
     generate(s, "hello", gp, &greedy, &r);

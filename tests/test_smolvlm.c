@@ -11,6 +11,7 @@
 #include "fusion/model.h"
 #include "fusion/smolvlm.h"
 #include "text/chat_template.h"
+#include "helpers/reply.h"
 #include "helpers/compare.h"
 #include "helpers/test_device.h"
 #include "helpers/tmpdir.h"
@@ -244,23 +245,6 @@ static void free_parts(prompt_parts *pp) {
     }
 }
 
-typedef struct collected {
-    int32_t ids[64];
-    int n;
-    char text[2048]; /* the pieces, concatenated */
-    size_t n_text;
-} collected;
-
-static int collect(const char *piece, size_t len, int32_t token, void *user) {
-    collected *c = user;
-    if (token >= 0 && c->n < 64) c->ids[c->n++] = token;
-    cr_assert_lt(c->n_text + len, sizeof c->text);
-    memcpy(c->text + c->n_text, piece, len);
-    c->n_text += len;
-    c->text[c->n_text] = '\0';
-    return 0;
-}
-
 /* The prompt's ids, the greedy ids and the text passed to on_token: without special tokens
  * (transformers' decode(skip_special_tokens=True)), or with them when `special` is set. */
 static void check_pipeline(const char *name, image_source src, bool special) {
@@ -285,10 +269,10 @@ static void check_pipeline(const char *name, image_source src, bool special) {
                      ids[i], want_ids[i]);
     free(ids);
 
-    collected got = {0};
+    test_reply got = {0};
     gp.max_tokens = (int32_t)n_new;
     gp.special = special;
-    gp.on_token = collect;
+    gp.on_token = test_reply_collect;
     gp.user = &got;
     mmrt_generate_result r = {.size = sizeof r};
     cr_assert_eq(mmrt_session_generate_parts(s, pp.parts, pp.n, &gp, &r), MMRT_OK, "%s",
@@ -654,7 +638,7 @@ typedef struct thread_run {
     fixture *f;
     prompt_parts pp;
     int32_t n_ctx, n_new;
-    collected got;
+    test_reply got;
     mmrt_status st;
     char msg[512];
 } thread_run;
@@ -673,7 +657,7 @@ static void *caption_thread(void *arg) {
     mmrt_generate_params gp;
     mmrt_generate_params_init(&gp, sizeof gp);
     gp.max_tokens = t->n_new;
-    gp.on_token = collect;
+    gp.on_token = test_reply_collect;
     gp.user = &t->got;
     t->st = mmrt_session_generate_parts(s, t->pp.parts, t->pp.n, &gp, NULL);
     if (t->st != MMRT_OK) snprintf(t->msg, sizeof t->msg, "%s", mmrt_session_last_error(s));
