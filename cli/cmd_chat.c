@@ -31,11 +31,10 @@ static void usage(FILE *f) {
             "                         turns instead of failing\n"
             "      --json             per turn, one JSON object on stdout instead of the streamed\n"
             "                         text: turn, text, token counts, stop reason, timings\n"
-            "  -v, --verbose          per turn on stderr: prompt, cached, prefilled and generated\n"
-            "                         tokens\n"
             CLI_COMMON_HELP
             "\n"
-            "--raw does not apply (a chat is always templated). Exit status 1 when a turn failed\n"
+            "-v also prints, per turn on stderr, the prompt's tokens: from the cache, prefilled, and\n"
+            "generated. --raw does not apply (a chat is always templated). Exit status 1 when a turn failed\n"
             "(its message is on stderr; the chat goes on without it).\n",
             CLI_DEFAULT_TEXT_MODEL);
 }
