@@ -9,6 +9,7 @@ packages=(
   libcurl4-openssl-dev                      # Hugging Face downloads
   libssl-dev                                # sha256 of downloaded blobs (libcrypto)
   libpng-dev libjpeg62-turbo-dev libwebp-dev  # image decoding
+  libkissfft-dev                            # FFT of the log-mel features (BSD; FFTW is GPL)
   libcriterion-dev                          # tests
   clang libclang-rt-14-dev                  # libFuzzer targets
   abigail-tools                             # abidiff against the ABI baseline (tools/abi-check.sh)
