@@ -9,6 +9,7 @@ packages=(
   libcurl4-openssl-dev                      # Hugging Face downloads
   libssl-dev                                # sha256 of downloaded blobs (libcrypto)
   libpng-dev libjpeg62-turbo-dev libwebp-dev  # image decoding
+  libsndfile1-dev libsoxr-dev               # audio decoding, resampling to 16 kHz
   libkissfft-dev                            # FFT of the log-mel features (BSD; FFTW is GPL)
   libcriterion-dev                          # tests
   clang libclang-rt-14-dev                  # libFuzzer targets

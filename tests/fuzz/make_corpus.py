@@ -288,6 +288,47 @@ def write_dict(target, title, keys, extra=()):
             f.write(dict_entry(tok) + "\n")
 
 
+# ---- audio ------------------------------------------------------------------------------------
+
+def wav(tag, channels, rate, bits, data, data_claim=None):
+    """A canonical WAV: tag 1 PCM, 3 IEEE float, 6 A-law, 7 mu-law."""
+    claim = len(data) if data_claim is None else data_claim
+    block = channels * bits // 8
+    return (b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVEfmt " +
+            struct.pack("<IHHIIHH", 16, tag, channels, rate, rate * block, block, bits) +
+            b"data" + struct.pack("<I", claim) + data)
+
+
+def audio():
+    """Small WAVs of every encoding built here, and the compressed fixtures (FLAC, OGG Vorbis/Opus,
+    MP3 from tools/fixtures_audio.py) whole and cut."""
+    n = 400
+    wave = [((i * 37) % 200 - 100) / 100.0 for i in range(n)]
+    pcm = {8: bytes(int(128 + 100 * v) for v in wave),
+           16: b"".join(struct.pack("<h", int(20000 * v)) for v in wave),
+           24: b"".join(struct.pack("<i", int(4000000 * v))[:3] for v in wave),
+           32: b"".join(struct.pack("<i", int(1e9 * v)) for v in wave)}
+    for bits, data in pcm.items():
+        write("audio", f"pcm{bits}.wav", wav(1, 1, 16000, bits, data))
+    write("audio", "float.wav", wav(3, 1, 44100, 32, b"".join(struct.pack("<f", v) for v in wave)))
+    write("audio", "float_nan.wav", wav(3, 1, 44100, 32, struct.pack("<f", float("nan")) * 4))
+    write("audio", "ulaw.wav", wav(7, 1, 8000, 8, pcm[8]))
+    write("audio", "alaw.wav", wav(6, 1, 8000, 8, pcm[8]))
+    write("audio", "stereo48k.wav", wav(1, 2, 48000, 16, pcm[16]))
+    write("audio", "lying_size.wav", wav(1, 1, 16000, 16, pcm[16], 0xfffffff0))
+    write("audio", "zero_channels.wav", wav(1, 0, 16000, 16, pcm[16]))
+    write("audio", "rate_10mhz.wav", wav(1, 1, 10000000, 16, pcm[16]))
+    write("audio", "no_samples.wav", wav(1, 1, 16000, 16, b""))
+    for name in ("speech_b_48k_opus.ogg", "speech_a_44k_vorbis.ogg", "speech_a_44k.mp3", "noise_32k.flac"):
+        path = os.path.join(FIX, "audio", name)
+        if not os.path.exists(path):
+            continue
+        with open(path, "rb") as f:
+            data = f.read()
+        write("audio", name, data)
+        write("audio", "cut_" + name, data[:len(data) // 3])
+
+
 def dictionaries():
     write_dict("llm_config", "fuzz_llm_config (config.json, generation_config.json)",
                "model_type llama vocab_size hidden_size intermediate_size num_hidden_layers "
@@ -322,6 +363,7 @@ def main():
     safetensors()
     llm_config()
     tokenizer()
+    audio()
     __import__("jinja_seeds").main(write, write_dict)
     total = sum(os.path.getsize(os.path.join(dp, f)) for dp, _, fs in os.walk(OUT) for f in fs)
     print(f"corpus: {total} bytes under {os.path.relpath(OUT, ROOT)}")
