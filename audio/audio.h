@@ -15,11 +15,12 @@
  *
  * The container is sniffed by libsndfile from the bytes, never the file name. Every failure
  * returns a status and a message naming the file (or the name given for memory input) and the
- * problem: MMRT_ERR_IO (missing, unreadable, empty file), MMRT_ERR_BAD_FORMAT (not audio,
- * corrupt or truncated data, 0 channels, no samples, a NaN or infinite sample, a rate <= 0),
+ * problem: MMRT_ERR_IO (missing, unreadable, empty file); MMRT_ERR_BAD_FORMAT (not audio, corrupt
+ * or truncated data, a data size past the end of the file, 0 channels, no samples or too few to
+ * give one at 16 kHz, a NaN, infinite or huge (MMRT_AUDIO_MAX_ABS_SAMPLE) sample, a rate <= 0);
  * MMRT_ERR_UNSUPPORTED (a rate outside [MMRT_AUDIO_MIN_RATE, MMRT_AUDIO_MAX_RATE], more than
  * MMRT_AUDIO_MAX_CHANNELS channels, longer than limits->max_seconds: refused from the header
- * before decoding when it states the length, else once decoding passes the limit), MMRT_ERR_OOM.
+ * before decoding when it states the length, else once decoding passes the limit); MMRT_ERR_OOM.
  * Nothing is leaked on failure and outputs are zeroed. Functions on different readers may run on
  * different threads at once; one reader is used by one thread at a time.
  */
@@ -36,6 +37,9 @@
 #define MMRT_AUDIO_MAX_RATE 384000
 #define MMRT_AUDIO_MAX_CHANNELS 64
 #define MMRT_AUDIO_DEFAULT_MAX_SECONDS (4.0 * 3600.0)
+/* Decoded samples are nominally within +-1; float files beyond this magnitude are refused (their
+ * sums would overflow the resampler). Integer-scaled float files (+-32768) pass. */
+#define MMRT_AUDIO_MAX_ABS_SAMPLE 1.0e6f
 /* Largest encoded file or byte buffer accepted (bytes). */
 #define MMRT_AUDIO_MAX_FILE_BYTES ((int64_t)1 << 34)
 

@@ -85,19 +85,26 @@ static sf_count_t vio_write(const void *ptr, sf_count_t count, void *user) {
 
 static sf_count_t vio_tell(void *user) { return ((mmrt_audio_source *)user)->pos; }
 
-/* True when libsndfile's log says a data chunk (WAV "data", AIFF "SSND") claims more bytes than the
- * file holds: "data : 4294967280 (should be 32000)". libsndfile then reads what is there; we call
- * it truncated. The sizes streamed WAVs write when the length is not known yet (0, 0xffffffff)
- * are not lies. Container sizes (RIFF, FORM) are often wrong in real files and are not checked. */
+/* True when libsndfile's log says the data chunk claims more bytes than the file holds: a WAV or
+ * AIFF "data : 4294967280 (should be 32000)", a W64 "data : N" past the file's "Length : L", an
+ * RF64 ds64 count that "does not match" the data. libsndfile then reads what is there; we call it
+ * truncated. The size streamed WAVs write while the length is unknown (0xffffffff) is no lie.
+ * Container sizes (RIFF, FORM) are often wrong in real files and are not checked. */
 static bool log_says_truncated(SNDFILE *sf) {
     char log[8192];
     log[0] = '\0';
     sf_command(sf, SFC_GET_LOG_INFO, log, sizeof log);
+    if (strstr(log, "does not match value from 'ds64'")) return true;
+    long long length = -1;
     for (const char *line = log; *line;) {
         long long claim, real;
+        if (sscanf(line, "Length : %lld", &claim) == 1 && length < 0) length = claim;
         if ((sscanf(line, "data : %lld (should be %lld)", &claim, &real) == 2 ||
              sscanf(line, "SSND : %lld (should be %lld)", &claim, &real) == 2) &&
             claim > real && claim != 0xffffffffLL)
+            return true;
+        if (sscanf(line, "data : %lld", &claim) == 1 && length >= 0 && claim > length &&
+            claim != 0xffffffffLL)
             return true;
         const char *next = strchr(line, '\n');
         if (!next) break;
@@ -203,13 +210,19 @@ mmrt_status mmrt_audio_source_read(mmrt_audio_source *s, float *buf, int64_t max
         got = s->n_frames - s->done < max_frames ? s->n_frames - s->done : max_frames;
         memcpy(buf, s->samples + s->done * s->channels, (size_t)(got * s->channels) * sizeof *buf);
     }
+    /* Huge finite values would overflow the resampler's sums into infinities. */
     for (int64_t i = 0; i < got * s->channels; i++) {
-        if (!isfinite(buf[i])) {
+        if (!(fabsf(buf[i]) <= MMRT_AUDIO_MAX_ABS_SAMPLE)) {
             int64_t frame = s->done + i / s->channels;
+            char what[64];
+            if (isnan(buf[i])) snprintf(what, sizeof what, "NaN");
+            else if (isinf(buf[i])) snprintf(what, sizeof what, "infinite");
+            else snprintf(what, sizeof what, "%g, beyond +-%g", (double)buf[i],
+                          (double)MMRT_AUDIO_MAX_ABS_SAMPLE);
             return mmrt_error_set(err, MMRT_ERR_BAD_FORMAT,
                                   "%s: sample %lld of channel %d (at %.3f s) is %s", s->name,
                                   (long long)frame, (int)(i % s->channels), (double)frame / s->rate,
-                                  isnan(buf[i]) ? "NaN" : "infinite");
+                                  what);
         }
     }
     if (got > s->max_frames - s->done)

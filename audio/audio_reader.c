@@ -26,6 +26,7 @@ struct mmrt_audio_reader {
     int64_t mono_n, mono_off;
     float *out;    /* (out_cap,) resampled, not yet handed out */
     int64_t out_cap, out_n, out_off;
+    int64_t n_out; /* samples handed out so far */
     bool eof, done;
     mmrt_status failed;
     mmrt_error failure;
@@ -183,12 +184,20 @@ mmrt_status mmrt_audio_reader_read(mmrt_audio_reader *r, float *out, int64_t cap
         }
         if (r->done) break;
         mmrt_status st = resample_block(r, &r->failure);
+        /* A few input frames can resample to nothing (one frame at 44.1 kHz is 0.36 samples):
+         * no caller can use an empty clip, so it is refused like an empty file. */
+        if (st == MMRT_OK && r->done && r->n_out + got == 0)
+            st = mmrt_error_set(&r->failure, MMRT_ERR_BAD_FORMAT,
+                                "%s: too short: %lld frames at %d Hz give no sample at %d Hz",
+                                r->src.name, (long long)r->src.done, (int)r->src.rate,
+                                MMRT_AUDIO_SAMPLE_RATE);
         if (st != MMRT_OK) {
             r->failed = st;
             if (err) *err = r->failure;
             return st;
         }
     }
+    r->n_out += got;
     *n = got;
     return MMRT_OK;
 }

@@ -124,7 +124,7 @@ Test(audio, fixtures_match_python_soxr) {
     mmrt_weights_free(ref);
 }
 
-/* ---- WAV files written here -------------------------------------------------------------------- */
+/* ---- WAV files written here ---------------------------------------------------------------- *
 
 static void put_u16(uint8_t *p, unsigned v) {
     p[0] = (uint8_t)v;
@@ -210,7 +210,7 @@ Test(audio, float_samples_equal_a_float_wav) {
     free(x);
 }
 
-/* ---- hostile input ----------------------------------------------------------------------------- */
+/* ---- hostile input -------------------------------------------------------------------------*/
 
 /* Loads bytes from memory and from a file named `name`: both must fail with want and a message
  * naming the input and containing `says`. */
@@ -291,6 +291,32 @@ Test(audio, lying_headers) {
     expect_refused("lying_size.wav", w, nw, MMRT_ERR_BAD_FORMAT, "truncated");
     free(w);
 
+    /* RF64 whose ds64 chunk claims 10^12 frames (17 years at 16 kHz) over one second of data. */
+    {
+        uint8_t *rf = calloc(1, 80 + (size_t)n * 2);
+        cr_assert(rf);
+        memcpy(rf, "RF64\xff\xff\xff\xffWAVEds64", 16);
+        put_u32(rf + 16, 28);
+        const uint64_t frames = 1000000000000ULL, bytes = 2 * frames;
+        for (int k = 0; k < 8; k++) {
+            rf[20 + k] = (uint8_t)((bytes + 72) >> (8 * k)); /* RIFF size */
+            rf[28 + k] = (uint8_t)(bytes >> (8 * k));        /* data size */
+            rf[36 + k] = (uint8_t)(frames >> (8 * k));       /* sample count */
+        }
+        memcpy(rf + 48, "fmt ", 4);
+        put_u32(rf + 52, 16);
+        put_u16(rf + 56, 1);
+        put_u16(rf + 58, 1);
+        put_u32(rf + 60, 16000);
+        put_u32(rf + 64, 32000);
+        put_u16(rf + 68, 2);
+        put_u16(rf + 70, 16);
+        memcpy(rf + 72, "data\xff\xff\xff\xff", 8);
+        memcpy(rf + 80, x, (size_t)n * 2);
+        expect_refused("huge_rf64.wav", rf, 80 + (size_t)n * 2, MMRT_ERR_BAD_FORMAT, "truncated");
+        free(rf);
+    }
+
     /* Cut in the middle of the data. */
     w = make_wav(1, 1, 16000, 16, x, (uint32_t)(n * 2), (uint32_t)(n * 2), &nw);
     expect_refused("truncated.wav", w, nw / 2, MMRT_ERR_BAD_FORMAT, "truncated");
@@ -299,7 +325,8 @@ Test(audio, lying_headers) {
     free(w);
 
     /* A FLAC stream cut at a third: the decoder loses sync. (A cut OGG Vorbis file is refused
-     * too, but Debian's libsndfile 1.2.0 leaks libvorbis's setup on that path: tests/fuzz/lsan.supp.
+     * too, but Debian's libsndfile 1.2.0 leaks libvorbis's setup on that path:
+     * tests/fuzz/lsan.supp.
      * A cut MP3 decodes to the frames that are there.) */
     size_t n_flac;
     char *flac = tmpdir_read(AUDIO_DIR "/speech_b_22k.flac", &n_flac);
@@ -326,11 +353,20 @@ Test(audio, non_finite_samples) {
     w = make_wav(3, 2, 16000, 32, x, (uint32_t)(n * 4), (uint32_t)(n * 4), &nw);
     expect_refused("inf.wav", w, nw, MMRT_ERR_BAD_FORMAT, "infinite");
     free(w);
+    x[8000] = 3e38f; /* finite, but it would overflow the resampler into infinities */
+    w = make_wav(3, 2, 16000, 32, x, (uint32_t)(n * 4), (uint32_t)(n * 4), &nw);
+    expect_refused("huge.wav", w, nw, MMRT_ERR_BAD_FORMAT, "beyond");
+    free(w);
+    x[8000] = -INFINITY;
     mmrt_error err = {0};
     mmrt_audio a;
     cr_assert_eq(mmrt_audio_from_samples(x, n / 2, 2, 16000, "buffer", NULL, &a, &err),
                  MMRT_ERR_BAD_FORMAT);
     cr_assert(strstr(err.msg, "buffer") && strstr(err.msg, "infinite"), "%s", err.msg);
+    x[8000] = 32767.0f; /* integer-scaled float samples pass */
+    cr_assert_eq(mmrt_audio_from_samples(x, n / 2, 2, 16000, "scaled", NULL, &a, &err), MMRT_OK,
+                 "%s", err.msg);
+    mmrt_audio_free(&a);
     free(x);
 }
 
@@ -351,6 +387,12 @@ Test(audio, limits) {
                  MMRT_ERR_UNSUPPORTED);
     cr_assert_eq(mmrt_audio_from_samples(x, 32, 2, 400000, "fast", NULL, &a, &err),
                  MMRT_ERR_UNSUPPORTED);
+
+    /* One frame at 44.1 kHz resamples to no sample at all. */
+    cr_assert_eq(mmrt_audio_from_samples(x, 1, 1, 44100, "blip", NULL, &a, &err),
+                 MMRT_ERR_BAD_FORMAT);
+    cr_assert(strstr(err.msg, "blip") && strstr(err.msg, "too short"), "%s", err.msg);
+    cr_assert(a.samples == NULL && a.n_samples == 0);
 
     /* A 1 s file against a 0.5 s limit: refused from the header. */
     mmrt_audio_limits lim = {.max_seconds = 0.5};
