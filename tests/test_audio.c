@@ -124,7 +124,7 @@ Test(audio, fixtures_match_python_soxr) {
     mmrt_weights_free(ref);
 }
 
-/* ---- WAV files written here ---------------------------------------------------------------- *
+/* ---- WAV files written here ----------------------------------------------------------------- */
 
 static void put_u16(uint8_t *p, unsigned v) {
     p[0] = (uint8_t)v;
@@ -210,7 +210,7 @@ Test(audio, float_samples_equal_a_float_wav) {
     free(x);
 }
 
-/* ---- hostile input -------------------------------------------------------------------------*/
+/* ---- hostile input -------------------------------------------------------------------------- */
 
 /* Loads bytes from memory and from a file named `name`: both must fail with want and a message
  * naming the input and containing `says`. */
