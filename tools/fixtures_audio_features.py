@@ -29,6 +29,11 @@ CONFIGS = {
 }
 
 
+def melspec_kwargs(cfg):
+    """The nested settings as published preprocessor_config.json files (and a 5.x save) write them."""
+    return {"hop_length": cfg["hop_length"], "n_fft": cfg["n_fft"], "n_mels": cfg["n_mels"],
+            "sample_rate": cfg["sampling_rate"], "win_length": cfg["win_length"]}
+
 def signals():
     """name -> (description, float32 samples)."""
     rng = np.random.default_rng(NOISE_SEED)
@@ -125,8 +130,7 @@ def generate():
     os.makedirs(os.path.join(out, "granite"))
     write_json(os.path.join(out, "granite", "preprocessor_config.json"), {
         "feature_extractor_type": "GraniteSpeechFeatureExtractor",
-        "melspec_kwargs": {"hop_length": g["hop_length"], "n_fft": g["n_fft"], "n_mels": g["n_mels"],
-                           "sample_rate": g["sampling_rate"], "win_length": g["win_length"]},
+        "melspec_kwargs": melspec_kwargs(g),
         "processor_class": "GraniteSpeechProcessor",
         "projector_downsample_rate": g["projector_downsample_rate"],
         "projector_window_size": g["projector_window_size"],
@@ -144,8 +148,7 @@ def generate():
     write_json(os.path.join(out, "custom", "preprocessor_config.json"), {
         "feature_extractor_type": "GraniteSpeechFeatureExtractor",
         **{k: c[k] for k in ("sampling_rate", "n_fft", "win_length", "hop_length", "n_mels")},
-        "melspec_kwargs": {"hop_length": c["hop_length"], "n_fft": c["n_fft"], "n_mels": c["n_mels"],
-                           "sample_rate": c["sampling_rate"], "win_length": c["win_length"]},
+        "melspec_kwargs": melspec_kwargs(c),
         "projector_downsample_rate": c["projector_downsample_rate"],
         "projector_window_size": c["projector_window_size"],
     })
