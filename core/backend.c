@@ -18,7 +18,9 @@ const char *mmrt_op_name(mmrt_op_kind kind) {
         [MMRT_OP_GELU] = "gelu",         [MMRT_OP_GELU_TANH] = "gelu_tanh",
         [MMRT_OP_ADD_BIAS] = "add_bias", [MMRT_OP_PATCHIFY] = "patchify",
         [MMRT_OP_PIXEL_SHUFFLE] = "pixel_shuffle", [MMRT_OP_SCATTER_ROWS] = "scatter_rows",
-        [MMRT_OP_SAMPLE] = "sample",
+        [MMRT_OP_SAMPLE] = "sample",     [MMRT_OP_SILU] = "silu",
+        [MMRT_OP_GLU] = "glu",           [MMRT_OP_CONV1D_DW] = "conv1d_dw",
+        [MMRT_OP_REL_POS_BIAS] = "rel_pos_bias",
     };
     return (unsigned)kind < MMRT_OP_COUNT ? names[kind] : "?";
 }
@@ -120,6 +122,29 @@ static void check_op(const mmrt_op *op) {
         MMRT_ASSERT(op->p.sample.temperature == op->p.sample.temperature && op->p.sample.top_p >= 0.0f &&
                     op->p.sample.min_p >= 0.0f && op->p.sample.min_p <= 1.0f);
         break;
+    case MMRT_OP_SILU:
+        MMRT_ASSERT(a->type == MMRT_F32 && d->type == MMRT_F32 && mmrt_tensor_same_shape(a, d));
+        break;
+    case MMRT_OP_GLU:
+        MMRT_ASSERT(a->type == MMRT_F32 && d->type == MMRT_F32 && is_2d(a) && is_2d(d));
+        MMRT_ASSERT(a->ne[0] == 2 * d->ne[0] && a->ne[1] == d->ne[1]);
+        break;
+    case MMRT_OP_CONV1D_DW: {
+        int64_t pl = op->p.conv1d.pad_left, pr = op->p.conv1d.pad_right, k = b ? b->ne[0] : 0;
+        MMRT_ASSERT(b && a->type == MMRT_F32 && d->type == MMRT_F32 && is_2d(a) && is_2d(b) && is_2d(d));
+        MMRT_ASSERT(mmrt_tensor_rows_contiguous(b) && b->ne[1] == a->ne[0] && k >= 1);
+        MMRT_ASSERT(!c || is_row_vector(c, a->ne[0]));
+        MMRT_ASSERT(pl >= 0 && pr >= 0 && a->ne[1] + pl + pr >= k);
+        MMRT_ASSERT(d->ne[0] == a->ne[0] && d->ne[1] == a->ne[1] + pl + pr - k + 1);
+        break;
+    }
+    case MMRT_OP_REL_POS_BIAS: {
+        int64_t cmax = op->p.rel_pos.max_dist, o = op->p.rel_pos.offset;
+        MMRT_ASSERT(a->type == MMRT_F32 && d->type == MMRT_F32 && a->ne[3] == 1 && d->ne[3] == 1);
+        MMRT_ASSERT(cmax >= 0 && o - cmax >= 0 && o + cmax < a->ne[0]);
+        MMRT_ASSERT(d->ne[1] == a->ne[2] && d->ne[2] == a->ne[1]);
+        break;
+    }
     case MMRT_OP_COUNT: MMRT_ASSERT(!"invalid op kind");
     }
 }

@@ -80,6 +80,23 @@ typedef enum mmrt_op_kind {
                              Σ p_i exceeds r, else the last kept.
                           Devices may sum in another order: they may choose differently only
                           when r or top_p is within rounding (~1e-15) of a cumulative sum   */
+    MMRT_OP_SILU,      /* dst = a · sigmoid(a)  (torch silu), a f32 of any shape (up to 4-D),
+                          rows contiguous                                                      */
+    MMRT_OP_GLU,       /* dst(m, n) = x[:, :n] · sigmoid(x[:, n:]) for x(m, 2n) f32
+                          (torch nn.GLU over the last dim)                                     */
+    MMRT_OP_CONV1D_DW, /* depthwise 1-D convolution along rows (time), K = w's row length:
+                          x(T, C) f32, w(C, K) f32/f16/bf16, optional b(C) f32/f16/bf16
+                          (src[2], NULL: none), pads p.conv1d.pad_left, pad_right ≥ 0;
+                          dst(T + pad_left + pad_right − K + 1, C) f32,
+                          dst[t, c] = b[c] + Σ_k w[c, k] · x[t + k − pad_left, c], x outside
+                          [0, T) taken as 0 (torch Conv1d(C, C, K, groups=C) on the zero-padded
+                          input: a cross-correlation)                                          */
+    MMRT_OP_REL_POS_BIAS, /* Shaw relative-position scores gathered into an attention bias:
+                          qe(n, h, R) f32 (each query row · the R relative-distance embedding
+                          rows, per head) → dst(h, n, n_kv) f32,
+                          dst[hh, i, j] = s · qe[i, hh, clamp(i − j, −c, c) + o] with
+                          s = p.rel_pos.scale, c = p.rel_pos.max_dist ≥ 0, o = p.rel_pos.offset,
+                          o − c ≥ 0 and o + c < R. dst is MMRT_OP_ATTENTION's bias with n_bh = h */
     MMRT_OP_COUNT
 } mmrt_op_kind;
 
@@ -120,6 +137,14 @@ typedef struct mmrt_op {
             float top_p;          /* ≥ 1: off; ≥ 0 */
             float min_p;          /* 0: off; in [0, 1] */
         } sample;                 /* src: logits, u */
+        struct {
+            int32_t pad_left, pad_right; /* zero rows before and after x, ≥ 0 */
+        } conv1d;                        /* src: x, w, b (NULL: none) */
+        struct {
+            float scale;      /* s */
+            int32_t max_dist; /* c ≥ 0: distances beyond ±c read the row of ±c */
+            int32_t offset;   /* o: qe's column of distance 0 */
+        } rel_pos;            /* src: qe */
     } p;
 } mmrt_op;
 

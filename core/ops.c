@@ -144,3 +144,29 @@ mmrt_status mmrt_sample(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor *l
     op.p.sample.min_p = min_p;
     return run(be, op, err);
 }
+
+mmrt_status mmrt_silu(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor *a, mmrt_error *err) {
+    return run(be, (mmrt_op){.kind = MMRT_OP_SILU, .dst = dst, .src = {a}}, err);
+}
+
+mmrt_status mmrt_glu(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor *x, mmrt_error *err) {
+    return run(be, (mmrt_op){.kind = MMRT_OP_GLU, .dst = dst, .src = {x}}, err);
+}
+
+mmrt_status mmrt_conv1d_dw(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor *x,
+                           const mmrt_tensor *w, const mmrt_tensor *b, int32_t pad_left,
+                           int32_t pad_right, mmrt_error *err) {
+    mmrt_op op = {.kind = MMRT_OP_CONV1D_DW, .dst = dst, .src = {x, w, b}};
+    op.p.conv1d.pad_left = pad_left;
+    op.p.conv1d.pad_right = pad_right;
+    return run(be, op, err);
+}
+
+mmrt_status mmrt_rel_pos_bias(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor *qe,
+                              float scale, int32_t max_dist, int32_t offset, mmrt_error *err) {
+    mmrt_op op = {.kind = MMRT_OP_REL_POS_BIAS, .dst = dst, .src = {qe}};
+    op.p.rel_pos.scale = scale;
+    op.p.rel_pos.max_dist = max_dist;
+    op.p.rel_pos.offset = offset;
+    return run(be, op, err);
+}

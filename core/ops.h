@@ -81,4 +81,25 @@ mmrt_status mmrt_sample(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor *l
                         const mmrt_tensor *u, float temperature, int32_t top_k, float top_p,
                         float min_p, mmrt_error *err);
 
+/* ---- the conformer's ops (Granite Speech) ------------------------------------------------- */
+
+/* dst = a · sigmoid(a) (torch silu, MMRT_OP_SILU): a f32 of any shape up to 4-D, dst the same. */
+mmrt_status mmrt_silu(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor *a, mmrt_error *err);
+/* torch nn.GLU over the last dim (MMRT_OP_GLU): dst (m, n) = x[:, :n] · sigmoid(x[:, n:]) for
+ * x (m, 2n) f32. */
+mmrt_status mmrt_glu(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor *x, mmrt_error *err);
+/* Depthwise 1-D convolution along time (MMRT_OP_CONV1D_DW): x (T, C) f32, w (C, K)
+ * f32/f16/bf16, b (C) f32/f16/bf16 or NULL, into dst (T + pad_left + pad_right − K + 1, C) f32:
+ * dst[t, c] = b[c] + Σ_k w[c, k] · x[t + k − pad_left, c], rows of x outside [0, T) zero —
+ * torch Conv1d(C, C, K, groups=C) over F.pad(x, (pad_left, pad_right)). */
+mmrt_status mmrt_conv1d_dw(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor *x,
+                           const mmrt_tensor *w, const mmrt_tensor *b, int32_t pad_left,
+                           int32_t pad_right, mmrt_error *err);
+/* Shaw relative-position scores as an attention bias (MMRT_OP_REL_POS_BIAS): qe (n, h, R) f32
+ * into dst (h, n, n_kv) f32, dst[hh, i, j] = scale · qe[i, hh, clamp(i − j, −max_dist, max_dist)
+ * + offset]; requires max_dist ≥ 0, offset − max_dist ≥ 0 and offset + max_dist < R (asserted).
+ * dst is mmrt_attention_bias's bias with one row block per head. */
+mmrt_status mmrt_rel_pos_bias(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor *qe,
+                              float scale, int32_t max_dist, int32_t offset, mmrt_error *err);
+
 #endif

@@ -957,3 +957,198 @@ Test(ops, sample_oracle_equals_the_host_sampler) {
     free(row);
     free(lx);
 }
+
+/* ---- silu, glu, conv1d_dw, rel_pos_bias (the conformer's ops) ------------------------------ */
+
+/* A (ne3, ne2, ne1, ne0) f32 tensor whose rows are `pitch` ≥ ne0 floats apart, random values. */
+static mmrt_tensor pitched(int64_t ne0, int64_t ne1, int64_t ne2, int64_t ne3, int64_t pitch, uint64_t seed,
+                           float lo, float hi) {
+    mmrt_tensor t = mmrt_tensor_make(MMRT_F32, floats(pitch * ne1 * ne2 * ne3, seed, lo, hi), 4,
+                                     (int64_t[]){ne0, ne1, ne2, ne3});
+    t.nb[1] = (size_t)pitch * sizeof(float);
+    t.nb[2] = t.nb[1] * (size_t)ne1;
+    t.nb[3] = t.nb[2] * (size_t)ne2;
+    return t;
+}
+
+struct gate_args {
+    mmrt_tensor x;
+    bool glu;
+};
+
+static mmrt_status run_gate(mmrt_backend *be, void *args, float *out) {
+    struct gate_args *a = args;
+    mmrt_tensor d = mmrt_tensor_make(MMRT_F32, out, 4, a->x.ne);
+    if (!a->glu) return mmrt_silu(be, &d, &a->x, NULL);
+    d.ne[0] /= 2;
+    d = mmrt_tensor_make(MMRT_F32, out, 2, d.ne);
+    return mmrt_glu(be, &d, &a->x, NULL);
+}
+
+Test(ops, silu_and_glu_match_oracle) {
+    /* (ne0, ne1, ne2, ne3, pitch): one element, odd 2-D, strided rows, 3-D and 4-D (SILU),
+     * a long row; GLU takes the 2-D ones, ne0 = 2n */
+    static const int64_t shapes[][5] = {{2, 1, 1, 1, 2},     {74, 9, 1, 1, 74}, {34, 5, 1, 1, 41},
+                                        {6, 3, 4, 1, 9},     {8, 2, 3, 2, 8},   {3072, 3, 1, 1, 3072}};
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+        for (int glu = 0; glu < 2; glu++) {
+            const int64_t *sh = shapes[s];
+            if (glu && (sh[2] != 1 || sh[3] != 1)) continue;
+            struct gate_args a = {.x = pitched(sh[0], sh[1], sh[2], sh[3], sh[4], 120 + s, -12.0f, 12.0f),
+                                  .glu = glu};
+            char what[96];
+            snprintf(what, sizeof what, "%s %lldx%lldx%lldx%lld pitch %lld", glu ? "glu" : "silu", (long long)sh[3],
+                     (long long)sh[2], (long long)sh[1], (long long)sh[0], (long long)sh[4]);
+            check_all(what, run_gate, &a, mmrt_tensor_nelements(&a.x) / (glu ? 2 : 1), 1e-6);
+            free(a.x.data);
+        }
+}
+
+Test(ops, silu_and_glu_oracles_by_hand) {
+    /* torch.nn.functional.silu and torch.nn.GLU(dim=-1), in float64 */
+    float x[6] = {1.0f, -2.0f, 3.0f, -0.5f, 0.0f, -20.0f}, out[6];
+    const double silu_want[6] = {0.7310585786300049, -0.2384058440442351, 2.8577223804672998,
+                                 -0.1887703343990727, 0.0, -4.122307236380407e-08};
+    float g[6] = {1.0f, -2.0f, 3.0f, 0.5f, -1.0f, 2.0f};
+    const double glu_want[3] = {0.6224593312018546, -0.5378828427399902, 2.642391233933647};
+    mmrt_backend *rb = backend(1, true);
+    mmrt_tensor xt = mmrt_tensor_2d(MMRT_F32, x, 6, 1), dt = mmrt_tensor_2d(MMRT_F32, out, 6, 1);
+    cr_assert_eq(mmrt_silu(rb, &dt, &xt, NULL), MMRT_OK);
+    for (int i = 0; i < 6; i++)
+        cr_assert_float_eq(out[i], silu_want[i], 1e-6 * fabs(silu_want[i]) + 1e-12, "silu(%g)", x[i]);
+    mmrt_tensor gt = mmrt_tensor_2d(MMRT_F32, g, 6, 1), ht = mmrt_tensor_2d(MMRT_F32, out, 3, 1);
+    cr_assert_eq(mmrt_glu(rb, &ht, &gt, NULL), MMRT_OK);
+    for (int i = 0; i < 3; i++) cr_assert_float_eq(out[i], glu_want[i], 1e-6, "glu[%d]", i);
+    mmrt_backend_free(rb);
+}
+
+struct conv_args {
+    mmrt_tensor x, w, b;
+    bool has_b;
+    int32_t pl, pr;
+};
+
+static mmrt_status run_conv1d_dw(mmrt_backend *be, void *args, float *out) {
+    struct conv_args *a = args;
+    mmrt_tensor d = mmrt_tensor_2d(MMRT_F32, out, a->x.ne[0], a->x.ne[1] + a->pl + a->pr - a->w.ne[0] + 1);
+    return mmrt_conv1d_dw(be, &d, &a->x, &a->w, a->has_b ? &a->b : NULL, a->pl, a->pr, NULL);
+}
+
+Test(ops, conv1d_dw_matches_oracle) {
+    /* (T, C, K, pad_left, pad_right, pitch - C): one frame and tap, Granite's K = 15 with
+     * (7, 7), K even with torch's (K/2, K/2 − 1), no padding, asymmetric, T < K, strided x */
+    static const int64_t shapes[][6] = {{1, 1, 1, 0, 0, 0},  {40, 33, 15, 7, 7, 0}, {9, 4, 4, 2, 1, 3},
+                                        {6, 5, 3, 0, 0, 0},  {10, 3, 5, 0, 3, 1},  {3, 7, 6, 3, 2, 0},
+                                        {17, 64, 8, 4, 3, 5}, {2, 2, 3, 2, 2, 0}};
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+        for (size_t t = 0; t < 3; t++) {
+            const int64_t *sh = shapes[s];
+            int64_t T = sh[0], C = sh[1], K = sh[2], n_out = T + sh[3] + sh[4] - K + 1;
+            struct conv_args a = {.x = pitched(C, T, 1, 1, C + sh[5], 140 + s, -2.0f, 2.0f),
+                                  .w = weights(weight_types[t], K, C, 150 + s, NULL),
+                                  .b = weights(weight_types[(t + s) % 3], C, 1, 160 + s, NULL),
+                                  .has_b = (s + t) % 4 != 1,
+                                  .pl = (int32_t)sh[3],
+                                  .pr = (int32_t)sh[4]};
+            char what[128];
+            snprintf(what, sizeof what, "conv1d_dw T=%lld C=%lld K=%lld pad (%lld, %lld) w=%s%s%s", (long long)T,
+                     (long long)C, (long long)K, (long long)sh[3], (long long)sh[4], mmrt_dtype_name(weight_types[t]),
+                     a.has_b ? "" : " no bias", sh[5] ? " strided" : "");
+            check_all(what, run_conv1d_dw, &a, n_out * C, 1e-6);
+            free(a.x.data);
+            free(a.w.data);
+            free(a.b.data);
+        }
+}
+
+Test(ops, conv1d_dw_oracle_by_hand) {
+    /* torch Conv1d(2, 2, K, groups=2) over F.pad(x, pads), float64: K = 3 with (1, 1) and a bias,
+     * K = 4 with (2, 1) and none; x (T = 4, C = 2) */
+    float x[8] = {1, 2, 3, -1, 0.5f, 4, -2, 1}, out[8];
+    float w3[6] = {1, 2, 3, -1, 0.5f, 2}, b3[2] = {0.25f, -1}, w4[8] = {1, -1, 2, 0.5f, 2, 1, -3, 1};
+    const float want3[8] = {11.25f, -2.0f, 8.75f, 4.5f, -1.75f, 4.0f, -3.25f, -4.5f};
+    const float want4[8] = {3.5f, -7.0f, 5.25f, 9.0f, -2.0f, -8.0f, -1.5f, -1.0f};
+    for (int k4 = 0; k4 < 2; k4++) {
+        struct conv_args a = {.x = mmrt_tensor_2d(MMRT_F32, x, 2, 4),
+                              .w = mmrt_tensor_2d(MMRT_F32, k4 ? w4 : w3, k4 ? 4 : 3, 2),
+                              .b = mmrt_tensor_1d(MMRT_F32, b3, 2),
+                              .has_b = !k4,
+                              .pl = k4 ? 2 : 1,
+                              .pr = 1};
+        mmrt_backend *rb = backend(1, true);
+        cr_assert_eq(run_conv1d_dw(rb, &a, out), MMRT_OK);
+        mmrt_backend_free(rb);
+        for (int i = 0; i < 8; i++)
+            cr_assert_float_eq(out[i], (k4 ? want4 : want3)[i], 1e-6f, "K=%d out[%d]", k4 ? 4 : 3, i);
+    }
+}
+
+struct rel_pos_args {
+    mmrt_tensor qe;
+    int64_t n_kv;
+    float s;
+    int32_t c, o;
+};
+
+static mmrt_status run_rel_pos_bias(mmrt_backend *be, void *args, float *out) {
+    struct rel_pos_args *a = args;
+    mmrt_tensor d = mmrt_tensor_3d(MMRT_F32, out, a->n_kv, a->qe.ne[2], a->qe.ne[1]);
+    return mmrt_rel_pos_bias(be, &d, &a->qe, a->s, a->c, a->o, NULL);
+}
+
+Test(ops, rel_pos_bias_matches_oracle) {
+    /* (n, h, R, c, o, n_kv, pitch - R): n = 1; Granite's block (R = 2c + 1, o = c); queries
+     * and keys beyond the clamp; an off-centre offset with n_kv > n; n_kv < n; strided qe */
+    static const int64_t shapes[][7] = {{1, 1, 1, 0, 0, 1, 0}, {5, 3, 11, 5, 5, 5, 0}, {9, 2, 7, 3, 3, 9, 2},
+                                        {4, 2, 9, 2, 5, 6, 0}, {6, 1, 5, 2, 2, 2, 1}, {33, 4, 9, 4, 4, 33, 3}};
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+        const int64_t *sh = shapes[s];
+        struct rel_pos_args a = {.qe = pitched(sh[2], sh[1], sh[0], 1, sh[2] + sh[6], 170 + s, -3.0f, 3.0f),
+                                 .n_kv = sh[5], .s = 0.125f + (float)s, .c = (int32_t)sh[3], .o = (int32_t)sh[4]};
+        char what[128];
+        snprintf(what, sizeof what, "rel_pos_bias n=%lld h=%lld R=%lld c=%lld o=%lld n_kv=%lld%s", (long long)sh[0],
+                 (long long)sh[1], (long long)sh[2], (long long)sh[3], (long long)sh[4], (long long)sh[5],
+                 sh[6] ? " strided" : "");
+        check_all(what, run_rel_pos_bias, &a, sh[1] * sh[0] * sh[5], 0.0); /* a gather and one product */
+        free(a.qe.data);
+    }
+}
+
+/* The composition the conformer uses, against transformers' GraniteSpeechConformerAttention
+ * written out: pos_attn[h, i, j] = scale · q[i, h] · rel_pos_emb[clamp(i − j, −c, c) +
+ * max_pos_emb] (einsum "b h c d, c r d -> b h c r" over attention_dists, c = context_size).
+ * mmrt computes qe = q · E with E the rows [max_pos_emb − ctx, max_pos_emb + ctx] of the table
+ * (MATMUL), then REL_POS_BIAS with offset = ctx and max_dist = c: a full block, a partial one,
+ * and (beyond what Granite does, c < ctx) distances past the clamp. */
+Test(ops, rel_pos_bias_equals_the_conformer_positional_scores) {
+    enum { HD = 6, H = 3, CTX = 4, MAX_POS = 7, N_EMB = 2 * MAX_POS + 1, R = 2 * CTX + 1 };
+    static const int cases[][2] = {{1, CTX}, {CTX, CTX}, {3, CTX}, {CTX, 2}, {CTX, 0}}; /* (n, c) */
+    float scale = 1.0f / sqrtf((float)HD);
+    float *emb = floats(N_EMB * HD, 180, -1.0f, 1.0f);
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        int n = cases[k][0], c = cases[k][1];
+        float *q = floats(n * H * HD, 181 + k, -1.0f, 1.0f), qe[CTX * H * R], got[H * CTX * CTX];
+        mmrt_backend *rb = backend(1, true);
+        mmrt_tensor qt = mmrt_tensor_2d(MMRT_F32, q, HD, n * H);
+        mmrt_tensor et = mmrt_tensor_2d(MMRT_F32, emb + (MAX_POS - CTX) * HD, HD, R);
+        mmrt_tensor qet = mmrt_tensor_2d(MMRT_F32, qe, R, n * H);
+        cr_assert_eq(mmrt_matmul(rb, &qet, &qt, &et, NULL), MMRT_OK);
+        qet = mmrt_tensor_3d(MMRT_F32, qe, R, H, n);
+        mmrt_tensor dt = mmrt_tensor_3d(MMRT_F32, got, n, n, H);
+        cr_assert_eq(mmrt_rel_pos_bias(rb, &dt, &qet, scale, c, CTX, NULL), MMRT_OK);
+        mmrt_backend_free(rb);
+        for (int h = 0; h < H; h++)
+            for (int i = 0; i < n; i++)
+                for (int j = 0; j < n; j++) {
+                    int dist = i - j < -c ? -c : i - j > c ? c : i - j;
+                    const float *e = emb + (dist + MAX_POS) * HD, *qr = q + (i * H + h) * HD;
+                    double want = 0.0;
+                    for (int d = 0; d < HD; d++) want += (double)qr[d] * e[d];
+                    want *= scale;
+                    cr_assert_float_eq(got[(h * n + i) * n + j], want, 1e-6, "n=%d c=%d h=%d i=%d j=%d", n, c, h,
+                                       i, j);
+                }
+        free(q);
+    }
+    free(emb);
+}

@@ -39,7 +39,11 @@ typedef mmrt_status (*mmrt_cpu_op_fn)(const mmrt_op *op, const mmrt_cpu_ctx *ctx
     X(PATCHIFY, patchify)                                                                          \
     X(PIXEL_SHUFFLE, pixel_shuffle)                                                                \
     X(SCATTER_ROWS, scatter_rows)                                                                  \
-    X(SAMPLE, sample)
+    X(SAMPLE, sample)                                                                              \
+    X(SILU, silu)                                                                                  \
+    X(GLU, glu)                                                                                    \
+    X(CONV1D_DW, conv1d_dw)                                                                        \
+    X(REL_POS_BIAS, rel_pos_bias)
 
 #define MMRT_CPU_DECLARE(KIND, name)                                                               \
     mmrt_status mmrt_cpu_##name(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_error *err);      \

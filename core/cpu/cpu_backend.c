@@ -46,6 +46,9 @@ static bool cpu_supports_op(mmrt_backend *be, const mmrt_op *op) {
     case MMRT_OP_LAYER_NORM:
         return op->src[0]->type == MMRT_F32 && is_float(op->src[1]->type) &&
                is_float(op->src[2]->type);
+    case MMRT_OP_CONV1D_DW:
+        return op->src[0]->type == MMRT_F32 && is_float(op->src[1]->type) &&
+               (!op->src[2] || is_float(op->src[2]->type));
     default: return op->src[0]->type == MMRT_F32;
     }
 }
