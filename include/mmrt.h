@@ -455,6 +455,85 @@ MMRT_API void mmrt_session_reset(mmrt_session *session);
 /* Frees memory the library handed out (token arrays, text). NULL is a no-op. Thread-safe. */
 MMRT_API void mmrt_free(void *p);
 
+/* ---- transcription ------------------------------------------------------------------------ */
+
+/* The transcription prompt of Granite Speech checkpoints (IBM's usage): the user turn
+ * {audio, MMRT_TRANSCRIBE_PROMPT}, i.e. "<|audio|>can you transcribe ...". */
+#define MMRT_TRANSCRIBE_PROMPT "can you transcribe the speech into a written format?"
+
+/* One transcribed window, as mmrt_session_transcribe hands it to on_segment. Filled by the
+ * library: fields past `size` (a newer caller's) are not there. */
+typedef struct mmrt_segment {
+    size_t size;               /* sizeof as the library was compiled: read no field past it */
+    int32_t index;             /* 0, 1, ... in time order */
+    int64_t start_sample;      /* the window's samples [start_sample, end_sample) of the 16 kHz
+                                  mono audio (the input decoded, mixed and resampled) */
+    int64_t end_sample;
+    double start;              /* the same in seconds: start_sample / 16000 */
+    double end;
+    const char *text;          /* what the model wrote for the window (special tokens left out),
+                                  white space at both ends removed; valid during the callback */
+    int32_t n_prompt_tokens;   /* the window's prompt, its audio tokens included */
+    int32_t n_audio_tokens;    /* prompt tokens filled with the window's audio features */
+    int32_t n_generated;       /* tokens generated for the window */
+    mmrt_stop_reason stop_reason;
+} mmrt_segment;
+
+/* Receives each window's segment as soon as it is transcribed; non-zero stops the call with
+ * MMRT_ERR_ABORTED. */
+typedef int (*mmrt_segment_fn)(const mmrt_segment *segment, void *user);
+
+/* Progress of a transcription: seconds of audio done so far and in all (total is negative when
+ * the input does not state its length: some MP3 and OGG streams). Called before the first window
+ * (done 0) and after each; non-zero stops the call with MMRT_ERR_ABORTED. */
+typedef int (*mmrt_transcribe_progress_fn)(double done_seconds, double total_seconds, void *user);
+
+typedef struct mmrt_transcribe_params {
+    size_t size;            /* sizeof as the caller compiled it (set by mmrt_transcribe_params_init) */
+    double window_seconds;  /* audio is cut into windows of this length, each transcribed on its
+                               own (default 30, IBM's tooling; 1 to 3600) */
+    const char *prompt;     /* the text after the audio in each window's user turn (default NULL:
+                               MMRT_TRANSCRIBE_PROMPT) */
+    const char *system;     /* system message; NULL (default): the chat template's own default */
+    int32_t max_tokens;     /* new tokens at most per window (default 200, IBM's tooling) */
+    mmrt_segment_fn on_segment;            /* may be NULL */
+    mmrt_transcribe_progress_fn on_progress; /* may be NULL */
+    void *user;             /* passed to on_segment and on_progress */
+} mmrt_transcribe_params;
+
+/* Fills the first size bytes with the defaults, sets params->size. Thread-safe. */
+MMRT_API void mmrt_transcribe_params_init(mmrt_transcribe_params *params, size_t size);
+
+typedef struct mmrt_transcribe_result {
+    size_t size;             /* sizeof as the caller compiled it: set it before the call */
+    int32_t n_segments;      /* windows transcribed (segments passed to on_segment) */
+    double audio_seconds;    /* audio read (16 kHz samples / 16000) */
+    int32_t n_prompt_tokens; /* over all windows */
+    int32_t n_audio_tokens;
+    int32_t n_generated;
+    double load_ms;          /* decoding, resampling and feature extraction */
+    double encode_ms;        /* the audio encoder and projector */
+    double prefill_ms;
+    double decode_ms;
+} mmrt_transcribe_result;
+
+/* Transcribes one audio part (MMRT_PART_AUDIO_FILE, _BYTES or _SAMPLES) of any length with greedy
+ * decoding. The audio is decoded, mixed to mono and resampled to 16 kHz as a stream and cut into
+ * windows of params->window_seconds: [0, w), [w, 2w), ... in samples, the last one shorter; one
+ * window at a time is in memory, so hours of audio take the memory of one window. Each window is a
+ * new conversation (the session is reset before it) whose user turn is {the window's samples,
+ * params->prompt} through the checkpoint's chat template, with the audio encoder's adapter on;
+ * its text goes to params->on_segment. A last window under 0.1 s (1600 samples) holds no speech
+ * and is not transcribed (its samples still count in audio_seconds). The model must take audio
+ * (mmrt_model_info.audio), else MMRT_ERR_UNSUPPORTED. A bad input fails before its first window
+ * is transcribed when the header shows it, else at the window where decoding fails (segments
+ * before it were delivered); either way the message names the input and the problem. params may
+ * be NULL (defaults), result too. The session's conversation (mmrt_session_chat's) is reset. One
+ * thread per session. */
+MMRT_API mmrt_status mmrt_session_transcribe(mmrt_session *session, const mmrt_part *audio,
+                                             const mmrt_transcribe_params *params,
+                                             mmrt_transcribe_result *result);
+
 #ifdef __cplusplus
 }
 #endif
