@@ -301,6 +301,9 @@ bool cuda_supports_op(mmrt_backend* be, const mmrt_op* op) {
     case MMRT_OP_SCATTER_ROWS:  // one block per src row; idx read as a plain array
       return a->type == MMRT_F32 && d->type == MMRT_F32 && b->type == MMRT_I32 &&
              mmrt_tensor_is_contiguous(b) && d->ne[1] <= INT32_MAX;
+    case MMRT_OP_CONV1D_DW:  // the bias (null: none) is a contiguous row vector
+      return a->type == MMRT_F32 && d->type == MMRT_F32 && is_float(b->type) &&
+             (!op->src[2] || is_float(op->src[2]->type));
     case MMRT_OP_SAMPLE:  // u and dst read as plain arrays
       return a->type == MMRT_F32 && b->type == MMRT_F32 && d->type == MMRT_I32 &&
              mmrt_tensor_is_contiguous(b) && mmrt_tensor_is_contiguous(d) && a->ne[0] <= INT32_MAX;

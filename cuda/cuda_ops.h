@@ -94,7 +94,11 @@ typedef mmrt_status (*mmrt_cuda_op_fn)(const mmrt_op* op, const mmrt_cuda_queue&
   X(PATCHIFY, patchify)     \
   X(PIXEL_SHUFFLE, pixel_shuffle) \
   X(SCATTER_ROWS, scatter_rows) \
-  X(SAMPLE, sample)
+  X(SAMPLE, sample)         \
+  X(SILU, silu)             \
+  X(GLU, glu)               \
+  X(CONV1D_DW, conv1d_dw)   \
+  X(REL_POS_BIAS, rel_pos_bias)
 
 #define MMRT_CUDA_DECLARE(KIND, name) \
   mmrt_status mmrt_cuda_##name(const mmrt_op* op, const mmrt_cuda_queue& q, mmrt_error* err);

@@ -792,3 +792,97 @@ Test(cuda_ops, sample_small_vocab) {
 }
 Test(cuda_ops, sample_many_u) { check_sample(1000, 32, true, 0, N_SAMPLE_CASES); }
 Test(cuda_ops, sample_large_vocab) { check_sample(49152 + 7, 4, false, 0, N_SAMPLE_CASES); }
+
+/* ---- silu, glu, conv1d_dw, rel_pos_bias (the conformer's ops) ------------------------------ */
+
+Test(cuda_ops, silu) {
+    check_matrix_op(&(matrix_op){MMRT_OP_SILU, -12.0f, 12.0f, false}, false);
+    check_matrix_op(&(matrix_op){MMRT_OP_SILU, -12.0f, 12.0f, false}, true);
+    /* 3-D and 4-D, strided rows: (ne3, ne2, ne1, ne0) = (1, 4, 3, 33) and (2, 3, 5, 7) */
+    static const int64_t shapes[][4] = {{33, 3, 4, 1}, {7, 5, 3, 2}};
+    for (size_t s = 0; s < 2; s++) {
+        const int64_t *sh = shapes[s];
+        mmrt_tensor a = host_tensor(MMRT_F32, sh[0], sh[1], sh[2] * sh[3], sh[0] + 3, 1900 + s, -12.0f, 12.0f);
+        mmrt_tensor d = host_tensor(MMRT_F32, sh[0], sh[1], sh[2] * sh[3], sh[0] + 1, 0, 0.0f, 0.0f);
+        for (mmrt_tensor *t = &a; t; t = t == &a ? &d : NULL) {
+            t->ne[2] = sh[2];
+            t->ne[3] = sh[3];
+            t->nb[3] = t->nb[2] * (size_t)sh[2];
+        }
+        mmrt_op op = {.kind = MMRT_OP_SILU, .dst = &d, .src = {&a}};
+        char what[96];
+        snprintf(what, sizeof what, "silu %lldx%lldx%lldx%lld strided", (long long)sh[3], (long long)sh[2],
+                 (long long)sh[1], (long long)sh[0]);
+        check_cuda_op(what, op, 1e-5, false);
+        test_free_host();
+    }
+}
+
+Test(cuda_ops, glu) {
+    for (size_t c = 0; c < sizeof col_counts / sizeof *col_counts; c++)
+        for (size_t r = 0; r < sizeof row_counts / sizeof *row_counts; r++)
+            for (int strided = 0; strided < 2; strided++) {
+                int64_t n = col_counts[c], rows = row_counts[r];
+                mmrt_tensor x = host_matrix(MMRT_F32, 2 * n, rows, 2 * n + 3 * strided, 1950 + 10 * c + r, -10.0f,
+                                            10.0f);
+                mmrt_tensor d = host_matrix(MMRT_F32, n, rows, n + strided, 0, 0.0f, 0.0f);
+                mmrt_op op = {.kind = MMRT_OP_GLU, .dst = &d, .src = {&x}};
+                char what[96];
+                snprintf(what, sizeof what, "glu rows=%lld n=%lld%s", (long long)rows, (long long)n,
+                         strided ? " strided" : "");
+                check_cuda_op(what, op, 1e-5, false);
+                test_free_host();
+            }
+}
+
+Test(cuda_ops, conv1d_dw) {
+    /* (T, C, K, pad_left, pad_right): one frame and tap, Granite's K = 15 with (7, 7) over more
+     * frames than a block has threads, K even with torch's (K/2, K/2 − 1), no padding,
+     * asymmetric, T < K, 257 channels */
+    static const int64_t shapes[][5] = {{1, 1, 1, 0, 0},  {300, 33, 15, 7, 7}, {9, 4, 4, 2, 1}, {6, 5, 3, 0, 0},
+                                        {10, 3, 5, 0, 3}, {3, 7, 6, 3, 2},     {17, 257, 8, 4, 3}};
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+        for (size_t t = 0; t < 3; t++) {
+            const int64_t *sh = shapes[s];
+            int64_t T = sh[0], C = sh[1], K = sh[2], n_out = T + sh[3] + sh[4] - K + 1;
+            bool strided = (s + t) % 2, bias = (s + t) % 3 != 2;
+            uint64_t seed = 2100 + 10 * s + t;
+            mmrt_tensor x = host_matrix(MMRT_F32, C, T, C + 3 * strided, seed, -2.0f, 2.0f);
+            mmrt_tensor w = host_matrix(weight_types[t], K, C, K + strided, seed + 1, -1.0f, 1.0f);
+            mmrt_tensor b = host_matrix(weight_types[(t + 1) % 3], C, 1, C, seed + 2, -1.0f, 1.0f);
+            mmrt_tensor d = host_matrix(MMRT_F32, C, n_out, C + 2 * strided, 0, 0.0f, 0.0f);
+            mmrt_op op = {.kind = MMRT_OP_CONV1D_DW, .dst = &d, .src = {&x, &w, bias ? &b : NULL}};
+            op.p.conv1d.pad_left = (int32_t)sh[3];
+            op.p.conv1d.pad_right = (int32_t)sh[4];
+            char what[128];
+            snprintf(what, sizeof what, "conv1d_dw T=%lld C=%lld K=%lld pad (%lld, %lld) w=%s%s%s", (long long)T,
+                     (long long)C, (long long)K, (long long)sh[3], (long long)sh[4], mmrt_dtype_name(weight_types[t]),
+                     bias ? "" : " no bias", strided ? " strided" : "");
+            check_cuda_op(what, op, 1e-5, false);
+            test_free_host();
+        }
+}
+
+Test(cuda_ops, rel_pos_bias) {
+    /* (n, h, R, max_dist, offset, n_kv): n = 1; Granite's block (R = 2c + 1, o = c); distances
+     * beyond the clamp; an off-centre offset with n_kv > n; n_kv < n; more outputs than threads */
+    static const int64_t shapes[][6] = {{1, 1, 1, 0, 0, 1}, {5, 3, 11, 5, 5, 5}, {9, 2, 7, 3, 3, 9},
+                                        {4, 2, 9, 2, 5, 6}, {6, 1, 5, 2, 2, 2}, {200, 4, 9, 4, 4, 200}};
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+        for (int strided = 0; strided < 2; strided++) {
+            const int64_t *sh = shapes[s];
+            int64_t n = sh[0], h = sh[1], R = sh[2], n_kv = sh[5];
+            mmrt_tensor qe = host_tensor(MMRT_F32, R, h, n, R + 2 * strided, 2200 + s, -3.0f, 3.0f);
+            mmrt_tensor d = host_tensor(MMRT_F32, n_kv, n, h, n_kv + 3 * strided, 0, 0.0f, 0.0f);
+            mmrt_op op = {.kind = MMRT_OP_REL_POS_BIAS, .dst = &d, .src = {&qe}};
+            op.p.rel_pos.scale = 0.125f + (float)s;
+            op.p.rel_pos.max_dist = (int32_t)sh[3];
+            op.p.rel_pos.offset = (int32_t)sh[4];
+            char what[128];
+            snprintf(what, sizeof what, "rel_pos_bias n=%lld h=%lld R=%lld c=%lld o=%lld n_kv=%lld%s", (long long)n,
+                     (long long)h, (long long)R, (long long)sh[3], (long long)sh[4], (long long)n_kv,
+                     strided ? " strided" : "");
+            check_cuda_op(what, op, 0.0, false); /* a gather and one f32 product: exact */
+            test_free_host();
+        }
+}
