@@ -12,6 +12,8 @@
 
 #define CLI_DEFAULT_TEXT_MODEL "HuggingFaceTB/SmolLM2-135M-Instruct"
 #define CLI_DEFAULT_VISION_MODEL "HuggingFaceTB/SmolVLM-256M-Instruct"
+#define CLI_DEFAULT_SPEECH_MODEL "ibm-granite/granite-speech-4.1-2b"     /* transcribe */
+#define CLI_DEFAULT_SPEECH_ASK_MODEL "ibm-granite/granite-speech-3.3-2b" /* ask about audio: instruct LLM */
 #define CLI_MAX_STOP 16
 
 /* Options every model command takes. */
@@ -94,5 +96,25 @@ int cmd_info(int argc, char **argv);
 int cmd_caption(int argc, char **argv);
 int cmd_ask(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
+int cmd_transcribe(int argc, char **argv);
+
+/* Input files named on the command line: a file as given (its content decides the format), a
+ * directory as its image or audio files (by extension), sorted by name. */
+typedef struct cli_paths {
+    char **paths;
+    size_t n, cap;
+} cli_paths;
+
+/* Adds path (a directory: its files of that kind; an empty one is a warning). False (reported)
+ * only on a directory that cannot be read or out of memory. */
+bool cli_paths_add(cli_paths *l, const char *path, bool audio);
+void cli_paths_free(cli_paths *l);
+/* Whether the file looks like audio (WAV, FLAC, OGG, MP3, AIFF by its first bytes, else by its
+ * extension) rather than an image. */
+bool cli_is_audio_file(const char *path);
+
+/* mmrt ask AUDIO QUESTION (cli/cmd_transcribe.c): transcribes, then asks the instruct LLM about the
+ * transcript. c->model NULL means the default; g holds the answer's generation options. */
+int cli_ask_audio(cli_common *c, const cli_gen *g, const char *path, const char *question, long transcript_tokens);
 
 #endif

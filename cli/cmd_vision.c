@@ -14,9 +14,20 @@
 static void usage(FILE *f, bool ask) {
     if (ask)
         fprintf(f, "usage: mmrt ask [options] IMAGE... QUESTION\n"
+                   "       mmrt ask [options] AUDIO QUESTION\n"
                    "\n"
                    "Answers QUESTION about the images (all of them in one prompt, in order), streaming\n"
-                   "the answer to stdout.\n\n");
+                   "the answer to stdout.\n"
+                   "\n"
+                   "With an audio file (WAV, FLAC, OGG, MP3, AIFF; told by its content) it answers about what is\n"
+                   "said, in two passes with one model: the speech is transcribed (as mmrt transcribe does, the\n"
+                   "adapter on), then the language model is asked \"Here is the transcript of an audio recording:\n"
+                   "... QUESTION\" without the audio (adapter off). That needs a checkpoint whose language model\n"
+                   "follows instructions: one with a LoRA adapter (default for audio %s);\n"
+                   "those without one (granite-speech-4.x) are refused. The speech models hear speech, not music or\n"
+                   "sounds.\n"
+                   "      --transcript-tokens N  audio: tokens at most per 30 s window of the transcript (default 200)\n\n",
+                   CLI_DEFAULT_SPEECH_ASK_MODEL);
     else
         fprintf(f, "usage: mmrt caption [options] IMAGE|DIR...\n"
                    "\n"
@@ -42,14 +53,9 @@ static void usage(FILE *f, bool ask) {
             ask ? "answer" : "image");
 }
 
-/* ---- the list of images -------------------------------------------------------------------- */
+/* ---- the list of inputs -------------------------------------------------------------------- */
 
-typedef struct path_list {
-    char **paths;
-    size_t n, cap;
-} path_list;
-
-static bool push(path_list *l, const char *path) {
+static bool push(cli_paths *l, const char *path) {
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 16;
         char **p = realloc(l->paths, cap * sizeof *p);
@@ -60,22 +66,43 @@ static bool push(path_list *l, const char *path) {
     return (l->paths[l->n] = strdup(path)) ? (l->n++, true) : false;
 }
 
-static void list_free(path_list *l) {
+void cli_paths_free(cli_paths *l) {
     for (size_t i = 0; i < l->n; i++) free(l->paths[i]);
     free(l->paths);
 }
 
-static bool is_image_name(const char *name) {
+static bool has_extension(const char *name, const char *const *exts) {
     const char *dot = strrchr(name, '.');
-    return dot && (strcasecmp(dot, ".png") == 0 || strcasecmp(dot, ".jpg") == 0 || strcasecmp(dot, ".jpeg") == 0 ||
-                   strcasecmp(dot, ".webp") == 0);
+    for (size_t i = 0; dot && exts[i]; i++)
+        if (strcasecmp(dot, exts[i]) == 0) return true;
+    return false;
+}
+
+static const char *const image_exts[] = {".png", ".jpg", ".jpeg", ".webp", NULL};
+static const char *const audio_exts[] = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", NULL};
+
+bool cli_is_audio_file(const char *path) {
+    unsigned char b[12] = {0};
+    FILE *f = fopen(path, "rb");
+    size_t n = f ? fread(b, 1, sizeof b, f) : 0;
+    if (f) fclose(f);
+    if (n == sizeof b) {
+        if ((memcmp(b, "RIFF", 4) == 0 || memcmp(b, "RIFX", 4) == 0 || memcmp(b, "RF64", 4) == 0) &&
+            memcmp(b + 8, "WAVE", 4) == 0)
+            return true;
+        if (memcmp(b, "fLaC", 4) == 0 || memcmp(b, "OggS", 4) == 0 || memcmp(b, "ID3", 3) == 0 ||
+            (memcmp(b, "FORM", 4) == 0 && (memcmp(b + 8, "AIFF", 4) == 0 || memcmp(b + 8, "AIFC", 4) == 0)) ||
+            (b[0] == 0xff && (b[1] & 0xe0) == 0xe0 && b[1] != 0xff)) /* an MPEG audio frame (JPEG: ff d8) */
+            return true;
+        if (memcmp(b, "\x89PNG", 4) == 0 || (b[0] == 0xff && b[1] == 0xd8) || memcmp(b + 8, "WEBP", 4) == 0)
+            return false;
+    }
+    return has_extension(path, audio_exts);
 }
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-/* A file is taken as given (its content decides the format); a directory adds its image files
- * (by extension), sorted; an empty one is a warning. False only when out of memory. */
-static bool add_path(path_list *l, const char *path) {
+bool cli_paths_add(cli_paths *l, const char *path, bool audio) {
     struct stat st;
     if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) return push(l, path) || (fprintf(stderr, "mmrt: out of memory\n"), false);
     DIR *d = opendir(path);
@@ -86,7 +113,7 @@ static bool add_path(path_list *l, const char *path) {
     size_t first = l->n;
     bool ok = true;
     for (struct dirent *e; ok && (e = readdir(d));) {
-        if (e->d_name[0] == '.' || !is_image_name(e->d_name)) continue;
+        if (e->d_name[0] == '.' || !has_extension(e->d_name, audio ? audio_exts : image_exts)) continue;
         size_t n = strlen(path) + strlen(e->d_name) + 2;
         char *p = malloc(n);
         ok = p != NULL;
@@ -99,17 +126,19 @@ static bool add_path(path_list *l, const char *path) {
         fprintf(stderr, "mmrt: out of memory\n");
         return false;
     }
-    if (l->n == first) fprintf(stderr, "mmrt: warning: %s: no .png, .jpg, .jpeg or .webp files in this directory\n", path);
+    if (l->n == first)
+        fprintf(stderr, "mmrt: warning: %s: no %s files in this directory\n", path,
+                audio ? ".wav, .flac, .ogg, .oga, .opus, .mp3, .aif or .aiff" : ".png, .jpg, .jpeg or .webp");
     else qsort(l->paths + first, l->n - first, sizeof *l->paths, cmp_str);
     return true;
 }
 
-static bool add_list_file(path_list *l, const char *file) {
+static bool add_list_file(cli_paths *l, const char *file) {
     char *text = cli_read_text(file);
     if (!text) return false;
     bool ok = true;
     for (char *line = strtok(text, "\r\n"); ok && line; line = strtok(NULL, "\r\n"))
-        if (line[0] != '\0' && line[0] != '#') ok = add_path(l, line);
+        if (line[0] != '\0' && line[0] != '#') ok = cli_paths_add(l, line, false);
     free(text);
     return ok;
 }
@@ -204,11 +233,12 @@ static double now_s(void) {
 
 static int run(bool ask, int argc, char **argv) {
     const char *cmd = ask ? "ask" : "caption";
-    cli_common c = {.model = CLI_DEFAULT_VISION_MODEL};
+    cli_common c = {.model = NULL}; /* NULL: the default for the inputs' kind */
     cli_gen g;
+    long transcript_tokens = 200;
     cli_gen_init(&g);
     const char *prompt = MMRT_CAPTION_PROMPT;
-    path_list images = {0};
+    cli_paths images = {0};
     /* positional arguments: argv entries, in order (at most argc) */
     const char **positional = calloc((size_t)argc, sizeof *positional);
     int n_pos = 0;
@@ -243,6 +273,8 @@ static int run(bool ask, int argc, char **argv) {
         } else if (strcmp(a, "--max-pixels") == 0) {
             if (!(v = cli_value(argc, argv, &i)) || !cli_parse_int(a, v, 1, 0x7fffffffL, &n)) goto done;
             g.gp.max_pixels = n;
+        } else if (ask && strcmp(a, "--transcript-tokens") == 0) {
+            if (!(v = cli_value(argc, argv, &i)) || !cli_parse_int(a, v, 1, 1 << 24, &transcript_tokens)) goto done;
         } else if (!ask && strcmp(a, "--prompt") == 0) {
             if (!(prompt = cli_value(argc, argv, &i))) goto done;
         } else if (!ask && (strcmp(a, "-l") == 0 || strcmp(a, "--list") == 0)) {
@@ -265,9 +297,20 @@ static int run(bool ask, int argc, char **argv) {
         cli_usage_error(cmd, "give one or more images, directories or --list FILE");
         goto done;
     }
+    /* audio goes to the speech path (cli/cmd_transcribe.c): one file, transcribed, then asked about */
+    for (int k = 0; ask && k < n_images; k++) {
+        if (!cli_is_audio_file(positional[k])) continue;
+        if (n_images > 1) {
+            cli_usage_error(cmd, "give one audio file and then the question (%s is audio)", positional[k]);
+            goto done;
+        }
+        rc = cli_ask_audio(&c, &g, positional[0], positional[1], transcript_tokens);
+        goto done;
+    }
+    if (!c.model) c.model = CLI_DEFAULT_VISION_MODEL;
     rc = CLI_EXIT_RUNTIME;
     for (int k = 0; k < n_images; k++)
-        if (!add_path(&images, positional[k])) goto done;
+        if (!cli_paths_add(&images, positional[k], false)) goto done;
     if (images.n == 0) {
         fprintf(stderr, "mmrt: no images to %s\n", cmd);
         goto done;
@@ -330,7 +373,7 @@ static int run(bool ask, int argc, char **argv) {
     mmrt_session_free(s);
     mmrt_model_free(model);
 done:
-    list_free(&images);
+    cli_paths_free(&images);
     free(positional);
     return rc;
 }

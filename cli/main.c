@@ -12,7 +12,8 @@ static void usage(FILE *f) {
             "\n"
             "commands:\n"
             "  caption    describe images (mmrt caption photo.jpg)\n"
-            "  ask        answer a question about images (mmrt ask photo.jpg \"How many people?\")\n"
+            "  ask        answer a question about images or speech (mmrt ask photo.jpg \"How many people?\")\n"
+            "  transcribe speech to text, SRT or WebVTT (mmrt transcribe talk.mp3)\n"
             "  generate   continue or answer a text prompt (mmrt generate -p \"Hello\")\n"
             "  chat       a conversation, one turn per line (mmrt chat; /image PATH, /reset)\n"
             "  info       describe a model: architecture, sizes, dtypes, memory\n"
@@ -22,9 +23,9 @@ static void usage(FILE *f) {
             "  --version      print the version\n"
             "\n"
             "--model takes a Hugging Face model directory or a repo id (default for images:\n"
-            "%s; for text: %s).\n"
+            "%s; for text: %s; for speech: %s, and %s to ask about it).\n"
             "exit codes: 0 success, 1 runtime error, 2 usage error\n",
-            CLI_DEFAULT_VISION_MODEL, CLI_DEFAULT_TEXT_MODEL);
+            CLI_DEFAULT_VISION_MODEL, CLI_DEFAULT_TEXT_MODEL, CLI_DEFAULT_SPEECH_MODEL, CLI_DEFAULT_SPEECH_ASK_MODEL);
 }
 
 int main(int argc, char **argv) {
@@ -47,6 +48,7 @@ int main(int argc, char **argv) {
     else if (strcmp(cmd, "caption") == 0) rc = cmd_caption(argc - 1, argv + 1);
     else if (strcmp(cmd, "ask") == 0) rc = cmd_ask(argc - 1, argv + 1);
     else if (strcmp(cmd, "chat") == 0) rc = cmd_chat(argc - 1, argv + 1);
+    else if (strcmp(cmd, "transcribe") == 0) rc = cmd_transcribe(argc - 1, argv + 1);
     else {
         fprintf(stderr, "mmrt: unknown command \"%s\"\n\n", cmd);
         usage(stderr);
