@@ -8,9 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-extern const mmrt_encoder_factory mmrt_smolvlm_encoder_factory; /* fusion/smolvlm.c */
+extern const mmrt_encoder_factory mmrt_smolvlm_encoder_factory;        /* fusion/smolvlm.c */
+extern const mmrt_encoder_factory mmrt_granite_speech_encoder_factory; /* fusion/granite_speech.c */
 
-static const mmrt_encoder_factory *const builtin[] = {&mmrt_smolvlm_encoder_factory};
+static const mmrt_encoder_factory *const builtin[] = {&mmrt_smolvlm_encoder_factory,
+                                                      &mmrt_granite_speech_encoder_factory};
 
 #define MAX_REGISTERED 32
 
