@@ -85,7 +85,7 @@ typedef struct mmrt_conformer {
 mmrt_status mmrt_conformer_hparams_parse(const cJSON *enc, const char *file, mmrt_conformer_hparams *hp,
                                          mmrt_error *err);
 
-/* Binds the weights under prefix ("model.encoder.") and folds each BatchNorm. Missing or
+/* Binds the weights under prefix ("encoder.") and folds each BatchNorm. Missing or
  * misshapen tensors are MMRT_ERR_MODEL naming them; a running variance with var + eps ≤ 0 is
  * MMRT_ERR_MODEL naming the layer. On failure c is freed. */
 mmrt_status mmrt_conformer_init(mmrt_conformer *c, const mmrt_conformer_hparams *hp, const mmrt_weights *w,

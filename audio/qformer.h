@@ -67,7 +67,7 @@ typedef struct mmrt_qformer {
 mmrt_status mmrt_qformer_hparams_parse(const cJSON *cfg, const cJSON *pc, const char *file, int64_t enc_hidden,
                                        int64_t text_hidden, mmrt_qformer_hparams *hp, mmrt_error *err);
 
-/* Binds the weights under prefix ("model.projector."). On failure q is freed. */
+/* Binds the weights under prefix ("projector."). On failure q is freed. */
 mmrt_status mmrt_qformer_init(mmrt_qformer *q, const mmrt_qformer_hparams *hp, const mmrt_weights *w,
                               const char *prefix, mmrt_error *err);
 void mmrt_qformer_free(mmrt_qformer *q);

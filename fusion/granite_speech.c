@@ -78,8 +78,12 @@ static mmrt_status init(mmrt_granite_speech *g, const mmrt_encoder_config *cfg, 
     MMRT_TRY(mmrt_conformer_hparams_parse(ec, file, &eh, err));
     mmrt_qformer_hparams ph;
     MMRT_TRY(mmrt_qformer_hparams_parse(cfg->config, pc, file, eh.n_embd, cfg->text->n_embd, &ph, err));
-    MMRT_TRY(mmrt_conformer_init(&g->enc, &eh, cfg->weights, "model.encoder.", err));
-    MMRT_TRY(mmrt_qformer_init(&g->proj, &ph, cfg->weights, "model.projector.", err));
+    /* save_pretrained writes the published layout ("encoder.", "projector.", "language_model.");
+     * transformers 5 loads it renamed to "model.encoder." and so on, which is accepted too */
+    bool renamed = !mmrt_weights_find(cfg->weights, "encoder.input_linear.weight") &&
+                   mmrt_weights_find(cfg->weights, "model.encoder.input_linear.weight");
+    MMRT_TRY(mmrt_conformer_init(&g->enc, &eh, cfg->weights, renamed ? "model.encoder." : "encoder.", err));
+    MMRT_TRY(mmrt_qformer_init(&g->proj, &ph, cfg->weights, renamed ? "model.projector." : "projector.", err));
     mmrt_log_mel_config mc;
     MMRT_TRY(mmrt_log_mel_config_load(cfg->dir, &mc, err));
     MMRT_TRY(check_features(g, &mc, cfg->dir, err));
@@ -351,5 +355,5 @@ const mmrt_encoder_factory mmrt_granite_speech_encoder_factory = {
     .matches = factory_matches,
     .init = factory_init,
     .text_config = "text_config",
-    .decoder_prefix = "model.language_model.",
+    .decoder_prefix = "language_model.model.", /* lm_head: language_model.lm_head.weight when untied */
 };
