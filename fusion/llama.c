@@ -84,8 +84,23 @@ mmrt_status mmrt_llm_init(mmrt_llm *m, const mmrt_llm_hparams *hp, const mmrt_we
     return MMRT_OK;
 }
 
+mmrt_status mmrt_llm_load_adapter(mmrt_llm *m, const char *dir, const char *prefix, mmrt_error *err) {
+    mmrt_lora *lo = calloc(1, sizeof *lo);
+    if (!lo) return mmrt_error_oom(err, sizeof *lo, "LoRA adapter");
+    mmrt_status st = mmrt_lora_load(lo, dir, &m->hp, prefix, err);
+    if (st != MMRT_OK) {
+        free(lo);
+        return st;
+    }
+    mmrt_lora_free(m->lora);
+    free(m->lora);
+    m->lora = lo;
+    return MMRT_OK;
+}
+
 mmrt_status mmrt_llm_upload(mmrt_llm *m, mmrt_weight_upload *u, mmrt_error *err) {
     MMRT_TRY(mmrt_weight_list_upload(&m->weights, u, err));
+    if (m->lora) MMRT_TRY(mmrt_lora_upload(m->lora, u, err));
     return mmrt_weight_upload_tensor(u, &m->rope_freq, "RoPE frequencies", err);
 }
 
@@ -94,6 +109,9 @@ void mmrt_llm_free(mmrt_llm *m) {
     free(m->layers);
     free(m->rope_inv_freq);
     mmrt_weight_list_free(&m->weights);
+    mmrt_lora_free(m->lora);
+    free(m->lora);
+    m->lora = NULL;
     m->layers = NULL;
     m->rope_inv_freq = NULL;
 }
@@ -150,7 +168,7 @@ static mmrt_status plan_scratch(const mmrt_llm *m, int64_t n_ctx, int64_t n_batc
         rows.backend = &plan;
         mmrt_llm_segment seg = {.begin = 0, .end = n_batch, .token = 0, .rows = &rows};
         mmrt_llm_batch b = {.ids = ids, .segments = &seg, .n_segments = 1, .n_tok = n_batch, .all_logits = true,
-                            .logits = nowhere};
+                            .logits = nowhere, .adapter = m->lora ? m->lora->name : NULL};
         mmrt_arena_measure(&ps.arena, "decoder scratch");
         st = decode_chunk(m, &ps, &b, 0, n_batch, true, err);
         *bytes = ps.arena.peak;
@@ -214,8 +232,15 @@ static mmrt_tensor cache_rows(const mmrt_tensor *cache, int64_t r0, int64_t n) {
     return r;
 }
 
-static mmrt_status layer_forward(const mmrt_llm *m, mmrt_llm_state *s, int64_t il, mmrt_tensor *x,
-                                 const mmrt_tensor *pos, int64_t pos0, mmrt_error *err) {
+/* y = W x, plus the adapter's low-rank delta on W when one is active (lo non-NULL). */
+static mmrt_status project(const mmrt_lora *lo, mmrt_lora_target t, int64_t il, mmrt_llm_state *s, mmrt_tensor *y,
+                           const mmrt_tensor *x, const mmrt_tensor *w, mmrt_error *err) {
+    MMRT_TRY(mmrt_matmul(s->be, y, x, w, err));
+    return lo ? mmrt_lora_apply(lo, &lo->layers[il].proj[t], s->be, &s->arena, y, x, err) : MMRT_OK;
+}
+
+static mmrt_status layer_forward(const mmrt_llm *m, mmrt_llm_state *s, const mmrt_lora *lo, int64_t il,
+                                 mmrt_tensor *x, const mmrt_tensor *pos, int64_t pos0, mmrt_error *err) {
     const mmrt_llm_hparams *hp = &m->hp;
     const mmrt_llm_layer *l = &m->layers[il];
     mmrt_backend *be = s->be;
@@ -231,9 +256,9 @@ static mmrt_status layer_forward(const mmrt_llm *m, mmrt_llm_state *s, int64_t i
 
     /* attention block */
     MMRT_TRY(mmrt_rms_norm(be, &h, x, &l->attn_norm, hp->rms_eps, err));
-    MMRT_TRY(mmrt_matmul(be, &q, &h, &l->wq, err));
-    MMRT_TRY(mmrt_matmul(be, &k_new, &h, &l->wk, err));
-    MMRT_TRY(mmrt_matmul(be, &v_new, &h, &l->wv, err));
+    MMRT_TRY(project(lo, MMRT_LORA_Q, il, s, &q, &h, &l->wq, err));
+    MMRT_TRY(project(lo, MMRT_LORA_K, il, s, &k_new, &h, &l->wk, err));
+    MMRT_TRY(project(lo, MMRT_LORA_V, il, s, &v_new, &h, &l->wv, err));
     mmrt_tensor q3 = mmrt_tensor_split_heads(&q, hd);                            /* (n, n_head, hd) */
     mmrt_tensor k3 = mmrt_tensor_slice(&s->k_cache[il], 2, pos0, n); /* (n, n_head_kv, hd) */
     MMRT_TRY(mmrt_rope(be, &q3, &q3, pos, &m->rope_freq, (int)hp->n_rot, m->rope_attn_factor, err));
@@ -241,7 +266,7 @@ static mmrt_status layer_forward(const mmrt_llm *m, mmrt_llm_state *s, int64_t i
     mmrt_tensor att3 = mmrt_tensor_split_heads(&att, hd);
     MMRT_TRY(mmrt_attention(be, &att3, &q3, &s->k_cache[il], &s->v_cache[il], pos0 + n, pos0,
                             /*causal=*/true, hp->attn_scale, err));
-    MMRT_TRY(mmrt_matmul(be, &h, &att, &l->wo, err));
+    MMRT_TRY(project(lo, MMRT_LORA_O, il, s, &h, &att, &l->wo, err));
     if (hp->residual_scale != 1.0f) MMRT_TRY(mmrt_scale(be, &h, &h, hp->residual_scale, err));
     MMRT_TRY(mmrt_add(be, x, x, &h, err));
 
@@ -252,10 +277,10 @@ static mmrt_status layer_forward(const mmrt_llm *m, mmrt_llm_state *s, int64_t i
     mmrt_tensor u = mmrt_arena_matrix(&s->arena, s->be, hp->n_ff, n, err); /* (n, n_ff) */
     if (!h.data || !g.data || !u.data) return err ? err->status : MMRT_ERR_OOM;
     MMRT_TRY(mmrt_rms_norm(be, &h, x, &l->ffn_norm, hp->rms_eps, err));
-    MMRT_TRY(mmrt_matmul(be, &g, &h, &l->w_gate, err));
-    MMRT_TRY(mmrt_matmul(be, &u, &h, &l->w_up, err));
+    MMRT_TRY(project(lo, MMRT_LORA_GATE, il, s, &g, &h, &l->w_gate, err));
+    MMRT_TRY(project(lo, MMRT_LORA_UP, il, s, &u, &h, &l->w_up, err));
     MMRT_TRY(mmrt_silu_mul(be, &g, &g, &u, err));
-    MMRT_TRY(mmrt_matmul(be, &h, &g, &l->w_down, err));
+    MMRT_TRY(project(lo, MMRT_LORA_DOWN, il, s, &h, &g, &l->w_down, err));
     if (hp->residual_scale != 1.0f) MMRT_TRY(mmrt_scale(be, &h, &h, hp->residual_scale, err));
     MMRT_TRY(mmrt_add(be, x, x, &h, err));
     mmrt_arena_reset(&s->arena, mark);
@@ -382,7 +407,7 @@ static mmrt_status decode_chunk(const mmrt_llm *m, mmrt_llm_state *s, const mmrt
     bool whole = b->on_hidden && n == b->n_tok; /* hidden states are reported for unchunked calls */
     if (whole) b->on_hidden(0, &x, b->hidden_user);
     for (int64_t il = 0; il < hp->n_layer; il++) {
-        MMRT_TRY(layer_forward(m, s, il, &x, &pos, pos0, err));
+        MMRT_TRY(layer_forward(m, s, b->adapter ? m->lora : NULL, il, &x, &pos, pos0, err));
         if (whole) b->on_hidden((int)il + 1, &x, b->hidden_user);
     }
     s->n_past += n;
@@ -409,6 +434,9 @@ mmrt_status mmrt_llm_decode(const mmrt_llm *m, mmrt_llm_state *s, const mmrt_llm
                 return mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "token id %d at %lld is outside the vocabulary (%lld)",
                                       b->ids[i], (long long)i, (long long)m->hp.n_vocab);
     MMRT_TRY(check_segments(m, b, err));
+    if (b->adapter && (!m->lora || strcmp(b->adapter, m->lora->name) != 0))
+        return mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "decode: the decoder has no LoRA adapter \"%s\" (%s)",
+                              b->adapter, m->lora ? "its adapter is \"default\"" : "it has none");
     for (int64_t t0 = 0; t0 < b->n_tok; t0 += s->n_batch) {
         int64_t n = b->n_tok - t0 < s->n_batch ? b->n_tok - t0 : s->n_batch;
         MMRT_TRY(decode_chunk(m, s, b, t0, n, t0 + n == b->n_tok, err));

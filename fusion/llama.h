@@ -20,6 +20,7 @@
 #include "core/weight_table.h"
 #include "core/weight_upload.h"
 #include "llm_config.h"
+#include "lora.h"
 
 typedef struct mmrt_llm_layer {
     mmrt_tensor attn_norm; /* (n_embd) */
@@ -44,6 +45,7 @@ typedef struct mmrt_llm {
     float rope_attn_factor;
     size_t weight_bytes;   /* bytes one forward pass reads, in the checkpoint's dtypes */
     mmrt_weight_list weights; /* every checkpoint tensor bound above, for the upload */
+    mmrt_lora *lora;       /* the checkpoint's LoRA adapter (named "default"), or NULL (fusion/lora.h) */
 } mmrt_llm;
 
 /* Binds the decoder's weights from `w` (names under `prefix`, e.g. "model." or
@@ -53,7 +55,12 @@ typedef struct mmrt_llm {
 mmrt_status mmrt_llm_init(mmrt_llm *m, const mmrt_llm_hparams *hp, const mmrt_weights *w,
                           const char *prefix, mmrt_error *err);
 
-/* Moves every weight of m (and the RoPE frequencies) to u's backend. */
+/* Reads the PEFT LoRA adapter in dir (adapter_config.json + adapter_model.safetensors, keys under
+ * "base_model.model." + prefix) onto m as its adapter "default" (fusion/lora.h). Call after
+ * mmrt_llm_init and before mmrt_llm_upload. */
+mmrt_status mmrt_llm_load_adapter(mmrt_llm *m, const char *dir, const char *prefix, mmrt_error *err);
+
+/* Moves every weight of m (its adapter's too, and the RoPE frequencies) to u's backend. */
 mmrt_status mmrt_llm_upload(mmrt_llm *m, mmrt_weight_upload *u, mmrt_error *err);
 void mmrt_llm_free(mmrt_llm *m);
 
@@ -100,6 +107,9 @@ typedef struct mmrt_llm_batch {
     size_t n_segments;
     int64_t n_tok;
     bool all_logits;        /* logits for every token, else only for the last */
+    /* The LoRA adapter active for this call (its name, "default"), or NULL for the base weights.
+     * A name the decoder does not have is MMRT_ERR_INVALID_ARG. */
+    const char *adapter;
     float *logits;          /* out, host: (n_tok or 1, n_vocab) */
     mmrt_llm_hidden_fn on_hidden;
     void *hidden_user;

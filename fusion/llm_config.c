@@ -80,9 +80,11 @@ mmrt_status mmrt_llm_hparams_parse(const cJSON *c, const char *file, mmrt_llm_hp
     const char *model_type = NULL, *act = NULL;
     MMRT_TRY(mmrt_json_get_string(c, "model_type", true, &model_type, file, err));
     snprintf(hp->model_type, sizeof hp->model_type, "%s", model_type);
-    if (strcmp(model_type, "llama") != 0)
+    bool granite = strcmp(model_type, "granite") == 0;
+    if (strcmp(model_type, "llama") != 0 && !granite)
         return mmrt_error_set(err, MMRT_ERR_UNSUPPORTED,
-                              "%s: model_type \"%s\" is not supported (supported: llama)", file, model_type);
+                              "%s: model_type \"%s\" is not supported (supported: llama, granite)", file,
+                              model_type);
 
     MMRT_TRY(get_dim(c, "vocab_size", MAX_VOCAB, &hp->n_vocab, file, err));
     MMRT_TRY(get_dim(c, "hidden_size", MAX_DIM, &hp->n_embd, file, err));
@@ -139,10 +141,16 @@ mmrt_status mmrt_llm_hparams_parse(const cJSON *c, const char *file, mmrt_llm_hp
 
     hp->embd_scale = hp->residual_scale = hp->logit_scale = 1.0f;
     hp->attn_scale = (float)(1.0 / sqrt((double)hp->head_dim));
-    MMRT_TRY(get_multiplier(c, "embedding_multiplier", &hp->embd_scale, file, err));
-    MMRT_TRY(get_multiplier(c, "residual_multiplier", &hp->residual_scale, file, err));
-    MMRT_TRY(get_multiplier(c, "attention_multiplier", &hp->attn_scale, file, err));
-    MMRT_TRY(get_multiplier(c, "logits_scaling", &hp->logit_scale, file, err));
+    if (granite) {
+        /* GraniteConfig's defaults are all 1, attention_multiplier included: GraniteAttention's
+         * scaling is attention_multiplier itself, never 1/sqrt(head_dim). LlamaModel reads none of
+         * these keys, so a llama config's are ignored as transformers ignores them. */
+        hp->attn_scale = 1.0f;
+        MMRT_TRY(get_multiplier(c, "embedding_multiplier", &hp->embd_scale, file, err));
+        MMRT_TRY(get_multiplier(c, "residual_multiplier", &hp->residual_scale, file, err));
+        MMRT_TRY(get_multiplier(c, "attention_multiplier", &hp->attn_scale, file, err));
+        MMRT_TRY(get_multiplier(c, "logits_scaling", &hp->logit_scale, file, err));
+    }
 
     hp->bos_id = -1;
     MMRT_TRY(mmrt_json_get_int(c, "bos_token_id", false, -1, -1, MAX_VOCAB, &hp->bos_id, file, err));

@@ -146,6 +146,12 @@ static mmrt_status load_dir(mmrt_model *m, checkpoint *c, mmrt_error *err) {
     MMRT_TRY(mmrt_weights_open(m->dir, &m->weights, err));
     count_params(m);
     MMRT_TRY(mmrt_llm_init(&m->llm, &hp, m->weights, c->decoder_prefix, err));
+    /* a PEFT LoRA adapter in the directory becomes the decoder's adapter "default"; a config that
+     * says the checkpoint ships one (Granite Speech) without its files is an error */
+    bool has_lora = false;
+    MMRT_TRY(mmrt_json_get_bool(c->config, "has_lora_adapter", false, false, &has_lora, c->config_path, err));
+    if (has_lora) MMRT_TRY(mmrt_lora_require(m->dir, "config.json says has_lora_adapter: true", err));
+    if (mmrt_lora_present(m->dir)) MMRT_TRY(mmrt_llm_load_adapter(&m->llm, m->dir, c->decoder_prefix, err));
 
     char *tok_path = mmrt_fs_path_join(m->dir, "tokenizer.json");
     if (!tok_path) return mmrt_error_oom(err, 0, "path");

@@ -226,6 +226,7 @@ typedef struct gen_loop {
     int64_t n_kept;                 /* history[0 .. n_kept) is in the KV cache already */
     mmrt_llm_segment *segments;     /* the media segments after n_kept, in batch coordinates */
     size_t n_segments;
+    const char *adapter;            /* the decoder's LoRA adapter for this call, or NULL */
 } gen_loop;
 
 /* Passes text through the stop filter to the callback; true when generation must end. */
@@ -254,7 +255,8 @@ static mmrt_status run_loop(gen_loop *g) {
     mmrt_error *err = &s->err;
     double t0 = now_ms();
     mmrt_llm_batch batch = {.ids = g->history + g->n_kept, .n_tok = (int64_t)g->n_history - g->n_kept,
-                            .logits = s->logits, .segments = g->segments, .n_segments = g->n_segments};
+                            .logits = s->logits, .segments = g->segments, .n_segments = g->n_segments,
+                            .adapter = g->adapter};
     MMRT_TRY(mmrt_llm_decode(llm, &s->state, &batch, err));
     double t1 = now_ms();
     g->r->prefill_ms = t1 - t0;
@@ -287,7 +289,8 @@ static mmrt_status run_loop(gen_loop *g) {
             g->r->stop_reason = MMRT_STOP_CONTEXT;
             break;
         }
-        mmrt_llm_batch next = {.ids = &g->history[g->n_history - 1], .n_tok = 1, .logits = s->logits};
+        mmrt_llm_batch next = {.ids = &g->history[g->n_history - 1], .n_tok = 1, .logits = s->logits,
+                               .adapter = g->adapter};
         MMRT_TRY(mmrt_llm_decode(llm, &s->state, &next, err));
     }
     if (g->r->stop_reason == MMRT_STOP_MAX_TOKENS || g->r->stop_reason == MMRT_STOP_EOS ||
@@ -542,10 +545,13 @@ static mmrt_status generate(mmrt_session *s, const mmrt_prompt_in *in0, const mm
     count_images(&pm, g->r);
     g->r->image_load_ms = now_ms() - t0;
     g->r->n_prompt_tokens = (int32_t)n_ids;
+    /* the adapter the media need is on for the whole call, prompt and generated tokens, as
+     * GraniteSpeech's generate() enables it for the call whenever input_features are given */
     const char *lora = mmrt_prompt_media_lora(&pm);
-    if (lora) /* no decoder has adapters yet: refused rather than run without */
-        st = mmrt_error_set(&s->err, MMRT_ERR_UNSUPPORTED, "%s: the prompt's media need the LoRA adapter \"%s\", "
-                            "which this decoder does not have", m->dir, lora);
+    if (lora && (!m->llm.lora || strcmp(lora, m->llm.lora->name) != 0))
+        st = mmrt_error_set(&s->err, MMRT_ERR_MODEL, "%s: the prompt's media need the LoRA adapter \"%s\", which "
+                            "this checkpoint does not have (no adapter_config.json)", m->dir, lora);
+    g->adapter = lora;
     if (st == MMRT_OK && !(g->history = realloc(ids, history_bytes(s->state.n_ctx))))
         st = mmrt_error_oom(&s->err, history_bytes(s->state.n_ctx), "token history");
     if (st == MMRT_OK) ids = NULL;

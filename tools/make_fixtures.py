@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Regenerates everything under tests/fixtures/ from the pinned versions in tools/requirements.txt.
 
-    /work/venv/bin/python tools/make_fixtures.py [--only tokenizer|llama|images|resize|smolvlm|siglip-padded|jinja|chat_templates|chat_session|audio_features|audio]
+    /work/venv/bin/python tools/make_fixtures.py [--only tokenizer|llama|images|resize|smolvlm|siglip-padded|jinja|chat_templates|chat_session|audio_features|audio|granite]
 
 Deterministic: fixed training data, fixed seeds, CPU only, single-threaded torch.
 """
@@ -19,7 +19,7 @@ from common import check_versions  # noqa: E402
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", choices=["tokenizer", "llama", "images", "resize", "smolvlm", "siglip-padded", "jinja", "chat_templates", "chat_session", "audio_features", "audio"], help="regenerate only this group")
+    ap.add_argument("--only", choices=["tokenizer", "llama", "images", "resize", "smolvlm", "siglip-padded", "jinja", "chat_templates", "chat_session", "audio_features", "audio", "granite"], help="regenerate only this group")
     args = ap.parse_args()
     check_versions()
     if args.only in (None, "tokenizer"):
@@ -55,6 +55,9 @@ def main():
     if args.only in (None, "audio_features"):
         import fixtures_audio_features
         fixtures_audio_features.generate()
+    if args.only in (None, "granite"):
+        import fixtures_granite
+        fixtures_granite.generate()
 
 
 
