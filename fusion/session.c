@@ -549,7 +549,7 @@ static mmrt_status generate(mmrt_session *s, const mmrt_prompt_in *in0, const mm
      * GraniteSpeech's generate() enables it for the call whenever input_features are given */
     const char *lora = mmrt_prompt_media_lora(&pm);
     if (lora && (!m->llm.lora || strcmp(lora, m->llm.lora->name) != 0))
-        st = mmrt_error_set(&s->err, MMRT_ERR_MODEL, "%s: the prompt's media need the LoRA adapter \"%s\", which "
+        st = mmrt_error_set(&s->err, MMRT_ERR_UNSUPPORTED, "%s: the prompt's media need the LoRA adapter \"%s\", which "
                             "this checkpoint does not have (no adapter_config.json)", m->dir, lora);
     g->adapter = lora;
     if (st == MMRT_OK && !(g->history = realloc(ids, history_bytes(s->state.n_ctx))))

@@ -6,6 +6,7 @@
 #include "core/backend.h"
 #include "core/json.h"
 #include "core/safetensors.h"
+#include "fusion/kv_prefix.h"
 #include "fusion/llama.h"
 #include "helpers/cli_run.h"
 #include "helpers/compare.h"
@@ -246,6 +247,27 @@ Test(granite, lora_changes_the_logits) {
     mmrt_llm_state_free(&st);
     mmrt_backend_free(be);
     fixture_close(&f);
+}
+
+/* The KV cache's record keeps nothing across a change of adapter state (on -> off, off -> on, one
+ * adapter -> another with the same ids), and everything but the last token when it is the same. */
+Test(granite, kv_prefix_treats_the_adapter_as_part_of_the_prefix) {
+    if (test_on_cuda()) cr_skip_test("host only");
+    int32_t ids[6] = {3, 1, 4, 1, 5, 9};
+    const char *states[] = {NULL, "default", "other"};
+    mmrt_error err = {0};
+    for (int a = 0; a < 3; a++)
+        for (int b = 0; b < 3; b++) {
+            mmrt_kv_prefix c = {0};
+            mmrt_kv_prompt was = {.ids = ids, .n = 6, .adapter = states[a]};
+            cr_assert_eq(mmrt_kv_prefix_set(&c, &was, ids, 6, &err), MMRT_OK, "%s", err.msg);
+            char other[16]; /* equal names in different storage still match */
+            if (states[b]) snprintf(other, sizeof other, "%s", states[b]);
+            mmrt_kv_prompt now = {.ids = ids, .n = 6, .adapter = states[b] ? other : NULL};
+            cr_assert_eq(mmrt_kv_prefix_match(&c, &now), a == b ? 5 : 0, "adapter %s then %s",
+                         states[a] ? states[a] : "none", states[b] ? states[b] : "none");
+            mmrt_kv_prefix_free(&c);
+        }
 }
 
 /* ---- tokenizer pipelines ------------------------------------------------------------------- */
