@@ -87,6 +87,13 @@ static char *strip(char *s) {
  * it filled. */
 static double media_ms(double audio, double image) { return audio > 0 ? audio : image; }
 
+/* The window's audio tokens: the result's count, else the one media segment the KV cache's record
+ * holds after the run (the window is the prompt's only media input). */
+static int32_t audio_tokens(const mmrt_session *s, const mmrt_generate_result *gr) {
+    if (gr->n_audio_tokens > 0 || s->cache.n_media != 1) return gr->n_audio_tokens;
+    return (int32_t)(s->cache.media[0].end - s->cache.media[0].begin);
+}
+
 typedef struct transcriber {
     mmrt_session *s;
     const mmrt_part *audio;
@@ -119,6 +126,7 @@ static mmrt_status transcribe_window(transcriber *t, const float *samples, int64
     mmrt_session_reset(s);
     MMRT_TRY(mmrt_session_generate_parts(s, parts, 2, &gp, &gr));
 
+    gr.n_audio_tokens = audio_tokens(s, &gr);
     mmrt_transcribe_result *r = t->r;
     r->load_ms += media_ms(gr.audio_load_ms, gr.image_load_ms);
     r->encode_ms += media_ms(gr.audio_encode_ms, gr.image_encode_ms);
