@@ -12,7 +12,6 @@
 #include "core/log.h"
 #include "fusion/api_struct.h"
 
-#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,11 +74,36 @@ static mmrt_status read_window(mmrt_audio_reader *r, float *buf, int64_t cap, in
     return MMRT_OK;
 }
 
-/* The reply without white space at either end, in place. */
+/* Length of the white space character at s (Python's str.isspace(): ASCII \t \n \v \f \r, the
+ * separators \x1c-\x1f and space, U+0085, U+00A0, U+1680, U+2000-U+200A, U+2028, U+2029, U+202F,
+ * U+205F, U+3000), or 0. */
+static size_t space_len(const unsigned char *s, size_t n) {
+    if (n >= 1 && ((s[0] >= 0x09 && s[0] <= 0x0d) || (s[0] >= 0x1c && s[0] <= 0x20))) return 1;
+    if (n >= 2 && s[0] == 0xc2 && (s[1] == 0x85 || s[1] == 0xa0)) return 2;
+    if (n < 3) return 0;
+    uint32_t c = (uint32_t)(s[0] & 0x0f) << 12 | (uint32_t)(s[1] & 0x3f) << 6 | (s[2] & 0x3f);
+    if ((s[0] & 0xf0) != 0xe0) return 0;
+    return c == 0x1680 || (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 || c == 0x202f ||
+                   c == 0x205f || c == 0x3000
+               ? 3
+               : 0;
+}
+
+/* The reply without white space at either end, as Python's str.strip() (IBM's tooling and the
+ * references strip the decoded text), in place. */
 static char *strip(char *s) {
-    while (isspace((unsigned char)*s)) s++;
-    size_t n = strlen(s);
-    while (n > 0 && isspace((unsigned char)s[n - 1])) s[--n] = '\0';
+    size_t n = strlen(s), k;
+    while ((k = space_len((const unsigned char *)s, n)) > 0) s += k, n -= k;
+    for (bool more = true; more && n > 0;) {
+        more = false;
+        for (k = 1; k <= 3 && k <= n; k++) /* the character ending at n is 1 to 3 bytes long */
+            if (space_len((const unsigned char *)s + n - k, k) == k) {
+                n -= k;
+                more = true;
+                break;
+            }
+    }
+    s[n] = '\0';
     return s;
 }
 
