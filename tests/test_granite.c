@@ -400,6 +400,23 @@ Test(granite, adapter_shapes_are_checked) {
     free(text);
 }
 
+/* use_rslora: PEFT's LoraLayer.update_layer scales by lora_alpha / sqrt(r) instead of / r. */
+Test(granite, rslora_scale) {
+    char *text = edited("adapter_config.json", "\"use_rslora\": false", "\"use_rslora\": true");
+    char *dir = variant("adapter_config.json", text);
+    fixture f;
+    fixture_open(&f, LORA_CASE);
+    mmrt_lora lo;
+    mmrt_error err = {0};
+    cr_assert_eq(mmrt_lora_load(&lo, dir, &f.hp, "model.", &err), MMRT_OK, "%s", err.msg);
+    cr_assert_float_eq(lo.scale, (float)(16.0 / sqrt(8.0)), 1e-6, "scale %g", lo.scale);
+    cr_assert_eq(lo.targets, 1u << MMRT_LORA_Q | 1u << MMRT_LORA_V);
+    mmrt_lora_free(&lo);
+    fixture_close(&f);
+    tmpdir_remove(dir);
+    free(text);
+}
+
 Test(granite, missing_adapter_files_are_errors) {
     const char *needles[] = {"adapter_model.safetensors", "missing", NULL};
     expect_load_error("adapter_model.safetensors", NULL, MMRT_ERR_MODEL, needles);
