@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Regenerates everything under tests/fixtures/ from the pinned versions in tools/requirements.txt.
 
-    /work/venv/bin/python tools/make_fixtures.py [--only tokenizer|llama|images|resize|smolvlm|siglip-padded|jinja|chat_templates|chat_session|audio_features|audio|granite]
+    /work/venv/bin/python tools/make_fixtures.py [--only tokenizer|llama|images|resize|smolvlm|siglip-padded|jinja|chat_templates|chat_session|audio_features|audio|granite|granite_speech]
 
 Deterministic: fixed training data, fixed seeds, CPU only, single-threaded torch.
 """
@@ -19,7 +19,7 @@ from common import check_versions  # noqa: E402
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", choices=["tokenizer", "llama", "images", "resize", "smolvlm", "siglip-padded", "jinja", "chat_templates", "chat_session", "audio_features", "audio", "granite"], help="regenerate only this group")
+    ap.add_argument("--only", choices=["tokenizer", "llama", "images", "resize", "smolvlm", "siglip-padded", "jinja", "chat_templates", "chat_session", "audio_features", "audio", "granite", "granite_speech"], help="regenerate only this group")
     args = ap.parse_args()
     check_versions()
     if args.only in (None, "tokenizer"):
@@ -58,6 +58,9 @@ def main():
     if args.only in (None, "granite"):
         import fixtures_granite
         fixtures_granite.generate()
+    if args.only in (None, "granite_speech"):  # after audio: it runs tests/fixtures/audio's clips
+        import fixtures_granite_speech
+        fixtures_granite_speech.generate()
 
 
 
