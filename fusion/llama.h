@@ -5,6 +5,9 @@
  *               x += residual_scale · down(silu(gate(h)) · up(h))         h = RMSNorm_post(x)
  *   logits = lm_head(RMSNorm(x)) / logit_scale                      (n_tok, n_vocab)
  *
+ * With the checkpoint's LoRA adapter selected (mmrt_llm_batch.adapter), every projection it
+ * targets adds scale · B (A h) to its output (fusion/lora.h).
+ *
  * Variations of the family (Granite multipliers, Phi-3 fused projections and partial RoPE) are
  * data in mmrt_llm_hparams and weight views, not code copies.
  *
