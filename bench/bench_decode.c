@@ -28,8 +28,10 @@
  *
  * A vision-language checkpoint (config.json with a "text_config": SmolVLM / Idefics3) is benched
  * through its text decoder. --vision benches its image side instead (bench/bench_vision.h).
+ * --audio benches a Granite Speech checkpoint's whole transcription per stage (bench/bench_audio.h).
  */
 #include "bench_common.h"
+#include "bench_audio.h"
 #include "bench_caption.h"
 #include "bench_vision.h"
 #include "membw.h"
@@ -65,6 +67,12 @@ typedef struct options {
     int64_t n_tiles;          /* --vision: tiles per encode call */
     int32_t image_w, image_h; /* --vision: the generated photo */
     const char *caption;      /* --caption IMAGE: bench/bench_caption.h instead */
+    bool audio;               /* --audio: bench/bench_audio.h instead */
+    const char *audio_file;   /* --audio-file: its speech instead of the generated sound */
+    double audio_s, window_s; /* --audio: generated seconds, transcription window */
+    int64_t n_text;           /* --audio: text tokens produced over the whole audio */
+    int64_t n_prompt_text;    /* --audio: text ids of the prompt per window */
+    bool gen_given, prompt_given, reps_given;
     const char *device;       /* "cpu" or "cuda" */
     const char *math;         /* --device cuda: "f32", "tf32", "bf16" or "f16" */
     double tbps;              /* --device cuda: device memory bandwidth of the bound, TB/s */
@@ -343,6 +351,8 @@ static void usage(FILE *f) {
             "       mmrt-bench --vision --model DIR [--threads N] [--tiles T] [--image WxH]\n"
             "                  [--reps R] [--profile] [--json]\n"
             "       mmrt-bench --caption IMAGE --model DIR [--threads N] [--gen-tokens G] [--reps R] [--json]\n"
+            "       mmrt-bench --audio --model DIR [--threads N] [--audio-file F | --seconds S] [--window W]\n"
+            "                  [--gen-tokens G] [--prompt-tokens P] [--reps R] [--profile] [--json]\n"
             "  (decode and --caption also take [--device cpu|cuda] [--math f32|tf32|bf16|f16]; decode [--tbps B])\n"
             "  --threads N        CPU threads (default: all cores)\n"
             "  --prompt-tokens P  prefill length (default 128)\n"
@@ -356,6 +366,15 @@ static void usage(FILE *f) {
             "  --image WxH        --vision: size of the generated photo to preprocess (1024x768)\n"
             "  --caption IMAGE    the whole caption of IMAGE through the public API, per stage\n"
             "                     (with --gen-tokens, --reps, --threads, --json)\n"
+            "  --audio            Granite Speech (bench/make_granite_speech.py): features, conformer,\n"
+            "                     projector, prefill and decode per 30 s window, the real-time factor,\n"
+            "                     each stage against the f32 GEMM peak / read bandwidth; CPU only\n"
+            "  --audio-file F     --audio: transcribe F's speech (any format mmrt reads) instead of\n"
+            "  --seconds S        S seconds of generated speech-like sound (default 60)\n"
+            "  --window W         --audio: window length in seconds, as mmrt transcribe --window (30)\n"
+            "                     --audio takes --gen-tokens as the text tokens of the whole audio (150),\n"
+            "                     shared by the windows, --prompt-tokens as the prompt's text ids per\n"
+            "                     window beside its audio tokens (20), --reps default 2\n"
             "  --device D         cpu (default) or cuda: the backend the decoder runs on\n"
             "  --math M           --device cuda: f32 (default), tf32, bf16 or f16 (mmrt_model_params.math)\n"
             "  --tbps B           --device cuda: memory bandwidth of the decode bound, TB/s (3.0)\n");
@@ -384,13 +403,25 @@ static options parse_args(int argc, char **argv) {
         const char *a = argv[i];
         if (strcmp(a, "--model") == 0 && i + 1 < argc) o.model = argv[++i];
         else if (strcmp(a, "--threads") == 0) o.n_threads = (int)int_arg(argc, argv, &i, 1);
-        else if (strcmp(a, "--prompt-tokens") == 0) o.n_prompt = int_arg(argc, argv, &i, 1);
-        else if (strcmp(a, "--gen-tokens") == 0) o.n_gen = int_arg(argc, argv, &i, 1);
+        else if (strcmp(a, "--prompt-tokens") == 0) o.n_prompt = int_arg(argc, argv, &i, 1), o.prompt_given = true;
+        else if (strcmp(a, "--gen-tokens") == 0) o.n_gen = int_arg(argc, argv, &i, 1), o.gen_given = true;
         else if (strcmp(a, "--ctx") == 0) o.n_ctx = int_arg(argc, argv, &i, 1);
-        else if (strcmp(a, "--reps") == 0) o.reps = (int)int_arg(argc, argv, &i, 1);
+        else if (strcmp(a, "--reps") == 0) o.reps = (int)int_arg(argc, argv, &i, 1), o.reps_given = true;
         else if (strcmp(a, "--profile") == 0) o.profile = true;
         else if (strcmp(a, "--json") == 0) o.json = true;
         else if (strcmp(a, "--vision") == 0) o.vision = true;
+        else if (strcmp(a, "--audio") == 0) o.audio = true;
+        else if (strcmp(a, "--audio-file") == 0 && i + 1 < argc) o.audio_file = argv[++i];
+        else if ((strcmp(a, "--seconds") == 0 || strcmp(a, "--window") == 0) && i + 1 < argc) {
+            char *end;
+            double v = strtod(argv[++i], &end);
+            if (*end || !(v >= 1.0 && v <= 36000.0)) {
+                fprintf(stderr, "mmrt-bench: %s: expected seconds from 1 to 36000, got \"%s\"\n", a, argv[i]);
+                exit(2);
+            }
+            if (a[2] == 's') o.audio_s = v;
+            else o.window_s = v;
+        }
         else if (strcmp(a, "--caption") == 0 && i + 1 < argc) o.caption = argv[++i];
         else if (strcmp(a, "--device") == 0 && i + 1 < argc) o.device = argv[++i];
         else if (strcmp(a, "--math") == 0 && i + 1 < argc) o.math = argv[++i];
@@ -440,6 +471,26 @@ static options parse_args(int argc, char **argv) {
         fprintf(stderr, "mmrt-bench: --vision runs on the CPU only (--caption takes --device)\n");
         exit(2);
     }
+    if (o.audio && dk != MMRT_DEVICE_KIND_CPU) {
+        fprintf(stderr, "mmrt-bench: --audio runs on the CPU only\n");
+        exit(2);
+    }
+    if ((o.audio_file || o.audio_s > 0 || o.window_s > 0) && !o.audio) {
+        fprintf(stderr, "mmrt-bench: --audio-file, --seconds and --window go with --audio\n");
+        exit(2);
+    }
+    if (o.audio_file && o.audio_s > 0) {
+        fprintf(stderr, "mmrt-bench: --audio-file and --seconds: give one (the file sets the length)\n");
+        exit(2);
+    }
+    if (o.audio) {
+        o.n_text = o.gen_given ? o.n_gen : 150;
+        o.n_prompt_text = o.prompt_given ? o.n_prompt : 20;
+        if (!o.reps_given) o.reps = 2;
+        if (o.audio_s == 0) o.audio_s = 60;
+        if (o.window_s == 0) o.window_s = 30;
+        return o;
+    }
     o.dev_kind = dk, o.math_kind = mk;
     if (o.n_ctx == 0) o.n_ctx = o.n_prompt + o.n_gen;
     if (o.n_ctx < o.n_prompt + o.n_gen) {
@@ -452,6 +503,12 @@ static options parse_args(int argc, char **argv) {
 
 int main(int argc, char **argv) {
     options o = parse_args(argc, argv);
+    if (o.audio) {
+        bench_audio_opts ao = {.model = o.model, .audio_file = o.audio_file, .seconds = o.audio_s,
+                               .window_s = o.window_s, .n_text_tokens = o.n_text, .n_prompt_text = o.n_prompt_text,
+                               .n_threads = o.n_threads, .reps = o.reps, .profile = o.profile, .json = o.json};
+        return bench_audio_run(&ao);
+    }
     if (o.caption) {
         bench_caption_opts co = {.model = o.model, .image = o.caption, .n_threads = o.n_threads, .reps = o.reps,
                                  .n_gen = (int)o.n_gen, .json = o.json, .device = o.device, .math = o.math,

@@ -5,7 +5,9 @@
         (default 4.1-2b into /tmp/mmrt-bench/granite-speech-4.1-2b)
 
 The directory gets config.json (model_type granite_speech: the conformer encoder, the windowed
-Q-Former projector and the Granite LLM, with the sizes below), generation_config.json and
+Q-Former projector and the Granite LLM, with the sizes below), generation_config.json,
+preprocessor_config.json (the published GraniteSpeechFeatureExtractor settings: 80 mel bins, n_fft 512,
+window 400, hop 160 at 16 kHz; Q-Former windows of 15 frames, 3 queries) and
 model.safetensors (bf16 like the published checkpoints, tensor names as transformers 5's
 save_pretrained writes them: `encoder.*`, `projector.*`, `language_model.model.*`). No tokenizer
 and no LoRA adapter: the benchmark feeds token ids and times the adapter separately.
@@ -97,6 +99,15 @@ def config(name):
         "projector_config": PROJECTOR,
         "text_config": t,
     }
+
+
+def preprocessor(c):
+    """preprocessor_config.json as the published checkpoints have it (melspec_kwargs)."""
+    mel = {"hop_length": 160, "n_fft": 512, "n_mels": c["encoder_config"]["input_dim"] // 2, "sample_rate": 16000,
+           "win_length": 400}
+    return {"feature_extractor_type": "GraniteSpeechFeatureExtractor", "melspec_kwargs": mel,
+            "processor_class": "GraniteSpeechProcessor", "projector_downsample_rate": c["downsample_rate"],
+            "projector_window_size": c["window_size"], "sampling_rate": 16000}
 
 
 def encoder_tensors(e):
@@ -203,6 +214,8 @@ def main():
     c = config(name)
     with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(c, f, indent=2)
+    with open(os.path.join(out, "preprocessor_config.json"), "w") as f:
+        json.dump(preprocessor(c), f, indent=2)
     t = c["text_config"]
     with open(os.path.join(out, "generation_config.json"), "w") as f:
         json.dump({"bos_token_id": t["bos_token_id"], "eos_token_id": t["eos_token_id"],

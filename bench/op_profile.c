@@ -103,6 +103,14 @@ void op_profile_remove(mmrt_backend *be) {
 
 void op_profile_record(bool on) { g.on = on; }
 
+void op_profile_reset(void) {
+    memset(g.op_s, 0, sizeof g.op_s);
+    memset(g.op_flops, 0, sizeof g.op_flops);
+    memset(g.op_calls, 0, sizeof g.op_calls);
+    memset(g.mm, 0, sizeof g.mm);
+    g.n_mm = 0;
+}
+
 static double total_op_s(void) {
     double t = 0;
     for (int i = 0; i < g.n_mm; i++) t += g.mm[i].s;

@@ -24,6 +24,8 @@ void op_profile_name_llm(const mmrt_llm *m);
 /* Restores be's own interface. */
 void op_profile_remove(mmrt_backend *be);
 void op_profile_record(bool on);
+/* Forgets every time and name recorded so far, so that another phase can be profiled on its own. */
+void op_profile_reset(void);
 
 /* Per unit ("token", "tile") over n_units recorded units whose wall time was unit_s in all: a
  * table to f, or JSON members ("profile_ms_per_<unit>": {...}) without the enclosing braces. */
