@@ -129,6 +129,33 @@ static mmrt_status parse_config(mmrt_lora *lo, const cJSON *cfg, const char *pat
 
 /* ---- adapter_model.safetensors ------------------------------------------------------------ */
 
+#define PEFT_PREFIX "base_model.model."
+
+/* The prefix of the adapter's layer keys, "base_model.model." + P + "layers.N...". PEFT names them
+ * after the modules of the model in memory, which is not always how the checkpoint stores the
+ * base weights: transformers 5 loads GraniteSpeech's "language_model.model.layers..." as the
+ * module "model.language_model.layers...". So P may be the decoder's prefix or, for a two-part
+ * prefix, its two parts swapped; anything else is an error naming both. */
+static mmrt_status adapter_prefix(const mmrt_weights *w, const char *decoder_prefix, char *out, size_t cap,
+                                  mmrt_error *err) {
+    const mmrt_st_tensor *t0 = mmrt_weights_at(w, 0);
+    if (!t0) return mmrt_error_set(err, MMRT_ERR_MODEL, "%s: the adapter has no tensors", mmrt_weights_path(w));
+    const char *rest = strncmp(t0->name, PEFT_PREFIX, strlen(PEFT_PREFIX)) == 0 ? t0->name + strlen(PEFT_PREFIX) : NULL;
+    const char *layers = rest ? strstr(rest, "layers.") : NULL;
+    char swapped[256] = "";
+    const char *dot = strchr(decoder_prefix, '.');
+    if (dot && dot[1] && strchr(dot + 1, '.') && !strchr(dot + 1, '.')[1]) /* "a.b." -> "b.a." */
+        snprintf(swapped, sizeof swapped, "%.*s.%.*s.", (int)(strlen(dot + 1) - 1), dot + 1,
+                 (int)(dot - decoder_prefix), decoder_prefix);
+    if (layers && (size_t)(layers - rest) < cap) {
+        snprintf(out, cap, "%.*s", (int)(layers - rest), rest);
+        if (strcmp(out, decoder_prefix) == 0 || strcmp(out, swapped) == 0) return MMRT_OK;
+    }
+    return mmrt_error_set(err, MMRT_ERR_MODEL,
+                          "%s: tensor %s is not under " PEFT_PREFIX "%slayers.N%s%s (where the decoder's layers are)",
+                          t0->file, t0->name, decoder_prefix, swapped[0] ? " or " PEFT_PREFIX : "", swapped);
+}
+
 static mmrt_status bind_proj(mmrt_lora *lo, const mmrt_llm_hparams *hp, const char *decoder_prefix, int64_t il,
                              mmrt_lora_target t, mmrt_error *err) {
     int64_t out, in;
@@ -136,7 +163,7 @@ static mmrt_status bind_proj(mmrt_lora *lo, const mmrt_llm_hparams *hp, const ch
     mmrt_lora_proj *p = &lo->layers[il].proj[t];
     for (int k = 0; k < 2; k++) {
         char name[512];
-        snprintf(name, sizeof name, "base_model.model.%slayers.%lld.%s.%s.lora_%c.weight", decoder_prefix,
+        snprintf(name, sizeof name, PEFT_PREFIX "%slayers.%lld.%s.%s.lora_%c.weight", decoder_prefix,
                  (long long)il, target_block[t], target_names[t], k ? 'B' : 'A');
         mmrt_tensor *dst = k ? &p->b : &p->a;
         MMRT_TRY(mmrt_weights_bind(lo->weights, name, k ? out : lo->r, k ? lo->r : in, dst, &lo->bytes, err));
@@ -156,12 +183,14 @@ static mmrt_status load_weights(mmrt_lora *lo, const char *dir, const mmrt_llm_h
                                                             MMRT_LORA_CONFIG_FILE);
     free(path);
     MMRT_TRY(st);
+    char prefix[256];
+    MMRT_TRY(adapter_prefix(lo->weights, decoder_prefix, prefix, sizeof prefix, err));
     lo->n_layer = hp->n_layer;
     if (!(lo->layers = calloc((size_t)hp->n_layer, sizeof *lo->layers)))
         return mmrt_error_oom(err, (size_t)hp->n_layer * sizeof *lo->layers, "LoRA layers");
     for (int64_t il = 0; il < hp->n_layer; il++)
         for (int t = 0; t < MMRT_LORA_N_TARGETS; t++)
-            if (lo->targets & 1u << t) MMRT_TRY(bind_proj(lo, hp, decoder_prefix, il, t, err));
+            if (lo->targets & 1u << t) MMRT_TRY(bind_proj(lo, hp, prefix, il, t, err));
     /* every tensor of the file must be one of those: anything else (biases, DoRA magnitudes,
      * embeddings, another prefix) would be silently ignored otherwise */
     if (lo->list.n != mmrt_weights_count(lo->weights)) {
@@ -172,8 +201,8 @@ static mmrt_status load_weights(mmrt_lora *lo, const char *dir, const mmrt_llm_h
             if (!used)
                 return mmrt_error_set(err, MMRT_ERR_UNSUPPORTED,
                                       "%s: tensor %s is not a lora_A/lora_B of a target_modules projection under "
-                                      "%slayers.N (the decoder's prefix); such tensors are not supported",
-                                      t->file, t->name, decoder_prefix);
+                                      PEFT_PREFIX "%slayers.N; such tensors are not supported",
+                                      t->file, t->name, prefix);
         }
     }
     return MMRT_OK;

@@ -78,9 +78,11 @@ bool mmrt_lora_present(const char *dir);
 mmrt_status mmrt_lora_require(const char *dir, const char *why, mmrt_error *err);
 
 /* Reads dir's adapter for a decoder of hyper-parameters hp whose weights are named
- * decoder_prefix + "layers.N." ...; the adapter's keys are "base_model.model." + decoder_prefix +
- * "layers.N.self_attn.q_proj.lora_A.weight" and so on. Every shape is checked against the
- * decoder (MMRT_ERR_MODEL naming file and key). On failure lo is left empty. */
+ * decoder_prefix + "layers.N." ...; the adapter's keys are "base_model.model." + P +
+ * "layers.N.self_attn.q_proj.lora_A.weight" and so on, P being decoder_prefix or, for a two-part
+ * prefix, its parts swapped (the module path transformers 5 gives "language_model.model." in
+ * memory: "model.language_model."). Every shape is checked against the decoder (MMRT_ERR_MODEL
+ * naming file and key). On failure lo is left empty. */
 mmrt_status mmrt_lora_load(mmrt_lora *lo, const char *dir, const mmrt_llm_hparams *hp, const char *decoder_prefix,
                            mmrt_error *err);
 mmrt_status mmrt_lora_upload(mmrt_lora *lo, mmrt_weight_upload *u, mmrt_error *err);
