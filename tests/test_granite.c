@@ -10,6 +10,7 @@
 #include "fusion/llama.h"
 #include "helpers/cli_run.h"
 #include "helpers/compare.h"
+#include "helpers/st_writer.h"
 #include "helpers/test_device.h"
 #include "helpers/tmpdir.h"
 #include "text/tokenizer.h"
@@ -398,6 +399,31 @@ Test(granite, adapter_shapes_are_checked) {
     const char *v_needles[] = {"adapter_model.safetensors", "v_proj.lora_A.weight", "not supported", NULL};
     expect_load_error("adapter_config.json", text, MMRT_ERR_UNSUPPORTED, v_needles);
     free(text);
+}
+
+/* Adapter keys under another module path than the decoder's (here "language_model.model." for a
+ * decoder under "model.") are named with both accepted forms; the swapped two-part form is what
+ * a Granite Speech adapter uses (tests/test_granite_speech.c). */
+Test(granite, adapter_under_another_prefix_is_named) {
+    static float a[8 * 64], b[64 * 8];
+    st_item items[2] = {
+        {"base_model.model.language_model.model.layers.0.self_attn.q_proj.lora_A.weight", "F32", 2, {8, 64}, a,
+         sizeof a},
+        {"base_model.model.language_model.model.layers.0.self_attn.q_proj.lora_B.weight", "F32", 2, {64, 8}, b,
+         sizeof b},
+    };
+    char *dir = variant("adapter_model.safetensors", NULL);
+    free(st_write(dir, "adapter_model.safetensors", items, 2));
+    mmrt_model_params mp;
+    mmrt_model_params_init(&mp, sizeof mp);
+    mp.device = MMRT_DEVICE_CPU;
+    mmrt_model *m = NULL;
+    cr_assert_eq(mmrt_model_load(dir, &mp, &m), MMRT_ERR_MODEL, "%s", mmrt_last_error());
+    const char *msg = mmrt_last_error();
+    cr_assert(strstr(msg, "adapter_model.safetensors") && strstr(msg, "language_model.model.layers.0") &&
+                  strstr(msg, "not under base_model.model.model.layers.N"),
+              "message: %s", msg);
+    tmpdir_remove(dir);
 }
 
 /* use_rslora: PEFT's LoraLayer.update_layer scales by lora_alpha / sqrt(r) instead of / r. */
