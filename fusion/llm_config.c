@@ -139,17 +139,21 @@ mmrt_status mmrt_llm_hparams_parse(const cJSON *c, const char *file, mmrt_llm_hp
                               file, partial);
     hp->n_rot = (int64_t)(hp->head_dim * partial) & ~(int64_t)1;
 
+    /* GraniteConfig's defaults are all 1, attention_multiplier included: GraniteAttention's
+     * scaling is attention_multiplier itself, never 1/sqrt(head_dim). LlamaModel reads none of
+     * these keys: a llama config's are checked for sanity but not applied, as transformers
+     * ignores them. */
+    float mult[4] = {1.0f, 1.0f, 1.0f, 1.0f};
+    static const char *const mult_keys[4] = {"embedding_multiplier", "residual_multiplier", "attention_multiplier",
+                                             "logits_scaling"};
+    for (int i = 0; i < 4; i++) MMRT_TRY(get_multiplier(c, mult_keys[i], &mult[i], file, err));
     hp->embd_scale = hp->residual_scale = hp->logit_scale = 1.0f;
     hp->attn_scale = (float)(1.0 / sqrt((double)hp->head_dim));
     if (granite) {
-        /* GraniteConfig's defaults are all 1, attention_multiplier included: GraniteAttention's
-         * scaling is attention_multiplier itself, never 1/sqrt(head_dim). LlamaModel reads none of
-         * these keys, so a llama config's are ignored as transformers ignores them. */
-        hp->attn_scale = 1.0f;
-        MMRT_TRY(get_multiplier(c, "embedding_multiplier", &hp->embd_scale, file, err));
-        MMRT_TRY(get_multiplier(c, "residual_multiplier", &hp->residual_scale, file, err));
-        MMRT_TRY(get_multiplier(c, "attention_multiplier", &hp->attn_scale, file, err));
-        MMRT_TRY(get_multiplier(c, "logits_scaling", &hp->logit_scale, file, err));
+        hp->embd_scale = mult[0];
+        hp->residual_scale = mult[1];
+        hp->attn_scale = mult[2];
+        hp->logit_scale = mult[3];
     }
 
     hp->bos_id = -1;
