@@ -23,11 +23,15 @@ Granite 3.x (granite-3.x-{2b,8b}-instruct, granite-speech-3.3-*):
   `<fim_middle>`, `<fim_suffix>`, `<fim_pad>`, `<filename>`, `<gh_stars>`, `<issue_start>`, `<issue_comment>`,
   `<issue_closed>`, `<jupyter_start>`, `<jupyter_text>`, `<jupyter_code>`, `<jupyter_output>`, `<empty_output>`,
   `<commit_before>`, `<commit_msg>`, `<commit_after>`, `<reponame>`; after the 49152-entry BPE vocabulary come
-  `<|start_of_role|>`, `<|end_of_role|>`, `<|tool_call|>` (ids 49152..49154; vocab 49155 in the granite-3.x
-  config) and, in the speech checkpoints, `<|audio|>` (id 49155 = GraniteSpeechConfig.audio_token_index default).
+  `<|start_of_role|>`, `<|end_of_role|>`, `<|tool_call|>` (ids 49152..49154; vocab 49155 in the granite-3.0/3.1
+  configs), then in Granite 3.3 `<|start_of_cite|>`, `<|end_of_cite|>`, `<|start_of_plugin|>`,
+  `<|end_of_plugin|>` (two independent public sources: a Granite 3.3 constants module listing "the complete set
+  of special tokens from the Granite 3.3 tokenizer" in id order, and a Keras port of granite-speech-3.3-2b whose
+  list ends with `<|audio|>` "at its checkpoint id 49159", vocab 49160). So speech-3.3 appends `<|audio|>` after
+  those (49159; GraniteSpeechConfig's default audio_token_index 49155 matches the 3.0/3.1 set, not 3.3).
+  `granite3(version="3.3")` (the default) writes the 3.3 set, `version="3.1"` the shorter one.
   The chat format `<|start_of_role|>role<|end_of_role|>content<|end_of_text|>\\n` is quoted in many public
-  prompts. [granite-3.3 may add citation/plugin tokens after <|tool_call|> (one third-party port says so);
-  unverified, left out.]
+  prompts.
 
 Granite 4.x (granite-4.0-1b(-base), granite-4.0-*-micro, granite-speech-4.x):
 * Pre-tokenizer. llama.cpp: `dbrx`, whose regex llama-vocab.cpp calls "same as llama3", i.e. the cl100k pattern
@@ -77,7 +81,9 @@ GRANITE3_LEADING = ["<|end_of_text|>", "<fim_prefix>", "<fim_middle>", "<fim_suf
                     "<gh_stars>", "<issue_start>", "<issue_comment>", "<issue_closed>", "<jupyter_start>",
                     "<jupyter_text>", "<jupyter_code>", "<jupyter_output>", "<empty_output>", "<commit_before>",
                     "<commit_msg>", "<commit_after>", "<reponame>"]
-GRANITE3_TRAILING = ["<|start_of_role|>", "<|end_of_role|>", "<|tool_call|>"]
+GRANITE3_TRAILING = {"3.1": ["<|start_of_role|>", "<|end_of_role|>", "<|tool_call|>"]}
+GRANITE3_TRAILING["3.3"] = GRANITE3_TRAILING["3.1"] + ["<|start_of_cite|>", "<|end_of_cite|>", "<|start_of_plugin|>",
+                                                       "<|end_of_plugin|>"]
 
 # (content, special) in the real order.
 GRANITE4_ADDED = [("<|pad|>", True), ("<|end_of_text|>", True), ("<|fim_prefix|>", False), ("<|fim_middle|>", False),
@@ -136,7 +142,7 @@ def _wrap(tok, bos, eos, pad, unk, chat_template):
     return hf
 
 
-def granite3_tokenizer(with_audio=True, vocab_size=DEFAULT_VOCAB):
+def granite3_tokenizer(with_audio=True, vocab_size=DEFAULT_VOCAB, version="3.3"):
     """The `tokenizers.Tokenizer` of granite3()."""
     tok = Tokenizer(_bpe(ignore_merges=False))
     tok.normalizer = None
@@ -147,7 +153,7 @@ def granite3_tokenizer(with_audio=True, vocab_size=DEFAULT_VOCAB):
     tok.post_processor = processors.ByteLevel(add_prefix_space=False, trim_offsets=False, use_regex=True)
     _train(tok, vocab_size, GRANITE3_LEADING)
     assert tok.get_vocab_size() == vocab_size, tok.get_vocab_size()
-    trailing = GRANITE3_TRAILING + ([AUDIO_TOKEN] if with_audio else [])
+    trailing = GRANITE3_TRAILING[version] + ([AUDIO_TOKEN] if with_audio else [])
     tok.add_special_tokens([_token(s, True) for s in trailing])
     assert [tok.token_to_id(s) for s in GRANITE3_LEADING] == list(range(len(GRANITE3_LEADING)))
     assert [tok.token_to_id(s) for s in trailing] == list(range(vocab_size, vocab_size + len(trailing)))
@@ -172,10 +178,10 @@ def granite4_tokenizer(with_audio=True, vocab_size=DEFAULT_VOCAB):
     return tok
 
 
-def granite3(with_audio=True, vocab_size=DEFAULT_VOCAB, chat_template=CHAT_TEMPLATE):
-    """Granite 3.x-pipeline tokenizer (bos = eos = pad = unk = `<|end_of_text|>`, id 0); `<|audio|>` last when
-    with_audio (as in granite-speech-3.3)."""
-    tok = granite3_tokenizer(with_audio, vocab_size)
+def granite3(with_audio=True, vocab_size=DEFAULT_VOCAB, chat_template=CHAT_TEMPLATE, version="3.3"):
+    """Granite 3.x-pipeline tokenizer (bos = eos = pad = unk = `<|end_of_text|>`, id 0) with the added tokens of
+    Granite `version` ("3.3" or "3.1"); `<|audio|>` last when with_audio (as in granite-speech-3.3)."""
+    tok = granite3_tokenizer(with_audio, vocab_size, version)
     eot = "<|end_of_text|>"
     return _wrap(tok, eot, eot, eot, eot, chat_template)
 
