@@ -295,15 +295,22 @@ ParameterizedTest(int *c, granite, tokenizer_matches_hf) {
         int32_t *ids = NULL;
         size_t n = 0;
         cr_assert_eq(mmrt_tokenizer_encode(tok, text, strlen(text), true, &ids, &n, &err), MMRT_OK, "%s", err.msg);
-        bool same = (int)n == cJSON_GetArraySize(want);
-        for (size_t i = 0; same && i < n; i++) same = ids[i] == (int32_t)cJSON_GetArrayItem(want, (int)i)->valuedouble;
+        size_t n_want = (size_t)cJSON_GetArraySize(want), at = 0; /* the first differing index */
+        while (at < n && at < n_want && ids[at] == (int32_t)cJSON_GetArrayItem(want, (int)at)->valuedouble) at++;
+        bool same = at == n && at == n_want;
+        if (!same && n_bad < 5)
+            fprintf(stderr, "%s: case %d: ids differ at %zu: expected %d, got %d (%zu vs %zu ids)\n", cases[*c],
+                    n_cases, at, at < n_want ? (int)cJSON_GetArrayItem(want, (int)at)->valuedouble : -1,
+                    at < n ? ids[at] : -1, n_want, n);
         for (int skip = 0; same && skip < 2; skip++) {
             char *back = NULL;
             cr_assert_eq(mmrt_tokenizer_decode(tok, ids, n, skip, &back, NULL, &err), MMRT_OK, "%s", err.msg);
-            same = strcmp(back, cJSON_GetStringValue(cJSON_GetObjectItem(item, skip ? "decoded_skip" : "decoded"))) == 0;
+            const char *want_text = cJSON_GetStringValue(cJSON_GetObjectItem(item, skip ? "decoded_skip" : "decoded"));
+            same = strcmp(back, want_text) == 0;
             free(back);
         }
-        if (!same && n_bad++ < 5) fprintf(stderr, "%s: case %d \"%s\" differs from tokenizers\n", cases[*c], n_cases, text);
+        if (!same && n_bad++ < 5)
+            fprintf(stderr, "%s: case %d \"%s\" differs from tokenizers\n", cases[*c], n_cases, text);
         free(ids);
         n_cases++;
     }
