@@ -64,6 +64,22 @@ static void stamp(int64_t sample, bool srt, char *buf, size_t n) {
              (long long)(ms / 1000 % 60), srt ? ',' : '.', (long long)(ms % 1000));
 }
 
+/* A cue's text: on one line (a blank line would end the cue: each run of line breaks becomes a
+ * space); WebVTT's cue text is HTML-like, so & < > are written as character references (which also
+ * keeps "-->" out of it). */
+static void cue_text(FILE *f, const char *s, bool vtt) {
+    for (; *s; s++) {
+        if (*s == '\n' || *s == '\r') {
+            while (s[1] == '\n' || s[1] == '\r') s++;
+            fputc(' ', f);
+        } else if (vtt && (*s == '&' || *s == '<' || *s == '>')) {
+            fputs(*s == '&' ? "&amp;" : *s == '<' ? "&lt;" : "&gt;", f);
+        } else {
+            fputc(*s, f);
+        }
+    }
+}
+
 /* One file's transcription on its way out. */
 typedef struct file_run {
     FILE *out;
@@ -114,7 +130,9 @@ static int on_segment(const mmrt_segment *s, void *user) {
         stamp(s->start_sample, f->format == OUT_SRT, a, sizeof a);
         stamp(s->end_sample, f->format == OUT_SRT, b, sizeof b);
         if (f->format == OUT_SRT) fprintf(f->out, "%d\n", ++f->n_cues);
-        fprintf(f->out, "%s --> %s\n%s\n\n", a, b, s->text);
+        fprintf(f->out, "%s --> %s\n", a, b);
+        cue_text(f->out, s->text, f->format == OUT_VTT);
+        fputs("\n\n", f->out);
         break;
     }
     fflush(f->out);
