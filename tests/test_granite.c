@@ -538,7 +538,7 @@ ParameterizedTest(int *c, granite, cli_prints_transformers_greedy_text) {
         cr_assert_not_null(want);
         char args[2048], quoted[512];
         shell_quote(quoted, sizeof quoted, prompt);
-        snprintf(args, sizeof args, "generate --model '%s/granite/%s' -p %s -n 48 --temp 0%s", MMRT_FIXTURES_DIR,
+        snprintf(args, sizeof args, "generate --model '%s/granite/%s' -p %s -n 64 --temp 0%s", MMRT_FIXTURES_DIR,
                  cases[*c], quoted, raw ? " --raw" : "");
         result r = run(args);
         cr_assert_eq(r.rc, 0, "%s: exit %d, stderr: %s", args, r.rc, r.err);

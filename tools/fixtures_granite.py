@@ -26,16 +26,13 @@ from transformers import AutoTokenizer, GraniteConfig, GraniteForCausalLM
 
 import corpus
 import fixtures_common as fc
+import fixtures_llama
 import granite_tokenizers
 from common import FIXTURES_DIR, rel, versions, write_json
 
 OUT_DIR = os.path.join(FIXTURES_DIR, "granite")
 
 RAW_PROMPT = "In 2024, 3 quick foxes jumped over 12,345 lazy dogs; it's 你好 👍🏽."
-NEW_TOKENS = 48
-MIN_DISTINCT = 16
-MARGIN_FACTOR = 1e-3
-MAX_SEEDS = 200
 
 COMMON = dict(max_position_embeddings=256, hidden_act="silu", attention_bias=False, mlp_bias=False,
               attention_dropout=0.0, use_cache=True)
@@ -82,9 +79,10 @@ REFERENCE_DOC = {
     "<p>.hidden.<i>": "F32 [n, hidden_size], i = 0..num_hidden_layers, see hidden_states_semantics",
     "<p>.final_prenorm": "F32 [n, hidden_size] output of the last decoder layer before the final RMSNorm",
     "<p>.logits": "F32 [n, vocab_size] logits of the prompt forward pass (no cache), adapter off",
-    "<p>.greedy_ids": f"I32 [{NEW_TOKENS}] new tokens of model.generate(do_sample=False), adapter off",
+    "<p>.greedy_ids": f"I32 [{fixtures_llama.NEW_TOKENS}] new tokens of model.generate(do_sample=False), adapter "
+                      "off",
     "lora.<p>.logits": "F32 [n, vocab_size] the same with the PEFT adapter on (PeftModel, adapter 'default')",
-    "lora.<p>.greedy_ids": f"I32 [{NEW_TOKENS}] greedy tokens with the adapter on",
+    "lora.<p>.greedy_ids": f"I32 [{fixtures_llama.NEW_TOKENS}] greedy tokens with the adapter on",
 }
 
 
@@ -142,28 +140,20 @@ def init_weights(model, seed, round_to):
     fc.init_weights(model, seed, round_to, _init_value, model.model.embed_tokens)
 
 
-@torch.no_grad()
-def greedy(model, ids, tok, eos):
-    x = torch.tensor([ids])
-    out = model.generate(input_ids=x, attention_mask=torch.ones_like(x), do_sample=False, max_new_tokens=NEW_TOKENS,
-                         min_new_tokens=0, output_logits=True, return_dict_in_generate=True)
-    new = out.sequences[0, len(ids):].tolist()
-    step_logits = torch.cat(out.logits, 0).float()
-    full = model(input_ids=out.sequences[:, :-1]).logits[0, len(ids) - 1:].float()
-    return new, fc.greedy_quality(new, tok.decode(new, skip_special_tokens=False), eos in new, step_logits, full)
+# Greedy generation and its acceptance are the Llama fixtures' (64 new tokens, no eos = config.eos_token_id, >= 20
+# distinct, top-2 margin >= 1e-3 max |logit|).
+greedy = fixtures_llama.greedy
+acceptable = fixtures_llama.acceptable
+NEW_TOKENS = fixtures_llama.NEW_TOKENS
 
 
-def acceptable(q):
-    return fc.acceptable(q, NEW_TOKENS, MIN_DISTINCT, MARGIN_FACTOR)
-
-
-def find_seed(case, cfg, round_to, prompt_ids, tok, eos):
-    for seed in range(1, MAX_SEEDS + 1):
+def find_seed(case, cfg, round_to, prompt_ids, tok):
+    for seed in range(1, fixtures_llama.MAX_SEEDS + 1):
         model = fc.random_model(GraniteForCausalLM, cfg, seed, round_to, init_weights)
-        results = {p: greedy(model, ids, tok, eos) for p, ids in prompt_ids.items()}
+        results = {p: greedy(model, ids, tok) for p, ids in prompt_ids.items()}
         if all(acceptable(q) for _, q in results.values()):
             return seed, model, results
-    raise fc.no_seed(case, MAX_SEEDS)
+    raise fc.no_seed(case, fixtures_llama.MAX_SEEDS)
 
 
 class _ScaledHead:
@@ -193,22 +183,34 @@ def tokenizer_expected(tok):
     return cases
 
 
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
+
+
+def _load_base(d):
+    """The saved base model read back in float32, before any adapter file is in d (from_pretrained would load an
+    adapter it finds there by itself)."""
+    assert not any(os.path.exists(os.path.join(d, f)) for f in ADAPTER_FILES)
+    return GraniteForCausalLM.from_pretrained(d, dtype=torch.float32, attn_implementation="eager").eval()
+
+
 @torch.no_grad()
-def add_lora(model, spec, d, prm, tok, eos):
-    """PEFT LoRA on the model (adapter 'default'): A as PEFT initialises it (seeded), B random non-zero. Saves the
-    adapter into d and returns references with it on."""
-    torch.manual_seed(spec["seed"])
+def _try_adapter(spec, seed, d, prm, tok):
+    """One random adapter (A as PEFT initialises it after torch.manual_seed(seed), B ~ N(0, (b_std / sqrt(r))^2)),
+    saved into d and read back through PeftModel.from_pretrained onto a fresh base, as a user loads it. Returns the
+    loaded model and its greedy generations."""
+    for f in ADAPTER_FILES:
+        if os.path.exists(os.path.join(d, f)):
+            os.remove(os.path.join(d, f))
+    base, fresh = _load_base(d), _load_base(d)
+    torch.manual_seed(seed)
     cfg = LoraConfig(r=spec["r"], lora_alpha=spec["lora_alpha"], target_modules=spec["target_modules"],
                      lora_dropout=0.0, bias="none", task_type="CAUSAL_LM")
-    peft_model = get_peft_model(model, cfg)
-    g = torch.Generator().manual_seed(spec["seed"])
+    peft_model = get_peft_model(base, cfg)
+    g = torch.Generator().manual_seed(seed)
     for name, p in peft_model.named_parameters():
         if "lora_B" in name:
             p.copy_(spec["b_std"] / spec["r"] ** 0.5 * torch.randn(p.shape, generator=g))
     peft_model.eval()
-    # Read back through PeftModel.from_pretrained onto a fresh copy of the base: what a user would load. The base
-    # is read before the adapter files are there (from_pretrained would load them itself otherwise).
-    base = GraniteForCausalLM.from_pretrained(d, dtype=torch.float32, attn_implementation="eager").eval()
     peft_model.save_pretrained(d)
     os.remove(os.path.join(d, "README.md"))  # PEFT's model card template
     # base_model_name_or_path is the absolute path of this machine's checkout: keep it relative
@@ -218,16 +220,31 @@ def add_lora(model, spec, d, prm, tok, eos):
     with open(acfg_path, "w") as f:
         json.dump(acfg, f, indent=2, sort_keys=True)
         f.write("\n")
-    loaded = PeftModel.from_pretrained(base, d).eval()
+    loaded = PeftModel.from_pretrained(fresh, d).eval()
+    for v in prm.values():
+        x = torch.tensor([v["ids"]])
+        assert torch.equal(loaded(input_ids=x).logits, peft_model(input_ids=x).logits)
+    return loaded, {p: greedy(loaded, v["ids"], tok) for p, v in prm.items()}
+
+
+@torch.no_grad()
+def add_lora(spec, d, prm, tok):
+    """A PEFT LoRA adapter (adapter 'default') on the base saved in d: adapter seeds from spec["seed"] on are tried
+    until the greedy generations with it on pass the same acceptance as the base's. Returns the references."""
+    for seed in range(spec["seed"], spec["seed"] + fixtures_llama.MAX_SEEDS):
+        loaded, results = _try_adapter(spec, seed, d, prm, tok)
+        if all(acceptable(q) for _, q in results.values()):
+            break
+    else:
+        raise fc.no_seed("LoRA adapter", fixtures_llama.MAX_SEEDS)
     tensors, info = {}, {}
     for p, v in prm.items():
         x = torch.tensor([v["ids"]])
         logits = loaded(input_ids=x).logits[0].float().contiguous()
-        assert torch.equal(logits, peft_model(input_ids=x).logits[0].float())
-        new, q = greedy(loaded, v["ids"], tok, eos)
+        new, q = results[p]
         tensors[f"lora.{p}.logits"] = logits
         tensors[f"lora.{p}.greedy_ids"] = torch.tensor(new, dtype=torch.int32)
-        info[p] = {"greedy_quality": q}
+        info[p] = {**fc.decoded_texts(AutoTokenizer.from_pretrained(d), tok, new, "text_all"), "greedy_quality": q}
         with loaded.disable_adapter():
             info[p]["max_abs_logit_change_vs_base"] = (logits - loaded(input_ids=x).logits[0]).abs().max().item()
     acfg = json.load(open(os.path.join(d, "adapter_config.json")))
@@ -235,7 +252,7 @@ def add_lora(model, spec, d, prm, tok, eos):
                                                     "use_dora", "bias", "fan_in_fan_out")}
     info["scale"] = spec["lora_alpha"] / spec["r"]
     info["init"] = {"lora_A": "PEFT default (kaiming uniform), torch.manual_seed(seed) before get_peft_model",
-                    "lora_B": "N(0, (b_std / sqrt(r))^2) from a generator seeded with seed", **spec}
+                    "lora_B": "N(0, (b_std / sqrt(r))^2) from a generator seeded with seed", **spec, "seed": seed}
     return tensors, info
 
 
@@ -248,7 +265,7 @@ def build_case(case):
     bos, eos, pad = special_ids(tok, spec["tokenizer"])
     cfg = make_config(case, tok.get_vocab_size(), bos, eos, pad)
     round_to = spec["save_dtype"]
-    seed, model, results = find_seed(case, cfg, round_to, {p: v["ids"] for p, v in prm.items()}, tok, eos)
+    seed, model, results = find_seed(case, cfg, round_to, {p: v["ids"] for p, v in prm.items()}, tok)
 
     tensors, greedy_info = {}, {}
     hf_tok = AutoTokenizer.from_pretrained(d)
@@ -271,7 +288,8 @@ def build_case(case):
 
     lora_info = None
     if spec["lora"]:
-        lt, lora_info = add_lora(back, spec["lora"], d, prm, tok, eos)
+        del back
+        lt, lora_info = add_lora(spec["lora"], d, prm, tok)
         tensors.update(lt)
     fc.save_reference(d, tensors)
     write_json(os.path.join(d, "tokenizer_expected.json"),
