@@ -316,10 +316,10 @@ static void check_forward(const char *name) {
         mmrt_media_rows_free(s->be, &rows);
     }
     test_assert_no_fallback(s->be, f.dir);
-    cr_assert_gt(n_cases, 0, "%s: no cases in reference.json", name);
-    cr_assert_eq(n_failed, 0, "%s: %d of %d cases differ from transformers", name, n_failed, n_cases);
     mmrt_session_free(s);
     fixture_close(&f);
+    cr_assert_gt(n_cases, 0, "%s: no cases in reference.json", name);
+    cr_assert_eq(n_failed, 0, "%s: %d of %d cases differ from transformers", name, n_failed, n_cases);
 }
 
 /* g3: 3.x style, its decoder with the LoRA adapter on while audio is in the prompt */
