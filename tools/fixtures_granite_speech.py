@@ -317,6 +317,8 @@ def add_lora(model, spec, seed):
     """Adds the PEFT adapter (peft initialises B to zero) and randomises A and B."""
     from peft import LoraConfig
     model.add_adapter(LoraConfig(**spec["lora_config"]))
+    # LoraConfig keeps target_modules as a set, which adapter_config.json would list in hash order
+    model.peft_config["default"].target_modules = list(spec["lora_config"]["target_modules"])
     g = torch.Generator().manual_seed(seed + 2_000_000)
     n = 0
     for name, p in model.named_parameters():
@@ -607,6 +609,7 @@ def _speech_cases():
 
 
 WINDOW_S = 30
+WINDOW_PROJ_CHECKPOINT = "g4"  # windows store proj only here (size); logits and greedy ids everywhere
 
 
 def windows(n):
@@ -684,7 +687,8 @@ class Builder:
                 qs.update({f"ask.{k}": p["quality"] for k, p in enumerate(asks)})
             bad = sorted(c for c, q in qs.items() if not acceptable(q))
             margin = min(q["min_margin_over_max_abs_logit"] for q in qs.values()) if not bad else float("nan")
-            tried.append({"seed": seed, "failing_cases": bad, "smallest_margin": margin})
+            tried.append(f"seed {seed}: " + (f"smallest margin {margin:.3e}" if not bad
+                                              else f"fails {', '.join(bad)}"))
             print(f"  {self.name}: seed {seed}: " + (f"{len(bad)} cases fail ({', '.join(bad[:3])})" if bad
                                                       else f"smallest margin {margin:.2e}"))
             if not bad and (best is None or margin > best[1]):
@@ -762,6 +766,7 @@ def build(name, clips, tensors, report):
         ids = inputs["input_ids"][0].tolist()
         expanded = b.text.replace(AUDIO, AUDIO * ids.count(b.audio_id))
         assert b.saved_tok.encode(expanded, add_special_tokens=True).ids == ids, key
+        assert ids.count(b.audio_id) == 3 * math.ceil(((len(x) // 160 + 1) // 2) / 15) == ref["proj"].shape[0], key
         # sizes: the per-layer tensors for SHORT only; features (the same for every checkpoint: one feature
         # extractor) for the clips up to FEATURES_MAX_S, stored under the first checkpoint that runs the clip
         full = c == SHORT
@@ -779,7 +784,8 @@ def build(name, clips, tensors, report):
                 t[f"{key}.hidden.{i}"] = h
         if "window" not in info:
             t[f"{key}.enc.out"] = ref["enc"][-1].clone()
-        t[f"{key}.proj"] = ref["proj"]
+        if "window" not in info or name == WINDOW_PROJ_CHECKPOINT:
+            t[f"{key}.proj"] = ref["proj"]
         t[f"{key}.logits"] = ref["logits"]
         t[f"{key}.input_ids"] = torch.tensor(ids, dtype=torch.int32)
         t[f"{key}.greedy_ids"] = torch.tensor(new, dtype=torch.int32)
@@ -789,7 +795,7 @@ def build(name, clips, tensors, report):
             "n_features": ref["features"].shape[0], "n_encoder_blocks": math.ceil(ref["features"].shape[0]
                                                                                   / ENCODER["context_size"]),
             "n_audio_tokens": ids.count(b.audio_id), "n_prompt_tokens": len(ids), "features_tensor": fkey,
-            "expanded_text": expanded, "input_ids": ids, "greedy_ids": new, **_texts(b, new),
+            "input_ids": f"{key}.input_ids ({len(ids)} ids)", "greedy_ids": new, **_texts(b, new),
             "quality": _short_q(q), "tensors": sorted(t),
         }
 
@@ -860,7 +866,8 @@ TENSOR_DOC = {
                       "and block L/2+1 takes enc.<L/2> as its input. Only for the case of clip " + SHORT,
     "<case>.enc.mid_pre_ctc": "F32 [n, D] the output of block L/2 before the CTC add (clip " + SHORT + " only)",
     "<case>.enc.out": "F32 [n, D] encoder last_hidden_state (= enc.<L>); not for windows",
-    "<case>.proj": "F32 [n_audio_tokens, llm_hidden] projector output (the audio embeddings spliced into the prompt)",
+    "<case>.proj": "F32 [n_audio_tokens, llm_hidden] projector output (the audio embeddings spliced into the prompt); "
+                   "for the windows only under " + WINDOW_PROJ_CHECKPOINT,
     "<case>.hidden.<i>": "F32 [n_prompt, llm_hidden] decoder output_hidden_states over the whole prompt, adapter on: "
                          "i = 0 is the input embeddings with the audio features spliced in at the <|audio|> "
                          "positions, THEN multiplied by embedding_multiplier (GraniteModel scales inputs_embeds, so "
@@ -903,6 +910,9 @@ def generate(only=None):
                           "(HQ; skipped at 16 kHz) -> GraniteSpeechProcessor(text=rendered prompt, audio=samples) "
                           "-> model, batch size 1, float32, eager attention, CPU",
               "prompt_messages": [{"role": "user", "content": PROMPT}],
+              "expansion": "input_ids = tokenizer.json encode (add_special_tokens=True adds nothing) of the "
+                           "checkpoint's rendered_prompt with its <|audio|> replaced by n_audio_tokens copies, "
+                           "n_audio_tokens = 3 * ceil(((n_samples_16k // 160 + 1) // 2) / 15) (checked)",
               "tolerance": f"{TOLERANCE} x max|ref| per stage", "new_tokens": NEW_TOKENS,
               "greedy_criteria": f"{NEW_TOKENS} new tokens, no eos/pad id, no <|audio|>, >= {MIN_DISTINCT} distinct, "
                                  "generate()'s cached per-step logits and a no-cache forward agree on every argmax; for every "
