@@ -53,9 +53,21 @@ static mmrt_status bind_all(mmrt_llm *m, const mmrt_weights *w, const char *pref
         MMRT_TRY(mmrt_weight_table_bind(w, lp, layer_weights, N_OF(layer_weights), dims, &m->layers[i], list, err));
     }
     MMRT_TRY(mmrt_weight_table_bind(w, prefix, norm_weights, N_OF(norm_weights), dims, m, list, err));
-    /* Tied checkpoints usually omit lm_head.weight; some store a copy anyway. */
-    if (mmrt_weights_find(w, "lm_head.weight") || !hp->tie_embeddings) {
-        MMRT_TRY(mmrt_weight_table_bind(w, "", head_weights, N_OF(head_weights), dims, m, list, err));
+    /* Tied checkpoints usually omit lm_head.weight; some store a copy anyway. A decoder stored as
+     * "<outer>.model." may keep its head beside it, "<outer>.lm_head.weight" (Granite Speech's
+     * language_model.lm_head.weight as save_pretrained writes it). */
+    char head_prefix[256] = "";
+    size_t np = strlen(prefix);
+    if (!mmrt_weights_find(w, "lm_head.weight") && np > 7 && strcmp(prefix + np - 7, ".model.") == 0) {
+        snprintf(head_prefix, sizeof head_prefix, "%.*s", (int)(np - 6), prefix);
+        char name[300];
+        snprintf(name, sizeof name, "%slm_head.weight", head_prefix);
+        if (!mmrt_weights_find(w, name)) head_prefix[0] = '\0';
+    }
+    char head_name[300];
+    snprintf(head_name, sizeof head_name, "%slm_head.weight", head_prefix);
+    if (mmrt_weights_find(w, head_name) || !hp->tie_embeddings) {
+        MMRT_TRY(mmrt_weight_table_bind(w, head_prefix, head_weights, N_OF(head_weights), dims, m, list, err));
         /* a decoded token reads one embedding row, so the table itself is not counted */
         m->weight_bytes = list->bytes - embd_bytes;
     } else {

@@ -52,7 +52,8 @@ typedef struct mmrt_llm {
 } mmrt_llm;
 
 /* Binds the decoder's weights from `w` (names under `prefix`, e.g. "model." or
- * "model.text_model."; lm_head is looked up as "lm_head.weight"). Weights stay in the mmap:
+ * "model.text_model."; lm_head is looked up as "lm_head.weight", or for a prefix "<outer>.model."
+ * as "<outer>.lm_head.weight" when only that exists). Weights stay in the mmap:
  * valid as long as `w` is. Missing tensors and wrong shapes are MMRT_ERR_MODEL naming the tensor
  * and file. */
 mmrt_status mmrt_llm_init(mmrt_llm *m, const mmrt_llm_hparams *hp, const mmrt_weights *w,

@@ -95,6 +95,11 @@ static mmrt_status load_hparams(mmrt_model *m, const checkpoint *c, mmrt_llm_hpa
         MMRT_TRY(mmrt_llm_hparams_parse(text, c->config_path, hp, err));
         MMRT_TRY(mmrt_json_get_bool(c->config, "tie_word_embeddings", false, false, &hp->tie_embeddings,
                                     c->config_path, err));
+        /* a composite model's own forward computes logits = lm_head(h) over its language model's
+         * base class (transformers 5: AutoModel, e.g. GraniteModel), so a *ForCausalLM's logit
+         * post-processing never runs: GraniteSpeechForConditionalGeneration does not divide by
+         * logits_scaling (GraniteForCausalLM does) */
+        hp->logit_scale = 1.0f;
     } else {
         MMRT_TRY(mmrt_llm_hparams_parse(c->config, c->config_path, hp, err));
     }

@@ -271,6 +271,39 @@ Test(granite, kv_prefix_treats_the_adapter_as_part_of_the_prefix) {
         }
 }
 
+/* A decoder stored under "language_model.model." with its untied head beside it, as
+ * "language_model.lm_head.weight" (Granite Speech's layout): the same logits. */
+Test(granite, head_beside_an_outer_decoder_prefix) {
+    if (test_on_cuda()) cr_skip_test("host only");
+    fixture f;
+    fixture_open(&f, "granite4-untied-f32");
+    size_t n = mmrt_weights_count(f.weights);
+    st_item *items = calloc(n, sizeof *items);
+    char(*names)[256] = calloc(n, sizeof *names);
+    for (size_t i = 0; i < n; i++) {
+        const mmrt_st_tensor *t = mmrt_weights_at(f.weights, i);
+        cr_assert_eq(t->dtype, MMRT_F32);
+        snprintf(names[i], sizeof names[i], "language_model.%s", t->name);
+        items[i] = (st_item){names[i], "F32", t->n_dims, {t->shape[0], t->shape[1], t->shape[2], t->shape[3]},
+                             t->data, t->n_bytes};
+    }
+    char *dir = tmpdir_make("granite-head");
+    char *path = st_write(dir, "model.safetensors", items, n);
+    mmrt_weights *w = NULL;
+    mmrt_error err = {0};
+    cr_assert_eq(mmrt_weights_open(path, &w, &err), MMRT_OK, "%s", err.msg);
+    mmrt_llm_free(&f.llm);
+    cr_assert_eq(mmrt_llm_init(&f.llm, &f.hp, w, "language_model.model.", &err), MMRT_OK, "%s", err.msg);
+    cr_assert_eq(f.llm.lm_head.data, mmrt_weights_find(w, "language_model.lm_head.weight")->data);
+    check_logits(&f, "raw", NULL, 512, false);
+    fixture_close(&f);
+    mmrt_weights_free(w);
+    tmpdir_remove(dir);
+    free(path);
+    free(items);
+    free(names);
+}
+
 /* ---- tokenizer pipelines ------------------------------------------------------------------- */
 
 ParameterizedTestParameters(granite, tokenizer_matches_hf) {
