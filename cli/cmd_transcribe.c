@@ -385,6 +385,7 @@ int cli_ask_audio(cli_common *c, const cli_gen *g, const char *path, const char 
     mmrt_transcribe_params tp;
     mmrt_transcribe_params_init(&tp, sizeof tp);
     tp.max_tokens = (int32_t)transcript_tokens;
+    tp.system = g->gp.system; /* --system: both passes' system message */
     FILE *sink = fopen("/dev/null", "w"); /* the segments go to the transcript only */
     if (!sink) {
         fprintf(stderr, "mmrt: /dev/null: %s\n", strerror(errno));

@@ -24,8 +24,8 @@ static void usage(FILE *f, bool ask) {
                    "adapter on), then the language model is asked \"Here is the transcript of an audio recording:\n"
                    "... QUESTION\" without the audio (adapter off). That needs a checkpoint whose language model\n"
                    "follows instructions: one with a LoRA adapter (default for audio %s);\n"
-                   "those without one (granite-speech-4.x) are refused. The speech models hear speech, not music or\n"
-                   "sounds.\n"
+                   "those without one (granite-speech-4.x) are refused. --system is both passes' system message. The\n"
+                   "speech models hear speech, not music or sounds.\n"
                    "      --transcript-tokens N  audio: tokens at most per 30 s window of the transcript (default 200)\n\n",
                    CLI_DEFAULT_SPEECH_ASK_MODEL);
     else
