@@ -904,7 +904,7 @@ def all_versions():
     return v
 
 
-def generate(only=None):
+def generate():
     fc.deterministic_torch()
     transformers.logging.set_verbosity_error()
     v = all_versions()
@@ -932,8 +932,6 @@ def generate(only=None):
                                                        "BEFORE the processor; each window is its own case"},
               "clips": clips, "checkpoints": {}, "cases": {}, "ask": None, "tensors": TENSOR_DOC}
     for name in CHECKPOINTS:
-        if only and name not in only:
-            continue
         build(name, clips, tensors, report)
     save_file(tensors, os.path.join(OUT_DIR, "reference.safetensors"), metadata={"format": "pt"})
     write_json(os.path.join(OUT_DIR, "reference.json"), report)
@@ -946,4 +944,4 @@ def generate(only=None):
 if __name__ == "__main__":
     from common import check_versions
     check_versions()
-    generate(sys.argv[1:] or None)
+    generate()
