@@ -42,6 +42,7 @@ typedef struct mmrt_media_input {
     char hash[MMRT_SHA256_HEX_LEN];  /* of the decoded input and the preprocessing settings: two
                                         inputs with the same placeholder ids tell apart by it */
     void *data;                      /* the encoder's prepared input */
+    double prepare_ms, encode_ms;    /* time in prepare and encode (set by fusion/prompt_media.c) */
 } mmrt_media_input;
 
 /* Called by encode after each of the input's steps (1 .. n_steps); non-zero stops encoding. */

@@ -1,5 +1,7 @@
 #include "prompt_media.h"
 
+#include "core/clock.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,11 +43,14 @@ mmrt_status mmrt_prompt_media_prepare(mmrt_prompt_media *pm, mmrt_encoder *const
                                   model, i);
         if (!e)
             return mmrt_error_set(err, MMRT_ERR_UNSUPPORTED, "%s takes no %s (part %zu)%s", model,
-                                  audio ? "audio" : "images", i, audio ? "; no audio model is supported yet" : "");
+                                  audio ? "audio" : "images", i,
+                                  audio ? "; audio needs a speech model such as a Granite Speech checkpoint" : "");
         mmrt_media_input *in = &pm->inputs[pm->n++]; /* freed from here on */
         in->enc = e;
         in->part = i;
+        double t0 = mmrt_now_ms();
         MMRT_TRY(e->iface->prepare(e, p, i, params, in, err));
+        in->prepare_ms = mmrt_now_ms() - t0;
         /* stop before the next input when these already overflow the context */
         n_tokens += in->n_tokens;
         if (n_tokens > n_ctx)
@@ -136,15 +141,17 @@ mmrt_status mmrt_prompt_media_encode(mmrt_prompt_media *pm, size_t first, mmrt_b
                                      const mmrt_generate_params *params, mmrt_error *err) {
     pm->be = be;
     for (size_t k = first; k < pm->n; k++) {
-        const mmrt_media_input *in = &pm->inputs[k];
+        mmrt_media_input *in = &pm->inputs[k];
         progress_relay relay = {.p = params, .stage = in->enc->stage};
         for (size_t j = first; j < pm->n; j++) {
             if (pm->inputs[j].enc->stage != relay.stage) continue;
             relay.total += pm->inputs[j].n_steps;
             if (j < k) relay.done_before += pm->inputs[j].n_steps;
         }
+        double t0 = mmrt_now_ms();
         MMRT_TRY(in->enc->iface->encode(in->enc, be, in, params->on_progress ? relay_progress : NULL, &relay,
                                         &pm->rows[k], err));
+        in->encode_ms = mmrt_now_ms() - t0;
     }
     return MMRT_OK;
 }

@@ -4,6 +4,7 @@
 #include "model.h"
 #include "prompt_media.h"
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "fusion/api_struct.h"
 
@@ -202,12 +203,6 @@ static void stop_filter_consume(stop_filter *f, size_t n) {
 
 /* ---- generation --------------------------------------------------------------------------- */
 
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 static bool is_eos(const mmrt_llm_hparams *hp, int32_t tok) {
     for (int i = 0; i < hp->n_eos; i++)
         if (hp->eos_ids[i] == tok) return true;
@@ -253,12 +248,12 @@ static mmrt_status run_loop(gen_loop *g) {
     mmrt_session *s = g->s;
     const mmrt_llm *llm = &s->model->llm;
     mmrt_error *err = &s->err;
-    double t0 = now_ms();
+    double t0 = mmrt_now_ms();
     mmrt_llm_batch batch = {.ids = g->history + g->n_kept, .n_tok = (int64_t)g->n_history - g->n_kept,
                             .logits = s->logits, .segments = g->segments, .n_segments = g->n_segments,
                             .adapter = g->adapter};
     MMRT_TRY(mmrt_llm_decode(llm, &s->state, &batch, err));
-    double t1 = now_ms();
+    double t1 = mmrt_now_ms();
     g->r->prefill_ms = t1 - t0;
 
     for (int32_t i = 0; i < g->p->max_tokens; i++) {
@@ -306,7 +301,7 @@ static mmrt_status run_loop(gen_loop *g) {
             g->r->stop_reason = reason;
         }
     }
-    g->r->decode_ms = now_ms() - t1;
+    g->r->decode_ms = mmrt_now_ms() - t1;
     return MMRT_OK;
 }
 
@@ -432,13 +427,22 @@ mmrt_status mmrt_session_prompt_ids(mmrt_session *s, const mmrt_part *parts, siz
     return mmrt_session_fail(s, st);
 }
 
-/* The result's counts of the inputs that went through an image encoder. */
-static void count_images(const mmrt_prompt_media *pm, mmrt_generate_result *r) {
+/* The result's counts and times of the media inputs, by the stage their encoder reports. */
+static void count_media(const mmrt_prompt_media *pm, mmrt_generate_result *r) {
     for (size_t k = 0; k < pm->n; k++) {
-        if (pm->inputs[k].enc->stage != MMRT_STAGE_IMAGE_ENCODE) continue;
-        r->n_images++;
-        r->n_image_tiles += pm->inputs[k].n_steps;
-        r->n_image_tokens += (int32_t)pm->inputs[k].n_tokens;
+        const mmrt_media_input *in = &pm->inputs[k];
+        if (in->enc->stage == MMRT_STAGE_AUDIO_ENCODE) {
+            r->n_audio++;
+            r->n_audio_tokens += (int32_t)in->n_tokens;
+            r->audio_load_ms += in->prepare_ms;
+            r->audio_encode_ms += in->encode_ms;
+        } else {
+            r->n_images++;
+            r->n_image_tiles += in->n_steps;
+            r->n_image_tokens += (int32_t)in->n_tokens;
+            r->image_load_ms += in->prepare_ms;
+            r->image_encode_ms += in->encode_ms;
+        }
     }
 }
 
@@ -514,10 +518,7 @@ static mmrt_status keep_prefix(mmrt_session *s, mmrt_prompt_media *pm, const mmr
         g->segments[g->n_segments].begin -= g->n_kept;
         g->segments[g->n_segments++].end -= g->n_kept;
     }
-    double t = now_ms();
-    mmrt_status st = mmrt_prompt_media_encode(pm, k0, s->be, params, &s->err);
-    g->r->image_encode_ms = now_ms() - t;
-    return st;
+    return mmrt_prompt_media_encode(pm, k0, s->be, params, &s->err);
 }
 
 static mmrt_status generate(mmrt_session *s, const mmrt_prompt_in *in0, const mmrt_generate_params *params,
@@ -534,7 +535,6 @@ static mmrt_status generate(mmrt_session *s, const mmrt_prompt_in *in0, const mm
     mmrt_prompt_media pm = {0};
     int32_t *ids = NULL;
     size_t n_ids = 0;
-    double t0 = now_ms();
     mmrt_status st = fitting_prompt(s, &in, msgs, params, &pm, &ids, &n_ids, g->r);
     free(msgs);
     if (st != MMRT_OK || params->max_tokens == 0) {
@@ -542,8 +542,6 @@ static mmrt_status generate(mmrt_session *s, const mmrt_prompt_in *in0, const mm
         mmrt_prompt_media_free(&pm);
         return st;
     }
-    count_images(&pm, g->r);
-    g->r->image_load_ms = now_ms() - t0;
     g->r->n_prompt_tokens = (int32_t)n_ids;
     /* the adapter the media need is on for the whole call, prompt and generated tokens, as
      * GraniteSpeech's generate() enables it for the call whenever input_features are given */
@@ -565,6 +563,7 @@ static mmrt_status generate(mmrt_session *s, const mmrt_prompt_in *in0, const mm
         mmrt_prompt_media_free(&pm);
         return st;
     }
+    count_media(&pm, g->r);
     g->n_history = n_ids;
     g->stop.stop = params->stop_strings;
     g->stop.n_stop = params->n_stop;
