@@ -151,7 +151,9 @@ def llm_config():
             rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
                           "high_freq_factor": 4.0, "original_max_position_embeddings": 8192})
     variant("rope_yarn.json", rope_scaling={"rope_type": "yarn", "factor": 4.0})
-    variant("granite.json", embedding_multiplier=12.0, residual_multiplier=0.22,
+    variant("granite.json", model_type="granite", architectures=["GraniteForCausalLM"], embedding_multiplier=12.0,
+            residual_multiplier=0.22, attention_multiplier=0.0078125, logits_scaling=8.0)
+    variant("llama_multipliers.json", embedding_multiplier=12.0, residual_multiplier=0.22,
             attention_multiplier=0.0078125, logits_scaling=8.0)
     variant("partial_rotary.json", partial_rotary_factor=0.5, head_dim=None)
     variant("eos_list.json", eos_token_id=[2, 7, 9], bos_token_id=None)
