@@ -9,6 +9,7 @@
 #include "model.h"
 
 #include "audio/audio.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "fusion/api_struct.h"
 
@@ -16,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* A last window this short (0.1 s) holds no speech; its features may not even exist (the log-mel
  * front end needs n_fft / 2 + 1 samples). */
@@ -29,12 +29,6 @@ static const mmrt_transcribe_params transcribe_defaults = {
 
 void mmrt_transcribe_params_init(mmrt_transcribe_params *p, size_t size) {
     mmrt_api_struct_init(p, size, &transcribe_defaults, sizeof transcribe_defaults);
-}
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
 /* The input's name for messages. */
@@ -107,17 +101,6 @@ static char *strip(char *s) {
     return s;
 }
 
-/* The session reports media stages in its image fields until it tells audio apart: take whichever
- * it filled. */
-static double media_ms(double audio, double image) { return audio > 0 ? audio : image; }
-
-/* The window's audio tokens: the result's count, else the one media segment the KV cache's record
- * holds after the run (the window is the prompt's only media input). */
-static int32_t audio_tokens(const mmrt_session *s, const mmrt_generate_result *gr) {
-    if (gr->n_audio_tokens > 0 || s->cache.n_media != 1) return gr->n_audio_tokens;
-    return (int32_t)(s->cache.media[0].end - s->cache.media[0].begin);
-}
-
 typedef struct transcriber {
     mmrt_session *s;
     const mmrt_part *audio;
@@ -150,10 +133,9 @@ static mmrt_status transcribe_window(transcriber *t, const float *samples, int64
     mmrt_session_reset(s);
     MMRT_TRY(mmrt_session_generate_parts(s, parts, 2, &gp, &gr));
 
-    gr.n_audio_tokens = audio_tokens(s, &gr);
     mmrt_transcribe_result *r = t->r;
-    r->load_ms += media_ms(gr.audio_load_ms, gr.image_load_ms);
-    r->encode_ms += media_ms(gr.audio_encode_ms, gr.image_encode_ms);
+    r->load_ms += gr.audio_load_ms;
+    r->encode_ms += gr.audio_encode_ms;
     r->prefill_ms += gr.prefill_ms;
     r->decode_ms += gr.decode_ms;
     r->n_prompt_tokens += gr.n_prompt_tokens;
@@ -192,19 +174,19 @@ static mmrt_status transcribe(transcriber *t) {
     float *buf = malloc(sizeof(float) * (size_t)window); /* (window,) the one window in memory */
     if (!buf) return mmrt_error_oom(&s->err, sizeof(float) * (size_t)window, "audio window");
     mmrt_audio_reader *reader = NULL;
-    double t0 = now_ms();
+    double t0 = mmrt_now_ms();
     mmrt_status st = open_reader(t->audio, &reader, &s->err);
     if (st == MMRT_OK) {
         int64_t hint = mmrt_audio_reader_n_samples_hint(reader);
         t->total_seconds = hint >= 0 ? (double)hint / MMRT_AUDIO_SAMPLE_RATE : -1.0;
         if (p->on_progress && p->on_progress(0.0, t->total_seconds, p->user) != 0) st = aborted(t, "progress");
     }
-    t->r->load_ms += now_ms() - t0;
+    t->r->load_ms += mmrt_now_ms() - t0;
     for (int64_t start = 0; st == MMRT_OK; start += window) {
         int64_t n = 0;
-        t0 = now_ms();
+        t0 = mmrt_now_ms();
         st = read_window(reader, buf, window, &n, &s->err);
-        t->r->load_ms += now_ms() - t0;
+        t->r->load_ms += mmrt_now_ms() - t0;
         if (st != MMRT_OK || n == 0) break;
         t->r->audio_seconds = (double)(start + n) / MMRT_AUDIO_SAMPLE_RATE;
         if (start > 0 && n < MIN_TAIL_SAMPLES)
