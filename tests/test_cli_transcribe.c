@@ -159,6 +159,43 @@ static void check_json_windows(const char *ckpt) {
 Test(cli_transcribe, each_window_is_transformers_text) { check_json_windows("g4"); }
 Test(cli_transcribe, each_window_is_transformers_text_with_the_adapter) { check_json_windows("g3"); }
 
+/* The multi-format inputs of tests/fixtures/audio (8 to 48 kHz, stereo, PCM/float/u-law/A-law WAV,
+ * FLAC, Vorbis, Opus, MP3) in one run: each file's text is transformers' after soundfile, the
+ * channel mean and python-soxr to 16 kHz. */
+Test(cli_transcribe, every_audio_format_gives_transformers_text) {
+    char args[8192];
+    int n = snprintf(args, sizeof args, "transcribe -m '%s/g4' -n %d --json", DIR, N_TOKENS);
+    const cJSON *cases = cJSON_GetObjectItemCaseSensitive(g_ref, "cases"), *c;
+    int n_files = 0;
+    cJSON_ArrayForEach(c, cases) {
+        if (strncmp(c->string, "g4.audio/", 9) != 0) continue;
+        n += snprintf(args + n, sizeof args - (size_t)n, " '%s/%s'", DIR, str(c, "clip"));
+        n_files++;
+    }
+    cr_assert(n_files >= 10, "reference.json: %d g4.audio/ cases", n_files);
+    result r = run(args);
+    cr_assert_eq(r.rc, 0, "exit %d, stderr: %s", r.rc, r.err);
+    char *line = r.out;
+    cJSON_ArrayForEach(c, cases) {
+        if (strncmp(c->string, "g4.audio/", 9) != 0) continue;
+        char *nl = strchr(line, '\n');
+        cr_assert_not_null(nl, "%s: no line", c->string);
+        *nl = '\0';
+        cJSON *j = cJSON_Parse(line);
+        cr_assert_not_null(j, "not JSON: %s", line);
+        cr_assert(strstr(str(j, "file"), c->string + 9), "%s: %s", c->string, line);
+        const cJSON *segs = cJSON_GetObjectItemCaseSensitive(j, "segments");
+        cr_assert_eq(cJSON_GetArraySize(segs), 1, "%s", line);
+        char *want = stripped(str(c, "text"));
+        cr_expect_str_eq(str(cJSON_GetArrayItem(segs, 0), "text"), want, "%s", c->string);
+        cr_expect_float_eq(num(j, "audio_seconds"), num(c, "n_samples_16k") / 16000.0, 1e-3, "%s", c->string);
+        free(want);
+        cJSON_Delete(j);
+        line = nl + 1;
+    }
+    result_free(&r);
+}
+
 /* text as a cue holds it: line breaks (runs of them) as one space; in WebVTT & < > escaped. */
 static void append_cue_text(char *out, const char *text, bool vtt) {
     char *o = out + strlen(out);
