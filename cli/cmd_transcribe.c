@@ -121,7 +121,8 @@ static int on_segment(const mmrt_segment *s, void *user) {
         fprintf(f->out, "%s{\"index\": %d, \"start\": %.3f, \"end\": %.3f, \"text\": ", f->n_segments++ ? ", " : "",
                 s->index, s->start, s->end);
         cli_json_string(f->out, s->text, strlen(s->text));
-        fprintf(f->out, ", \"prompt_tokens\": %d, \"audio_tokens\": %d, \"generated_tokens\": %d, \"stop_reason\": \"%s\"}",
+        fprintf(f->out,
+                ", \"prompt_tokens\": %d, \"audio_tokens\": %d, \"generated_tokens\": %d, \"stop_reason\": \"%s\"}",
                 s->n_prompt_tokens, s->n_audio_tokens, s->n_generated, cli_stop_name(s->stop_reason));
         break;
     case OUT_SRT:

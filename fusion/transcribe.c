@@ -110,7 +110,8 @@ typedef struct transcriber {
 } transcriber;
 
 static mmrt_status aborted(transcriber *t, const char *by) {
-    return mmrt_error_set(&t->s->err, MMRT_ERR_ABORTED, "%s: transcription aborted by the %s callback after %.1f s of audio",
+    return mmrt_error_set(&t->s->err, MMRT_ERR_ABORTED,
+                          "%s: transcription aborted by the %s callback after %.1f s of audio",
                           part_name(t->audio), by, t->r->audio_seconds);
 }
 

@@ -250,8 +250,8 @@ Test(cli_transcribe, output_file_holds_the_text) {
     char *dir = tmpdir_make("cli-transcribe");
     char *out = tmpdir_path(dir, "out.txt");
     char args[1024];
-    snprintf(args, sizeof args, "transcribe -m '%s/" CKPT "' -n %d -o '%s' '%s/clips/story_70s.flac'", DIR, N_TOKENS, out,
-             DIR);
+    snprintf(args, sizeof args, "transcribe -m '%s/" CKPT "' -n %d -o '%s' '%s/clips/story_70s.flac'", DIR, N_TOKENS,
+             out, DIR);
     result r = run(args);
     cr_assert_eq(r.rc, 0, "exit %d, stderr: %s", r.rc, r.err);
     cr_assert_eq(r.n_out, 0, "stdout: %s", r.out);
@@ -274,7 +274,8 @@ Test(cli_transcribe, a_bad_file_in_the_middle_does_not_stop_the_others) {
     char *dir = tmpdir_make("cli-transcribe");
     char *junk = tmpdir_write_str(dir, "junk.wav", "RIFF....WAVE but not really a wave file at all");
     char args[2048];
-    snprintf(args, sizeof args, "transcribe -m '%s/" CKPT "' -n 4 --json '%s/clips/hello_us.flac' '%s' '%s/clips/yes_fast.flac'",
+    snprintf(args, sizeof args,
+             "transcribe -m '%s/" CKPT "' -n 4 --json '%s/clips/hello_us.flac' '%s' '%s/clips/yes_fast.flac'",
              DIR, DIR, junk, DIR);
     result r = run(args);
     cr_assert_eq(r.rc, 1, "exit %d, stderr: %s", r.rc, r.err);

@@ -55,7 +55,8 @@ static mmrt_status prepare(const mmrt_encoder *e, const mmrt_part *part, size_t 
         MMRT_TRY(mmrt_audio_from_samples(part->data, (int64_t)part->size, part->channels, part->sample_rate,
                                          part->text, &lim, &ta->audio, err));
     const mmrt_audio *a = &ta->audio;
-    if (g_n_seen < MAX_SEEN) g_seen[g_n_seen++] = (seen_window){a->n_samples, a->samples[0], a->samples[a->n_samples - 1]};
+    if (g_n_seen < MAX_SEEN)
+        g_seen[g_n_seen++] = (seen_window){a->n_samples, a->samples[0], a->samples[a->n_samples - 1]};
     in->n_tokens = (a->n_samples + RATE - 1) / RATE; /* one row per second */
     in->n_steps = 1;
     size_t len = strlen("<|endoftext|>") * (size_t)in->n_tokens;
