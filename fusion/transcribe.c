@@ -115,7 +115,7 @@ static mmrt_status aborted(transcriber *t, const char *by) {
                           part_name(t->audio), by, t->r->audio_seconds);
 }
 
-/* Transcribes samples [start, start + n) of the 16 kHz audio as segment `index`. */
+/* Transcribes samples [start, start + n) of the 16 kHz audio as the next segment. */
 static mmrt_status transcribe_window(transcriber *t, const float *samples, int64_t start, int64_t n) {
     mmrt_session *s = t->s;
     char label[600];
