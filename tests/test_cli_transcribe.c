@@ -377,6 +377,19 @@ Test(cli_transcribe, ask_refuses_a_checkpoint_without_an_instruct_llm) {
               r.err);
     cr_assert_eq(r.n_out, 0, "%s", r.out);
     result_free(&r);
+    /* audio is told by its content, not its name */
+    char *dir = tmpdir_make("cli-transcribe");
+    size_t n;
+    char *bytes = tmpdir_read(DIR "/clips/hello_us.flac", &n);
+    char *renamed = tmpdir_write(dir, "clip.png", bytes, n);
+    snprintf(args, sizeof args, "ask -m '%s/g4' '%s' 'What is said?'", DIR, renamed);
+    r = run(args);
+    cr_assert_eq(r.rc, 1, "exit %d, stderr: %s", r.rc, r.err);
+    cr_assert(strstr(r.err, "not instruction-tuned"), "%s", r.err);
+    result_free(&r);
+    free(bytes);
+    free(renamed);
+    tmpdir_remove(dir);
 }
 
 Test(cli_transcribe, help_and_usage_errors) {
