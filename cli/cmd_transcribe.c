@@ -36,9 +36,9 @@ static void usage(FILE *f) {
             "  -o, --output FILE      write to FILE instead of stdout\n" CLI_COMMON_HELP
             "\n"
             "Progress goes to stderr: '[i/n] FILE: 12:30 of 58:00 audio, 4.1x real time'.\n"
-            "The default models (Granite Speech) hear speech: they transcribe what is said (English, French,\n"
-            "German, Spanish, Portuguese); they do not describe music or sounds, which give empty or made-up\n"
-            "text. To ask about what is said: mmrt ask AUDIO \"question\".\n",
+            "The default models (Granite Speech) transcribe what is said (English, French, German, Spanish,\n"
+            "Portuguese; granite-speech-4.1 also Japanese). They hear speech: they do not describe music or sounds,\n"
+            "which give empty or made-up text. To ask about what is said: mmrt ask AUDIO \"question\".\n",
             CLI_DEFAULT_SPEECH_MODEL, MMRT_TRANSCRIBE_PROMPT);
 }
 
