@@ -302,14 +302,22 @@ static void check_forward(const char *name) {
         float *got = test_download(&rows);
         char pname[300];
         snprintf(pname, sizeof pname, "%s.proj", key);
-        bool ok = sc.ok, has_proj = mmrt_weights_find(f.ref, pname) != NULL; /* g3's windows have none */
+        bool ok = sc.ok, has_proj = mmrt_weights_find(f.ref, pname) != NULL; /* only cases with features */
         if (has_proj && !ours) ok &= close_to_ref(&f, pname, got, mmrt_tensor_nelements(&rows));
         else if (has_proj)
             cr_log_info("%s: projector within %.2g of max|ref| from our features", key,
                         error_of(&f, pname, got, mmrt_tensor_nelements(&rows)));
         ok &= check_decoder(&f, s, key, &rows, !ours);
-        cr_log_info("%s: %lld frames (%s features), %d encoder stages, projector, decoder: %s", key,
-                    (long long)n_rows, ours ? "our" : "transformers'", sc.n_checked, ok ? "ok" : "DIFFER");
+        /* STYLE.md: the tolerance is at least twice what separates transformers' own f32 from f64 */
+        const cJSON *cond = mmrt_json_find(mmrt_json_find(c, "f32_vs_f64"), "max");
+        cr_assert(cJSON_IsNumber(cond), "%s: reference.json has no f32_vs_f64.max", key);
+        double f64_err = cJSON_GetNumberValue(cond);
+        cr_assert_leq(2 * f64_err, TOL, "%s: transformers' f32 is %.2g of max|ref| from f64, TOL %.2g", key, f64_err,
+                     TOL);
+        cr_log_info("%s: %lld frames (%s features), %d encoder stages, projector, decoder: %s (transformers' f32 "
+                    "within %.2g of f64)",
+                    key, (long long)n_rows, ours ? "our" : "transformers'", sc.n_checked, ok ? "ok" : "DIFFER",
+                    f64_err);
         n_failed += !ok;
         n_cases++;
         free(got);

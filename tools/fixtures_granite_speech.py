@@ -15,13 +15,15 @@ tests/fixtures/granite_speech/
                           granite, muP multipliers != 1, GQA, tied embeddings), conformer encoder, windowed Q-Former,
                           has_lora_adapter true and a PEFT LoRA adapter on the LLM's q_proj / v_proj
     config.json, generation_config.json, model.safetensors      model.save_pretrained (base model, no LoRA keys)
+                                                                in bfloat16, as the published checkpoints
     adapter_config.json, adapter_model.safetensors              the adapter part of
                                                                 GraniteSpeechForConditionalGeneration.save_pretrained
+                                                                (float32)
     tokenizer.json, tokenizer_config.json, chat_template.jinja,  processor.save_pretrained (the Granite 3.3 chat
     processor_config.json                                        template; AutoProcessor.from_pretrained(g3) works)
   g4/                     4.x style (as ibm-granite/granite-4.0-1b-speech): has_lora_adapter false, no adapter
                           files, Granite 4.x tokenizer pipeline, `USER: {content}\\n ASSISTANT:` template, the audio
-                          token is the last id, 6 encoder layers, other multipliers, untied embeddings
+                          token is the last id, 6 encoder layers, other multipliers, untied embeddings; bfloat16
   reference.json          versions, checkpoints, clips, every case (prompt, ids, greedy tokens and texts, margins),
                           the windows, the two-pass `ask`, the multi-format files, the ablation checks, and
                           "tensors": what every tensor of reference.safetensors is
@@ -36,6 +38,11 @@ Everything the C side could get wrong silently is randomised (LayerNorm weights 
 running statistics and affine, relative position embeddings, the CTC out / out_mid layers, the Q-Former query and
 its LayerNorms, the projector bias, LoRA B, multipliers != 1), and the generator checks that undoing each of them
 moves the logits by at least ABLATION_FACTOR x the tolerance 1e-4 x max|ref| (see "ablations" in reference.json).
+
+The weights (and BatchNorm statistics) are rounded to bfloat16 before anything runs, and every reference is a
+float32 run on those values. Every case is also run in float64 (model.double(), the same inputs): a seed is taken
+only if transformers' float32 stays within F64_MAX x max|ref| of it at every stage of every case (reference.json
+cases.<key>.f32_vs_f64), so that TOLERANCE is far above what separates two correct float32 implementations.
 """
 
 import copy
@@ -84,6 +91,12 @@ MARGIN_GOOD = 1e-3
 MARGIN_MIN = 5e-5
 MAX_SEEDS = 80
 TOLERANCE = 1e-4  # the C side's per-stage tolerance: max |got - ref| <= TOLERANCE x max |ref|
+# Conditioning: transformers in float32 against the same model in float64 (same weights, same inputs), per stage,
+# max |f32 - f64| / max |f64|; a seed whose any case has a stage beyond this is rejected (two correct f32
+# implementations could not agree within TOLERANCE there). The deep random conformer amplified rounding ~3x per
+# layer at linear gain 3 (2e-4 at the projector); encoder_linear_gain 1.5 keeps it ~1e-6.
+F64_MAX = 3e-5
+SAVE_DTYPE = torch.bfloat16  # as the published checkpoints; the references are float32 runs on the rounded weights
 ABLATION_FACTOR = 100  # every ablation must move the logits by >= this x the tolerance
 FEATURES_MAX_S = 4.0  # <case>.features only for clips up to this long (size)
 
@@ -253,7 +266,7 @@ CHECKPOINTS = {
                   logits_scaling=3.0, rope_theta=1e4, max_position_embeddings=4096)),
 }
 
-INIT = {"linear_gain": 3.0, "embed_std": 0.3, "lm_head_std": 1.0, "norm_weight_range": [0.5, 1.5],
+INIT = {"linear_gain": 3.0, "encoder_linear_gain": 1.5, "projector_linear_gain": 3.0, "embed_std": 0.3, "lm_head_std": 1.0, "norm_weight_range": [0.5, 1.5],
         "bias_std": 0.2, "rel_pos_std": 0.5, "query_mean": 1.0, "query_std": 3.0,
         "query_ln_bias_std": 1.0, "out_mid_gain": 6.0, "bn_mean_std": 0.5,
         "bn_var_range": [0.5, 2.0], "lora_gain": 2.0}
@@ -290,12 +303,14 @@ def _init_value(name, p, g):
         return INIT["rel_pos_std"] * torch.randn(p.shape, generator=g)
     if name.endswith("out_mid.weight"):
         return fc.linear_weight(INIT["out_mid_gain"], p.shape[1], p, g)
+    gain = INIT["encoder_linear_gain"] if name.startswith("model.encoder.") else \
+        INIT["projector_linear_gain"] if name.startswith("model.projector.") else INIT["linear_gain"]
     if name.endswith("depth_conv.conv.weight"):  # (channels, 1, k)
-        return fc.linear_weight(INIT["linear_gain"], p.shape[2], p, g)
+        return fc.linear_weight(gain, p.shape[2], p, g)
     if p.dim() == 3:  # pointwise Conv1d (out, in, 1)
-        return fc.linear_weight(INIT["linear_gain"], p.shape[1], p, g)
+        return fc.linear_weight(gain, p.shape[1], p, g)
     if p.dim() == 2:
-        return fc.linear_weight(INIT["linear_gain"], p.shape[1], p, g)
+        return fc.linear_weight(gain, p.shape[1], p, g)
     raise AssertionError(f"unexpected parameter {name}")
 
 
@@ -310,6 +325,16 @@ def init_weights(model, seed):
         if isinstance(m, torch.nn.BatchNorm1d):
             m.running_mean.copy_(INIT["bn_mean_std"] * torch.randn(m.running_mean.shape, generator=g))
             m.running_var.copy_(lo + (hi - lo) * torch.rand(m.running_var.shape, generator=g))
+
+
+@torch.no_grad()
+def round_weights(model):
+    """Every parameter and BatchNorm running statistic (what model.safetensors holds) rounded to SAVE_DTYPE, kept in
+    float32; the rotary inv_freq buffers (not saved) untouched. Runs before the adapter is added: the PEFT adapter
+    stays float32."""
+    for t in [p for _, p in model.named_parameters()] + [
+            b for m in model.modules() if isinstance(m, torch.nn.BatchNorm1d) for b in (m.running_mean, m.running_var)]:
+        t.copy_(t.to(SAVE_DTYPE).to(torch.float32))
 
 
 @torch.no_grad()
@@ -333,6 +358,7 @@ def build_model(name, cfg, seed):
     torch.manual_seed(seed)
     model = GraniteSpeechForConditionalGeneration(cfg).eval()
     init_weights(model, seed)
+    round_weights(model)
     if CHECKPOINTS[name]["lora"]:
         add_lora(model, CHECKPOINTS[name], seed)
     gc = model.generation_config
@@ -357,15 +383,29 @@ def save_checkpoint(name, model, d):
             missing, unexpected = base.load_state_dict(state, strict=False)
             assert not unexpected and all(k == "lm_head.weight" for k in missing), (missing, unexpected)
             base.generation_config = copy.deepcopy(model.generation_config)
-            base.save_pretrained(os.path.basename(d))
+            base.to(SAVE_DTYPE).save_pretrained(os.path.basename(d))
             # the adapter branch of GraniteSpeechForConditionalGeneration.save_pretrained
             adapter = model._get_adapter_name()
             model.peft_config[adapter].base_model_name_or_path = os.path.basename(d)
             transformers.PreTrainedModel.save_pretrained(model, os.path.basename(d))
         else:
-            model.save_pretrained(os.path.basename(d))
+            copy.deepcopy(model).to(SAVE_DTYPE).save_pretrained(os.path.basename(d))
     finally:
         os.chdir(cwd)
+
+
+def check_saved(model, back, d):
+    """model.safetensors holds SAVE_DTYPE floats (the adapter float32), and reading the checkpoint back in float32
+    gives exactly the model's weights and statistics."""
+    dtype_tag = {torch.bfloat16: "BF16", torch.float16: "F16", torch.float32: "F32"}[SAVE_DTYPE]
+    with safe_open(os.path.join(d, "model.safetensors"), "pt") as f:
+        for k in f.keys():
+            t = f.get_slice(k).get_dtype()
+            assert t in (dtype_tag, "I64"), (k, t)
+    a, b = model.state_dict(), back.state_dict()
+    assert sorted(a) == sorted(b), set(a) ^ set(b)
+    for k in a:
+        assert a[k].dtype == b[k].dtype and torch.equal(a[k], b[k]), k
 
 
 def load_checkpoint(d):
@@ -486,6 +526,35 @@ def stage_reference(model, inputs):
             "logits": out.logits[0, -1].contiguous()}
 
 
+def _stages(ref):
+    """A stage_reference result as stage name -> tensor, the names of reference.safetensors' tensor suffixes
+    (enc.<L> is enc.out)."""
+    out = {f"enc.{i}": h for i, h in enumerate(ref["enc"])}
+    out["enc.mid_pre_ctc"] = ref["enc_mid_pre_ctc"]
+    out["proj"] = ref["proj"]
+    out.update({f"hidden.{i}": h for i, h in enumerate(ref["hidden"])})
+    out["logits"] = ref["logits"]
+    return out
+
+
+@torch.no_grad()
+def f32_vs_f64(model, model64, inputs, ref=None):
+    """Per stage, max |transformers f32 - the same model in float64| / max |f64| (model64: a float64 copy of model;
+    the same inputs, the features cast to float64), to 3 significant digits."""
+    ref = ref if ref is not None else stage_reference(model, inputs)
+    r64 = stage_reference(model64, {k: v.double() if v.is_floating_point() else v for k, v in inputs.items()})
+    a, b = _stages(ref), _stages(r64)
+    out = {}
+    for k in a:
+        e, m = (a[k].double() - b[k]).abs().max().item(), b[k].abs().max().item()
+        out[k] = float(f"{e / m if m > 0 else e:.3g}")
+    return out
+
+
+def float64_copy(model):
+    return copy.deepcopy(model).double()
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Ablations: undoing each randomised feature must move the logits far beyond the tolerance
 
@@ -577,9 +646,10 @@ def _ablations(name, model):
 
 
 @torch.no_grad()
-def check_ablations(name, model, inputs, ref_logits):
+def check_ablations(name, model, inputs, ref_logits, strict=True):
     """Every ablation moves the last-position logits by >= ABLATION_FACTOR x TOLERANCE x max|ref|; logits_scaling
-    is the exception: transformers 5.23's GraniteSpeechForConditionalGeneration never applies it."""
+    is the exception: transformers 5.23's GraniteSpeechForConditionalGeneration never applies it. With strict False,
+    returns the weak ones (name -> factor) instead of raising, or the figures when none is weak."""
     ref_max = ref_logits.abs().max().item()
     state = copy.deepcopy(model.state_dict())
     out = {}
@@ -593,6 +663,8 @@ def check_ablations(name, model, inputs, ref_logits):
         out[what] = {"max_abs_logit_change": d, "in_tolerances": d / (TOLERANCE * ref_max)}
         del m
     weak = {k: v["in_tolerances"] for k, v in out.items() if v["in_tolerances"] < ABLATION_FACTOR}
+    if weak and not strict:
+        return weak
     if weak:
         raise RuntimeError(f"{name}: these ablations move the logits by less than {ABLATION_FACTOR} x the tolerance "
                            f"{TOLERANCE} x max|ref| ({ref_max:.3g}): {weak}")
@@ -618,7 +690,6 @@ def _speech_cases():
 
 
 WINDOW_S = 30
-WINDOW_PROJ_CHECKPOINT = "g4"  # windows store proj only here (size); logits and greedy ids everywhere
 
 
 def windows(n):
@@ -696,8 +767,25 @@ class Builder:
                 qs.update({f"ask.{k}": p["quality"] for k, p in enumerate(asks)})
             bad = sorted(c for c, q in qs.items() if not acceptable(q))
             margin = min(q["min_margin_over_max_abs_logit"] for q in qs.values()) if not bad else float("nan")
+            worst = None
+            if not bad and (best is None or margin > best[1]):
+                m64 = float64_copy(model)
+                worst = max((max(f32_vs_f64(model, m64, r[2]).items(), key=lambda kv: kv[1]) + (c,)
+                             for c, r in res.items()), key=lambda w: w[1])
+                del m64
+                if worst[1] > F64_MAX:
+                    bad = [f"f32 vs float64 {worst[1]:.2e} > {F64_MAX} ({worst[2]} {worst[0]})"]
+                else:
+                    with torch.no_grad():
+                        lg = model(**res[SHORT][2], use_cache=False).logits[0, -1]
+                    abl = check_ablations(self.name, model, res[SHORT][2], lg, strict=False)
+                    weak = {k: v for k, v in abl.items() if not isinstance(v, dict)}
+                    if weak:
+                        bad = [f"ablations under {ABLATION_FACTOR} x: " + ", ".join(f"{k} {v:.0f}"
+                                                                                   for k, v in sorted(weak.items()))]
             tried.append(f"seed {seed}: " + (f"smallest margin {margin:.3e}" if not bad
-                                              else f"fails {', '.join(bad)}"))
+                                              else f"fails {', '.join(bad)}")
+                         + (f", f32 vs float64 <= {worst[1]:.2e}" if worst and not bad else ""))
             print(f"  {self.name}: seed {seed}: " + (f"{len(bad)} cases fail ({', '.join(bad[:3])})" if bad
                                                       else f"smallest margin {margin:.2e}"))
             if not bad and (best is None or margin > best[1]):
@@ -758,6 +846,7 @@ def build(name, clips, tensors, report):
     save_checkpoint(name, model, b.d)
     back = load_checkpoint(b.d)
     assert getattr(back, "_hf_peft_config_loaded", False) == b.spec["lora"]
+    check_saved(model, back, b.d)
     with torch.no_grad():
         for c, (info, x, inputs, new, q) in res.items():
             if b.spec["lora"]:
@@ -767,6 +856,7 @@ def build(name, clips, tensors, report):
     model = back
 
     out_cases = {}
+    model64 = float64_copy(model)
     for c, (info, x, inputs, new, q) in res.items():
         key = f"{name}.{c}"
         ref = stage_reference(model, inputs)
@@ -791,11 +881,14 @@ def build(name, clips, tensors, report):
             t[f"{key}.enc.mid_pre_ctc"] = ref["enc_mid_pre_ctc"]
             for i, h in enumerate(ref["hidden"]):
                 t[f"{key}.hidden.{i}"] = h
-        if "window" not in info:
+        # encoder output and projector only where the C side checks them: from transformers' features
+        if fkey is not None and not full:  # (full has enc.<L>, the same tensor)
             t[f"{key}.enc.out"] = ref["enc"][-1].clone()
-        if "window" not in info or name == WINDOW_PROJ_CHECKPOINT:
+        if fkey is not None:
             t[f"{key}.proj"] = ref["proj"]
         t[f"{key}.logits"] = ref["logits"]
+        conditioning = f32_vs_f64(model, model64, inputs, ref)
+        assert max(conditioning.values()) <= F64_MAX, (key, conditioning)
         t[f"{key}.input_ids"] = torch.tensor(ids, dtype=torch.int32)
         t[f"{key}.greedy_ids"] = torch.tensor(new, dtype=torch.int32)
         tensors.update(t)
@@ -806,6 +899,7 @@ def build(name, clips, tensors, report):
             "n_audio_tokens": ids.count(b.audio_id), "n_prompt_tokens": len(ids), "features_tensor": fkey,
             "input_ids": f"{key}.input_ids ({len(ids)} ids)", "greedy_ids": new, **_texts(b, new),
             "quality": _short_q(q), "tensors": sorted(t),
+            "f32_vs_f64": {"max": max(conditioning.values()), **conditioning},
         }
 
     abl = check_ablations(name, model, res[SHORT][2], tensors[f"{name}.{SHORT}.logits"])
@@ -840,7 +934,11 @@ def build(name, clips, tensors, report):
     report["checkpoints"][name] = {
         "dir": rel(b.d), "description": b.spec["description"], "files": files,
         "bytes": fc.total_size(b.d, files),
-        "class": "GraniteSpeechForConditionalGeneration", "saved_dtype": "float32",
+        "class": "GraniteSpeechForConditionalGeneration", "saved_dtype": str(SAVE_DTYPE).replace("torch.", ""),
+        "adapter_saved_dtype": "float32" if b.spec["lora"] else None,
+        "reference_compute_dtype": "float32 (from the saved values: the weights and BatchNorm statistics were rounded "
+                                   "to the saved dtype before any reference ran; the checkpoint read back in float32 "
+                                   "equals them exactly, checked)",
         "load": "GraniteSpeechForConditionalGeneration.from_pretrained(dir, dtype=float32, attn_implementation="
                 "'eager') (loads the adapter too when adapter_config.json is there); "
                 "AutoProcessor.from_pretrained(dir) gives the GraniteSpeechProcessor",
@@ -874,9 +972,10 @@ TENSOR_DOC = {
                       "enc.<L/2> is AFTER the add: enc.<L/2> = block_out + out_mid(softmax(out(block_out))), "
                       "and block L/2+1 takes enc.<L/2> as its input. Only for the case of clip " + SHORT,
     "<case>.enc.mid_pre_ctc": "F32 [n, D] the output of block L/2 before the CTC add (clip " + SHORT + " only)",
-    "<case>.enc.out": "F32 [n, D] encoder last_hidden_state (= enc.<L>); not for windows",
+    "<case>.enc.out": "F32 [n, D] encoder last_hidden_state (= enc.<L>); only for the cases with features (not for "
+                      "the case of clip " + SHORT + ", whose enc.<L> is the same tensor)",
     "<case>.proj": "F32 [n_audio_tokens, llm_hidden] projector output (the audio embeddings spliced into the prompt); "
-                   "for the windows only under " + WINDOW_PROJ_CHECKPOINT,
+                   "only for the cases with features",
     "<case>.hidden.<i>": "F32 [n_prompt, llm_hidden] decoder output_hidden_states over the whole prompt, adapter on: "
                          "i = 0 is the input embeddings with the audio features spliced in at the <|audio|> "
                          "positions, THEN multiplied by embedding_multiplier (GraniteModel scales inputs_embeds, so "
@@ -923,6 +1022,10 @@ def generate():
                            "checkpoint's rendered_prompt with its <|audio|> replaced by n_audio_tokens copies, "
                            "n_audio_tokens = 3 * ceil(((n_samples_16k // 160 + 1) // 2) / 15) (checked)",
               "tolerance": f"{TOLERANCE} x max|ref| per stage", "new_tokens": NEW_TOKENS,
+              "f32_vs_f64": "per case (cases.<key>.f32_vs_f64): for every stage (the names of the tensor suffixes; "
+                            "enc.<L> is enc.out; all stages, stored or not), max |transformers float32 - the same model "
+                            "in float64| / max |float64|: the same weights (model.double()) and inputs (the features "
+                            f"cast to float64); the seed search rejects seeds with any stage of any case above {F64_MAX}",
               "greedy_criteria": f"{NEW_TOKENS} new tokens, no eos/pad id, no <|audio|>, >= {MIN_DISTINCT} distinct, "
                                  "generate()'s cached per-step logits and a no-cache forward agree on every argmax; for every "
                                  "case of a checkpoint (and both ask passes) at once. Seed: the first whose smallest "
