@@ -266,7 +266,9 @@ CHECKPOINTS = {
                   logits_scaling=3.0, rope_theta=1e4, max_position_embeddings=4096)),
 }
 
-INIT = {"linear_gain": 3.0, "encoder_linear_gain": 1.5, "projector_linear_gain": 3.0, "embed_std": 0.3, "lm_head_std": 1.0, "norm_weight_range": [0.5, 1.5],
+# linear gains: the encoder's at 1.5 (see F64_MAX), the Q-Former / projector's and the LLM's at 3
+INIT = {"linear_gain": 3.0, "encoder_linear_gain": 1.5, "projector_linear_gain": 3.0, "embed_std": 0.3,
+        "lm_head_std": 1.0, "norm_weight_range": [0.5, 1.5],
         "bias_std": 0.2, "rel_pos_std": 0.5, "query_mean": 1.0, "query_std": 3.0,
         "query_ln_bias_std": 1.0, "out_mid_gain": 6.0, "bn_mean_std": 0.5,
         "bn_var_range": [0.5, 2.0], "lora_gain": 2.0}
@@ -1022,10 +1024,11 @@ def generate():
                            "checkpoint's rendered_prompt with its <|audio|> replaced by n_audio_tokens copies, "
                            "n_audio_tokens = 3 * ceil(((n_samples_16k // 160 + 1) // 2) / 15) (checked)",
               "tolerance": f"{TOLERANCE} x max|ref| per stage", "new_tokens": NEW_TOKENS,
-              "f32_vs_f64": "per case (cases.<key>.f32_vs_f64): for every stage (the names of the tensor suffixes; "
-                            "enc.<L> is enc.out; all stages, stored or not), max |transformers float32 - the same model "
-                            "in float64| / max |float64|: the same weights (model.double()) and inputs (the features "
-                            f"cast to float64); the seed search rejects seeds with any stage of any case above {F64_MAX}",
+              "f32_vs_f64": "per case (cases.<key>.f32_vs_f64): for every stage (the names of the tensor "
+                            "suffixes; enc.<L> is enc.out; all stages, stored or not), max |transformers float32 - "
+                            "the same model in float64| / max |float64|: the same weights (model.double()) and inputs "
+                            "(the features cast to float64); the seed search rejects seeds with any stage of any case "
+                            f"above {F64_MAX}",
               "greedy_criteria": f"{NEW_TOKENS} new tokens, no eos/pad id, no <|audio|>, >= {MIN_DISTINCT} distinct, "
                                  "generate()'s cached per-step logits and a no-cache forward agree on every argmax; for every "
                                  "case of a checkpoint (and both ask passes) at once. Seed: the first whose smallest "
