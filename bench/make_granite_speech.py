@@ -28,13 +28,12 @@ BatchNorm variances 1.0 .. 1.055, biases and means small random values).
 """
 import json
 import os
-import random
 import struct
 import sys
 import time
 
 # the script's own directory is on sys.path when it is run as a script
-from make_smollm2_135m import decoder_layer, norm_bf16, numel, random_bf16
+from make_smollm2_135m import decoder_layer, norm_bf16, numel, random_bf16, write_safetensors
 
 ENCODER = {
     "model_type": "granite_speech_encoder",
@@ -178,26 +177,9 @@ def values(name, shape, rng):
     return b"".join(random_bf16(min(1 << 24, n - i), rng) for i in range(0, n, 1 << 24))
 
 
-def write(path, tensors, seed):
-    """make_smollm2_135m.write_safetensors's layout, with num_batches_tracked the I64 scalar transformers saves."""
-    header, offset = {}, 0
-    for name, shape in tensors:
-        size = 8 if name.endswith("num_batches_tracked") else 2 * numel(shape)
-        dtype = "I64" if name.endswith("num_batches_tracked") else "BF16"
-        header[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [offset, offset + size]}
-        offset += size
-    header["__metadata__"] = {"format": "pt"}
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * (-(8 + len(text)) % 8)  # data section starts 8-byte aligned
-    rng = random.Random(seed)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for name, shape in tensors:
-            f.write(values(name, shape, rng))
-    os.replace(tmp, path)  # a killed run never leaves a truncated model.safetensors behind
-    return 8 + len(text) + offset
+def layout(name, shape):
+    """bf16, but num_batches_tracked: the I64 scalar transformers saves."""
+    return ("I64", 8) if name.endswith("num_batches_tracked") else ("BF16", 2 * numel(shape))
 
 
 def main():
@@ -220,7 +202,7 @@ def main():
     with open(os.path.join(out, "generation_config.json"), "w") as f:
         json.dump({"bos_token_id": t["bos_token_id"], "eos_token_id": t["eos_token_id"],
                    "pad_token_id": t["pad_token_id"]}, f, indent=2)
-    size = write(os.path.join(out, "model.safetensors"), tensor_list(c), seed=2)
+    size = write_safetensors(os.path.join(out, "model.safetensors"), tensor_list(c), 2, values, layout)
     print(f"{out}: model.safetensors {size / 1e9:.2f} GB, {time.monotonic() - t0:.1f} s")
 
 

@@ -110,13 +110,18 @@ def default_values(name, shape, rng):
     return norm_bf16(n, rng) if len(shape) == 1 else random_bf16(n, rng)
 
 
-def write_safetensors(path, tensors, seed, values=default_values):
-    """Writes (name, shape) bf16 tensors, the bytes of each from values(name, shape, rng)."""
+def bf16_layout(name, shape):
+    return "BF16", 2 * numel(shape)
+
+
+def write_safetensors(path, tensors, seed, values=default_values, layout=bf16_layout):
+    """Writes (name, shape) tensors, each of the dtype and byte size layout(name, shape) gives (bf16 by default),
+    its bytes from values(name, shape, rng)."""
     header, offset = {}, 0
     for name, shape in tensors:
-        n = numel(shape)
-        header[name] = {"dtype": "BF16", "shape": list(shape), "data_offsets": [offset, offset + 2 * n]}
-        offset += 2 * n
+        dtype, size = layout(name, shape)
+        header[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [offset, offset + size]}
+        offset += size
     header["__metadata__"] = {"format": "pt"}
     text = json.dumps(header, separators=(",", ":")).encode()
     text += b" " * (-(8 + len(text)) % 8)  # data section starts 8-byte aligned
