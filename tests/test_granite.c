@@ -10,6 +10,7 @@
 #include "fusion/llama.h"
 #include "helpers/cli_run.h"
 #include "helpers/compare.h"
+#include "helpers/llm_fixture.h"
 #include "helpers/st_writer.h"
 #include "helpers/test_device.h"
 #include "helpers/tmpdir.h"
@@ -30,113 +31,22 @@ static const char *const cases[] = {"granite3-tied-bf16", "granite4-untied-f32"}
 #define N_CASES 2
 #define LORA_CASE "granite3-tied-bf16"
 
-typedef struct fixture {
-    char dir[512];
-    mmrt_weights *weights, *ref;
-    mmrt_llm_hparams hp;
-    mmrt_llm llm;
-    mmrt_backend *be; /* the backend holding the weights (CUDA), or NULL (CPU: the mmap) */
-    mmrt_weight_upload up;
-} fixture;
-
-static void fixture_open(fixture *f, const char *name) {
-    memset(f, 0, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "%s/granite/%s", MMRT_FIXTURES_DIR, name);
-    char path[600];
-    mmrt_error err = {0};
-    cJSON *cfg = NULL, *gen = NULL;
-    snprintf(path, sizeof path, "%s/config.json", f->dir);
-    cr_assert_eq(mmrt_json_load_file(path, &cfg, &err), MMRT_OK, "%s", err.msg);
-    cr_assert_eq(mmrt_llm_hparams_parse(cfg, path, &f->hp, &err), MMRT_OK, "%s", err.msg);
-    snprintf(path, sizeof path, "%s/generation_config.json", f->dir);
-    cr_assert_eq(mmrt_json_load_file(path, &gen, &err), MMRT_OK, "%s", err.msg);
-    cr_assert_eq(mmrt_llm_hparams_apply_generation_config(&f->hp, gen, path, &err), MMRT_OK, "%s", err.msg);
-    cJSON_Delete(cfg);
-    cJSON_Delete(gen);
-    cr_assert_eq(mmrt_weights_open(f->dir, &f->weights, &err), MMRT_OK, "%s", err.msg);
-    cr_assert_eq(mmrt_llm_init(&f->llm, &f->hp, f->weights, "model.", &err), MMRT_OK, "%s", err.msg);
-    if (mmrt_lora_present(f->dir))
-        cr_assert_eq(mmrt_llm_load_adapter(&f->llm, f->dir, "model.", &err), MMRT_OK, "%s", err.msg);
-    snprintf(path, sizeof path, "%s/reference.safetensors", f->dir);
-    cr_assert_eq(mmrt_weights_open(path, &f->ref, &err), MMRT_OK, "%s", err.msg);
-    if (test_on_cuda()) { /* weights (and the adapter's) uploaded once, as mmrt_model_load does */
-        mmrt_backend_params p = {.device = MMRT_DEVICE_KIND_CUDA};
-        cr_assert_eq(mmrt_backend_init(&p, &f->be, &err), MMRT_OK, "%s", err.msg);
-        mmrt_weight_upload_init(&f->up, f->be, p.math);
-        cr_assert_eq(mmrt_llm_upload(&f->llm, &f->up, &err), MMRT_OK, "%s", err.msg);
-        cr_assert_eq(mmrt_weight_upload_finish(&f->up, &err), MMRT_OK, "%s", err.msg);
-    }
-}
-
-static void fixture_close(fixture *f) {
-    mmrt_weight_upload_free(&f->up);
-    mmrt_backend_free(f->be);
-    mmrt_llm_free(&f->llm);
-    mmrt_weights_free(f->weights);
-    mmrt_weights_free(f->ref);
-}
-
-static const mmrt_st_tensor *ref_tensor(const fixture *f, const char *prefix, const char *prompt, const char *what) {
-    char name[128];
-    snprintf(name, sizeof name, "%s%s.%s", prefix, prompt, what);
-    const mmrt_st_tensor *t = mmrt_weights_find(f->ref, name);
-    cr_assert_not_null(t, "%s: reference tensor %s missing", f->dir, name);
-    return t;
-}
-
-static mmrt_backend *backend(const fixture *f, int n_threads) {
-    mmrt_backend *be = NULL;
-    if (f->be) {
-        cr_assert_eq(mmrt_backend_fork(f->be, &be, NULL), MMRT_OK);
-        return be;
-    }
-    mmrt_backend_params p = {.device = MMRT_DEVICE_KIND_CPU, .n_threads = n_threads};
-    cr_assert_eq(mmrt_backend_init(&p, &be, NULL), MMRT_OK);
-    return be;
-}
-
 /* ---- the decoder: hidden states, logits, greedy tokens ------------------------------------- */
 
-typedef struct hidden_check {
-    const fixture *f;
-    const char *prompt;
-    int n_checked;
-    bool ok;
-} hidden_check;
-
-/* Our index i <-> transformers: 0..L-1 = hidden.i, L = final_prenorm, L+1 = hidden.L (normed). */
-static void on_hidden(int index, const mmrt_tensor *x, void *user) {
-    hidden_check *hc = user;
-    int L = (int)hc->f->hp.n_layer;
-    char what[64];
-    if (index < L) snprintf(what, sizeof what, "hidden.%d", index);
-    else if (index == L) snprintf(what, sizeof what, "final_prenorm");
-    else snprintf(what, sizeof what, "hidden.%d", L);
-    const mmrt_st_tensor *ref = ref_tensor(hc->f, "", hc->prompt, what);
-    char label[700];
-    snprintf(label, sizeof label, "%s %s %s", hc->f->dir, hc->prompt, what);
-    int64_t n = mmrt_tensor_nelements(x);
-    cr_assert_eq((size_t)n * sizeof(float), ref->n_bytes, "%s: size", label);
-    float *got = test_download(x);
-    if (!mmrt_test_close(label, got, ref->data, n, TOL)) hc->ok = false;
-    free(got);
-    hc->n_checked++;
-}
-
 /* The prompt's logits (adapter NULL: base weights; else "default") against prefix + p.logits. */
-static void check_logits(fixture *f, const char *prompt, const char *adapter, int64_t n_batch, bool hidden) {
+static void check_logits(llm_fixture *f, const char *prompt, const char *adapter, int64_t n_batch, bool hidden) {
     const char *prefix = adapter ? "lora." : "";
-    const mmrt_st_tensor *ids = ref_tensor(f, "", prompt, "input_ids");
-    const mmrt_st_tensor *want = ref_tensor(f, prefix, prompt, "logits");
+    const mmrt_st_tensor *ids = llm_fixture_ref(f, "", prompt, "input_ids");
+    const mmrt_st_tensor *want = llm_fixture_ref(f, prefix, prompt, "logits");
     int64_t n = ids->shape[0];
-    mmrt_backend *be = backend(f, 2);
+    mmrt_backend *be = llm_fixture_backend(f, 2, false);
     mmrt_llm_state st;
     mmrt_error err = {0};
     cr_assert_eq(mmrt_llm_state_init(&st, &f->llm, be, 128, n_batch, &err), MMRT_OK, "%s", err.msg);
     float *logits = malloc(sizeof(float) * (size_t)(n * f->hp.n_vocab));
-    hidden_check hc = {.f = f, .prompt = prompt, .ok = true};
+    llm_hidden_check hc = {.f = f, .prompt = prompt, .tol = TOL, .ok = true};
     mmrt_llm_batch b = {.ids = ids->data, .n_tok = n, .all_logits = true, .logits = logits, .adapter = adapter,
-                        .on_hidden = hidden ? on_hidden : NULL, .hidden_user = &hc};
+                        .on_hidden = hidden ? llm_fixture_on_hidden : NULL, .hidden_user = &hc};
     cr_assert_eq(mmrt_llm_decode(&f->llm, &st, &b, &err), MMRT_OK, "%s", err.msg);
     if (hidden) {
         cr_assert_eq(hc.n_checked, f->hp.n_layer + 2, "hidden states reported: %d", hc.n_checked);
@@ -157,12 +67,12 @@ static void check_logits(fixture *f, const char *prompt, const char *adapter, in
 }
 
 /* Greedy tokens token by token through the KV cache against prefix + p.greedy_ids. */
-static void check_greedy(fixture *f, const char *prompt, const char *adapter) {
+static void check_greedy(llm_fixture *f, const char *prompt, const char *adapter) {
     const char *prefix = adapter ? "lora." : "";
-    const mmrt_st_tensor *ids = ref_tensor(f, "", prompt, "input_ids");
-    const mmrt_st_tensor *want = ref_tensor(f, prefix, prompt, "greedy_ids");
+    const mmrt_st_tensor *ids = llm_fixture_ref(f, "", prompt, "input_ids");
+    const mmrt_st_tensor *want = llm_fixture_ref(f, prefix, prompt, "greedy_ids");
     int64_t n = ids->shape[0], n_new = want->shape[0];
-    mmrt_backend *be = backend(f, 2);
+    mmrt_backend *be = llm_fixture_backend(f, 2, false);
     mmrt_llm_state st;
     mmrt_error err = {0};
     cr_assert_eq(mmrt_llm_state_init(&st, &f->llm, be, n + n_new, 0, &err), MMRT_OK, "%s", err.msg);
@@ -197,12 +107,12 @@ ParameterizedTestParameters(granite, matches_transformers) {
 
 ParameterizedTest(case_run *r, granite, matches_transformers) {
     const char *p = r->prompt ? "chat" : "raw";
-    fixture f;
-    fixture_open(&f, cases[r->c]);
+    llm_fixture f;
+    llm_fixture_open(&f, "granite", cases[r->c]);
     check_logits(&f, p, NULL, 512, true);
     check_logits(&f, p, NULL, 7, false); /* chunked prefill */
     check_greedy(&f, p, NULL);
-    fixture_close(&f);
+    llm_fixture_close(&f);
 }
 
 /* The adapter on and off in one decoder: each call computes what it selects. */
@@ -213,8 +123,8 @@ ParameterizedTestParameters(granite, lora_matches_peft) {
 
 ParameterizedTest(int *prompt, granite, lora_matches_peft) {
     const char *p = *prompt ? "chat" : "raw";
-    fixture f;
-    fixture_open(&f, LORA_CASE);
+    llm_fixture f;
+    llm_fixture_open(&f, "granite", LORA_CASE);
     cr_assert_not_null(f.llm.lora, "%s: the adapter was not loaded", f.dir);
     cr_assert_eq(f.llm.lora->r, 8);
     cr_assert_float_eq(f.llm.lora->scale, 2.0f, 1e-7, "scale = lora_alpha / r = 16 / 8");
@@ -222,15 +132,16 @@ ParameterizedTest(int *prompt, granite, lora_matches_peft) {
     check_logits(&f, p, NULL, 512, false);
     check_logits(&f, p, "default", 5, false);
     check_greedy(&f, p, "default");
-    fixture_close(&f);
+    llm_fixture_close(&f);
 }
 
 Test(granite, lora_changes_the_logits) {
     /* the reference itself: the adapter moves the logits far beyond the tolerance, so that the
      * on/off checks above cannot pass by accident */
-    fixture f;
-    fixture_open(&f, LORA_CASE);
-    const mmrt_st_tensor *on = ref_tensor(&f, "lora.", "raw", "logits"), *off = ref_tensor(&f, "", "raw", "logits");
+    llm_fixture f;
+    llm_fixture_open(&f, "granite", LORA_CASE);
+    const mmrt_st_tensor *on = llm_fixture_ref(&f, "lora.", "raw", "logits");
+    const mmrt_st_tensor *off = llm_fixture_ref(&f, "", "raw", "logits");
     const float *a = on->data, *b = off->data;
     double diff = 0, mx = 0;
     for (size_t i = 0; i < on->n_bytes / sizeof(float); i++) {
@@ -240,7 +151,7 @@ Test(granite, lora_changes_the_logits) {
     cr_assert_gt(diff, 100 * TOL * mx, "adapter effect %g vs max |logit| %g", diff, mx);
     int32_t ids[3] = {5, 6, 7};
     float *logits = malloc(sizeof(float) * (size_t)f.hp.n_vocab);
-    mmrt_backend *be = backend(&f, 1);
+    mmrt_backend *be = llm_fixture_backend(&f, 1, false);
     mmrt_llm_state st;
     mmrt_error err = {0};
     cr_assert_eq(mmrt_llm_state_init(&st, &f.llm, be, 16, 0, &err), MMRT_OK, "%s", err.msg);
@@ -250,7 +161,7 @@ Test(granite, lora_changes_the_logits) {
     free(logits);
     mmrt_llm_state_free(&st);
     mmrt_backend_free(be);
-    fixture_close(&f);
+    llm_fixture_close(&f);
 }
 
 /* The KV cache's record keeps nothing across a change of adapter state (on -> off, off -> on, one
@@ -278,8 +189,8 @@ Test(granite, kv_prefix_treats_the_adapter_as_part_of_the_prefix) {
  * "language_model.lm_head.weight" (Granite Speech's layout): the same logits. */
 Test(granite, head_beside_an_outer_decoder_prefix) {
     if (test_on_cuda()) cr_skip_test("host only");
-    fixture f;
-    fixture_open(&f, "granite4-untied-f32");
+    llm_fixture f;
+    llm_fixture_open(&f, "granite", "granite4-untied-f32");
     size_t n = mmrt_weights_count(f.weights);
     st_item *items = calloc(n, sizeof *items);
     char(*names)[256] = calloc(n, sizeof *names);
@@ -299,7 +210,7 @@ Test(granite, head_beside_an_outer_decoder_prefix) {
     cr_assert_eq(mmrt_llm_init(&f.llm, &f.hp, w, "language_model.model.", &err), MMRT_OK, "%s", err.msg);
     cr_assert_eq(f.llm.lm_head.data, mmrt_weights_find(w, "language_model.lm_head.weight")->data);
     check_logits(&f, "raw", NULL, 512, false);
-    fixture_close(&f);
+    llm_fixture_close(&f);
     mmrt_weights_free(w);
     tmpdir_remove(dir);
     free(path);
@@ -473,15 +384,15 @@ Test(granite, adapter_under_another_prefix_is_named) {
 Test(granite, rslora_scale) {
     char *text = edited("adapter_config.json", "\"use_rslora\": false", "\"use_rslora\": true");
     char *dir = variant("adapter_config.json", text);
-    fixture f;
-    fixture_open(&f, LORA_CASE);
+    llm_fixture f;
+    llm_fixture_open(&f, "granite", LORA_CASE);
     mmrt_lora lo;
     mmrt_error err = {0};
     cr_assert_eq(mmrt_lora_load(&lo, dir, &f.hp, "model.", &err), MMRT_OK, "%s", err.msg);
     cr_assert_float_eq(lo.scale, (float)(16.0 / sqrt(8.0)), 1e-6, "scale %g", lo.scale);
     cr_assert_eq(lo.targets, 1u << MMRT_LORA_Q | 1u << MMRT_LORA_V);
     mmrt_lora_free(&lo);
-    fixture_close(&f);
+    llm_fixture_close(&f);
     tmpdir_remove(dir);
     free(text);
 }

@@ -2,10 +2,10 @@
  * generations of every tests/fixtures/llama case (made by tools/make_fixtures.py), on the CPU or,
  * as test_cuda_llama in the emulated CUDA build, on the CUDA backend (helpers/test_device.h). */
 #include "core/backend.h"
-#include "core/json.h"
 #include "core/safetensors.h"
 #include "fusion/llama.h"
 #include "helpers/compare.h"
+#include "helpers/llm_fixture.h"
 #include "helpers/test_device.h"
 
 #include <criterion/criterion.h>
@@ -17,120 +17,23 @@
 
 #define TOL 1e-4 /* ARCHITECTURE.md: f32 paths */
 
-typedef struct fixture {
-    char dir[512];
-    mmrt_weights *weights, *ref;
-    mmrt_llm_hparams hp;
-    mmrt_llm llm;
-    mmrt_backend *be;      /* the backend holding the weights (CUDA), or NULL (CPU: the mmap) */
-    mmrt_weight_upload up;
-} fixture;
-
-/* The fixture with its weights in the mmap (as on the CPU). */
-static void fixture_open_host(fixture *f, const char *name) {
-    memset(f, 0, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "%s/llama/%s", MMRT_FIXTURES_DIR, name);
-    char path[600];
-    mmrt_error err = {0};
-    cJSON *cfg = NULL, *gen = NULL;
-    snprintf(path, sizeof path, "%s/config.json", f->dir);
-    cr_assert_eq(mmrt_json_load_file(path, &cfg, &err), MMRT_OK, "%s", err.msg);
-    cr_assert_eq(mmrt_llm_hparams_parse(cfg, path, &f->hp, &err), MMRT_OK, "%s", err.msg);
-    snprintf(path, sizeof path, "%s/generation_config.json", f->dir);
-    cr_assert_eq(mmrt_json_load_file(path, &gen, &err), MMRT_OK, "%s", err.msg);
-    cr_assert_eq(mmrt_llm_hparams_apply_generation_config(&f->hp, gen, path, &err), MMRT_OK, "%s", err.msg);
-    cJSON_Delete(cfg);
-    cJSON_Delete(gen);
-    cr_assert_eq(mmrt_weights_open(f->dir, &f->weights, &err), MMRT_OK, "%s", err.msg);
-    cr_assert_eq(mmrt_llm_init(&f->llm, &f->hp, f->weights, "model.", &err), MMRT_OK, "%s", err.msg);
-    snprintf(path, sizeof path, "%s/reference.safetensors", f->dir);
-    cr_assert_eq(mmrt_weights_open(path, &f->ref, &err), MMRT_OK, "%s", err.msg);
-}
-
-static void fixture_open(fixture *f, const char *name) {
-    fixture_open_host(f, name);
-    mmrt_error err = {0};
-    if (test_on_cuda()) { /* weights uploaded once, as mmrt_model_load does */
-        mmrt_backend_params p = {.device = MMRT_DEVICE_KIND_CUDA};
-        cr_assert_eq(mmrt_backend_init(&p, &f->be, &err), MMRT_OK, "%s", err.msg);
-        mmrt_weight_upload_init(&f->up, f->be, p.math);
-        cr_assert_eq(mmrt_llm_upload(&f->llm, &f->up, &err), MMRT_OK, "%s", err.msg);
-        cr_assert_eq(mmrt_weight_upload_finish(&f->up, &err), MMRT_OK, "%s", err.msg);
-    }
-}
-
-static void fixture_close(fixture *f) {
-    mmrt_weight_upload_free(&f->up);
-    mmrt_backend_free(f->be);
-    mmrt_llm_free(&f->llm);
-    mmrt_weights_free(f->weights);
-    mmrt_weights_free(f->ref);
-}
-
-static const mmrt_st_tensor *ref_tensor(const fixture *f, const char *prompt, const char *what) {
-    char name[128];
-    snprintf(name, sizeof name, "%s.%s", prompt, what);
-    const mmrt_st_tensor *t = mmrt_weights_find(f->ref, name);
-    cr_assert_not_null(t, "%s: reference tensor %s missing", f->dir, name);
-    return t;
-}
-
-/* A session's backend: forked from the weights' backend on CUDA, else a CPU backend. */
-static mmrt_backend *backend(const fixture *f, int n_threads, bool use_ref) {
-    mmrt_backend *be = NULL;
-    if (f->be) {
-        cr_assert_eq(mmrt_backend_fork(f->be, &be, NULL), MMRT_OK);
-        return be;
-    }
-    mmrt_backend_params p = {.device = MMRT_DEVICE_KIND_CPU, .n_threads = n_threads, .use_ref = use_ref};
-    cr_assert_eq(mmrt_backend_init(&p, &be, NULL), MMRT_OK);
-    return be;
-}
-
-
 /* ---- prompt forward: hidden states and logits ---------------------------------------------- */
-
-typedef struct hidden_check {
-    const fixture *f;
-    const char *prompt;
-    int n_checked;
-    bool ok;
-} hidden_check;
-
-/* Our index i ↔ transformers: 0..L-1 = hidden.i, L = final_prenorm, L+1 = hidden.L (normed). */
-static void on_hidden(int index, const mmrt_tensor *x, void *user) {
-    hidden_check *hc = user;
-    int L = (int)hc->f->hp.n_layer;
-    char what[64];
-    if (index < L) snprintf(what, sizeof what, "hidden.%d", index);
-    else if (index == L) snprintf(what, sizeof what, "final_prenorm");
-    else snprintf(what, sizeof what, "hidden.%d", L);
-    const mmrt_st_tensor *ref = ref_tensor(hc->f, hc->prompt, what);
-    char label[700];
-    snprintf(label, sizeof label, "%s %s %s", hc->f->dir, hc->prompt, what);
-    int64_t n = mmrt_tensor_nelements(x);
-    cr_assert_eq((size_t)n * sizeof(float), ref->n_bytes, "%s: size", label);
-    float *got = test_download(x);
-    if (!mmrt_test_close(label, got, ref->data, n, TOL)) hc->ok = false;
-    free(got);
-    hc->n_checked++;
-}
 
 static void check_prompt_forward(const char *name, const char *prompt, int n_threads, bool use_ref,
                                  int64_t n_batch) {
-    fixture f;
-    fixture_open(&f, name);
-    const mmrt_st_tensor *ids = ref_tensor(&f, prompt, "input_ids");
-    const mmrt_st_tensor *logits_ref = ref_tensor(&f, prompt, "logits");
+    llm_fixture f;
+    llm_fixture_open(&f, "llama", name);
+    const mmrt_st_tensor *ids = llm_fixture_ref(&f, "", prompt, "input_ids");
+    const mmrt_st_tensor *logits_ref = llm_fixture_ref(&f, "", prompt, "logits");
     int64_t n = ids->shape[0];
-    mmrt_backend *be = backend(&f, n_threads, use_ref);
+    mmrt_backend *be = llm_fixture_backend(&f, n_threads, use_ref);
     mmrt_llm_state st;
     mmrt_error err = {0};
     cr_assert_eq(mmrt_llm_state_init(&st, &f.llm, be, 128, n_batch, &err), MMRT_OK, "%s", err.msg);
     float *logits = malloc(sizeof(float) * (size_t)(n * f.hp.n_vocab));
-    hidden_check hc = {.f = &f, .prompt = prompt, .ok = true};
+    llm_hidden_check hc = {.f = &f, .prompt = prompt, .tol = TOL, .ok = true};
     mmrt_llm_batch b = {.ids = ids->data, .n_tok = n, .all_logits = true, .logits = logits,
-                        .on_hidden = n_batch >= n ? on_hidden : NULL, .hidden_user = &hc};
+                        .on_hidden = n_batch >= n ? llm_fixture_on_hidden : NULL, .hidden_user = &hc};
     cr_assert_eq(mmrt_llm_decode(&f.llm, &st, &b, &err), MMRT_OK, "%s", err.msg);
     if (n_batch >= n) {
         cr_assert_eq(hc.n_checked, f.hp.n_layer + 2, "hidden states reported: %d", hc.n_checked);
@@ -145,17 +48,17 @@ static void check_prompt_forward(const char *name, const char *prompt, int n_thr
     free(logits);
     mmrt_llm_state_free(&st);
     mmrt_backend_free(be);
-    fixture_close(&f);
+    llm_fixture_close(&f);
 }
 
 /* ---- greedy generation --------------------------------------------------------------------- */
 
 /* 64 greedy tokens on f's backend (a CPU one when f holds no device weights). */
-static void check_greedy_with(fixture *f, const char *name, const char *prompt, int n_threads, bool use_ref) {
-    const mmrt_st_tensor *ids = ref_tensor(f, prompt, "input_ids");
-    const mmrt_st_tensor *want = ref_tensor(f, prompt, "greedy_ids");
+static void check_greedy_with(llm_fixture *f, const char *name, const char *prompt, int n_threads, bool use_ref) {
+    const mmrt_st_tensor *ids = llm_fixture_ref(f, "", prompt, "input_ids");
+    const mmrt_st_tensor *want = llm_fixture_ref(f, "", prompt, "greedy_ids");
     int64_t n = ids->shape[0], n_new = want->shape[0];
-    mmrt_backend *be = backend(f, n_threads, use_ref);
+    mmrt_backend *be = llm_fixture_backend(f, n_threads, use_ref);
     mmrt_llm_state st;
     mmrt_error err = {0};
     cr_assert_eq(mmrt_llm_state_init(&st, &f->llm, be, n + n_new, 0, &err), MMRT_OK, "%s", err.msg);
@@ -179,10 +82,10 @@ static void check_greedy_with(fixture *f, const char *name, const char *prompt, 
 }
 
 static void check_greedy(const char *name, const char *prompt, int n_threads, bool use_ref) {
-    fixture f;
-    fixture_open(&f, name);
+    llm_fixture f;
+    llm_fixture_open(&f, "llama", name);
     check_greedy_with(&f, name, prompt, n_threads, use_ref);
-    fixture_close(&f);
+    llm_fixture_close(&f);
 }
 
 /* ---- parameterisation ------------------------------------------------------------------------ */
@@ -223,9 +126,9 @@ ParameterizedTest(run *r, llama, greedy_matches_transformers) {
 }
 
 Test(llama, context_overflow_names_both_numbers) {
-    fixture f;
-    fixture_open(&f, cases[0]);
-    mmrt_backend *be = backend(&f, 1, false);
+    llm_fixture f;
+    llm_fixture_open(&f, "llama", cases[0]);
+    mmrt_backend *be = llm_fixture_backend(&f, 1, false);
     mmrt_llm_state st;
     mmrt_error err = {0};
     cr_assert_eq(mmrt_llm_state_init(&st, &f.llm, be, 8, 0, &err), MMRT_OK, "%s", err.msg);
@@ -241,7 +144,7 @@ Test(llama, context_overflow_names_both_numbers) {
     free(logits);
     mmrt_llm_state_free(&st);
     mmrt_backend_free(be);
-    fixture_close(&f);
+    llm_fixture_close(&f);
 }
 
 /* On the device: weights that do not fit are MMRT_ERR_OOM naming the weight and the size asked for
@@ -266,9 +169,9 @@ Test(llama, device_out_of_memory_names_the_weight) {
 Test(llama, failed_upload_rolls_back_to_the_host) {
     if (!test_on_cuda()) cr_skip_test("CUDA only (test_cuda_llama)");
     setenv("MMRT_EMU_DEVICE_MEMORY_MB", "1", 1);
-    fixture f;
+    llm_fixture f;
     memset(&f, 0, sizeof f);
-    fixture_open_host(&f, "gqa-tied-bf16");
+    llm_fixture_open_host(&f, "llama", "gqa-tied-bf16");
     mmrt_error err = {0};
     mmrt_backend_params p = {.device = MMRT_DEVICE_KIND_CUDA};
     mmrt_backend *cuda = NULL;
@@ -280,5 +183,5 @@ Test(llama, failed_upload_rolls_back_to_the_host) {
     mmrt_backend_free(cuda);
     cr_assert_eq(f.llm.tok_embd.type, MMRT_BF16, "the embedding table was not put back");
     check_greedy_with(&f, "gqa-tied-bf16", "raw", 1, false);
-    fixture_close(&f);
+    llm_fixture_close(&f);
 }
