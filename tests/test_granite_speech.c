@@ -18,6 +18,7 @@
 #include "fusion/granite_speech.h"
 #include "fusion/model.h"
 #include "helpers/compare.h"
+#include "helpers/model_fixture.h"
 #include "helpers/reply.h"
 #include "helpers/test_device.h"
 #include "helpers/tmpdir.h"
@@ -45,17 +46,7 @@ static void fixture_open(fixture *f, const char *name) {
     memset(f, 0, sizeof *f);
     snprintf(f->root, sizeof f->root, "%s/granite_speech", MMRT_FIXTURES_DIR);
     snprintf(f->dir, sizeof f->dir, "%s/%s", f->root, name);
-    mmrt_model_params mp;
-    mmrt_model_params_init(&mp, sizeof mp);
-    mp.device = test_device(); /* "cuda" as test_cuda_granite_speech in the emulated CUDA build */
-    mp.n_threads = 2;
-    cr_assert_eq(mmrt_model_load(f->dir, &mp, &f->model), MMRT_OK, "%s", mmrt_last_error());
-    char path[600];
-    mmrt_error err = {0};
-    snprintf(path, sizeof path, "%s/reference.safetensors", f->root);
-    cr_assert_eq(mmrt_weights_open(path, &f->ref, &err), MMRT_OK, "%s", err.msg);
-    snprintf(path, sizeof path, "%s/reference.json", f->root);
-    cr_assert_eq(mmrt_json_load_file(path, &f->json, &err), MMRT_OK, "%s", err.msg);
+    test_model_open(f->dir, f->root, &f->model, &f->ref, &f->json);
 }
 
 static void fixture_close(fixture *f) {
@@ -96,15 +87,6 @@ static bool close_to_ref(const fixture *f, const char *name, const float *got, i
     bool ok = mmrt_test_close(label, got, want, n, TOL);
     free(want);
     return ok;
-}
-
-static mmrt_session *session(const fixture *f, int32_t n_ctx) {
-    mmrt_session_params sp;
-    mmrt_session_params_init(&sp, sizeof sp);
-    sp.n_ctx = n_ctx;
-    mmrt_session *s = NULL;
-    cr_assert_eq(mmrt_session_init(f->model, &sp, &s), MMRT_OK, "%s", mmrt_last_error());
-    return s;
 }
 
 /* The 16 kHz samples of a case: its clip decoded, cut to its window when it is one. */
@@ -280,7 +262,7 @@ static void check_forward(const char *name) {
     fixture f;
     fixture_open(&f, name);
     const mmrt_granite_speech *g = speech_of(f.model);
-    mmrt_session *s = session(&f, 1024);
+    mmrt_session *s = test_model_session(f.model, 1024);
     const cJSON *c;
     int n_cases = 0, n_failed = 0;
     cJSON_ArrayForEach(c, mmrt_json_find(f.json, "cases")) {
@@ -422,7 +404,7 @@ static void check_pipeline(const char *name, const char *case_key) {
     cr_assert(now && sscanf(now, "%d-%d-%dT%d:%d:%d", &Y, &M, &D, &h, &mi, &sec) == 6, "reference.json now_utc");
     struct tm tm = {.tm_year = Y - 1900, .tm_mon = M - 1, .tm_mday = D, .tm_hour = h, .tm_min = mi, .tm_sec = sec};
     f.model->chat.now = (int64_t)timegm(&tm);
-    mmrt_session *s = session(&f, (int32_t)(n + n_new));
+    mmrt_session *s = test_model_session(f.model, (int32_t)(n + n_new));
     const mmrt_part parts[2] = {mmrt_audio_file_part(path), mmrt_text_part(PROMPT_TEXT)};
     mmrt_generate_params gp;
     mmrt_generate_params_init(&gp, sizeof gp);
@@ -475,7 +457,7 @@ static mmrt_status generate_one(mmrt_session *s, const mmrt_part *audio) {
 Test(granite_speech, bad_audio_is_named) {
     fixture f;
     fixture_open(&f, "g3");
-    mmrt_session *s = session(&f, 512);
+    mmrt_session *s = test_model_session(f.model, 512);
     char *dir = tmpdir_make("granite-speech");
     char *text = tmpdir_write_str(dir, "notes.wav", "these are not audio samples, only some words\n");
     mmrt_part not_audio = mmrt_audio_file_part(text);
@@ -508,39 +490,26 @@ Test(granite_speech, bad_audio_is_named) {
     fixture_close(&f);
 }
 
-typedef struct abort_after {
-    int32_t after, calls, last_total;
-} abort_after;
-
-static int abort_progress(mmrt_stage stage, int32_t done, int32_t total, void *user) {
-    abort_after *a = user;
-    cr_assert_eq(stage, MMRT_STAGE_AUDIO_ENCODE);
-    cr_assert_eq(done, a->calls + 1);
-    a->calls++;
-    a->last_total = total;
-    return done >= a->after;
-}
-
 Test(granite_speech, progress_per_layer_and_abort) {
     fixture f;
     fixture_open(&f, "g3");
     const mmrt_granite_speech *g = speech_of(f.model);
     int32_t steps = (int32_t)g->enc.hp.n_layer + 1;
-    mmrt_session *s = session(&f, 512);
+    mmrt_session *s = test_model_session(f.model, 512);
     char path[700];
     snprintf(path, sizeof path, "%s/clips/yes_fast.flac", f.root);
     const mmrt_part parts[2] = {mmrt_audio_file_part(path), mmrt_text_part(PROMPT_TEXT)};
     mmrt_generate_params gp;
     mmrt_generate_params_init(&gp, sizeof gp);
     gp.max_tokens = 1;
-    abort_after a = {.after = 1000};
-    gp.on_progress = abort_progress;
+    test_progress a = {.stage = MMRT_STAGE_AUDIO_ENCODE, .after = 1000};
+    gp.on_progress = test_progress_abort;
     gp.user = &a;
     cr_assert_eq(mmrt_session_generate_parts(s, parts, 2, &gp, NULL), MMRT_OK, "%s", mmrt_session_last_error(s));
     cr_assert_eq(a.calls, steps, "one call per conformer layer and one for the projector: %d", a.calls);
     cr_assert_eq(a.last_total, steps);
     mmrt_session_reset(s);
-    a = (abort_after){.after = 2};
+    a = (test_progress){.stage = MMRT_STAGE_AUDIO_ENCODE, .after = 2};
     cr_assert_eq(mmrt_session_generate_parts(s, parts, 2, &gp, NULL), MMRT_ERR_ABORTED);
     cr_assert_eq(a.calls, 2);
     cr_assert(strstr(mmrt_session_last_error(s), "progress callback"), "%s", mmrt_session_last_error(s));

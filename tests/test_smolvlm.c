@@ -13,6 +13,7 @@
 #include "text/chat_template.h"
 #include "helpers/reply.h"
 #include "helpers/compare.h"
+#include "helpers/model_fixture.h"
 #include "helpers/test_device.h"
 #include "helpers/tmpdir.h"
 
@@ -39,17 +40,7 @@ typedef struct fixture {
 static void fixture_open(fixture *f, const char *name) {
     memset(f, 0, sizeof *f);
     snprintf(f->dir, sizeof f->dir, "%s/smolvlm/%s", MMRT_FIXTURES_DIR, name);
-    mmrt_model_params mp;
-    mmrt_model_params_init(&mp, sizeof mp);
-    mp.device = test_device(); /* "cuda" as test_cuda_smolvlm in the emulated CUDA build */
-    mp.n_threads = 2;
-    cr_assert_eq(mmrt_model_load(f->dir, &mp, &f->model), MMRT_OK, "%s", mmrt_last_error());
-    char path[600];
-    mmrt_error err = {0};
-    snprintf(path, sizeof path, "%s/reference.safetensors", f->dir);
-    cr_assert_eq(mmrt_weights_open(path, &f->ref, &err), MMRT_OK, "%s", err.msg);
-    snprintf(path, sizeof path, "%s/reference.json", f->dir);
-    cr_assert_eq(mmrt_json_load_file(path, &f->json, &err), MMRT_OK, "%s", err.msg);
+    test_model_open(f->dir, f->dir, &f->model, &f->ref, &f->json);
 }
 
 static void fixture_close(fixture *f) {
@@ -73,20 +64,10 @@ static void *ref_copy(const fixture *f, const char *name) {
     return p;
 }
 
-
 /* The model's image encoder (fusion/smolvlm.c is its first implementation). */
 static const mmrt_smolvlm *vision_of(const mmrt_model *m) {
     cr_assert_eq(m->n_encoders, 1, "%zu encoders", m->n_encoders);
     return m->encoders[0]->impl;
-}
-
-static mmrt_session *session(const fixture *f, int32_t n_ctx) {
-    mmrt_session_params sp;
-    mmrt_session_params_init(&sp, sizeof sp);
-    sp.n_ctx = n_ctx;
-    mmrt_session *s = NULL;
-    cr_assert_eq(mmrt_session_init(f->model, &sp, &s), MMRT_OK, "%s", mmrt_last_error());
-    return s;
 }
 
 /* ---- from the fixture's pixel_values and input_ids ------------------------------------------ */
@@ -131,7 +112,7 @@ static void check_forward(const char *name) {
     float *want_logits = ref_copy(&f, "logits");
     int32_t *ids = ref_copy(&f, "input_ids"), *want_greedy = ref_copy(&f, "greedy_ids");
 
-    mmrt_session *s = session(&f, (int32_t)(n + n_new));
+    mmrt_session *s = test_model_session(f.model, (int32_t)(n + n_new));
     mmrt_error err = {0};
     int64_t n_feat = (int64_t)(conn->n_bytes / sizeof(float));
     mmrt_tensor rows; /* the image rows, left on the backend */
@@ -255,7 +236,7 @@ static void check_pipeline(const char *name, image_source src, bool special) {
     int64_t n = ids_t->shape[0], n_new = greedy->shape[0];
     prompt_parts pp;
     build_parts(&f, src, &pp);
-    mmrt_session *s = session(&f, (int32_t)(n + n_new));
+    mmrt_session *s = test_model_session(f.model, (int32_t)(n + n_new));
 
     mmrt_generate_params gp;
     mmrt_generate_params_init(&gp, sizeof gp);
@@ -324,7 +305,7 @@ static mmrt_status generate_one(mmrt_session *s, const mmrt_part *parts, size_t 
 Test(smolvlm, placeholders_and_images_must_match) {
     fixture f;
     fixture_open(&f, "nosplit");
-    mmrt_session *s = session(&f, 512);
+    mmrt_session *s = test_model_session(f.model, 512);
     char img[600];
     snprintf(img, sizeof img, "%s/images/coffee.png", MMRT_FIXTURES_DIR);
     mmrt_generate_params gp;
@@ -376,7 +357,7 @@ Test(smolvlm, placeholders_and_images_must_match) {
 Test(smolvlm, bad_images_are_named) {
     fixture f;
     fixture_open(&f, "split");
-    mmrt_session *s = session(&f, 512);
+    mmrt_session *s = test_model_session(f.model, 512);
     mmrt_generate_params gp;
     mmrt_generate_params_init(&gp, sizeof gp);
     char path[600];
@@ -424,36 +405,23 @@ Test(smolvlm, bad_images_are_named) {
     fixture_close(&f);
 }
 
-typedef struct abort_after {
-    int32_t after, calls, last_total;
-} abort_after;
-
-static int abort_progress(mmrt_stage stage, int32_t done, int32_t total, void *user) {
-    abort_after *a = user;
-    cr_assert_eq(stage, MMRT_STAGE_IMAGE_ENCODE);
-    cr_assert_eq(done, a->calls + 1, "tiles are counted over the whole prompt");
-    a->calls++;
-    a->last_total = total;
-    return done >= a->after;
-}
-
 Test(smolvlm, progress_per_tile_and_abort) {
     fixture f;
     fixture_open(&f, "two-images");
-    mmrt_session *s = session(&f, 1024);
+    mmrt_session *s = test_model_session(f.model, 1024);
     prompt_parts pp;
     build_parts(&f, FROM_FILE, &pp);
     mmrt_generate_params gp;
     mmrt_generate_params_init(&gp, sizeof gp);
     gp.max_tokens = 1;
-    abort_after a = {.after = 1000};
-    gp.on_progress = abort_progress;
+    test_progress a = {.stage = MMRT_STAGE_IMAGE_ENCODE, .after = 1000};
+    gp.on_progress = test_progress_abort;
     gp.user = &a;
     cr_assert_eq(mmrt_session_generate_parts(s, pp.parts, pp.n, &gp, NULL), MMRT_OK, "%s",
                  mmrt_session_last_error(s));
     cr_assert_eq(a.calls, 17, "one call per tile of both images: %d", a.calls);
     cr_assert_eq(a.last_total, 17);
-    a = (abort_after){.after = 9};
+    a = (test_progress){.stage = MMRT_STAGE_IMAGE_ENCODE, .after = 9};
     mmrt_session_reset(s); /* else the images are in the KV cache already and are not encoded again */
     mmrt_generate_result r = {.size = sizeof r};
     cr_assert_eq(mmrt_session_generate_parts(s, pp.parts, pp.n, &gp, &r), MMRT_ERR_ABORTED);
@@ -465,16 +433,16 @@ Test(smolvlm, progress_per_tile_and_abort) {
     cr_assert_eq(mmrt_session_generate_parts(s, pp.parts, pp.n, &gp, NULL), MMRT_OK, "%s",
                  mmrt_session_last_error(s));
     /* a context too small for the images fails before encoding */
-    mmrt_session *small = session(&f, 300);
-    a = (abort_after){.after = 1000};
-    gp.on_progress = abort_progress;
+    mmrt_session *small = test_model_session(f.model, 300);
+    a = (test_progress){.stage = MMRT_STAGE_IMAGE_ENCODE, .after = 1000};
+    gp.on_progress = test_progress_abort;
     cr_assert_eq(mmrt_session_generate_parts(small, pp.parts, pp.n, &gp, NULL), MMRT_ERR_CONTEXT_FULL);
     cr_assert_eq(a.calls, 0);
     cr_assert(strstr(mmrt_session_last_error(small), "346 tokens with its media"), "%s",
               mmrt_session_last_error(small));
     mmrt_session_free(small);
     /* images that alone overflow it stop the reading of further images */
-    small = session(&f, 100);
+    small = test_model_session(f.model, 100);
     cr_assert_eq(mmrt_session_generate_parts(small, pp.parts, pp.n, &gp, NULL), MMRT_ERR_CONTEXT_FULL);
     cr_assert(strstr(mmrt_session_last_error(small), "the first 1 media input of the prompt take 112 tokens"), "%s",
               mmrt_session_last_error(small));
