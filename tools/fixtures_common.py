@@ -122,6 +122,27 @@ def init_weights(model, seed, round_to, value, embed_tokens):
         assert model.lm_head.weight.data_ptr() == embed_tokens.weight.data_ptr()
 
 
+def decoder_init_value(init, name, p, g):
+    """A Llama-style decoder's parameter `name` (as LlamaForCausalLM / GraniteForCausalLM register them): norm weights
+    uniform in init["norm_weight_range"], embeddings N(0, embed_std^2), an untied lm_head N(0, lm_head_std^2), the
+    projections N(0, (linear_gain / sqrt(fan_in))^2)."""
+    if name.endswith("norm.weight"):
+        return norm_weight(init, p, g)
+    if name == "model.embed_tokens.weight":
+        return init["embed_std"] * torch.randn(p.shape, generator=g)
+    if name == "lm_head.weight":
+        return init["lm_head_std"] * torch.randn(p.shape, generator=g)
+    if name.endswith("proj.weight"):
+        return linear_weight(init["linear_gain"], p.shape[1], p, g)
+    raise AssertionError(f"unexpected parameter {name}")
+
+
+def init_decoder_weights(model, seed, round_to, init):
+    """init_weights with decoder_init_value(init, ...) for a Llama-style *ForCausalLM."""
+    init_weights(model, seed, round_to, lambda name, p, g: decoder_init_value(init, name, p, g),
+                 model.model.embed_tokens)
+
+
 def set_generation_config(model, eos_token_id):
     gc = model.generation_config
     gc.bos_token_id = BOS

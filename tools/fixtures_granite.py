@@ -126,20 +126,8 @@ def make_config(case, vocab_size, bos, eos, pad):
     return cfg
 
 
-def _init_value(name, p, g):
-    if name.endswith("norm.weight"):
-        return fc.norm_weight(INIT, p, g)
-    if name == "model.embed_tokens.weight":
-        return INIT["embed_std"] * torch.randn(p.shape, generator=g)
-    if name == "lm_head.weight":
-        return INIT["lm_head_std"] * torch.randn(p.shape, generator=g)
-    if name.endswith("proj.weight"):
-        return fc.linear_weight(INIT["linear_gain"], p.shape[1], p, g)
-    raise AssertionError(f"unexpected parameter {name}")
-
-
 def init_weights(model, seed, round_to):
-    fc.init_weights(model, seed, round_to, _init_value, model.model.embed_tokens)
+    fc.init_decoder_weights(model, seed, round_to, INIT)
 
 
 # Greedy generation and its acceptance are the Llama fixtures' (64 new tokens, no eos = config.eos_token_id, >= 20
