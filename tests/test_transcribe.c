@@ -4,6 +4,7 @@
  * decoded at once (mmrt_audio_load_file) and cut at k·w as the fixture generator cuts
  * (tools/fixtures_granite_speech.py) — sample for sample. End to end on the Granite Speech fixtures
  * (the real encoder, transformers' text per window) is in tests/test_cli_transcribe.c. */
+#include "helpers/test_encoder.h"
 #include "helpers/tmpdir.h"
 
 #include "audio/audio.h"
@@ -79,13 +80,9 @@ static mmrt_status encode(const mmrt_encoder *e, mmrt_backend *be, const mmrt_me
         for (int64_t k = i * RATE; k < end; k++) sum += ta->audio.samples[k];
         for (int64_t d = 0; d < n_embd; d++) host[i * n_embd + d] = (float)(sum / (double)(end - i * RATE));
     }
-    mmrt_status st = mmrt_media_rows_alloc(be, in->n_tokens, n_embd, rows, err);
-    if (st == MMRT_OK) st = be->iface->upload(be, rows->data, host, mmrt_tensor_nbytes(rows), err);
-    if (st == MMRT_OK) st = be->iface->synchronize(be, err);
+    mmrt_status st =
+        test_encoder_upload_rows(be, host, in->n_tokens, n_embd, progress, user, "test audio encoder", rows, err);
     free(host);
-    if (st == MMRT_OK && progress && progress(1, user) != 0)
-        st = mmrt_error_set(err, MMRT_ERR_ABORTED, "test audio encoder stopped by the progress callback");
-    if (st != MMRT_OK) mmrt_media_rows_free(be, rows);
     return st;
 }
 

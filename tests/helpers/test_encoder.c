@@ -75,12 +75,20 @@ static mmrt_status encode(const mmrt_encoder *e, mmrt_backend *be, const mmrt_me
     for (int64_t i = 0; i < in->n_tokens; i++)
         mmrt_to_f32(te->tok_embd.type, (const char *)te->tok_embd.data + (size_t)ids[i] * row_bytes,
                     host + i * te->n_embd, te->n_embd);
-    mmrt_status st = mmrt_media_rows_alloc(be, in->n_tokens, te->n_embd, rows, err);
+    mmrt_status st =
+        test_encoder_upload_rows(be, host, in->n_tokens, te->n_embd, progress, user, "test encoder", rows, err);
+    free(host);
+    return st;
+}
+
+mmrt_status test_encoder_upload_rows(mmrt_backend *be, const float *host, int64_t n_tokens, int64_t n_embd,
+                                     mmrt_encoder_progress_fn progress, void *user, const char *who,
+                                     mmrt_tensor *rows, mmrt_error *err) {
+    mmrt_status st = mmrt_media_rows_alloc(be, n_tokens, n_embd, rows, err);
     if (st == MMRT_OK) st = be->iface->upload(be, rows->data, host, mmrt_tensor_nbytes(rows), err);
     if (st == MMRT_OK) st = be->iface->synchronize(be, err);
-    free(host);
     if (st == MMRT_OK && progress && progress(1, user) != 0)
-        st = mmrt_error_set(err, MMRT_ERR_ABORTED, "test encoder stopped by the progress callback");
+        st = mmrt_error_set(err, MMRT_ERR_ABORTED, "%s stopped by the progress callback", who);
     if (st != MMRT_OK) mmrt_media_rows_free(be, rows);
     return st;
 }

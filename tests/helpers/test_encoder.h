@@ -12,6 +12,8 @@
 #ifndef MMRT_TESTS_TEST_ENCODER_H
 #define MMRT_TESTS_TEST_ENCODER_H
 
+#include "fusion/encoder.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -23,6 +25,13 @@ void test_encoder_set_lora(const char *adapter);
 
 /* The id a pixel stands for. */
 int32_t test_encoder_pixel_id(const uint8_t *rgb, int64_t n_vocab);
+
+/* What a test encoder's encode ends with (this one's and test_transcribe's audio encoder's): the
+ * n_tokens x n_embd host rows allocated on be, uploaded and synchronised, then its one progress step,
+ * which aborts with "<who> stopped by the progress callback"; rows freed on failure. */
+mmrt_status test_encoder_upload_rows(mmrt_backend *be, const float *host, int64_t n_tokens, int64_t n_embd,
+                                     mmrt_encoder_progress_fn progress, void *user, const char *who,
+                                     mmrt_tensor *rows, mmrt_error *err);
 
 #define TEST_ENCODER_TOKEN_TEXT "<|endoftext|>"
 #define TEST_ENCODER_FILE_PIXELS 4
