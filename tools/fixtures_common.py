@@ -122,6 +122,19 @@ def init_weights(model, seed, round_to, value, embed_tokens):
         assert model.lm_head.weight.data_ptr() == embed_tokens.weight.data_ptr()
 
 
+def raw_and_chat_prompts(hf, tok, raw_prompt):
+    """The decoder fixtures' two prompts: raw_prompt as it is, and as one user message through hf's chat template with
+    the generation prompt; their ids from `tok` (tokenizer.json, what the C side reads), no special tokens added."""
+    messages = [{"role": "user", "content": raw_prompt}]
+    chat_text = hf.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return {
+        "raw": {"text": raw_prompt, "add_special_tokens": False,
+                "ids": tok.encode(raw_prompt, add_special_tokens=False).ids},
+        "chat": {"messages": messages, "add_generation_prompt": True, "text": chat_text,
+                 "add_special_tokens": False, "ids": tok.encode(chat_text, add_special_tokens=False).ids},
+    }
+
+
 def decoder_init_value(init, name, p, g):
     """A Llama-style decoder's parameter `name` (as LlamaForCausalLM / GraniteForCausalLM register them): norm weights
     uniform in init["norm_weight_range"], embeddings N(0, embed_std^2), an untied lm_head N(0, lm_head_std^2), the

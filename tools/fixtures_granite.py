@@ -98,14 +98,7 @@ def build_tokenizer(kind, d):
 
 def prompts(d, tok):
     hf = AutoTokenizer.from_pretrained(d)
-    messages = [{"role": "user", "content": RAW_PROMPT}]
-    chat_text = hf.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    out = {
-        "raw": {"text": RAW_PROMPT, "add_special_tokens": False,
-                "ids": tok.encode(RAW_PROMPT, add_special_tokens=False).ids},
-        "chat": {"messages": messages, "add_generation_prompt": True, "text": chat_text,
-                 "add_special_tokens": False, "ids": tok.encode(chat_text, add_special_tokens=False).ids},
-    }
+    out = fc.raw_and_chat_prompts(hf, tok, RAW_PROMPT)
     for p in out.values():
         assert hf(p["text"], add_special_tokens=False)["input_ids"] == p["ids"]
     return out, type(hf).__name__

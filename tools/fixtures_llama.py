@@ -112,14 +112,8 @@ def prompts(model_dir, tok):
     """The two prompts, tokenized by `tokenizers` from tokenizer.json (what the C side reads). Cross-checked
     against transformers' own tokenizer class and chat template."""
     hf = AutoTokenizer.from_pretrained(model_dir)
-    messages = [{"role": "user", "content": RAW_PROMPT}]
-    chat_text = hf.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    out = {
-        "raw": {"text": RAW_PROMPT, "add_special_tokens": False,
-                "ids": tok.encode(RAW_PROMPT, add_special_tokens=False).ids},
-        "chat": {"messages": messages, "add_generation_prompt": True, "text": chat_text,
-                 "add_special_tokens": False, "ids": tok.encode(chat_text, add_special_tokens=False).ids},
-    }
+    out = fc.raw_and_chat_prompts(hf, tok, RAW_PROMPT)
+    messages = out["chat"]["messages"]
     assert hf(RAW_PROMPT, add_special_tokens=False)["input_ids"] == out["raw"]["ids"]
     hf_chat = hf.apply_chat_template(messages, tokenize=True, add_generation_prompt=True)
     hf_chat = hf_chat["input_ids"] if isinstance(hf_chat, dict) or hasattr(hf_chat, "keys") else hf_chat
