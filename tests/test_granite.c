@@ -66,34 +66,6 @@ static void check_logits(llm_fixture *f, const char *prompt, const char *adapter
     mmrt_backend_free(be);
 }
 
-/* Greedy tokens token by token through the KV cache against prefix + p.greedy_ids. */
-static void check_greedy(llm_fixture *f, const char *prompt, const char *adapter) {
-    const char *prefix = adapter ? "lora." : "";
-    const mmrt_st_tensor *ids = llm_fixture_ref(f, "", prompt, "input_ids");
-    const mmrt_st_tensor *want = llm_fixture_ref(f, prefix, prompt, "greedy_ids");
-    int64_t n = ids->shape[0], n_new = want->shape[0];
-    mmrt_backend *be = llm_fixture_backend(f, 2, false);
-    mmrt_llm_state st;
-    mmrt_error err = {0};
-    cr_assert_eq(mmrt_llm_state_init(&st, &f->llm, be, n + n_new, 0, &err), MMRT_OK, "%s", err.msg);
-    float *logits = malloc(sizeof(float) * (size_t)f->hp.n_vocab);
-    mmrt_llm_batch b = {.ids = ids->data, .n_tok = n, .logits = logits, .adapter = adapter};
-    cr_assert_eq(mmrt_llm_decode(&f->llm, &st, &b, &err), MMRT_OK, "%s", err.msg);
-    const int32_t *expect = want->data;
-    for (int64_t i = 0; i < n_new; i++) {
-        int32_t best = 0;
-        for (int32_t v = 1; v < f->hp.n_vocab; v++)
-            if (logits[v] > logits[best]) best = v;
-        cr_assert_eq(best, expect[i], "%s %s greedy token %lld (adapter %s): expected %d, got %d", f->dir, prompt,
-                     (long long)i, adapter ? adapter : "off", expect[i], best);
-        mmrt_llm_batch next = {.ids = &best, .n_tok = 1, .logits = logits, .adapter = adapter};
-        cr_assert_eq(mmrt_llm_decode(&f->llm, &st, &next, &err), MMRT_OK, "%s", err.msg);
-    }
-    free(logits);
-    mmrt_llm_state_free(&st);
-    mmrt_backend_free(be);
-}
-
 typedef struct run {
     int c;
     int prompt; /* 0 raw, 1 chat */
@@ -111,7 +83,7 @@ ParameterizedTest(case_run *r, granite, matches_transformers) {
     llm_fixture_open(&f, "granite", cases[r->c]);
     check_logits(&f, p, NULL, 512, true);
     check_logits(&f, p, NULL, 7, false); /* chunked prefill */
-    check_greedy(&f, p, NULL);
+    llm_fixture_check_greedy(&f, p, NULL, 2, false);
     llm_fixture_close(&f);
 }
 
@@ -131,7 +103,7 @@ ParameterizedTest(int *prompt, granite, lora_matches_peft) {
     check_logits(&f, p, "default", 512, false);
     check_logits(&f, p, NULL, 512, false);
     check_logits(&f, p, "default", 5, false);
-    check_greedy(&f, p, "default");
+    llm_fixture_check_greedy(&f, p, "default", 2, false);
     llm_fixture_close(&f);
 }
 

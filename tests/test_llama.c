@@ -53,38 +53,10 @@ static void check_prompt_forward(const char *name, const char *prompt, int n_thr
 
 /* ---- greedy generation --------------------------------------------------------------------- */
 
-/* 64 greedy tokens on f's backend (a CPU one when f holds no device weights). */
-static void check_greedy_with(llm_fixture *f, const char *name, const char *prompt, int n_threads, bool use_ref) {
-    const mmrt_st_tensor *ids = llm_fixture_ref(f, "", prompt, "input_ids");
-    const mmrt_st_tensor *want = llm_fixture_ref(f, "", prompt, "greedy_ids");
-    int64_t n = ids->shape[0], n_new = want->shape[0];
-    mmrt_backend *be = llm_fixture_backend(f, n_threads, use_ref);
-    mmrt_llm_state st;
-    mmrt_error err = {0};
-    cr_assert_eq(mmrt_llm_state_init(&st, &f->llm, be, n + n_new, 0, &err), MMRT_OK, "%s", err.msg);
-    float *logits = malloc(sizeof(float) * (size_t)f->hp.n_vocab);
-    mmrt_llm_batch b = {.ids = ids->data, .n_tok = n, .logits = logits};
-    cr_assert_eq(mmrt_llm_decode(&f->llm, &st, &b, &err), MMRT_OK, "%s", err.msg);
-    const int32_t *expect = want->data;
-    for (int64_t i = 0; i < n_new; i++) {
-        int32_t best = 0;
-        for (int32_t v = 1; v < f->hp.n_vocab; v++)
-            if (logits[v] > logits[best]) best = v;
-        cr_assert_eq(best, expect[i], "%s %s greedy token %lld (threads %d, ref ops %d): expected %d, got %d",
-                     name, prompt, (long long)i, n_threads, use_ref, expect[i], best);
-        mmrt_llm_batch next = {.ids = &best, .n_tok = 1, .logits = logits};
-        cr_assert_eq(mmrt_llm_decode(&f->llm, &st, &next, &err), MMRT_OK, "%s", err.msg);
-    }
-    test_assert_no_fallback(be, name);
-    free(logits);
-    mmrt_llm_state_free(&st);
-    mmrt_backend_free(be);
-}
-
 static void check_greedy(const char *name, const char *prompt, int n_threads, bool use_ref) {
     llm_fixture f;
     llm_fixture_open(&f, "llama", name);
-    check_greedy_with(&f, name, prompt, n_threads, use_ref);
+    llm_fixture_check_greedy(&f, prompt, NULL, n_threads, use_ref);
     llm_fixture_close(&f);
 }
 
@@ -182,6 +154,6 @@ Test(llama, failed_upload_rolls_back_to_the_host) {
     mmrt_weight_upload_rollback(&up);
     mmrt_backend_free(cuda);
     cr_assert_eq(f.llm.tok_embd.type, MMRT_BF16, "the embedding table was not put back");
-    check_greedy_with(&f, "gqa-tied-bf16", "raw", 1, false);
+    llm_fixture_check_greedy(&f, "raw", NULL, 1, false);
     llm_fixture_close(&f);
 }

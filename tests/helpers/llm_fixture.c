@@ -70,6 +70,34 @@ mmrt_backend *llm_fixture_backend(const llm_fixture *f, int n_threads, bool use_
     return be;
 }
 
+void llm_fixture_check_greedy(llm_fixture *f, const char *prompt, const char *adapter, int n_threads, bool use_ref) {
+    const mmrt_st_tensor *ids = llm_fixture_ref(f, "", prompt, "input_ids");
+    const mmrt_st_tensor *want = llm_fixture_ref(f, adapter ? "lora." : "", prompt, "greedy_ids");
+    int64_t n = ids->shape[0], n_new = want->shape[0];
+    mmrt_backend *be = llm_fixture_backend(f, n_threads, use_ref);
+    mmrt_llm_state st;
+    mmrt_error err = {0};
+    cr_assert_eq(mmrt_llm_state_init(&st, &f->llm, be, n + n_new, 0, &err), MMRT_OK, "%s", err.msg);
+    float *logits = malloc(sizeof(float) * (size_t)f->hp.n_vocab);
+    mmrt_llm_batch b = {.ids = ids->data, .n_tok = n, .logits = logits, .adapter = adapter};
+    cr_assert_eq(mmrt_llm_decode(&f->llm, &st, &b, &err), MMRT_OK, "%s", err.msg);
+    const int32_t *expect = want->data;
+    for (int64_t i = 0; i < n_new; i++) {
+        int32_t best = 0;
+        for (int32_t v = 1; v < f->hp.n_vocab; v++)
+            if (logits[v] > logits[best]) best = v;
+        cr_assert_eq(best, expect[i],
+                     "%s %s greedy token %lld (threads %d, ref ops %d, adapter %s): expected %d, got %d", f->dir,
+                     prompt, (long long)i, n_threads, use_ref, adapter ? adapter : "off", expect[i], best);
+        mmrt_llm_batch next = {.ids = &best, .n_tok = 1, .logits = logits, .adapter = adapter};
+        cr_assert_eq(mmrt_llm_decode(&f->llm, &st, &next, &err), MMRT_OK, "%s", err.msg);
+    }
+    test_assert_no_fallback(be, f->dir);
+    free(logits);
+    mmrt_llm_state_free(&st);
+    mmrt_backend_free(be);
+}
+
 void llm_fixture_on_hidden(int index, const mmrt_tensor *x, void *user) {
     llm_hidden_check *hc = user;
     int L = (int)hc->f->hp.n_layer;

@@ -33,6 +33,11 @@ const mmrt_st_tensor *llm_fixture_ref(const llm_fixture *f, const char *prefix, 
 /* A session's backend: forked from the weights' backend on CUDA, else a CPU backend. */
 mmrt_backend *llm_fixture_backend(const llm_fixture *f, int n_threads, bool use_ref);
 
+/* The reference's greedy tokens, <prefix><prompt>.greedy_ids (prefix "lora." with an adapter, else ""),
+ * from <prompt>.input_ids token by token through the KV cache on llm_fixture_backend(f, n_threads,
+ * use_ref) with adapter selected (NULL: none): every token asserted, and that no op fell back. */
+void llm_fixture_check_greedy(llm_fixture *f, const char *prompt, const char *adapter, int n_threads, bool use_ref);
+
 /* mmrt_llm_batch.on_hidden's user: each hidden state the decoder reports against the reference's
  * <prompt>.hidden.<i> / <prompt>.final_prenorm, within tol (relative to max |ref|). */
 typedef struct llm_hidden_check {
