@@ -131,11 +131,7 @@ static const mmrt_encoder_factory factory = {.name = "test audio", .matches = ma
 
 static void enable_encoder(bool on) {
     static bool registered;
-    if (!registered) {
-        mmrt_error err = {0};
-        cr_assert_eq(mmrt_encoder_register(&factory, &err), MMRT_OK, "%s", err.msg);
-        registered = true;
-    }
+    test_encoder_register_once(&factory, &registered);
     g_enabled = on;
 }
 

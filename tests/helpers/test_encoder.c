@@ -143,13 +143,16 @@ static mmrt_status init(const mmrt_encoder_config *cfg, mmrt_encoder **out, mmrt
 
 static const mmrt_encoder_factory factory = {.name = "test", .matches = matches, .init = init};
 
+void test_encoder_register_once(const mmrt_encoder_factory *f, bool *registered) {
+    if (*registered) return;
+    mmrt_error err = {0};
+    cr_assert_eq(mmrt_encoder_register(f, &err), MMRT_OK, "%s", err.msg);
+    *registered = true;
+}
+
 void test_encoder_enable(bool on) {
     static bool registered;
-    if (!registered) {
-        mmrt_error err = {0};
-        cr_assert_eq(mmrt_encoder_register(&factory, &err), MMRT_OK, "%s", err.msg);
-        registered = true;
-    }
+    test_encoder_register_once(&factory, &registered);
     g_enabled = on;
 }
 

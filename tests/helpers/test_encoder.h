@@ -26,6 +26,9 @@ void test_encoder_set_lora(const char *adapter);
 /* The id a pixel stands for. */
 int32_t test_encoder_pixel_id(const uint8_t *rgb, int64_t n_vocab);
 
+/* Registers factory (a test encoder defined outside fusion/) once per process: *registered says it was. */
+void test_encoder_register_once(const mmrt_encoder_factory *factory, bool *registered);
+
 /* What a test encoder's encode ends with (this one's and test_transcribe's audio encoder's): the
  * n_tokens x n_embd host rows allocated on be, uploaded and synchronised, then its one progress step,
  * which aborts with "<who> stopped by the progress callback"; rows freed on failure. */
