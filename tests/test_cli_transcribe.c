@@ -311,10 +311,7 @@ Test(cli_transcribe, a_bad_file_in_the_middle_does_not_stop_the_others) {
     for (int k = 0; k < 2; k++) {
         char src[512];
         snprintf(src, sizeof src, "%s/clips/%s.flac", DIR, from[k]);
-        size_t n;
-        char *bytes = tmpdir_read(src, &n);
-        free(tmpdir_write(sub, files[k], bytes, n));
-        free(bytes);
+        free(tmpdir_copy(sub, files[k], src));
     }
     free(tmpdir_write_str(sub, "notes.txt", "not audio"));
     snprintf(args, sizeof args, "transcribe -m '%s/" CKPT "' -n 4 '%s'", DIR, sub);
@@ -379,15 +376,12 @@ Test(cli_transcribe, ask_refuses_a_checkpoint_without_an_instruct_llm) {
     result_free(&r);
     /* audio is told by its content, not its name */
     char *dir = tmpdir_make("cli-transcribe");
-    size_t n;
-    char *bytes = tmpdir_read(DIR "/clips/hello_us.flac", &n);
-    char *renamed = tmpdir_write(dir, "clip.png", bytes, n);
+    char *renamed = tmpdir_copy(dir, "clip.png", DIR "/clips/hello_us.flac");
     snprintf(args, sizeof args, "ask -m '%s/g4' '%s' 'What is said?'", DIR, renamed);
     r = run(args);
     cr_assert_eq(r.rc, 1, "exit %d, stderr: %s", r.rc, r.err);
     cr_assert(strstr(r.err, "not instruction-tuned"), "%s", r.err);
     result_free(&r);
-    free(bytes);
     free(renamed);
     tmpdir_remove(dir);
 }

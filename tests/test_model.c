@@ -23,10 +23,7 @@ static char *copy_fixture(const char *skip) {
         if (skip && strcmp(skip, files[i]) == 0) continue;
         char src[512];
         snprintf(src, sizeof src, "%s/%s", FIXTURE, files[i]);
-        size_t n;
-        char *data = tmpdir_read(src, &n);
-        free(tmpdir_write(dir, files[i], data, n));
-        free(data);
+        free(tmpdir_copy(dir, files[i], src));
     }
     return dir;
 }

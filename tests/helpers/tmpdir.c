@@ -74,6 +74,14 @@ char *tmpdir_write_str(const char *dir, const char *name, const char *text) {
     return tmpdir_write(dir, name, text, strlen(text));
 }
 
+char *tmpdir_copy(const char *dir, const char *name, const char *src) {
+    size_t n;
+    char *data = tmpdir_read(src, &n);
+    char *path = tmpdir_write(dir, name, data, n);
+    free(data);
+    return path;
+}
+
 char *tmpdir_mkdir(const char *dir, const char *name) {
     char *path = tmpdir_path(dir, name);
     make_parents(dir, path, 1);

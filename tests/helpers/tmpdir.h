@@ -30,6 +30,9 @@ char *tmpdir_write(const char *dir, const char *name, const void *data, size_t n
 /* Same for a NUL-terminated string (the NUL is not written). */
 char *tmpdir_write_str(const char *dir, const char *name, const char *text);
 
+/* Copies the file src (any path) to dir/name, as tmpdir_write. Returns the full path. */
+char *tmpdir_copy(const char *dir, const char *name, const char *src);
+
 /* Reads a whole file (any path) into a NUL-terminated buffer; its length goes to *n when n is not
  * NULL. */
 char *tmpdir_read(const char *path, size_t *n);
