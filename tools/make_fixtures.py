@@ -18,6 +18,11 @@ from common import check_versions  # noqa: E402
 
 
 def main():
+    # PEFT keeps target_modules in a set, which adapter_config.json and reference.json list in the set's order:
+    # string hashing must not change from run to run (the committed files were written with PYTHONHASHSEED=1)
+    if os.environ.get("PYTHONHASHSEED") != "1":
+        os.environ["PYTHONHASHSEED"] = "1"
+        os.execv(sys.executable, [sys.executable] + sys.argv)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", choices=["tokenizer", "llama", "images", "resize", "smolvlm", "siglip-padded", "jinja", "chat_templates", "chat_session", "audio_features", "audio", "granite", "granite_speech"], help="regenerate only this group")
     args = ap.parse_args()
