@@ -3,6 +3,7 @@
  * files and bytes, whole and streamed; callers' float samples; and hostile input. */
 #include "audio/audio.h"
 #include "core/safetensors.h"
+#include "helpers/cli_run.h"
 #include "helpers/tmpdir.h"
 
 #include <criterion/criterion.h>
@@ -228,6 +229,14 @@ static void expect_refused(const char *name, const void *bytes, size_t n, mmrt_s
 
     char *dir = tmpdir_make("audio");
     char *path = tmpdir_write(dir, name, bytes, n);
+    /* as users meet it: `mmrt transcribe` names the file and exits 1 (under ASan+UBSan in that build) */
+    char args[2048];
+    snprintf(args, sizeof args, "transcribe -m '%s' '%s'", MMRT_FIXTURES_DIR "/granite_speech/g4", path);
+    result cli = run(args);
+    cr_assert_eq(cli.rc, 1, "%s: exit %d, stderr: %s", args, cli.rc, cli.err);
+    cr_assert(strstr(cli.err, path) && !cli.out[0], "%s: stderr does not name the file, or output: %s%s", args,
+              cli.err, cli.out);
+    result_free(&cli);
     st = mmrt_audio_load_file(path, NULL, &a, &err);
     mmrt_status want_file = n == 0 ? MMRT_ERR_IO : want;
     cr_assert_eq(st, want_file, "%s: %s: %s", path, mmrt_status_str(st), err.msg);
