@@ -428,6 +428,13 @@ static void check_pipeline(const char *name, const char *case_key) {
                      (long long)i, got.ids[i], want_greedy[i]);
     const char *want_text = cJSON_GetStringValue(mmrt_json_find(c, "text"));
     cr_assert_str_eq(got.text, want_text, "%s: on_token's text", case_key);
+    int64_t n_audio_tokens = (int64_t)cJSON_GetNumberValue(mmrt_json_find(c, "n_audio_tokens"));
+    cr_assert(r.n_audio == 1 && r.n_audio_tokens == n_audio_tokens && r.n_images == 0 && r.n_image_tokens == 0,
+              "%s: the result counts %d audio input(s), %d audio tokens (want %lld), %d images", case_key, r.n_audio,
+              r.n_audio_tokens, (long long)n_audio_tokens, r.n_images);
+    cr_assert(r.audio_load_ms > 0 && r.audio_encode_ms > 0 && r.image_load_ms == 0 && r.image_encode_ms == 0,
+              "%s: audio load %g ms, encode %g ms; image %g / %g ms", case_key, r.audio_load_ms, r.audio_encode_ms,
+              r.image_load_ms, r.image_encode_ms);
     test_assert_no_fallback(s->be, f.dir);
     free(want_ids);
     free(want_greedy);
