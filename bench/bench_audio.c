@@ -426,35 +426,15 @@ typedef struct measures {
     size_t weights_bytes;
 } measures;
 
-static void keep_min(double *best, double s) {
-    if (s < 0) bench_die("the bandwidth probe process ended unexpectedly", NULL);
-    if (*best <= 0 || s < *best) *best = s;
-}
-
-static void weight_regions(const mmrt_llm *m, measures *ms) {
-    ms->weights = malloc(sizeof *ms->weights * (size_t)(9 * m->hp.n_layer + 2));
-    if (!ms->weights) bench_die("out of memory", NULL);
-    int n = 0;
-#define ADD(t) (ms->weights[n++] = (membw_region){(t).data, mmrt_tensor_nbytes(&(t))}, \
-                ms->weights_bytes += mmrt_tensor_nbytes(&(t)))
-    for (int64_t i = 0; i < m->hp.n_layer; i++) {
-        const mmrt_llm_layer *l = &m->layers[i];
-        ADD(l->attn_norm), ADD(l->wq), ADD(l->wk), ADD(l->wv), ADD(l->wo);
-        ADD(l->ffn_norm), ADD(l->w_gate), ADD(l->w_up), ADD(l->w_down);
-    }
-    ADD(m->out_norm), ADD(m->lm_head);
-#undef ADD
-    ms->n_weights = n;
-}
-
 static void sample(const bench_audio_opts *o, membw_probe *probe, measures *ms) {
     gemm_peak_sample(&ms->f32, false, o->n_threads, PEAK_CALLS_PER_SLOT);
     if (ms->has_bf16) gemm_peak_sample(&ms->bf16, true, o->n_threads, PEAK_CALLS_PER_SLOT);
     for (int i = 0; i < BW_READ_PASSES_PER_SLOT; i++)
-        keep_min(&ms->read_all_s, membw_probe_pass(probe, 'r', ms->all_threads));
-    if (o->n_threads != ms->all_threads) keep_min(&ms->read_bench_s, membw_probe_pass(probe, 'r', o->n_threads));
+        bench_keep_min(&ms->read_all_s, membw_probe_pass(probe, 'r', ms->all_threads));
+    if (o->n_threads != ms->all_threads)
+        bench_keep_min(&ms->read_bench_s, membw_probe_pass(probe, 'r', o->n_threads));
     else ms->read_bench_s = ms->read_all_s;
-    keep_min(&ms->weights_s, membw_read_pass(ms->weights, ms->n_weights, o->n_threads));
+    bench_keep_min(&ms->weights_s, membw_read_pass(ms->weights, ms->n_weights, o->n_threads));
 }
 
 /* ---- report ------------------------------------------------------------------------------------- */
@@ -653,7 +633,7 @@ int bench_audio_run(const bench_audio_opts *o) {
     membw_probe probe;
     if (membw_probe_start(&probe, ms.buf_bytes, ms.all_threads) != 0)
         bench_die("cannot start the bandwidth probe process (fork, or no memory for its buffer)", NULL);
-    weight_regions(&b.m.llm, &ms);
+    ms.weights = bench_llm_weight_regions(&b.m.llm, &ms.n_weights, &ms.weights_bytes);
 
     mmrt_backend_params bp = {.device = MMRT_DEVICE_KIND_CPU, .n_threads = o->n_threads, .math = MMRT_MATH_F32};
     if (mmrt_backend_init(&bp, &b.be, &err) != MMRT_OK) bench_die("backend", &err);

@@ -74,3 +74,24 @@ double bench_load_others(bench_load a, bench_load b) {
     double others = (b.busy - a.busy) - (b.self - a.self);
     return others > 0 ? others / (b.wall - a.wall) : 0;
 }
+
+void bench_keep_min(double *best, double s) {
+    if (s < 0) bench_die("the bandwidth probe process ended unexpectedly", NULL);
+    if (*best <= 0 || s < *best) *best = s;
+}
+
+membw_region *bench_llm_weight_regions(const mmrt_llm *m, int *n, size_t *bytes) {
+    membw_region *r = malloc(sizeof *r * (size_t)(9 * m->hp.n_layer + 2));
+    if (!r) bench_die("out of memory", NULL);
+    *n = 0;
+    *bytes = 0;
+#define ADD(t) (r[(*n)++] = (membw_region){(t).data, mmrt_tensor_nbytes(&(t))}, *bytes += mmrt_tensor_nbytes(&(t)))
+    for (int64_t i = 0; i < m->hp.n_layer; i++) {
+        const mmrt_llm_layer *l = &m->layers[i];
+        ADD(l->attn_norm), ADD(l->wq), ADD(l->wk), ADD(l->wv), ADD(l->wo);
+        ADD(l->ffn_norm), ADD(l->w_gate), ADD(l->w_up), ADD(l->w_down);
+    }
+    ADD(m->out_norm), ADD(m->lm_head);
+#undef ADD
+    return r;
+}

@@ -4,6 +4,8 @@
 #define MMRT_BENCH_COMMON_H
 
 #include "core/error.h"
+#include "fusion/llama.h"
+#include "membw.h"
 
 #include <stddef.h>
 
@@ -30,5 +32,13 @@ bench_load bench_load_now(void);
  * when /proc/stat is unreadable. A benchmark on a shared machine is only as good as this is
  * small. */
 double bench_load_others(bench_load a, bench_load b);
+
+/* *best = s when s is smaller or *best is not set yet (≤ 0); a negative s (a bandwidth probe whose
+ * process ended) is fatal. */
+void bench_keep_min(double *best, double s);
+
+/* The matrices and norms one decoded token of m reads, as regions of its mapped checkpoint
+ * (malloc'ed, *n of them, *bytes in all). */
+membw_region *bench_llm_weight_regions(const mmrt_llm *m, int *n, size_t *bytes);
 
 #endif

@@ -95,35 +95,13 @@ typedef struct bandwidth {
     size_t weights_bytes;
 } bandwidth;
 
-static void keep_min(double *best, double s) {
-    if (s < 0) bench_die("the bandwidth probe process ended unexpectedly", NULL);
-    if (*best <= 0 || s < *best) *best = s;
-}
-
-/* The matrices and norms one decoded token reads, as regions of the mapped checkpoint. */
-static void weight_regions(const mmrt_llm *m, bandwidth *bw) {
-    bw->weights = malloc(sizeof *bw->weights * (size_t)(9 * m->hp.n_layer + 2));
-    if (!bw->weights) bench_die("out of memory", NULL);
-    int n = 0;
-#define ADD(t) (bw->weights[n++] = (membw_region){(t).data, mmrt_tensor_nbytes(&(t))}, \
-                bw->weights_bytes += mmrt_tensor_nbytes(&(t)))
-    for (int64_t i = 0; i < m->hp.n_layer; i++) {
-        const mmrt_llm_layer *l = &m->layers[i];
-        ADD(l->attn_norm), ADD(l->wq), ADD(l->wk), ADD(l->wv), ADD(l->wo);
-        ADD(l->ffn_norm), ADD(l->w_gate), ADD(l->w_up), ADD(l->w_down);
-    }
-    ADD(m->out_norm), ADD(m->lm_head);
-#undef ADD
-    bw->n_weights = n;
-}
-
 static void bw_sample(membw_probe *probe, int bench_threads, bandwidth *bw) {
     for (int i = 0; i < BW_READ_PASSES_PER_SLOT; i++, bw->n_read++)
-        keep_min(&bw->read_all_s, membw_probe_pass(probe, 'r', bw->all_threads));
+        bench_keep_min(&bw->read_all_s, membw_probe_pass(probe, 'r', bw->all_threads));
     if (bench_threads != bw->all_threads)
-        keep_min(&bw->read_bench_s, membw_probe_pass(probe, 'r', bench_threads));
-    keep_min(&bw->copy_s, membw_probe_pass(probe, 'c', bw->all_threads));
-    keep_min(&bw->weights_s, membw_read_pass(bw->weights, bw->n_weights, bench_threads));
+        bench_keep_min(&bw->read_bench_s, membw_probe_pass(probe, 'r', bench_threads));
+    bench_keep_min(&bw->copy_s, membw_probe_pass(probe, 'c', bw->all_threads));
+    bench_keep_min(&bw->weights_s, membw_read_pass(bw->weights, bw->n_weights, bench_threads));
     if (bench_threads == bw->all_threads) bw->read_bench_s = bw->read_all_s;
 }
 
@@ -541,7 +519,7 @@ int main(int argc, char **argv) {
     if (on_cpu) { /* host memory bandwidth bounds the CPU only */
         if (membw_probe_start(&probe, bw->buf_bytes, bw->all_threads) != 0)
             bench_die("cannot start the bandwidth probe process (fork, or no memory for its buffer)", NULL);
-        weight_regions(&m.llm, bw);
+        bw->weights = bench_llm_weight_regions(&m.llm, &bw->n_weights, &bw->weights_bytes);
     }
 
     mmrt_error err = {0};
