@@ -32,6 +32,8 @@ typedef struct cli_common {
 int cli_parse_common(int argc, char **argv, int *i, cli_common *c);
 /* The value of option argv[*i], advancing *i; NULL (reported) when missing. */
 const char *cli_value(int argc, char **argv, int *i);
+/* CLOCK_MONOTONIC in seconds (progress rates). */
+double cli_now_s(void);
 bool cli_parse_int(const char *opt, const char *s, long lo, long hi, long *out);
 bool cli_parse_float(const char *opt, const char *s, double lo, double hi, double *out);
 void cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -44,12 +44,6 @@ static void usage(FILE *f) {
 
 typedef enum out_format { OUT_TEXT, OUT_JSON, OUT_SRT, OUT_VTT } out_format;
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* "12:30" or "1:02:30". */
 static void clock_text(double seconds, char *buf, size_t n) {
     long s = seconds > 0 ? (long)(seconds + 0.5) : 0;
@@ -143,7 +137,7 @@ static int on_segment(const mmrt_segment *s, void *user) {
 static void progress_line(const file_run *f, double done, double total, const char *end) {
     char a[32], b[32];
     clock_text(done, a, sizeof a);
-    double el = now_s() - f->t0;
+    double el = cli_now_s() - f->t0;
     fprintf(stderr, "[%zu/%zu] %s: %s", f->index, f->n_files, f->path, a);
     if (total >= 0) {
         clock_text(total, b, sizeof b);
@@ -183,7 +177,7 @@ static bool transcribe_file(mmrt_session *s, const mmrt_transcribe_params *tp0, 
     tp.on_segment = on_segment;
     tp.on_progress = on_progress;
     tp.user = f;
-    f->t0 = now_s();
+    f->t0 = cli_now_s();
     f->tty = isatty(STDERR_FILENO);
     if (f->format == OUT_JSON) {
         fprintf(f->out, "{\"file\": ");

@@ -225,12 +225,6 @@ static bool run_one(mmrt_session *s, const cli_common *c, mmrt_generate_params g
     return st == MMRT_OK;
 }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static int run(bool ask, int argc, char **argv) {
     const char *cmd = ask ? "ask" : "caption";
     cli_common c = {.model = NULL}; /* NULL: the default for the inputs' kind */
@@ -349,10 +343,10 @@ static int run(bool ask, int argc, char **argv) {
         }
     } else {
         size_t n_failed = 0;
-        double t0 = now_s();
+        double t0 = cli_now_s();
         for (size_t k = 0; k < images.n; k++) {
             if (images.n > 1) {
-                double el = now_s() - t0;
+                double el = cli_now_s() - t0;
                 fprintf(stderr, "[%zu/%zu] %s", k + 1, images.n, images.paths[k]);
                 if (k > 0) fprintf(stderr, " (%.1f s per image, about %.0f s left)", el / (double)k,
                                    el / (double)k * (double)(images.n - k));

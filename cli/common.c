@@ -1,3 +1,4 @@
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include "cli.h"
 
 #include <errno.h>
@@ -5,6 +6,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 void cli_usage_error(const char *cmd, const char *fmt, ...) {
     va_list ap;
@@ -278,4 +280,10 @@ int cli_on_token(const char *piece, size_t len, int32_t token, void *user) {
 const char *cli_stop_name(mmrt_stop_reason r) {
     static const char *const names[] = {"none", "eos", "stop_string", "max_tokens", "callback", "context_full"};
     return (unsigned)r < 6 ? names[r] : "?";
+}
+
+double cli_now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }

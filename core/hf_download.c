@@ -2,6 +2,7 @@
  * terminal progress bar. See hf_download.h for the contract. */
 #include "hf_download.h"
 
+#include "clock.h"
 #include "log.h"
 
 #include <curl/curl.h>
@@ -32,12 +33,6 @@ static long env_seconds(const char *name, long dflt) {
     char *end;
     double d = strtod(v, &end);
     return end != v && d >= 1 && d < 86400 ? (long)d : dflt;
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 static void sleep_ms(long ms) {
@@ -327,7 +322,7 @@ static void human(char *buf, size_t cap, double bytes) {
 }
 
 static void progress_draw(progress *p, int64_t done, bool final) {
-    double t = now_s();
+    double t = mmrt_now_ms() / 1e3;
     if (!final && p->drawn && t - p->t_drawn < 0.1) return;
     p->t_drawn = t;
     p->drawn = true;
@@ -542,7 +537,7 @@ mmrt_status mmrt_hub_get(mmrt_hub_client *c, const char *url, const char *partia
         }
         s.have = 0;
     }
-    progress bar = {.label = label, .total = expected, .start_bytes = s.have, .t_start = now_s()};
+    progress bar = {.label = label, .total = expected, .start_bytes = s.have, .t_start = mmrt_now_ms() / 1e3};
     if (c->progress_bar) s.bar = &bar;
     if (s.have > 0) MMRT_LOG_I("%s: resuming the download at byte %" PRId64, label, s.have);
 
