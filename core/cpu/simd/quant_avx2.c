@@ -1,0 +1,25 @@
+/* Quantized dot kernels for AVX2 (maddubs/madd) and AVX-VNNI (vpdpbusd/vpdpwssd on 256 bits):
+ * one body (quant_x86_body.h) compiled twice. The AVX-VNNI copy is built for that target here and
+ * only handed out when cpuid reports it (core/quant.c). */
+#include "core/quant.h"
+
+#include <immintrin.h>
+#include <stddef.h>
+#include <string.h>
+
+#define QB_NAME(x) x##_avx2
+#define QB_DPBUSD(c, u, s)                                                                         \
+    _mm256_add_epi32((c), _mm256_madd_epi16(_mm256_maddubs_epi16((u), (s)), _mm256_set1_epi16(1)))
+#define QB_DPWSSD(c, a, b) _mm256_add_epi32((c), _mm256_madd_epi16((a), (b)))
+#include "quant_x86_body.h"
+#undef QB_NAME
+#undef QB_DPBUSD
+#undef QB_DPWSSD
+
+#pragma GCC push_options
+#pragma GCC target("avxvnni")
+#define QB_NAME(x) x##_avxvnni
+#define QB_DPBUSD(c, u, s) _mm256_dpbusd_avx_epi32((c), (u), (s))
+#define QB_DPWSSD(c, a, b) _mm256_dpwssd_avx_epi32((c), (a), (b))
+#include "quant_x86_body.h"
+#pragma GCC pop_options
