@@ -148,8 +148,8 @@ static mmrt_status rd_name(cursor *c, const char *what, char **out, mmrt_error *
     uint64_t len;
     MMRT_TRY(rd_str(c, what, &s, &len, err));
     if (len == 0 || memchr(s, '\0', (size_t)len))
-        return mmrt_error_set(err, MMRT_ERR_BAD_FORMAT, "%s: %s: %s is %s", c->path, c->ctx, what,
-                              len ? "holds a NUL byte" : "empty");
+        return mmrt_error_set(err, MMRT_ERR_BAD_FORMAT, "%s: %s: %s %s", c->path, c->ctx, what,
+                              len ? "holds a NUL byte" : "is empty");
     *out = malloc((size_t)len + 1);
     if (!*out) return mmrt_error_oom(err, (size_t)len + 1, what);
     memcpy(*out, s, (size_t)len);
