@@ -20,7 +20,8 @@
 typedef struct cli_common {
     const char *model;
     mmrt_device device; /* MMRT_DEVICE_AUTO unless --device */
-    mmrt_math math;     /* MMRT_MATH_F32 unless --math */
+    mmrt_math math;     /* with math_set: --math; else the library's default */
+    bool math_set;
     int n_threads;
     bool json;
     bool offline;
@@ -68,7 +69,9 @@ int cli_parse_gen(const char *cmd, int argc, char **argv, int *i, cli_gen *g);
 #define CLI_COMMON_HELP                                                                              \
     "  -t, --threads N        CPU threads (default: all cores)\n"                                   \
     "      --device D         cpu, cuda or auto (default auto)\n"                                   \
-    "      --math M           GPU arithmetic: f32 (exact, default); tf32, bf16, f16 (tensor cores)\n"\
+    "      --math M           auto (default: the checkpoint's dtype, as transformers), f32 (exact),\n"\
+    "                         bf16 (bf16 GEMMs and attention, f32 sums); GPU only: tf32, f16.\n"  \
+    "                         The default can be set by the environment: MMRT_MATH=f32\n"          \
     "      --offline          never download; use the Hugging Face cache only\n"                    \
     "  -v, --verbose          timings and load details on stderr\n"                                 \
     "      --log-level L      error, warn, info or debug\n"

@@ -67,6 +67,17 @@ static bool set_log_level(const char *s) {
     return false;
 }
 
+static bool parse_math(const char *what, const char *v, mmrt_math *out) {
+    static const char *const names[] = {"f32", "tf32", "bf16", "f16", "auto"}; /* mmrt_math's order */
+    int k = cli_pick(v, names, 5);
+    if (k < 0) {
+        fprintf(stderr, "mmrt: %s expects auto, f32, bf16, tf32 or f16, got \"%s\"\n", what, v);
+        return false;
+    }
+    *out = (mmrt_math)k;
+    return true;
+}
+
 int cli_parse_common(int argc, char **argv, int *i, cli_common *c) {
     const char *a = argv[*i], *v;
     long n;
@@ -83,14 +94,8 @@ int cli_parse_common(int argc, char **argv, int *i, cli_common *c) {
         }
         c->device = (mmrt_device)k;
     } else if (strcmp(a, "--math") == 0) {
-        if (!(v = cli_value(argc, argv, i))) return -1;
-        static const char *const names[] = {"f32", "tf32", "bf16", "f16"}; /* mmrt_math's order */
-        int k = cli_pick(v, names, 4);
-        if (k < 0) {
-            fprintf(stderr, "mmrt: --math expects f32, tf32, bf16 or f16, got \"%s\"\n", v);
-            return -1;
-        }
-        c->math = (mmrt_math)k;
+        if (!(v = cli_value(argc, argv, i)) || !parse_math("--math", v, &c->math)) return -1;
+        c->math_set = true;
     } else if (strcmp(a, "-t") == 0 || strcmp(a, "--threads") == 0) {
         if (!(v = cli_value(argc, argv, i)) || !cli_parse_int(a, v, 1, 1024, &n)) return -1;
         c->n_threads = (int)n;
@@ -113,7 +118,8 @@ mmrt_model *cli_load_model(const cli_common *c) {
     mmrt_model_params mp;
     mmrt_model_params_init(&mp, sizeof mp);
     mp.device = c->device;
-    mp.math = c->math;
+    if (c->math_set) mp.math = c->math; /* else auto, or $MMRT_MATH (mmrt_model_load) */
+    mp.n_threads = c->n_threads;
     mp.n_threads = c->n_threads;
     mp.offline = c->offline;
     mmrt_model *model = NULL;

@@ -123,7 +123,7 @@ static mmrt_status auto_backend_init(const mmrt_backend_params *params, mmrt_bac
     if (cuda_backend_init(params, out, &cuda_err) == MMRT_OK) return MMRT_OK;
     if (!atomic_flag_test_and_set(&said))
         MMRT_LOG_W("device auto: running on the CPU: %s", cuda_err.msg);
-    return mmrt_cpu_backend_init(params->n_threads, params->use_ref, out, err);
+    return mmrt_cpu_backend_init(params, out, err);
 }
 
 #endif /* MMRT_HAVE_CUDA_MODULE */
@@ -132,12 +132,12 @@ mmrt_status mmrt_backend_init(const mmrt_backend_params *params, mmrt_backend **
                               mmrt_error *err) {
     switch (params->device) {
     case MMRT_DEVICE_KIND_CPU:
-        return mmrt_cpu_backend_init(params->n_threads, params->use_ref, out, err);
+        return mmrt_cpu_backend_init(params, out, err);
     case MMRT_DEVICE_KIND_AUTO:
 #ifdef MMRT_HAVE_CUDA_MODULE
         return auto_backend_init(params, out, err);
 #else /* no GPU backend in this build (the emulated one is asked for by name) */
-        return mmrt_cpu_backend_init(params->n_threads, params->use_ref, out, err);
+        return mmrt_cpu_backend_init(params, out, err);
 #endif
     case MMRT_DEVICE_KIND_CUDA:
 #if defined(MMRT_HAVE_CUDA_EMU) /* test-only build: the CUDA backend's kernels on the CPU emulator */

@@ -12,7 +12,7 @@
 #include <string.h>
 
 static const mmrt_model_params model_defaults = {.size = sizeof(mmrt_model_params), .device = MMRT_DEVICE_AUTO,
-                                                 .math = MMRT_MATH_F32, .progress = true};
+                                                 .math = MMRT_MATH_AUTO, .progress = true};
 
 void mmrt_model_params_init(mmrt_model_params *p, size_t size) {
     mmrt_api_struct_init(p, size, &model_defaults, sizeof model_defaults);
@@ -29,11 +29,12 @@ static mmrt_status device_kind(mmrt_device d, mmrt_device_kind *out, mmrt_error 
 }
 
 mmrt_status mmrt_math_parse(const char *name, mmrt_math *out, mmrt_error *err) {
-    if (!name || strcmp(name, "f32") == 0) *out = MMRT_MATH_F32;
+    if (!name || strcmp(name, "auto") == 0) *out = MMRT_MATH_AUTO;
+    else if (strcmp(name, "f32") == 0) *out = MMRT_MATH_F32;
     else if (strcmp(name, "tf32") == 0) *out = MMRT_MATH_TF32;
     else if (strcmp(name, "bf16") == 0) *out = MMRT_MATH_BF16;
     else if (strcmp(name, "f16") == 0) *out = MMRT_MATH_F16;
-    else return mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "unknown math \"%s\" (use f32, tf32, bf16 or f16)", name);
+    else return mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "unknown math \"%s\" (use auto, f32, bf16, tf32 or f16)", name);
     return MMRT_OK;
 }
 
@@ -130,6 +131,21 @@ static void count_params(mmrt_model *m) {
              : dtypes == 1 << MMRT_F32  ? "F32"  : "mixed";
 }
 
+/* MMRT_MATH_AUTO as transformers' dtype="auto" reads it: config.json's "dtype" (transformers 5) or
+ * "torch_dtype", at the top or in text_config, else the weights' own dtype. */
+static mmrt_math auto_math(const mmrt_model *m, const checkpoint *c) {
+    const cJSON *cfgs[2] = {c->config, cJSON_GetObjectItemCaseSensitive(c->config, "text_config")};
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2 && cJSON_IsObject(cfgs[i]); j++) {
+            const cJSON *d = cJSON_GetObjectItemCaseSensitive(cfgs[i], j ? "torch_dtype" : "dtype");
+            if (!cJSON_IsString(d)) continue;
+            if (strcmp(d->valuestring, "bfloat16") == 0) return MMRT_MATH_BF16;
+            if (strcmp(d->valuestring, "float16") == 0) return MMRT_MATH_F16;
+            if (strcmp(d->valuestring, "float32") == 0) return MMRT_MATH_F32;
+        }
+    return strcmp(m->dtype, "BF16") == 0 ? MMRT_MATH_BF16 : strcmp(m->dtype, "F16") == 0 ? MMRT_MATH_F16 : MMRT_MATH_F32;
+}
+
 static mmrt_status init_encoders(mmrt_model *m, checkpoint *c, mmrt_error *err) {
     if (c->n_factories == 0) return MMRT_OK;
     if (!(m->encoders = calloc(c->n_factories, sizeof *m->encoders)))
@@ -217,8 +233,12 @@ mmrt_status mmrt_model_load(const char *path_or_repo, const mmrt_model_params *p
     mmrt_model *m = NULL;
     if (st == MMRT_OK && (!out || !path_or_repo))
         st = mmrt_error_set(&err, MMRT_ERR_INVALID_ARG, "mmrt_model_load: NULL argument");
-    if (st == MMRT_OK && p.math > MMRT_MATH_F16)
+    if (st == MMRT_OK && p.math > MMRT_MATH_AUTO)
         st = mmrt_error_set(&err, MMRT_ERR_INVALID_ARG, "mmrt_model_params.math: unknown math %d", (int)p.math);
+    const char *env = getenv("MMRT_MATH"); /* the default's default, e.g. MMRT_MATH=f32 for tests */
+    mmrt_error env_err = {0};
+    if (st == MMRT_OK && p.math == MMRT_MATH_AUTO && env && *env && mmrt_math_parse(env, &p.math, &env_err) != MMRT_OK)
+        st = mmrt_error_set(&err, MMRT_ERR_INVALID_ARG, "environment variable MMRT_MATH: %s", env_err.msg);
     if (st != MMRT_OK) goto done;
     *out = NULL;
     m = calloc(1, sizeof *m);
@@ -245,6 +265,7 @@ mmrt_status mmrt_model_load(const char *path_or_repo, const mmrt_model_params *p
     }
     checkpoint c = {0};
     if (st == MMRT_OK) st = load_dir(m, &c, &err);
+    if (st == MMRT_OK && m->backend.math == MMRT_MATH_AUTO) m->backend.math = auto_math(m, &c);
     checkpoint_free(&c);
     if (st == MMRT_OK) st = upload_weights(m, &err);
 done:
@@ -253,8 +274,9 @@ done:
         mmrt_error_publish(&err);
         return st;
     }
-    MMRT_LOG_I("loaded %s: %s, %lld layers, %.1f M parameters (%s)", m->dir, m->arch,
-               (long long)m->llm.hp.n_layer, (double)m->n_params / 1e6, m->dtype);
+    static const char *const math_names[] = {"f32", "tf32", "bf16", "f16"};
+    MMRT_LOG_I("loaded %s: %s, %lld layers, %.1f M parameters (%s), %s arithmetic", m->dir, m->arch,
+               (long long)m->llm.hp.n_layer, (double)m->n_params / 1e6, m->dtype, math_names[m->backend.math]);
     *out = m;
     return MMRT_OK;
 }
@@ -306,6 +328,7 @@ mmrt_status mmrt_model_get_info(const mmrt_model *m, mmrt_model_info *caller) {
         .n_ctx_train = hp->n_ctx_train,
         .tied_embeddings = hp->tie_embeddings,
         .chat_format = mmrt_chat_template_kind(&m->chat),
+        .math = m->backend.math,
     };
     for (size_t i = 0; i < m->n_encoders; i++)
         if (m->encoders[i]->iface->describe) m->encoders[i]->iface->describe(m->encoders[i], info);

@@ -145,20 +145,29 @@ typedef enum mmrt_device {
     MMRT_DEVICE_CUDA = 2,
 } mmrt_device;
 
-/* Arithmetic on a GPU (the CPU always computes in f32). */
+/* Arithmetic; the same meaning on every backend (ARCHITECTURE.md, "Arithmetic on the CPU").
+ * The CPU runs F32 and BF16; there TF32 computes as F32 and F16 as F32 (no f16 arithmetic). */
 typedef enum mmrt_math {
-    MMRT_MATH_F32 = 0,  /* exact f32, the CPU's results: 16-bit weights widened at load, no TF32 */
-    MMRT_MATH_TF32 = 1, /* f32 GEMMs on TF32 tensor cores */
-    MMRT_MATH_BF16 = 2, /* 16-bit weights kept as stored, their GEMMs on tensor cores in the
-                           weights' type (activations rounded to it; f32 weights: TF32),
-                           attention on bf16 tensor cores */
-    MMRT_MATH_F16 = 3,  /* as BF16, with attention on f16 tensor cores */
+    MMRT_MATH_F32 = 0,  /* exact f32: 16-bit weights widened (exactly), f32 products, no TF32;
+                           what the fixtures check against transformers in float32 */
+    MMRT_MATH_TF32 = 1, /* GPU: f32 GEMMs on TF32 tensor cores */
+    MMRT_MATH_BF16 = 2, /* GEMMs and attention with bf16 inputs (activations, weights, q, k, v and
+                           the softmax weights rounded to bf16) and f32 accumulation; norms,
+                           activations and the residual stream stay f32. 16-bit weights are kept
+                           as stored. CPU: oneDNN's bf16 GEMMs (AMX / AVX512-BF16 where present);
+                           GPU: bf16 tensor cores */
+    MMRT_MATH_F16 = 3,  /* GPU: as BF16 in the weights' type, attention on f16 tensor cores */
+    MMRT_MATH_AUTO = 4, /* the default, like transformers' dtype="auto": the checkpoint's dtype
+                           (config.json "dtype"/"torch_dtype", else its weights'): bf16 → BF16,
+                           f16 → F16, f32 or mixed → F32. mmrt_model_info.math tells which ran.
+                           MMRT_MATH=f32|bf16|... in the environment replaces it (for tests and
+                           scripts; an explicit math in the params wins) */
 } mmrt_math;
 
 typedef struct mmrt_model_params {
     size_t size;          /* sizeof as the caller compiled it (set by mmrt_model_params_init) */
     mmrt_device device;   /* default MMRT_DEVICE_AUTO */
-    mmrt_math math;       /* default MMRT_MATH_F32 */
+    mmrt_math math;       /* default MMRT_MATH_AUTO */
     int32_t n_threads;    /* CPU threads for sessions of this model; 0 (default) = one per core */
     const char *revision; /* for repo ids: branch, tag or commit (default NULL = "main") */
     bool offline;         /* for repo ids: use the Hugging Face cache only, never the network */
@@ -196,6 +205,7 @@ typedef struct mmrt_model_info {
     int32_t image_seq_len;    /* vision: prompt tokens per tile */
     int32_t image_longest_edge; /* vision: images are resized to this longest edge before tiling */
     bool audio;               /* takes audio */
+    mmrt_math math;           /* the arithmetic its sessions run (MMRT_MATH_AUTO resolved) */
 } mmrt_model_info;
 
 /* Fills the first info->size bytes of *info; its strings live as long as the model.

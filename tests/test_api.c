@@ -34,7 +34,7 @@ Test(api, params_init_writes_only_the_callers_size) {
     mmrt_model_params_init(&mp, sizeof mp);
     cr_assert_eq(mp.size, sizeof mp);
     cr_assert_eq(mp.device, MMRT_DEVICE_AUTO);
-    cr_assert_eq(mp.math, MMRT_MATH_F32);
+    cr_assert_eq(mp.math, MMRT_MATH_AUTO);
     cr_assert(mp.progress);
     mmrt_session_params sp;
     mmrt_session_params_init(&sp, sizeof sp);

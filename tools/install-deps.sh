@@ -3,7 +3,8 @@
 set -euo pipefail
 packages=(
   build-essential cmake pkg-config          # toolchain
-  libopenblas-dev                           # f32 GEMM on the CPU
+  libdnnl-dev                               # oneDNN: GEMMs on the CPU (AMX/AVX512-BF16/AVX-512/AVX2)
+  libopenblas-dev                           # the benchmark's f32 GEMM comparison (bench/gemm_peak.c)
   libcjson-dev                              # config.json, tokenizer.json, safetensors headers
   libpcre2-dev                              # tokenizer pre-tokenizer regexes (Unicode classes)
   libcurl4-openssl-dev                      # Hugging Face downloads

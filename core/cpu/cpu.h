@@ -6,17 +6,34 @@
  * mmrt_op, already shape-checked by core/backend.c.
  *
  * Determinism: fast ops split work over output elements only, never over a reduction, so results
- * are identical for any thread count.
+ * are identical for any thread count — except the GEMMs that oneDNN runs (core/cpu/gemm.h), which
+ * may split a reduction between threads: there results may differ in the last bits.
+ *
+ * Arithmetic (ctx->bf16, ARCHITECTURE "Arithmetic on the CPU"): in the bf16 mode MATMUL and
+ * ATTENTION round their inputs (activations, weights, q, k, v and the softmax weights) to bf16
+ * and accumulate in f32; every other op computes in f32 as in the f32 mode.
  */
 #ifndef MMRT_CORE_CPU_H
 #define MMRT_CORE_CPU_H
 
 #include "core/backend.h"
 
+/* A buffer an op may use for the duration of one call (ops on one backend run one at a time). */
+typedef struct mmrt_cpu_scratch {
+    void *p;
+    size_t n_bytes;
+} mmrt_cpu_scratch;
+
 typedef struct mmrt_cpu_ctx {
     int n_threads;
     bool use_ref;
+    bool bf16;                  /* MMRT_MATH_BF16: GEMM and attention inputs rounded to bf16 */
+    mmrt_cpu_scratch *scratch; /* owned by the backend */
 } mmrt_cpu_ctx;
+
+/* The backend's scratch, grown to at least n_bytes (64-byte aligned); NULL when out of memory. Valid
+ * until the next call on the same backend. */
+void *mmrt_cpu_scratch_get(const mmrt_cpu_ctx *ctx, size_t n_bytes);
 
 typedef mmrt_status (*mmrt_cpu_op_fn)(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_error *err);
 

@@ -1,6 +1,7 @@
 /* The CPU backend: host memory, synchronous "stream", and the op table of core/cpu/cpu.h. */
 #include "cpu.h"
 #include "cpu_backend.h"
+#include "gemm.h"
 #include "simd.h"
 
 #include "core/log.h"
@@ -59,14 +60,32 @@ static mmrt_status cpu_compute(mmrt_backend *be, const mmrt_op *op, mmrt_error *
     return fn(op, ctx, err);
 }
 
+void *mmrt_cpu_scratch_get(const mmrt_cpu_ctx *ctx, size_t n_bytes) {
+    mmrt_cpu_scratch *s = ctx->scratch;
+    if (n_bytes == 0) n_bytes = 1; /* a valid pointer even for nothing */
+    if (n_bytes <= s->n_bytes) return s->p;
+    size_t n = (n_bytes + 63) & ~(size_t)63;
+    void *p = aligned_alloc(64, n);
+    if (!p) return NULL;
+    free(s->p);
+    s->p = p;
+    s->n_bytes = n;
+    return p;
+}
+
 static void cpu_free(mmrt_backend *be) {
-    free(be->ctx);
+    mmrt_cpu_ctx *ctx = be->ctx;
+    free(ctx->scratch->p);
+    free(ctx->scratch);
+    free(ctx);
     free(be);
 }
 
 static mmrt_status cpu_fork(mmrt_backend *be, mmrt_backend **out, mmrt_error *err) {
     const mmrt_cpu_ctx *ctx = be->ctx;
-    return mmrt_cpu_backend_init(ctx->n_threads, ctx->use_ref, out, err);
+    mmrt_backend_params p = {.device = MMRT_DEVICE_KIND_CPU, .n_threads = ctx->n_threads,
+                             .use_ref = ctx->use_ref, .math = ctx->bf16 ? MMRT_MATH_BF16 : MMRT_MATH_F32};
+    return mmrt_cpu_backend_init(&p, out, err);
 }
 
 static const mmrt_backend_i cpu_iface = {
@@ -83,20 +102,25 @@ static const mmrt_backend_i cpu_iface = {
     .free = cpu_free,
 };
 
-mmrt_status mmrt_cpu_backend_init(int n_threads, bool use_ref, mmrt_backend **out, mmrt_error *err) {
+mmrt_status mmrt_cpu_backend_init(const mmrt_backend_params *params, mmrt_backend **out, mmrt_error *err) {
     mmrt_backend *be = calloc(1, sizeof *be);
     mmrt_cpu_ctx *ctx = calloc(1, sizeof *ctx);
-    if (!be || !ctx) {
+    mmrt_cpu_scratch *scratch = calloc(1, sizeof *scratch);
+    if (!be || !ctx || !scratch) {
         free(be);
         free(ctx);
-        return mmrt_error_oom(err, sizeof *be + sizeof *ctx, "CPU backend");
+        free(scratch);
+        return mmrt_error_oom(err, sizeof *be + sizeof *ctx + sizeof *scratch, "CPU backend");
     }
-    ctx->n_threads = n_threads > 0 ? n_threads : omp_get_num_procs();
-    ctx->use_ref = use_ref;
+    ctx->n_threads = params->n_threads > 0 ? params->n_threads : omp_get_num_procs();
+    ctx->use_ref = params->use_ref;
+    ctx->bf16 = params->math == MMRT_MATH_BF16;
+    ctx->scratch = scratch;
     be->iface = &cpu_iface;
     be->ctx = ctx;
-    MMRT_LOG_D("CPU backend: %d threads, SIMD %s%s", ctx->n_threads,
-               mmrt_simd_level_name(mmrt_simd_level_get()), use_ref ? ", reference ops" : "");
+    MMRT_LOG_D("CPU backend: %d threads, SIMD %s, GEMMs oneDNN %s, %s arithmetic%s", ctx->n_threads,
+               mmrt_simd_level_name(mmrt_simd_level_get()), mmrt_cpu_gemm_isa(), ctx->bf16 ? "bf16" : "f32",
+               ctx->use_ref ? ", reference ops" : "");
     *out = be;
     return MMRT_OK;
 }

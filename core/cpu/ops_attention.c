@@ -19,15 +19,19 @@
  * Long prefills (a ViT tile: 1024 queries × 1024 keys per head) are bound by arithmetic, and
  * per-key dot products reach only a fraction of the FMA rate. There a work item is one query head
  * of a block of ATTN_GEMM_BLOCK tokens: S = Q Kᵀ · scale over every key the block's last token
- * sees (one single-threaded sgemm), masked (causal and key mask) and exponentiated row by row,
- * then O = P V (a second sgemm) and each row divided by its sum. A row's softmax covers all of
+ * sees (one single-threaded oneDNN GEMM), masked (causal and key mask) and exponentiated row by
+ * row, then O = P V (a second GEMM) and each row divided by its sum.
+ *
+ * The bf16 mode rounds q, k and v to bf16, and the softmax weights (exponentiated, not yet divided
+ * by their sum, which is taken in f32) before they multiply v: the arithmetic of a flash-attention
+ * kernel on bf16 tensor cores. Both paths do so, the GEMM path through oneDNN's bf16 GEMMs. A row's softmax covers all of
  * its keys at once, so no merging is needed. Blocks are fixed, so results do not depend on the
  * thread count either.
  */
 #include "cpu.h"
+#include "gemm.h"
 #include "simd.h"
 
-#include <cblas.h>
 #include <float.h>
 #include <math.h>
 #include <omp.h>
@@ -48,6 +52,7 @@ typedef struct attn_shape {
     mmrt_axpy_fn axpy;
     mmrt_exp_sum_fn exp_sum;
     mmrt_attn_accum_fn accum;
+    mmrt_round_bf16_fn round; /* the bf16 mode: inputs rounded to bf16; NULL in the f32 mode */
 } attn_shape;
 
 /* Keys token t may see. */
@@ -97,6 +102,8 @@ static void attend_chunk(const mmrt_op *op, const attn_shape *sh, int64_t t, int
             for (int64_t j = 0; j < len; j++) sg[j] = 0.0f;
         else
             l = sh->exp_sum(sg, len, m);
+        if (sh->round) /* the weights that multiply v, after their sum is taken */
+            for (int64_t j = 0; j < len; j++) sg[j] = mmrt_bf16_to_f32(mmrt_f32_to_bf16(sg[j]));
         for (int64_t i = 0; i < hd; i++) pg[i] = 0.0f;
         pg[hd] = m;
         pg[hd + 1] = l;
@@ -134,27 +141,42 @@ static void merge(const attn_shape *sh, const float *parts, int64_t n_parts, siz
     for (int64_t i = 0; i < hd; i++) dst[i] *= inv;
 }
 
-/* The GEMM path's work item: query head h of tokens [t0, t0 + n). s: scratch, n · n_kv floats. */
-static void attend_block_gemm(const mmrt_op *op, const attn_shape *sh, int64_t h, int64_t t0,
-                              int64_t n, float *s) {
-    const mmrt_tensor *q = op->src[0], *k = op->src[1], *v = op->src[2], *dst = op->dst;
-    int64_t hd = sh->hd, hk = h / sh->group;
-    int64_t len = visible(op, t0 + n - 1); /* the block's widest row: causal rows only grow */
-    int ldq = (int)(q->nb[2] / sizeof(float)), ldk = (int)(k->nb[2] / sizeof(float));
-    int ldv = (int)(v->nb[2] / sizeof(float)), ldo = (int)(dst->nb[2] / sizeof(float));
-    float *o = mmrt_cpu_row_f32(dst, h, t0); /* (n, hd) rows ldo apart */
-    if (len == 0) { /* no keys at all: zeros, as the oracle gives */
-        for (int64_t i = 0; i < n; i++)
-            for (int64_t c = 0; c < hd; c++) o[i * ldo + c] = 0.0f;
-        return;
+/* Per-thread buffers of the GEMM path: scores and row sums, and in the bf16 mode the block's q,
+ * the visible k and v and the softmax weights rounded to bf16. */
+typedef struct gemm_bufs {
+    float *s, *inv;
+    uint16_t *qb, *kb, *vb, *pb;
+} gemm_bufs;
+
+static size_t gemm_bufs_bytes(int64_t n_kv, int64_t hd, bool bf16) {
+    size_t f = sizeof(float) * (size_t)ATTN_GEMM_BLOCK * (size_t)(n_kv + 1);
+    if (!bf16) return f;
+    size_t h = sizeof(uint16_t) * ((size_t)ATTN_GEMM_BLOCK * (size_t)(hd + n_kv) + 2 * (size_t)(n_kv * hd));
+    return ((f + 63) & ~(size_t)63) + ((h + 63) & ~(size_t)63);
+}
+
+static gemm_bufs gemm_bufs_at(char *p, int64_t n_kv, int64_t hd, bool bf16) {
+    gemm_bufs b = {.s = (float *)p, .inv = (float *)p + ATTN_GEMM_BLOCK * n_kv};
+    if (bf16) {
+        b.qb = (uint16_t *)(p + ((sizeof(float) * (size_t)ATTN_GEMM_BLOCK * (size_t)(n_kv + 1) + 63) & ~(size_t)63));
+        b.kb = b.qb + ATTN_GEMM_BLOCK * hd;
+        b.vb = b.kb + n_kv * hd;
+        b.pb = b.vb + n_kv * hd;
     }
-    /* s (n, len) = q (n, hd) · k (len, hd)ᵀ · scale */
-    if (!sh->uniform)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)len, (int)hd, op->p.attn.scale,
-                    mmrt_cpu_row_f32(q, h, t0), ldq, mmrt_cpu_row_f32(k, hk, 0), ldk, 0.0f, s, (int)len);
-    float *inv = s + n * len; /* (n) 1 / row sums */
+    return b;
+}
+
+/* rows × hd values of a (rows, hd) view with rows ld floats apart, rounded to bf16 (dense). */
+static void round_rows(const float *src, int64_t ld, int64_t rows, int64_t hd, uint16_t *dst,
+                       mmrt_round_bf16_fn round) {
+    for (int64_t i = 0; i < rows; i++) round(src + i * ld, dst + i * hd, hd);
+}
+
+/* Scores of one block (see the top): masked, exponentiated, row sums' inverses in b->inv. */
+static void softmax_rows(const mmrt_op *op, const attn_shape *sh, int64_t h, int64_t t0, int64_t n,
+                         int64_t len, const gemm_bufs *b) {
     for (int64_t i = 0; i < n; i++) {
-        float *si = s + i * len;
+        float *si = b->s + i * len;
         int64_t n_vis = visible(op, t0 + i);
         const float *br = bias_row(sh, h, t0 + i);
         /* every key masked: equal scores (see the top); causally hidden keys: -inf */
@@ -167,72 +189,88 @@ static void attend_block_gemm(const mmrt_op *op, const attn_shape *sh, int64_t h
         for (int64_t j = 0; j < n_vis; j++) m = si[j] > m ? si[j] : m;
         if (m == -INFINITY) { /* the bias removed every key: zeros */
             for (int64_t j = 0; j < len; j++) si[j] = 0.0f;
-            inv[i] = 0.0f;
+            b->inv[i] = 0.0f;
             continue;
         }
         float l = sh->exp_sum(si, len, m); /* -inf gives exactly 0; some key is visible */
-        inv[i] = 1.0f / l;
+        b->inv[i] = 1.0f / l;
     }
+}
+
+/* The GEMM path's work item: query head h of tokens [t0, t0 + n). */
+static mmrt_status attend_block_gemm(const mmrt_op *op, const attn_shape *sh, int64_t h, int64_t t0,
+                                     int64_t n, const gemm_bufs *b, mmrt_error *err) {
+    const mmrt_tensor *q = op->src[0], *k = op->src[1], *v = op->src[2], *dst = op->dst;
+    int64_t hd = sh->hd, hk = h / sh->group;
+    int64_t len = visible(op, t0 + n - 1); /* the block's widest row: causal rows only grow */
+    int64_t ldq = (int64_t)(q->nb[2] / sizeof(float)), ldk = (int64_t)(k->nb[2] / sizeof(float));
+    int64_t ldv = (int64_t)(v->nb[2] / sizeof(float)), ldo = (int64_t)(dst->nb[2] / sizeof(float));
+    float *o = mmrt_cpu_row_f32(dst, h, t0); /* (n, hd) rows ldo apart */
+    if (len == 0) { /* no keys at all: zeros, as the oracle gives */
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t c = 0; c < hd; c++) o[i * ldo + c] = 0.0f;
+        return MMRT_OK;
+    }
+    bool bf16 = sh->round != NULL;
+    const float *qh = mmrt_cpu_row_f32(q, h, t0), *kh = mmrt_cpu_row_f32(k, hk, 0), *vh = mmrt_cpu_row_f32(v, hk, 0);
+    if (bf16) {
+        round_rows(qh, ldq, n, hd, b->qb, sh->round);
+        round_rows(kh, ldk, len, hd, b->kb, sh->round);
+        round_rows(vh, ldv, len, hd, b->vb, sh->round);
+    }
+    mmrt_dtype t = bf16 ? MMRT_BF16 : MMRT_F32;
+    /* s (n, len) = q (n, hd) · k (len, hd)ᵀ · scale */
+    if (!sh->uniform) {
+        mmrt_gemm g = {.m = n, .n = len, .k = hd, .type = t, .a = bf16 ? (const void *)b->qb : qh,
+                       .lda = bf16 ? hd : ldq, .b = bf16 ? (const void *)b->kb : kh, .ldb = bf16 ? hd : ldk,
+                       .b_rows_n = true, .c = b->s, .ldc = len, .alpha = op->p.attn.scale};
+        MMRT_TRY(mmrt_cpu_gemm(&g, 1, err));
+    }
+    softmax_rows(op, sh, h, t0, n, len, b);
+    if (bf16) sh->round(b->s, b->pb, n * len);
     /* o (n, hd) = p (n, len) · v (len, hd), then each row / its sum */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)hd, (int)len, 1.0f, s, (int)len,
-                mmrt_cpu_row_f32(v, hk, 0), ldv, 0.0f, o, ldo);
+    mmrt_gemm g = {.m = n, .n = hd, .k = len, .type = t, .a = bf16 ? (const void *)b->pb : b->s,
+                   .lda = len, .b = bf16 ? (const void *)b->vb : vh, .ldb = bf16 ? hd : ldv,
+                   .b_rows_n = false, .c = o, .ldc = ldo};
+    MMRT_TRY(mmrt_cpu_gemm(&g, 1, err));
     for (int64_t i = 0; i < n; i++)
-        for (int64_t c = 0; c < hd; c++) o[i * ldo + c] *= inv[i];
+        for (int64_t c = 0; c < hd; c++) o[i * ldo + c] *= b->inv[i];
+    return MMRT_OK;
 }
 
 static mmrt_status attention_gemm(const mmrt_op *op, const attn_shape *sh, const mmrt_cpu_ctx *ctx,
                                   mmrt_error *err) {
     int64_t n_kv = op->p.attn.n_kv;
     int64_t n_blocks = (sh->n_tok + ATTN_GEMM_BLOCK - 1) / ATTN_GEMM_BLOCK;
-    size_t per_thread = (size_t)ATTN_GEMM_BLOCK * (size_t)(n_kv + 1); /* scores + row sums */
-    float *scratch = malloc(sizeof(float) * per_thread * (size_t)ctx->n_threads);
-    if (!scratch) return mmrt_error_oom(err, sizeof(float) * per_thread * (size_t)ctx->n_threads, "attention scores");
-    /* one thread pool (see ops_matmul.c): OpenBLAS's is process-wide, restored when done */
-    int blas_threads = openblas_get_num_threads();
-    openblas_set_num_threads(1);
+    size_t per_thread = gemm_bufs_bytes(n_kv, sh->hd, sh->round != NULL);
+    char *scratch = mmrt_cpu_scratch_get(ctx, per_thread * (size_t)ctx->n_threads);
+    if (!scratch) return mmrt_error_oom(err, per_thread * (size_t)ctx->n_threads, "attention scores");
+    mmrt_status st = MMRT_OK;
 #pragma omp parallel num_threads(ctx->n_threads)
     {
-        float *s = scratch + per_thread * (size_t)omp_get_thread_num();
+        gemm_bufs b = gemm_bufs_at(scratch + per_thread * (size_t)omp_get_thread_num(), n_kv, sh->hd,
+                                   sh->round != NULL);
 #pragma omp for schedule(dynamic, 1)
         for (int64_t it = 0; it < n_blocks * sh->n_head; it++) {
             /* head-major: consecutive items share one head's K and V in cache */
-            int64_t h = it / n_blocks, b = it % n_blocks, t0 = b * ATTN_GEMM_BLOCK;
+            int64_t h = it / n_blocks, blk = it % n_blocks, t0 = blk * ATTN_GEMM_BLOCK;
             int64_t n = sh->n_tok - t0 < ATTN_GEMM_BLOCK ? sh->n_tok - t0 : ATTN_GEMM_BLOCK;
-            attend_block_gemm(op, sh, h, t0, n, s);
+            mmrt_error e = {0};
+            if (attend_block_gemm(op, sh, h, t0, n, &b, &e) != MMRT_OK) {
+#pragma omp critical(mmrt_attention_err)
+                if (st == MMRT_OK) st = mmrt_error_set(err, e.status, "%s", e.msg);
+            }
         }
     }
-    openblas_set_num_threads(blas_threads);
-    free(scratch);
-    return MMRT_OK;
+    return st;
 }
 
-mmrt_status mmrt_cpu_attention(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_error *err) {
-    const mmrt_tensor *q = op->src[0], *k = op->src[1];
-    attn_shape sh = {.hd = q->ne[0], .n_head = q->ne[1], .n_tok = q->ne[2],
-                     .group = q->ne[1] / k->ne[1], .dotn = mmrt_simd_dotn(), .axpy = mmrt_simd_axpy(),
-                     .exp_sum = mmrt_simd_exp_sum(), .accum = mmrt_simd_attn_accum()};
-    int64_t n_kv_head = k->ne[1], n_kv = op->p.attn.n_kv;
-    sh.key_mask = op->src[3];
-    sh.bias = op->src[4];
-    sh.uniform = all_keys_off(sh.key_mask, n_kv);
-    if (sh.n_tok >= ATTN_GEMM_MIN_TOK && n_kv >= ATTN_GEMM_MIN_KV) return attention_gemm(op, &sh, ctx, err);
-    bool split = sh.n_tok == 1;
-    int64_t chunk = split ? ATTN_DECODE_CHUNK : (n_kv > 0 ? n_kv : 1);
-    sh.n_chunks = split ? (n_kv + chunk - 1) / chunk : 1;
-    if (sh.n_chunks == 0) sh.n_chunks = 1;
-
-    /* partials: (n_tok, n_kv_head, n_chunks, group, hd + 2); scratch scores per thread */
-    size_t part_stride = (size_t)(sh.hd + 2);
-    size_t n_part = (size_t)(sh.n_tok * n_kv_head * sh.n_chunks * sh.group) * part_stride;
-    size_t per_thread = (size_t)(sh.group * chunk);
-    float *parts = malloc(sizeof(float) * n_part);
-    float *scores = malloc(sizeof(float) * per_thread * (size_t)ctx->n_threads);
-    if (!parts || !scores) {
-        free(parts);
-        free(scores);
-        return mmrt_error_oom(err, sizeof(float) * (n_part + per_thread * (size_t)ctx->n_threads),
-                              "attention partials");
-    }
+/* Runs the per-key path's work items, then merges each head's chunks. */
+static mmrt_status attention_chunks_run(const mmrt_op *op, const attn_shape *shp, const mmrt_cpu_ctx *ctx,
+                                        float *parts, float *scores, size_t per_thread, size_t part_stride,
+                                        int64_t chunk) {
+    const attn_shape sh = *shp;
+    int64_t n_kv_head = op->src[1]->ne[1];
     int64_t n_items = sh.n_tok * n_kv_head * sh.n_chunks;
 #pragma omp parallel num_threads(ctx->n_threads)
     {
@@ -257,7 +295,71 @@ mmrt_status mmrt_cpu_attention(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_
             merge(&sh, first, sh.n_chunks, (size_t)sh.group * part_stride, mmrt_cpu_row_f32(op->dst, h, t));
         }
     }
-    free(parts);
-    free(scores);
     return MMRT_OK;
+}
+
+/* The bf16 mode's inputs of the per-key path: q and the first n_kv rows of k and v rounded to bf16
+ * (held as f32, exactly), as dense tensors in buf. */
+static void round_inputs(const mmrt_op *op, int64_t n_kv, mmrt_round_bf16_fn round, float *buf,
+                           mmrt_tensor out[3]) {
+    size_t used = 0;
+    for (int i = 0; i < 3; i++) {
+        const mmrt_tensor *t = op->src[i];
+        int64_t rows = i == 0 ? t->ne[2] : n_kv, hd = t->ne[0];
+        out[i] = mmrt_tensor_3d(MMRT_F32, buf + used, hd, t->ne[1], rows);
+        uint16_t tmp[512];
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t h = 0; h < t->ne[1]; h++) {
+                float *dst = mmrt_cpu_row_f32(&out[i], h, r);
+                for (int64_t c = 0; c < hd; c += 512) {
+                    int64_t nc = hd - c < 512 ? hd - c : 512;
+                    round(mmrt_cpu_row_f32(t, h, r) + c, tmp, nc);
+                    mmrt_to_f32(MMRT_BF16, tmp, dst + c, nc);
+                }
+            }
+        used += (size_t)(rows * t->ne[1] * hd);
+    }
+}
+
+/* The per-key path (decode, short prefills); see the top. */
+static mmrt_status attention_chunks(const mmrt_op *op, attn_shape *sh, const mmrt_cpu_ctx *ctx,
+                                    mmrt_error *err) {
+    const mmrt_tensor *q = op->src[0], *k = op->src[1];
+    int64_t n_kv_head = k->ne[1], n_kv = op->p.attn.n_kv;
+    bool split = sh->n_tok == 1;
+    int64_t chunk = split ? ATTN_DECODE_CHUNK : (n_kv > 0 ? n_kv : 1);
+    sh->n_chunks = split ? (n_kv + chunk - 1) / chunk : 1;
+    if (sh->n_chunks == 0) sh->n_chunks = 1;
+
+    /* partials: (n_tok, n_kv_head, n_chunks, group, hd + 2); scratch scores per thread; in the
+     * bf16 mode the rounded q, k and v */
+    size_t part_stride = (size_t)(sh->hd + 2);
+    size_t n_part = (size_t)(sh->n_tok * n_kv_head * sh->n_chunks * sh->group) * part_stride;
+    size_t per_thread = (size_t)(sh->group * chunk);
+    size_t n_rounded = sh->round ? (size_t)(sh->hd * (q->ne[1] * q->ne[2] + 2 * n_kv_head * n_kv)) : 0;
+    size_t n_floats = n_part + per_thread * (size_t)ctx->n_threads + n_rounded;
+    float *parts = mmrt_cpu_scratch_get(ctx, sizeof(float) * n_floats);
+    if (!parts) return mmrt_error_oom(err, sizeof(float) * n_floats, "attention partials");
+    float *scores = parts + n_part;
+    mmrt_op rop = *op;
+    mmrt_tensor rounded[3];
+    if (sh->round) {
+        round_inputs(op, n_kv, sh->round, scores + per_thread * (size_t)ctx->n_threads, rounded);
+        for (int i = 0; i < 3; i++) rop.src[i] = &rounded[i];
+    }
+    return attention_chunks_run(&rop, sh, ctx, parts, scores, per_thread, part_stride, chunk);
+}
+
+mmrt_status mmrt_cpu_attention(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_error *err) {
+    const mmrt_tensor *q = op->src[0], *k = op->src[1];
+    attn_shape sh = {.hd = q->ne[0], .n_head = q->ne[1], .n_tok = q->ne[2],
+                     .group = q->ne[1] / k->ne[1], .dotn = mmrt_simd_dotn(), .axpy = mmrt_simd_axpy(),
+                     .exp_sum = mmrt_simd_exp_sum(), .accum = mmrt_simd_attn_accum(),
+                     .round = ctx->bf16 ? mmrt_simd_round_bf16() : NULL};
+    int64_t n_kv = op->p.attn.n_kv;
+    sh.key_mask = op->src[3];
+    sh.bias = op->src[4];
+    sh.uniform = all_keys_off(sh.key_mask, n_kv);
+    if (sh.n_tok >= ATTN_GEMM_MIN_TOK && n_kv >= ATTN_GEMM_MIN_KV) return attention_gemm(op, &sh, ctx, err);
+    return attention_chunks(op, &sh, ctx, err);
 }

@@ -51,6 +51,10 @@ void mmrt_gelu_tanh_generic(const float *x, float *y, int64_t n) {
     }
 }
 
+void mmrt_round_bf16_generic(const float *src, uint16_t *dst, int64_t n) {
+    for (int64_t i = 0; i < n; i++) dst[i] = mmrt_f32_to_bf16(src[i]);
+}
+
 static int g_level = -1;
 static bool g_bf16;
 
@@ -114,4 +118,8 @@ mmrt_attn_accum_fn mmrt_simd_attn_accum(void) {
 
 mmrt_gelu_tanh_fn mmrt_simd_gelu_tanh(void) {
     return mmrt_simd_level_get() == MMRT_SIMD_AVX512 ? mmrt_gelu_tanh_avx512 : mmrt_gelu_tanh_generic;
+}
+
+mmrt_round_bf16_fn mmrt_simd_round_bf16(void) {
+    return mmrt_simd_level_get() == MMRT_SIMD_AVX512 ? mmrt_round_bf16_avx512 : mmrt_round_bf16_generic;
 }

@@ -67,7 +67,13 @@ typedef void (*mmrt_gelu_tanh_fn)(const float *x, float *y, int64_t n);
 void mmrt_gelu_tanh_generic(const float *x, float *y, int64_t n);
 void mmrt_gelu_tanh_avx512(const float *x, float *y, int64_t n);
 
+/* dst[i] = src[i] rounded to bf16 (round to nearest even, NaN kept quiet), as mmrt_f32_to_bf16. */
+typedef void (*mmrt_round_bf16_fn)(const float *src, uint16_t *dst, int64_t n);
+void mmrt_round_bf16_generic(const float *src, uint16_t *dst, int64_t n);
+void mmrt_round_bf16_avx512(const float *src, uint16_t *dst, int64_t n);
+
 mmrt_dotn_fn mmrt_simd_dotn(void);
+mmrt_round_bf16_fn mmrt_simd_round_bf16(void);
 mmrt_axpy_fn mmrt_simd_axpy(void);
 mmrt_exp_sum_fn mmrt_simd_exp_sum(void);
 mmrt_attn_accum_fn mmrt_simd_attn_accum(void);
