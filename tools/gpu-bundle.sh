@@ -54,7 +54,7 @@ collect_binaries() {
   cp -L "$build/libmmrt.so" "$tree/lib/$(readlink "$build/libmmrt.so")"
   cp "$build/libmmrt-cuda.so" "$tree/lib/"
   echo 'file(RPATH_REMOVE FILE "${F}")' >"$build/rpath-remove.cmake"
-  for f in "$tree"/bin/* "$tree"/lib/libmmrt*; do cmake -DF="$f" -P "$build/rpath-remove.cmake"; done
+  for f in "$tree"/bin/* "$tree"/lib/libmmrt*; do cmake -DF="$f" -P "$build/rpath-remove.cmake" >/dev/null; done
   for f in "$tree"/bin/* "$tree"/lib/libmmrt*; do
     LD_LIBRARY_PATH="$tree/lib:$cuda_lib" ldd "$f" | awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}'
   done | sort -u | while read -r name lib; do

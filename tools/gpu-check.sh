@@ -45,6 +45,7 @@ unpack() {
     work=$(mktemp -d "${TMPDIR:-/tmp}/mmrt-gpu-check.XXXXXX")
   fi
   if ! [ "$work/MANIFEST" -nt "$here/payload.tar.gz" ]; then
+    [ "$work" = "$here/tree" ] && rm -rf "${work:?}"/* && mkdir -p "$work"
     gzip -dc "$here/payload.tar.gz" | tar -xf - -C "$work" || { echo "gpu-check: cannot unpack the payload into $work" >&2; exit 1; }
     touch "$work/MANIFEST"
   fi
@@ -140,9 +141,9 @@ greedy() { # device model image [extra args...]
   local dev=$1 model=$2 img=$3
   shift 3
   if [ -n "$img" ]; then
-    bx bin/mmrt caption -m "$model" --offline -n 32 --device "$dev" "$@" "$img"
+    bx bin/mmrt caption -m "$model" --offline -n 32 --device "$dev" --math f32 "$@" "$img"
   else
-    bx bin/mmrt generate -m "$model" --offline --raw -p "hello" -n 8 --device "$dev" "$@"
+    bx bin/mmrt generate -m "$model" --offline --raw -p "hello" -n 8 --device "$dev" --math f32 "$@"
   fi
 }
 
@@ -186,7 +187,8 @@ gpu_probe() {
   return 1
 }
 
-# Step 4. The emulator-only cases (MMRT_EMU_DEVICE_MEMORY_MB shrinks the emulated device to 1 MiB
+# Step 4. MMRT_MATH=f32 as in tests/CMakeLists.txt: the references are transformers in float32.
+# The emulator-only cases (MMRT_EMU_DEVICE_MEMORY_MB shrinks the emulated device to 1 MiB
 # to provoke out-of-memory errors) cannot hold on a real GPU: filtered out, and said.
 emu_only='llama/device_out_of_memory_names_the_weight|llama/failed_upload_rolls_back_to_the_host|smolvlm/device_out_of_memory_names_the_cache'
 test_suites() {
@@ -196,7 +198,7 @@ test_suites() {
   echo "(not run on a real GPU, emulator-only: ${emu_only//|/, })"
   for s in test_cuda_ops test_cuda_attention; do step "$s" 120 "bin/$s" --jobs "$jobs"; done
   for s in llama smolvlm chat_session granite granite_speech; do
-    step "test_cuda_$s" 90 env MMRT_TEST_DEVICE=cuda "bin/test_cuda_$s" --jobs "$jobs" --filter="!($emu_only)"
+    step "test_cuda_$s" 90 env MMRT_TEST_DEVICE=cuda MMRT_MATH=f32 "bin/test_cuda_$s" --jobs "$jobs" --filter="!($emu_only)"
   done
 }
 

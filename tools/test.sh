@@ -157,6 +157,22 @@ if [ -x "$nvcc_bin" ]; then
   [ "$(nvcc_gen auto MMRT_CUDA_MODULE=/nonexistent/libmmrt-cuda.so)" = "$cpu_text" ] ||
     { echo "--device auto without the module did not run on the CPU:"; cat build/nvcc/gen.err; exit 1; }
   echo "a CUDA-enabled libmmrt runs on the CPU here (auto falls back, cuda is a clear error)"
+  echo "== the GPU check bundle (tools/gpu-check.sh): from build/nvcc, its size and libraries, and its run here =="
+  # tools/gpu-bundle.sh fails if the bundle is 64 MiB or more or a program needs a library it lacks.
+  t0=$SECONDS
+  tools/gpu-check.sh --bundle build/gpu-bundle build/nvcc
+  # Moved elsewhere and run with an empty environment, it must stop at its GPU step: status 3 and
+  # NO GPU without one (0 on a host with a GPU where everything passes).
+  moved=$PWD/build/gpu-bundle-moved
+  rm -rf "$moved" && cp -r build/gpu-bundle "$moved"
+  rc=0
+  (cd / && env -i PATH=/usr/bin:/bin "$moved/gpu-check.sh") >build/gpu-bundle-run.log 2>&1 || rc=$?
+  tail -6 build/gpu-bundle-run.log
+  if ! { [ $rc = 3 ] && grep -q '^NO GPU' build/gpu-bundle-run.log; } && [ $rc != 0 ]; then
+    echo "the bundle's gpu-check.sh: exit status $rc (expected 3, no GPU):"; cat build/gpu-bundle-run.log; exit 1
+  fi
+  rm -rf "$moved"
+  echo "GPU check bundle built and run: $((SECONDS - t0)) s"
 else
   echo "skipped: no nvcc (set CUDA_HOME or PATH)"
 fi
