@@ -31,40 +31,58 @@ static inline __m256i QB_NAME(nibbles)(const uint8_t *qs) {
     return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
 }
 
+/* Block i's int32 lanes for the 32-element formats. */
+static inline __m256i QB_NAME(block_q8_0)(const mmrt_block_q8_0 *w, const mmrt_block_q8_0 *a) {
+    return QB_NAME(dot_i8)(_mm256_loadu_si256((const __m256i *)w->qs),
+                           _mm256_loadu_si256((const __m256i *)a->qs));
+}
+
+static inline __m256i QB_NAME(block_q4_0)(const mmrt_block_q4_0 *w, const mmrt_block_q8_0 *a) {
+    __m256i x = _mm256_sub_epi8(QB_NAME(nibbles)(w->qs), _mm256_set1_epi8(8));
+    return QB_NAME(dot_i8)(x, _mm256_loadu_si256((const __m256i *)a->qs));
+}
+
+static inline __m256i QB_NAME(block_q4_1)(const mmrt_block_q4_1 *w, const mmrt_block_q8_1 *a) {
+    return QB_DPBUSD(_mm256_setzero_si256(), QB_NAME(nibbles)(w->qs),
+                     _mm256_loadu_si256((const __m256i *)a->qs));
+}
+
+/* Four lane accumulators, blocks 4j + u into acc_u (the last nb % 4 into acc0): a 32-element block
+ * is too little work to wait out one multiply-add's latency per block. The order, and so the
+ * result, is fixed by nb alone. */
+#define QB_BLOCK_ACC(BLOCK, W, A, i, acc)                                                          \
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss((W)[i].d) * _cvtsh_ss((A)[i].d)),               \
+                          _mm256_cvtepi32_ps(BLOCK(&(W)[i], &(A)[i])), acc)
+#define QB_BLOCK_LOOP(BLOCK, W, A)                                                                 \
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;                      \
+    int64_t i = 0;                                                                                 \
+    for (; i + 4 <= nb; i += 4) {                                                                  \
+        QB_BLOCK_ACC(BLOCK, W, A, i, acc0);                                                        \
+        QB_BLOCK_ACC(BLOCK, W, A, i + 1, acc1);                                                    \
+        QB_BLOCK_ACC(BLOCK, W, A, i + 2, acc2);                                                    \
+        QB_BLOCK_ACC(BLOCK, W, A, i + 3, acc3);                                                    \
+    }                                                                                              \
+    for (; i < nb; i++) QB_BLOCK_ACC(BLOCK, W, A, i, acc0);                                        \
+    float sum = QB_NAME(hsum)(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
+
 static float QB_NAME(dot_q8_0)(const mmrt_block_q8_0 *w, const mmrt_block_q8_0 *a, int64_t nb) {
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t i = 0; i < nb; i++) {
-        __m256i p = QB_NAME(dot_i8)(_mm256_loadu_si256((const __m256i *)w[i].qs),
-                                    _mm256_loadu_si256((const __m256i *)a[i].qs));
-        __m256 d = _mm256_set1_ps(_cvtsh_ss(w[i].d) * _cvtsh_ss(a[i].d));
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
-    }
-    return QB_NAME(hsum)(acc);
+    QB_BLOCK_LOOP(QB_NAME(block_q8_0), w, a)
+    return sum;
 }
 
 static float QB_NAME(dot_q4_0)(const mmrt_block_q4_0 *w, const mmrt_block_q8_0 *a, int64_t nb) {
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t i = 0; i < nb; i++) {
-        __m256i x = _mm256_sub_epi8(QB_NAME(nibbles)(w[i].qs), _mm256_set1_epi8(8));
-        __m256i p = QB_NAME(dot_i8)(x, _mm256_loadu_si256((const __m256i *)a[i].qs));
-        __m256 d = _mm256_set1_ps(_cvtsh_ss(w[i].d) * _cvtsh_ss(a[i].d));
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
-    }
-    return QB_NAME(hsum)(acc);
+    QB_BLOCK_LOOP(QB_NAME(block_q4_0), w, a)
+    return sum;
 }
 
 static float QB_NAME(dot_q4_1)(const mmrt_block_q4_1 *w, const mmrt_block_q8_1 *a, int64_t nb) {
-    __m256 acc = _mm256_setzero_ps();
+    QB_BLOCK_LOOP(QB_NAME(block_q4_1), w, a)
     float offs = 0.0f;
-    for (int64_t i = 0; i < nb; i++) {
-        __m256i p = QB_DPBUSD(_mm256_setzero_si256(), QB_NAME(nibbles)(w[i].qs),
-                              _mm256_loadu_si256((const __m256i *)a[i].qs));
-        __m256 d = _mm256_set1_ps(_cvtsh_ss(w[i].d) * _cvtsh_ss(a[i].d));
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
-        offs += _cvtsh_ss(w[i].m) * _cvtsh_ss(a[i].s);
-    }
-    return QB_NAME(hsum)(acc) + offs;
+    for (int64_t j = 0; j < nb; j++) offs += _cvtsh_ss(w[j].m) * _cvtsh_ss(a[j].s);
+    return sum + offs;
 }
+#undef QB_BLOCK_LOOP
+#undef QB_BLOCK_ACC
 
 /* Q4_K/Q5_K: per super-block Σ_s sc_s·(q·a) in int32 lanes (maddubs pairs ≤ 2·31·127, then × a
  * 6-bit scale), the mins against a's 16-sums in a scalar int. qh NULL for Q4_K. */
