@@ -64,7 +64,8 @@ static size_t get_arr(const mmrt_gguf *g, const char *key, mmrt_gguf_type et, ui
     size_t i = 0;
     mmrt_error err = {0};
     cr_assert_eq(mmrt_gguf_get_arr(g, key, &i, NULL, &err), MMRT_OK, "%s: %s", key, err.msg);
-    cr_assert_eq(mmrt_gguf_arr_type(g, i), et, "%s: element type %d", key, mmrt_gguf_arr_type(g, i));
+    cr_assert_eq(mmrt_gguf_arr_type(g, i), et, "%s: element type %d", key,
+                 mmrt_gguf_arr_type(g, i));
     cr_assert_eq(mmrt_gguf_arr_count(g, i), count, "%s: count", key);
     return i;
 }
@@ -315,7 +316,8 @@ static void round_trip(uint32_t align) {
     get_arr(g, "k.empty", MMRT_GGUF_F32, 0);
     cr_assert_eq(mmrt_gguf_tensor_count(g), N_T);
     for (int i = 0; i < N_T; i++) {
-        const mmrt_gguf_tensor *t = expect_tensor(g, ts[i].name, ts[i].type, ts[i].n_dims, ts[i].ne);
+        const mmrt_gguf_tensor *t =
+            expect_tensor(g, ts[i].name, ts[i].type, ts[i].n_dims, ts[i].ne);
         cr_assert_eq(mmrt_gguf_tensor_at(g, (size_t)i), t, "%s: order", ts[i].name);
         expect_pattern(t, n_bytes[i], 3 + 2 * (unsigned)i, (unsigned)i);
         free(data[i]);
@@ -391,8 +393,9 @@ static void put(bb *b, const void *src, size_t n) {
     b->n += n;
 }
 
+/* v as n little-endian bytes; bytes past the 8th are zero (n > 8 pads). */
 static void le(bb *b, uint64_t v, int n) {
-    for (int i = 0; i < n; i++) put(b, &(uint8_t){(uint8_t)(v >> (8 * i))}, 1);
+    for (int i = 0; i < n; i++) put(b, &(uint8_t){i < 8 ? (uint8_t)(v >> (8 * i)) : 0}, 1);
 }
 
 static void str(bb *b, const char *s) {
