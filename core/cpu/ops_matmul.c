@@ -8,8 +8,9 @@
  * f32 mode: exact f32 products. Weights in bf16/f16 are widened to f32 a block of rows at a time
  * (exact), so no second full-size f32 copy of the model is ever kept.
  * bf16 mode: x is rounded to bf16 once; bf16 weights go to oneDNN as stored, f32/f16 weights are
- * rounded to bf16 a block of rows at a time. Decode rounds x the same way and runs the same dot
- * kernels: a bf16 × bf16 product is exact in f32, so both regimes compute the same thing.
+ * rounded to bf16 a block of rows at a time. Decode rounds x and such weight rows the same way
+ * and runs the same dot kernels: a bf16 × bf16 product is exact in f32, so both regimes compute
+ * the same products.
  */
 #include "cpu.h"
 #include "gemm.h"
@@ -35,22 +36,42 @@ static mmrt_status matmul_dot(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_e
     int64_t k = x->ne[0], m = x->ne[1], n = w->ne[1];
     const float *xd = x->data;
     size_t xs = x->nb[1] / sizeof(float);
+    /* the bf16 mode: x rounded (held as f32), and f32/f16 weight rows rounded per thread */
+    bool round_w = ctx->bf16 && w->type != MMRT_BF16;
+    size_t x_bytes = ctx->bf16 ? sizeof(float) * (size_t)(m * k) + sizeof(uint16_t) * (size_t)k : 0;
+    size_t w_bytes = round_w ? (sizeof(uint16_t) + sizeof(float)) * (size_t)k : 0; /* per thread */
+    char *scratch = NULL;
     if (ctx->bf16) {
-        float *xr = mmrt_cpu_scratch_get(ctx, sizeof(float) * (size_t)(m * k) + sizeof(uint16_t) * (size_t)k);
-        if (!xr) return mmrt_error_oom(err, sizeof(float) * (size_t)(m * k), "matmul bf16 inputs");
+        size_t total = x_bytes + w_bytes * (size_t)ctx->n_threads;
+        if (!(scratch = mmrt_cpu_scratch_get(ctx, total))) return mmrt_error_oom(err, total, "matmul bf16 inputs");
+        float *xr = (float *)scratch;
         round_rows_f32(x, xr, mmrt_simd_round_bf16(), (uint16_t *)(xr + m * k));
         xd = xr;
         xs = (size_t)k;
     }
     mmrt_dotn_fn dotn = mmrt_simd_dotn();
-#pragma omp parallel for num_threads(ctx->n_threads) schedule(static)
-    for (int64_t j = 0; j < n; j++) {
-        const void *wr = mmrt_tensor_row(w, j, 0, 0);
-        for (int64_t i = 0; i < m; i += MMRT_DOTN_MAX) {
-            int nx = (int)(m - i < MMRT_DOTN_MAX ? m - i : MMRT_DOTN_MAX);
-            float out[MMRT_DOTN_MAX];
-            dotn(w->type, xd + i * xs, xs, nx, wr, k, out);
-            for (int r = 0; r < nx; r++) mmrt_cpu_row_f32(op->dst, i + r, 0)[j] = out[r];
+    mmrt_round_bf16_fn round = mmrt_simd_round_bf16();
+#pragma omp parallel num_threads(ctx->n_threads)
+    {
+        char *mine = round_w ? scratch + x_bytes + w_bytes * (size_t)omp_get_thread_num() : NULL;
+#pragma omp for schedule(static)
+        for (int64_t j = 0; j < n; j++) {
+            const void *wr = mmrt_tensor_row(w, j, 0, 0);
+            mmrt_dtype wt = w->type;
+            if (round_w) {
+                float *f = (float *)mine;
+                uint16_t *h = (uint16_t *)(f + k);
+                if (wt != MMRT_F32) mmrt_to_f32(wt, wr, f, k);
+                round(wt == MMRT_F32 ? (const float *)wr : f, h, k);
+                wr = h;
+                wt = MMRT_BF16;
+            }
+            for (int64_t i = 0; i < m; i += MMRT_DOTN_MAX) {
+                int nx = (int)(m - i < MMRT_DOTN_MAX ? m - i : MMRT_DOTN_MAX);
+                float out[MMRT_DOTN_MAX];
+                dotn(wt, xd + i * xs, xs, nx, wr, k, out);
+                for (int r = 0; r < nx; r++) mmrt_cpu_row_f32(op->dst, i + r, 0)[j] = out[r];
+            }
         }
     }
     return MMRT_OK;
@@ -71,8 +92,9 @@ static mmrt_status matmul_blocks(const mmrt_op *op, const mmrt_cpu_ctx *ctx, con
 #pragma omp parallel for num_threads(ctx->n_threads) schedule(dynamic, 1)
     for (int64_t b = 0; b < n_blocks; b++) {
         int64_t j0 = b * MATMUL_BLOCK_ROWS, rows = n - j0 < MATMUL_BLOCK_ROWS ? n - j0 : MATMUL_BLOCK_ROWS;
-        char *wb = (char *)buf + block_bytes * (size_t)omp_get_thread_num();
-        float *row = (float *)(wb + block_bytes); /* one f32 row, for f16 → bf16 */
+        /* per thread: the converted block, then one f32 row (for f16 → bf16) */
+        char *wb = (char *)buf + (block_bytes + 4 * (size_t)k) * (size_t)omp_get_thread_num();
+        float *row = (float *)(wb + block_bytes);
         for (int64_t j = 0; j < rows; j++) {
             const void *src = mmrt_tensor_row(w, j0 + j, 0, 0);
             if (t == MMRT_F32) mmrt_to_f32(w->type, src, (float *)wb + j * k, k);

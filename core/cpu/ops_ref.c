@@ -14,6 +14,11 @@ static void *row_ptr(const mmrt_tensor *t, int64_t r) {
 
 static int64_t n_rows(const mmrt_tensor *t) { return t->ne[1] * t->ne[2] * t->ne[3]; }
 
+/* A GEMM or attention input as the arithmetic mode sees it: rounded to bf16 in the bf16 mode. */
+static double in(const mmrt_cpu_ctx *ctx, double v) {
+    return ctx->bf16 ? (double)mmrt_bf16_to_f32(mmrt_f32_to_bf16((float)v)) : v;
+}
+
 mmrt_status mmrt_cpu_get_rows_ref(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_error *err) {
     const mmrt_tensor *table = op->src[0], *ids = op->src[1];
     int64_t d = table->ne[0];
@@ -38,7 +43,7 @@ mmrt_status mmrt_cpu_matmul_ref(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt
         for (int64_t j = 0; j < n; j++) {
             const void *wr = mmrt_tensor_row(w, j, 0, 0);
             double acc = 0.0;
-            for (int64_t l = 0; l < k; l++) acc += (double)xr[l] * mmrt_cpu_load(w->type, wr, l);
+            for (int64_t l = 0; l < k; l++) acc += in(ctx, xr[l]) * in(ctx, mmrt_cpu_load(w->type, wr, l));
             dr[j] = (float)acc;
         }
     }
@@ -154,17 +159,17 @@ mmrt_status mmrt_cpu_attention_ref(const mmrt_op *op, const mmrt_cpu_ctx *ctx, m
             for (int64_t j = 0; j < n_vis; j++) {
                 const float *kr = mmrt_cpu_row_f32(k, h / group, j);
                 double s = 0.0;
-                for (int64_t i = 0; i < hd; i++) s += (double)qr[i] * kr[i];
+                for (int64_t i = 0; i < hd; i++) s += in(ctx, qr[i]) * in(ctx, kr[i]);
                 score[j] = !mmrt_cpu_key_on(key_mask, j) ? -FLT_MAX
                                                          : s * op->p.attn.scale + (br ? br[j] : 0.0);
                 mx = fmax(mx, score[j]);
             }
             for (int64_t i = 0; i < hd; i++) acc[i] = 0.0;
             for (int64_t j = 0; j < n_vis; j++) {
-                double pj = exp(score[j] - mx);
+                double pj = exp(score[j] - mx), wj = in(ctx, pj); /* the sum of unrounded weights */
                 sum += pj;
                 const float *vr = mmrt_cpu_row_f32(v, h / group, j);
-                for (int64_t i = 0; i < hd; i++) acc[i] += pj * vr[i];
+                for (int64_t i = 0; i < hd; i++) acc[i] += wj * in(ctx, vr[i]);
             }
             float *dr = mmrt_cpu_row_f32(op->dst, h, t);
             for (int64_t i = 0; i < hd; i++) dr[i] = mx > -INFINITY ? (float)(acc[i] / sum) : 0.0f;

@@ -1,0 +1,155 @@
+/* The CPU backend's bf16 arithmetic mode (MMRT_MATH_BF16): MATMUL and ATTENTION round their inputs
+ * to bf16 and sum in f32. Judged as every reduced-precision kernel is (compare.h): against the fp64
+ * oracle on the unrounded inputs, the error may be at most twice that of the oracle computing
+ * with the rounded inputs ("plain"). And the mode must really round: the fast result must sit
+ * closer to plain than to the exact result, or an f32 computation would pass. Both the
+ * decode (per-key, dot kernel) and prefill (oneDNN GEMM) paths, every SIMD level, 1-3 threads. */
+#include "core/backend.h"
+#include "core/cpu/simd.h"
+#include "core/ops.h"
+#include "helpers/compare.h"
+
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static mmrt_backend *cpu(int n_threads, bool use_ref, mmrt_math math) {
+    mmrt_backend *be = NULL;
+    mmrt_backend_params p = {.device = MMRT_DEVICE_KIND_CPU, .n_threads = n_threads, .use_ref = use_ref,
+                             .math = math};
+    cr_assert_eq(mmrt_backend_init(&p, &be, NULL), MMRT_OK);
+    return be;
+}
+
+typedef mmrt_status (*run_fn)(mmrt_backend *be, void *args, float *out);
+
+static double max_abs_diff(const float *a, const float *b, int64_t n) {
+    double m = 0.0;
+    for (int64_t i = 0; i < n; i++) m = fmax(m, fabs((double)a[i] - b[i]));
+    return m;
+}
+
+/* Runs fn on the f32 oracle (ref), the bf16 oracle (plain) and the fast bf16 backend at every
+ * SIMD level and thread count (got), and checks got against both. */
+static void check_bf16(const char *what, run_fn fn, void *args, int64_t n, double max_to_plain) {
+    float *ref = calloc((size_t)n, sizeof(float)), *plain = calloc((size_t)n, sizeof(float));
+    float *got = calloc((size_t)n, sizeof(float));
+    cr_assert(ref && plain && got);
+    mmrt_backend *be = cpu(1, true, MMRT_MATH_F32);
+    cr_assert_eq(fn(be, args, ref), MMRT_OK, "%s: f32 oracle failed", what);
+    mmrt_backend_free(be);
+    be = cpu(1, true, MMRT_MATH_BF16);
+    cr_assert_eq(fn(be, args, plain), MMRT_OK, "%s: bf16 oracle failed", what);
+    mmrt_backend_free(be);
+    double err_plain = max_abs_diff(plain, ref, n);
+    cr_assert_gt(err_plain, 0.0, "%s: rounding the inputs to bf16 changed nothing: a useless case", what);
+    static const int threads[] = {1, 2, 3};
+    for (int level = MMRT_SIMD_GENERIC; level <= MMRT_SIMD_AVX512; level++) {
+        mmrt_simd_force((mmrt_simd_level)level);
+        if ((int)mmrt_simd_level_get() != level) continue; /* the CPU lacks it */
+        for (size_t t = 0; t < sizeof threads / sizeof *threads; t++) {
+            be = cpu(threads[t], false, MMRT_MATH_BF16);
+            memset(got, 0xff, sizeof(float) * (size_t)n); /* NaN: catches unwritten outputs */
+            cr_assert_eq(fn(be, args, got), MMRT_OK, "%s: op failed", what);
+            mmrt_backend_free(be);
+            char label[256];
+            snprintf(label, sizeof label, "%s [bf16, %s, %d threads]", what,
+                     mmrt_simd_level_name((mmrt_simd_level)level), threads[t]);
+            cr_assert(mmrt_test_close_to_plain(label, got, ref, plain, n), "%s: error above 2x plain's", label);
+            double to_plain = max_abs_diff(got, plain, n);
+            cr_assert_leq(to_plain, max_to_plain * err_plain, "%s: %.3g from the bf16 oracle, which is %.3g from f32: "
+                          "the inputs were not rounded as the mode says", label, to_plain, err_plain);
+        }
+    }
+    mmrt_simd_force(MMRT_SIMD_AVX512);
+    free(ref);
+    free(plain);
+    free(got);
+}
+
+/* A (rows, cols) tensor of dtype t holding deterministic random values (rounded to t). */
+static mmrt_tensor random_matrix(mmrt_dtype t, int64_t cols, int64_t rows, uint64_t seed) {
+    int64_t n = cols * rows;
+    float *f = malloc(sizeof(float) * (size_t)n);
+    cr_assert(f);
+    mmrt_test_fill(f, n, seed, -1.0f, 1.0f);
+    if (t == MMRT_F32) return mmrt_tensor_2d(t, f, cols, rows);
+    uint16_t *h = malloc(sizeof(uint16_t) * (size_t)n);
+    cr_assert(h);
+    for (int64_t i = 0; i < n; i++) h[i] = t == MMRT_BF16 ? mmrt_f32_to_bf16(f[i]) : mmrt_f32_to_f16(f[i]);
+    free(f);
+    return mmrt_tensor_2d(t, h, cols, rows);
+}
+
+struct matmul_args {
+    mmrt_tensor x, w;
+};
+
+static mmrt_status run_matmul(mmrt_backend *be, void *args, float *out) {
+    struct matmul_args *a = args;
+    mmrt_tensor d = mmrt_tensor_2d(MMRT_F32, out, a->w.ne[1], a->x.ne[1]);
+    return mmrt_matmul(be, &d, &a->x, &a->w, NULL);
+}
+
+Test(ops_bf16, matmul) {
+    /* (m, n, k): decode rows (dot kernels), then the GEMM path (oneDNN), ragged sizes */
+    static const int64_t shapes[][3] = {{1, 33, 67}, {3, 17, 131}, {16, 40, 33}, {37, 300, 200}, {130, 129, 96}};
+    static const mmrt_dtype types[] = {MMRT_BF16, MMRT_F32, MMRT_F16};
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+        for (size_t t = 0; t < 3; t++) {
+            int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+            struct matmul_args a = {.x = random_matrix(MMRT_F32, k, m, 1 + s),
+                                    .w = random_matrix(types[t], k, n, 100 + s)};
+            char what[96];
+            snprintf(what, sizeof what, "matmul m=%lld n=%lld k=%lld w=%s", (long long)m, (long long)n,
+                     (long long)k, mmrt_dtype_name(types[t]));
+            check_bf16(what, run_matmul, &a, m * n, 0.01); /* the same products, summed in another order */
+            free(a.x.data);
+            free(a.w.data);
+        }
+}
+
+struct attn_args {
+    mmrt_tensor q, k, v;
+    int64_t n_kv, pos0;
+    bool causal;
+};
+
+static mmrt_status run_attention(mmrt_backend *be, void *args, float *out) {
+    struct attn_args *a = args;
+    mmrt_tensor d = a->q;
+    d.data = out;
+    return mmrt_attention(be, &d, &a->q, &a->k, &a->v, a->n_kv, a->pos0, a->causal,
+                          1.0f / sqrtf((float)a->q.ne[0]), NULL);
+}
+
+Test(ops_bf16, attention) {
+    /* (hd, n_head, n_kv_head, n_tok, pos0, cache rows, causal): decode over chunks, a short
+     * prefill (per key), the GEMM path causal with GQA and bidirectional */
+    static const int shapes[][7] = {{64, 6, 2, 1, 150, 160, 1}, {18, 3, 1, 7, 2, 9, 1},
+                                    {64, 6, 2, 260, 0, 260, 1}, {64, 4, 4, 140, 0, 140, 0},
+                                    {48, 3, 1, 40, 60, 100, 1}};
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+        int hd = shapes[s][0], nh = shapes[s][1], nkh = shapes[s][2], nt = shapes[s][3];
+        int pos0 = shapes[s][4], rows = shapes[s][5];
+        bool causal = shapes[s][6];
+        mmrt_tensor q = random_matrix(MMRT_F32, (int64_t)hd * nh * nt, 1, 50 + s);
+        mmrt_tensor k = random_matrix(MMRT_F32, (int64_t)hd * nkh * rows, 1, 60 + s);
+        mmrt_tensor v = random_matrix(MMRT_F32, (int64_t)hd * nkh * rows, 1, 70 + s);
+        for (int64_t i = 0; i < q.ne[0]; i++) ((float *)q.data)[i] *= 3.0f; /* peaked softmax rows too */
+        struct attn_args a = {.q = mmrt_tensor_3d(MMRT_F32, q.data, hd, nh, nt),
+                              .k = mmrt_tensor_3d(MMRT_F32, k.data, hd, nkh, rows),
+                              .v = mmrt_tensor_3d(MMRT_F32, v.data, hd, nkh, rows),
+                              .n_kv = causal ? pos0 + nt : rows, .pos0 = pos0, .causal = causal};
+        char what[64];
+        snprintf(what, sizeof what, "attention case %zu", s);
+        /* softmax weights rounded from f32 scores (per key chunk in decode) against the oracle's
+         * from fp64 ones: some land one bf16 step apart */
+        check_bf16(what, run_attention, &a, (int64_t)hd * nh * nt, 0.6);
+        free(q.data);
+        free(k.data);
+        free(v.data);
+    }
+}
