@@ -483,9 +483,9 @@ static void print_text(const bench *b, const measures *ms, const results *r) {
     printf("  audio              %.1f s, %s; %d window%s of up to %.0f s (as mmrt transcribe cuts them)\n", r->audio_s,
            o->audio_file ? o->audio_file : "generated speech-like sound", b->n_win, b->n_win == 1 ? "" : "s",
            o->window_s);
-    printf("  run                %d threads, math f32 (the default); per window %lld prompt text ids + its audio tokens, "
+    printf("  run                %d threads, math %s; per window %lld prompt text ids + its audio tokens, "
            "%lld text tokens in all; %d reps after a warm-up window\n\n",
-           o->n_threads, (long long)o->n_prompt_text, (long long)o->n_text_tokens, o->reps);
+           o->n_threads, o->math, (long long)o->n_prompt_text, (long long)o->n_text_tokens, o->reps);
 
     printf("  window (best rep)      audio tok   features  conformer  projector    prefill          decode\n");
     for (int i = 0; i < b->n_win; i++) {
@@ -555,8 +555,8 @@ static void print_json(const bench *b, const measures *ms, const results *r) {
     bench_json_str("audio", o->audio_file ? o->audio_file : "generated");
     bench_json_str("cpu", r->cpu);
     bench_json_str("blas", gemm_blas_config());
-    printf("  \"cores\": %d,\n  \"simd\": \"%s\",\n  \"avx512_bf16\": %s,\n  \"threads\": %d,\n  \"math\": \"f32\",\n",
-           ms->all_threads, r->simd, ms->has_bf16 ? "true" : "false", o->n_threads);
+    printf("  \"cores\": %d,\n  \"simd\": \"%s\",\n  \"avx512_bf16\": %s,\n  \"threads\": %d,\n  \"math\": \"%s\",\n",
+           ms->all_threads, r->simd, ms->has_bf16 ? "true" : "false", o->n_threads, o->math);
     printf("  \"lora\": %s,\n  \"reps\": %d,\n  \"audio_seconds\": %.3f,\n  \"window_seconds\": %.3f,\n  \"windows\": %d,\n",
            m->adapter ? "true" : "false", o->reps, r->audio_s, o->window_s, b->n_win);
     printf("  \"prompt_text_tokens_per_window\": %lld,\n  \"audio_tokens\": %lld,\n  \"text_tokens\": %lld,\n",
@@ -635,7 +635,7 @@ int bench_audio_run(const bench_audio_opts *o) {
         bench_die("cannot start the bandwidth probe process (fork, or no memory for its buffer)", NULL);
     ms.weights = bench_llm_weight_regions(&b.m.llm, &ms.n_weights, &ms.weights_bytes);
 
-    mmrt_backend_params bp = {.device = MMRT_DEVICE_KIND_CPU, .n_threads = o->n_threads, .math = MMRT_MATH_F32};
+    mmrt_backend_params bp = {.device = MMRT_DEVICE_KIND_CPU, .n_threads = o->n_threads, .math = o->math_kind};
     if (mmrt_backend_init(&bp, &b.be, &err) != MMRT_OK) bench_die("backend", &err);
     mmrt_weight_upload up;
     mmrt_weight_upload_init(&up, b.be, MMRT_MATH_F32);

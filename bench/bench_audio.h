@@ -14,6 +14,8 @@
 #ifndef MMRT_BENCH_AUDIO_H
 #define MMRT_BENCH_AUDIO_H
 
+#include "mmrt.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -27,6 +29,8 @@ typedef struct bench_audio_opts {
     int64_t n_prompt_text;  /* text token ids of the prompt around the audio rows per window (20) */
     int n_threads;
     int reps;               /* timed reps of the whole audio after one warm-up window */
+    const char *math;  /* "f32" or "bf16" (--math) */
+    mmrt_math math_kind;
     bool profile, json;
 } bench_audio_opts;
 

@@ -354,7 +354,7 @@ static void usage(FILE *f) {
             "                     shared by the windows, --prompt-tokens as the prompt's text ids per\n"
             "                     window beside its audio tokens (20), --reps default 2\n"
             "  --device D         cpu (default) or cuda: the backend the decoder runs on\n"
-            "  --math M           --device cuda: f32 (default), tf32, bf16 or f16 (mmrt_model_params.math)\n"
+            "  --math M           f32 (default), bf16 (CPU and GPU), tf32 or f16 (GPU): mmrt_model_params.math\n"
             "  --tbps B           --device cuda: memory bandwidth of the decode bound, TB/s (3.0)\n");
 }
 
@@ -461,6 +461,7 @@ static options parse_args(int argc, char **argv) {
         fprintf(stderr, "mmrt-bench: --audio-file and --seconds: give one (the file sets the length)\n");
         exit(2);
     }
+    o.dev_kind = dk, o.math_kind = mk;
     if (o.audio) {
         o.n_text = o.gen_given ? o.n_gen : 150;
         o.n_prompt_text = o.prompt_given ? o.n_prompt : 20;
@@ -469,7 +470,6 @@ static options parse_args(int argc, char **argv) {
         if (o.window_s == 0) o.window_s = 30;
         return o;
     }
-    o.dev_kind = dk, o.math_kind = mk;
     if (o.n_ctx == 0) o.n_ctx = o.n_prompt + o.n_gen;
     if (o.n_ctx < o.n_prompt + o.n_gen) {
         fprintf(stderr, "mmrt-bench: --ctx %lld is smaller than prompt + gen tokens (%lld)\n",
@@ -484,7 +484,8 @@ int main(int argc, char **argv) {
     if (o.audio) {
         bench_audio_opts ao = {.model = o.model, .audio_file = o.audio_file, .seconds = o.audio_s,
                                .window_s = o.window_s, .n_text_tokens = o.n_text, .n_prompt_text = o.n_prompt_text,
-                               .n_threads = o.n_threads, .reps = o.reps, .profile = o.profile, .json = o.json};
+                               .n_threads = o.n_threads, .reps = o.reps, .profile = o.profile, .json = o.json,
+                               .math = o.math, .math_kind = o.math_kind};
         return bench_audio_run(&ao);
     }
     if (o.caption) {
@@ -498,7 +499,7 @@ int main(int argc, char **argv) {
         bench_vision_opts vo = {.model = o.model, .n_threads = o.n_threads, .reps = o.reps,
                                 .n_tiles = (int32_t)o.n_tiles,
                                 .image_w = o.image_w, .image_h = o.image_h,
-                                .profile = o.profile, .json = o.json};
+                                .profile = o.profile, .json = o.json, .math = o.math, .math_kind = o.math_kind};
         return bench_vision_run(&vo);
     }
     signal(SIGPIPE, SIG_IGN); /* a dead probe process shows as a failed write, not a kill */

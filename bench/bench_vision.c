@@ -160,6 +160,7 @@ static void print_text(const bench_vision_opts *o, const mmrt_siglip *enc, const
     printf("mmrt-bench --vision  %s\n", o->model);
     printf("  cpu                %s; SIMD %s, avx512_bf16 %s\n", r->cpu, r->simd, r->has_bf16 ? "yes" : "no");
     printf("  blas               %s\n", gemm_blas_config());
+    printf("  math               %s\n", o->math);
     printf("  vision encoder     %lld layers, n_embd %lld, n_ff %lld, %lld heads, tile %lld, patch %lld (%lld patches), %s; loaded in %.2f s\n",
            (long long)hp->n_layer, (long long)hp->n_embd, (long long)hp->n_ff, (long long)hp->n_head,
            (long long)hp->image, (long long)hp->patch, (long long)hp->n_patch,
@@ -208,6 +209,7 @@ static void print_json(const bench_vision_opts *o, const vision_results *r) {
     bench_json_str("model", o->model);
     bench_json_str("cpu", r->cpu);
     bench_json_str("blas", gemm_blas_config());
+    bench_json_str("math", o->math);
     printf("  \"simd\": \"%s\",\n  \"avx512_bf16\": %s,\n  \"threads\": %d,\n  \"tiles_per_call\": %d,\n  \"reps\": %d,\n",
            r->simd, r->has_bf16 ? "true" : "false", o->n_threads, o->n_tiles, o->reps);
     print_peak_json("gemm_peak_f32", &r->f32);
@@ -247,7 +249,7 @@ int bench_vision_run(const bench_vision_opts *o) {
     r.flops_per_tile = vit_flops_per_tile(&enc.hp);
 
     mmrt_backend *be = NULL;
-    mmrt_backend_params bp = {.device = MMRT_DEVICE_KIND_CPU, .n_threads = o->n_threads};
+    mmrt_backend_params bp = {.device = MMRT_DEVICE_KIND_CPU, .n_threads = o->n_threads, .math = o->math_kind};
     if (mmrt_backend_init(&bp, &be, &err) != MMRT_OK) bench_die("backend", &err);
     time_encode(o, &enc, be, &r);
     time_preprocess(o, &pp_cfg, &r);

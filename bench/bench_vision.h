@@ -8,6 +8,8 @@
 #ifndef MMRT_BENCH_VISION_H
 #define MMRT_BENCH_VISION_H
 
+#include "mmrt.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -17,6 +19,8 @@ typedef struct bench_vision_opts {
     int reps;          /* timed reps after one warm-up */
     int32_t n_tiles;   /* tiles per encode call */
     int32_t image_w, image_h; /* the generated photo */
+    const char *math;  /* "f32" or "bf16" (--math) */
+    mmrt_math math_kind;
     bool profile, json;
 } bench_vision_opts;
 

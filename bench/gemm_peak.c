@@ -4,6 +4,8 @@
 #include "gemm_bf16.h"
 
 #include <cblas.h>
+#include <oneapi/dnnl/dnnl.h>
+#include "core/cpu/gemm.h"
 #include <dlfcn.h>
 #include <omp.h>
 #include <stdint.h>
@@ -140,7 +142,9 @@ void gemm_peak_sample(gemm_peak *pk, bool bf16, int n_threads, int calls) {
 }
 
 const char *gemm_blas_config(void) {
-    static char buf[256];
-    snprintf(buf, sizeof buf, "%s, core %s", openblas_get_config(), openblas_get_corename());
+    static char buf[320];
+    const dnnl_version_t *v = dnnl_version();
+    snprintf(buf, sizeof buf, "mmrt's GEMMs: oneDNN %d.%d.%d, %s; peak comparison: %s, core %s", v->major, v->minor,
+             v->patch, mmrt_cpu_gemm_isa(), openblas_get_config(), openblas_get_corename());
     return buf;
 }
