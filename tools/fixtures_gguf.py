@@ -92,9 +92,10 @@ REFERENCE_DOC = {
     "<TYPE>.<p>.logits": f"F32 [{N_LAST}, vocab] logits of the last {N_LAST} prompt positions (no cache) of "
                          "LlamaForCausalLM (float32, eager attention) loaded with model-<TYPE>.gguf's weights "
                          "dequantized by gguf.quants.dequantize",
-    "<TYPE>.<p>.greedy_ids": f"I32 [{NEW_TOKENS}] model.generate(do_sample=False, max_new_tokens={NEW_TOKENS}) from "
-                             "that model (prompt excluded)",
-    "<TYPE>.<p>.greedy_margins": f"F32 [{NEW_TOKENS}] top1 - top2 logit gap of each greedy step: a runtime whose "
+    "<TYPE>.<p>.greedy_ids": f"I32 [<= {NEW_TOKENS}] model.generate(do_sample=False, max_new_tokens={NEW_TOKENS}) "
+                             "from that model (prompt excluded; shorter only if it ended with eos, see "
+                             "gguf.<TYPE>.quality.<p>.stopped_at_eos)",
+    "<TYPE>.<p>.greedy_margins": "F32, one per greedy token: the top1 - top2 logit gap of each greedy step: a runtime whose "
                                  "logits differ by e may pick another token where the gap is below 2e, and from "
                                  "there on the sequences part; compare greedy ids up to the first such step",
 }
@@ -158,6 +159,33 @@ def quantize(paths, src, qtype, out):
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if log.returncode != 0:
         raise RuntimeError(f"llama-quantize {qtype} failed:\n{log.stdout[-3000:]}")
+
+
+def token_bytes(tok, ids):
+    """The bytes that ids stand for (byte-level symbols mapped back; special tokens as their text)."""
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+    byte_of = {c: b for b, c in bytes_to_unicode().items()}
+    specials = {t.content for t in tok.get_added_tokens_decoder().values()}
+    out = b""
+    for i in ids:
+        piece = tok.id_to_token(i)
+        out += piece.encode("utf-8") if piece in specials else bytes(byte_of[c] for c in piece)
+    return out
+
+
+def llama_cpp_agreement(paths, gguf_path, tok, prompt_ids, new):
+    """How many of the reference's greedy tokens llama.cpp itself (llama-simple: its own tokenizer and kernels,
+    which multiply quantized weights by quantized activations) reproduces, compared as bytes; -1 if its
+    tokenization of the prompt differs. Informational: recorded, not asserted."""
+    prompt = token_bytes(tok, prompt_ids)
+    run = subprocess.run([os.path.join(paths["LLAMA_CPP_BIN"], "llama-simple"), "-m", gguf_path, "-n", str(len(new)),
+                          prompt.decode("utf-8")], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=True)
+    if not run.stdout.startswith(prompt):
+        return -1
+    k = 0
+    while k < len(new) and run.stdout.startswith(prompt + token_bytes(tok, new[:k + 1])):
+        k += 1
+    return k
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -225,7 +253,7 @@ def make_tokenizer(model_dir):
 
 def good_enough(figures):
     """A seed is kept when the float32 model's greedy runs are diverse and no step is a near tie."""
-    return all(q["distinct_greedy_tokens"] >= MIN_DISTINCT and
+    return all(q["distinct_greedy_tokens"] >= MIN_DISTINCT and not q["stopped_at_eos"] and
                q["min_greedy_top1_top2_margin"] >= MARGIN_FACTOR * q["max_abs_logit"] for q in figures.values())
 
 
@@ -258,14 +286,15 @@ def run_prompts(model, prompts):
         x = torch.tensor([ids])
         logits = model(x, use_cache=False).logits[0, -N_LAST:].float().contiguous()
         gen = model.generate(x, attention_mask=torch.ones_like(x), do_sample=False, max_new_tokens=NEW_TOKENS,
-                             min_new_tokens=NEW_TOKENS, output_logits=True, return_dict_in_generate=True)
+                             min_new_tokens=0, output_logits=True, return_dict_in_generate=True)
         new = gen.sequences[0, len(ids):].tolist()
         steps = torch.cat(gen.logits, 0).float()
         top2 = steps.topk(2, dim=-1).values
         margins = (top2[:, 0] - top2[:, 1]).contiguous()
         out[p] = (logits, new, margins, {"max_abs_logit": max(logits.abs().max().item(), steps.abs().max().item()),
                                          "min_greedy_top1_top2_margin": margins.min().item(),
-                                         "distinct_greedy_tokens": len(set(new))})
+                                         "distinct_greedy_tokens": len(set(new)),
+                                         "stopped_at_eos": model.config.eos_token_id in new})
     return out
 
 
@@ -308,7 +337,7 @@ def gguf_files(paths, case, model_dir, work):
     return files
 
 
-def reference_for(tag, path, model, prompts, tensors):
+def reference_for(tag, path, model, prompts, tensors, agree):
     """Runs the GGUF's weights through LlamaForCausalLM; adds its tensors, returns its reference.json entry."""
     cfg = model.config
     state, types, meta, tokens = gguf_state_dict(path, cfg)
@@ -322,7 +351,7 @@ def reference_for(tag, path, model, prompts, tensors):
         tensors[f"{tag}.{p}.logits"] = logits
         tensors[f"{tag}.{p}.greedy_ids"] = torch.tensor(new, dtype=torch.int32)
         tensors[f"{tag}.{p}.greedy_margins"] = margins
-        quality[p] = q
+        quality[p] = dict(q, llama_cpp_matching_greedy_tokens=agree(path, prompts[p], new))
     counts = {}
     for t in types.values():
         counts[t["type"]] = counts.get(t["type"], 0) + 1
@@ -344,7 +373,8 @@ def build_case(case, paths):
         for p, v in ids.items():
             tensors[f"{p}.input_ids"] = torch.tensor(v, dtype=torch.int32)
         for tag, path, how in gguf_files(paths, case, model_dir, work):
-            entry, gguf_tokens = reference_for(tag, path, model, ids, tensors)
+            entry, gguf_tokens = reference_for(tag, path, model, ids, tensors,
+                                               lambda g, p_ids, new: llama_cpp_agreement(paths, g, tok, p_ids, new))
             entry["made_by"] = how
             entry["committed"] = tag in spec["keep"]
             entries[tag] = entry
