@@ -16,10 +16,14 @@
 #undef QB_DPBUSD
 #undef QB_DPWSSD
 
+mmrt_quant_table mmrt_quant_kernels_avx2(void) { return table_avx2(); }
+
 #pragma GCC push_options
 #pragma GCC target("avxvnni")
 #define QB_NAME(x) x##_avxvnni
 #define QB_DPBUSD(c, u, s) _mm256_dpbusd_avx_epi32((c), (u), (s))
 #define QB_DPWSSD(c, a, b) _mm256_dpwssd_avx_epi32((c), (a), (b))
 #include "quant_x86_body.h"
+
+mmrt_quant_table mmrt_quant_kernels_avxvnni(void) { return table_avxvnni(); }
 #pragma GCC pop_options

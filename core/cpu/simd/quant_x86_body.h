@@ -1,7 +1,8 @@
 /* The quantized dot kernels on 256-bit vectors, written once and compiled per instruction set.
  *
  * The including file defines, then includes this file (no include guard: it is meant to be
- * included once per ISA, each time inside that ISA's target):
+ * included once per ISA, each time inside that ISA's target), and gets QB_NAME(table), the kernels
+ * by weight type:
  *   QB_NAME(x)         the ISA's name for x (x##_avx2)
  *   QB_DPBUSD(c, u, s) c + Σ of 4 adjacent u8·s8 products per int32 lane (the caller keeps each
  *                      pair of products within int16, so the maddubs/madd form is exact too)
@@ -32,6 +33,13 @@ QB_INLINE float QB_NAME(f16)(const uint8_t *p) {
     return _cvtsh_ss(h);
 }
 
+/* The f16 values at p, p + step, p + 2·step, p + 3·step as four f32 lanes (exact). */
+QB_INLINE __m128 QB_NAME(f16x4)(const uint8_t *p, size_t step) {
+    uint16_t h[4];
+    for (int j = 0; j < 4; j++) memcpy(&h[j], p + (size_t)j * step, 2);
+    return _mm_cvtph_ps(_mm_setr_epi16((short)h[0], (short)h[1], (short)h[2], (short)h[3], 0, 0, 0, 0));
+}
+
 /* 16 bytes of nibbles as 32 bytes: low nibbles first, then high ones (Q4_0/Q4_1's order). */
 QB_INLINE __m256i QB_NAME(nibbles)(const uint8_t *qs) {
     __m128i q = _mm_loadu_si128((const __m128i *)qs);
@@ -54,9 +62,10 @@ QB_INLINE __m256i QB_NAME(prep32)(mmrt_qtype wt, const uint8_t *b, __m256i *sign
 
 /* Block i of every row into accumulator u (blocks 4j + u into acc_u, the last nb % 4 into acc_0:
  * one block is too little work to wait out a multiply-add's latency per block). Q4_1's m·s terms
- * go to a scalar per row, in block order. */
+ * go to a scalar per row, in block order. d4 (or NULL): each row's four dw·da of blocks 4j..4j+3,
+ * the same products as the scalar ones, converted four at a time. */
 QB_INLINE void QB_NAME(step32)(mmrt_qtype wt, const uint8_t *w, const uint8_t *act, size_t stride,
-                               int nx, int64_t i, int u, __m256 acc[][4], float *offs) {
+                               int nx, int64_t i, int u, const __m128 *d4, __m256 acc[][4], float *offs) {
     const size_t wb = wt == MMRT_QTYPE_Q8_0 ? 34 : wt == MMRT_QTYPE_Q4_0 ? 18 : 20;
     const size_t ab = wt == MMRT_QTYPE_Q4_1 ? 36 : 34, aq = wt == MMRT_QTYPE_Q4_1 ? 4 : 2;
     const uint8_t *b = w + (size_t)i * wb;
@@ -68,7 +77,9 @@ QB_INLINE void QB_NAME(step32)(mmrt_qtype wt, const uint8_t *w, const uint8_t *a
         __m256i y = _mm256_loadu_si256((const __m256i *)(a + aq));
         if (wt != MMRT_QTYPE_Q4_1) y = _mm256_sign_epi8(y, sign);
         __m256i p = QB_DPBUSD(_mm256_setzero_si256(), x, y);
-        acc[r][u] = _mm256_fmadd_ps(_mm256_set1_ps(dw * QB_NAME(f16)(a)), _mm256_cvtepi32_ps(p), acc[r][u]);
+        __m256 d = d4 ? _mm256_permutevar8x32_ps(_mm256_castps128_ps256(d4[r]), _mm256_set1_epi32(u))
+                      : _mm256_set1_ps(dw * QB_NAME(f16)(a));
+        acc[r][u] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[r][u]);
         if (wt == MMRT_QTYPE_Q4_1) offs[r] += QB_NAME(f16)(b + 2) * QB_NAME(f16)(a + 2);
     }
 }
@@ -82,13 +93,18 @@ QB_INLINE void QB_NAME(rows32)(mmrt_qtype wt, const uint8_t *w, const uint8_t *a
         offs[r] = 0.0f;
     }
     int64_t i = 0;
+    const size_t wb = wt == MMRT_QTYPE_Q8_0 ? 34 : wt == MMRT_QTYPE_Q4_0 ? 18 : 20;
+    const size_t ab = wt == MMRT_QTYPE_Q4_1 ? 36 : 34;
     for (; i + 4 <= nb; i += 4) {
-        QB_NAME(step32)(wt, w, act, stride, nx, i, 0, acc, offs);
-        QB_NAME(step32)(wt, w, act, stride, nx, i + 1, 1, acc, offs);
-        QB_NAME(step32)(wt, w, act, stride, nx, i + 2, 2, acc, offs);
-        QB_NAME(step32)(wt, w, act, stride, nx, i + 3, 3, acc, offs);
+        __m128 d4[MMRT_QUANT_DOTN_MAX], dw = QB_NAME(f16x4)(w + (size_t)i * wb, wb);
+        for (int r = 0; r < nx; r++)
+            d4[r] = _mm_mul_ps(dw, QB_NAME(f16x4)(act + (size_t)r * stride + (size_t)i * ab, ab));
+        QB_NAME(step32)(wt, w, act, stride, nx, i, 0, d4, acc, offs);
+        QB_NAME(step32)(wt, w, act, stride, nx, i + 1, 1, d4, acc, offs);
+        QB_NAME(step32)(wt, w, act, stride, nx, i + 2, 2, d4, acc, offs);
+        QB_NAME(step32)(wt, w, act, stride, nx, i + 3, 3, d4, acc, offs);
     }
-    for (; i < nb; i++) QB_NAME(step32)(wt, w, act, stride, nx, i, 0, acc, offs);
+    for (; i < nb; i++) QB_NAME(step32)(wt, w, act, stride, nx, i, 0, NULL, acc, offs);
     for (int r = 0; r < nx; r++)
         out[r] = QB_NAME(hsum)(_mm256_add_ps(_mm256_add_ps(acc[r][0], acc[r][1]),
                                              _mm256_add_ps(acc[r][2], acc[r][3]))) + offs[r];
@@ -227,7 +243,7 @@ QB_KERNEL(MMRT_QTYPE_Q6_K, q6_K)
 #undef QB_NROWS
 #undef QB_INLINE
 
-mmrt_quant_table QB_NAME(mmrt_quant_kernels)(void) {
+__attribute__((unused)) static mmrt_quant_table QB_NAME(table)(void) {
     static const mmrt_quant_dotn_fn table[MMRT_QTYPE_COUNT] = {
         [MMRT_QTYPE_Q8_0] = QB_NAME(qdot_q8_0), [MMRT_QTYPE_Q4_0] = QB_NAME(qdot_q4_0),
         [MMRT_QTYPE_Q4_1] = QB_NAME(qdot_q4_1), [MMRT_QTYPE_Q4_K] = QB_NAME(qdot_q4_K),
