@@ -171,6 +171,8 @@ typedef struct mmrt_backend_i {
      * session's backend). `be` must outlive it and must not allocate or free while it lives. */
     mmrt_status (*fork)(mmrt_backend *be, mmrt_backend **out, mmrt_error *err);
     void (*free)(mmrt_backend *be);
+    /* Host threads its ops use (n > 0); NULL where the count means nothing (a GPU). */
+    void (*set_threads)(mmrt_backend *be, int n);
 } mmrt_backend_i;
 
 struct mmrt_backend {
@@ -205,6 +207,8 @@ mmrt_status mmrt_backend_init(const mmrt_backend_params *params, mmrt_backend **
 void mmrt_backend_free(mmrt_backend *be);
 /* be->iface->fork: a backend for one session over the weights a model uploaded through `be`. */
 mmrt_status mmrt_backend_fork(mmrt_backend *be, mmrt_backend **out, mmrt_error *err);
+/* be->iface->set_threads where the backend has it (the CPU's per-session thread count). */
+void mmrt_backend_set_threads(mmrt_backend *be, int n);
 
 /* ---- planning (core/backend_plan.c) ------------------------------------------------------ */
 

@@ -152,6 +152,10 @@ mmrt_status mmrt_backend_init(const mmrt_backend_params *params, mmrt_backend **
     return mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "unknown device kind %d", (int)params->device);
 }
 
+void mmrt_backend_set_threads(mmrt_backend *be, int n) {
+    if (n > 0 && be->iface->set_threads) be->iface->set_threads(be, n);
+}
+
 mmrt_status mmrt_backend_fork(mmrt_backend *be, mmrt_backend **out, mmrt_error *err) {
     return be->iface->fork(be, out, err);
 }

@@ -60,6 +60,8 @@ mmrt_status mmrt_session_init(const mmrt_model *model, const mmrt_session_params
     params = &p;
     if (pst == MMRT_OK && (!model || !out))
         pst = mmrt_error_set(&err, MMRT_ERR_INVALID_ARG, "mmrt_session_init: NULL argument");
+    if (pst == MMRT_OK && p.n_threads < 0)
+        pst = mmrt_error_set(&err, MMRT_ERR_INVALID_ARG, "mmrt_session_params.n_threads: %d is negative", (int)p.n_threads);
     if (pst != MMRT_OK) {
         mmrt_error_publish(&err);
         return pst;
@@ -78,6 +80,7 @@ mmrt_status mmrt_session_init(const mmrt_model *model, const mmrt_session_params
         goto fail;
     }
     if ((st = mmrt_backend_fork(model->be, &s->be, &err)) != MMRT_OK) goto fail;
+    mmrt_backend_set_threads(s->be, params->n_threads);
     st = mmrt_llm_state_init(&s->state, &model->llm, s->be, resolve_ctx(model, params->n_ctx),
                              params->n_batch, &err);
     if (st != MMRT_OK) goto fail;

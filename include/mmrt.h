@@ -168,7 +168,8 @@ typedef struct mmrt_model_params {
     size_t size;          /* sizeof as the caller compiled it (set by mmrt_model_params_init) */
     mmrt_device device;   /* default MMRT_DEVICE_AUTO */
     mmrt_math math;       /* default MMRT_MATH_AUTO */
-    int32_t n_threads;    /* CPU threads for sessions of this model; 0 (default) = one per core */
+    int32_t n_threads;    /* CPU threads of its sessions (each may set its own); 0 (default) = one
+                             per core. Threads come from the calling thread's OpenMP pool */
     const char *revision; /* for repo ids: branch, tag or commit (default NULL = "main") */
     bool offline;         /* for repo ids: use the Hugging Face cache only, never the network */
     bool progress;        /* for repo ids: progress bar on stderr when it is a terminal (default) */
@@ -282,6 +283,9 @@ typedef struct mmrt_session_params {
     size_t size;     /* sizeof as the caller compiled it (set by mmrt_session_params_init) */
     int32_t n_ctx;   /* context size in tokens; 0 = min(model's trained context, 4096); < 0 is an error */
     int32_t n_batch; /* most prompt tokens per forward pass; 0 = 512; < 0 is an error */
+    int32_t n_threads; /* CPU threads of this session's calls; 0 = the model's (mmrt_model_params.
+                          n_threads); < 0 is an error. Per session: sessions with different counts
+                          may run at once (no process-wide setting changes) */
 } mmrt_session_params;
 
 /* Fills the first size bytes with the defaults, sets params->size. Thread-safe. */

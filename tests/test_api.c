@@ -6,6 +6,7 @@
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>
 #include <mmrt.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -163,5 +164,57 @@ Test(api, model_tokenizes_and_detokenizes_as_transformers) {
     cr_assert_null(got);
     mmrt_weights_free(w);
     cJSON_Delete(ref);
+    mmrt_model_free(m);
+}
+
+/* Sessions of one model, each with its own CPU thread count, run at the same time: the count is the
+ * session's (no process-wide setting), and the greedy text does not depend on it. */
+struct threaded_run {
+    mmrt_session *s;
+    int32_t ids[16];
+    int n;
+};
+
+static int collect_id(const char *piece, size_t len, int32_t token, void *user) {
+    struct threaded_run *r = user;
+    if (r->n < 16) r->ids[r->n++] = token;
+    return 0;
+}
+
+static void *run_session(void *arg) {
+    struct threaded_run *r = arg;
+    mmrt_generate_params gp;
+    mmrt_generate_params_init(&gp, sizeof gp);
+    gp.max_tokens = 16;
+    gp.on_token = collect_id;
+    gp.user = r;
+    return mmrt_session_generate(r->s, "The thread count of a session", &gp, NULL) == MMRT_OK ? r : NULL;
+}
+
+Test(api, sessions_have_their_own_thread_counts) {
+    mmrt_model *m = load();
+    mmrt_session_params sp;
+    mmrt_session_params_init(&sp, sizeof sp);
+    cr_assert_eq(sp.n_threads, 0);
+    sp.n_threads = -1;
+    mmrt_session *bad = NULL;
+    cr_assert_eq(mmrt_session_init(m, &sp, &bad), MMRT_ERR_INVALID_ARG);
+    cr_assert(strstr(mmrt_last_error(), "n_threads"), "%s", mmrt_last_error());
+    struct threaded_run runs[2] = {{0}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) {
+        sp.n_threads = i == 0 ? 1 : 3;
+        cr_assert_eq(mmrt_session_init(m, &sp, &runs[i].s), MMRT_OK, "%s", mmrt_last_error());
+    }
+    for (int i = 0; i < 2; i++) cr_assert_eq(pthread_create(&th[i], NULL, run_session, &runs[i]), 0);
+    for (int i = 0; i < 2; i++) {
+        void *ok = NULL;
+        pthread_join(th[i], &ok);
+        cr_assert_not_null(ok, "session %d failed: %s", i, mmrt_session_last_error(runs[i].s));
+        mmrt_session_free(runs[i].s);
+    }
+    cr_assert_eq(runs[0].n, runs[1].n);
+    for (int j = 0; j < runs[0].n; j++)
+        cr_assert_eq(runs[0].ids[j], runs[1].ids[j], "token %d: %d on 1 thread, %d on 3", j, runs[0].ids[j], runs[1].ids[j]);
     mmrt_model_free(m);
 }

@@ -88,6 +88,8 @@ static mmrt_status cpu_fork(mmrt_backend *be, mmrt_backend **out, mmrt_error *er
     return mmrt_cpu_backend_init(&p, out, err);
 }
 
+static void cpu_set_threads(mmrt_backend *be, int n) { ((mmrt_cpu_ctx *)be->ctx)->n_threads = n; }
+
 static const mmrt_backend_i cpu_iface = {
     .name = "cpu",
     .buffer_alloc = cpu_buffer_alloc,
@@ -100,6 +102,7 @@ static const mmrt_backend_i cpu_iface = {
     .host_memory = true,
     .fork = cpu_fork,
     .free = cpu_free,
+    .set_threads = cpu_set_threads,
 };
 
 mmrt_status mmrt_cpu_backend_init(const mmrt_backend_params *params, mmrt_backend **out, mmrt_error *err) {

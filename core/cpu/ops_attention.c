@@ -257,7 +257,7 @@ static mmrt_status attention_gemm(const mmrt_op *op, const attn_shape *sh, const
             int64_t n = sh->n_tok - t0 < ATTN_GEMM_BLOCK ? sh->n_tok - t0 : ATTN_GEMM_BLOCK;
             mmrt_error e = {0};
             if (attend_block_gemm(op, sh, h, t0, n, &b, &e) != MMRT_OK) {
-#pragma omp critical(mmrt_attention_err)
+#pragma omp critical
                 if (st == MMRT_OK) st = mmrt_error_set(err, e.status, "%s", e.msg);
             }
         }

@@ -106,7 +106,7 @@ static mmrt_status matmul_blocks(const mmrt_op *op, const mmrt_cpu_ctx *ctx, con
                        .ldc = (int64_t)(op->dst->nb[1] / 4)};
         mmrt_error e = {0};
         if (mmrt_cpu_gemm(&g, 1, &e) != MMRT_OK) {
-#pragma omp critical(mmrt_matmul_err)
+#pragma omp critical
             if (st == MMRT_OK) st = mmrt_error_set(err, e.status, "%s", e.msg);
         }
     }
