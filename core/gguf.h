@@ -4,8 +4,9 @@
  * u64 n_kv; n_kv key/value pairs (string key, u32 value type, value); n_tensors tensor infos
  * (string name, u32 n_dims, n_dims x u64 ne innermost first as in ggml, u32 ggml type, u64 offset
  * into the data section); zero padding to the alignment (the u32 KV "general.alignment", default
- * 32); the data section. A string is a u64 byte count and the bytes (no NUL, any bytes). An array
- * value is u32 element type, u64 count, the elements (arrays of strings and of arrays exist).
+ * 32); the data section (a file without tensors may end before the padding; the writer then
+ * writes none). A string is a u64 byte count and the bytes (no NUL, any bytes). An array value is
+ * u32 element type, u64 count, the elements (arrays of strings and of arrays exist).
  *
  * mmrt_gguf_open validates everything before returning, so a hostile file yields a status and a
  * message naming the file and the problem, never an out-of-bounds read: every count is bounded

@@ -257,8 +257,10 @@ static mmrt_status build_header(const mmrt_gguf_writer *w, wbuf *h, mmrt_error *
         MMRT_TRY(put_le(h, offset, 8, err));
         offset += t->n_bytes + pad_to(t->n_bytes, w->alignment);
     }
+    /* Without tensors there is no data section to align (readers accept a file that ends
+     * here), and a large general.alignment would otherwise write that many zeros. */
     static const uint8_t zeros[4096];
-    size_t n = (size_t)pad_to(h->n, w->alignment);
+    size_t n = w->n_tensors ? (size_t)pad_to(h->n, w->alignment) : 0;
     for (size_t k; n; n -= k) MMRT_TRY(put(h, zeros, k = n < sizeof zeros ? n : sizeof zeros, err));
     return MMRT_OK;
 }

@@ -360,12 +360,114 @@ def dictionaries():
                 "\U0001F600", b"\xed\xa0\x80", "\\\\"])
 
 
+# ---- gguf -------------------------------------------------------------------------------------
+
+# GGUF value types (core/gguf.h) and the ggml tensor types the seeds use (core/quant.h).
+G_U8, G_I8, G_U16, G_I16, G_U32, G_I32, G_F32, G_BOOL, G_STR, G_ARR, G_U64, G_I64, G_F64 = range(13)
+G_FMT = {G_U8: "<B", G_I8: "<b", G_U16: "<H", G_I16: "<h", G_U32: "<I", G_I32: "<i", G_F32: "<f",
+         G_BOOL: "<?", G_U64: "<Q", G_I64: "<q", G_F64: "<d"}
+QT_BYTES = {0: (1, 4), 1: (1, 2), 30: (1, 2), 2: (32, 18), 8: (32, 34), 12: (256, 144), 14: (256, 210)}
+
+
+def g_str(s):
+    b = s.encode() if isinstance(s, str) else s
+    return struct.pack("<Q", len(b)) + b
+
+
+def g_val(t, v):
+    if t == G_STR:
+        return g_str(v)
+    if t == G_ARR:
+        et, items = v
+        return struct.pack("<IQ", et, len(items)) + b"".join(g_val(et, x) for x in items)
+    return struct.pack(G_FMT[t], v)
+
+
+def gguf_file(kvs, tensors, version=3, align=32, offsets=None):
+    """kvs: (key, type, value); tensors: (name, ggml type, ne innermost first). Tensors are laid
+    out in order, each padded to align, unless offsets overrides them. Data: a counting pattern."""
+    out = b"GGUF" + struct.pack("<IQQ", version, len(tensors), len(kvs))
+    out += b"".join(g_str(k) + struct.pack("<I", t) + g_val(t, v) for k, t, v in kvs)
+    off, sizes = 0, []
+    for i, (name, qt, ne) in enumerate(tensors):
+        block, nbytes = QT_BYTES[qt]
+        n = ne[0] // block * nbytes
+        for d in ne[1:]:
+            n *= d
+        o = offsets[i] if offsets else off
+        out += g_str(name) + struct.pack("<I", len(ne)) + b"".join(struct.pack("<Q", d) for d in ne)
+        out += struct.pack("<IQ", qt, o)
+        sizes.append(n)
+        off += n + (-n % align)
+    out += bytes(-len(out) % align)
+    return out + bytes(i * 7 % 251 for i in range(off))
+
+
+def gguf():
+    t = "gguf"
+    for name in ("py_types.gguf", "py_align64.gguf"):
+        path = os.path.join(FIX, "gguf", name)
+        if os.path.exists(path):
+            with open(path, "rb") as f:
+                write(t, name, f.read())
+    llama_kvs = [("general.architecture", G_STR, "llama"), ("llama.block_count", G_U32, 1),
+                 ("llama.rope.freq_base", G_F32, 10000.0), ("general.file_type", G_U32, 7),
+                 ("tokenizer.ggml.tokens", G_ARR, (G_STR, ["<s>", "</s>", "\u2581a", ""])),
+                 ("tokenizer.ggml.scores", G_ARR, (G_F32, [0.0, -1.0, -2.5, 0.0])),
+                 ("tokenizer.ggml.token_type", G_ARR, (G_I32, [3, 3, 1, 1])),
+                 ("tokenizer.ggml.add_bos_token", G_BOOL, True)]
+    llama_tensors = [("token_embd.weight", 1, [32, 4]), ("blk.0.attn_q.weight", 8, [32, 32]),
+                     ("blk.0.ffn_down.weight", 12, [256, 1]), ("blk.0.ffn_up.weight", 14, [256, 1]),
+                     ("output_norm.weight", 0, [32])]
+    write(t, "valid_llama", gguf_file(llama_kvs, llama_tensors))
+    write(t, "valid_v2", gguf_file(llama_kvs[:2], llama_tensors[:2], version=2))
+    write(t, "valid_align64", gguf_file([("general.alignment", G_U32, 64)],
+                                        [("a", 30, [3]), ("b", 2, [32, 2, 1, 2])], align=64))
+    scalars = [(f"s.{i}", i, v) for i, v in ((G_U8, 255), (G_I8, -1), (G_U16, 1), (G_I16, -2),
+                                             (G_U32, 7), (G_I32, -7), (G_F32, 1.5), (G_BOOL, False),
+                                             (G_U64, (1 << 64) - 1), (G_I64, -(1 << 63)),
+                                             (G_F64, 2.0 ** -1074))]
+    write(t, "valid_scalars", gguf_file(scalars + [("s.str", G_STR, "x")], []))
+    write(t, "valid_nested", gguf_file([("n", G_ARR, (G_ARR, [(G_U8, [1, 2]), (G_STR, ["a"])])),
+                                        ("e", G_ARR, (G_F64, []))], [("x", 0, [1])]))
+    good = gguf_file(llama_kvs, llama_tensors)
+    write(t, "cut_in_kv", good[:240])  # inside tokenizer.ggml.tokens
+    write(t, "cut_in_data", good[:-10])
+    write(t, "bad_version1", b"GGUF" + struct.pack("<IQQ", 1, 0, 0))
+    write(t, "bad_overlap", gguf_file([], [("a", 0, [16]), ("b", 0, [8])], offsets=[0, 32]))
+    write(t, "bad_misaligned", gguf_file([], [("a", 0, [16])], offsets=[4]))
+    write(t, "bad_unknown_type", gguf_file([], [("a", 0, [16])]).replace(
+        g_str("a") + struct.pack("<IQI", 1, 16, 0), g_str("a") + struct.pack("<IQI", 1, 16, 4), 1))
+    write(t, "bad_huge_count", b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + g_str("k") +
+          struct.pack("<IIQ", G_ARR, G_STR, 1 << 62) + g_str("a"))
+
+
+def gguf_dict():
+    keys = ("general.architecture general.alignment general.name general.file_type llama "
+            "llama.block_count llama.context_length llama.embedding_length "
+            "tokenizer.ggml.tokens tokenizer.ggml.scores tokenizer.ggml.token_type "
+            "token_embd.weight output_norm.weight blk.0.attn_q.weight").split()
+    toks = [b"GGUF", struct.pack("<I", 3), struct.pack("<I", 2), struct.pack("<I", 1),
+            struct.pack("<Q", 1 << 63), struct.pack("<Q", (1 << 64) - 1), struct.pack("<Q", 32),
+            struct.pack("<I", 64)]
+    toks += [struct.pack("<I", i) for i in (G_STR, G_ARR, G_U64, G_F64, 12, 14, 30, 40)]
+    path = os.path.join(ROOT, "tests", "fuzz", "gguf.dict")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("# libFuzzer dictionary for fuzz_gguf (GGUF files)\n"
+                "# (written by tests/fuzz/make_corpus.py; one token per line, libFuzzer "
+                "escaping)\n")
+        for tok in toks + [g_str(k) for k in keys]:
+            f.write(dict_entry(tok) + "\n")
+
+
 def main():
     dictionaries()
     safetensors()
     llm_config()
     tokenizer()
     audio()
+    gguf()
+    gguf_dict()
     __import__("jinja_seeds").main(write, write_dict)
     total = sum(os.path.getsize(os.path.join(dp, f)) for dp, _, fs in os.walk(OUT) for f in fs)
     print(f"corpus: {total} bytes under {os.path.relpath(OUT, ROOT)}")
