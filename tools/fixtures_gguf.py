@@ -95,8 +95,9 @@ REFERENCE_DOC = {
     "<TYPE>.<p>.greedy_ids": f"I32 [<= {NEW_TOKENS}] model.generate(do_sample=False, max_new_tokens={NEW_TOKENS}) "
                              "from that model (prompt excluded; shorter only if it ended with eos, see "
                              "gguf.<TYPE>.quality.<p>.stopped_at_eos)",
-    "<TYPE>.<p>.greedy_margins": "F32, one per greedy token: the top1 - top2 logit gap of each greedy step: a runtime whose "
-                                 "logits differ by e may pick another token where the gap is below 2e, and from "
+    "<TYPE>.<p>.greedy_margins": "F32, one per greedy token: the top1 - top2 logit gap of each greedy step: a "
+                                 "runtime whose logits differ by e may pick another token where the gap is below 2e, "
+                                 "and from "
                                  "there on the sequences part; compare greedy ids up to the first such step",
 }
 PERMUTE_DOC = (
@@ -154,8 +155,9 @@ def convert(paths, model_dir, outtype, out):
         raise RuntimeError(f"convert_hf_to_gguf.py --outtype {outtype} failed:\n{log.stdout[-3000:]}")
 
 
-def quantize(paths, src, qtype, out):
-    log = subprocess.run([os.path.join(paths["LLAMA_CPP_BIN"], "llama-quantize"), src, out, qtype, "1"],
+def quantize(paths, src, qtype, out, threads=1):
+    """llama-quantize; the fixtures use 1 thread (the result does not depend on it, but that is not promised)."""
+    log = subprocess.run([os.path.join(paths["LLAMA_CPP_BIN"], "llama-quantize"), src, out, qtype, str(threads)],
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if log.returncode != 0:
         raise RuntimeError(f"llama-quantize {qtype} failed:\n{log.stdout[-3000:]}")

@@ -59,8 +59,8 @@ fetch() {
     mkdir -p "$CACHE"
     if [[ ! -f $SDIST ]]; then
         log "downloading llama-cpp-python==$LCP_VERSION (sdist)"
-        "$PIP" download --no-deps --no-binary :all: --no-build-isolation "llama-cpp-python==$LCP_VERSION" \
-            -d "$CACHE" >&2 || "$PIP" download --no-deps --no-binary :all: "llama-cpp-python==$LCP_VERSION" -d "$CACHE" >&2
+        # pip prepares the sdist's metadata (scikit-build-core, fetched into an isolated build env), nothing more
+        "$PIP" download --no-deps --no-binary :all: "llama-cpp-python==$LCP_VERSION" -d "$CACHE" >&2
     fi
     echo "$LCP_SHA256  $SDIST" | sha256sum -c --quiet - || { log "checksum mismatch: $SDIST"; exit 1; }
     if [[ ! -f $SRC/convert_hf_to_gguf.py ]]; then
