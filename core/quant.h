@@ -26,6 +26,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef enum mmrt_qtype { /* ggml_type values */
     MMRT_QTYPE_F32 = 0,
@@ -94,6 +95,19 @@ static inline void mmrt_q4k_scale_min(int j, const uint8_t *q, uint8_t *sc, uint
     }
 }
 
+/* All 8 scales then all 8 mins (out[0..7], out[8..15]) of a Q4_K/Q5_K block's 12 packed bytes: what
+ * mmrt_q4k_scale_min gives for each j, computed on 32-bit words (the SIMD kernels' form). */
+static inline void mmrt_q4k_unpack_scales(const uint8_t *q, uint8_t out[16]) {
+    uint32_t u[4];
+    memcpy(u, q, 12);
+    u[3] = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4); /* mins 4..7 */
+    uint32_t mins_lo = u[1] & 0x3f3f3f3fu;                                   /* mins 0..3 */
+    u[1] = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);        /* scales 4..7 */
+    u[2] = mins_lo;
+    u[0] &= 0x3f3f3f3fu;                                                      /* scales 0..3 */
+    memcpy(out, u, 16);
+}
+
 /* ---- rows ------------------------------------------------------------------------------------ */
 
 /* dst[0..k) = the k weights of row src (type: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K),
@@ -128,7 +142,7 @@ typedef enum mmrt_quant_isa {
     MMRT_QUANT_ISA_REF = 0,     /* plain C: the reference */
     MMRT_QUANT_ISA_AVX2 = 1,    /* AVX2 maddubs/madd */
     MMRT_QUANT_ISA_AVXVNNI = 2, /* AVX-VNNI vpdpbusd/vpdpwssd on 256 bits */
-    MMRT_QUANT_ISA_AVX512VNNI = 3, /* AVX-512 VNNI (+BW/VL) */
+    MMRT_QUANT_ISA_AVX512VNNI = 3, /* AVX-512 VNNI (+F/BW/VL/DQ) on 512 bits */
     MMRT_QUANT_ISA_COUNT
 } mmrt_quant_isa;
 

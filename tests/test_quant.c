@@ -341,3 +341,19 @@ Test(quant, bad_k_is_refused) {
     cr_expect_eq(mmrt_dequantize_row(MMRT_QTYPE_Q2_K, buf, out, 256, &err), MMRT_ERR_UNSUPPORTED);
     cr_expect_eq(mmrt_quant_dot(MMRT_QTYPE_F16, buf, buf, 256, &v, &err), MMRT_ERR_UNSUPPORTED);
 }
+
+/* The SIMD kernels' word-wise unpacking of Q4_K/Q5_K scales against the per-j reference. */
+Test(quant, q4k_scale_unpacking_agrees) {
+    uint64_t s = 99;
+    for (int t = 0; t < 2000; t++) {
+        uint8_t q[12], all[16];
+        for (int i = 0; i < 12; i++) q[i] = t < 1000 ? (uint8_t)rng_next(&s) : (uint8_t)(t & 1 ? 0xFF : (1 << (t % 8)));
+        mmrt_q4k_unpack_scales(q, all);
+        for (int j = 0; j < 8; j++) {
+            uint8_t sc, m;
+            mmrt_q4k_scale_min(j, q, &sc, &m);
+            cr_assert(all[j] == sc && all[8 + j] == m, "case %d j %d: scale %u/%u, min %u/%u", t, j, all[j], sc,
+                      all[8 + j], m);
+        }
+    }
+}

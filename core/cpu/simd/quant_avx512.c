@@ -133,14 +133,9 @@ INLINE void prep_k45_512(const uint8_t *b, bool has_qh, kblock512 *kb) {
         }
         kb->q[c] = z;
     }
-    /* the 8 scales then the 8 mins as int16 lanes 0..15 (mmrt_q4k_scale_min for all j at once) */
-    uint32_t u[4];
-    memcpy(u, b + 4, 12);
-    u[3] = ((u[2] >> 4) & 0x0f0f0f0f) | (((u[1] >> 6) & 0x03030303) << 4);
-    uint32_t mins_lo = u[1] & 0x3f3f3f3f;
-    u[1] = (u[2] & 0x0f0f0f0f) | (((u[0] >> 6) & 0x03030303) << 4);
-    u[2] = mins_lo;
-    u[0] &= 0x3f3f3f3f;
+    /* the 8 scales then the 8 mins as int16 lanes 0..15 */
+    uint8_t u[16];
+    mmrt_q4k_unpack_scales(b + 4, u);
     __m512i sm = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)u)));
     for (int c = 0; c < 4; c++)
         kb->sc[c] = _mm512_permutexvar_epi16(join_256(_mm256_set1_epi16((short)(2 * c)),

@@ -117,9 +117,8 @@ QB_INLINE void QB_NAME(rows32)(mmrt_qtype wt, const uint8_t *w, const uint8_t *a
  * 6-bit scale per 32; Q6_K: one int8 scale per 16, low lane then high lane). */
 typedef struct QB_NAME(kblock) {
     __m256i q[8], sc[8];
+    __m256i gsc; /* int16 per group of 16: Q4_K/Q5_K the group's min, Q6_K its scale */
     float d, dmin;
-    uint8_t m[8]; /* Q4_K/Q5_K mins */
-    const int8_t *sc6; /* Q6_K scales */
 } QB_NAME(kblock);
 
 QB_INLINE void QB_NAME(prep_k45)(const uint8_t *b, bool has_qh, QB_NAME(kblock) *kb) {
@@ -137,11 +136,14 @@ QB_INLINE void QB_NAME(prep_k45)(const uint8_t *b, bool has_qh, QB_NAME(kblock) 
         kb->q[2 * c] = lo;
         kb->q[2 * c + 1] = hi;
     }
-    for (int s = 0; s < 8; s++) {
-        uint8_t sc;
-        mmrt_q4k_scale_min(s, b + 4, &sc, &kb->m[s]);
-        kb->sc[s] = _mm256_set1_epi16(sc);
-    }
+    /* scales and mins as bytes 0..15 of both lanes; a shuffle index 0x80 | j gives byte j as int16 */
+    uint8_t u[16];
+    mmrt_q4k_unpack_scales(b + 4, u);
+    __m256i sm = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)u));
+    for (int s = 0; s < 8; s++) kb->sc[s] = _mm256_shuffle_epi8(sm, _mm256_set1_epi16((short)(0x8000 | s)));
+    kb->gsc = _mm256_shuffle_epi8(sm, _mm256_setr_epi16(0x8008, 0x8008, 0x8009, 0x8009, 0x800a, 0x800a, 0x800b,
+                                                        0x800b, 0x800c, 0x800c, 0x800d, 0x800d, 0x800e, 0x800e,
+                                                        0x800f, 0x800f)); /* group g: min g / 2 */
     kb->d = QB_NAME(f16)(b);
     kb->dmin = QB_NAME(f16)(b + 2);
 }
@@ -163,28 +165,25 @@ QB_INLINE void QB_NAME(prep_q6_K)(const mmrt_block_q6_K *b, QB_NAME(kblock) *kb)
     }
     for (int v = 0; v < 8; v++)
         kb->sc[v] = _mm256_set_m128i(_mm_set1_epi16(b->scales[2 * v + 1]), _mm_set1_epi16(b->scales[2 * v]));
+    kb->gsc = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->scales));
     kb->d = QB_NAME(f16)((const uint8_t *)&b->d);
-    kb->sc6 = b->scales;
 }
 
-/* One row's super-block: Σ_v sc_v·(q_v·a) in int32 lanes; Q4_K/Q5_K's mins against a's 16-sums
- * into *mins; Q6_K's −32 offset (32·Σ_g sc_g·bsums_g) taken off lane 0 in integers. */
+/* One row's super-block: Σ_v sc_v·(q_v·a) in int32 lanes. Group sums against a's 16-sums (madd:
+ * exact): Q6_K's −32 offset (32·Σ_g sc_g·bsums_g) comes off the integer lanes, Q4_K/Q5_K's mins go
+ * to their own f32 lanes (*mins, subtracted at the end). */
 QB_INLINE __m256 QB_NAME(row_k)(mmrt_qtype wt, const QB_NAME(kblock) *kb, const mmrt_block_q8_K *a,
-                                __m256 acc, float *mins) {
+                                __m256 acc, __m256 *mins) {
     __m256i sumi = _mm256_setzero_si256();
     for (int v = 0; v < 8; v++) {
         __m256i p = _mm256_maddubs_epi16(kb->q[v], _mm256_loadu_si256((const __m256i *)(a->qs + 32 * v)));
         sumi = QB_DPWSSD(sumi, p, kb->sc[v]);
     }
-    if (wt == MMRT_QTYPE_Q6_K) {
-        int offset = 0;
-        for (int g = 0; g < 16; g++) offset += kb->sc6[g] * a->bsums[g];
-        sumi = _mm256_sub_epi32(sumi, _mm256_setr_epi32(32 * offset, 0, 0, 0, 0, 0, 0, 0));
-    } else {
-        int summ = 0;
-        for (int s = 0; s < 8; s++) summ += kb->m[s] * (a->bsums[2 * s] + a->bsums[2 * s + 1]);
-        *mins += kb->dmin * a->d * (float)summ;
-    }
+    __m256i g = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)a->bsums), kb->gsc);
+    if (wt == MMRT_QTYPE_Q6_K)
+        sumi = _mm256_sub_epi32(sumi, _mm256_slli_epi32(g, 5));
+    else
+        *mins = _mm256_fmadd_ps(_mm256_set1_ps(kb->dmin * a->d), _mm256_cvtepi32_ps(g), *mins);
     return _mm256_fmadd_ps(_mm256_set1_ps(kb->d * a->d), _mm256_cvtepi32_ps(sumi), acc);
 }
 
@@ -192,12 +191,8 @@ QB_INLINE void QB_NAME(rows_k)(mmrt_qtype wt, const uint8_t *w, const uint8_t *a
                                int nx, int64_t nb, float *out) {
     const size_t wb = wt == MMRT_QTYPE_Q4_K ? sizeof(mmrt_block_q4_K)
                       : wt == MMRT_QTYPE_Q5_K ? sizeof(mmrt_block_q5_K) : sizeof(mmrt_block_q6_K);
-    __m256 acc[MMRT_QUANT_DOTN_MAX];
-    float mins[MMRT_QUANT_DOTN_MAX];
-    for (int r = 0; r < nx; r++) {
-        acc[r] = _mm256_setzero_ps();
-        mins[r] = 0.0f;
-    }
+    __m256 acc[MMRT_QUANT_DOTN_MAX], mins[MMRT_QUANT_DOTN_MAX];
+    for (int r = 0; r < nx; r++) acc[r] = mins[r] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
         QB_NAME(kblock) kb;
         if (wt == MMRT_QTYPE_Q6_K) QB_NAME(prep_q6_K)((const mmrt_block_q6_K *)(w + (size_t)i * wb), &kb);
@@ -207,7 +202,7 @@ QB_INLINE void QB_NAME(rows_k)(mmrt_qtype wt, const uint8_t *w, const uint8_t *a
             acc[r] = QB_NAME(row_k)(wt, &kb, a, acc[r], &mins[r]);
         }
     }
-    for (int r = 0; r < nx; r++) out[r] = QB_NAME(hsum)(acc[r]) - mins[r];
+    for (int r = 0; r < nx; r++) out[r] = QB_NAME(hsum)(acc[r]) - QB_NAME(hsum)(mins[r]);
 }
 
 /* ---- entry points ---------------------------------------------------------------------------- */
