@@ -33,6 +33,8 @@ struct mmrt_weights {
     size_t *slots;   /* open-addressing hash index: tensor index + 1, 0 = empty */
     size_t n_slots;  /* power of two, at least twice n_tensors */
     cJSON *metadata; /* __metadata__ of files[0], detached from its header; NULL if none */
+    struct kept { void *p; void (*free_fn)(void *); } *kept; /* mmrt_weights_keep, freed last */
+    size_t n_kept;
 };
 
 /* ---- small helpers ----------------------------------------------------------------------- */
@@ -52,9 +54,10 @@ static uint64_t hash_name(const char *s) {
     return h;
 }
 
-/* mmrt's dtype names are the safetensors spellings ("F32", "BF16", "U8", ...). */
+/* mmrt's dtype names are the safetensors spellings ("F32", "BF16", "U8", ...); the block formats
+ * come from GGUF files only. */
 static bool dtype_parse(const char *s, mmrt_dtype *out) {
-    for (int t = 0; t < MMRT_DTYPE_COUNT; t++)
+    for (int t = 0; t <= MMRT_U8; t++)
         if (strcmp(s, mmrt_dtype_name((mmrt_dtype)t)) == 0) {
             *out = (mmrt_dtype)t;
             return true;
@@ -527,9 +530,48 @@ void mmrt_weights_free(mmrt_weights *w) {
     free(w->tensors);
     free(w->slots);
     cJSON_Delete(w->metadata);
+    for (size_t i = w->n_kept; i-- > 0;) w->kept[i].free_fn(w->kept[i].p);
+    free(w->kept);
     free(w->path);
     free(w);
 }
+
+/* ---- weights of another container ----------------------------------------------------------- */
+
+mmrt_status mmrt_weights_new(const char *path, mmrt_weights **out, mmrt_error *err) {
+    *out = NULL;
+    mmrt_weights *w = calloc(1, sizeof *w);
+    if (!w || !(w->path = strdup(path))) {
+        free(w);
+        return mmrt_error_oom(err, sizeof *w + strlen(path), "weights");
+    }
+    *out = w;
+    return MMRT_OK;
+}
+
+mmrt_status mmrt_weights_add(mmrt_weights *w, const char *name, mmrt_dtype dtype, int n_dims, const int64_t *shape,
+                             const void *data, size_t n_bytes, mmrt_error *err) {
+    MMRT_ASSERT(!w->slots && n_dims >= 0 && n_dims <= MMRT_MAX_DIMS);
+    mmrt_st_tensor t = {.dtype = dtype, .n_dims = n_dims, .data = data, .n_bytes = n_bytes, .file = w->path};
+    for (int i = 0; i < MMRT_MAX_DIMS; i++) t.shape[i] = i < n_dims ? shape[i] : 1;
+    if (!(t.name = strdup(name))) return mmrt_error_oom(err, strlen(name) + 1, "tensor name");
+    mmrt_status st = push_tensor(w, &t, err);
+    if (st != MMRT_OK) free((char *)t.name);
+    return st;
+}
+
+mmrt_status mmrt_weights_keep(mmrt_weights *w, void *p, void (*free_fn)(void *), mmrt_error *err) {
+    struct kept *k = realloc(w->kept, (w->n_kept + 1) * sizeof *k);
+    if (!k) {
+        free_fn(p);
+        return mmrt_error_oom(err, (w->n_kept + 1) * sizeof *k, "weights resources");
+    }
+    w->kept = k;
+    w->kept[w->n_kept++] = (struct kept){p, free_fn};
+    return MMRT_OK;
+}
+
+mmrt_status mmrt_weights_finish(mmrt_weights *w, mmrt_error *err) { return build_index(w, err); }
 
 /* ---- queries ----------------------------------------------------------------------------- */
 

@@ -61,6 +61,19 @@ mmrt_status mmrt_weights_open(const char *path, mmrt_weights **out, mmrt_error *
 /* Unmaps every file and frees all records. NULL is a no-op. */
 void mmrt_weights_free(mmrt_weights *w);
 
+/* Weights read from another container (a GGUF file, fusion/gguf_model.c), under Hugging Face
+ * names: an empty set named path (for messages), tensors added one by one over memory that
+ * mmrt_weights_keep hands over (the mapping, converted copies), then indexed by
+ * mmrt_weights_finish (a duplicate name is MMRT_ERR_BAD_FORMAT). Tensors may be of the block
+ * formats (mmrt_dtype_is_quant); shape is outermost first as in safetensors. */
+mmrt_status mmrt_weights_new(const char *path, mmrt_weights **out, mmrt_error *err);
+mmrt_status mmrt_weights_add(mmrt_weights *w, const char *name, mmrt_dtype dtype, int n_dims, const int64_t *shape,
+                             const void *data, size_t n_bytes, mmrt_error *err);
+/* p is freed by free_fn(p) when w is freed, after the tensors, in reverse order of keeping (also
+ * when this call fails). */
+mmrt_status mmrt_weights_keep(mmrt_weights *w, void *p, void (*free_fn)(void *), mmrt_error *err);
+mmrt_status mmrt_weights_finish(mmrt_weights *w, mmrt_error *err);
+
 /* The path given to mmrt_weights_open. */
 const char *mmrt_weights_path(const mmrt_weights *w);
 

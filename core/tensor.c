@@ -13,13 +13,37 @@ size_t mmrt_dtype_size(mmrt_dtype t) {
     case MMRT_I32: return 4;
     case MMRT_I64: return 8;
     case MMRT_U8: return 1;
+    case MMRT_Q8_0: return 34;
+    case MMRT_Q4_0: return 18;
+    case MMRT_Q4_1: return 20;
+    case MMRT_Q4_K: return 144;
+    case MMRT_Q5_K: return 176;
+    case MMRT_Q6_K: return 210;
     case MMRT_DTYPE_COUNT: break;
     }
     return 0;
 }
 
+int64_t mmrt_dtype_block(mmrt_dtype t) {
+    switch (t) {
+    case MMRT_Q8_0:
+    case MMRT_Q4_0:
+    case MMRT_Q4_1: return 32;
+    case MMRT_Q4_K:
+    case MMRT_Q5_K:
+    case MMRT_Q6_K: return 256;
+    default: return 1;
+    }
+}
+
+size_t mmrt_dtype_row_bytes(mmrt_dtype t, int64_t ne0) {
+    return (size_t)(ne0 / mmrt_dtype_block(t)) * mmrt_dtype_size(t);
+}
+
 const char *mmrt_dtype_name(mmrt_dtype t) {
-    static const char *const names[] = {"F32", "F16", "BF16", "I32", "I64", "U8"};
+    static const char *const names[] = {"F32", "F16", "BF16", "I32", "I64", "U8",
+                                        "Q8_0", "Q4_0", "Q4_1", "Q4_K", "Q5_K", "Q6_K"};
+    _Static_assert(sizeof names / sizeof *names == MMRT_DTYPE_COUNT, "a name per dtype");
     return (unsigned)t < MMRT_DTYPE_COUNT ? names[t] : "?";
 }
 
@@ -28,7 +52,8 @@ mmrt_tensor mmrt_tensor_make(mmrt_dtype t, void *data, int n_dims, const int64_t
     mmrt_tensor r = {.type = t, .data = data};
     for (int i = 0; i < MMRT_MAX_DIMS; i++) r.ne[i] = i < n_dims ? ne[i] : 1;
     r.nb[0] = mmrt_dtype_size(t);
-    for (int i = 1; i < MMRT_MAX_DIMS; i++) r.nb[i] = r.nb[i - 1] * (size_t)r.ne[i - 1];
+    r.nb[1] = mmrt_dtype_row_bytes(t, r.ne[0]);
+    for (int i = 2; i < MMRT_MAX_DIMS; i++) r.nb[i] = r.nb[i - 1] * (size_t)r.ne[i - 1];
     return r;
 }
 
@@ -50,14 +75,17 @@ int64_t mmrt_tensor_nelements(const mmrt_tensor *t) {
 
 size_t mmrt_tensor_nbytes(const mmrt_tensor *t) {
     if (mmrt_tensor_nelements(t) == 0) return 0;
-    size_t n = mmrt_dtype_size(t->type);
-    for (int i = 0; i < MMRT_MAX_DIMS; i++) n += (size_t)(t->ne[i] - 1) * t->nb[i];
+    /* a block-format row is its blocks, back to back */
+    size_t n = mmrt_dtype_is_quant(t->type) ? mmrt_dtype_row_bytes(t->type, t->ne[0])
+                                             : mmrt_dtype_size(t->type) + (size_t)(t->ne[0] - 1) * t->nb[0];
+    for (int i = 1; i < MMRT_MAX_DIMS; i++) n += (size_t)(t->ne[i] - 1) * t->nb[i];
     return n;
 }
 
 bool mmrt_tensor_is_contiguous(const mmrt_tensor *t) {
-    size_t expect = mmrt_dtype_size(t->type);
-    for (int i = 0; i < MMRT_MAX_DIMS; i++) {
+    size_t expect = mmrt_dtype_row_bytes(t->type, t->ne[0]);
+    if (!mmrt_dtype_is_quant(t->type) && t->ne[0] != 1 && t->nb[0] != mmrt_dtype_size(t->type)) return false;
+    for (int i = 1; i < MMRT_MAX_DIMS; i++) {
         if (t->ne[i] != 1 && t->nb[i] != expect) return false;
         expect *= (size_t)t->ne[i];
     }

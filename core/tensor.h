@@ -25,8 +25,21 @@ typedef enum mmrt_dtype {
     MMRT_I32 = 3,
     MMRT_I64 = 4,
     MMRT_U8 = 5,
+    /* llama.cpp's block formats (core/quant.h): rows of ne[0] weights in blocks of
+     * mmrt_dtype_block(t) weights, mmrt_dtype_size(t) bytes each; weights only (MATMUL, GET_ROWS) */
+    MMRT_Q8_0 = 6,
+    MMRT_Q4_0 = 7,
+    MMRT_Q4_1 = 8,
+    MMRT_Q4_K = 9,
+    MMRT_Q5_K = 10,
+    MMRT_Q6_K = 11,
     MMRT_DTYPE_COUNT
 } mmrt_dtype;
+
+/* The quantized dtypes, as a set of (1u << dtype) bits. */
+#define MMRT_DTYPES_QUANT                                                                          \
+    ((1u << MMRT_Q8_0) | (1u << MMRT_Q4_0) | (1u << MMRT_Q4_1) | (1u << MMRT_Q4_K) |               \
+     (1u << MMRT_Q5_K) | (1u << MMRT_Q6_K))
 
 struct mmrt_backend;
 
@@ -38,10 +51,18 @@ typedef struct mmrt_tensor {
     struct mmrt_backend *backend; /* whose address space `data` lives in */
 } mmrt_tensor;
 
+/* Bytes per element, or per block for the block formats. */
 size_t mmrt_dtype_size(mmrt_dtype t);
+/* Elements per block: 1, or the block formats' 32 / 256. */
+int64_t mmrt_dtype_block(mmrt_dtype t);
+static inline bool mmrt_dtype_is_quant(mmrt_dtype t) { return t >= MMRT_Q8_0 && t < MMRT_DTYPE_COUNT; }
+/* Bytes of a contiguous row of ne0 elements (ne0 a multiple of the block). */
+size_t mmrt_dtype_row_bytes(mmrt_dtype t, int64_t ne0);
+/* safetensors' spellings ("F32", "BF16", ...) and ggml's for the block formats ("Q4_K"). */
 const char *mmrt_dtype_name(mmrt_dtype t);
 
-/* A contiguous tensor header over `data` with shape ne (n_dims entries, innermost first). */
+/* A contiguous tensor header over `data` with shape ne (n_dims entries, innermost first). For a
+ * block format nb[0] is the block's bytes and nb[1] the row's. */
 mmrt_tensor mmrt_tensor_make(mmrt_dtype t, void *data, int n_dims, const int64_t *ne);
 /* Shorthands, innermost first: mmrt_tensor_2d(F32, p, n_embd, n_tok) is (n_tok, n_embd). */
 mmrt_tensor mmrt_tensor_1d(mmrt_dtype t, void *data, int64_t ne0);
