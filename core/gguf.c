@@ -17,6 +17,8 @@ typedef struct gguf_kv {
     char *key;              /* NUL-terminated copy */
     mmrt_gguf_type type;
     const uint8_t *val;     /* the value in the mapping; for an array, its first element */
+    const uint8_t *raw;     /* the value's encoding (an array's starts at its element type) */
+    size_t n_raw;
     mmrt_gguf_type arr_type; /* arrays only */
     uint64_t count;          /* arrays only */
     uint64_t *str_off;       /* arrays of strings: element j starts at val + str_off[j] */
@@ -237,8 +239,10 @@ static mmrt_status parse_kv(mmrt_gguf *g, cursor *c, size_t i, mmrt_error *err) 
     MMRT_TRY(rd_u32(c, "value type", &t, err));
     MMRT_TRY(value_type(c, t, err));
     kv->type = (mmrt_gguf_type)t;
-    kv->val = c->p + c->pos;
-    return skip_value(c, kv->type, 0, kv, err);
+    kv->val = kv->raw = c->p + c->pos;
+    MMRT_TRY(skip_value(c, kv->type, 0, kv, err));
+    kv->n_raw = (size_t)(c->p + c->pos - kv->raw);
+    return MMRT_OK;
 }
 
 /* general.alignment, when present: a u32 power of two. */
@@ -510,6 +514,11 @@ const char *mmrt_gguf_kv_key(const mmrt_gguf *g, size_t i) {
 
 mmrt_gguf_type mmrt_gguf_kv_type(const mmrt_gguf *g, size_t i) {
     return i < g->n_kv ? g->kvs[i].type : MMRT_GGUF_TYPE_COUNT;
+}
+
+const void *mmrt_gguf_kv_raw(const mmrt_gguf *g, size_t i, size_t *n_bytes) {
+    *n_bytes = i < g->n_kv ? g->kvs[i].n_raw : 0;
+    return i < g->n_kv ? g->kvs[i].raw : NULL;
 }
 
 mmrt_gguf_type mmrt_gguf_arr_type(const mmrt_gguf *g, size_t i) {

@@ -106,6 +106,11 @@ const char *mmrt_gguf_kv_key(const mmrt_gguf *g, size_t i);          /* NULL whe
 /* TYPE_COUNT when out of range. */
 mmrt_gguf_type mmrt_gguf_kv_type(const mmrt_gguf *g, size_t i);
 
+/* The encoded value of KV i as stored (its type is mmrt_gguf_kv_type; an array's bytes start at
+ * its element type), *n_bytes long; NULL and 0 when out of range. For copying a pair unchanged
+ * (mmrt_gguf_writer_copy_kv). */
+const void *mmrt_gguf_kv_raw(const mmrt_gguf *g, size_t i, size_t *n_bytes);
+
 /* Typed getters by key. When the key is absent: with found non-NULL, *found = false and MMRT_OK
  * (out untouched); with found NULL the key is required and its absence is MMRT_ERR_MODEL naming
  * the key and the file. A value of another type is MMRT_ERR_BAD_FORMAT naming the key, the file,
@@ -171,6 +176,11 @@ mmrt_status mmrt_gguf_writer_set_arr_i32(mmrt_gguf_writer *w, const char *key, c
                                          size_t n, mmrt_error *err);
 mmrt_status mmrt_gguf_writer_set_arr_f32(mmrt_gguf_writer *w, const char *key, const float *v,
                                          size_t n, mmrt_error *err);
+
+/* Copies KV i of the open file g unchanged (any type, nested arrays included), under the same
+ * key; a general.alignment copied this way also becomes the file's alignment. */
+mmrt_status mmrt_gguf_writer_copy_kv(mmrt_gguf_writer *w, const mmrt_gguf *g, size_t i,
+                                     mmrt_error *err);
 
 /* Adds a tensor (written in call order). ne is innermost first, n_dims 1..4, each > 0, ne[0] a
  * multiple of the type's block size; data holds the tensor's mmrt_qtype_row_bytes(type, ne[0]) *

@@ -193,6 +193,21 @@ mmrt_status mmrt_gguf_writer_set_arr_f32(mmrt_gguf_writer *w, const char *key, c
     return MMRT_OK;
 }
 
+mmrt_status mmrt_gguf_writer_copy_kv(mmrt_gguf_writer *w, const mmrt_gguf *g, size_t i,
+                                     mmrt_error *err) {
+    const char *key = mmrt_gguf_kv_key(g, i);
+    if (!key)
+        return mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "GGUF writer: %s has no pair %zu",
+                              mmrt_gguf_path(g), i);
+    mmrt_gguf_type t = mmrt_gguf_kv_type(g, i);
+    size_t n;
+    const void *raw = mmrt_gguf_kv_raw(g, i, &n);
+    if (strcmp(key, "general.alignment") == 0 && t == MMRT_GGUF_U32) /* validated at open */
+        return mmrt_gguf_writer_set_u32(w, key, mmrt_gguf_alignment(g), err);
+    MMRT_TRY(begin_kv(w, key, t, err));
+    return put(&w->kv, raw, n, err);
+}
+
 /* ---- tensors ------------------------------------------------------------------------------- */
 
 /* Byte size of a tensor of type with ne[0..n_dims); 0 when the dims or the type are invalid. */

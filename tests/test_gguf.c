@@ -197,6 +197,87 @@ Test(gguf, py_alignment_64) {
     mmrt_gguf_free(g);
 }
 
+/* ---- files written by llama.cpp (tests/fixtures/gguf_llama, tools/fixtures_gguf.py) -------- */
+
+static const struct llama_file {
+    const char *name;
+    int64_t file_type;            /* general.file_type (llama_ftype) */
+    size_t n_tensors;
+    int64_t n_embd;
+    mmrt_qtype embd_type, q_type; /* token_embd.weight, blk.0.attn_q.weight */
+} LLAMA_FILES[] = {
+    {"tied-k256/model-Q4_0.gguf", 2, 11, 256, MMRT_QTYPE_Q6_K, MMRT_QTYPE_Q4_0},
+    {"tied-k256/model-Q4_1.gguf", 3, 11, 256, MMRT_QTYPE_Q6_K, MMRT_QTYPE_Q4_1},
+    {"tied-k256/model-Q4_K_M.gguf", 15, 11, 256, MMRT_QTYPE_Q6_K, MMRT_QTYPE_Q4_K},
+    {"tied-k256/model-Q5_K_S.gguf", 16, 11, 256, MMRT_QTYPE_Q6_K, MMRT_QTYPE_Q5_K},
+    {"tied-k256/model-Q6_K.gguf", 18, 11, 256, MMRT_QTYPE_Q6_K, MMRT_QTYPE_Q6_K},
+    {"tied-k256/model-Q8_0.gguf", 7, 11, 256, MMRT_QTYPE_Q8_0, MMRT_QTYPE_Q8_0},
+    {"untied-f16/model-F16.gguf", 1, 21, 32, MMRT_QTYPE_F16, MMRT_QTYPE_F16},
+    {"untied-f16/model-BF16.gguf", 32, 21, 32, MMRT_QTYPE_BF16, MMRT_QTYPE_BF16},
+};
+
+static char *llama_path(const char *name) {
+    char *path = malloc(4096);
+    cr_assert(path != NULL);
+    snprintf(path, 4096, "%s/gguf_llama/%s", MMRT_FIXTURES_DIR, name);
+    return path;
+}
+
+Test(gguf, llama_cpp_files) {
+    for (size_t k = 0; k < sizeof LLAMA_FILES / sizeof LLAMA_FILES[0]; k++) {
+        const struct llama_file *f = &LLAMA_FILES[k];
+        char *path = llama_path(f->name);
+        mmrt_gguf *g = open_ok(path);
+        cr_assert_eq(mmrt_gguf_kv_count(g), 31, "%s", f->name);
+        cr_assert_eq(mmrt_gguf_tensor_count(g), f->n_tensors, "%s", f->name);
+        expect_str(g, "general.architecture", "llama", 5);
+        cr_assert_eq(get_int(g, "general.file_type"), f->file_type, "%s", f->name);
+        cr_assert_eq(get_int(g, "llama.embedding_length"), f->n_embd, "%s", f->name);
+        size_t a = get_arr(g, "tokenizer.ggml.tokens", MMRT_GGUF_STRING, 288);
+        const char *s;
+        size_t len;
+        cr_assert_eq(mmrt_gguf_arr_str(g, a, 0, &s, &len, NULL), MMRT_OK);
+        cr_assert(len == 13 && memcmp(s, "<|endoftext|>", 13) == 0, "%s: token 0 \"%.*s\"",
+                  f->name, (int)len, s);
+        expect_tensor(g, "token_embd.weight", f->embd_type, 2, (int64_t[]){f->n_embd, 288});
+        expect_tensor(g, "blk.0.attn_q.weight", f->q_type, 2, (int64_t[]){f->n_embd, f->n_embd});
+        cr_assert_eq(mmrt_gguf_find_tensor(g, "output.weight") != NULL, f->n_tensors == 21);
+        mmrt_gguf_free(g);
+        free(path);
+    }
+}
+
+/* Every pair copied and every tensor re-added in file order: mmrt's writer lays the file out
+ * exactly as llama.cpp's did, byte for byte. */
+Test(gguf, llama_cpp_file_rewritten_identically) {
+    char *src = llama_path("tied-k256/model-Q4_K_M.gguf");
+    mmrt_gguf *g = open_ok(src);
+    mmrt_gguf_writer *w = NULL;
+    mmrt_error err = {0};
+    cr_assert_eq(mmrt_gguf_writer_new(&w, &err), MMRT_OK);
+    for (size_t i = 0; i < mmrt_gguf_kv_count(g); i++)
+        cr_assert_eq(mmrt_gguf_writer_copy_kv(w, g, i, &err), MMRT_OK, "%s", err.msg);
+    for (size_t i = 0; i < mmrt_gguf_tensor_count(g); i++) {
+        const mmrt_gguf_tensor *t = mmrt_gguf_tensor_at(g, i);
+        cr_assert_eq(mmrt_gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data,
+                                                 &err), MMRT_OK, "%s", err.msg);
+    }
+    char *dst = tmpdir_path(g_dir, "copy.gguf");
+    cr_assert_eq(mmrt_gguf_writer_write(w, dst, &err), MMRT_OK, "%s", err.msg);
+    mmrt_gguf_writer_free(w);
+    mmrt_gguf_free(g);
+    size_t n_src, n_dst;
+    char *a = tmpdir_read(src, &n_src), *b = tmpdir_read(dst, &n_dst);
+    cr_assert_eq(n_dst, n_src, "rewritten: %zu bytes, llama.cpp's: %zu", n_dst, n_src);
+    size_t first = 0;
+    while (first < n_src && a[first] == b[first]) first++;
+    cr_assert_eq(first, n_src, "first difference at byte %zu", first);
+    free(a);
+    free(b);
+    free(src);
+    free(dst);
+}
+
 /* ---- getters: absent, required, wrong type -------------------------------------------------- */
 
 Test(gguf, getter_errors) {
@@ -336,6 +417,22 @@ static int count_entries(const char *dir) {
     for (struct dirent *e; (e = readdir(d));) n += e->d_name[0] != '.';
     closedir(d);
     return n;
+}
+
+Test(gguf, writer_no_tensors_no_padding) {
+    mmrt_gguf_writer *w = new_writer();
+    W_OK(mmrt_gguf_writer_set_u32(w, "general.alignment", 1u << 30, &g_err));
+    char *path = tmpdir_path(g_dir, "kv_only.gguf");
+    W_OK(mmrt_gguf_writer_write(w, path, &g_err));
+    mmrt_gguf_writer_free(w);
+    size_t n = 0;
+    free(tmpdir_read(path, &n));
+    cr_assert_eq(n, 24 + 8 + 17 + 4 + 4, "a KV-only file of %zu bytes", n);
+    mmrt_gguf *g = open_ok(path);
+    cr_assert_eq(mmrt_gguf_alignment(g), 1u << 30);
+    cr_assert_eq(mmrt_gguf_tensor_count(g), 0);
+    mmrt_gguf_free(g);
+    free(path);
 }
 
 Test(gguf, writer_errors) {

@@ -4,8 +4,9 @@
  * contract is checked against the input itself: every tensor's dims, type, byte size, alignment
  * and data (exactly the input's bytes at data_offset + offset, inside the input), no two tensors
  * overlapping, name and key lookups finding each entry, every value readable through the getter
- * of its type and refused by the others. Then the tensors and the KVs the writer can express are
- * written to a second file with mmrt_gguf_writer and read back: the same tensors, the same bytes.
+ * of its type and refused by the others. Then every pair (mmrt_gguf_writer_copy_kv) and every
+ * tensor are written to a second file with mmrt_gguf_writer and read back: the same pairs and
+ * tensors, the same bytes.
  */
 #include "fuzz_common.h"
 
@@ -118,14 +119,14 @@ static void check_kv(const mmrt_gguf *g, size_t i) {
     fuzz_check_error(st, &err);
 }
 
-/* Writes the tensors (and the alignment) of g with the writer, reads the file back, compares. */
+/* Writes the pairs and tensors of g with the writer, reads the file back, compares. */
 static void rewrite(const mmrt_gguf *g) {
     mmrt_gguf_writer *w = NULL;
     mmrt_error err = {0};
     FUZZ_CHECK(mmrt_gguf_writer_new(&w, &err) == MMRT_OK);
-    if (mmrt_gguf_find_key(g, "general.alignment") >= 0)
-        FUZZ_CHECK(mmrt_gguf_writer_set_u32(w, "general.alignment", mmrt_gguf_alignment(g),
-                                            &err) == MMRT_OK);
+    size_t n_kv = mmrt_gguf_kv_count(g);
+    for (size_t i = 0; i < n_kv; i++)
+        FUZZ_CHECK(mmrt_gguf_writer_copy_kv(w, g, i, &err) == MMRT_OK);
     size_t n = mmrt_gguf_tensor_count(g);
     for (size_t i = 0; i < n; i++) {
         const mmrt_gguf_tensor *t = mmrt_gguf_tensor_at(g, i);
@@ -142,6 +143,14 @@ static void rewrite(const mmrt_gguf *g) {
     fuzz_note("reopen", st, &err);
     FUZZ_CHECK(st == MMRT_OK && mmrt_gguf_tensor_count(r) == n);
     FUZZ_CHECK(mmrt_gguf_alignment(r) == mmrt_gguf_alignment(g));
+    FUZZ_CHECK(mmrt_gguf_kv_count(r) == n_kv);
+    for (size_t i = 0; i < n_kv; i++) {
+        size_t na, nb;
+        const void *a = mmrt_gguf_kv_raw(g, i, &na), *b = mmrt_gguf_kv_raw(r, i, &nb);
+        FUZZ_CHECK(strcmp(mmrt_gguf_kv_key(g, i), mmrt_gguf_kv_key(r, i)) == 0);
+        FUZZ_CHECK(mmrt_gguf_kv_type(g, i) == mmrt_gguf_kv_type(r, i));
+        FUZZ_CHECK(na == nb && memcmp(a, b, na) == 0);
+    }
     for (size_t i = 0; i < n; i++) {
         const mmrt_gguf_tensor *a = mmrt_gguf_tensor_at(g, i), *b = mmrt_gguf_tensor_at(r, i);
         FUZZ_CHECK(strcmp(a->name, b->name) == 0 && a->type == b->type && a->n_dims == b->n_dims);
