@@ -5,8 +5,8 @@
 #   tools/gpu-bundle.sh OUT [BUILD_DIR]        (BUILD_DIR default build/gpu-bundle)
 #
 # BUILD_DIR is configured as a CUDA-enabled Release build (-DMMRT_CUDA=ON) with the real-CUDA test
-# suites (tests/CMakeLists.txt, MMRT_GPU_TEST_ROOT=.): CI passes its build/nvcc so that nothing is
-# compiled twice. The bundle's tree (BUILD_DIR/gpu-bundle-tree) mirrors the source tree:
+# suites (tests/CMakeLists.txt, MMRT_GPU_TEST_ROOT=$test_root below): CI passes its build/nvcc so
+# that nothing is compiled twice. The bundle's tree (BUILD_DIR/gpu-bundle-tree) mirrors the source tree:
 #   bin/    mmrt, mmrt-bench, mmrt-gpu-bench, test_cuda_* (the real backend against the CPU oracle)
 #   lib/    libmmrt, libmmrt-cuda.so and every shared library they need (resolved with ldd: OpenBLAS,
 #           oneDNN, curl and its TLS stack, criterion's, the codecs, libstdc++, the CUDA runtime) but
@@ -24,6 +24,8 @@ cd "$(dirname "$0")/.."
 out=$1
 build=${2:-build/gpu-bundle}
 max_bytes=$((64 * 1024 * 1024))
+# Where the test suites find the bundle (tests/CMakeLists.txt): gpu-check.sh links it to the tree.
+test_root=/tmp/mmrt-gpu-check-root
 cuda_lib=${CUDA_HOME:-/usr/local/cuda}/lib64
 nvcc_bin=$(command -v nvcc || echo "${CUDA_HOME:-/usr/local/cuda}/bin/nvcc")
 # Libraries the GPU machine provides: glibc, the driver's libcuda, and the toolkit's cuBLAS.
@@ -33,7 +35,7 @@ programs=(mmrt bench/mmrt-bench bench/mmrt-gpu-bench tests/test_cuda_ops tests/t
   tests/test_cuda_granite_speech)
 # What the test suites, the caption and the benchmark model generator read (see tests/*.c).
 data=(tests/fixtures/llama tests/fixtures/smolvlm tests/fixtures/chat_session tests/fixtures/granite
-  tests/fixtures/granite_speech tests/fixtures/images tests/fixtures/chat_templates/templates
+  tests/fixtures/granite_speech tests/fixtures/audio tests/fixtures/images tests/fixtures/chat_templates/templates
   samples/images bench/make_smolvlm_256m.py bench/make_smollm2_135m.py bench/gpu_estimates.py
   bench/GPU.md)
 
@@ -41,7 +43,7 @@ configure_and_build() {
   local t0=$SECONDS
   cmake -S . -B "$build" -DMMRT_FATAL_WARNINGS=ON -DMMRT_CUDA=ON -DCMAKE_CUDA_COMPILER="$nvcc_bin" \
     -DCMAKE_BUILD_TYPE=Release -DMMRT_BUILD_TESTS=ON -DMMRT_BUILD_SAMPLES=OFF -DMMRT_BUILD_BENCH=ON \
-    -DMMRT_GPU_TEST_ROOT=. >/dev/null
+    -DMMRT_GPU_TEST_ROOT="$test_root" >/dev/null
   cmake --build "$build" -j "$(nproc)" --target mmrt_cuda mmrt_cli mmrt-bench mmrt-gpu-bench mmrt_gpu_tests
   echo "gpu-bundle: built in $((SECONDS - t0)) s ($build)"
 }
@@ -91,6 +93,7 @@ write_manifest() {
   local tree=$1
   {
     echo "mmrt GPU check bundle: $(git describe --always --dirty 2>/dev/null || echo unknown), built $(date -u +%FT%TZ)"
+    echo "test root: $test_root (the test suites' fixtures and bin/mmrt; gpu-check.sh links it here)"
     "$nvcc_bin" --version | tail -1
     echo "glibc needed: $(objdump -T "$tree"/bin/* "$tree"/lib/* 2>/dev/null |
       grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1) or newer"

@@ -7,7 +7,7 @@
 #   OUT/gpu-check.sh [--budget SECONDS]           on the GPU machine (this script, copied into the
 #                                                 bundle): unpacks OUT/payload.tar.xz, then
 #   1. checks that every program resolves its libraries from the bundle (or glibc, the driver, cuBLAS)
-#   2. greedy CPU references (caption and text of the tiny fixtures)
+#   2. the model test suites on the CPU (the bundle is complete), greedy CPU references
 #   3. the GPU: nvidia-smi and the CUDA module on the device  <- the first step that needs a GPU
 #   4. every CUDA test suite on the device (the real backend against the CPU oracle)
 #   5. mmrt-gpu-bench --smoke, then its timings
@@ -54,7 +54,22 @@ unpack() {
   fi
   logs=$work/logs
   rm -rf "$logs" && mkdir -p "$logs"
-  cd "$work" || exit 1   # the test suites find tests/fixtures and bin/mmrt from here (MMRT_GPU_TEST_ROOT=.)
+  cd "$work" || exit 1
+  link_test_root
+}
+
+# The test suites were built to read tests/fixtures and bin/mmrt under a fixed absolute path (the
+# MANIFEST's "test root"): a symbolic link to this tree.
+link_test_root() {
+  local root
+  root=$(sed -n 's/^test root: \([^ ]*\).*/\1/p' MANIFEST)
+  test_root=$root
+  [ -n "$root" ] || return 0
+  if [ -e "$root" ] && ! [ -L "$root" ]; then
+    echo "gpu-check: $root exists and is not a symbolic link: remove it (the test suites read their fixtures there)" >&2
+    exit 1
+  fi
+  ln -sfn "$work" "$root" || { echo "gpu-check: cannot link $root to $work" >&2; exit 1; }
 }
 
 # A directory holding the cuBLAS that libmmrt-cuda.so was linked against, if the loader does not
@@ -134,7 +149,7 @@ step() {
 # What the console gets of a step's log: a test suite's failures and synthesis, everything else whole.
 show() {
   case $1 in
-    test_*) grep -E '\[(FAIL|----|====)\]|CRASH|Assertion|error' "$logs/$1.log" | head -40 ;;
+    *test_*) grep -E '\[(FAIL|----|====)\]|CRASH|Assertion|error' "$logs/$1.log" | head -40 ;;
     *) cat "$logs/$1.log" ;;
   esac
 }
@@ -148,6 +163,15 @@ greedy() { # device model image [extra args...]
   else
     bx bin/mmrt generate -m "$model" --offline --raw -p "hello" -n 8 --device "$dev" --math f32 "$@"
   fi
+}
+
+# The model suites without MMRT_TEST_DEVICE run on the CPU: they pass there or the bundle lacks
+# something, whatever the GPU does.
+cpu_suites() {
+  local s
+  for s in llama smolvlm chat_session granite granite_speech; do
+    step "cpu_test_$s" 60 env MMRT_MATH=f32 "bin/test_cuda_$s" --jobs "$jobs"
+  done
 }
 
 cpu_references() {
@@ -195,9 +219,7 @@ gpu_probe() {
 # to provoke out-of-memory errors) cannot hold on a real GPU: filtered out, and said.
 emu_only='llama/device_out_of_memory_names_the_weight|llama/failed_upload_rolls_back_to_the_host|smolvlm/device_out_of_memory_names_the_cache'
 test_suites() {
-  local jobs s
-  jobs=$(nproc)
-  [ "$jobs" -gt 8 ] && jobs=8
+  local s
   echo "(not run on a real GPU, emulator-only: ${emu_only//|/, })"
   for s in test_cuda_ops test_cuda_attention; do step "$s" 120 "bin/$s" --jobs "$jobs"; done
   for s in llama smolvlm chat_session granite granite_speech; do
@@ -313,6 +335,7 @@ report() {
 cleanup() {
   [ -n "${model_pid:-}" ] && kill "$model_pid" 2>/dev/null
   [ -n "${model:-}" ] && rm -rf "$model"
+  [ -n "${test_root:-}" ] && [ "$(readlink "$test_root")" = "$work" ] && rm -f "$test_root"
   return 0
 }
 
@@ -330,11 +353,15 @@ else
   report
   exit 1
 fi
+jobs=$(nproc)
+[ "$jobs" -gt 8 ] && jobs=8
+cpu_suites
 cpu_references || { report; exit 1; }
 gpu_probe
 rc=$?
 if [ $rc != 0 ]; then
   report
+  [ $failed = 1 ] && exit 1   # a failure before the GPU step outranks "no GPU"
   exit $rc
 fi
 start_model
