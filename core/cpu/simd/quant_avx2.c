@@ -18,12 +18,22 @@
 
 mmrt_quant_table mmrt_quant_kernels_avx2(void) { return table_avx2(); }
 
+/* Everything below is compiled for avxvnni too (GCC: target pragma; clang: the same attribute on
+ * every function). */
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avxvnni"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avxvnni")
+#endif
 #define QB_NAME(x) x##_avxvnni
 #define QB_DPBUSD(c, u, s) _mm256_dpbusd_avx_epi32((c), (u), (s))
 #define QB_DPWSSD(c, a, b) _mm256_dpwssd_avx_epi32((c), (a), (b))
 #include "quant_x86_body.h"
 
 mmrt_quant_table mmrt_quant_kernels_avxvnni(void) { return table_avxvnni(); }
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif

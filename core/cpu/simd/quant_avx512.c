@@ -10,8 +10,14 @@
 #include <stddef.h>
 #include <string.h>
 
+/* Everything below is compiled for avx512vnni too (GCC: target pragma; clang: the same attribute on
+ * every function). */
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512vnni"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx512vnni")
+#endif
 
 #define INLINE static inline __attribute__((always_inline))
 
@@ -252,4 +258,8 @@ mmrt_quant_table mmrt_quant_kernels_avx512vnni(void) {
     };
     return table;
 }
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
