@@ -70,7 +70,8 @@ int cli_parse_gen(const char *cmd, int argc, char **argv, int *i, cli_gen *g);
     "  -t, --threads N        CPU threads (default: all cores)\n"                                   \
     "      --device D         cpu, cuda or auto (default auto)\n"                                   \
     "      --math M           auto (default: the checkpoint's dtype, as transformers), f32 (exact),\n"\
-    "                         bf16 (bf16 GEMMs and attention, f32 sums); GPU only: tf32, f16.\n"  \
+    "                         bf16 (bf16 GEMMs and attention, f32 sums), int8 (quantized weights\n"\
+    "                         as llama.cpp: 8-bit activations); GPU only: tf32, f16.\n"            \
     "                         The default can be set by the environment: MMRT_MATH=f32\n"          \
     "      --offline          never download; use the Hugging Face cache only\n"                    \
     "  -v, --verbose          timings and load details on stderr\n"                                 \

@@ -68,10 +68,10 @@ static bool set_log_level(const char *s) {
 }
 
 static bool parse_math(const char *what, const char *v, mmrt_math *out) {
-    static const char *const names[] = {"f32", "tf32", "bf16", "f16", "auto"}; /* mmrt_math's order */
-    int k = cli_pick(v, names, 5);
+    static const char *const names[] = {"f32", "tf32", "bf16", "f16", "auto", "int8"}; /* mmrt_math's order */
+    int k = cli_pick(v, names, 6);
     if (k < 0) {
-        fprintf(stderr, "mmrt: %s expects auto, f32, bf16, tf32 or f16, got \"%s\"\n", what, v);
+        fprintf(stderr, "mmrt: %s expects auto, f32, bf16, int8, tf32 or f16, got \"%s\"\n", what, v);
         return false;
     }
     *out = (mmrt_math)k;

@@ -442,7 +442,9 @@ mmrt_status mmrt_cuda_backend_init(const mmrt_backend_params* params, mmrt_backe
   if (e != cudaSuccess) return cuda_error(err, e, "no usable device (cudaGetDeviceCount)");
   if (n_dev == 0) return mmrt_error_set(err, MMRT_ERR_BACKEND, "CUDA: no device found");
   if ((e = cudaGetDevice(&device)) != cudaSuccess) return cuda_error(err, e, "cudaGetDevice");
-  return ctx_create(device, params->math, nullptr, out, err);
+  // INT8 is BF16 for every op but the quantized weights' GEMMs (which this backend does not run yet)
+  const mmrt_math math = params->math == MMRT_MATH_INT8 ? MMRT_MATH_BF16 : params->math;
+  return ctx_create(device, math, nullptr, out, err);
 }
 
 mmrt_status mmrt_cuda_check_launch(const char* kernel, mmrt_error* err) {

@@ -34,7 +34,8 @@ mmrt_status mmrt_math_parse(const char *name, mmrt_math *out, mmrt_error *err) {
     else if (strcmp(name, "tf32") == 0) *out = MMRT_MATH_TF32;
     else if (strcmp(name, "bf16") == 0) *out = MMRT_MATH_BF16;
     else if (strcmp(name, "f16") == 0) *out = MMRT_MATH_F16;
-    else return mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "unknown math \"%s\" (use auto, f32, bf16, tf32 or f16)", name);
+    else if (strcmp(name, "int8") == 0) *out = MMRT_MATH_INT8;
+    else return mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "unknown math \"%s\" (use auto, f32, bf16, int8, tf32 or f16)", name);
     return MMRT_OK;
 }
 
@@ -132,8 +133,11 @@ static void count_params(mmrt_model *m) {
 }
 
 /* MMRT_MATH_AUTO as transformers' dtype="auto" reads it: config.json's "dtype" (transformers 5) or
- * "torch_dtype", at the top or in text_config, else the weights' own dtype. */
+ * "torch_dtype", at the top or in text_config, else the weights' own dtype; quantized weights
+ * compute as llama.cpp does them (INT8). */
 static mmrt_math auto_math(const mmrt_model *m, const checkpoint *c) {
+    for (size_t i = 0; i < mmrt_weights_count(m->weights); i++)
+        if (mmrt_dtype_is_quant(mmrt_weights_at(m->weights, i)->dtype)) return MMRT_MATH_INT8;
     const cJSON *cfgs[2] = {c->config, cJSON_GetObjectItemCaseSensitive(c->config, "text_config")};
     for (int i = 0; i < 2; i++)
         for (int j = 0; j < 2 && cJSON_IsObject(cfgs[i]); j++) {
@@ -233,7 +237,7 @@ mmrt_status mmrt_model_load(const char *path_or_repo, const mmrt_model_params *p
     mmrt_model *m = NULL;
     if (st == MMRT_OK && (!out || !path_or_repo))
         st = mmrt_error_set(&err, MMRT_ERR_INVALID_ARG, "mmrt_model_load: NULL argument");
-    if (st == MMRT_OK && p.math > MMRT_MATH_AUTO)
+    if (st == MMRT_OK && p.math > MMRT_MATH_INT8)
         st = mmrt_error_set(&err, MMRT_ERR_INVALID_ARG, "mmrt_model_params.math: unknown math %d", (int)p.math);
     const char *env = getenv("MMRT_MATH"); /* the default's default, e.g. MMRT_MATH=f32 for tests */
     mmrt_error env_err = {0};
@@ -274,7 +278,7 @@ done:
         mmrt_error_publish(&err);
         return st;
     }
-    static const char *const math_names[] = {"f32", "tf32", "bf16", "f16"};
+    static const char *const math_names[] = {"f32", "tf32", "bf16", "f16", "auto", "int8"};
     MMRT_LOG_I("loaded %s: %s, %lld layers, %.1f M parameters (%s), %s arithmetic", m->dir, m->arch,
                (long long)m->llm.hp.n_layer, (double)m->n_params / 1e6, m->dtype, math_names[m->backend.math]);
     *out = m;

@@ -146,22 +146,30 @@ typedef enum mmrt_device {
 } mmrt_device;
 
 /* Arithmetic; the same meaning on every backend (ARCHITECTURE.md, "Arithmetic on the CPU").
- * The CPU runs F32 and BF16; there TF32 computes as F32 and F16 as F32 (no f16 arithmetic). */
+ * The CPU runs F32, BF16 and INT8; there TF32 and F16 compute as F32. */
 typedef enum mmrt_math {
-    MMRT_MATH_F32 = 0,  /* exact f32: 16-bit weights widened (exactly), f32 products, no TF32;
-                           what the fixtures check against transformers in float32 */
+    MMRT_MATH_F32 = 0,  /* exact f32: 16-bit weights widened (exactly), quantized ones dequantized
+                           (exactly), f32 products, no TF32; what the fixtures check against
+                           transformers in float32 */
     MMRT_MATH_TF32 = 1, /* GPU: f32 GEMMs on TF32 tensor cores */
     MMRT_MATH_BF16 = 2, /* GEMMs and attention with bf16 inputs (activations, weights, q, k, v and
                            the softmax weights rounded to bf16) and f32 accumulation; norms,
                            activations and the residual stream stay f32. 16-bit weights are kept
                            as stored. CPU: oneDNN's bf16 GEMMs (AMX / AVX512-BF16 where present);
-                           GPU: bf16 tensor cores */
+                           GPU: bf16 tensor cores. f32 or f16 weights (an explicit choice: auto
+                           never picks BF16 for them) differ by backend: the CPU rounds them to
+                           bf16, a GPU uses TF32 / f16 tensor cores */
     MMRT_MATH_F16 = 3,  /* GPU: as BF16 in the weights' type, attention on f16 tensor cores */
     MMRT_MATH_AUTO = 4, /* the default, like transformers' dtype="auto": the checkpoint's dtype
                            (config.json "dtype"/"torch_dtype", else its weights'): bf16 → BF16,
-                           f16 → F16, f32 or mixed → F32. mmrt_model_info.math tells which ran.
-                           MMRT_MATH=f32|bf16|... in the environment replaces it (for tests and
-                           scripts; an explicit math in the params wins) */
+                           f16 → F16, f32 or mixed → F32; quantized weights (GGUF, --quant) →
+                           INT8. mmrt_model_info.math tells which runs. MMRT_MATH=f32|bf16|...
+                           in the environment replaces it (tests, scripts; an explicit math in
+                           the params wins) */
+    MMRT_MATH_INT8 = 5, /* quantized weights (GGUF block formats) as llama.cpp computes them:
+                           activations quantized per block to 8 bits (Q8_0 / Q8_1 / Q8_K), integer
+                           dot products, block scales in f32; every other GEMM and attention as
+                           BF16 */
 } mmrt_math;
 
 typedef struct mmrt_model_params {

@@ -27,7 +27,8 @@ typedef struct mmrt_cpu_scratch {
 typedef struct mmrt_cpu_ctx {
     int n_threads;
     bool use_ref;
-    bool bf16;                  /* MMRT_MATH_BF16: GEMM and attention inputs rounded to bf16 */
+    bool bf16;                  /* MMRT_MATH_BF16 or INT8: GEMM and attention inputs rounded to bf16 */
+    bool int8;                  /* MMRT_MATH_INT8: quantized weights' dots on 8-bit activations */
     mmrt_cpu_scratch *scratch; /* owned by the backend */
 } mmrt_cpu_ctx;
 

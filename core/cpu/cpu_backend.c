@@ -84,7 +84,8 @@ static void cpu_free(mmrt_backend *be) {
 static mmrt_status cpu_fork(mmrt_backend *be, mmrt_backend **out, mmrt_error *err) {
     const mmrt_cpu_ctx *ctx = be->ctx;
     mmrt_backend_params p = {.device = MMRT_DEVICE_KIND_CPU, .n_threads = ctx->n_threads,
-                             .use_ref = ctx->use_ref, .math = ctx->bf16 ? MMRT_MATH_BF16 : MMRT_MATH_F32};
+                             .use_ref = ctx->use_ref,
+                             .math = ctx->int8 ? MMRT_MATH_INT8 : ctx->bf16 ? MMRT_MATH_BF16 : MMRT_MATH_F32};
     return mmrt_cpu_backend_init(&p, out, err);
 }
 
@@ -117,12 +118,13 @@ mmrt_status mmrt_cpu_backend_init(const mmrt_backend_params *params, mmrt_backen
     }
     ctx->n_threads = params->n_threads > 0 ? params->n_threads : omp_get_num_procs();
     ctx->use_ref = params->use_ref;
-    ctx->bf16 = params->math == MMRT_MATH_BF16;
+    ctx->bf16 = params->math == MMRT_MATH_BF16 || params->math == MMRT_MATH_INT8;
+    ctx->int8 = params->math == MMRT_MATH_INT8;
     ctx->scratch = scratch;
     be->iface = &cpu_iface;
     be->ctx = ctx;
     MMRT_LOG_D("CPU backend: %d threads, SIMD %s, GEMMs oneDNN %s, %s arithmetic%s", ctx->n_threads,
-               mmrt_simd_level_name(mmrt_simd_level_get()), mmrt_cpu_gemm_isa(), ctx->bf16 ? "bf16" : "f32",
+               mmrt_simd_level_name(mmrt_simd_level_get()), mmrt_cpu_gemm_isa(), ctx->int8 ? "int8" : ctx->bf16 ? "bf16" : "f32",
                ctx->use_ref ? ", reference ops" : "");
     *out = be;
     return MMRT_OK;
