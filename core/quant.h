@@ -111,14 +111,14 @@ static inline void mmrt_q4k_unpack_scales(const uint8_t *q, uint8_t out[16]) {
 /* ---- rows ------------------------------------------------------------------------------------ */
 
 /* dst[0..k) = the k weights of row src (type: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K),
- * bit-identical to gguf-py's dequantize. Refused (MMRT_ERR_INVALID_ARG): another type, or k not a
- * multiple of the block size. */
+ * bit-identical to gguf-py's dequantize. Refused: another type (MMRT_ERR_UNSUPPORTED), k not a
+ * positive multiple of the block size (MMRT_ERR_INVALID_ARG). */
 mmrt_status mmrt_dequantize_row(mmrt_qtype type, const void *src, float *dst, int64_t k,
                                 mmrt_error *err);
 
 /* dst (mmrt_qtype_row_bytes(type, k) bytes) = src[0..k) quantized as llama.cpp's reference
  * quantizers do, byte for byte: Q8_0, Q4_0, Q4_K (weights) and Q8_1, Q8_K (activations; Q8_0 serves
- * both). Inputs must be finite. Refused: another type, or a bad k. */
+ * both). Inputs must be finite. Refused like mmrt_dequantize_row: another type, or a bad k. */
 mmrt_status mmrt_quantize_row(mmrt_qtype type, const float *src, void *dst, int64_t k,
                               mmrt_error *err);
 
@@ -133,7 +133,11 @@ int mmrt_quant_act_type(mmrt_qtype wt);
 /* out[r] = w · act_r for r < nx (1..MMRT_QUANT_DOTN_MAX), w one weight row of k weights and act_r
  * the row at act + r·act_stride bytes, quantized to mmrt_quant_act_type(wt). k must be a positive
  * multiple of the block size (not checked: the caller checks once per matrix, e.g. with
- * mmrt_quant_dot). Each row's result is the same whatever nx is. */
+ * mmrt_quant_dot). Each row's result is the same whatever nx is. The reference sums each block's
+ * integer products exactly and adds the scaled blocks in order in f32; the SIMD kernels get the
+ * same integers and differ only in the f32 order across blocks: within (3·n_blocks + 16)·2^-24 ·
+ * Σ_i (|w_i| + offset_i)·|a_i| of the reference (offset_i: Q4_0's 8·d, Q4_1's |m|, the K mins'
+ * 2·dmin·m, Q6_K's 32·|d·sc|), as tests/test_quant.c checks. */
 typedef void (*mmrt_quant_dotn_fn)(const void *w, const void *act, size_t act_stride, int nx,
                                    int64_t k, float *out);
 
