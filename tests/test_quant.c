@@ -2,6 +2,7 @@
  * tools/fixtures_quant.py), Q4_K's round trip, and every dot kernel at every ISA this CPU has
  * against the plain C reference, which is itself checked against dequantized rows in f64. */
 #include "core/quant.h"
+#include "core/cpu/simd.h"
 #include "core/tensor.h"
 #include "helpers/compare.h"
 
@@ -356,4 +357,23 @@ Test(quant, q4k_scale_unpacking_agrees) {
                       all[8 + j], m);
         }
     }
+}
+
+/* The dispatch follows the SIMD level in use (MMRT_SIMD / mmrt_simd_force): generic gives the
+ * reference, avx2 the best 256-bit kernel, and the default the best the CPU has. */
+Test(quant, dispatch_follows_simd_level) {
+    mmrt_quant_dotn_fn vnni256 = mmrt_quant_dotn_isa(MMRT_QTYPE_Q4_K, MMRT_QUANT_ISA_AVXVNNI);
+    mmrt_quant_dotn_fn avx2 = mmrt_quant_dotn_isa(MMRT_QTYPE_Q4_K, MMRT_QUANT_ISA_AVX2);
+    mmrt_quant_dotn_fn avx512 = mmrt_quant_dotn_isa(MMRT_QTYPE_Q4_K, MMRT_QUANT_ISA_AVX512VNNI);
+    mmrt_simd_force(MMRT_SIMD_AVX512);
+    mmrt_quant_dotn_fn best = avx512 ? avx512 : vnni256 ? vnni256 : avx2;
+    cr_expect(mmrt_quant_dotn_get(MMRT_QTYPE_Q4_K) == (best ? best : mmrt_quant_dotn_isa(MMRT_QTYPE_Q4_K, MMRT_QUANT_ISA_REF)),
+              "default: the best kernel the CPU has");
+    if (avx2) {
+        mmrt_simd_force(MMRT_SIMD_AVX2);
+        cr_expect(mmrt_quant_dotn_get(MMRT_QTYPE_Q4_K) == (vnni256 ? vnni256 : avx2), "avx2: a 256-bit kernel");
+    }
+    mmrt_simd_force(MMRT_SIMD_GENERIC);
+    cr_expect(mmrt_quant_dotn_get(MMRT_QTYPE_Q4_K) == mmrt_quant_dotn_isa(MMRT_QTYPE_Q4_K, MMRT_QUANT_ISA_REF),
+              "generic: the reference");
 }
