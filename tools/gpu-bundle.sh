@@ -19,10 +19,10 @@
 # gpu-check.sh unpacks on first use. Fails if OUT is 64 MiB or more, or if a program of the tree
 # needs a library that is neither in lib/ nor one of the allowed system libraries.
 set -euo pipefail
-cd "$(dirname "$0")/.."
 [ $# -ge 1 ] || { echo "usage: tools/gpu-bundle.sh OUT [BUILD_DIR]" >&2; exit 2; }
-out=$1
-build=${2:-build/gpu-bundle}
+out=$(realpath -m "$1")
+build=$(realpath -m "${2:-$(dirname "$0")/../build/gpu-bundle}")
+cd "$(dirname "$0")/.."
 max_bytes=$((64 * 1024 * 1024))
 # Where the test suites find the bundle (tests/CMakeLists.txt): gpu-check.sh links it to the tree.
 test_root=/tmp/mmrt-gpu-check-root

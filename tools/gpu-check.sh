@@ -4,7 +4,7 @@
 #
 #   tools/gpu-check.sh --bundle OUT [BUILD_DIR]   here, without a GPU: builds the self-contained
 #                                                 bundle OUT (tools/gpu-bundle.sh)
-#   OUT/gpu-check.sh [--budget SECONDS]           on the GPU machine (this script, copied into the
+#   OUT/gpu-check.sh [--budget S] [--logs DIR]    on the GPU machine (this script, copied into the
 #                                                 bundle): unpacks OUT/payload.tar.xz, then
 #   1. checks that every program resolves its libraries from the bundle (or glibc, the driver, cuBLAS)
 #   2. the model test suites on the CPU (the bundle is complete), greedy CPU references
@@ -16,7 +16,8 @@
 #   7. mmrt caption --device cuda on a fixture and a sample image against --device cpu
 #   8. a report against bench/GPU.md's predictions, and the total time.
 # Every step has a timeout; the whole run stops starting steps after --budget seconds (450).
-# Logs: WORK/logs (WORK is OUT/tree, or a temporary directory if OUT is not writable).
+# Logs: WORK/logs (WORK is OUT/tree, or a temporary directory if OUT is not writable), and a copy
+# in --logs DIR at the end.
 # Exit status: 0 every step passed; 1 a step failed; 3 no GPU here (stopped at step 3); 2 usage.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -25,10 +26,12 @@ if [ "${1:-}" = "--bundle" ]; then
   exec "$here/gpu-bundle.sh" "$@"
 fi
 budget=450
+logs_copy=
 while [ $# -gt 0 ]; do
   case $1 in
     --budget) budget=${2:?--budget needs seconds}; shift 2 ;;
-    *) echo "usage: gpu-check.sh [--budget SECONDS] | --bundle OUT [BUILD_DIR]" >&2; exit 2 ;;
+    --logs) logs_copy=${2:?--logs needs a directory}; shift 2 ;;
+    *) echo "usage: gpu-check.sh [--budget SECONDS] [--logs DIR] | --bundle OUT [BUILD_DIR]" >&2; exit 2 ;;
   esac
 done
 [ -f "$here/payload.tar.xz" ] || { echo "gpu-check: no payload.tar.xz beside this script: run it from a bundle (tools/gpu-check.sh --bundle OUT)" >&2; exit 2; }
@@ -336,6 +339,7 @@ cleanup() {
   [ -n "${model_pid:-}" ] && kill "$model_pid" 2>/dev/null
   [ -n "${model:-}" ] && rm -rf "$model"
   [ -n "${test_root:-}" ] && [ "$(readlink "$test_root")" = "$work" ] && rm -f "$test_root"
+  [ -n "$logs_copy" ] && mkdir -p "$logs_copy" && cp -r "$logs"/. "$logs_copy"/
   return 0
 }
 
@@ -350,17 +354,17 @@ if check_libraries; then
   record libraries PASS "$SECONDS" "every program resolves from lib/${cublas_dir:+ and $cublas_dir}"
 else
   record libraries FAIL "$SECONDS" "unresolved libraries (above)"
-  report
+  report | tee "$logs/report.txt"
   exit 1
 fi
 jobs=$(nproc)
 [ "$jobs" -gt 8 ] && jobs=8
 cpu_suites
-cpu_references || { report; exit 1; }
+cpu_references || { report | tee "$logs/report.txt"; exit 1; }
 gpu_probe
 rc=$?
 if [ $rc != 0 ]; then
-  report
+  report | tee "$logs/report.txt"
   [ $failed = 1 ] && exit 1   # a failure before the GPU step outranks "no GPU"
   exit $rc
 fi
@@ -369,5 +373,5 @@ test_suites
 gpu_bench
 model_bench
 caption_e2e
-report
+report | tee "$logs/report.txt"
 exit $failed
