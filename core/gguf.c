@@ -27,6 +27,7 @@ typedef struct gguf_kv {
 typedef struct name_index {
     size_t *slots; /* open addressing: item index + 1, 0 = empty */
     size_t n_slots; /* power of two, at least twice the item count */
+    uint64_t seed;  /* varies per process (ASLR): a file cannot be built to make names collide */
 } name_index;
 
 struct mmrt_gguf {
@@ -66,10 +67,12 @@ static uint64_t ld_le(const uint8_t *p, int n) {
 
 /* ---- name index ---------------------------------------------------------------------------- */
 
-static uint64_t hash_name(const char *s) {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+static uint64_t hash_name(const char *s, uint64_t seed) {
+    uint64_t h = 1469598103934665603ull ^ seed; /* FNV-1a, then a final mix into the low bits */
     for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    return h ^ (h >> 33);
 }
 
 typedef const char *(*name_of_fn)(const mmrt_gguf *g, size_t i);
@@ -82,6 +85,7 @@ static mmrt_status index_init(name_index *ix, size_t n_items, const char *path, 
     ix->slots = calloc(n, sizeof *ix->slots);
     if (!ix->slots) return mmrt_error_oom(err, n * sizeof *ix->slots, path);
     ix->n_slots = n;
+    ix->seed = (uint64_t)(uintptr_t)ix->slots * 0x9e3779b97f4a7c15ull;
     return MMRT_OK;
 }
 
@@ -89,7 +93,7 @@ static mmrt_status index_init(name_index *ix, size_t n_items, const char *path, 
 static size_t index_probe(const mmrt_gguf *g, const name_index *ix, name_of_fn name_of,
                           const char *name, size_t insert_i) {
     size_t mask = ix->n_slots - 1;
-    for (size_t s = (size_t)hash_name(name) & mask;; s = (s + 1) & mask) {
+    for (size_t s = (size_t)hash_name(name, ix->seed) & mask;; s = (s + 1) & mask) {
         size_t v = ix->slots[s];
         if (v == 0) {
             if (insert_i != SIZE_MAX) ix->slots[s] = insert_i + 1;
