@@ -32,11 +32,16 @@ void llm_fixture_open_host(llm_fixture *f, const char *family, const char *name)
 }
 
 void llm_fixture_open(llm_fixture *f, const char *family, const char *name) {
+    llm_fixture_open_math(f, family, name, MMRT_MATH_F32);
+}
+
+void llm_fixture_open_math(llm_fixture *f, const char *family, const char *name, mmrt_math math) {
     llm_fixture_open_host(f, family, name);
+    f->math = math;
     if (!test_on_cuda()) return;
     /* weights (and the adapter's) uploaded once, as mmrt_model_load does */
     mmrt_error err = {0};
-    mmrt_backend_params p = {.device = MMRT_DEVICE_KIND_CUDA};
+    mmrt_backend_params p = {.device = MMRT_DEVICE_KIND_CUDA, .math = math};
     cr_assert_eq(mmrt_backend_init(&p, &f->be, &err), MMRT_OK, "%s", err.msg);
     mmrt_weight_upload_init(&f->up, f->be, p.math);
     cr_assert_eq(mmrt_llm_upload(&f->llm, &f->up, &err), MMRT_OK, "%s", err.msg);
@@ -65,7 +70,8 @@ mmrt_backend *llm_fixture_backend(const llm_fixture *f, int n_threads, bool use_
         cr_assert_eq(mmrt_backend_fork(f->be, &be, NULL), MMRT_OK);
         return be;
     }
-    mmrt_backend_params p = {.device = MMRT_DEVICE_KIND_CPU, .n_threads = n_threads, .use_ref = use_ref};
+    mmrt_backend_params p = {.device = MMRT_DEVICE_KIND_CPU, .n_threads = n_threads, .use_ref = use_ref,
+                             .math = f->math};
     cr_assert_eq(mmrt_backend_init(&p, &be, NULL), MMRT_OK);
     return be;
 }

@@ -19,12 +19,16 @@ typedef struct llm_fixture {
     mmrt_llm llm;
     mmrt_backend *be; /* the backend holding the weights (CUDA), or NULL (CPU: the mmap) */
     mmrt_weight_upload up;
+    mmrt_math math; /* the arithmetic of its backends (llm_fixture_open_math; else MMRT_MATH_F32) */
 } llm_fixture;
 
 /* The fixture with its weights in the mmap (as on the CPU), whatever the test device. */
 void llm_fixture_open_host(llm_fixture *f, const char *family, const char *name);
 /* The same, the weights then uploaded when the tests run on CUDA. */
 void llm_fixture_open(llm_fixture *f, const char *family, const char *name);
+/* llm_fixture_open with the backends (CUDA's and each session's, CPU or CUDA) in `math`; on CUDA the
+ * weights are uploaded for it. */
+void llm_fixture_open_math(llm_fixture *f, const char *family, const char *name, mmrt_math math);
 void llm_fixture_close(llm_fixture *f);
 
 /* The reference tensor <prefix><prompt>.<what>, asserted present. */

@@ -1,0 +1,215 @@
+/* The bf16 arithmetic mode (MMRT_MATH_BF16) against transformers, the issue's bf16 parity rule:
+ * reference = transformers in float32 (reference.safetensors), plain = transformers in bfloat16 on
+ * the same checkpoint and prompt (reference_bf16.safetensors, tools/fixtures_bf16.py); on every
+ * hidden state and the logits, max |mmrt_bf16 - ref| <= 2 x max |plain - ref|, and mmrt's error is
+ * above the f32 tolerance where transformers' is not 0 (the mode really rounds). On tests/fixtures/bf16 (margins far
+ * above the bf16 error) the greedy tokens are the reference's. On the CPU or, as
+ * test_cuda_bf16_parity in the emulated CUDA build, on the CUDA backend (helpers/test_device.h).
+ * Also: MMRT_MATH_AUTO resolves to the checkpoint's dtype through the public API. */
+#include "core/backend.h"
+#include "core/safetensors.h"
+#include "fusion/llama.h"
+#include "helpers/llm_fixture.h"
+#include "helpers/test_device.h"
+
+#include <criterion/criterion.h>
+#include <math.h>
+#include <mmrt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PARITY 2.0 /* mmrt's error may be at most this times transformers' bf16 error */
+#define F32_TOL 1e-4 /* ARCHITECTURE.md: f32 paths; a rounding mode's error must exceed it */
+
+/* max |a - b| over n, NaN (and inf) as infinity. */
+static double tensor_max_abs_diff(const float *a, const float *b, int64_t n) {
+    double m = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        double e = fabs((double)a[i] - (double)b[i]);
+        if (!(e <= m)) m = isfinite(e) ? e : INFINITY;
+    }
+    return m;
+}
+
+static double tensor_max_abs(const float *a, int64_t n) {
+    double m = 0.0;
+    for (int64_t i = 0; i < n; i++) m = fmax(m, fabs((double)a[i]));
+    return m;
+}
+
+/* The parity rule on one tensor; prints both errors (absolute and relative to max |ref|) and the
+ * first elements beyond the bound when it fails. must_round: mmrt's error must exceed what the f32
+ * mode may have (F32_TOL x max |ref|), i.e. the mode really rounds (false where transformers' error
+ * is 0: the embeddings, exact in bf16). MMRT_TEST_VERBOSE=1 prints the figures of every tensor. */
+static bool check_parity(const char *what, const float *got, const float *ref, const float *plain, int64_t n,
+                         bool must_round) {
+    double e_got = tensor_max_abs_diff(got, ref, n), e_plain = tensor_max_abs_diff(plain, ref, n);
+    double m = tensor_max_abs(ref, n);
+    double bound = PARITY * e_plain;
+    bool rounds = e_got > F32_TOL * m;
+    bool ok = e_got <= bound && (!must_round || rounds);
+    if (ok && !getenv("MMRT_TEST_VERBOSE")) return true;
+    int shown = 0;
+    for (int64_t i = 0; i < n && shown < 8; i++) {
+        double e = fabs((double)got[i] - (double)ref[i]);
+        if (e <= bound) continue;
+        fprintf(stderr, "%s: [%lld] reference %.9g, transformers bf16 %.9g, mmrt bf16 %.9g (|err| %.4g)\n", what,
+                (long long)i, ref[i], plain[i], got[i], e);
+        shown++;
+    }
+    fprintf(stderr, "%s: %s: mmrt bf16 max|err| %.4g (%.3g of max|ref| %.4g), transformers bf16 %.4g (%.3g), "
+                    "ratio %.3g (allowed %.1f)%s\n",
+            what, ok ? "ok" : "FAILS", e_got, m > 0 ? e_got / m : 0.0, m, e_plain, m > 0 ? e_plain / m : 0.0,
+            e_plain > 0 ? e_got / e_plain : 0.0, PARITY,
+            must_round && !rounds ? " - within the f32 tolerance: the mode did not round" : "");
+    return ok;
+}
+
+/* ---- prompt forward: every hidden state and the logits ------------------------------------- */
+
+typedef struct parity_check {
+    const llm_fixture *f;
+    const mmrt_weights *plain; /* reference_bf16.safetensors */
+    const char *prompt;
+    const char *label;
+    int n_checked;
+    bool ok;
+} parity_check;
+
+static const float *plain_tensor(const parity_check *pc, const char *what, size_t n_bytes) {
+    char name[128];
+    snprintf(name, sizeof name, "%s.%s", pc->prompt, what);
+    const mmrt_st_tensor *t = mmrt_weights_find(pc->plain, name);
+    cr_assert_not_null(t, "%s: reference_bf16.safetensors has no %s", pc->f->dir, name);
+    cr_assert(t->dtype == MMRT_F32 && t->n_bytes == n_bytes, "%s: %s: F32 of %zu bytes expected", pc->f->dir, name,
+              n_bytes);
+    return t->data;
+}
+
+/* mmrt_llm_batch.on_hidden: our index i <-> transformers as in llm_fixture_on_hidden. */
+static void on_hidden(int index, const mmrt_tensor *x, void *user) {
+    parity_check *pc = user;
+    int L = (int)pc->f->hp.n_layer;
+    char what[64];
+    if (index < L) snprintf(what, sizeof what, "hidden.%d", index);
+    else if (index == L) snprintf(what, sizeof what, "final_prenorm");
+    else snprintf(what, sizeof what, "hidden.%d", L);
+    const mmrt_st_tensor *ref = llm_fixture_ref(pc->f, "", pc->prompt, what);
+    int64_t n = mmrt_tensor_nelements(x);
+    cr_assert_eq((size_t)n * sizeof(float), ref->n_bytes, "%s %s: size", pc->label, what);
+    const float *plain = plain_tensor(pc, what, ref->n_bytes);
+    float *got = test_download(x);
+    char label[600];
+    snprintf(label, sizeof label, "%s %s", pc->label, what);
+    if (!check_parity(label, got, ref->data, plain, n, index > 0)) pc->ok = false;
+    free(got);
+    pc->n_checked++;
+}
+
+static mmrt_weights *open_plain(const llm_fixture *f) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/reference_bf16.safetensors", f->dir);
+    mmrt_weights *w = NULL;
+    mmrt_error err = {0};
+    cr_assert_eq(mmrt_weights_open(path, &w, &err), MMRT_OK, "%s", err.msg);
+    return w;
+}
+
+static void check_forward(const char *family, const char *name, const char *prompt, int n_threads, bool use_ref) {
+    llm_fixture f;
+    llm_fixture_open_math(&f, family, name, MMRT_MATH_BF16);
+    mmrt_weights *plain = open_plain(&f);
+    const mmrt_st_tensor *ids = llm_fixture_ref(&f, "", prompt, "input_ids");
+    const mmrt_st_tensor *logits_ref = llm_fixture_ref(&f, "", prompt, "logits");
+    int64_t n = ids->shape[0];
+    mmrt_backend *be = llm_fixture_backend(&f, n_threads, use_ref);
+    mmrt_llm_state st;
+    mmrt_error err = {0};
+    cr_assert_eq(mmrt_llm_state_init(&st, &f.llm, be, n, n, &err), MMRT_OK, "%s", err.msg);
+    char label[300];
+    snprintf(label, sizeof label, "%s/%s %s (%s, threads %d, ref ops %d)", family, name, prompt,
+             be->iface->name, n_threads, use_ref);
+    parity_check pc = {.f = &f, .plain = plain, .prompt = prompt, .label = label, .ok = true};
+    float *logits = malloc(sizeof(float) * (size_t)(n * f.hp.n_vocab));
+    mmrt_llm_batch b = {.ids = ids->data, .n_tok = n, .all_logits = true, .logits = logits,
+                        .on_hidden = on_hidden, .hidden_user = &pc};
+    cr_assert_eq(mmrt_llm_decode(&f.llm, &st, &b, &err), MMRT_OK, "%s", err.msg);
+    cr_assert_eq(pc.n_checked, f.hp.n_layer + 2, "hidden states reported: %d", pc.n_checked);
+    char what[400];
+    snprintf(what, sizeof what, "%s logits", label);
+    bool logits_ok = check_parity(what, logits, logits_ref->data, plain_tensor(&pc, "logits", logits_ref->n_bytes),
+                                  n * f.hp.n_vocab, true);
+    cr_assert(pc.ok && logits_ok, "%s: mmrt's bf16 mode is not within %.0fx transformers' bf16 error (above)", label,
+              PARITY);
+    test_assert_no_fallback(be, label);
+    free(logits);
+    mmrt_llm_state_free(&st);
+    mmrt_backend_free(be);
+    mmrt_weights_free(plain);
+    llm_fixture_close(&f);
+}
+
+Test(bf16_parity, llama_gqa_tied_bf16_raw) {
+    check_forward("llama", "gqa-tied-bf16", "raw", 2, false);
+    if (!test_on_cuda()) check_forward("llama", "gqa-tied-bf16", "raw", 1, true); /* the oracle ops too */
+}
+
+Test(bf16_parity, llama_gqa_tied_bf16_chat) { check_forward("llama", "gqa-tied-bf16", "chat", 2, false); }
+
+Test(bf16_parity, margin_fixture_forward) {
+    check_forward("bf16", "llama-margin", "raw", 2, false);
+    if (!test_on_cuda()) check_forward("bf16", "llama-margin", "raw", 1, true);
+}
+
+/* ---- greedy tokens on the fixture whose margins exceed the bf16 error -------------------- */
+
+Test(bf16_parity, margin_fixture_greedy_matches_transformers) {
+    llm_fixture f;
+    llm_fixture_open_math(&f, "bf16", "llama-margin", MMRT_MATH_BF16);
+    /* the fixture's premise: transformers' bf16 greedy tokens are its f32 ones */
+    mmrt_weights *plain = open_plain(&f);
+    const mmrt_st_tensor *want = llm_fixture_ref(&f, "", "raw", "greedy_ids");
+    const mmrt_st_tensor *plain_ids = mmrt_weights_find(plain, "raw.greedy_ids");
+    cr_assert(plain_ids && plain_ids->n_bytes == want->n_bytes &&
+                  memcmp(plain_ids->data, want->data, want->n_bytes) == 0,
+              "%s: transformers' bf16 and f32 greedy tokens differ (regenerate the fixture)", f.dir);
+    llm_fixture_check_greedy(&f, "raw", NULL, 1, false);
+    if (!test_on_cuda()) llm_fixture_check_greedy(&f, "raw", NULL, 3, false);
+    mmrt_weights_free(plain);
+    llm_fixture_close(&f);
+}
+
+/* ---- the public API: MMRT_MATH_AUTO is the checkpoint's dtype ----------------------------- */
+
+static mmrt_math loaded_math(const char *family, const char *name, mmrt_math math) {
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/%s/%s", MMRT_FIXTURES_DIR, family, name);
+    mmrt_model_params mp;
+    mmrt_model_params_init(&mp, sizeof mp);
+    mp.device = test_device();
+    mp.math = math;
+    mmrt_model *m = NULL;
+    cr_assert_eq(mmrt_model_load(dir, &mp, &m), MMRT_OK, "%s", mmrt_last_error());
+    mmrt_model_info info;
+    memset(&info, 0, sizeof info);
+    info.size = sizeof info;
+    cr_assert_eq(mmrt_model_get_info(m, &info), MMRT_OK, "%s", mmrt_last_error());
+    mmrt_model_free(m);
+    return info.math;
+}
+
+Test(bf16_parity, auto_math_follows_the_checkpoint) {
+    unsetenv("MMRT_MATH"); /* ctest pins f32 for the other suites */
+    cr_assert_eq(loaded_math("llama", "gqa-tied-bf16", MMRT_MATH_AUTO), MMRT_MATH_BF16, "bf16 checkpoint");
+    cr_assert_eq(loaded_math("bf16", "llama-margin", MMRT_MATH_AUTO), MMRT_MATH_BF16, "bf16 checkpoint");
+    cr_assert_eq(loaded_math("llama", "odd-sizes", MMRT_MATH_AUTO), MMRT_MATH_F32, "f32 checkpoint");
+    cr_assert_eq(loaded_math("llama", "mha-untied-sharded", MMRT_MATH_AUTO), MMRT_MATH_F32, "sharded f32 checkpoint");
+    cr_assert_eq(loaded_math("llama", "odd-sizes", MMRT_MATH_BF16), MMRT_MATH_BF16, "explicit bf16");
+    /* MMRT_MATH replaces auto; an explicit math wins over it */
+    setenv("MMRT_MATH", "f32", 1);
+    cr_assert_eq(loaded_math("llama", "gqa-tied-bf16", MMRT_MATH_AUTO), MMRT_MATH_F32, "MMRT_MATH=f32");
+    cr_assert_eq(loaded_math("llama", "gqa-tied-bf16", MMRT_MATH_BF16), MMRT_MATH_BF16, "explicit over MMRT_MATH");
+    setenv("MMRT_MATH", "bf16", 1);
+    cr_assert_eq(loaded_math("llama", "odd-sizes", MMRT_MATH_AUTO), MMRT_MATH_BF16, "MMRT_MATH=bf16");
+}
