@@ -117,7 +117,7 @@ check_libraries() {
 
 # ---- steps -----------------------------------------------------------------------------------
 
-record() { # name status note
+record() { # name status seconds note
   steps+=("$1|$2|$3|$4")
   [ "$2" = FAIL ] && failed=1
   return 0

@@ -16,6 +16,7 @@ packages=(
   clang libclang-rt-14-dev                  # libFuzzer targets
   abigail-tools                             # abidiff against the ABI baseline (tools/abi-check.sh)
   python3                                   # test helpers (standard library only)
+  xz-utils                                  # the GPU check bundle's payload (tools/gpu-bundle.sh)
 )
 missing=()
 for p in "${packages[@]}"; do
