@@ -334,10 +334,10 @@ static mmrt_error g_err; /* the writer calls' error, printed by W_OK */
 
 #define W_OK(call) cr_assert_eq((call), MMRT_OK, "%s: %s", #call, g_err.msg)
 
-/* Writes every KV kind and tensors of five types at alignment `align` (0: the default), reads the
- * file back and compares. */
-static void round_trip(uint32_t align) {
-    mmrt_gguf_writer *w = new_writer();
+static const char *const RT_STRS[] = {"x", "", "yz"};
+
+/* One pair of every kind the writer sets (and general.alignment when align is not 0). */
+static void set_every_kv(mmrt_gguf_writer *w, uint32_t align) {
     if (align) W_OK(mmrt_gguf_writer_set_u32(w, "general.alignment", align, &g_err));
     W_OK(mmrt_gguf_writer_set_str(w, "general.name", "a\0b", 3, &g_err));
     W_OK(mmrt_gguf_writer_set_u32(w, "k.u32", 0xfffffffeu, &g_err));
@@ -345,11 +345,43 @@ static void round_trip(uint32_t align) {
     W_OK(mmrt_gguf_writer_set_u64(w, "k.u64", 1ull << 62, &g_err));
     W_OK(mmrt_gguf_writer_set_f32(w, "k.f32", 1e-3f, &g_err));
     W_OK(mmrt_gguf_writer_set_bool(w, "k.bool", false, &g_err));
-    static const char *const strs[] = {"x", "", "yz"};
-    W_OK(mmrt_gguf_writer_set_arr_str(w, "k.astr", strs, 3, &g_err));
+    W_OK(mmrt_gguf_writer_set_arr_str(w, "k.astr", RT_STRS, 3, &g_err));
     W_OK(mmrt_gguf_writer_set_arr_i32(w, "k.ai32", (const int32_t[]){-7, 8}, 2, &g_err));
     W_OK(mmrt_gguf_writer_set_arr_f32(w, "k.af32", (const float[]){2.5f}, 1, &g_err));
     W_OK(mmrt_gguf_writer_set_arr_f32(w, "k.empty", NULL, 0, &g_err));
+}
+
+static void expect_every_kv(const mmrt_gguf *g, uint32_t align) {
+    cr_assert_eq(mmrt_gguf_kv_count(g), align ? 11 : 10);
+    expect_str(g, "general.name", "a\0b", 3);
+    cr_assert_eq(get_int(g, "k.u32"), 0xfffffffell);
+    cr_assert_eq(get_int(g, "k.i32"), -5);
+    cr_assert_eq(get_int(g, "k.u64"), 1ll << 62);
+    cr_assert_eq(get_float(g, "k.f32"), (double)1e-3f);
+    bool b = true;
+    cr_assert_eq(mmrt_gguf_get_bool(g, "k.bool", &b, NULL, NULL), MMRT_OK);
+    cr_assert(!b);
+    size_t a = get_arr(g, "k.astr", MMRT_GGUF_STRING, 3);
+    for (uint64_t j = 0; j < 3; j++) {
+        const char *s;
+        size_t len;
+        cr_assert_eq(mmrt_gguf_arr_str(g, a, j, &s, &len, NULL), MMRT_OK);
+        cr_assert(len == strlen(RT_STRS[j]) && memcmp(s, RT_STRS[j], len) == 0);
+    }
+    int64_t v;
+    cr_assert_eq(mmrt_gguf_arr_int(g, get_arr(g, "k.ai32", MMRT_GGUF_I32, 2), 0, &v, NULL), 0);
+    cr_assert_eq(v, -7);
+    double f;
+    cr_assert_eq(mmrt_gguf_arr_float(g, get_arr(g, "k.af32", MMRT_GGUF_F32, 1), 0, &f, NULL), 0);
+    cr_assert_eq(f, 2.5);
+    get_arr(g, "k.empty", MMRT_GGUF_F32, 0);
+}
+
+/* Writes every KV kind and tensors of five types at alignment `align` (0: the default), reads the
+ * file back and compares. */
+static void round_trip(uint32_t align) {
+    mmrt_gguf_writer *w = new_writer();
+    set_every_kv(w, align);
     static const struct { const char *name; mmrt_qtype type; int n_dims; int64_t ne[4]; } ts[] = {
         {"t.f32", MMRT_QTYPE_F32, 1, {3}},          {"t.f16", MMRT_QTYPE_F16, 3, {5, 1, 3}},
         {"t.q8_0", MMRT_QTYPE_Q8_0, 2, {64, 3}},    {"t.q4_K", MMRT_QTYPE_Q4_K, 2, {256, 2}},
@@ -372,29 +404,7 @@ static void round_trip(uint32_t align) {
     mmrt_gguf *g = open_ok(path);
     cr_assert_eq(mmrt_gguf_alignment(g), align ? align : 32);
     cr_assert_eq(mmrt_gguf_data_offset(g) % mmrt_gguf_alignment(g), 0);
-    cr_assert_eq(mmrt_gguf_kv_count(g), align ? 11 : 10);
-    expect_str(g, "general.name", "a\0b", 3);
-    cr_assert_eq(get_int(g, "k.u32"), 0xfffffffell);
-    cr_assert_eq(get_int(g, "k.i32"), -5);
-    cr_assert_eq(get_int(g, "k.u64"), 1ll << 62);
-    cr_assert_eq(get_float(g, "k.f32"), (double)1e-3f);
-    bool b = true;
-    cr_assert_eq(mmrt_gguf_get_bool(g, "k.bool", &b, NULL, NULL), MMRT_OK);
-    cr_assert(!b);
-    size_t a = get_arr(g, "k.astr", MMRT_GGUF_STRING, 3);
-    for (uint64_t j = 0; j < 3; j++) {
-        const char *s;
-        size_t len;
-        cr_assert_eq(mmrt_gguf_arr_str(g, a, j, &s, &len, NULL), MMRT_OK);
-        cr_assert(len == strlen(strs[j]) && memcmp(s, strs[j], len) == 0);
-    }
-    int64_t v;
-    cr_assert_eq(mmrt_gguf_arr_int(g, get_arr(g, "k.ai32", MMRT_GGUF_I32, 2), 0, &v, NULL), 0);
-    cr_assert_eq(v, -7);
-    double f;
-    cr_assert_eq(mmrt_gguf_arr_float(g, get_arr(g, "k.af32", MMRT_GGUF_F32, 1), 0, &f, NULL), 0);
-    cr_assert_eq(f, 2.5);
-    get_arr(g, "k.empty", MMRT_GGUF_F32, 0);
+    expect_every_kv(g, align);
     cr_assert_eq(mmrt_gguf_tensor_count(g), N_T);
     for (int i = 0; i < N_T; i++) {
         const mmrt_gguf_tensor *t =
