@@ -22,6 +22,7 @@
 #define MMRT_CORE_QUANT_H
 
 #include "core/error.h"
+#include "core/tensor.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -53,6 +54,22 @@ typedef struct mmrt_qtype_info {
     int32_t block_bytes;  /* bytes per block */
     bool readable;        /* mmrt can load and compute with it */
 } mmrt_qtype_info;
+
+/* The qtype of a tensor dtype: F32, F16, BF16 and the block formats; -1 for the others (integers). */
+static inline int mmrt_dtype_qtype(mmrt_dtype t) {
+    switch (t) {
+    case MMRT_F32: return MMRT_QTYPE_F32;
+    case MMRT_F16: return MMRT_QTYPE_F16;
+    case MMRT_BF16: return MMRT_QTYPE_BF16;
+    case MMRT_Q8_0: return MMRT_QTYPE_Q8_0;
+    case MMRT_Q4_0: return MMRT_QTYPE_Q4_0;
+    case MMRT_Q4_1: return MMRT_QTYPE_Q4_1;
+    case MMRT_Q4_K: return MMRT_QTYPE_Q4_K;
+    case MMRT_Q5_K: return MMRT_QTYPE_Q5_K;
+    case MMRT_Q6_K: return MMRT_QTYPE_Q6_K;
+    default: return -1;
+    }
+}
 
 /* The type's layout; NULL for an id mmrt does not know (GGUF readers name the id in the error). */
 const mmrt_qtype_info *mmrt_qtype_get(uint32_t type);
@@ -131,7 +148,8 @@ int mmrt_quant_act_type(mmrt_qtype wt);
 #define MMRT_QUANT_DOTN_MAX 8
 
 /* out[r] = w · act_r for r < nx (1..MMRT_QUANT_DOTN_MAX), w one weight row of k weights and act_r
- * the row at act + r·act_stride bytes, quantized to mmrt_quant_act_type(wt). k must be a positive
+ * the row at act + r·act_stride bytes, quantized to mmrt_quant_act_type(wt) by mmrt_quantize_row
+ * (its levels stay within ±127, which the kernels' sign tricks rely on). k must be a positive
  * multiple of the block size (not checked: the caller checks once per matrix, e.g. with
  * mmrt_quant_dot). Each row's result is the same whatever nx is. The reference sums each block's
  * integer products exactly and adds the scaled blocks in order in f32; the SIMD kernels get the

@@ -44,8 +44,8 @@ INLINE __m128 f16_pair(const uint8_t *p0, const uint8_t *p1) {
     return _mm_cvtph_ps(_mm_insert_epi16(_mm_cvtsi32_si128(h0), h1, 1));
 }
 
-/* Two weight blocks as vpdpbusd's unsigned operand, in element order (block 0 then block 1). The
- * signed formats go in as |x| with *neg marking x < 0, to be moved onto the activation. */
+/* Two weight blocks as vpdpbusd's unsigned operand, in element order (block 0 then block 1): Q8_0
+ * as |x| with *neg marking x < 0, to be moved onto the activation; Q4_0 and Q4_1 as their nibbles. */
 INLINE __m512i prep_pair(mmrt_qtype wt, const uint8_t *b0, const uint8_t *b1, __mmask64 *neg) {
     __m512i x;
     if (wt == MMRT_QTYPE_Q8_0) {
@@ -57,8 +57,7 @@ INLINE __m512i prep_pair(mmrt_qtype wt, const uint8_t *b0, const uint8_t *b1, __
         __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(t), _mm256_srli_epi16(t, 4), 1);
         /* (lo0, lo1, hi0, hi1) → (lo0, hi0, lo1, hi1) */
         x = _mm512_and_si512(_mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0)), _mm512_set1_epi8(0x0F));
-        if (wt == MMRT_QTYPE_Q4_1) return x;
-        x = _mm512_sub_epi8(x, _mm512_set1_epi8(8));
+        if (wt != MMRT_QTYPE_Q8_0) return x; /* Q4_0's −8 comes off per row: offset_pair */
     }
     *neg = _mm512_movepi8_mask(x);
     return _mm512_abs_epi8(x);
@@ -78,8 +77,10 @@ INLINE void step_pair(mmrt_qtype wt, const uint8_t *w, const uint8_t *act, size_
     for (int r = 0; r < nx; r++) {
         const uint8_t *a0 = act + (size_t)r * stride + (size_t)i * ab, *a1 = has_second ? a0 + ab : zero_block;
         __m512i y = load_2x256(a0 + aq, a1 + aq);
-        if (wt != MMRT_QTYPE_Q4_1) y = _mm512_mask_sub_epi8(y, neg, _mm512_setzero_si512(), y);
+        if (wt == MMRT_QTYPE_Q8_0) y = _mm512_mask_sub_epi8(y, neg, _mm512_setzero_si512(), y);
         __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), x, y);
+        if (wt == MMRT_QTYPE_Q4_0) /* Σ (q − 8)·a = Σ q·a − Σ 8·a, both exact in int32 */
+            p = _mm512_sub_epi32(p, _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(8), y));
         /* dw_j·da_j for block j in lanes 8j..8j+7: the reference's one f32 product per block */
         __m512 d = _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(_mm_mul_ps(dw, f16_pair(a0, a1))));
         acc[r][u] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(p), acc[r][u]);

@@ -7,6 +7,7 @@
  *   QB_DPBUSD(c, u, s) c + Σ of 4 adjacent u8·s8 products per int32 lane (the caller keeps each
  *                      pair of products within int16, so the maddubs/madd form is exact too)
  *   QB_DPWSSD(c, a, b) c + Σ of 2 adjacent s16·s16 products per int32 lane
+ *   QB_DPBUSD_OFF8(u, s) Σ of 4 adjacent (u8 − 8)·s8 products per int32 lane (Q4_0; u < 16)
  *
  * Integer parts are exact and summed per block as in core/quant_ref.c; each block's integer lanes
  * are scaled into f32 lane accumulators, so the only difference from the reference is the f32
@@ -49,13 +50,13 @@ QB_INLINE __m256i QB_NAME(nibbles)(const uint8_t *qs) {
 
 /* ---- Q8_0, Q4_0 (× Q8_0) and Q4_1 (× Q8_1): 32-element blocks --------------------------------- */
 
-/* The weight block as vpdpbusd's unsigned operand. The signed formats (Q8_0, Q4_0: −127..127 and
- * −8..7) go in as |x|, their sign moved onto the activation (*sign), so pairs stay within int16
- * for maddubs. */
+/* The weight block as vpdpbusd's unsigned operand: Q8_0 (−127..127) as |x|, its sign moved onto
+ * the activation (*sign) so that pairs stay within int16 for maddubs; Q4_0 and Q4_1 as their
+ * nibbles (Q4_0's −8 comes off per row, QB_DPBUSD_OFF8). */
 QB_INLINE __m256i QB_NAME(prep32)(mmrt_qtype wt, const uint8_t *b, __m256i *sign) {
     if (wt == MMRT_QTYPE_Q4_1) return QB_NAME(nibbles)(b + 4);
-    __m256i x = wt == MMRT_QTYPE_Q8_0 ? _mm256_loadu_si256((const __m256i *)(b + 2))
-                                      : _mm256_sub_epi8(QB_NAME(nibbles)(b + 2), _mm256_set1_epi8(8));
+    if (wt == MMRT_QTYPE_Q4_0) return QB_NAME(nibbles)(b + 2);
+    __m256i x = _mm256_loadu_si256((const __m256i *)(b + 2));
     *sign = x;
     return _mm256_sign_epi8(x, x);
 }
@@ -75,8 +76,8 @@ QB_INLINE void QB_NAME(step32)(mmrt_qtype wt, const uint8_t *w, const uint8_t *a
     for (int r = 0; r < nx; r++) {
         const uint8_t *a = act + (size_t)r * stride + (size_t)i * ab;
         __m256i y = _mm256_loadu_si256((const __m256i *)(a + aq));
-        if (wt != MMRT_QTYPE_Q4_1) y = _mm256_sign_epi8(y, sign);
-        __m256i p = QB_DPBUSD(_mm256_setzero_si256(), x, y);
+        if (wt == MMRT_QTYPE_Q8_0) y = _mm256_sign_epi8(y, sign);
+        __m256i p = wt == MMRT_QTYPE_Q4_0 ? QB_DPBUSD_OFF8(x, y) : QB_DPBUSD(_mm256_setzero_si256(), x, y);
         __m256 d = d4 ? _mm256_permutevar8x32_ps(_mm256_castps128_ps256(d4[r]), _mm256_set1_epi32(u))
                       : _mm256_set1_ps(dw * QB_NAME(f16)(a));
         acc[r][u] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[r][u]);
