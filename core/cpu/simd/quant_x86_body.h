@@ -21,11 +21,14 @@
 
 #define QB_INLINE static inline __attribute__((always_inline))
 
-QB_INLINE float QB_NAME(hsum)(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+QB_INLINE float QB_NAME(hsum4)(__m128 s) {
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
+}
+
+QB_INLINE float QB_NAME(hsum)(__m256 v) {
+    return QB_NAME(hsum4)(_mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1)));
 }
 
 QB_INLINE float QB_NAME(f16)(const uint8_t *p) {
@@ -62,9 +65,9 @@ QB_INLINE __m256i QB_NAME(prep32)(mmrt_qtype wt, const uint8_t *b, __m256i *sign
 }
 
 /* Block i of every row into accumulator u (blocks 4j + u into acc_u, the last nb % 4 into acc_0:
- * one block is too little work to wait out a multiply-add's latency per block). Q4_1's m·s terms
- * go to a scalar per row, in block order. d4 (or NULL): each row's four dw·da of blocks 4j..4j+3,
- * the same products as the scalar ones, converted four at a time. */
+ * one block is too little work to wait out a multiply-add's latency per block). d4 (or NULL):
+ * each row's four dw·da of blocks 4j..4j+3, the same products as the scalar ones, converted four
+ * at a time; Q4_1's m·s terms then go to rows32's lanes, else (the last nb % 4) to a scalar. */
 QB_INLINE void QB_NAME(step32)(mmrt_qtype wt, const uint8_t *w, const uint8_t *act, size_t stride,
                                int nx, int64_t i, int u, const __m128 *d4, __m256 acc[][4], float *offs) {
     const size_t wb = wt == MMRT_QTYPE_Q8_0 ? 34 : wt == MMRT_QTYPE_Q4_0 ? 18 : 20;
@@ -81,16 +84,18 @@ QB_INLINE void QB_NAME(step32)(mmrt_qtype wt, const uint8_t *w, const uint8_t *a
         __m256 d = d4 ? _mm256_permutevar8x32_ps(_mm256_castps128_ps256(d4[r]), _mm256_set1_epi32(u))
                       : _mm256_set1_ps(dw * QB_NAME(f16)(a));
         acc[r][u] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[r][u]);
-        if (wt == MMRT_QTYPE_Q4_1) offs[r] += QB_NAME(f16)(b + 2) * QB_NAME(f16)(a + 2);
+        if (wt == MMRT_QTYPE_Q4_1 && !d4) offs[r] += QB_NAME(f16)(b + 2) * QB_NAME(f16)(a + 2);
     }
 }
 
 QB_INLINE void QB_NAME(rows32)(mmrt_qtype wt, const uint8_t *w, const uint8_t *act, size_t stride,
                                int nx, int64_t nb, float *out) {
     __m256 acc[MMRT_QUANT_DOTN_MAX][4];
-    float offs[MMRT_QUANT_DOTN_MAX];
+    __m128 offs4[MMRT_QUANT_DOTN_MAX]; /* Q4_1's m·s of whole groups of 4 blocks, one block per lane */
+    float offs[MMRT_QUANT_DOTN_MAX];   /* and of the last nb % 4 */
     for (int r = 0; r < nx; r++) {
         acc[r][0] = acc[r][1] = acc[r][2] = acc[r][3] = _mm256_setzero_ps();
+        offs4[r] = _mm_setzero_ps();
         offs[r] = 0.0f;
     }
     int64_t i = 0;
@@ -100,6 +105,11 @@ QB_INLINE void QB_NAME(rows32)(mmrt_qtype wt, const uint8_t *w, const uint8_t *a
         __m128 d4[MMRT_QUANT_DOTN_MAX], dw = QB_NAME(f16x4)(w + (size_t)i * wb, wb);
         for (int r = 0; r < nx; r++)
             d4[r] = _mm_mul_ps(dw, QB_NAME(f16x4)(act + (size_t)r * stride + (size_t)i * ab, ab));
+        if (wt == MMRT_QTYPE_Q4_1) {
+            __m128 m = QB_NAME(f16x4)(w + (size_t)i * wb + 2, wb);
+            for (int r = 0; r < nx; r++)
+                offs4[r] = _mm_add_ps(offs4[r], _mm_mul_ps(m, QB_NAME(f16x4)(act + (size_t)r * stride + (size_t)i * ab + 2, ab)));
+        }
         QB_NAME(step32)(wt, w, act, stride, nx, i, 0, d4, acc, offs);
         QB_NAME(step32)(wt, w, act, stride, nx, i + 1, 1, d4, acc, offs);
         QB_NAME(step32)(wt, w, act, stride, nx, i + 2, 2, d4, acc, offs);
@@ -108,7 +118,8 @@ QB_INLINE void QB_NAME(rows32)(mmrt_qtype wt, const uint8_t *w, const uint8_t *a
     for (; i < nb; i++) QB_NAME(step32)(wt, w, act, stride, nx, i, 0, NULL, acc, offs);
     for (int r = 0; r < nx; r++)
         out[r] = QB_NAME(hsum)(_mm256_add_ps(_mm256_add_ps(acc[r][0], acc[r][1]),
-                                             _mm256_add_ps(acc[r][2], acc[r][3]))) + offs[r];
+                                             _mm256_add_ps(acc[r][2], acc[r][3]))) +
+                 (QB_NAME(hsum4)(offs4[r]) + offs[r]);
 }
 
 /* ---- Q4_K, Q5_K, Q6_K (× Q8_K): 256-element super-blocks -------------------------------------- */
