@@ -5,6 +5,7 @@
 #include "core/ops.h"
 #include "fusion/sampling.h"
 #include "helpers/compare.h"
+#include "helpers/op_runs.h"
 
 #include <criterion/criterion.h>
 #include <math.h>
@@ -50,10 +51,8 @@ static float *floats(int64_t n, uint64_t seed, float lo, float hi) {
 
 static float *zeros(int64_t n) { return calloc((size_t)(n ? n : 1), sizeof(float)); }
 
-typedef mmrt_status (*run_fn)(mmrt_backend *be, void *args, float *out);
-
 /* Runs fn on the reference backend and on the fast one at every SIMD level and thread count. */
-static void check_all(const char *what, run_fn fn, void *args, int64_t n_out, double tol) {
+static void check_all(const char *what, op_run_fn fn, void *args, int64_t n_out, double tol) {
     float *ref = zeros(n_out), *got = zeros(n_out);
     mmrt_backend *rb = backend(1, true);
     cr_assert_eq(fn(rb, args, ref), MMRT_OK, "%s: reference op failed", what);
@@ -78,16 +77,6 @@ static void check_all(const char *what, run_fn fn, void *args, int64_t n_out, do
 }
 
 /* ---- matmul ----------------------------------------------------------------------------- */
-
-struct matmul_args {
-    mmrt_tensor x, w;
-};
-
-static mmrt_status run_matmul(mmrt_backend *be, void *args, float *out) {
-    struct matmul_args *a = args;
-    mmrt_tensor d = mmrt_tensor_2d(MMRT_F32, out, a->w.ne[1], a->x.ne[1]);
-    return mmrt_matmul(be, &d, &a->x, &a->w, NULL);
-}
 
 Test(ops, matmul_matches_oracle) {
     /* (m, n, k): decode rows, the 4-row groups' tails, the sgemm path, odd k for SIMD tails */
@@ -286,28 +275,6 @@ Test(ops, rope_matches_oracle) {
 }
 
 /* ---- attention -------------------------------------------------------------------------- */
-
-struct attn_args {
-    mmrt_tensor q, k, v;
-    const mmrt_tensor *key_mask; /* NULL: none */
-    const mmrt_tensor *bias;     /* NULL: none */
-    int64_t n_kv, pos0;
-    bool causal;
-};
-
-static mmrt_status run_attention(mmrt_backend *be, void *args, float *out) {
-    struct attn_args *a = args;
-    mmrt_tensor d = a->q;
-    d.data = out;
-    float scale = 1.0f / sqrtf((float)a->q.ne[0]);
-    if (a->bias)
-        return mmrt_attention_bias(be, &d, &a->q, &a->k, &a->v, a->key_mask, a->bias, a->n_kv,
-                                   a->pos0, a->causal, scale, NULL);
-    if (a->key_mask)
-        return mmrt_attention_masked(be, &d, &a->q, &a->k, &a->v, a->key_mask, a->n_kv, scale,
-                                     NULL);
-    return mmrt_attention(be, &d, &a->q, &a->k, &a->v, a->n_kv, a->pos0, a->causal, scale, NULL);
-}
 
 Test(ops, attention_matches_oracle) {
     /* (hd, n_head, n_kv_head, n_tok, pos0, cache rows, causal) */

@@ -8,6 +8,7 @@
 #include "core/cpu/simd.h"
 #include "core/ops.h"
 #include "helpers/compare.h"
+#include "helpers/op_runs.h"
 
 #include <criterion/criterion.h>
 #include <math.h>
@@ -23,8 +24,6 @@ static mmrt_backend *cpu(int n_threads, bool use_ref, mmrt_math math) {
     return be;
 }
 
-typedef mmrt_status (*run_fn)(mmrt_backend *be, void *args, float *out);
-
 static double max_abs_diff(const float *a, const float *b, int64_t n) {
     double m = 0.0;
     for (int64_t i = 0; i < n; i++) m = fmax(m, fabs((double)a[i] - b[i]));
@@ -33,7 +32,7 @@ static double max_abs_diff(const float *a, const float *b, int64_t n) {
 
 /* Runs fn on the f32 oracle (ref), the bf16 oracle (plain) and the fast bf16 backend at every
  * SIMD level and thread count (got), and checks got against both. */
-static void check_bf16(const char *what, run_fn fn, void *args, int64_t n, double max_to_plain) {
+static void check_bf16(const char *what, op_run_fn fn, void *args, int64_t n, double max_to_plain) {
     float *ref = calloc((size_t)n, sizeof(float)), *plain = calloc((size_t)n, sizeof(float));
     float *got = calloc((size_t)n, sizeof(float));
     cr_assert(ref && plain && got);
@@ -83,16 +82,6 @@ static mmrt_tensor random_matrix(mmrt_dtype t, int64_t cols, int64_t rows, uint6
     return mmrt_tensor_2d(t, h, cols, rows);
 }
 
-struct matmul_args {
-    mmrt_tensor x, w;
-};
-
-static mmrt_status run_matmul(mmrt_backend *be, void *args, float *out) {
-    struct matmul_args *a = args;
-    mmrt_tensor d = mmrt_tensor_2d(MMRT_F32, out, a->w.ne[1], a->x.ne[1]);
-    return mmrt_matmul(be, &d, &a->x, &a->w, NULL);
-}
-
 Test(ops_bf16, matmul) {
     /* (m, n, k): decode rows (dot kernels), then the GEMM path (oneDNN), ragged sizes */
     static const int64_t shapes[][3] = {{1, 33, 67}, {3, 17, 131}, {16, 40, 33}, {37, 300, 200}, {130, 129, 96}};
@@ -109,20 +98,6 @@ Test(ops_bf16, matmul) {
             free(a.x.data);
             free(a.w.data);
         }
-}
-
-struct attn_args {
-    mmrt_tensor q, k, v;
-    int64_t n_kv, pos0;
-    bool causal;
-};
-
-static mmrt_status run_attention(mmrt_backend *be, void *args, float *out) {
-    struct attn_args *a = args;
-    mmrt_tensor d = a->q;
-    d.data = out;
-    return mmrt_attention(be, &d, &a->q, &a->k, &a->v, a->n_kv, a->pos0, a->causal,
-                          1.0f / sqrtf((float)a->q.ne[0]), NULL);
 }
 
 Test(ops_bf16, attention) {
