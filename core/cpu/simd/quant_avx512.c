@@ -63,10 +63,10 @@ INLINE __m512i prep_pair(mmrt_qtype wt, const uint8_t *b0, const uint8_t *b1, __
     return _mm512_abs_epi8(x);
 }
 
-/* Blocks i, i+1 (b1: block i+1 or zero_block) of every row into acc[r][u]; Q4_1's m·s per row in
- * block order. */
+/* Blocks i, i+1 (b1: block i+1 or zero_block) of every row into acc[r][u]; Q4_1's m·s per row
+ * into two lanes of offs[r]. */
 INLINE void step_pair(mmrt_qtype wt, const uint8_t *w, const uint8_t *act, size_t stride, int nx,
-                      int64_t i, bool has_second, int u, __m512 acc[][2], float *offs) {
+                      int64_t i, bool has_second, int u, __m512 acc[][2], __m128 *offs) {
     const size_t wb = wt == MMRT_QTYPE_Q8_0 ? 34 : wt == MMRT_QTYPE_Q4_0 ? 18 : 20;
     const size_t ab = wt == MMRT_QTYPE_Q4_1 ? 36 : 34, aq = wt == MMRT_QTYPE_Q4_1 ? 4 : 2;
     const uint8_t *b0 = w + (size_t)i * wb, *b1 = has_second ? b0 + wb : zero_block;
@@ -84,10 +84,8 @@ INLINE void step_pair(mmrt_qtype wt, const uint8_t *w, const uint8_t *act, size_
         /* dw_j·da_j for block j in lanes 8j..8j+7: the reference's one f32 product per block */
         __m512 d = _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(_mm_mul_ps(dw, f16_pair(a0, a1))));
         acc[r][u] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(p), acc[r][u]);
-        if (wt == MMRT_QTYPE_Q4_1) {
-            offs[r] += f16_at(b0 + 2) * f16_at(a0 + 2);
-            if (has_second) offs[r] += f16_at(b1 + 2) * f16_at(a1 + 2);
-        }
+        if (wt == MMRT_QTYPE_Q4_1) /* m·s of both blocks in lanes 0 and 1 (zero_block's are 0) */
+            offs[r] = _mm_add_ps(offs[r], _mm_mul_ps(f16_pair(b0 + 2, b1 + 2), f16_pair(a0 + 2, a1 + 2)));
     }
 }
 
@@ -96,10 +94,10 @@ INLINE void rows32_512(mmrt_qtype wt, const void *w, const void *act, size_t str
                        int64_t k, float *out) {
     const int64_t nb = k / MMRT_QK;
     __m512 acc[MMRT_QUANT_DOTN_MAX][2];
-    float offs[MMRT_QUANT_DOTN_MAX];
+    __m128 offs[MMRT_QUANT_DOTN_MAX];
     for (int r = 0; r < nx; r++) {
         acc[r][0] = acc[r][1] = _mm512_setzero_ps();
-        offs[r] = 0.0f;
+        offs[r] = _mm_setzero_ps();
     }
     int64_t i = 0;
     for (; i + 4 <= nb; i += 4) {
@@ -107,7 +105,9 @@ INLINE void rows32_512(mmrt_qtype wt, const void *w, const void *act, size_t str
         step_pair(wt, w, act, stride, nx, i + 2, true, 1, acc, offs);
     }
     for (; i < nb; i += 2) step_pair(wt, w, act, stride, nx, i, i + 1 < nb, 0, acc, offs);
-    for (int r = 0; r < nx; r++) out[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][0], acc[r][1])) + offs[r];
+    for (int r = 0; r < nx; r++)
+        out[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][0], acc[r][1])) +
+                 _mm_cvtss_f32(_mm_add_ss(offs[r], _mm_movehdup_ps(offs[r])));
 }
 
 
