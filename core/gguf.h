@@ -156,7 +156,8 @@ void mmrt_gguf_writer_free(mmrt_gguf_writer *w); /* NULL is a no-op */
 
 /* KV setters, written in call order. A key set twice, an empty key or one longer than 65535 bytes
  * is MMRT_ERR_INVALID_ARG; "general.alignment" must be set with set_u32 to a power of two and
- * becomes the file's alignment. Strings are copied (len bytes; may hold any bytes). */
+ * becomes the file's alignment. Strings are copied (len bytes; may hold any bytes). A failed call
+ * (this or any other writer call) leaves the writer as it was. */
 mmrt_status mmrt_gguf_writer_set_str(mmrt_gguf_writer *w, const char *key, const char *s,
                                      size_t len, mmrt_error *err);
 mmrt_status mmrt_gguf_writer_set_u32(mmrt_gguf_writer *w, const char *key, uint32_t v,

@@ -97,9 +97,12 @@ static mmrt_status check_name(const char *what, const char *name, mmrt_error *er
     return MMRT_OK;
 }
 
-/* Records key (checked, unique) and writes it with the value type; the value follows. */
-static mmrt_status begin_kv(mmrt_gguf_writer *w, const char *key, mmrt_gguf_type t,
+/* A pair is added in three steps so that a failure leaves the writer as it was: begin_kv checks
+ * the key and writes it with the value type (*mark: where the pair starts), the caller writes
+ * the value, end_kv records the key or, on failure, drops the bytes written since *mark. */
+static mmrt_status begin_kv(mmrt_gguf_writer *w, const char *key, mmrt_gguf_type t, size_t *mark,
                             mmrt_error *err) {
+    *mark = w->kv.n;
     MMRT_TRY(check_name("key", key, err));
     for (size_t i = 0; i < w->n_kv; i++)
         if (strcmp(w->keys[i], key) == 0)
@@ -112,25 +115,36 @@ static mmrt_status begin_kv(mmrt_gguf_writer *w, const char *key, mmrt_gguf_type
         w->keys = k;
         w->cap_keys = cap;
     }
-    char *copy = strdup(key);
-    if (!copy) return mmrt_error_oom(err, strlen(key) + 1, "GGUF writer key");
-    w->keys[w->n_kv++] = copy;
     MMRT_TRY(put_str(&w->kv, key, strlen(key), err));
     return put_le(&w->kv, (uint64_t)t, 4, err);
 }
 
-/* A fixed-size scalar. On a failure after begin_kv the writer is left unusable for writing
- * (only OOM can do that). */
+static mmrt_status end_kv(mmrt_gguf_writer *w, const char *key, size_t mark, mmrt_status st,
+                          mmrt_error *err) {
+    char *copy = st == MMRT_OK ? strdup(key) : NULL;
+    if (st == MMRT_OK && !copy) st = mmrt_error_oom(err, strlen(key) + 1, "GGUF writer key");
+    if (st != MMRT_OK) {
+        w->kv.n = mark;
+        return st;
+    }
+    w->keys[w->n_kv++] = copy; /* capacity reserved by begin_kv */
+    return MMRT_OK;
+}
+
 static mmrt_status set_scalar(mmrt_gguf_writer *w, const char *key, mmrt_gguf_type t, uint64_t v,
                               int n_bytes, mmrt_error *err) {
-    MMRT_TRY(begin_kv(w, key, t, err));
-    return put_le(&w->kv, v, n_bytes, err);
+    size_t mark;
+    mmrt_status st = begin_kv(w, key, t, &mark, err);
+    if (st == MMRT_OK) st = put_le(&w->kv, v, n_bytes, err);
+    return end_kv(w, key, mark, st, err);
 }
 
 mmrt_status mmrt_gguf_writer_set_str(mmrt_gguf_writer *w, const char *key, const char *s,
                                      size_t len, mmrt_error *err) {
-    MMRT_TRY(begin_kv(w, key, MMRT_GGUF_STRING, err));
-    return put_str(&w->kv, s, len, err);
+    size_t mark;
+    mmrt_status st = begin_kv(w, key, MMRT_GGUF_STRING, &mark, err);
+    if (st == MMRT_OK) st = put_str(&w->kv, s, len, err);
+    return end_kv(w, key, mark, st, err);
 }
 
 mmrt_status mmrt_gguf_writer_set_u32(mmrt_gguf_writer *w, const char *key, uint32_t v,
@@ -165,32 +179,35 @@ mmrt_status mmrt_gguf_writer_set_bool(mmrt_gguf_writer *w, const char *key, bool
     return set_scalar(w, key, MMRT_GGUF_BOOL, v ? 1 : 0, 1, err);
 }
 
-static mmrt_status begin_arr(mmrt_gguf_writer *w, const char *key, mmrt_gguf_type et, size_t n,
-                             mmrt_error *err) {
-    MMRT_TRY(begin_kv(w, key, MMRT_GGUF_ARRAY, err));
-    MMRT_TRY(put_le(&w->kv, (uint64_t)et, 4, err));
-    return put_le(&w->kv, n, 8, err);
+/* An array of n elements of type et: strings from strs, else 4-byte values (int32_t or float,
+ * read through memcpy) from vals. */
+static mmrt_status set_arr(mmrt_gguf_writer *w, const char *key, mmrt_gguf_type et,
+                           const char *const *strs, const void *vals, size_t n, mmrt_error *err) {
+    size_t mark;
+    mmrt_status st = begin_kv(w, key, MMRT_GGUF_ARRAY, &mark, err);
+    if (st == MMRT_OK) st = put_le(&w->kv, (uint64_t)et, 4, err);
+    if (st == MMRT_OK) st = put_le(&w->kv, n, 8, err);
+    for (size_t i = 0; i < n && st == MMRT_OK; i++) {
+        uint32_t u = 0;
+        if (!strs) memcpy(&u, (const char *)vals + 4 * i, 4);
+        st = strs ? put_str(&w->kv, strs[i], strlen(strs[i]), err) : put_le(&w->kv, u, 4, err);
+    }
+    return end_kv(w, key, mark, st, err);
 }
 
 mmrt_status mmrt_gguf_writer_set_arr_str(mmrt_gguf_writer *w, const char *key,
                                          const char *const *strs, size_t n, mmrt_error *err) {
-    MMRT_TRY(begin_arr(w, key, MMRT_GGUF_STRING, n, err));
-    for (size_t i = 0; i < n; i++) MMRT_TRY(put_str(&w->kv, strs[i], strlen(strs[i]), err));
-    return MMRT_OK;
+    return set_arr(w, key, MMRT_GGUF_STRING, strs, NULL, n, err);
 }
 
 mmrt_status mmrt_gguf_writer_set_arr_i32(mmrt_gguf_writer *w, const char *key, const int32_t *v,
                                          size_t n, mmrt_error *err) {
-    MMRT_TRY(begin_arr(w, key, MMRT_GGUF_I32, n, err));
-    for (size_t i = 0; i < n; i++) MMRT_TRY(put_le(&w->kv, (uint32_t)v[i], 4, err));
-    return MMRT_OK;
+    return set_arr(w, key, MMRT_GGUF_I32, NULL, v, n, err);
 }
 
 mmrt_status mmrt_gguf_writer_set_arr_f32(mmrt_gguf_writer *w, const char *key, const float *v,
                                          size_t n, mmrt_error *err) {
-    MMRT_TRY(begin_arr(w, key, MMRT_GGUF_F32, n, err));
-    for (size_t i = 0; i < n; i++) MMRT_TRY(put_le(&w->kv, f32_bits(v[i]), 4, err));
-    return MMRT_OK;
+    return set_arr(w, key, MMRT_GGUF_F32, NULL, v, n, err);
 }
 
 mmrt_status mmrt_gguf_writer_copy_kv(mmrt_gguf_writer *w, const mmrt_gguf *g, size_t i,
@@ -204,8 +221,10 @@ mmrt_status mmrt_gguf_writer_copy_kv(mmrt_gguf_writer *w, const mmrt_gguf *g, si
     const void *raw = mmrt_gguf_kv_raw(g, i, &n);
     if (strcmp(key, "general.alignment") == 0 && t == MMRT_GGUF_U32) /* validated at open */
         return mmrt_gguf_writer_set_u32(w, key, mmrt_gguf_alignment(g), err);
-    MMRT_TRY(begin_kv(w, key, t, err));
-    return put(&w->kv, raw, n, err);
+    size_t mark;
+    mmrt_status st = begin_kv(w, key, t, &mark, err);
+    if (st == MMRT_OK) st = put(&w->kv, raw, n, err);
+    return end_kv(w, key, mark, st, err);
 }
 
 /* ---- tensors ------------------------------------------------------------------------------- */
