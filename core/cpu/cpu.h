@@ -11,12 +11,15 @@
  *
  * Arithmetic (ctx->bf16, ARCHITECTURE "Arithmetic on the CPU"): in the bf16 mode MATMUL and
  * ATTENTION round their inputs (activations, weights, q, k, v and the softmax weights) to bf16
- * and accumulate in f32; every other op computes in f32 as in the f32 mode.
+ * and accumulate in f32; every other op computes in f32 as in the f32 mode. Block-format
+ * (quantized) weights are dequantized exactly to f32 first, in every mode but one: in the int8
+ * mode (ctx->int8) MATMUL runs them as llama.cpp does (8-bit activations, integer dots).
  */
 #ifndef MMRT_CORE_CPU_H
 #define MMRT_CORE_CPU_H
 
 #include "core/backend.h"
+#include "core/quant.h"
 
 /* A buffer an op may use for the duration of one call (ops on one backend run one at a time). */
 typedef struct mmrt_cpu_scratch {
@@ -78,6 +81,17 @@ static inline float mmrt_cpu_load(mmrt_dtype t, const void *row, int64_t i) {
     default: return 0.0f;
     }
 }
+
+/* dst[0..k) = the k weights of a row of dtype t (F32/F16/BF16, or a block format dequantized as
+ * gguf-py does), all exact in f32. k is a multiple of t's block (the tensor's shape says so). */
+static inline void mmrt_cpu_widen_row(mmrt_dtype t, const void *src, float *dst, int64_t k) {
+    if (mmrt_dtype_is_quant(t)) mmrt_dequant_ref((mmrt_qtype)mmrt_dtype_qtype(t), src, dst, k);
+    else mmrt_to_f32(t, src, dst, k);
+}
+
+/* MATMUL with block-format weights in the int8 mode (core/cpu/ops_matmul_quant.c): x's rows
+ * quantized per block to mmrt_quant_act_type, integer dots (core/quant.h). */
+mmrt_status mmrt_cpu_matmul_int8(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_error *err);
 
 /* Whether key j of an attention op takes part: no mask, or key_mask[j] != 0 (u8 or i32). */
 static inline bool mmrt_cpu_key_on(const mmrt_tensor *key_mask, int64_t j) {

@@ -36,12 +36,20 @@ static const struct {
 
 static bool is_float(mmrt_dtype t) { return t == MMRT_F32 || t == MMRT_F16 || t == MMRT_BF16; }
 
-/* The CPU runs every op; only weight-like operands may be f16/bf16, activations are f32. */
+/* MATMUL's weights and GET_ROWS's table: a float type or a block format with an integer dot
+ * kernel (mmrt_quant_act_type: all six), which every mode can also dequantize. */
+static bool is_weight(mmrt_dtype t) {
+    int q = mmrt_dtype_qtype(t);
+    return is_float(t) || (mmrt_dtype_is_quant(t) && q >= 0 && mmrt_quant_act_type((mmrt_qtype)q) >= 0);
+}
+
+/* The CPU runs every op; only weight-like operands may be f16/bf16 (and MATMUL's and GET_ROWS's
+ * quantized), activations are f32. */
 static bool cpu_supports_op(mmrt_backend *be, const mmrt_op *op) {
     if ((unsigned)op->kind >= MMRT_OP_COUNT || !cpu_ops[op->kind].fast) return false;
     switch (op->kind) {
-    case MMRT_OP_GET_ROWS: return is_float(op->src[0]->type) && op->src[1]->type == MMRT_I32;
-    case MMRT_OP_MATMUL:
+    case MMRT_OP_GET_ROWS: return is_weight(op->src[0]->type) && op->src[1]->type == MMRT_I32;
+    case MMRT_OP_MATMUL: return op->src[0]->type == MMRT_F32 && is_weight(op->src[1]->type);
     case MMRT_OP_RMS_NORM:
     case MMRT_OP_ADD_BIAS: return op->src[0]->type == MMRT_F32 && is_float(op->src[1]->type);
     case MMRT_OP_LAYER_NORM:

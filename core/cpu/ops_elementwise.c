@@ -14,8 +14,8 @@ mmrt_status mmrt_cpu_get_rows(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_e
         if (id < 0 || id >= table->ne[1])
             return mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "token id %d out of range [0, %lld)",
                                   id, (long long)table->ne[1]);
-        mmrt_to_f32(table->type, mmrt_tensor_row(table, id, 0, 0), mmrt_cpu_row_f32(op->dst, i, 0),
-                    table->ne[0]);
+        mmrt_cpu_widen_row(table->type, mmrt_tensor_row(table, id, 0, 0),
+                           mmrt_cpu_row_f32(op->dst, i, 0), table->ne[0]);
     }
     return MMRT_OK;
 }

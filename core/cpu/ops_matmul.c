@@ -11,6 +11,9 @@
  * rounded to bf16 a block of rows at a time. Decode rounds x and such weight rows the same way
  * and runs the same dot kernels: a bf16 × bf16 product is exact in f32, so both regimes compute
  * the same products.
+ * Block-format (quantized) weights: dequantized exactly to f32 a row (decode) or a block of rows
+ * (prefill) at a time, then as f32 weights in the f32 mode and rounded to bf16 in the bf16 mode;
+ * in the int8 mode they take core/cpu/ops_matmul_quant.c's integer path instead.
  */
 #include "cpu.h"
 #include "gemm.h"
@@ -36,14 +39,17 @@ static mmrt_status matmul_dot(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_e
     int64_t k = x->ne[0], m = x->ne[1], n = w->ne[1];
     const float *xd = x->data;
     size_t xs = x->nb[1] / sizeof(float);
-    /* the bf16 mode: x rounded (held as f32), and f32/f16 weight rows rounded per thread */
-    bool round_w = ctx->bf16 && w->type != MMRT_BF16;
+    /* the bf16 mode: x rounded (held as f32), and f32/f16 weight rows rounded per thread;
+     * quantized weight rows are dequantized per thread in every mode (then rounded in bf16) */
+    bool quant = mmrt_dtype_is_quant(w->type);
+    bool conv_w = quant || (ctx->bf16 && w->type != MMRT_BF16);
     size_t x_bytes = ctx->bf16 ? sizeof(float) * (size_t)(m * k) + sizeof(uint16_t) * (size_t)k : 0;
-    size_t w_bytes = round_w ? (sizeof(uint16_t) + sizeof(float)) * (size_t)k : 0; /* per thread */
+    x_bytes = (x_bytes + 63) & ~(size_t)63;
+    size_t w_bytes = conv_w ? (((sizeof(uint16_t) + sizeof(float)) * (size_t)k + 63) & ~(size_t)63) : 0; /* per thread */
     char *scratch = NULL;
+    size_t total = x_bytes + w_bytes * (size_t)ctx->n_threads;
+    if (total && !(scratch = mmrt_cpu_scratch_get(ctx, total))) return mmrt_error_oom(err, total, "matmul inputs");
     if (ctx->bf16) {
-        size_t total = x_bytes + w_bytes * (size_t)ctx->n_threads;
-        if (!(scratch = mmrt_cpu_scratch_get(ctx, total))) return mmrt_error_oom(err, total, "matmul bf16 inputs");
         float *xr = (float *)scratch;
         round_rows_f32(x, xr, mmrt_simd_round_bf16(), (uint16_t *)(xr + m * k));
         xd = xr;
@@ -53,18 +59,23 @@ static mmrt_status matmul_dot(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_e
     mmrt_round_bf16_fn round = mmrt_simd_round_bf16();
 #pragma omp parallel num_threads(ctx->n_threads)
     {
-        char *mine = round_w ? scratch + x_bytes + w_bytes * (size_t)omp_get_thread_num() : NULL;
+        char *mine = conv_w ? scratch + x_bytes + w_bytes * (size_t)omp_get_thread_num() : NULL;
 #pragma omp for schedule(static)
         for (int64_t j = 0; j < n; j++) {
             const void *wr = mmrt_tensor_row(w, j, 0, 0);
             mmrt_dtype wt = w->type;
-            if (round_w) {
+            if (conv_w) {
                 float *f = (float *)mine;
                 uint16_t *h = (uint16_t *)(f + k);
-                if (wt != MMRT_F32) mmrt_to_f32(wt, wr, f, k);
-                round(wt == MMRT_F32 ? (const float *)wr : f, h, k);
-                wr = h;
-                wt = MMRT_BF16;
+                if (wt != MMRT_F32) mmrt_cpu_widen_row(wt, wr, f, k);
+                if (ctx->bf16) {
+                    round(wt == MMRT_F32 ? (const float *)wr : f, h, k);
+                    wr = h;
+                    wt = MMRT_BF16;
+                } else {
+                    wr = f;
+                    wt = MMRT_F32;
+                }
             }
             for (int64_t i = 0; i < m; i += MMRT_DOTN_MAX) {
                 int nx = (int)(m - i < MMRT_DOTN_MAX ? m - i : MMRT_DOTN_MAX);
@@ -77,7 +88,8 @@ static mmrt_status matmul_dot(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_e
     return MMRT_OK;
 }
 
-/* Weights oneDNN cannot take as stored (bf16/f16 in the f32 mode; f32/f16 in the bf16 mode):
+/* Weights oneDNN cannot take as stored (bf16/f16 in the f32 mode; f32/f16 in the bf16 mode; the
+ * block formats in both):
  * OpenMP splits the rows into fixed blocks, each converted into the thread's buffer and
  * multiplied by a single-threaded GEMM. */
 static mmrt_status matmul_blocks(const mmrt_op *op, const mmrt_cpu_ctx *ctx, const void *a, mmrt_dtype t,
@@ -92,14 +104,14 @@ static mmrt_status matmul_blocks(const mmrt_op *op, const mmrt_cpu_ctx *ctx, con
 #pragma omp parallel for num_threads(ctx->n_threads) schedule(dynamic, 1)
     for (int64_t b = 0; b < n_blocks; b++) {
         int64_t j0 = b * MATMUL_BLOCK_ROWS, rows = n - j0 < MATMUL_BLOCK_ROWS ? n - j0 : MATMUL_BLOCK_ROWS;
-        /* per thread: the converted block, then one f32 row (for f16 → bf16) */
+        /* per thread: the converted block, then one f32 row (for f16 or quantized → bf16) */
         char *wb = (char *)buf + (block_bytes + 4 * (size_t)k) * (size_t)omp_get_thread_num();
         float *row = (float *)(wb + block_bytes);
         for (int64_t j = 0; j < rows; j++) {
             const void *src = mmrt_tensor_row(w, j0 + j, 0, 0);
-            if (t == MMRT_F32) mmrt_to_f32(w->type, src, (float *)wb + j * k, k);
+            if (t == MMRT_F32) mmrt_cpu_widen_row(w->type, src, (float *)wb + j * k, k);
             else if (w->type == MMRT_F32) round(src, (uint16_t *)wb + j * k, k);
-            else mmrt_to_f32(w->type, src, row, k), round(row, (uint16_t *)wb + j * k, k);
+            else mmrt_cpu_widen_row(w->type, src, row, k), round(row, (uint16_t *)wb + j * k, k);
         }
         mmrt_gemm g = {.m = m, .n = rows, .k = k, .type = t, .a = a, .lda = lda, .b = wb, .ldb = k,
                        .b_rows_n = true, .c = mmrt_cpu_row_f32(op->dst, 0, 0) + j0,
@@ -142,6 +154,7 @@ static mmrt_status matmul_gemm(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_
 }
 
 mmrt_status mmrt_cpu_matmul(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_error *err) {
+    if (ctx->int8 && mmrt_dtype_is_quant(op->src[1]->type)) return mmrt_cpu_matmul_int8(op, ctx, err);
     if (op->src[0]->ne[1] >= MATMUL_GEMM_MIN_M) return matmul_gemm(op, ctx, err);
     return matmul_dot(op, ctx, err);
 }

@@ -29,24 +29,58 @@ mmrt_status mmrt_cpu_get_rows_ref(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mm
                                   id, (long long)table->ne[1]);
         const void *src = (const char *)table->data + (size_t)id * table->nb[1];
         float *dst = mmrt_cpu_row_f32(op->dst, i, 0);
-        for (int64_t j = 0; j < d; j++) dst[j] = mmrt_cpu_load(table->type, src, j);
+        if (mmrt_dtype_is_quant(table->type))
+            MMRT_TRY(mmrt_dequantize_row((mmrt_qtype)mmrt_dtype_qtype(table->type), src, dst, d, err));
+        else
+            for (int64_t j = 0; j < d; j++) dst[j] = mmrt_cpu_load(table->type, src, j);
     }
     return MMRT_OK;
 }
 
+/* The int8 mode's MATMUL with block-format weights: each x row quantized per block to the weights'
+ * activation type, each output the reference dot kernel's (block integer products summed exactly,
+ * scaled blocks added in order in f32). */
+static mmrt_status matmul_int8_ref(const mmrt_op *op, mmrt_error *err) {
+    const mmrt_tensor *x = op->src[0], *w = op->src[1];
+    int64_t k = x->ne[0], m = x->ne[1], n = w->ne[1];
+    mmrt_qtype wt = (mmrt_qtype)mmrt_dtype_qtype(w->type);
+    int at = mmrt_quant_act_type(wt);
+    mmrt_quant_dotn_fn dot = mmrt_quant_dotn_isa(wt, MMRT_QUANT_ISA_REF);
+    if (at < 0 || !dot)
+        return mmrt_error_set(err, MMRT_ERR_UNSUPPORTED, "matmul (int8 oracle): no integer dot for %s weights",
+                              mmrt_dtype_name(w->type));
+    size_t act_bytes = mmrt_qtype_row_bytes((mmrt_qtype)at, k);
+    void *act = malloc(act_bytes ? act_bytes : 1);
+    if (!act) return mmrt_error_oom(err, act_bytes, "matmul (int8 oracle) activations");
+    for (int64_t i = 0; i < m; i++) {
+        mmrt_status st = mmrt_quantize_row((mmrt_qtype)at, mmrt_cpu_row_f32(x, i, 0), act, k, err);
+        if (st != MMRT_OK) {
+            free(act);
+            return st;
+        }
+        for (int64_t j = 0; j < n; j++) dot(mmrt_tensor_row(w, j, 0, 0), act, 0, 1, k, mmrt_cpu_row_f32(op->dst, i, 0) + j);
+    }
+    free(act);
+    return MMRT_OK;
+}
+
+/* Each weight row widened (or dequantized) to f32 exactly, then the definition in fp64. */
 mmrt_status mmrt_cpu_matmul_ref(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_error *err) {
     const mmrt_tensor *x = op->src[0], *w = op->src[1];
     int64_t k = x->ne[0], m = x->ne[1], n = w->ne[1];
-    for (int64_t i = 0; i < m; i++) {
-        const float *xr = mmrt_cpu_row_f32(x, i, 0);
-        float *dr = mmrt_cpu_row_f32(op->dst, i, 0);
-        for (int64_t j = 0; j < n; j++) {
-            const void *wr = mmrt_tensor_row(w, j, 0, 0);
+    if (ctx->int8 && mmrt_dtype_is_quant(w->type)) return matmul_int8_ref(op, err);
+    float *wr = malloc(sizeof(float) * (size_t)(k > 0 ? k : 1)); /* (k) weight row j */
+    if (!wr) return mmrt_error_oom(err, sizeof(float) * (size_t)k, "matmul oracle row");
+    for (int64_t j = 0; j < n; j++) {
+        mmrt_cpu_widen_row(w->type, mmrt_tensor_row(w, j, 0, 0), wr, k);
+        for (int64_t i = 0; i < m; i++) {
+            const float *xr = mmrt_cpu_row_f32(x, i, 0);
             double acc = 0.0;
-            for (int64_t l = 0; l < k; l++) acc += in(ctx, xr[l]) * in(ctx, mmrt_cpu_load(w->type, wr, l));
-            dr[j] = (float)acc;
+            for (int64_t l = 0; l < k; l++) acc += in(ctx, xr[l]) * in(ctx, wr[l]);
+            mmrt_cpu_row_f32(op->dst, i, 0)[j] = (float)acc;
         }
     }
+    free(wr);
     return MMRT_OK;
 }
 

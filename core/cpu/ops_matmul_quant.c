@@ -1,0 +1,72 @@
+/* MATMUL with block-format weights in the int8 mode (MMRT_MATH_INT8): dst(m, n) = x(m, k) · w(n, k)ᵀ
+ * computed as llama.cpp computes it.
+ *
+ * x's rows are quantized once per call, per block, to the weights' activation type
+ * (mmrt_quant_act_type: Q8_0, Q8_1 or Q8_K) into the backend's scratch; each output is then the dot
+ * kernel's (core/quant.h): integer products summed exactly per block, block scales applied in f32.
+ * The oracle (ops_ref.c) runs the same quantizer and the reference kernels, so the fast path
+ * differs from it only in the order of the f32 sums across blocks.
+ *
+ * Work split: weight rows in tiles of about MATMUL_Q_TILE_BYTES, the tiles shared out statically.
+ * Within a tile all activation rows pass over it, MMRT_QUANT_DOTN_MAX at a time, so each weight
+ * byte comes from memory once and then from cache (prefill, m ≥ 16), and decode (m ≤ 8) reads each
+ * weight row exactly once. Outputs are split, reductions never: the result is the same for any
+ * thread count.
+ */
+#include "cpu.h"
+
+#include <omp.h>
+
+/* Weight bytes per tile: L2-resident beside the MMRT_QUANT_DOTN_MAX activation rows (≤ 36 KiB
+ * of Q8_0/Q8_K for k = 4096) that pass over it. */
+#define MATMUL_Q_TILE_BYTES (128 * 1024)
+
+/* Rows per tile: as many as fit MATMUL_Q_TILE_BYTES, but no more than an even share per thread, so
+ * a small matrix (a decode step's k/v projections) still spreads over every thread. */
+static int64_t tile_rows(size_t row_bytes, int64_t n, int n_threads) {
+    int64_t fit = (int64_t)(MATMUL_Q_TILE_BYTES / (row_bytes ? row_bytes : 1));
+    int64_t share = (n + n_threads - 1) / n_threads;
+    int64_t rows = fit < share ? fit : share;
+    return rows > 0 ? rows : 1;
+}
+
+/* dst's columns [j0, j0 + rows): every activation row against weight rows j0 .. j0 + rows − 1. */
+static void dot_tile(const mmrt_op *op, mmrt_quant_dotn_fn dot, const char *act, size_t act_bytes,
+                     int64_t j0, int64_t rows) {
+    const mmrt_tensor *x = op->src[0], *w = op->src[1];
+    int64_t k = x->ne[0], m = x->ne[1];
+    for (int64_t i = 0; i < m; i += MMRT_QUANT_DOTN_MAX) {
+        int nx = (int)(m - i < MMRT_QUANT_DOTN_MAX ? m - i : MMRT_QUANT_DOTN_MAX);
+        for (int64_t j = j0; j < j0 + rows; j++) {
+            float out[MMRT_QUANT_DOTN_MAX];
+            dot(mmrt_tensor_row(w, j, 0, 0), act + (size_t)i * act_bytes, act_bytes, nx, k, out);
+            for (int r = 0; r < nx; r++) mmrt_cpu_row_f32(op->dst, i + r, 0)[j] = out[r];
+        }
+    }
+}
+
+mmrt_status mmrt_cpu_matmul_int8(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_error *err) {
+    const mmrt_tensor *x = op->src[0], *w = op->src[1];
+    int64_t k = x->ne[0], m = x->ne[1], n = w->ne[1];
+    int wq = mmrt_dtype_qtype(w->type);
+    int at = wq < 0 ? -1 : mmrt_quant_act_type((mmrt_qtype)wq);
+    mmrt_quant_dotn_fn dot = at < 0 ? NULL : mmrt_quant_dotn_get((mmrt_qtype)wq);
+    size_t act_bytes = at < 0 ? 0 : mmrt_qtype_row_bytes((mmrt_qtype)at, k);
+    if (!dot || act_bytes == 0)
+        return mmrt_error_set(err, MMRT_ERR_UNSUPPORTED,
+                              "matmul (int8): no integer dot for %s weights with rows of %lld",
+                              mmrt_dtype_name(w->type), (long long)k);
+    /* (m, act_bytes) x's rows, quantized */
+    char *act = mmrt_cpu_scratch_get(ctx, act_bytes * (size_t)m);
+    if (!act) return mmrt_error_oom(err, act_bytes * (size_t)m, "matmul (int8) activations");
+#pragma omp parallel for num_threads(ctx->n_threads) schedule(static) if (m >= 4)
+    for (int64_t i = 0; i < m; i++)
+        mmrt_quantize_ref((mmrt_qtype)at, mmrt_cpu_row_f32(x, i, 0), act + (size_t)i * act_bytes, k);
+    int64_t tile = tile_rows(w->nb[1], n, ctx->n_threads), n_tiles = (n + tile - 1) / tile;
+#pragma omp parallel for num_threads(ctx->n_threads) schedule(static)
+    for (int64_t t = 0; t < n_tiles; t++) {
+        int64_t j0 = t * tile;
+        dot_tile(op, dot, act, act_bytes, j0, n - j0 < tile ? n - j0 : tile);
+    }
+    return MMRT_OK;
+}
