@@ -24,7 +24,7 @@ static void usage(FILE *f) {
             "  /exit                  end the chat (so does end of input)\n"
             "  //TEXT                 send the turn '/TEXT'\n"
             "\n"
-            "  -m, --model M          model directory or Hugging Face repo id\n"
+            "  -m, --model M          model directory, .gguf file (Llama) or Hugging Face repo id\n"
             "                         (default %s)\n"
             CLI_GEN_HELP
             "      --drop-old-turns   when the conversation outgrows the context, drop its oldest\n"

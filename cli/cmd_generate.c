@@ -11,7 +11,7 @@ static void usage(FILE *f) {
             "Generates a reply to TEXT, streaming it to stdout. By default the prompt is wrapped in\n"
             "the checkpoint's chat format (ChatML for SmolLM2); --raw continues TEXT as is.\n"
             "\n"
-            "  -m, --model M          model directory or Hugging Face repo id\n"
+            "  -m, --model M          model directory, .gguf file (Llama) or Hugging Face repo id\n"
             "                         (default %s)\n"
             "  -p, --prompt TEXT      the prompt\n"
             "  -f, --file FILE        read the prompt from FILE ('-' for standard input)\n"

@@ -9,7 +9,7 @@ static void usage(FILE *f) {
             "\n"
             "Describes a model: architecture, sizes, dtypes, tensor count and memory needed.\n"
             "\n"
-            "  -m, --model M     model directory or Hugging Face repo id (default %s)\n"
+            "  -m, --model M     model directory, .gguf file or Hugging Face repo id (default %s)\n"
             "      --devices     list the devices this build can run on instead (CPU, CUDA)\n"
             "      --ctx N       context size used for the memory estimate (default min(model's, 4096))\n"
             "      --offline     never download\n"

@@ -22,7 +22,7 @@ static void usage(FILE *f) {
             "  -h, --help     this help; 'mmrt <command> --help' for a command's options\n"
             "  --version      print the version\n"
             "\n"
-            "--model takes a Hugging Face model directory or a repo id (default for images:\n"
+            "--model takes a Hugging Face model directory, a Llama .gguf file or a repo id (default for images:\n"
             "%s; for text: %s; for speech: %s, and %s to ask about it).\n"
             "exit codes: 0 success, 1 runtime error, 2 usage error\n",
             CLI_DEFAULT_VISION_MODEL, CLI_DEFAULT_TEXT_MODEL, CLI_DEFAULT_SPEECH_MODEL, CLI_DEFAULT_SPEECH_ASK_MODEL);

@@ -15,26 +15,31 @@
 /* The decoder's blocks, declared once (core/weight_table.h). */
 enum { D_EMBD = 1, D_QD, D_KVD, D_FF, D_VOCAB, N_DIMS };
 
+/* A matrix: a float type or one of the block formats (GGUF files, core/quant.h). */
+#define MATRIX(type, field, name_, ...)                                                             \
+    { .name = (name_), .offset = offsetof(type, field), .shape = {__VA_ARGS__},                     \
+      .dtypes = MMRT_DTYPES_FLOAT | MMRT_DTYPES_QUANT }
+
 static const mmrt_weight_decl layer_weights[] = {
     MMRT_WEIGHT(mmrt_llm_layer, attn_norm, "input_layernorm.weight", D_EMBD),
-    MMRT_WEIGHT(mmrt_llm_layer, wq, "self_attn.q_proj.weight", D_QD, D_EMBD),
-    MMRT_WEIGHT(mmrt_llm_layer, wk, "self_attn.k_proj.weight", D_KVD, D_EMBD),
-    MMRT_WEIGHT(mmrt_llm_layer, wv, "self_attn.v_proj.weight", D_KVD, D_EMBD),
-    MMRT_WEIGHT(mmrt_llm_layer, wo, "self_attn.o_proj.weight", D_EMBD, D_QD),
+    MATRIX(mmrt_llm_layer, wq, "self_attn.q_proj.weight", D_QD, D_EMBD),
+    MATRIX(mmrt_llm_layer, wk, "self_attn.k_proj.weight", D_KVD, D_EMBD),
+    MATRIX(mmrt_llm_layer, wv, "self_attn.v_proj.weight", D_KVD, D_EMBD),
+    MATRIX(mmrt_llm_layer, wo, "self_attn.o_proj.weight", D_EMBD, D_QD),
     MMRT_WEIGHT(mmrt_llm_layer, ffn_norm, "post_attention_layernorm.weight", D_EMBD),
-    MMRT_WEIGHT(mmrt_llm_layer, w_gate, "mlp.gate_proj.weight", D_FF, D_EMBD),
-    MMRT_WEIGHT(mmrt_llm_layer, w_up, "mlp.up_proj.weight", D_FF, D_EMBD),
-    MMRT_WEIGHT(mmrt_llm_layer, w_down, "mlp.down_proj.weight", D_EMBD, D_FF),
+    MATRIX(mmrt_llm_layer, w_gate, "mlp.gate_proj.weight", D_FF, D_EMBD),
+    MATRIX(mmrt_llm_layer, w_up, "mlp.up_proj.weight", D_FF, D_EMBD),
+    MATRIX(mmrt_llm_layer, w_down, "mlp.down_proj.weight", D_EMBD, D_FF),
 };
 static const mmrt_weight_decl embd_weights[] = {
-    MMRT_WEIGHT(mmrt_llm, tok_embd, "embed_tokens.weight", D_VOCAB, D_EMBD),
+    MATRIX(mmrt_llm, tok_embd, "embed_tokens.weight", D_VOCAB, D_EMBD),
 };
 static const mmrt_weight_decl norm_weights[] = {
     MMRT_WEIGHT(mmrt_llm, out_norm, "norm.weight", D_EMBD),
 };
 /* looked up without the prefix */
 static const mmrt_weight_decl head_weights[] = {
-    MMRT_WEIGHT(mmrt_llm, lm_head, "lm_head.weight", D_VOCAB, D_EMBD),
+    MATRIX(mmrt_llm, lm_head, "lm_head.weight", D_VOCAB, D_EMBD),
 };
 
 #define N_OF(a) (sizeof(a) / sizeof *(a))

@@ -6,7 +6,9 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "fusion/api_struct.h"
+#include "fusion/gguf_model.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,6 +198,50 @@ static mmrt_status load_dir(mmrt_model *m, checkpoint *c, mmrt_error *err) {
     return MMRT_OK;
 }
 
+/* A .gguf file (fusion/gguf_model.h): its weights, tokenizer and chat template taken over, its
+ * synthetic config.json read as a checkpoint's. */
+static mmrt_status load_gguf(mmrt_model *m, mmrt_error *err) {
+    mmrt_gguf_model g;
+    MMRT_TRY(mmrt_gguf_model_open(m->dir, &g, err));
+    m->weights = g.weights;
+    m->tok = g.tok;
+    m->chat = g.chat;
+    g.weights = NULL;
+    g.tok = NULL;
+    memset(&g.chat, 0, sizeof g.chat);
+    snprintf(m->arch, sizeof m->arch, "llama");
+    const char *dtype = g.dtype;
+    mmrt_llm_hparams hp;
+    mmrt_status st = mmrt_llm_hparams_parse(g.config, m->dir, &hp, err);
+    mmrt_gguf_model_free(&g);
+    MMRT_TRY(st);
+    count_params(m);
+    m->dtype = dtype; /* the matrices' type: the norms are F32 in every GGUF */
+    MMRT_TRY(mmrt_llm_init(&m->llm, &hp, m->weights, "model.", err));
+    if (mmrt_tokenizer_n_vocab(m->tok) > hp.n_vocab)
+        return mmrt_error_set(err, MMRT_ERR_MODEL, "%s: the tokenizer has %d tokens but the model's vocabulary is %lld",
+                              m->dir, mmrt_tokenizer_n_vocab(m->tok), (long long)hp.n_vocab);
+    return MMRT_OK;
+}
+
+/* A directory without config.json holding exactly one .gguf file: that file (malloc'ed), else
+ * NULL. */
+static char *single_gguf(const char *dir) {
+    char *cfg = mmrt_fs_path_join(dir, "config.json");
+    bool has_cfg = cfg && mmrt_fs_is_file(cfg);
+    free(cfg);
+    DIR *d = has_cfg ? NULL : opendir(dir);
+    if (!d) return NULL;
+    char *found = NULL;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        if (mmrt_gguf_model_is_path(e->d_name) && n++ == 0) found = mmrt_fs_path_join(dir, e->d_name);
+    closedir(d);
+    if (n == 1 && found && mmrt_fs_is_file(found)) return found;
+    free(found);
+    return NULL;
+}
+
 /* The model's backend, and the weights on it: read by every session (sessions fork the backend). */
 static mmrt_status upload_to(mmrt_model *m, const mmrt_backend_params *bp, mmrt_error *err) {
     MMRT_TRY(mmrt_backend_init(bp, &m->be, err));
@@ -253,7 +299,11 @@ mmrt_status mmrt_model_load(const char *path_or_repo, const mmrt_model_params *p
     m->backend.n_threads = params->n_threads;
     if ((st = device_kind(params->device, &m->backend.device, &err)) != MMRT_OK) goto done;
     m->backend.math = params->math;
-    if (mmrt_fs_is_dir(path_or_repo)) {
+    bool gguf = false;
+    if (mmrt_fs_is_dir(path_or_repo) && (m->dir = single_gguf(path_or_repo))) {
+        gguf = true;
+    } else if (mmrt_fs_is_dir(path_or_repo) || (mmrt_gguf_model_is_path(path_or_repo) && mmrt_fs_is_file(path_or_repo))) {
+        gguf = !mmrt_fs_is_dir(path_or_repo);
         m->dir = strdup(path_or_repo);
         if (!m->dir) st = mmrt_error_oom(&err, strlen(path_or_repo), "path");
     } else if (mmrt_hub_is_repo_id(path_or_repo)) {
@@ -264,11 +314,11 @@ mmrt_status mmrt_model_load(const char *path_or_repo, const mmrt_model_params *p
         hp.progress = params->progress;
         st = mmrt_hub_fetch_model(path_or_repo, &hp, &m->dir, &err);
     } else {
-        st = mmrt_error_set(&err, MMRT_ERR_IO, "%s: not a model directory (nor a Hugging Face repo id)",
+        st = mmrt_error_set(&err, MMRT_ERR_IO, "%s: not a model directory, a .gguf file or a Hugging Face repo id",
                             path_or_repo);
     }
     checkpoint c = {0};
-    if (st == MMRT_OK) st = load_dir(m, &c, &err);
+    if (st == MMRT_OK) st = gguf ? load_gguf(m, &err) : load_dir(m, &c, &err);
     if (st == MMRT_OK && m->backend.math == MMRT_MATH_AUTO) m->backend.math = auto_math(m, &c);
     checkpoint_free(&c);
     if (st == MMRT_OK) st = upload_weights(m, &err);

@@ -128,13 +128,20 @@ mmrt_status mmrt_tokenizer_load(const char *path, mmrt_tokenizer **out, mmrt_err
         return mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "mmrt_tokenizer_load: path is NULL");
     cJSON *root = NULL;
     MMRT_TRY(mmrt_json_load_file(path, &root, err));
+    mmrt_status st = mmrt_tokenizer_load_json(root, path, out, err);
+    cJSON_Delete(root);
+    return st;
+}
+
+mmrt_status mmrt_tokenizer_load_json(const cJSON *root, const char *path, mmrt_tokenizer **out, mmrt_error *err) {
+    if (!out) return mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "mmrt_tokenizer_load_json: out is NULL");
+    *out = NULL;
+    if (!root || !path)
+        return mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "mmrt_tokenizer_load_json: NULL argument");
     mmrt_status st = MMRT_OK;
 
     mmrt_tokenizer *tok = calloc(1, sizeof *tok);
-    if (!tok) {
-        cJSON_Delete(root);
-        return mmrt_error_oom(err, sizeof *tok, "tokenizer");
-    }
+    if (!tok) return mmrt_error_oom(err, sizeof *tok, "tokenizer");
     tok->bpe.unk_id = -1;
     tok->added.max_id = -1;
     if (!cJSON_IsObject(root))
@@ -149,7 +156,6 @@ mmrt_status mmrt_tokenizer_load(const char *path, mmrt_tokenizer **out, mmrt_err
         st = mmrt_added_parse(mmrt_json_find(root, "added_tokens"), path, &tok->bpe, &tok->added,
                               err);
     if (st == MMRT_OK) st = build_id_tables(tok, err);
-    cJSON_Delete(root);
     if (st != MMRT_OK) {
         mmrt_tokenizer_free(tok);
         return st;

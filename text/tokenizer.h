@@ -59,6 +59,23 @@ typedef struct mmrt_tokenizer mmrt_tokenizer;
 mmrt_status mmrt_tokenizer_load(const char *path, mmrt_tokenizer **out, mmrt_error *err);
 void mmrt_tokenizer_free(mmrt_tokenizer *tok); /* NULL ok */
 
+/* mmrt_tokenizer_load on an already parsed tokenizer.json object (borrowed; not modified); path
+ * names its source in messages and in mmrt_tokenizer's later errors. */
+struct cJSON;
+mmrt_status mmrt_tokenizer_load_json(const struct cJSON *root, const char *path, mmrt_tokenizer **out,
+                                     mmrt_error *err);
+
+/* The tokenizer of a GGUF file (text/tokenizer_gguf.c), from its tokenizer.ggml.* keys: model
+ * "gpt2" (byte-level BPE: tokens, merges, token_type 3 = control and 4 = user-defined become added
+ * tokens, special and not special) with the pre-tokenizer that tokenizer.ggml.pre names, built as
+ * the equivalent tokenizer.json and loaded by mmrt_tokenizer_load_json. Pre-tokenizers: "gpt-2",
+ * "smollm", "starcoder", "refact", "llama-bpe" ("llama3", "llama-v3"), "dbrx", "smaug-bpe",
+ * "default" (llama.cpp's own default split). Another model ("llama" = SentencePiece, ...) or pre
+ * name is MMRT_ERR_UNSUPPORTED naming it and listing the supported ones; a missing or mistyped
+ * key is MMRT_ERR_MODEL / MMRT_ERR_BAD_FORMAT naming the key and the file. */
+struct mmrt_gguf;
+mmrt_status mmrt_tokenizer_load_gguf(const struct mmrt_gguf *g, mmrt_tokenizer **out, mmrt_error *err);
+
 /* Encodes text[0..len) (any bytes; see invalid UTF-8 above). parse_special false treats the text
  * of special added tokens as ordinary text (HF's split_special_tokens); non-special added tokens
  * are still matched. *ids: malloc'ed (never NULL on success, even when *n_ids is 0), caller frees
