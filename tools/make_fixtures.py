@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Regenerates everything under tests/fixtures/ from the pinned versions in tools/requirements.txt.
 
-    /work/venv/bin/python tools/make_fixtures.py [--only tokenizer|llama|images|resize|smolvlm|siglip-padded|jinja|chat_templates|chat_session|audio_features|audio|granite|granite_speech|gguf_llama|bf16|quant]
+    /work/venv/bin/python tools/make_fixtures.py [--only tokenizer|llama|images|resize|smolvlm|siglip-padded|jinja|chat_templates|chat_session|audio_features|audio|granite|granite_speech|gguf_llama|bf16|quant|gguf_format]
 
 Deterministic: fixed training data, fixed seeds, CPU only, single-threaded torch.
 """
@@ -24,7 +24,7 @@ def main():
         os.environ["PYTHONHASHSEED"] = "1"
         os.execv(sys.executable, [sys.executable] + sys.argv)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", choices=["tokenizer", "llama", "images", "resize", "smolvlm", "siglip-padded", "jinja", "chat_templates", "chat_session", "audio_features", "audio", "granite", "granite_speech", "gguf_llama", "bf16", "quant"], help="regenerate only this group")
+    ap.add_argument("--only", choices=["tokenizer", "llama", "images", "resize", "smolvlm", "siglip-padded", "jinja", "chat_templates", "chat_session", "audio_features", "audio", "granite", "granite_speech", "gguf_llama", "bf16", "quant", "gguf_format"], help="regenerate only this group")
     args = ap.parse_args()
     check_versions()
     if args.only in (None, "tokenizer"):
@@ -75,6 +75,9 @@ def main():
     if args.only in (None, "quant"):
         import fixtures_quant
         fixtures_quant.main()
+    if args.only in (None, "gguf_format"):
+        import fixtures_gguf_format
+        fixtures_gguf_format.main()
 
 
 
