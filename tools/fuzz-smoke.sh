@@ -25,7 +25,7 @@ fi
 seconds=${FUZZ_SECONDS:-20}
 seed=${FUZZ_SEED:-1}
 jobs=${FUZZ_JOBS:-$(nproc)}
-all_targets=(safetensors llm_config tokenizer png jpeg webp jinja audio)
+all_targets=(safetensors llm_config tokenizer png jpeg webp jinja audio gguf)
 targets=("${@:-${all_targets[@]}}")
 for t in "${targets[@]}"; do
   [ -f "tests/fuzz/fuzz_$t.c" ] || { echo "fuzz-smoke: no target '$t'" >&2; exit 1; }
@@ -36,7 +36,7 @@ mkdir -p "$out/obj" "$out/logs"
 
 # Only the library sources the targets reach: the rest of libmmrt (backends, BLAS, OpenMP, curl)
 # stays out of the fuzz build.
-lib_sources=(core/error.c core/log.c core/fsutil.c core/json.c core/tensor.c core/safetensors.c
+lib_sources=(core/error.c core/log.c core/fsutil.c core/json.c core/tensor.c core/safetensors.c core/gguf.c core/gguf_write.c core/quant_types.c
   fusion/llm_config.c text/added_tokens.c text/bpe.c text/detok.c text/hashmap.c
   text/pretokenize.c text/regex.c text/tokenizer.c text/utf8.c
   text/jinja_ctx_json.c text/jinja_dict.c text/jinja_eval.c text/jinja_filters.c text/jinja_json.c text/jinja_lex.c text/jinja_methods.c text/jinja_ops.c text/jinja_parse.c text/jinja_parse_expr.c text/jinja_pool.c text/jinja_printf.c text/jinja_value.c
