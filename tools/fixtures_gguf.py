@@ -408,8 +408,12 @@ def build_case(case, paths):
 
 def gguf_versions(paths):
     import gguf
+    installed = _dist_version("gguf")
+    with open(os.path.join(paths["LLAMA_CPP_GGUF_PY"], "pyproject.toml"), encoding="utf-8") as f:
+        vendored = next(line.split('"')[1] for line in f if line.startswith("version"))
+    assert installed == vendored, f"gguf {installed} installed, the converter's gguf-py is {vendored}: pin that one"
     # the build configuration without the CPU it ran on: converting and quantizing do not depend on it
-    return {"gguf": gguf.__version__ if hasattr(gguf, "__version__") else _dist_version("gguf"),
+    return {"gguf": installed,
             "sentencepiece": _dist_version("sentencepiece"),
             "llama_cpp_python_sdist": paths["LLAMA_CPP_PYTHON_VERSION"],
             "llama_cpp_commit": paths["LLAMA_CPP_COMMIT"],
