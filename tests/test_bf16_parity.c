@@ -5,11 +5,16 @@
  * above the f32 tolerance where transformers' is not 0 (the mode really rounds). On tests/fixtures/bf16 (margins far
  * above the bf16 error) the greedy tokens are the reference's. On the CPU or, as
  * test_cuda_bf16_parity in the emulated CUDA build, on the CUDA backend (helpers/test_device.h).
+ * Granite Speech's bf16 checkpoint (g4): stages of its audio encoder and the projector's output.
  * Also: MMRT_MATH_AUTO resolves to the checkpoint's dtype through the public API. */
 #include "core/backend.h"
+#include "core/json.h"
 #include "core/safetensors.h"
+#include "fusion/granite_speech.h"
 #include "fusion/llama.h"
+#include "fusion/model.h"
 #include "helpers/llm_fixture.h"
+#include "helpers/model_fixture.h"
 #include "helpers/test_device.h"
 
 #include <criterion/criterion.h>
@@ -178,6 +183,109 @@ Test(bf16_parity, margin_fixture_greedy_matches_transformers) {
     if (!test_on_cuda()) llm_fixture_check_greedy(&f, "raw", NULL, 3, false);
     mmrt_weights_free(plain);
     llm_fixture_close(&f);
+}
+
+/* ---- Granite Speech g4: the audio encoder's stages and the projector ------------------------ */
+
+typedef struct speech_check {
+    mmrt_weights *ref, *plain;
+    const char *key; /* the case, e.g. "g4.hello_us" */
+    int n_checked;
+    bool ok;
+} speech_check;
+
+/* A copy of tensor `name` (the mapping need not be aligned for floats), NULL when w has none;
+ * *n its element count. */
+static float *f32_copy(const mmrt_weights *w, const char *name, int64_t *n) {
+    const mmrt_st_tensor *t = mmrt_weights_find(w, name);
+    if (!t) return NULL;
+    cr_assert_eq(t->dtype, MMRT_F32, "%s: not F32", name);
+    float *p = malloc(t->n_bytes);
+    cr_assert_not_null(p);
+    memcpy(p, t->data, t->n_bytes);
+    *n = (int64_t)(t->n_bytes / sizeof(float));
+    return p;
+}
+
+/* got (n values) against <name> where reference_bf16.safetensors has it; false when it has not. */
+static bool check_speech_tensor(speech_check *sc, const char *name, const float *got, int64_t n) {
+    int64_t n_plain = 0, n_ref = 0;
+    float *plain = f32_copy(sc->plain, name, &n_plain);
+    if (!plain) return false;
+    float *ref = f32_copy(sc->ref, name, &n_ref);
+    cr_assert(ref && n_ref == n && n_plain == n, "%s: %lld values, reference %lld, plain %lld", name, (long long)n,
+              (long long)n_ref, (long long)n_plain);
+    char label[400];
+    snprintf(label, sizeof label, "granite_speech %s (%s)", name, test_on_cuda() ? "cuda" : "cpu");
+    sc->ok &= check_parity(label, got, ref, plain, n, true);
+    sc->n_checked++;
+    free(plain);
+    free(ref);
+    return true;
+}
+
+/* mmrt_granite_speech_hooks.on_hidden: enc.<i>, i = 0 input_linear, 1..L the conformer blocks */
+static void on_speech_hidden(int index, const mmrt_tensor *x, void *user) {
+    speech_check *sc = user;
+    char name[300];
+    snprintf(name, sizeof name, "%s.enc.%d", sc->key, index);
+    float *got = test_download(x);
+    check_speech_tensor(sc, name, got, mmrt_tensor_nelements(x));
+    free(got);
+}
+
+Test(bf16_parity, granite_speech_g4_encoder) {
+    char root[512], dir[600], path[700];
+    snprintf(root, sizeof root, "%s/granite_speech", MMRT_FIXTURES_DIR);
+    snprintf(dir, sizeof dir, "%s/g4", root);
+    mmrt_model_params mp;
+    mmrt_model_params_init(&mp, sizeof mp);
+    mp.device = test_device();
+    mp.math = MMRT_MATH_BF16;
+    mp.n_threads = 2;
+    mmrt_model *m = NULL;
+    cr_assert_eq(mmrt_model_load(dir, &mp, &m), MMRT_OK, "%s", mmrt_last_error());
+    cr_assert_eq(m->n_encoders, 1, "%zu encoders", m->n_encoders);
+    const mmrt_granite_speech *g = m->encoders[0]->impl;
+    speech_check sc = {.ok = true};
+    mmrt_error err = {0};
+    cJSON *doc = NULL;
+    snprintf(path, sizeof path, "%s/reference_bf16.json", root);
+    cr_assert_eq(mmrt_json_load_file(path, &doc, &err), MMRT_OK, "%s", err.msg);
+    sc.key = cJSON_GetStringValue(mmrt_json_find(doc, "case"));
+    const char *feat_name = cJSON_GetStringValue(mmrt_json_find(doc, "features_tensor"));
+    cr_assert(sc.key && feat_name, "%s: no case / features_tensor", path);
+    snprintf(path, sizeof path, "%s/reference.safetensors", root);
+    cr_assert_eq(mmrt_weights_open(path, &sc.ref, &err), MMRT_OK, "%s", err.msg);
+    snprintf(path, sizeof path, "%s/reference_bf16.safetensors", root);
+    cr_assert_eq(mmrt_weights_open(path, &sc.plain, &err), MMRT_OK, "%s", err.msg);
+    int64_t n_feat = 0;
+    float *feat = f32_copy(sc.ref, feat_name, &n_feat);
+    cr_assert_not_null(feat, "reference.safetensors has no %s", feat_name);
+    int64_t n_rows = n_feat / g->enc.hp.input_dim;
+
+    mmrt_session *s = test_model_session(m, 1024);
+    int64_t n_tok = mmrt_qformer_n_windows(&g->proj.hp, n_rows) * g->proj.hp.n_query;
+    mmrt_tensor rows;
+    cr_assert_eq(mmrt_media_rows_alloc(s->be, n_tok, g->proj.hp.text_hidden, &rows, &err), MMRT_OK, "%s", err.msg);
+    const mmrt_granite_speech_hooks hooks = {.on_hidden = on_speech_hidden, .user = &sc};
+    cr_assert_eq(mmrt_granite_speech_encode(g, s->be, feat, n_rows, &rows, NULL, NULL, &hooks, &err), MMRT_OK, "%s",
+                 err.msg);
+    cr_assert_eq(sc.n_checked, 3, "encoder stages checked: %d (reference_bf16 has enc.0, enc.<L/2>, enc.<L>)",
+                 sc.n_checked);
+    float *got = test_download(&rows);
+    snprintf(path, sizeof path, "%s.proj", sc.key);
+    cr_assert(check_speech_tensor(&sc, path, got, mmrt_tensor_nelements(&rows)), "no %s in reference_bf16", path);
+    cr_assert(sc.ok, "%s: mmrt's bf16 mode is not within %.0fx transformers' bf16 error (above)", sc.key, PARITY);
+    test_assert_no_fallback(s->be, dir);
+    free(got);
+    free(feat);
+    mmrt_media_rows_free(s->be, &rows);
+    mmrt_session_free(s);
+    mmrt_weights_free(sc.ref);
+    mmrt_weights_free(sc.plain);
+    cJSON_Delete(doc);
+    mmrt_model_free(m);
 }
 
 /* ---- the public API: MMRT_MATH_AUTO is the checkpoint's dtype ----------------------------- */

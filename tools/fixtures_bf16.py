@@ -5,8 +5,10 @@ max |mmrt_bf16 - ref_f32| <= 2 * max |transformers_bf16 - ref_f32|.
 1. tests/fixtures/llama/gqa-tied-bf16/reference_bf16.safetensors (+ reference_bf16.json): the existing bf16
    checkpoint loaded with from_pretrained(dtype=torch.bfloat16, attn_implementation="eager") and run on the SAME
    prompt ids as its reference.safetensors (which is not touched: it stays the float32 reference).
-2. tests/fixtures/bf16/<case>/: a new tiny bf16 Llama whose greedy continuation has top-1/top-2 logit margins far
-   above the bf16 error (see MARGIN_OVER_ERROR), so that greedy tokens must agree in bf16 too.
+   tests/fixtures/granite_speech/reference_bf16.safetensors (+ .json): the same for Granite Speech's bf16 g4
+   checkpoint, its audio encoder (three of its stages) and projector on one case's features (GRANITE_SPEECH_CASE).
+2. tests/fixtures/bf16/<case>/: a new tiny bf16 Llama whose greedy continuation has top-1/top-2 logit margins
+   of at least MARGIN_OVER_ERROR x the bf16 error, so that greedy tokens must agree in bf16 too.
 
    config.json, generation_config.json, model.safetensors (bf16), tokenizer.json, tokenizer_config.json
                                 the checkpoint; the tokenizer is tests/fixtures/llama's (copied)
@@ -27,7 +29,7 @@ import shutil
 import torch
 from safetensors.torch import load_file, save_file
 from tokenizers import Tokenizer
-from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+from transformers import AutoTokenizer, GraniteSpeechForConditionalGeneration, LlamaConfig, LlamaForCausalLM
 
 import fixtures_common as fc
 import fixtures_llama
@@ -35,6 +37,10 @@ from common import FIXTURES_DIR, rel, versions, write_json
 
 OUT_DIR = os.path.join(FIXTURES_DIR, "bf16")
 EXISTING = [("llama", "gqa-tied-bf16", ["raw", "chat"])]  # (family, case, prompts) given reference_bf16.*
+# Granite Speech (tests/fixtures/granite_speech, its g4 checkpoint is bf16): the audio encoder and projector of one
+# case from the features its reference used. Of the encoder's stages (the size budget) enc.0 (input_linear),
+# enc.<L/2> (after the CTC self-conditioning add) and enc.<L> (the output), and the projector's output.
+GRANITE_SPEECH_CASE = ("g4", "g4.hello_us")
 TOKENIZER_SRC = os.path.join(FIXTURES_DIR, "llama", "gqa-tied-bf16")
 
 RAW_PROMPT = "3 quick foxes jumped."  # short: each logits tensor is n x 1024 floats
@@ -114,6 +120,8 @@ def errors(plain, ref):
 def save_plain(d, tensors, doc):
     save_file(tensors, os.path.join(d, "reference_bf16.safetensors"), metadata={"format": "pt"})
     write_json(os.path.join(d, "reference_bf16.json"), doc)
+    for f in ("reference_bf16.safetensors", "reference_bf16.json"):
+        os.chmod(os.path.join(d, f), 0o644)
 
 
 PLAIN_NOTE = ("reference_bf16.safetensors: the same tensors as reference.safetensors (input_ids and greedy_ids "
@@ -272,8 +280,38 @@ def build_case():
           f"{fc.total_size(d, files) // 1024} KiB -> {rel(d)}")
 
 
+@torch.no_grad()
+def build_granite_speech():
+    root = os.path.join(FIXTURES_DIR, "granite_speech")
+    ckpt, key = GRANITE_SPEECH_CASE
+    with open(os.path.join(root, "reference.json"), encoding="utf-8") as f:
+        case = json.load(f)["cases"][key]
+    ref = load_file(os.path.join(root, "reference.safetensors"))
+    feats = ref[case["features_tensor"]]  # (n_frames, 160) f32, the processor's
+    model = GraniteSpeechForConditionalGeneration.from_pretrained(
+        os.path.join(root, ckpt), dtype=torch.bfloat16, attn_implementation="eager").eval()
+    enc = model.model.encoder
+    L = enc.num_layers
+    eo = enc(feats.to(torch.bfloat16)[None], output_hidden_states=True)
+    proj = model.model.projector(eo.last_hidden_state)
+    plain = {f"{key}.enc.{i}": eo.hidden_states[i][0].float().contiguous() for i in (0, L // 2, L)}
+    plain[f"{key}.proj"] = proj[0].float().contiguous()
+    err = errors(plain, ref)
+    save_plain(root, plain, {
+        "checkpoint": ckpt, "case": key, "versions": versions(),
+        "note": "reference_bf16.safetensors: <case>.enc.<i> (i = 0, L/2, L) and <case>.proj as in reference.safetensors "
+                f"(enc.<L> is its <case>.enc.{L}), from GraniteSpeechForConditionalGeneration.from_pretrained(dir, "
+                "dtype=torch.bfloat16, attn_implementation='eager'): model.model.encoder(<features_tensor> rounded "
+                "to bf16, output_hidden_states=True) and model.model.projector of its output, stored as float32",
+        "features_tensor": case["features_tensor"], "errors_vs_reference": err})
+    worst = max(err.items(), key=lambda kv: kv[1]["rel_err"])
+    print(f"bf16 plain granite_speech/{ckpt} {key}: worst {worst[0]} max|err| {worst[1]['max_abs_err']:.4g} "
+          f"({worst[1]['rel_err']:.3g} of max|ref|) -> {rel(os.path.join(root, 'reference_bf16.safetensors'))}")
+
+
 def generate():
     fc.deterministic_torch()
     for family, case, prompts in EXISTING:
         build_existing(family, case, prompts)
+    build_granite_speech()
     build_case()
