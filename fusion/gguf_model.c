@@ -4,6 +4,7 @@
 #include "core/gguf.h"
 #include "core/quant.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +108,7 @@ static mmrt_status add_tensors(mmrt_weights *w, const mmrt_gguf *g, const int64_
         const mmrt_gguf_tensor *t = mmrt_gguf_tensor_at(g, i);
         char hf[128];
         int permuted = 0;
+        if (strcmp(t->name, "rope_freqs.weight") == 0) continue; /* read into the config's rope_scaling */
         if (!hf_name_of(t->name, hf, sizeof hf, &permuted))
             return mmrt_error_set(err, MMRT_ERR_MODEL,
                                   "%s: tensor %s is not part of a Llama model mmrt runs (an unknown name, or a "
@@ -141,7 +143,8 @@ static mmrt_status copy_int(const mmrt_gguf *g, cJSON *c, const char *gkey, cons
 }
 
 /* head_dim from key_length (value_length must match), and a RoPE that covers the whole head. */
-static mmrt_status head_config(const mmrt_gguf *g, cJSON *c, int64_t n_embd, int64_t n_head, mmrt_error *err) {
+static mmrt_status head_config(const mmrt_gguf *g, cJSON *c, int64_t n_embd, int64_t n_head, int64_t *head_dim,
+                               mmrt_error *err) {
     int64_t key_len = n_head > 0 ? n_embd / n_head : 0, v = 0, rot = 0;
     bool has_key = false, has_val = false, has_rot = false;
     MMRT_TRY(mmrt_gguf_get_int(g, ARCH ".attention.key_length", &key_len, &has_key, err));
@@ -154,19 +157,63 @@ static mmrt_status head_config(const mmrt_gguf *g, cJSON *c, int64_t n_embd, int
         return mmrt_error_set(err, MMRT_ERR_UNSUPPORTED, "%s: " ARCH ".rope.dimension_count %lld is not the head "
                               "size %lld (partial RoPE is not supported for GGUF files)",
                               mmrt_gguf_path(g), (long long)rot, (long long)key_len);
+    *head_dim = key_len;
     return has_key ? set_num(c, "head_dim", (double)key_len, err) : MMRT_OK;
 }
 
-/* rope_theta and rope_scaling ("linear"; llama.cpp's "none" is no scaling). */
-static mmrt_status rope_config(const mmrt_gguf *g, cJSON *c, mmrt_error *err) {
+/* The divisor convert_hf_to_gguf.py stores for frequency i of n_rot under Llama 3 scaling. */
+static double llama3_divisor(double base, int64_t i, int64_t n_rot, double factor, double low, double high,
+                             double orig) {
+    double freq = 1.0 / pow(base, (double)(2 * i) / (double)n_rot);
+    double wavelen = 2.0 * M_PI / freq;
+    if (wavelen < orig / high) return 1.0;
+    if (wavelen > orig / low) return factor;
+    double smooth = (orig / wavelen - low) / (high - low);
+    return 1.0 / ((1.0 - smooth) / factor + smooth);
+}
+
+/* Llama 3.1-style RoPE scaling: the converter stores no parameters, only rope_freqs.weight, the
+ * n_rot/2 divisors of the frequencies. factor is the largest divisor; low_freq_factor 1,
+ * high_freq_factor 4 and the original context (llama.rope.scaling.original_context_length, else
+ * 8192) are Llama 3.1's and 3.2's, accepted when they reproduce every divisor (to 1e-4, the
+ * converter computes in f32); other divisors are refused. */
+static mmrt_status llama3_config(const mmrt_gguf *g, const mmrt_gguf_tensor *t, double base, int64_t n_rot, cJSON *c,
+                                 mmrt_error *err) {
+    if (t->type != MMRT_QTYPE_F32 || t->n_dims != 1 || t->ne[0] != n_rot / 2)
+        return mmrt_error_set(err, MMRT_ERR_MODEL, "%s: rope_freqs.weight must be %lld f32 values", mmrt_gguf_path(g),
+                              (long long)(n_rot / 2));
+    int64_t orig = 8192;
+    bool found;
+    MMRT_TRY(mmrt_gguf_get_int(g, ARCH ".rope.scaling.original_context_length", &orig, &found, err));
+    const float *div = t->data; /* GGUF data is aligned to at least 32 bytes */
+    double factor = 0.0;
+    for (int64_t i = 0; i < n_rot / 2; i++) factor = fmax(factor, (double)div[i]);
+    for (int64_t i = 0; i < n_rot / 2 && factor >= 1.0; i++) {
+        double want = llama3_divisor(base, i, n_rot, factor, 1.0, 4.0, (double)orig);
+        if (!(fabs((double)div[i] - want) <= 1e-4 * want)) factor = 0.0;
+    }
+    if (!(factor >= 1.0))
+        return mmrt_error_set(err, MMRT_ERR_UNSUPPORTED,
+                              "%s: rope_freqs.weight is not Llama 3 RoPE scaling with low_freq_factor 1, "
+                              "high_freq_factor 4 and original context %lld (the only per-frequency scaling supported)",
+                              mmrt_gguf_path(g), (long long)orig);
+    cJSON *rs = cJSON_AddObjectToObject(c, "rope_scaling");
+    if (!rs || !cJSON_AddStringToObject(rs, "rope_type", "llama3")) return mmrt_error_oom(err, 0, "config");
+    MMRT_TRY(set_num(rs, "factor", factor, err));
+    MMRT_TRY(set_num(rs, "low_freq_factor", 1.0, err));
+    MMRT_TRY(set_num(rs, "high_freq_factor", 4.0, err));
+    return set_num(rs, "original_max_position_embeddings", (double)orig, err);
+}
+
+/* rope_theta and rope_scaling ("linear"; llama.cpp's "none" is no scaling; Llama 3's from
+ * rope_freqs.weight). n_rot: the rotated dims per head. */
+static mmrt_status rope_config(const mmrt_gguf *g, cJSON *c, int64_t n_rot, mmrt_error *err) {
     double base = 10000.0, factor = 1.0;
     bool found = false, has_factor = false;
     MMRT_TRY(mmrt_gguf_get_float(g, ARCH ".rope.freq_base", &base, &found, err));
     MMRT_TRY(set_num(c, "rope_theta", base, err));
-    if (mmrt_gguf_find_tensor(g, "rope_freqs.weight"))
-        return mmrt_error_set(err, MMRT_ERR_UNSUPPORTED,
-                              "%s: rope_freqs.weight (per-frequency RoPE factors, Llama 3.1-style scaling) is not "
-                              "supported for GGUF files yet", mmrt_gguf_path(g));
+    const mmrt_gguf_tensor *freqs = mmrt_gguf_find_tensor(g, "rope_freqs.weight");
+    if (freqs) return llama3_config(g, freqs, base, n_rot, c, err);
     const char *type = NULL;
     size_t len = 0;
     MMRT_TRY(mmrt_gguf_get_str(g, ARCH ".rope.scaling.type", &type, &len, &found, err));
@@ -222,11 +269,12 @@ static mmrt_status build_config(const mmrt_gguf *g, cJSON *c, int64_t heads[3], 
     MMRT_TRY(copy_int(g, c, ARCH ".context_length", "max_position_embeddings", false, &v, err));
     if (heads[1] < 1 || heads[2] < 1)
         return mmrt_error_set(err, MMRT_ERR_BAD_FORMAT, "%s: head counts must be positive", mmrt_gguf_path(g));
-    MMRT_TRY(head_config(g, c, n_embd, heads[1], err));
+    int64_t head_dim = 0;
+    MMRT_TRY(head_config(g, c, n_embd, heads[1], &head_dim, err));
     double eps;
     MMRT_TRY(mmrt_gguf_get_float(g, ARCH ".attention.layer_norm_rms_epsilon", &eps, NULL, err));
     MMRT_TRY(set_num(c, "rms_norm_eps", eps, err));
-    MMRT_TRY(rope_config(g, c, err));
+    MMRT_TRY(rope_config(g, c, head_dim, err));
     /* the vocabulary: llama.vocab_size, else the embedding table's rows */
     bool found = false;
     MMRT_TRY(mmrt_gguf_get_int(g, ARCH ".vocab_size", &v, &found, err));

@@ -416,7 +416,11 @@ typedef struct variant {
     const char *drop_tensor;
     const char *halve_tensor;      /* written with half its rows */
     const char *q5_tensor;         /* written as Q5_0 (a type mmrt does not compute with) */
-    const char *extra_tensor;      /* an extra F32 tensor of 32 elements */
+    const char *extra_tensor;      /* an extra F32 tensor of 32 elements (or extra_n of extra_data) */
+    const float *extra_data;
+    int64_t extra_n;
+    const char *u32_key; /* a u32 KV added */
+    uint32_t u32_val;
 } variant;
 
 static void set_variant_kvs(mmrt_gguf_writer *w, const mmrt_gguf *g, const variant *v) {
@@ -434,6 +438,7 @@ static void set_variant_kvs(mmrt_gguf_writer *w, const mmrt_gguf *g, const varia
     }
     if (v->str_key && !replaced)
         cr_assert_eq(mmrt_gguf_writer_set_str(w, v->str_key, v->str_val, strlen(v->str_val), &err), MMRT_OK);
+    if (v->u32_key) cr_assert_eq(mmrt_gguf_writer_set_u32(w, v->u32_key, v->u32_val, &err), MMRT_OK);
 }
 
 static char *write_variant(const char *dir, const variant *v) {
@@ -462,8 +467,9 @@ static char *write_variant(const char *dir, const variant *v) {
         cr_assert_eq(mmrt_gguf_writer_add_tensor(w, t->name, type, t->n_dims, ne, data, &err), MMRT_OK, "%s", err.msg);
     }
     if (v->extra_tensor) {
-        int64_t ne[1] = {32};
-        cr_assert_eq(mmrt_gguf_writer_add_tensor(w, v->extra_tensor, MMRT_QTYPE_F32, 1, ne, extra, &err), MMRT_OK);
+        int64_t ne[1] = {v->extra_data ? v->extra_n : 32};
+        const float *data = v->extra_data ? v->extra_data : extra;
+        cr_assert_eq(mmrt_gguf_writer_add_tensor(w, v->extra_tensor, MMRT_QTYPE_F32, 1, ne, data, &err), MMRT_OK);
     }
     char *path = tmpdir_path(dir, "hostile.gguf");
     cr_assert_eq(mmrt_gguf_writer_write(w, path, &err), MMRT_OK, "%s", err.msg);
@@ -517,4 +523,42 @@ Test(gguf_model, hostile_keys) {
     expect_refused(&(variant){.drop_key = "tokenizer.ggml.tokens"}, MMRT_ERR_MODEL, "tokenizer.ggml.tokens", NULL);
     expect_refused(&(variant){.drop_key = "tokenizer.ggml.merges"}, MMRT_ERR_MODEL, "tokenizer.ggml.merges", NULL);
     expect_refused(&(variant){.drop_key = "tokenizer.ggml.pre"}, MMRT_ERR_MODEL, "tokenizer.ggml.pre", NULL);
+}
+
+/* ---- Llama 3 RoPE scaling (rope_freqs.weight) ---------------------------------------------------- */
+
+/* What convert_hf_to_gguf.py's LlamaModel.generate_extra_tensors stores for head size d. */
+static void llama3_divisors(float *out, int64_t d, double base, double factor, double orig) {
+    for (int64_t i = 0; i < d / 2; i++) {
+        double wavelen = 2 * M_PI * pow(base, (double)(2 * i) / (double)d);
+        double smooth = (orig / wavelen - 1.0) / (4.0 - 1.0);
+        out[i] = (float)(wavelen < orig / 4 ? 1.0 : wavelen > orig ? factor : 1.0 / ((1 - smooth) / factor + smooth));
+    }
+}
+
+Test(gguf_model, llama3_rope_from_rope_freqs) {
+    float div[4]; /* head_dim 8 of the F16 fixture; with original context 1024 one divisor is smoothed */
+    llama3_divisors(div, 8, 10000.0, 8.0, 1024.0);
+    cr_assert(div[0] == 1.0f && div[2] > 1.0f && div[2] < 8.0f && div[3] == 8.0f, "the case covers every branch");
+    variant v = {.extra_tensor = "rope_freqs.weight", .extra_data = div, .extra_n = 4,
+                 .u32_key = "llama.rope.scaling.original_context_length", .u32_val = 1024};
+    char *dir = tmpdir_make("gguf-rope");
+    char *path = write_variant(dir, &v);
+    mmrt_gguf_model m;
+    mmrt_error err = {0};
+    cr_assert_eq(mmrt_gguf_model_open(path, &m, &err), MMRT_OK, "%s", err.msg);
+    mmrt_llm_hparams hp;
+    cr_assert_eq(mmrt_llm_hparams_parse(m.config, path, &hp, &err), MMRT_OK, "%s", err.msg);
+    cr_assert(hp.rope_type == MMRT_ROPE_LLAMA3 && hp.rope_factor == 8.0 && hp.rope_orig_ctx == 1024);
+    float inv[4], attn_factor;
+    mmrt_llm_rope_inv_freq(&hp, inv, &attn_factor);
+    for (int i = 0; i < 4; i++) {
+        double want = 1.0 / pow(10000.0, (double)(2 * i) / 8.0) / div[i];
+        cr_assert(fabs(inv[i] - want) <= 1e-6 * want, "inv_freq[%d]: expected %g, got %g", i, want, inv[i]);
+    }
+    mmrt_gguf_model_free(&m);
+    free(path);
+    tmpdir_remove(dir);
+    div[2] = 3.0f; /* not Llama 3's smoothing */
+    expect_refused(&v, MMRT_ERR_UNSUPPORTED, "rope_freqs.weight", "Llama 3");
 }
