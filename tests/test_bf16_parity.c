@@ -95,11 +95,8 @@ static const float *plain_tensor(const parity_check *pc, const char *what, size_
 /* mmrt_llm_batch.on_hidden: our index i <-> transformers as in llm_fixture_on_hidden. */
 static void on_hidden(int index, const mmrt_tensor *x, void *user) {
     parity_check *pc = user;
-    int L = (int)pc->f->hp.n_layer;
     char what[64];
-    if (index < L) snprintf(what, sizeof what, "hidden.%d", index);
-    else if (index == L) snprintf(what, sizeof what, "final_prenorm");
-    else snprintf(what, sizeof what, "hidden.%d", L);
+    llm_fixture_hidden_what(pc->f, index, what, sizeof what);
     const mmrt_st_tensor *ref = llm_fixture_ref(pc->f, "", pc->prompt, what);
     int64_t n = mmrt_tensor_nelements(x);
     cr_assert_eq((size_t)n * sizeof(float), ref->n_bytes, "%s %s: size", pc->label, what);

@@ -104,13 +104,17 @@ void llm_fixture_check_greedy(llm_fixture *f, const char *prompt, const char *ad
     mmrt_backend_free(be);
 }
 
+void llm_fixture_hidden_what(const llm_fixture *f, int index, char *what, size_t size) {
+    int L = (int)f->hp.n_layer;
+    if (index < L) snprintf(what, size, "hidden.%d", index);
+    else if (index == L) snprintf(what, size, "final_prenorm");
+    else snprintf(what, size, "hidden.%d", L);
+}
+
 void llm_fixture_on_hidden(int index, const mmrt_tensor *x, void *user) {
     llm_hidden_check *hc = user;
-    int L = (int)hc->f->hp.n_layer;
     char what[64];
-    if (index < L) snprintf(what, sizeof what, "hidden.%d", index);
-    else if (index == L) snprintf(what, sizeof what, "final_prenorm");
-    else snprintf(what, sizeof what, "hidden.%d", L);
+    llm_fixture_hidden_what(hc->f, index, what, sizeof what);
     const mmrt_st_tensor *ref = llm_fixture_ref(hc->f, "", hc->prompt, what);
     char label[700];
     snprintf(label, sizeof label, "%s %s %s", hc->f->dir, hc->prompt, what);

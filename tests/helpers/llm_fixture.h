@@ -54,5 +54,7 @@ typedef struct llm_hidden_check {
 
 /* Our index i <-> transformers: 0..L-1 = hidden.i, L = final_prenorm, L+1 = hidden.L (normed). */
 void llm_fixture_on_hidden(int index, const mmrt_tensor *x, void *user);
+/* That mapping: the reference's name suffix ("hidden.<i>" or "final_prenorm") for on_hidden's index. */
+void llm_fixture_hidden_what(const llm_fixture *f, int index, char *what, size_t size);
 
 #endif
