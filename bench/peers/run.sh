@@ -36,17 +36,17 @@ find_mmrt_bench() {
 }
 
 write_env() {  # env.json: what ran where
-    local cpu isa
+    local cpu isa=""
     cpu=$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | xargs)
-    isa=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' \
-        | grep -E '^(avx2|avx512f|avx512_bf16|avx512_vnni|avx_vnni|avx512_fp16|amx_[a-z0-9]+)$' | sort | xargs)
-    "$PY" - "$OUT/env.json" <<EOF
-import json, sys
-json.dump({"cpu": "$cpu", "isa": "${isa:-none of avx2/avx512/vnni/bf16/amx}", "threads": $THREADS,
-           "llama_cpp_config": """$LLAMA_CPP_CONFIG""", "llm": "$LLM", "vlm": "$VLM",
-           "load_before": "$LOAD_BEFORE", "load_after": "$(cut -d' ' -f1-3 /proc/loadavg)"},
-          open(sys.argv[1], "w"), indent=1)
-EOF
+    local flags f
+    flags=" $(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2-) "
+    for f in avx2 avx512f avx512_bf16 avx512_vnni avx_vnni amx_tile amx_bf16 amx_int8; do
+        if [[ $flags == *" $f "* ]]; then isa+="$f yes, "; else isa+="$f no, "; fi
+    done
+    isa=${isa%, }
+    "$PY" -c 'import json, sys; k = ["cpu", "isa", "threads", "llama_cpp_config", "llm", "vlm", "load_before",
+"load_after"]; json.dump(dict(zip(k, sys.argv[2:])), open(sys.argv[1], "w"), indent=1)' "$OUT/env.json" \
+        "$cpu" "$isa" "$THREADS" "$LLAMA_CPP_CONFIG" "$LLM" "$VLM" "$LOAD_BEFORE" "$(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
 run_llama_cpp() {
