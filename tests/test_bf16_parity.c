@@ -2,10 +2,11 @@
  * reference = transformers in float32 (reference.safetensors), plain = transformers in bfloat16 on
  * the same checkpoint and prompt (reference_bf16.safetensors, tools/fixtures_bf16.py); on every
  * hidden state and the logits, max |mmrt_bf16 - ref| <= 2 x max |plain - ref|, and mmrt's error is
- * above the f32 tolerance where transformers' is not 0 (the mode really rounds). On tests/fixtures/bf16 (margins far
- * above the bf16 error) the greedy tokens are the reference's. On the CPU or, as
- * test_cuda_bf16_parity in the emulated CUDA build, on the CUDA backend (helpers/test_device.h).
+ * above the f32 tolerance where transformers' is not 0 (the mode really rounds); the same for
  * Granite Speech's bf16 checkpoint (g4): stages of its audio encoder and the projector's output.
+ * On tests/fixtures/bf16/llama-margin (greedy margins >= 4x transformers' bf16 logit error) the
+ * greedy tokens through the KV cache are the reference's. On the CPU or, as test_cuda_bf16_parity
+ * in the emulated CUDA build, on the CUDA backend (helpers/test_device.h).
  * Also: MMRT_MATH_AUTO resolves to the checkpoint's dtype through the public API. */
 #include "core/backend.h"
 #include "core/json.h"

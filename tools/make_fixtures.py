@@ -69,7 +69,7 @@ def main():
     if args.only in (None, "gguf_llama"):  # builds llama.cpp outside the tree first if needed (minutes)
         import fixtures_gguf
         fixtures_gguf.generate()
-    if args.only in (None, "bf16"):  # after llama: it runs tests/fixtures/llama/gqa-tied-bf16
+    if args.only in (None, "bf16"):  # after llama and granite_speech: it runs their bf16 checkpoints
         import fixtures_bf16
         fixtures_bf16.generate()
     if args.only in (None, "quant"):
