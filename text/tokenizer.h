@@ -70,7 +70,8 @@ mmrt_status mmrt_tokenizer_load_json(const struct cJSON *root, const char *path,
  * tokens, special and not special) with the pre-tokenizer that tokenizer.ggml.pre names, built as
  * the equivalent tokenizer.json and loaded by mmrt_tokenizer_load_json. Pre-tokenizers: "gpt-2",
  * "smollm", "starcoder", "refact", "llama-bpe" ("llama3", "llama-v3"), "dbrx", "smaug-bpe",
- * "default" (llama.cpp's own default split). Another model ("llama" = SentencePiece, ...) or pre
+ * "default" (llama.cpp's own default split). GGUF keeps no lstrip / rstrip / single_word flags:
+ * added tokens match exactly as written, as in llama.cpp. Another model ("llama" = SentencePiece, ...) or pre
  * name is MMRT_ERR_UNSUPPORTED naming it and listing the supported ones; a missing or mistyped
  * key is MMRT_ERR_MODEL / MMRT_ERR_BAD_FORMAT naming the key and the file. */
 struct mmrt_gguf;
