@@ -3,7 +3,8 @@
  * the same checkpoint and prompt (reference_bf16.safetensors, tools/fixtures_bf16.py); on every
  * hidden state and the logits, max |mmrt_bf16 - ref| <= 2 x max |plain - ref|, and mmrt's error is
  * above the f32 tolerance where transformers' is not 0 (the mode really rounds); the same for
- * Granite Speech's bf16 checkpoint (g4): stages of its audio encoder and the projector's output.
+ * Granite Speech's bf16 checkpoint (g4): stages of its audio encoder and the projector's output;
+ * and SmolVLM's (smolvlm/nonsquare): the image features (vision tower and connector).
  * On tests/fixtures/bf16/llama-margin (greedy margins >= 4x transformers' bf16 logit error) the
  * greedy tokens through the KV cache are the reference's. On the CPU or, as test_cuda_bf16_parity
  * in the emulated CUDA build, on the CUDA backend (helpers/test_device.h).
@@ -14,6 +15,7 @@
 #include "fusion/granite_speech.h"
 #include "fusion/llama.h"
 #include "fusion/model.h"
+#include "fusion/smolvlm.h"
 #include "helpers/llm_fixture.h"
 #include "helpers/model_fixture.h"
 #include "helpers/test_device.h"
@@ -283,6 +285,54 @@ Test(bf16_parity, granite_speech_g4_encoder) {
     mmrt_weights_free(sc.ref);
     mmrt_weights_free(sc.plain);
     cJSON_Delete(doc);
+    mmrt_model_free(m);
+}
+
+/* ---- SmolVLM nonsquare: the image features ------------------------------------------------- */
+
+Test(bf16_parity, smolvlm_nonsquare_image_features) {
+    char dir[512], path[600];
+    snprintf(dir, sizeof dir, "%s/smolvlm/nonsquare", MMRT_FIXTURES_DIR);
+    mmrt_model_params mp;
+    mmrt_model_params_init(&mp, sizeof mp);
+    mp.device = test_device();
+    mp.math = MMRT_MATH_BF16;
+    mp.n_threads = 2;
+    mmrt_model *m = NULL;
+    cr_assert_eq(mmrt_model_load(dir, &mp, &m), MMRT_OK, "%s", mmrt_last_error());
+    cr_assert_eq(m->n_encoders, 1, "%zu encoders", m->n_encoders);
+    const mmrt_smolvlm *v = m->encoders[0]->impl;
+    mmrt_weights *ref = NULL, *plain = NULL;
+    mmrt_error err = {0};
+    snprintf(path, sizeof path, "%s/reference.safetensors", dir);
+    cr_assert_eq(mmrt_weights_open(path, &ref, &err), MMRT_OK, "%s", err.msg);
+    snprintf(path, sizeof path, "%s/reference_bf16.safetensors", dir);
+    cr_assert_eq(mmrt_weights_open(path, &plain, &err), MMRT_OK, "%s", err.msg);
+    int64_t n_px = 0, n_want = 0, n_plain = 0;
+    float *pixels = f32_copy(ref, "pixel_values", &n_px), *want = f32_copy(ref, "connector.out", &n_want);
+    float *plain_feat = f32_copy(plain, "connector.out", &n_plain);
+    cr_assert(pixels && want && plain_feat && n_plain == n_want, "%s: pixel_values / connector.out missing", dir);
+    int32_t n_tiles = (int32_t)mmrt_weights_find(ref, "pixel_values")->shape[0];
+
+    mmrt_session *s = test_model_session(m, 1024);
+    mmrt_tensor rows;
+    cr_assert_eq(mmrt_media_rows_alloc(s->be, n_tiles * v->image_seq_len, m->llm.hp.n_embd, &rows, &err), MMRT_OK,
+                 "%s", err.msg);
+    cr_assert_eq(mmrt_smolvlm_encode(v, s->be, pixels, n_tiles, &rows, NULL, NULL, &err), MMRT_OK, "%s", err.msg);
+    cr_assert_eq(mmrt_tensor_nelements(&rows), n_want);
+    float *got = test_download(&rows);
+    snprintf(path, sizeof path, "smolvlm/nonsquare image features (%s)", test_on_cuda() ? "cuda" : "cpu");
+    cr_assert(check_parity(path, got, want, plain_feat, n_want, true),
+              "%s: mmrt's bf16 mode is not within %.0fx transformers' bf16 error (above)", path, PARITY);
+    test_assert_no_fallback(s->be, dir);
+    free(got);
+    free(pixels);
+    free(want);
+    free(plain_feat);
+    mmrt_media_rows_free(s->be, &rows);
+    mmrt_session_free(s);
+    mmrt_weights_free(ref);
+    mmrt_weights_free(plain);
     mmrt_model_free(m);
 }
 

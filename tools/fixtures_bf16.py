@@ -6,7 +6,9 @@ max |mmrt_bf16 - ref_f32| <= 2 * max |transformers_bf16 - ref_f32|.
    checkpoint loaded with from_pretrained(dtype=torch.bfloat16, attn_implementation="eager") and run on the SAME
    prompt ids as its reference.safetensors (which is not touched: it stays the float32 reference).
    tests/fixtures/granite_speech/reference_bf16.safetensors (+ .json): the same for Granite Speech's bf16 g4
-   checkpoint, its audio encoder (three of its stages) and projector on one case's features (GRANITE_SPEECH_CASE).
+   checkpoint, its audio encoder (three of its stages) and projector on one case's features (GRANITE_SPEECH_CASE);
+   tests/fixtures/smolvlm/nonsquare/reference_bf16.*: SmolVLM's bf16 case, its image features (vision tower and
+   connector) on the reference's pixel_values.
 2. tests/fixtures/bf16/<case>/: a new tiny bf16 Llama whose greedy continuation has top-1/top-2 logit margins
    of at least MARGIN_OVER_ERROR x the bf16 error, so that greedy tokens must agree in bf16 too.
 
@@ -41,6 +43,9 @@ EXISTING = [("llama", "gqa-tied-bf16", ["raw", "chat"])]  # (family, case, promp
 # case from the features its reference used. Of the encoder's stages (the size budget) enc.0 (input_linear),
 # enc.<L/2> (after the CTC self-conditioning add) and enc.<L> (the output), and the projector's output.
 GRANITE_SPEECH_CASE = ("g4", "g4.hello_us")
+# SmolVLM (tests/fixtures/smolvlm/nonsquare is its bf16 case): the vision tower + connector on the reference's
+# pixel_values, only connector.out (the image features; the per-layer tensors are 229 KB each).
+SMOLVLM_CASE = "nonsquare"
 TOKENIZER_SRC = os.path.join(FIXTURES_DIR, "llama", "gqa-tied-bf16")
 
 RAW_PROMPT = "3 quick foxes jumped."  # short: each logits tensor is n x 1024 floats
@@ -309,9 +314,32 @@ def build_granite_speech():
           f"({worst[1]['rel_err']:.3g} of max|ref|) -> {rel(os.path.join(root, 'reference_bf16.safetensors'))}")
 
 
+def build_smolvlm():
+    import fixtures_smolvlm  # torchvision and friends: only here
+
+    d = os.path.join(FIXTURES_DIR, "smolvlm", SMOLVLM_CASE)
+    ref = load_file(os.path.join(d, "reference.safetensors"))
+    cls = fixtures_smolvlm.model_class(SMOLVLM_CASE)
+    model = cls.from_pretrained(d, dtype=torch.bfloat16, attn_implementation="eager").eval()
+    pv = ref["pixel_values"].to(torch.bfloat16)[None]  # (1, n_tiles, 3, H, W) as the processor gave it
+    vref = fixtures_smolvlm.vision_reference(model, pv, ref["pixel_attention_mask"].bool()[None])
+    plain = {"connector.out": vref["connector"].float().contiguous()}
+    err = errors(plain, ref)
+    save_plain(d, plain, {
+        "case": SMOLVLM_CASE, "versions": versions(),
+        "note": "reference_bf16.safetensors: connector.out as in reference.safetensors, from "
+                f"{cls.__name__}.from_pretrained(dir, dtype=torch.bfloat16, attn_implementation='eager'): "
+                "model.model.get_image_features(pixel_values rounded to bf16, pixel_attention_mask), stored as float32",
+        "errors_vs_reference": err})
+    e = err["connector.out"]
+    print(f"bf16 plain smolvlm/{SMOLVLM_CASE}: connector.out max|err| {e['max_abs_err']:.4g} ({e['rel_err']:.3g} of "
+          f"max|ref|) -> {rel(os.path.join(d, 'reference_bf16.safetensors'))}")
+
+
 def generate():
     fc.deterministic_torch()
     for family, case, prompts in EXISTING:
         build_existing(family, case, prompts)
     build_granite_speech()
+    build_smolvlm()
     build_case()
