@@ -302,7 +302,8 @@ mmrt_status mmrt_model_load(const char *path_or_repo, const mmrt_model_params *p
     bool gguf = false;
     if (mmrt_fs_is_dir(path_or_repo) && (m->dir = single_gguf(path_or_repo))) {
         gguf = true;
-    } else if (mmrt_fs_is_dir(path_or_repo) || (mmrt_gguf_model_is_path(path_or_repo) && mmrt_fs_is_file(path_or_repo))) {
+    } else if (mmrt_fs_is_dir(path_or_repo) || mmrt_gguf_model_is_path(path_or_repo)) {
+        /* a name ending in .gguf is a file (never a repo id): opening it names what is wrong */
         gguf = !mmrt_fs_is_dir(path_or_repo);
         m->dir = strdup(path_or_repo);
         if (!m->dir) st = mmrt_error_oom(&err, strlen(path_or_repo), "path");

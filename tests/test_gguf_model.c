@@ -498,6 +498,17 @@ static void expect_refused(const variant *v, mmrt_status want, const char *say1,
     tmpdir_remove(dir);
 }
 
+Test(gguf_model, missing_file) {
+    mmrt_model_params mp;
+    mmrt_model_params_init(&mp, sizeof mp);
+    mp.device = MMRT_DEVICE_CPU;
+    mmrt_model *model = NULL;
+    /* a name ending in .gguf is a file, never a Hugging Face repo id to download */
+    mmrt_status st = mmrt_model_load("no-such-org/model.gguf", &mp, &model);
+    cr_assert_eq(st, MMRT_ERR_IO, "%s: %s", mmrt_status_str(st), mmrt_last_error());
+    cr_assert(strstr(mmrt_last_error(), "no-such-org/model.gguf"), "%s", mmrt_last_error());
+}
+
 Test(gguf_model, hostile_architecture) {
     expect_refused(&(variant){.str_key = "general.architecture", .str_val = "qwen2"}, MMRT_ERR_UNSUPPORTED,
                    "\"qwen2\"", "supported: llama");
