@@ -30,6 +30,20 @@ static int64_t tile_rows(size_t row_bytes, int64_t n, int n_threads) {
     return rows > 0 ? rows : 1;
 }
 
+/* Thread t's share of the m · n_blocks activation blocks (row-major), quantized: blocks are
+ * independent, so even one row (decode) spreads over the threads instead of leaving them idle. */
+static void quantize_share(const mmrt_tensor *x, mmrt_qtype at, char *act, int t, int nt) {
+    const mmrt_qtype_info *q = mmrt_qtype_get((uint32_t)at);
+    int64_t k = x->ne[0], nb = k / q->block_size, total = x->ne[1] * nb;
+    int64_t b = total * t / nt, end = total * (t + 1) / nt;
+    while (b < end) {
+        int64_t i = b / nb, j = b % nb, run = nb - j < end - b ? nb - j : end - b;
+        mmrt_quantize_ref(at, mmrt_cpu_row_f32(x, i, 0) + j * q->block_size,
+                          act + (size_t)b * (size_t)q->block_bytes, run * q->block_size);
+        b += run;
+    }
+}
+
 /* dst's columns [j0, j0 + rows): every activation row against weight rows j0 .. j0 + rows − 1. */
 static void dot_tile(const mmrt_op *op, mmrt_quant_dotn_fn dot, const char *act, size_t act_bytes,
                      int64_t j0, int64_t rows) {
@@ -59,14 +73,18 @@ mmrt_status mmrt_cpu_matmul_int8(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmr
     /* (m, act_bytes) x's rows, quantized */
     char *act = mmrt_cpu_scratch_get(ctx, act_bytes * (size_t)m);
     if (!act) return mmrt_error_oom(err, act_bytes * (size_t)m, "matmul (int8) activations");
-#pragma omp parallel for num_threads(ctx->n_threads) schedule(static) if (m >= 4)
-    for (int64_t i = 0; i < m; i++)
-        mmrt_quantize_ref((mmrt_qtype)at, mmrt_cpu_row_f32(x, i, 0), act + (size_t)i * act_bytes, k);
     int64_t tile = tile_rows(w->nb[1], n, ctx->n_threads), n_tiles = (n + tile - 1) / tile;
-#pragma omp parallel for num_threads(ctx->n_threads) schedule(static)
-    for (int64_t t = 0; t < n_tiles; t++) {
-        int64_t j0 = t * tile;
-        dot_tile(op, dot, act, act_bytes, j0, n - j0 < tile ? n - j0 : tile);
+    /* one parallel region per call: a decode step runs ~7 of these per layer, each only
+     * microseconds long, so a second fork-join would cost a visible share */
+#pragma omp parallel num_threads(ctx->n_threads)
+    {
+        quantize_share(x, (mmrt_qtype)at, act, omp_get_thread_num(), omp_get_num_threads());
+#pragma omp barrier
+#pragma omp for schedule(static)
+        for (int64_t t = 0; t < n_tiles; t++) {
+            int64_t j0 = t * tile;
+            dot_tile(op, dot, act, act_bytes, j0, n - j0 < tile ? n - j0 : tile);
+        }
     }
     return MMRT_OK;
 }
