@@ -202,6 +202,10 @@ mmrt_status cuda_synchronize(mmrt_backend* be, mmrt_error* err) {
 
 bool is_float(mmrt_dtype t) { return t == MMRT_F32 || t == MMRT_F16 || t == MMRT_BF16; }
 
+// MATMUL's weights or GET_ROWS's table: a float type, or a block format cuda/quant_matmul.cu
+// decodes (rows of whole blocks, as the tensor's shape guarantees).
+bool is_weight(mmrt_dtype t) { return is_float(t) || mmrt_cuda_quant_type(t) >= 0; }
+
 // t is absent, or lies inside one live buffer of this backend with rows contiguous and every
 // stride a whole number of elements.
 bool on_device(const cuda_ctx* c, const mmrt_tensor* t) {
@@ -273,11 +277,15 @@ bool cuda_supports_op(mmrt_backend* be, const mmrt_op* op) {
         return t->ne[0] <= INT32_MAX && t->ne[1] <= INT32_MAX &&
                (t->ne[1] <= 1 || t->ne[0] == 0 || (ld >= (uint64_t)t->ne[0] && ld <= INT32_MAX));
       };
+      if (mmrt_dtype_is_quant(b->type))  // quant_matmul.cu: grid.x over w's rows, y over x's
+        return a->type == MMRT_F32 && d->type == MMRT_F32 && is_weight(b->type) &&
+               gemm_matrix(a) && gemm_matrix(d) && b->ne[1] <= INT32_MAX &&
+               a->ne[1] <= (int64_t)QMM_M_MAX * 65535;
       return a->type == MMRT_F32 && d->type == MMRT_F32 && is_float(b->type) && gemm_matrix(a) &&
              gemm_matrix(b) && gemm_matrix(d);
     }
     case MMRT_OP_GET_ROWS:
-      return is_float(a->type) && b->type == MMRT_I32 && d->type == MMRT_F32 && rows_fit(d);
+      return is_weight(a->type) && b->type == MMRT_I32 && d->type == MMRT_F32 && rows_fit(d);
     case MMRT_OP_RMS_NORM:
     case MMRT_OP_ADD_BIAS:
       return a->type == MMRT_F32 && d->type == MMRT_F32 && is_float(b->type);
@@ -337,7 +345,7 @@ mmrt_status ctx_create(int device, mmrt_math math, const cuda_ctx* parent, mmrt_
 
 mmrt_status cuda_fork(mmrt_backend* be, mmrt_backend** out, mmrt_error* err) {
   const cuda_ctx* c = ctx_of(be);
-  return ctx_create(c->device, c->q.math, c, out, err);
+  return ctx_create(c->device, c->q.int8 ? MMRT_MATH_INT8 : c->q.math, c, out, err);
 }
 
 const mmrt_backend_i cuda_iface = {
@@ -352,9 +360,11 @@ const mmrt_backend_i cuda_iface = {
     .host_memory = false,
     .fork = cuda_fork,
     .free = cuda_free,
+    .set_threads = nullptr,
 };
 
-// A backend on `device` with its own stream, error report, cuBLAS handle and buffers.
+// A backend on `device` with its own stream, error report, cuBLAS handle and buffers. INT8 is
+// BF16 for every op (q.math) but MATMUL on block-format weights (q.int8).
 mmrt_status ctx_create(int device, mmrt_math math, const cuda_ctx* parent, mmrt_backend** out,
                        mmrt_error* err) {
   mmrt_backend* be = static_cast<mmrt_backend*>(calloc(1, sizeof *be));
@@ -368,7 +378,8 @@ mmrt_status ctx_create(int device, mmrt_math math, const cuda_ctx* parent, mmrt_
   be->ctx = c;
   c->device = device;
   c->parent = parent;
-  c->q.math = math;
+  c->q.math = math == MMRT_MATH_INT8 ? MMRT_MATH_BF16 : math;
+  c->q.int8 = math == MMRT_MATH_INT8;
   c->q.scratch = &c->scratch;
   c->scratch.owner = c;
   mmrt_status st = MMRT_OK;
@@ -442,9 +453,7 @@ mmrt_status mmrt_cuda_backend_init(const mmrt_backend_params* params, mmrt_backe
   if (e != cudaSuccess) return cuda_error(err, e, "no usable device (cudaGetDeviceCount)");
   if (n_dev == 0) return mmrt_error_set(err, MMRT_ERR_BACKEND, "CUDA: no device found");
   if ((e = cudaGetDevice(&device)) != cudaSuccess) return cuda_error(err, e, "cudaGetDevice");
-  // INT8 is BF16 for every op but the quantized weights' GEMMs (which this backend does not run yet)
-  const mmrt_math math = params->math == MMRT_MATH_INT8 ? MMRT_MATH_BF16 : params->math;
-  return ctx_create(device, math, nullptr, out, err);
+  return ctx_create(device, params->math, nullptr, out, err);
 }
 
 mmrt_status mmrt_cuda_check_launch(const char* kernel, mmrt_error* err) {

@@ -14,6 +14,7 @@ extern "C" {
 #include "cuda_backend.h"
 
 #include "kernels/common.cuh"
+#include "kernels/quant.cuh"
 
 // Device scratch of one backend, grown on demand (see mmrt_cuda_workspace).
 struct mmrt_cuda_scratch {
@@ -30,7 +31,8 @@ struct mmrt_cuda_queue {
   cudaStream_t stream;
   int* bad;       // device (3): bad-input report (mmrt_cuda_bad), read and cleared by synchronize()
   void* blas;     // the cublasHandle_t bound to stream
-  mmrt_math math; // the arithmetic mmrt_backend_params asked for
+  mmrt_math math; // the arithmetic mmrt_backend_params asked for (INT8: BF16, and int8 set)
+  bool int8;      // MMRT_MATH_INT8: MATMUL on block-format weights as llama.cpp (quant_matmul.cu)
   mmrt_cuda_scratch* scratch;
 };
 
@@ -113,6 +115,25 @@ mmrt_status mmrt_cuda_check_launch(const char* kernel, mmrt_error* err);
 #define MMRT_CUDA_LAUNCH(err, kernel, grid, block, stream, ...)                        \
   ((void)cudaGetLastError(), MMRT_LAUNCH(kernel, grid, block, 0, stream, __VA_ARGS__), \
    mmrt_cuda_check_launch(#kernel, err))
+
+// MATMUL (cuda/matmul.cu) and GET_ROWS (cuda/get_rows.cu) hand block-format weights to these
+// (cuda/quant_matmul.cu).
+mmrt_status mmrt_cuda_matmul_quant(const mmrt_op* op, const mmrt_cuda_queue& q, mmrt_error* err);
+mmrt_status mmrt_cuda_get_rows_quant(const mmrt_op* op, const mmrt_cuda_queue& q,
+                                     mmrt_error* err);
+
+// The kernels' quant_type of a block-format dtype; -1 for the others.
+inline int mmrt_cuda_quant_type(mmrt_dtype t) {
+  switch (t) {
+    case MMRT_Q8_0: return QUANT_Q8_0;
+    case MMRT_Q4_0: return QUANT_Q4_0;
+    case MMRT_Q4_1: return QUANT_Q4_1;
+    case MMRT_Q4_K: return QUANT_Q4_K;
+    case MMRT_Q5_K: return QUANT_Q5_K;
+    case MMRT_Q6_K: return QUANT_Q6_K;
+    default: return -1;
+  }
+}
 
 inline float_type mmrt_cuda_float_type(mmrt_dtype t) {
   return t == MMRT_F16 ? FLOAT_F16 : t == MMRT_BF16 ? FLOAT_BF16 : FLOAT_F32;

@@ -7,6 +7,7 @@
 mmrt_status mmrt_cuda_get_rows(const mmrt_op* op, const mmrt_cuda_queue& q, mmrt_error* err) {
   const mmrt_tensor *table = op->src[0], *ids = op->src[1];
   if (ids->ne[0] == 0) return MMRT_OK;
+  if (mmrt_dtype_is_quant(table->type)) return mmrt_cuda_get_rows_quant(op, q, err);
   get_rows_params p = {};
   p.table = table->data;
   p.table_type = mmrt_cuda_float_type(table->type);

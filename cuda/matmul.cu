@@ -82,6 +82,7 @@ mmrt_status mmrt_cuda_gemm(const mmrt_cuda_queue& q, const mmrt_cuda_gemm_params
 // the weight type into the workspace (cuBLAS multiplies A and B of one type), then the products
 // are exact and the sums f32.
 mmrt_status mmrt_cuda_matmul(const mmrt_op* op, const mmrt_cuda_queue& q, mmrt_error* err) {
+  if (mmrt_dtype_is_quant(op->src[1]->type)) return mmrt_cuda_matmul_quant(op, q, err);
   const mmrt_tensor *x = op->src[0], *w = op->src[1], *dst = op->dst;
   const int64_t m = x->ne[1], n = w->ne[1], k = x->ne[0];
   mmrt_cuda_gemm_params g = {};

@@ -7,6 +7,7 @@
 //   prim::mma_m16n8k16_bf16 / _f16                                  mma.sync (f32 accumulate)
 //   prim::ldmatrix_x1/_x2/_x4 and their _trans forms                ldmatrix
 //   prim::cp_async<BYTES>, cp_async_commit, cp_async_wait<N>        cp.async (global → shared)
+//   prim::dp4a_s8                                                   __dp4a (signed bytes)
 // Nothing else in the tree tests __CUDACC__ / __CUDA_ARCH__ or writes asm. After MMRT_LAUNCH,
 // read the result with cudaGetLastError() on both builds; prim::launch_error_string() gives the
 // most precise message each build has.
@@ -200,6 +201,17 @@ template <int N>
 __device__ __forceinline__ void cp_async_wait() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+#endif
+}
+
+// ---- dp4a.s32.s32 (sm_61): c + Σ_{i<4} a_i·b_i over the signed bytes of a and b ---------------
+
+__device__ __forceinline__ int dp4a_s8(int a, int b, int c) {
+#if defined(__CUDA_ARCH__)
+  return __dp4a(a, b, c);
+#else
+  for (int i = 0; i < 4; i++) c += (int)(int8_t)(a >> (8 * i)) * (int)(int8_t)(b >> (8 * i));
+  return c;
 #endif
 }
 
