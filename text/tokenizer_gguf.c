@@ -133,6 +133,10 @@ static cJSON *pre_tokenizer(pre_kind kind) {
 
 static mmrt_status pre_kind_of(const mmrt_gguf *g, pre_kind *kind, mmrt_error *err) {
     char *pre = NULL;
+    if (mmrt_gguf_find_key(g, "tokenizer.ggml.pre") < 0) /* llama.cpp guesses ("default"); mmrt does not */
+        return mmrt_error_set(err, MMRT_ERR_MODEL,
+                              "%s: tokenizer.ggml.pre is missing (a file converted before llama.cpp recorded the "
+                              "pre-tokenizer: convert the model again)", mmrt_gguf_path(g));
     MMRT_TRY(get_str(g, "tokenizer.ggml.pre", &pre, err));
     for (size_t i = 0; i < sizeof pre_names / sizeof *pre_names; i++)
         if (strcmp(pre, pre_names[i].name) == 0) {
