@@ -42,8 +42,8 @@ bool mmrt_gguf_model_is_path(const char *path) {
 }
 
 /* The Hugging Face name of GGUF tensor `name` into hf (cap bytes) and its permutation; false for
- * a name this loader does not know. */
-static bool hf_name_of(const char *name, char *hf, size_t cap, int *permuted) {
+ * a name this loader does not know, or a block past the n_layer the file declares. */
+static bool hf_name_of(const char *name, int64_t n_layer, char *hf, size_t cap, int *permuted) {
     for (size_t i = 0; i < N_OF(global_names); i++)
         if (strcmp(name, global_names[i].gguf) == 0) {
             *permuted = 0;
@@ -51,7 +51,9 @@ static bool hf_name_of(const char *name, char *hf, size_t cap, int *permuted) {
         }
     unsigned layer;
     int used = 0;
-    if (sscanf(name, "blk.%u.%n", &layer, &used) != 1 || used == 0 || name[4] < '0' || name[4] > '9') return false;
+    if (sscanf(name, "blk.%u.%n", &layer, &used) != 1 || used == 0 || name[4] < '0' || name[4] > '9' ||
+        (int64_t)layer >= n_layer)
+        return false;
     for (size_t i = 0; i < N_OF(layer_names); i++)
         if (strcmp(name + used, layer_names[i].gguf) == 0) {
             *permuted = layer_names[i].permuted;
@@ -101,7 +103,7 @@ static mmrt_status unpermute(mmrt_weights *w, const mmrt_gguf *g, const mmrt_ggu
 static void gguf_free_fn(void *p) { mmrt_gguf_free(p); }
 
 /* Every tensor of g into w under its Hugging Face name; *dtype the matrices' common type name. */
-static mmrt_status add_tensors(mmrt_weights *w, const mmrt_gguf *g, const int64_t heads[3], const char **dtype,
+static mmrt_status add_tensors(mmrt_weights *w, const mmrt_gguf *g, const int64_t sizes[3], const char **dtype,
                                mmrt_error *err) {
     int matrix_type = -1;
     for (size_t i = 0; i < mmrt_gguf_tensor_count(g); i++) {
@@ -109,17 +111,18 @@ static mmrt_status add_tensors(mmrt_weights *w, const mmrt_gguf *g, const int64_
         char hf[128];
         int permuted = 0;
         if (strcmp(t->name, "rope_freqs.weight") == 0) continue; /* read into the config's rope_scaling */
-        if (!hf_name_of(t->name, hf, sizeof hf, &permuted))
+        if (!hf_name_of(t->name, sizes[0], hf, sizeof hf, &permuted))
             return mmrt_error_set(err, MMRT_ERR_MODEL,
-                                  "%s: tensor %s is not part of a Llama model mmrt runs (an unknown name, or a "
-                                  "feature such as biases it does not implement)",
-                                  mmrt_gguf_path(g), t->name);
+                                  "%s: tensor %s is not part of a Llama model of %lld blocks that mmrt runs (an unknown "
+                                  "name, a block past " ARCH ".block_count, or a feature such as biases it does not "
+                                  "implement)",
+                                  mmrt_gguf_path(g), t->name, (long long)sizes[0]);
         mmrt_dtype dt = MMRT_F32;
         MMRT_TRY(dtype_of(g, t, &dt, err));
         int64_t shape[MMRT_GGUF_MAX_DIMS];
         for (int d = 0; d < t->n_dims; d++) shape[d] = t->ne[t->n_dims - 1 - d];
         const void *data = t->data;
-        if (permuted) MMRT_TRY(unpermute(w, g, t, heads[permuted], &data, err));
+        if (permuted) MMRT_TRY(unpermute(w, g, t, sizes[permuted], &data, err));
         MMRT_TRY(mmrt_weights_add(w, hf, dt, t->n_dims, shape, data, t->n_bytes, err));
         if (t->n_dims == 2) matrix_type = matrix_type == -1 || matrix_type == (int)dt ? (int)dt : -2;
     }
@@ -255,22 +258,22 @@ static mmrt_status token_ids(const mmrt_gguf *g, cJSON *c, mmrt_error *err) {
     return MMRT_OK;
 }
 
-/* The config.json object of g (see gguf_model.h); heads[1], heads[2] = n_head, n_head_kv. */
-static mmrt_status build_config(const mmrt_gguf *g, cJSON *c, int64_t heads[3], mmrt_error *err) {
+/* The config.json object of g (see gguf_model.h); sizes = n_layer, n_head, n_head_kv. */
+static mmrt_status build_config(const mmrt_gguf *g, cJSON *c, int64_t sizes[3], mmrt_error *err) {
     if (!cJSON_AddStringToObject(c, "model_type", "llama") || !cJSON_AddStringToObject(c, "hidden_act", "silu"))
         return mmrt_error_oom(err, 0, "config");
     int64_t n_embd = 0, v = 0;
     MMRT_TRY(copy_int(g, c, ARCH ".embedding_length", "hidden_size", true, &n_embd, err));
     MMRT_TRY(copy_int(g, c, ARCH ".feed_forward_length", "intermediate_size", true, &v, err));
-    MMRT_TRY(copy_int(g, c, ARCH ".block_count", "num_hidden_layers", true, &v, err));
-    MMRT_TRY(copy_int(g, c, ARCH ".attention.head_count", "num_attention_heads", true, &heads[1], err));
-    heads[2] = heads[1];
-    MMRT_TRY(copy_int(g, c, ARCH ".attention.head_count_kv", "num_key_value_heads", false, &heads[2], err));
+    MMRT_TRY(copy_int(g, c, ARCH ".block_count", "num_hidden_layers", true, &sizes[0], err));
+    MMRT_TRY(copy_int(g, c, ARCH ".attention.head_count", "num_attention_heads", true, &sizes[1], err));
+    sizes[2] = sizes[1];
+    MMRT_TRY(copy_int(g, c, ARCH ".attention.head_count_kv", "num_key_value_heads", false, &sizes[2], err));
     MMRT_TRY(copy_int(g, c, ARCH ".context_length", "max_position_embeddings", false, &v, err));
-    if (heads[1] < 1 || heads[2] < 1)
+    if (sizes[1] < 1 || sizes[2] < 1)
         return mmrt_error_set(err, MMRT_ERR_BAD_FORMAT, "%s: head counts must be positive", mmrt_gguf_path(g));
     int64_t head_dim = 0;
-    MMRT_TRY(head_config(g, c, n_embd, heads[1], &head_dim, err));
+    MMRT_TRY(head_config(g, c, n_embd, sizes[1], &head_dim, err));
     double eps;
     MMRT_TRY(mmrt_gguf_get_float(g, ARCH ".attention.layer_norm_rms_epsilon", &eps, NULL, err));
     MMRT_TRY(set_num(c, "rms_norm_eps", eps, err));
@@ -333,9 +336,9 @@ static mmrt_status check_arch(const mmrt_gguf *g, mmrt_error *err) {
 static mmrt_status open_parts(mmrt_gguf *g, mmrt_gguf_model *m, mmrt_error *err) {
     MMRT_TRY(check_arch(g, err));
     if (!(m->config = cJSON_CreateObject())) return mmrt_error_oom(err, 0, "config");
-    int64_t heads[3] = {0};
-    MMRT_TRY(build_config(g, m->config, heads, err));
-    MMRT_TRY(add_tensors(m->weights, g, heads, &m->dtype, err));
+    int64_t sizes[3] = {0};
+    MMRT_TRY(build_config(g, m->config, sizes, err));
+    MMRT_TRY(add_tensors(m->weights, g, sizes, &m->dtype, err));
     MMRT_TRY(mmrt_weights_finish(m->weights, err));
     MMRT_TRY(mmrt_tokenizer_load_gguf(g, &m->tok, err));
     return load_chat(g, m->tok, &m->chat, err);

@@ -520,6 +520,7 @@ Test(gguf_model, hostile_tensors) {
     expect_refused(&(variant){.q5_tensor = "blk.0.attn_v.weight"}, MMRT_ERR_UNSUPPORTED, "blk.0.attn_v.weight",
                    "q5_0");
     expect_refused(&(variant){.extra_tensor = "blk.0.attn_q.bias"}, MMRT_ERR_MODEL, "blk.0.attn_q.bias", NULL);
+    expect_refused(&(variant){.extra_tensor = "blk.2.attn_norm.weight"}, MMRT_ERR_MODEL, "blk.2.attn_norm.weight", NULL);
     /* q with a row count that is not whole heads of even size cannot be un-permuted */
     expect_refused(&(variant){.halve_tensor = "blk.0.attn_k.weight", .str_key = "general.name", .str_val = "x"},
                    MMRT_ERR_MODEL, "k_proj", NULL);
