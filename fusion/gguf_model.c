@@ -10,6 +10,9 @@
 #include <string.h>
 
 #define ARCH "llama"
+/* Head counts beyond any model are refused before rows are divided among heads (the config
+ * parser's own bound comes later). */
+#define MAX_HEADS (1 << 20)
 
 /* GGUF tensor name (blk.N. removed) -> Hugging Face name (model.layers.N. removed). */
 typedef struct name_map {
@@ -270,8 +273,9 @@ static mmrt_status build_config(const mmrt_gguf *g, cJSON *c, int64_t sizes[3], 
     sizes[2] = sizes[1];
     MMRT_TRY(copy_int(g, c, ARCH ".attention.head_count_kv", "num_key_value_heads", false, &sizes[2], err));
     MMRT_TRY(copy_int(g, c, ARCH ".context_length", "max_position_embeddings", false, &v, err));
-    if (sizes[1] < 1 || sizes[2] < 1)
-        return mmrt_error_set(err, MMRT_ERR_BAD_FORMAT, "%s: head counts must be positive", mmrt_gguf_path(g));
+    if (sizes[1] < 1 || sizes[2] < 1 || sizes[1] > MAX_HEADS || sizes[2] > MAX_HEADS)
+        return mmrt_error_set(err, MMRT_ERR_BAD_FORMAT, "%s: head counts must be in [1, %d], got %lld and %lld",
+                              mmrt_gguf_path(g), MAX_HEADS, (long long)sizes[1], (long long)sizes[2]);
     int64_t head_dim = 0;
     MMRT_TRY(head_config(g, c, n_embd, sizes[1], &head_dim, err));
     double eps;
