@@ -14,6 +14,7 @@
 #include "core/ops.h"
 #include "core/quant.h"
 #include "helpers/compare.h"
+#include "helpers/op_runs.h"
 
 #include <criterion/criterion.h>
 #include <math.h>
@@ -91,19 +92,14 @@ static float *activations(int64_t k, int64_t m, uint64_t seed) {
     return x;
 }
 
-static void run_matmul(mmrt_backend *be, const mmrt_tensor *x, const mmrt_tensor *w, float *out, const char *what) {
-    mmrt_tensor d = mmrt_tensor_2d(MMRT_F32, out, w->ne[1], x->ne[1]);
-    mmrt_error err = {0};
-    cr_assert(be->iface->supports_op(be, &(mmrt_op){.kind = MMRT_OP_MATMUL, .dst = &d, .src = {x, w}}),
-              "%s: the CPU backend refuses it", what);
-    cr_assert_eq(mmrt_matmul(be, &d, x, w, &err), MMRT_OK, "%s: %s", what, err.msg);
-}
-
-/* out = the op on a fresh backend (use_ref: the oracle, one thread). */
+/* out = the matmul on a fresh backend (use_ref: the oracle, one thread), which must accept it. */
 static void run_on(int n_threads, bool use_ref, mmrt_math math, const mmrt_tensor *x, const mmrt_tensor *w,
                    float *out, const char *what) {
     mmrt_backend *be = cpu(n_threads, use_ref, math);
-    run_matmul(be, x, w, out, what);
+    mmrt_tensor d = mmrt_tensor_2d(MMRT_F32, out, w->ne[1], x->ne[1]);
+    cr_assert(be->iface->supports_op(be, &(mmrt_op){.kind = MMRT_OP_MATMUL, .dst = &d, .src = {x, w}}),
+              "%s: the CPU backend refuses it", what);
+    cr_assert_eq(run_matmul(be, &(struct matmul_args){.x = *x, .w = *w}, out), MMRT_OK, "%s: matmul failed", what);
     mmrt_backend_free(be);
 }
 
