@@ -42,8 +42,9 @@ static_assert(quant_block_size(QUANT_Q8_0) == MMRT_QK && quant_block_size(QUANT_
 
 namespace {
 
-// Dequantized weight rows per prefill tile: at most this many bytes of workspace.
-constexpr size_t QMM_TILE_BYTES = size_t(64) << 20;
+// Dequantized weight rows per prefill tile: at most this many bytes of workspace (a 4096-wide
+// matrix: 1024 rows of f32 or 2048 of bf16 per cuBLAS call; test_cuda_quant crosses a tile edge).
+constexpr size_t QMM_TILE_BYTES = size_t(16) << 20;
 
 size_t align_up(size_t n) { return (n + 255) / 256 * 256; }
 

@@ -220,6 +220,21 @@ Test(cuda_quant, matmul_f32) { check_all_types(MMRT_MATH_F32); }
 Test(cuda_quant, matmul_bf16) { check_all_types(MMRT_MATH_BF16); }
 Test(cuda_quant, matmul_int8) { check_all_types(MMRT_MATH_INT8); }
 
+/* Prefill dequantizes the weight 16 MiB at a time (cuda/quant_matmul.cu): 16384 rows of 256 f32
+ * weights fill one tile, so rows past it take a second tile and a second GEMM. */
+Test(cuda_quant, matmul_prefill_crosses_a_tile) {
+    int64_t k = 256, m = 9, n = 16384 + 3;
+    mmrt_tensor x = f32_matrix(k, m, k, 61, -1.0f, 1.0f);
+    mmrt_tensor w = quant_matrix(MMRT_Q4_0, k, n, 62);
+    mmrt_tensor d = f32_matrix(n, m, n, 0, 0.0f, 0.0f);
+    mmrt_op op = {.kind = MMRT_OP_MATMUL, .dst = &d, .src = {&x, &w}};
+    const char *what = "matmul m=9 n=16387 k=256 w=Q4_0 (two tiles)";
+    float *got = run_cuda(what, &op, MMRT_MATH_F32);
+    cr_assert(mmrt_test_close(what, got, run_ref(what, &op, MMRT_MATH_F32), m * n, 1e-5),
+              "%s differs from the oracle", what);
+    test_free_host();
+}
+
 /* The int8 quantizers' edge cases: a row of zeros (d = 0), a K super-block whose largest
  * magnitude occurs twice with both signs (the first one sets the sign of Q8_K's scale), and
  * values that land on .5 after scaling (rounding ties). */
