@@ -8,8 +8,10 @@
  * - int8: against the int8 oracle (activations quantized per block, reference integer kernels):
  *   bit-identical at the generic level (the same kernels), elsewhere within the f32-reordering
  *   bound core/quant.h states, and much closer to it than to the f32 result;
+ * - the int8 path's activation quantizer: the reference's bytes;
  * - GET_ROWS: exactly the dequantized rows, every mode, fast and oracle. */
 #include "core/backend.h"
+#include "core/cpu/cpu.h"
 #include "core/cpu/simd.h"
 #include "core/ops.h"
 #include "core/quant.h"
@@ -251,6 +253,37 @@ Test(ops_quant, f32_oracle_is_dequantized_matmul) {
         free(xf);
         free(wf);
         free(w.data);
+    }
+}
+
+/* The int8 path's activation quantizer writes mmrt_quantize_row's bytes (the oracle's): random rows
+ * at several magnitudes, and rows of exact ties (amax 127 makes d = 1, so x·id = x: ±n.5 must round
+ * away from zero, ±0.49999997 towards it). */
+Test(ops_quant, act_quantizer_matches_reference) {
+    static const mmrt_qtype acts[] = {MMRT_QTYPE_Q8_0, MMRT_QTYPE_Q8_1, MMRT_QTYPE_Q8_K};
+    static const float scales[] = {1e-3f, 1.0f, 3e3f, 0.0f};
+    int64_t k = 512;
+    float x[512];
+    for (size_t c = 0; c < 5; c++) {
+        if (c < 4) {
+            mmrt_test_fill(x, k, 300 + c, -1.0f, 1.0f);
+            for (int64_t i = 0; i < k; i++) x[i] *= scales[c];
+        } else {
+            for (int64_t i = 0; i < k; i++)
+                x[i] = i % 32 == 0 ? 127.0f : i % 7 == 0 ? (i % 2 ? 0.49999997f : -0.49999997f)
+                                                          : (float)(i % 32 - 16) + (i % 2 ? 0.5f : -0.5f);
+        }
+        for (size_t a = 0; a < sizeof acts / sizeof *acts; a++) {
+            size_t n = mmrt_qtype_row_bytes(acts[a], k);
+            uint8_t want[2048], got[2048];
+            cr_assert(n <= sizeof want);
+            memset(got, 0xa5, n);
+            cr_assert_eq(mmrt_quantize_row(acts[a], x, want, k, NULL), MMRT_OK);
+            mmrt_cpu_quantize_act(acts[a], x, got, k);
+            for (size_t i = 0; i < n; i++)
+                cr_assert_eq(got[i], want[i], "%s, case %zu: byte %zu is %u, the reference's %u",
+                             mmrt_qtype_get(acts[a])->name, c, i, got[i], want[i]);
+        }
     }
 }
 

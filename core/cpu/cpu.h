@@ -92,6 +92,10 @@ static inline void mmrt_cpu_widen_row(mmrt_dtype t, const void *src, float *dst,
 /* MATMUL with block-format weights in the int8 mode (core/cpu/ops_matmul_quant.c): x's rows
  * quantized per block to mmrt_quant_act_type, integer dots (core/quant.h). */
 mmrt_status mmrt_cpu_matmul_int8(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_error *err);
+/* x[0..k) quantized to the activation type at (Q8_0, Q8_1, Q8_K): byte for byte what
+ * mmrt_quantize_ref writes (the int8 oracle's quantizer), faster for Q8_0/Q8_1. k a multiple of
+ * at's block; x finite. */
+void mmrt_cpu_quantize_act(mmrt_qtype at, const float *x, void *dst, int64_t k);
 
 /* Whether key j of an attention op takes part: no mask, or key_mask[j] != 0 (u8 or i32). */
 static inline bool mmrt_cpu_key_on(const mmrt_tensor *key_mask, int64_t j) {
