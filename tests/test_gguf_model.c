@@ -5,8 +5,9 @@
  *   - every weight, read through the model's HF names and dequantized, is the GGUF tensor's rows in
  *     Hugging Face order (q/k un-permuted), bit for bit, with the type the fixture records; the F16
  *     and BF16 conversions of one checkpoint agree to bf16's rounding;
- *   - logits (math f32, CPU) within 1e-4 x max|ref| of transformers on the dequantized weights, and
- *     the greedy tokens equal up to a step whose top-2 margin is within the tolerance;
+ *   - logits (math f32, on the test device: the CPU, or CUDA as test_cuda_gguf_model in the emulated
+ *     build) within 1e-4 x max|ref| of transformers on the dequantized weights, and the greedy
+ *     tokens equal up to a step whose top-2 margin is within the tolerance;
  *   - mmrt_model_load of a .gguf path (and of a directory holding one) reports it, and its chat
  *     template renders the fixture's chat prompt;
  *   - hostile files (another architecture, a missing or misshapen tensor, an unknown pre-tokenizer,
@@ -19,6 +20,7 @@
 #include "fusion/gguf_model.h"
 #include "fusion/llama.h"
 #include "helpers/compare.h"
+#include "helpers/test_device.h"
 #include "helpers/tmpdir.h"
 
 #include <criterion/criterion.h>
@@ -248,7 +250,9 @@ typedef struct run_ctx {
     mmrt_llm_hparams hp;
     mmrt_llm llm;
     mmrt_weights *ref;
-    mmrt_backend *be;
+    mmrt_backend *wbe;       /* holds the uploaded weights on CUDA (else NULL: the mmap) */
+    mmrt_weight_upload up;
+    mmrt_backend *be;        /* the session's: forked from wbe on CUDA, else a CPU backend */
 } run_ctx;
 
 static void run_open(run_ctx *r, const gcase *c) {
@@ -262,11 +266,23 @@ static void run_open(run_ctx *r, const gcase *c) {
     case_path(c, "reference.safetensors", path, sizeof path);
     cr_assert_eq(mmrt_weights_open(path, &r->ref, &err), MMRT_OK, "%s", err.msg);
     mmrt_backend_params p = {.device = MMRT_DEVICE_KIND_CPU, .n_threads = 2, .math = MMRT_MATH_F32};
-    cr_assert_eq(mmrt_backend_init(&p, &r->be, &err), MMRT_OK, "%s", err.msg);
+    if (!test_on_cuda()) {
+        cr_assert_eq(mmrt_backend_init(&p, &r->be, &err), MMRT_OK, "%s", err.msg);
+        return;
+    }
+    /* on the CUDA test device the weights go up once, as mmrt_model_load does (block formats raw) */
+    p.device = MMRT_DEVICE_KIND_CUDA;
+    cr_assert_eq(mmrt_backend_init(&p, &r->wbe, &err), MMRT_OK, "%s", err.msg);
+    mmrt_weight_upload_init(&r->up, r->wbe, p.math);
+    cr_assert_eq(mmrt_llm_upload(&r->llm, &r->up, &err), MMRT_OK, "%s", err.msg);
+    cr_assert_eq(mmrt_weight_upload_finish(&r->up, &err), MMRT_OK, "%s", err.msg);
+    cr_assert_eq(mmrt_backend_fork(r->wbe, &r->be, &err), MMRT_OK, "%s", err.msg);
 }
 
 static void run_close(run_ctx *r) {
     mmrt_backend_free(r->be);
+    mmrt_weight_upload_free(&r->up);
+    mmrt_backend_free(r->wbe);
     mmrt_weights_free(r->ref);
     mmrt_llm_free(&r->llm);
     mmrt_gguf_model_free(&r->m);
@@ -321,6 +337,7 @@ static void check_prompt(run_ctx *r, const char *prompt) {
         cr_assert_eq(mmrt_llm_decode(&r->llm, &st, &next, &err), MMRT_OK, "%s", err.msg);
         tok = argmax(logits, n_vocab);
     }
+    test_assert_no_fallback(r->be, what);
     free(logits);
     mmrt_llm_state_free(&st);
 }
