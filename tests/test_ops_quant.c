@@ -179,11 +179,12 @@ static float *int8_bounds(const mmrt_tensor *x, const mmrt_tensor *w) {
     return b;
 }
 
-/* Runs the fast backend in `math` at every SIMD level and thread count and checks each result. */
+/* Runs the fast backend in `math` at every SIMD level and thread count and checks each result. The
+ * int8 path splits outputs only, never a sum: its results must not depend on the thread count. */
 static void check_levels(const quant_case *c, mmrt_math math, check_fn check) {
     int64_t n = c->x->ne[1] * c->w->ne[1];
-    float *got = malloc(sizeof(float) * (size_t)n);
-    cr_assert(got);
+    float *got = malloc(sizeof(float) * (size_t)n), *first = malloc(sizeof(float) * (size_t)n);
+    cr_assert(got && first);
     for (int level = MMRT_SIMD_GENERIC; level <= MMRT_SIMD_AVX512; level++) {
         mmrt_simd_force((mmrt_simd_level)level);
         if ((int)mmrt_simd_level_get() != level) continue; /* the CPU lacks it */
@@ -194,10 +195,14 @@ static void check_levels(const quant_case *c, mmrt_math math, check_fn check) {
             memset(got, 0xff, sizeof(float) * (size_t)n); /* NaN: catches unwritten outputs */
             run_on(thread_counts[t], false, math, c->x, c->w, got, label);
             check(c, got, label, level == MMRT_SIMD_GENERIC);
+            if (t == 0) memcpy(first, got, sizeof(float) * (size_t)n);
+            else if (math == MMRT_MATH_INT8)
+                cr_assert_arr_eq(got, first, sizeof(float) * (size_t)n, "%s: differs from 1 thread's", label);
         }
     }
     mmrt_simd_force(MMRT_SIMD_AVX512);
     free(got);
+    free(first);
 }
 
 /* Every type × shape in one mode: the oracles once per case, then the fast backend everywhere. */
