@@ -1,8 +1,9 @@
 /* The CUDA backend's MATMUL and GET_ROWS on block-format weights (Q8_0, Q4_0, Q4_1, Q4_K, Q5_K,
  * Q6_K; cuda/quant_matmul.cu) against the CPU backend's _ref oracles, in the three arithmetic modes:
  *   F32   within 1e-5 × max|ref| of the fp64 oracle on the exactly dequantized weights
- *   BF16  within twice the error of the plain computation (weights dequantized then rounded to
- *         bf16, x rounded to bf16, f32 sums in k order) from that fp64 oracle
+ *   BF16  (and F16, which takes the same path) within twice the error of the plain computation
+ *         (weights dequantized then rounded to bf16, x rounded to bf16, f32 sums in k order) from
+ *         that fp64 oracle
  *   INT8  bit for bit the int8 oracle (x quantized per block as llama.cpp's reference quantizers
  *         do, the reference integer dot kernels): the device runs the same operations in the same
  *         order, so even the summation-order differences the mode allows do not occur
@@ -219,6 +220,8 @@ static void check_all_types(mmrt_math math) {
 Test(cuda_quant, matmul_f32) { check_all_types(MMRT_MATH_F32); }
 Test(cuda_quant, matmul_bf16) { check_all_types(MMRT_MATH_BF16); }
 Test(cuda_quant, matmul_int8) { check_all_types(MMRT_MATH_INT8); }
+/* The f16 mode has no weight type to round block formats to: they take the bf16 path. */
+Test(cuda_quant, matmul_f16_as_bf16) { check_all_types(MMRT_MATH_F16); }
 
 /* Prefill dequantizes the weight 16 MiB at a time (cuda/quant_matmul.cu): 16384 rows of 256 f32
  * weights fill one tile, so rows past it take a second tile and a second GEMM. */
