@@ -22,6 +22,7 @@ typedef struct cli_common {
     mmrt_device device; /* MMRT_DEVICE_AUTO unless --device */
     mmrt_math math;     /* with math_set: --math; else the library's default */
     bool math_set;
+    mmrt_quant quant;   /* --quant */
     int n_threads;
     bool json;
     bool offline;
@@ -73,6 +74,8 @@ int cli_parse_gen(const char *cmd, int argc, char **argv, int *i, cli_gen *g);
     "                         bf16 (bf16 GEMMs and attention, f32 sums), int8 (quantized weights\n"\
     "                         as llama.cpp: 8-bit activations); GPU only: tf32, f16.\n"            \
     "                         The default can be set by the environment: MMRT_MATH=f32\n"          \
+    "      --quant Q          quantize the decoder at load: q8_0, q4_0 or q4_k (llama.cpp's formats;\n"\
+    "                         the default math then computes them as llama.cpp does)\n"             \
     "      --offline          never download; use the Hugging Face cache only\n"                    \
     "  -v, --verbose          timings and load details on stderr\n"                                 \
     "      --log-level L      error, warn, info or debug\n"

@@ -40,6 +40,11 @@ static int print_devices(bool json) {
     return CLI_EXIT_OK;
 }
 
+static const char *math_name(mmrt_math m) {
+    static const char *const names[] = {"f32", "tf32", "bf16", "f16", "auto", "int8"}; /* mmrt_math's order */
+    return (unsigned)m < sizeof names / sizeof *names ? names[m] : "?";
+}
+
 int cmd_info(int argc, char **argv) {
     cli_common c = {.model = CLI_DEFAULT_TEXT_MODEL};
     long n_ctx = 0;
@@ -78,13 +83,15 @@ int cmd_info(int argc, char **argv) {
                "\"weight_bytes\": %lld, \"session_bytes\": %lld, \"vocab\": %lld, \"hidden\": %lld, "
                "\"layers\": %lld, \"heads\": %lld, \"kv_heads\": %lld, \"head_dim\": %lld, "
                "\"ffn\": %lld, \"max_context\": %lld, \"tied_embeddings\": %s, \"chat_format\": \"%s\", "
-               "\"vision\": %s, \"image_tile\": %d, \"image_tokens_per_tile\": %d, \"image_longest_edge\": %d}\n",
+               "\"vision\": %s, \"image_tile\": %d, \"image_tokens_per_tile\": %d, \"image_longest_edge\": %d, "
+               "\"math\": \"%s\"}\n",
                mi.architecture, mi.dtype, (long long)mi.n_params, (long long)mi.n_tensors,
                (long long)mi.weight_bytes, (long long)session, (long long)mi.n_vocab,
                (long long)mi.n_embd, (long long)mi.n_layer, (long long)mi.n_head,
                (long long)mi.n_head_kv, (long long)mi.head_dim, (long long)mi.n_ff,
                (long long)mi.n_ctx_train, mi.tied_embeddings ? "true" : "false", mi.chat_format,
-               mi.vision ? "true" : "false", mi.image_tile, mi.image_seq_len, mi.image_longest_edge);
+               mi.vision ? "true" : "false", mi.image_tile, mi.image_seq_len, mi.image_longest_edge,
+               math_name(mi.math));
     } else {
         printf("model:          %s\n", mi.path);
         printf("architecture:   %s%s\n", mi.architecture, mi.vision ? " (vision encoder + decoder)" : " decoder");
@@ -98,11 +105,12 @@ int cmd_info(int argc, char **argv) {
                mi.tied_embeddings ? " (lm_head tied to the embeddings)" : "");
         printf("max context:    %lld tokens\n", (long long)mi.n_ctx_train);
         printf("chat format:    %s\n", mi.chat_format);
+        printf("arithmetic:     %s%s\n", math_name(mi.math), c.math_set ? "" : " (auto: the checkpoint's dtype)");
         if (mi.vision)
             printf("images:         resized to %d px on the long side, %d x %d tiles + a global image, "
                    "%d tokens per tile\n",
                    mi.image_longest_edge, mi.image_tile, mi.image_tile, mi.image_seq_len);
-        printf("memory:         %.1f MiB weights (memory-mapped) + %.1f MiB per session\n",
+        printf("memory:         %.1f MiB weights + %.1f MiB per session\n",
                (double)mi.weight_bytes / mib, (double)session / mib);
     }
     mmrt_model_free(model);

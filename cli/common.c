@@ -93,6 +93,15 @@ int cli_parse_common(int argc, char **argv, int *i, cli_common *c) {
             return -1;
         }
         c->device = (mmrt_device)k;
+    } else if (strcmp(a, "--quant") == 0) {
+        if (!(v = cli_value(argc, argv, i))) return -1;
+        static const char *const names[] = {"none", "q8_0", "q4_0", "q4_k"}; /* mmrt_quant's order */
+        int k = cli_pick(v, names, 4);
+        if (k < 0) {
+            fprintf(stderr, "mmrt: --quant expects q8_0, q4_0 or q4_k, got \"%s\"\n", v);
+            return -1;
+        }
+        c->quant = (mmrt_quant)k;
     } else if (strcmp(a, "--math") == 0) {
         if (!(v = cli_value(argc, argv, i)) || !parse_math("--math", v, &c->math)) return -1;
         c->math_set = true;
@@ -119,6 +128,7 @@ mmrt_model *cli_load_model(const cli_common *c) {
     mmrt_model_params_init(&mp, sizeof mp);
     mp.device = c->device;
     if (c->math_set) mp.math = c->math; /* else auto, or $MMRT_MATH (mmrt_model_load) */
+    mp.quant = c->quant;
     mp.n_threads = c->n_threads;
     mp.n_threads = c->n_threads;
     mp.offline = c->offline;

@@ -7,6 +7,7 @@
 #include "core/log.h"
 #include "fusion/api_struct.h"
 #include "fusion/gguf_model.h"
+#include "fusion/quantize.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -166,12 +167,22 @@ static mmrt_status init_encoders(mmrt_model *m, checkpoint *c, mmrt_error *err) 
     return MMRT_OK;
 }
 
+/* mmrt_model_params.quant: m->weights replaced by their quantized set (which owns the old one). */
+static mmrt_status quantize_weights(mmrt_model *m, mmrt_error *err) {
+    if (m->quant == MMRT_F32) return MMRT_OK;
+    mmrt_weights *src = m->weights;
+    m->weights = NULL; /* taken over by mmrt_weights_quantize, also when it fails */
+    return mmrt_weights_quantize(src, m->quant, m->backend.n_threads, &m->weights, err);
+}
+
 static mmrt_status load_dir(mmrt_model *m, checkpoint *c, mmrt_error *err) {
     mmrt_llm_hparams hp;
     MMRT_TRY(checkpoint_read(m, c, err));
     MMRT_TRY(load_hparams(m, c, &hp, err));
     MMRT_TRY(mmrt_weights_open(m->dir, &m->weights, err));
+    MMRT_TRY(quantize_weights(m, err));
     count_params(m);
+    if (m->quant != MMRT_F32) m->dtype = mmrt_dtype_name(m->quant); /* the decoder matrices' type */
     MMRT_TRY(mmrt_llm_init(&m->llm, &hp, m->weights, c->decoder_prefix, err));
     /* a PEFT LoRA adapter in the directory becomes the decoder's adapter "default"; a config that
      * says the checkpoint ships one (Granite Speech) without its files is an error */
@@ -215,8 +226,9 @@ static mmrt_status load_gguf(mmrt_model *m, mmrt_error *err) {
     mmrt_status st = mmrt_llm_hparams_parse(g.config, m->dir, &hp, err);
     mmrt_gguf_model_free(&g);
     MMRT_TRY(st);
+    MMRT_TRY(quantize_weights(m, err));
     count_params(m);
-    m->dtype = dtype; /* the matrices' type: the norms are F32 in every GGUF */
+    m->dtype = m->quant == MMRT_F32 ? dtype : mmrt_dtype_name(m->quant); /* the matrices' type: the norms are F32 */
     MMRT_TRY(mmrt_llm_init(&m->llm, &hp, m->weights, "model.", err));
     if (mmrt_tokenizer_n_vocab(m->tok) > hp.n_vocab)
         return mmrt_error_set(err, MMRT_ERR_MODEL, "%s: the tokenizer has %d tokens but the model's vocabulary is %lld",
@@ -297,6 +309,13 @@ mmrt_status mmrt_model_load(const char *path_or_repo, const mmrt_model_params *p
         goto done;
     }
     m->backend.n_threads = params->n_threads;
+    static const mmrt_dtype quant_types[] = {MMRT_F32, MMRT_Q8_0, MMRT_Q4_0, MMRT_Q4_K}; /* mmrt_quant's order */
+    if ((unsigned)params->quant >= sizeof quant_types / sizeof *quant_types) {
+        st = mmrt_error_set(&err, MMRT_ERR_INVALID_ARG, "mmrt_model_params.quant: unknown quantization %d",
+                            (int)params->quant);
+        goto done;
+    }
+    m->quant = quant_types[params->quant];
     if ((st = device_kind(params->device, &m->backend.device, &err)) != MMRT_OK) goto done;
     m->backend.math = params->math;
     bool gguf = false;

@@ -27,6 +27,7 @@ struct mmrt_model {
     mmrt_weight_upload up;   /* the weights' device copies (none on the CPU) */
     int64_t n_params;
     const char *dtype;
+    mmrt_dtype quant; /* mmrt_model_params.quant's block format, or MMRT_F32 for none */
 };
 
 struct mmrt_session {

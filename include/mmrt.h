@@ -164,13 +164,24 @@ typedef enum mmrt_math {
                            (config.json "dtype"/"torch_dtype", else its weights'): bf16 → BF16,
                            f16 → F16, f32 or mixed → F32; quantized weights (GGUF, --quant) →
                            INT8. mmrt_model_info.math tells which runs. MMRT_MATH=f32|bf16|...
-                           in the environment replaces it (tests, scripts; an explicit math in
-                           the params wins) */
+                           in the environment replaces it (tests, scripts; another math in the
+                           params wins) */
     MMRT_MATH_INT8 = 5, /* quantized weights (GGUF block formats) as llama.cpp computes them:
                            activations quantized per block to 8 bits (Q8_0 / Q8_1 / Q8_K), integer
                            dot products, block scales in f32; every other GEMM and attention as
                            BF16 */
 } mmrt_math;
+
+/* Quantizing a checkpoint at load (mmrt_model_params.quant): the decoder's linear layers (q/k/v/o,
+ * gate/up/down, an untied lm_head) become llama.cpp's block format, quantized as llama-quantize's
+ * reference quantizers do; rows that are not a multiple of the block, norms, embeddings and media
+ * encoders keep their dtype. Already quantized weights (GGUF) are left as they are. */
+typedef enum mmrt_quant {
+    MMRT_QUANT_NONE = 0, /* weights as stored */
+    MMRT_QUANT_Q8_0 = 1, /* 8.5 bits per weight */
+    MMRT_QUANT_Q4_0 = 2, /* 4.5 bits per weight */
+    MMRT_QUANT_Q4_K = 3, /* 4.5 bits per weight, 256-weight super-blocks */
+} mmrt_quant;
 
 typedef struct mmrt_model_params {
     size_t size;          /* sizeof as the caller compiled it (set by mmrt_model_params_init) */
@@ -181,6 +192,8 @@ typedef struct mmrt_model_params {
     const char *revision; /* for repo ids: branch, tag or commit (default NULL = "main") */
     bool offline;         /* for repo ids: use the Hugging Face cache only, never the network */
     bool progress;        /* for repo ids: progress bar on stderr when it is a terminal (default) */
+    mmrt_quant quant;     /* quantize at load (mmrt_quant); default MMRT_QUANT_NONE. The default
+                             math (auto) then runs them as llama.cpp does (MMRT_MATH_INT8) */
 } mmrt_model_params;
 
 /* Fills the first size bytes of *params with the defaults and sets params->size = size.

@@ -89,13 +89,21 @@ Test(cli, json_output_and_info) {
     cr_assert(strstr(r.out, "architecture:   llama"), "%s", r.out);
     cr_assert(strstr(r.out, "4 heads, 4 KV heads"), "%s", r.out);
     cr_assert(strstr(r.out, "(F32)"), "%s", r.out);
+    cr_assert(strstr(r.out, "arithmetic:     f32"), "%s", r.out); /* the suites' MMRT_MATH=f32 */
+    result_free(&r);
+
+    /* --quant: the decoder's matrices in a block format (auto picking int8 is test_quantize's) */
+    r = run("info --model " MMRT_FIXTURES_DIR "/llama/gqa-tied-bf16 --quant q8_0 --math int8");
+    cr_assert_eq(r.rc, 0, "stderr: %s", r.err);
+    cr_assert(strstr(r.out, "(Q8_0)") && strstr(r.out, "arithmetic:     int8"), "%s", r.out);
     result_free(&r);
 }
 
 Test(cli, usage_errors_exit_2) {
     static const char *const bad[] = {"", "frobnicate", "generate", "generate -p x --temp hot",
                                       "generate -p x --bogus", "generate -p x -n -1", "info --ctx",
-                                      "generate -p x --device tpu", "generate -p x --math f8"};
+                                      "generate -p x --device tpu", "generate -p x --math f8",
+                                      "generate -p x --quant q5_k"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         result r = run(bad[i]);
         cr_assert_eq(r.rc, 2, "mmrt %s: exit %d", bad[i], r.rc);

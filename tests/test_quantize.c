@@ -5,6 +5,7 @@
 #include "fusion/quantize.h"
 
 #include <criterion/criterion.h>
+#include <mmrt.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -89,4 +90,37 @@ Test(quantize, type_names) {
     cr_assert_eq(t, MMRT_Q8_0);
     cr_assert_eq(mmrt_quant_type_parse("q5_k", &t, &err), MMRT_ERR_INVALID_ARG);
     cr_assert(strstr(err.msg, "q5_k") && strstr(err.msg, "q4_0"), "%s", err.msg);
+}
+
+/* Through the public API: the model reports the format, and the default math computes it as
+ * llama.cpp does; an unknown quantization is refused. */
+Test(quantize, model_load_with_quant) {
+    unsetenv("MMRT_MATH"); /* the suites pin f32; here the default itself is under test */
+    mmrt_model_params mp;
+    mmrt_model_params_init(&mp, sizeof mp);
+    cr_assert_eq(mp.quant, MMRT_QUANT_NONE);
+    mp.quant = MMRT_QUANT_Q4_0;
+    mmrt_model *m = NULL;
+    cr_assert_eq(mmrt_model_load(MMRT_FIXTURES_DIR "/llama/gqa-tied-bf16", &mp, &m), MMRT_OK, "%s", mmrt_last_error());
+    mmrt_model_info info;
+    memset(&info, 0, sizeof info);
+    info.size = sizeof info;
+    cr_assert_eq(mmrt_model_get_info(m, &info), MMRT_OK);
+    cr_assert_str_eq(info.dtype, "Q4_0");
+    cr_assert_eq(info.math, MMRT_MATH_INT8);
+    mmrt_session *s = NULL;
+    cr_assert_eq(mmrt_session_init(m, NULL, &s), MMRT_OK, "%s", mmrt_last_error());
+    mmrt_generate_params gp;
+    mmrt_generate_params_init(&gp, sizeof gp);
+    gp.max_tokens = 8;
+    mmrt_generate_result r;
+    memset(&r, 0, sizeof r);
+    r.size = sizeof r;
+    cr_assert_eq(mmrt_session_generate(s, "hello", &gp, &r), MMRT_OK, "%s", mmrt_session_last_error(s));
+    cr_assert_eq(r.n_generated, 8);
+    mmrt_session_free(s);
+    mmrt_model_free(m);
+    mp.quant = (mmrt_quant)7;
+    cr_assert_eq(mmrt_model_load(MMRT_FIXTURES_DIR "/llama/gqa-tied-bf16", &mp, &m), MMRT_ERR_INVALID_ARG);
+    cr_assert(strstr(mmrt_last_error(), "quant"), "%s", mmrt_last_error());
 }
