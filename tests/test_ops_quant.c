@@ -261,6 +261,39 @@ Test(ops_quant, f32_oracle_is_dequantized_matmul) {
     }
 }
 
+/* x with rows further apart than k (a view into a wider buffer) gives what a compact x gives, in
+ * every mode, decode and prefill: the same bits, except where oneDNN multiplies (f32 and bf16
+ * prefill), whose kernel choice may follow the stride. */
+Test(ops_quant, strided_activation_rows) {
+    static const mmrt_math maths[] = {MMRT_MATH_F32, MMRT_MATH_BF16, MMRT_MATH_INT8};
+    static const int64_t ms[] = {5, 20};
+    int64_t k = 256, n = 24, stride = 300;
+    mmrt_tensor w = random_weights(MMRT_Q4_K, k, n, 77);
+    for (size_t mi = 0; mi < 2; mi++) {
+        int64_t m = ms[mi];
+        float *xc = activations(k, m, 31 + mi), *xw = malloc(sizeof(float) * (size_t)(stride * m));
+        cr_assert(xw);
+        for (int64_t i = 0; i < m; i++) memcpy(xw + i * stride, xc + i * k, sizeof(float) * (size_t)k);
+        mmrt_tensor x = mmrt_tensor_2d(MMRT_F32, xc, k, m), xs = x;
+        xs.data = xw;
+        xs.nb[1] = sizeof(float) * (size_t)stride;
+        xs.nb[2] = xs.nb[3] = xs.nb[1] * (size_t)m;
+        float want[20 * 24], got[20 * 24];
+        for (size_t md = 0; md < 3; md++) {
+            run_on(2, false, maths[md], &x, &w, want, "compact x");
+            run_on(2, false, maths[md], &xs, &w, got, "strided x");
+            if (m >= 16 && maths[md] != MMRT_MATH_INT8)
+                cr_assert(mmrt_test_close("strided x (oneDNN)", got, want, m * n, 1e-6));
+            else
+                cr_assert_arr_eq(got, want, sizeof(float) * (size_t)(m * n), "m=%lld, math %d: strided x differs",
+                                 (long long)m, (int)maths[md]);
+        }
+        free(xc);
+        free(xw);
+    }
+    free(w.data);
+}
+
 /* The int8 path's activation quantizer writes mmrt_quantize_row's bytes (the oracle's): random rows
  * at several magnitudes, and rows of exact ties (amax 127 makes d = 1, so x·id = x: ±n.5 must round
  * away from zero, ±0.49999997 towards it). */
