@@ -1,6 +1,7 @@
 // Launchers for block-format (quantized) weights: MATMUL (kernels/quant_matmul.cuh) and GET_ROWS
-// (kernels/quant_get_rows.cuh). Weights stay on the device as the file stores them (core/weight_upload.c
-// uploads them raw in every mode); the arithmetic follows the backend's math, as on the CPU:
+// (kernels/quant_get_rows.cuh). Weights stay on the device as the file stores them
+// (core/weight_upload.c uploads them raw in every mode); the arithmetic follows the backend's
+// math, as on the CPU:
 //   F32, TF32   weights dequantized exactly, f32 products (TF32 GEMMs where the math allows them)
 //   BF16, F16   weights dequantized exactly then rounded to bf16, x rounded to bf16, f32 sums
 //   INT8        x quantized per block (Q8_0 / Q8_1 / Q8_K), integer dots, block scales in f32: the

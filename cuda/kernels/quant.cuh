@@ -8,10 +8,12 @@
 //   Q4_0  18 B / 32: d, qs[16]                           x = d·(q − 8)
 //   Q4_1  20 B / 32: d, m, qs[16]                        x = d·q + m
 //       element j < 16: low nibble of qs[j]; element 16 + j: its high nibble
-//   Q4_K 144 B / 256: d, dmin, scales[12], qs[128]       x = (d·sc)·q − dmin·mn (per sub-block of 32)
-//   Q5_K 176 B / 256: d, dmin, scales[12], qh[32], qs[128]   (q's fifth bit s of element 32s + l:
-//       bit s of qh[l])
-//   Q6_K 210 B / 256: ql[128], qh[64], scales[16] (int8), d   x = (d·sc)·(q − 32) (per group of 16)
+//   Q4_K 144 B / 256: d, dmin, scales[12], qs[128]       x = (d·sc)·q − dmin·mn
+//       (sc, mn: 6 bits each per sub-block of 32; qs as ggml packs it, see quant_decode8_k)
+//   Q5_K 176 B / 256: d, dmin, scales[12], qh[32], qs[128]   (as Q4_K; q's fifth bit for
+//       element 32s + l: bit s of qh[l])
+//   Q6_K 210 B / 256: ql[128], qh[64], scales[16] (int8), d   x = (d·sc)·(q − 32)
+//       (sc per group of 16)
 //
 // Every kernel here hands each thread eight consecutive weights [e0, e0 + 8), e0 a multiple of 8,
 // which always lie in one block, one K sub-block of 32 and one Q6_K group of 16.
@@ -31,9 +33,18 @@ static_assert(QMM_UNIT == 8 * 32, "eight weights per lane");
 static_assert(QMM_UNIT % 256 == 0, "a step covers whole K super-blocks");
 
 // The block formats, in mmrt_dtype's order (cuda/quant_matmul.cu maps one to the other).
-enum quant_type : int { QUANT_Q8_0 = 0, QUANT_Q4_0, QUANT_Q4_1, QUANT_Q4_K, QUANT_Q5_K, QUANT_Q6_K };
+enum quant_type : int {
+  QUANT_Q8_0 = 0,
+  QUANT_Q4_0,
+  QUANT_Q4_1,
+  QUANT_Q4_K,
+  QUANT_Q5_K,
+  QUANT_Q6_K
+};
 
-__host__ __device__ constexpr int quant_block_size(quant_type t) { return t >= QUANT_Q4_K ? 256 : 32; }
+__host__ __device__ constexpr int quant_block_size(quant_type t) {
+  return t >= QUANT_Q4_K ? 256 : 32;
+}
 __host__ __device__ constexpr int quant_block_bytes(quant_type t) {
   return t == QUANT_Q8_0 ? 34 : t == QUANT_Q4_0 ? 18 : t == QUANT_Q4_1 ? 20 : t == QUANT_Q4_K ? 144
          : t == QUANT_Q5_K ? 176 : 210;
