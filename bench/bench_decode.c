@@ -40,8 +40,10 @@
 #include "core/backend.h"
 #include "core/cpu/simd.h"
 #include "core/json.h"
+#include "fusion/gguf_model.h"
 #include "fusion/llama.h"
 #include "fusion/model.h"
+#include "fusion/quantize.h"
 
 #include <omp.h>
 #include <signal.h>
@@ -74,7 +76,8 @@ typedef struct options {
     int64_t n_prompt_text;    /* --audio: text ids of the prompt per window */
     bool gen_given, prompt_given, reps_given;
     const char *device;       /* "cpu" or "cuda" */
-    const char *math;         /* --device cuda: "f32", "tf32", "bf16" or "f16" */
+    const char *math;         /* "f32", "bf16", "int8"; --device cuda also "tf32", "f16" */
+    const char *quant;        /* --quant q8_0|q4_0|q4_k: the decoder quantized at load, or NULL */
     double tbps;              /* --device cuda: device memory bandwidth of the bound, TB/s */
     mmrt_device_kind dev_kind;
     mmrt_math math_kind;
@@ -111,6 +114,7 @@ typedef struct bench_model {
     mmrt_llm_hparams hp;
     mmrt_weights *w;
     mmrt_llm llm;
+    const char *prefix; /* of the decoder's weights */
     double load_s;
 } bench_model;
 
@@ -120,26 +124,57 @@ static void load_json(const char *dir, const char *name, cJSON **out, char *path
     if (mmrt_json_load_file(path, out, &err) != MMRT_OK) bench_die("loading the model", &err);
 }
 
+/* A .gguf file: its weights and the config built from its keys (fusion/gguf_model.h). */
+static void model_open_gguf(const char *path, bench_model *m) {
+    mmrt_error err = {0};
+    mmrt_gguf_model g;
+    if (mmrt_gguf_model_open(path, &g, &err) != MMRT_OK) bench_die("loading the model", &err);
+    if (mmrt_llm_hparams_parse(g.config, path, &m->hp, &err) != MMRT_OK) bench_die("config", &err);
+    m->w = g.weights;
+    g.weights = NULL;
+    mmrt_gguf_model_free(&g);
+}
+
 static void model_open(const char *dir, bench_model *m) {
     double t0 = bench_now_s();
     mmrt_error err = {0};
-    char path[4200];
-    cJSON *cfg = NULL, *gen = NULL;
-    load_json(dir, "config.json", &cfg, path, sizeof path);
-    /* a vision-language checkpoint (SmolVLM / Idefics3): its decoder is "text_config" and its
-     * weights are under model.text_model. (lm_head.weight stays at the top) */
-    const cJSON *text = cJSON_GetObjectItemCaseSensitive(cfg, "text_config");
-    const char *prefix = cJSON_IsObject(text) ? "model.text_model." : "model.";
-    if (mmrt_llm_hparams_parse(cJSON_IsObject(text) ? text : cfg, path, &m->hp, &err) != MMRT_OK)
-        bench_die("config", &err);
-    cJSON_Delete(cfg);
-    load_json(dir, "generation_config.json", &gen, path, sizeof path);
-    if (mmrt_llm_hparams_apply_generation_config(&m->hp, gen, path, &err) != MMRT_OK)
-        bench_die("generation config", &err);
-    cJSON_Delete(gen);
-    if (mmrt_weights_open(dir, &m->w, &err) != MMRT_OK) bench_die("weights", &err);
+    const char *prefix = "model.";
+    if (mmrt_gguf_model_is_path(dir)) {
+        model_open_gguf(dir, m);
+    } else {
+        char path[4200];
+        cJSON *cfg = NULL, *gen = NULL;
+        load_json(dir, "config.json", &cfg, path, sizeof path);
+        /* a vision-language checkpoint (SmolVLM / Idefics3): its decoder is "text_config" and its
+         * weights are under model.text_model. (lm_head.weight stays at the top) */
+        const cJSON *text = cJSON_GetObjectItemCaseSensitive(cfg, "text_config");
+        if (cJSON_IsObject(text)) prefix = "model.text_model.";
+        if (mmrt_llm_hparams_parse(cJSON_IsObject(text) ? text : cfg, path, &m->hp, &err) != MMRT_OK)
+            bench_die("config", &err);
+        cJSON_Delete(cfg);
+        load_json(dir, "generation_config.json", &gen, path, sizeof path);
+        if (mmrt_llm_hparams_apply_generation_config(&m->hp, gen, path, &err) != MMRT_OK)
+            bench_die("generation config", &err);
+        cJSON_Delete(gen);
+        if (mmrt_weights_open(dir, &m->w, &err) != MMRT_OK) bench_die("weights", &err);
+    }
+    m->prefix = prefix;
     if (mmrt_llm_init(&m->llm, &m->hp, m->w, prefix, &err) != MMRT_OK) bench_die("weights", &err);
     m->load_s = bench_now_s() - t0;
+}
+
+/* --quant: the decoder quantized as mmrt_model_load does it (fusion/quantize.h). It runs OpenMP
+ * threads, so it comes after the bandwidth probe has forked. */
+static void model_quantize(bench_model *m, const char *quant, int n_threads) {
+    mmrt_error err = {0};
+    mmrt_dtype qt;
+    double t0 = bench_now_s();
+    if (mmrt_quant_type_parse(quant, &qt, &err) != MMRT_OK) bench_die("--quant", &err);
+    mmrt_llm_free(&m->llm);
+    mmrt_weights *src = m->w;
+    if (mmrt_weights_quantize(src, qt, n_threads, &m->w, &err) != MMRT_OK) bench_die("--quant", &err);
+    if (mmrt_llm_init(&m->llm, &m->hp, m->w, m->prefix, &err) != MMRT_OK) bench_die("weights", &err);
+    m->load_s += bench_now_s() - t0;
 }
 
 static int32_t argmax(const float *x, int64_t n) {
@@ -354,7 +389,8 @@ static void usage(FILE *f) {
             "                     shared by the windows, --prompt-tokens as the prompt's text ids per\n"
             "                     window beside its audio tokens (20), --reps default 2\n"
             "  --device D         cpu (default) or cuda: the backend the decoder runs on\n"
-            "  --math M           f32 (default), bf16 (CPU and GPU), tf32 or f16 (GPU): mmrt_model_params.math\n"
+            "  --math M           f32 (default), bf16, int8 (quantized weights as llama.cpp), tf32 or f16 (GPU)\n"
+            "  --quant Q          quantize the decoder at load: q8_0, q4_0 or q4_k (--model may also be a .gguf)\n"
             "  --tbps B           --device cuda: memory bandwidth of the decode bound, TB/s (3.0)\n");
 }
 
@@ -403,6 +439,7 @@ static options parse_args(int argc, char **argv) {
         else if (strcmp(a, "--caption") == 0 && i + 1 < argc) o.caption = argv[++i];
         else if (strcmp(a, "--device") == 0 && i + 1 < argc) o.device = argv[++i];
         else if (strcmp(a, "--math") == 0 && i + 1 < argc) o.math = argv[++i];
+        else if (strcmp(a, "--quant") == 0 && i + 1 < argc) o.quant = argv[++i];
         else if (strcmp(a, "--tbps") == 0 && i + 1 < argc) {
             char *end;
             o.tbps = strtod(argv[++i], &end);
@@ -520,8 +557,9 @@ int main(int argc, char **argv) {
     if (on_cpu) { /* host memory bandwidth bounds the CPU only */
         if (membw_probe_start(&probe, bw->buf_bytes, bw->all_threads) != 0)
             bench_die("cannot start the bandwidth probe process (fork, or no memory for its buffer)", NULL);
-        bw->weights = bench_llm_weight_regions(&m.llm, &bw->n_weights, &bw->weights_bytes);
     }
+    if (o.quant) model_quantize(&m, o.quant, o.n_threads);
+    if (on_cpu) bw->weights = bench_llm_weight_regions(&m.llm, &bw->n_weights, &bw->weights_bytes);
 
     mmrt_error err = {0};
     mmrt_backend *be = NULL;
