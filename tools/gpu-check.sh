@@ -172,7 +172,7 @@ greedy() { # device model image [extra args...]
 # something, whatever the GPU does.
 cpu_suites() {
   local s
-  for s in llama smolvlm chat_session granite granite_speech; do
+  for s in llama smolvlm chat_session granite granite_speech bf16_parity gguf_model; do
     step "cpu_test_$s" 60 env MMRT_MATH=f32 "bin/test_cuda_$s" --jobs "$jobs"
   done
 }
@@ -225,7 +225,7 @@ test_suites() {
   local s
   echo "(not run on a real GPU, emulator-only: ${emu_only//|/, })"
   for s in test_cuda_ops test_cuda_attention test_cuda_quant; do step "$s" 120 "bin/$s" --jobs "$jobs"; done
-  for s in llama smolvlm chat_session granite granite_speech; do
+  for s in llama smolvlm chat_session granite granite_speech bf16_parity gguf_model; do
     step "test_cuda_$s" 90 env MMRT_TEST_DEVICE=cuda MMRT_MATH=f32 "bin/test_cuda_$s" --jobs "$jobs" --filter="!($emu_only)"
   done
 }
