@@ -97,8 +97,7 @@ REFERENCE_DOC = {
                              "gguf.<TYPE>.quality.<p>.stopped_at_eos)",
     "<TYPE>.<p>.greedy_margins": "F32, one per greedy token: the top1 - top2 logit gap of each greedy step: a "
                                  "runtime whose logits differ by e may pick another token where the gap is below 2e, "
-                                 "and from "
-                                 "there on the sequences part; compare greedy ids up to the first such step",
+                                 "and from there on the sequences part; compare greedy ids up to the first such step",
 }
 PERMUTE_DOC = (
     "convert_hf_to_gguf.py (LlamaModel.permute) stores attn_q / attn_k rows permuted for ggml's RoPE, which "
@@ -177,8 +176,8 @@ def token_bytes(tok, ids):
 
 def llama_cpp_agreement(paths, gguf_path, tok, prompt_ids, new):
     """How many of the reference's greedy tokens llama.cpp itself (llama-simple: its own tokenizer and kernels,
-    which multiply quantized weights by quantized activations) reproduces, compared as bytes; -1 if its
-    tokenization of the prompt differs. Informational: recorded, not asserted."""
+    which multiply quantized weights by quantized activations) reproduces, compared as bytes; -1 if the prompt it
+    echoes differs from ours. Informational: recorded, not asserted."""
     prompt = token_bytes(tok, prompt_ids)
     run = subprocess.run([os.path.join(paths["LLAMA_CPP_BIN"], "llama-simple"), "-m", gguf_path, "-n", str(len(new)),
                           prompt.decode("utf-8")], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=True)
