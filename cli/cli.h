@@ -106,6 +106,7 @@ int cmd_caption(int argc, char **argv);
 int cmd_ask(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 int cmd_transcribe(int argc, char **argv);
+int cmd_quantize(int argc, char **argv);
 
 /* Input files named on the command line: a file as given (its content decides the format), a
  * directory as its image or audio files (by extension), sorted by name. */

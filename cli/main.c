@@ -17,6 +17,7 @@ static void usage(FILE *f) {
             "  generate   continue or answer a text prompt (mmrt generate -p \"Hello\")\n"
             "  chat       a conversation, one turn per line (mmrt chat; /image PATH, /reset)\n"
             "  info       describe a model: architecture, sizes, dtypes, memory\n"
+            "  quantize   write a Llama checkpoint as a quantized GGUF file (mmrt quantize DIR out.gguf)\n"
             "\n"
             "options:\n"
             "  -h, --help     this help; 'mmrt <command> --help' for a command's options\n"
@@ -49,6 +50,7 @@ int main(int argc, char **argv) {
     else if (strcmp(cmd, "ask") == 0) rc = cmd_ask(argc - 1, argv + 1);
     else if (strcmp(cmd, "chat") == 0) rc = cmd_chat(argc - 1, argv + 1);
     else if (strcmp(cmd, "transcribe") == 0) rc = cmd_transcribe(argc - 1, argv + 1);
+    else if (strcmp(cmd, "quantize") == 0) rc = cmd_quantize(argc - 1, argv + 1);
     else {
         fprintf(stderr, "mmrt: unknown command \"%s\"\n\n", cmd);
         usage(stderr);

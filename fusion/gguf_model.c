@@ -65,6 +65,28 @@ static bool hf_name_of(const char *name, int64_t n_layer, char *hf, size_t cap, 
     return false;
 }
 
+bool mmrt_gguf_model_hf_name(const char *name, int64_t n_layer, char *hf, size_t cap, int *permuted) {
+    return hf_name_of(name, n_layer, hf, cap, permuted);
+}
+
+bool mmrt_gguf_model_gguf_name(const char *hf, char *name, size_t cap, int *permuted) {
+    for (size_t i = 0; i < N_OF(global_names); i++)
+        if (strcmp(hf, global_names[i].hf) == 0) {
+            *permuted = 0;
+            return (size_t)snprintf(name, cap, "%s", global_names[i].gguf) < cap;
+        }
+    unsigned layer;
+    int used = 0;
+    if (sscanf(hf, "model.layers.%u.%n", &layer, &used) != 1 || used == 0 || hf[13] < '0' || hf[13] > '9')
+        return false;
+    for (size_t i = 0; i < N_OF(layer_names); i++)
+        if (strcmp(hf + used, layer_names[i].hf) == 0) {
+            *permuted = layer_names[i].permuted;
+            return (size_t)snprintf(name, cap, "blk.%u.%s", layer, layer_names[i].gguf) < cap;
+        }
+    return false;
+}
+
 static mmrt_status dtype_of(const mmrt_gguf *g, const mmrt_gguf_tensor *t, mmrt_dtype *out, mmrt_error *err) {
     static const mmrt_dtype all[] = {MMRT_F32, MMRT_F16, MMRT_BF16, MMRT_Q8_0, MMRT_Q4_0,
                                      MMRT_Q4_1, MMRT_Q4_K, MMRT_Q5_K, MMRT_Q6_K};
@@ -168,7 +190,7 @@ static mmrt_status head_config(const mmrt_gguf *g, cJSON *c, int64_t n_embd, int
 }
 
 /* The divisor convert_hf_to_gguf.py stores for frequency i of n_rot under Llama 3 scaling. */
-static double llama3_divisor(double base, int64_t i, int64_t n_rot, double factor, double low, double high,
+double mmrt_gguf_llama3_divisor(double base, int64_t i, int64_t n_rot, double factor, double low, double high,
                              double orig) {
     double freq = 1.0 / pow(base, (double)(2 * i) / (double)n_rot);
     double wavelen = 2.0 * M_PI / freq;
@@ -195,7 +217,7 @@ static mmrt_status llama3_config(const mmrt_gguf *g, const mmrt_gguf_tensor *t, 
     double factor = 0.0;
     for (int64_t i = 0; i < n_rot / 2; i++) factor = fmax(factor, (double)div[i]);
     for (int64_t i = 0; i < n_rot / 2 && factor >= 1.0; i++) {
-        double want = llama3_divisor(base, i, n_rot, factor, 1.0, 4.0, (double)orig);
+        double want = mmrt_gguf_llama3_divisor(base, i, n_rot, factor, 1.0, 4.0, (double)orig);
         if (!(fabs((double)div[i] - want) <= 1e-4 * want)) factor = 0.0;
     }
     if (!(factor >= 1.0))

@@ -46,4 +46,16 @@ bool mmrt_gguf_model_is_path(const char *path);
 mmrt_status mmrt_gguf_model_open(const char *path, mmrt_gguf_model *out, mmrt_error *err);
 void mmrt_gguf_model_free(mmrt_gguf_model *m);
 
+/* Tensor names both ways (the loader's table; fusion/gguf_export.h writes by it): the Hugging
+ * Face name of GGUF tensor name of a model of n_layer blocks, and the GGUF name of Hugging Face
+ * tensor hf, into cap bytes; *permuted is 0, or 1 (attn_q: rows permuted over n_head) or 2
+ * (attn_k: over n_head_kv). False for a name the table does not hold. */
+bool mmrt_gguf_model_hf_name(const char *name, int64_t n_layer, char *hf, size_t cap, int *permuted);
+bool mmrt_gguf_model_gguf_name(const char *hf, char *name, size_t cap, int *permuted);
+
+/* The divisor convert_hf_to_gguf.py stores in rope_freqs.weight for frequency i of n_rot under
+ * Llama 3 RoPE scaling (factor, low/high_freq_factor, original context orig). */
+double mmrt_gguf_llama3_divisor(double base, int64_t i, int64_t n_rot, double factor, double low, double high,
+                                double orig);
+
 #endif

@@ -46,10 +46,9 @@ mmrt_status mmrt_quant_type_parse(const char *name, mmrt_dtype *out, mmrt_error 
                           name ? name : "(null)");
 }
 
-/* rows × k floats of t quantized into dst, rows split over threads (each row on its own). */
-static mmrt_status quantize_tensor(const mmrt_st_tensor *t, mmrt_dtype qt, int64_t rows, int64_t k, void *dst,
-                                   int n_threads, mmrt_error *err) {
-    size_t src_row = (size_t)k * mmrt_dtype_size(t->dtype), dst_row = mmrt_dtype_row_bytes(qt, k);
+mmrt_status mmrt_quantize_rows(const char *file, const char *name, mmrt_dtype src_dtype, const void *src, int64_t rows,
+                               int64_t k, mmrt_dtype qt, void *dst, int n_threads, mmrt_error *err) {
+    size_t src_row = (size_t)k * mmrt_dtype_size(src_dtype), dst_row = mmrt_dtype_row_bytes(qt, k);
     mmrt_status st = MMRT_OK;
 #pragma omp parallel num_threads(n_threads > 0 ? n_threads : omp_get_num_procs())
     {
@@ -59,35 +58,38 @@ static mmrt_status quantize_tensor(const mmrt_st_tensor *t, mmrt_dtype qt, int64
 #pragma omp for schedule(dynamic, 16)
         for (int64_t r = 0; r < rows; r++) {
             if (mine != MMRT_OK) continue;
-            mmrt_to_f32(t->dtype, (const char *)t->data + (size_t)r * src_row, tmp, k);
+            mmrt_to_f32(src_dtype, (const char *)src + (size_t)r * src_row, tmp, k);
             mine = mmrt_quantize_row(qtype_of(qt), tmp, (char *)dst + (size_t)r * dst_row, k, &e);
         }
         free(tmp);
         if (mine != MMRT_OK) {
 #pragma omp critical
-            if (st == MMRT_OK) st = mmrt_error_set(err, e.status, "%s: %s: %s", t->file, t->name, e.msg);
+            if (st == MMRT_OK) st = mmrt_error_set(err, e.status, "%s: %s: %s", file, name, e.msg);
         }
     }
     return st;
 }
 
+bool mmrt_quantize_selects(const char *name, mmrt_dtype dtype, int n_dims, int64_t k, mmrt_dtype qt) {
+    bool fl = dtype == MMRT_F32 || dtype == MMRT_F16 || dtype == MMRT_BF16;
+    if (!fl || n_dims != 2 || !is_decoder_linear(name)) return false;
+    if (k % mmrt_dtype_block(qt) == 0) return true;
+    MMRT_LOG_I("--quant %s: %s keeps %s (rows of %lld are not a multiple of %lld)", mmrt_dtype_name(qt), name,
+               mmrt_dtype_name(dtype), (long long)k, (long long)mmrt_dtype_block(qt));
+    return false;
+}
+
 /* Adds src's tensor t to w: quantized when it is a decoder linear layer that fits the format. */
 static mmrt_status add_one(mmrt_weights *w, const mmrt_st_tensor *t, mmrt_dtype qt, int n_threads, size_t *n_done,
                            mmrt_error *err) {
-    bool fl = t->dtype == MMRT_F32 || t->dtype == MMRT_F16 || t->dtype == MMRT_BF16;
-    if (!fl || t->n_dims != 2 || !is_decoder_linear(t->name))
+    if (!mmrt_quantize_selects(t->name, t->dtype, t->n_dims, t->n_dims == 2 ? t->shape[1] : 0, qt))
         return mmrt_weights_add(w, t->name, t->dtype, t->n_dims, t->shape, t->data, t->n_bytes, err);
     int64_t rows = t->shape[0], k = t->shape[1];
-    if (k % mmrt_dtype_block(qt) != 0) {
-        MMRT_LOG_I("--quant %s: %s keeps %s (rows of %lld are not a multiple of %lld)", mmrt_dtype_name(qt), t->name,
-                   mmrt_dtype_name(t->dtype), (long long)k, (long long)mmrt_dtype_block(qt));
-        return mmrt_weights_add(w, t->name, t->dtype, t->n_dims, t->shape, t->data, t->n_bytes, err);
-    }
     size_t n_bytes = mmrt_dtype_row_bytes(qt, k) * (size_t)rows;
     void *dst = malloc(n_bytes ? n_bytes : 1);
     if (!dst) return mmrt_error_oom(err, n_bytes, t->name);
     MMRT_TRY(mmrt_weights_keep(w, dst, free, err)); /* freed with w from here on */
-    MMRT_TRY(quantize_tensor(t, qt, rows, k, dst, n_threads, err));
+    MMRT_TRY(mmrt_quantize_rows(t->file, t->name, t->dtype, t->data, rows, k, qt, dst, n_threads, err));
     (*n_done)++;
     return mmrt_weights_add(w, t->name, qt, 2, t->shape, dst, n_bytes, err);
 }

@@ -21,4 +21,15 @@ mmrt_status mmrt_weights_quantize(mmrt_weights *src, mmrt_dtype qtype, int n_thr
 /* "q8_0", "q4_0", "q4_k" (any case) → the dtype; MMRT_ERR_INVALID_ARG naming the accepted ones. */
 mmrt_status mmrt_quant_type_parse(const char *name, mmrt_dtype *out, mmrt_error *err);
 
+/* Whether the rule above quantizes a tensor named name (a Hugging Face name) of dtype and n_dims
+ * dims whose rows hold k weights to qt; a decoder matrix whose rows do not fit qt's block is logged
+ * and keeps its dtype. `mmrt quantize` (fusion/gguf_export.h) applies the same rule. */
+bool mmrt_quantize_selects(const char *name, mmrt_dtype dtype, int n_dims, int64_t k, mmrt_dtype qt);
+
+/* rows x k weights of src_dtype (F32, F16 or BF16) at src quantized row by row to qt into dst
+ * (mmrt_dtype_row_bytes(qt, k) * rows bytes), rows split over n_threads OpenMP threads (<= 0: all
+ * cores). Errors name file and the tensor name. */
+mmrt_status mmrt_quantize_rows(const char *file, const char *name, mmrt_dtype src_dtype, const void *src, int64_t rows,
+                               int64_t k, mmrt_dtype qt, void *dst, int n_threads, mmrt_error *err);
+
 #endif

@@ -77,6 +77,12 @@ mmrt_status mmrt_tokenizer_load_json(const struct cJSON *root, const char *path,
 struct mmrt_gguf;
 mmrt_status mmrt_tokenizer_load_gguf(const struct mmrt_gguf *g, mmrt_tokenizer **out, mmrt_error *err);
 
+/* The inverse, for writing GGUF files: the tokenizer.ggml.pre name whose pipeline (above) is the
+ * pre-tokenizer of tokenizer.json object root — a byte-level BPE model without a normalizer whose
+ * pre_tokenizer has the same steps, patterns and flags (extra HF-only fields such as trim_offsets
+ * ignored) and whose ignore_merges matches — or NULL when no name stands for it. */
+const char *mmrt_tokenizer_gguf_pre_name(const struct cJSON *root);
+
 /* Encodes text[0..len) (any bytes; see invalid UTF-8 above). parse_special false treats the text
  * of special added tokens as ordinary text (HF's split_special_tokens); non-special added tokens
  * are still matched. *ids: malloc'ed (never NULL on success, even when *n_ids is 0), caller frees

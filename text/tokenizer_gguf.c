@@ -151,6 +151,51 @@ static mmrt_status pre_kind_of(const mmrt_gguf *g, pre_kind *kind, mmrt_error *e
     return st;
 }
 
+/* Every field of want (recursively; arrays element by element, of the same length) is in got. */
+static bool json_within(const cJSON *want, const cJSON *got) {
+    if (!want || !got) return false;
+    if (cJSON_IsObject(want)) {
+        if (!cJSON_IsObject(got)) return false;
+        for (const cJSON *c = want->child; c; c = c->next)
+            if (!json_within(c, cJSON_GetObjectItemCaseSensitive(got, c->string))) return false;
+        return true;
+    }
+    if (cJSON_IsArray(want)) {
+        if (!cJSON_IsArray(got) || cJSON_GetArraySize(want) != cJSON_GetArraySize(got)) return false;
+        for (const cJSON *a = want->child, *b = got->child; a; a = a->next, b = b->next)
+            if (!json_within(a, b)) return false;
+        return true;
+    }
+    return cJSON_Compare(want, got, true);
+}
+
+/* Whether HF pre-tokenizer hf runs the steps of seq (a Sequence pre_tokenizer() built); a single
+ * step may stand outside a Sequence. */
+static bool pre_matches(const cJSON *seq, const cJSON *hf) {
+    const cJSON *steps = cJSON_GetObjectItemCaseSensitive(seq, "pretokenizers");
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(hf, "type");
+    if (cJSON_IsString(type) && strcmp(type->valuestring, "Sequence") == 0) return json_within(seq, hf);
+    return cJSON_GetArraySize(steps) == 1 && json_within(steps->child, hf);
+}
+
+const char *mmrt_tokenizer_gguf_pre_name(const cJSON *root) {
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(model, "type");
+    const cJSON *norm = cJSON_GetObjectItemCaseSensitive(root, "normalizer");
+    const cJSON *hf = cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer");
+    if (!cJSON_IsString(type) || strcmp(type->valuestring, "BPE") != 0 || (norm && !cJSON_IsNull(norm)) || !hf)
+        return NULL;
+    bool ignore_merges = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(model, "ignore_merges"));
+    for (size_t i = 0; i < sizeof pre_names / sizeof *pre_names; i++) {
+        if ((pre_names[i].kind == PRE_LLAMA3) != ignore_merges) continue;
+        cJSON *seq = pre_tokenizer(pre_names[i].kind);
+        bool ok = seq && pre_matches(seq, hf);
+        cJSON_Delete(seq);
+        if (ok) return pre_names[i].name;
+    }
+    return NULL;
+}
+
 /* An array KV of strings, its index and count. */
 static mmrt_status str_array(const mmrt_gguf *g, const char *key, size_t *index, uint64_t *n, mmrt_error *err) {
     MMRT_TRY(mmrt_gguf_get_arr(g, key, index, NULL, err));
