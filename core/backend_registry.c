@@ -15,7 +15,9 @@
 
 #include "log.h"
 #include "core/cpu/cpu_backend.h"
+#include "core/cpu/gemm.h"
 #include "core/cpu/simd.h"
+#include "core/quant.h"
 #include "core/strbuf.h"
 
 #include <mmrt.h>
@@ -211,8 +213,9 @@ mmrt_status mmrt_devices_describe(char **text) {
     bool bf16 = false;
     mmrt_simd_detect(&bf16);
     char line[256];
-    snprintf(line, sizeof line, "cpu: %ld cores, SIMD %s%s", sysconf(_SC_NPROCESSORS_ONLN),
-             mmrt_simd_level_name(mmrt_simd_level_get()), bf16 ? " with AVX512-BF16" : "");
+    snprintf(line, sizeof line, "cpu: %ld cores, SIMD %s%s; GEMMs oneDNN %s; quantized dots %s",
+             sysconf(_SC_NPROCESSORS_ONLN), mmrt_simd_level_name(mmrt_simd_level_get()),
+             bf16 ? " with AVX512-BF16" : "", mmrt_cpu_gemm_isa(), mmrt_quant_isa_name(mmrt_quant_isa_best()));
     mmrt_strbuf b = {0};
     mmrt_status st = put_line(&b, line, &err);
     if (st == MMRT_OK) st = describe_cuda(&b, &err);

@@ -3,6 +3,7 @@
 #include "core/cpu/simd.h"
 
 #include <cpuid.h>
+#include <pthread.h>
 
 /* ---- checked rows ---------------------------------------------------------------------------- */
 
@@ -69,17 +70,22 @@ static bool has_avx_vnni(void) {
     return __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a >> 4 & 1u);
 }
 
-/* Whether this CPU runs the ISA's kernels (AVX-512 VNNI needs F/BW/VL too: mmrt_simd_detect's level). */
-static bool isa_supported(mmrt_quant_isa isa) {
+/* Which ISAs this CPU runs (AVX-512 VNNI needs F/BW/VL too: mmrt_simd_detect's level), asked once:
+ * cpuid traps to the hypervisor in a VM, and kernels are looked up per matmul. */
+static bool g_isa_ok[MMRT_QUANT_ISA_COUNT];
+
+static void detect_isas(void) {
     mmrt_simd_level best = mmrt_simd_detect(NULL);
-    switch (isa) {
-    case MMRT_QUANT_ISA_REF: return true;
-    case MMRT_QUANT_ISA_AVX2: return best >= MMRT_SIMD_AVX2;
-    case MMRT_QUANT_ISA_AVXVNNI: return best >= MMRT_SIMD_AVX2 && has_avx_vnni();
-    case MMRT_QUANT_ISA_AVX512VNNI:
-        return best >= MMRT_SIMD_AVX512 && __builtin_cpu_supports("avx512vnni");
-    default: return false;
-    }
+    g_isa_ok[MMRT_QUANT_ISA_REF] = true;
+    g_isa_ok[MMRT_QUANT_ISA_AVX2] = best >= MMRT_SIMD_AVX2;
+    g_isa_ok[MMRT_QUANT_ISA_AVXVNNI] = best >= MMRT_SIMD_AVX2 && has_avx_vnni();
+    g_isa_ok[MMRT_QUANT_ISA_AVX512VNNI] = best >= MMRT_SIMD_AVX512 && __builtin_cpu_supports("avx512vnni");
+}
+
+static bool isa_supported(mmrt_quant_isa isa) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, detect_isas);
+    return (unsigned)isa < MMRT_QUANT_ISA_COUNT && g_isa_ok[isa];
 }
 
 mmrt_quant_dotn_fn mmrt_quant_dotn_isa(mmrt_qtype wt, mmrt_quant_isa isa) {
@@ -94,7 +100,7 @@ mmrt_quant_dotn_fn mmrt_quant_dotn_isa(mmrt_qtype wt, mmrt_quant_isa isa) {
 
 /* The best ISA allowed by the SIMD level in use (MMRT_SIMD lowers it): AVX-512 VNNI at avx512,
  * AVX-VNNI or else AVX2 at avx2. */
-static mmrt_quant_isa best_isa(void) {
+mmrt_quant_isa mmrt_quant_isa_best(void) {
     mmrt_simd_level level = mmrt_simd_level_get();
     if (level >= MMRT_SIMD_AVX512 && isa_supported(MMRT_QUANT_ISA_AVX512VNNI))
         return MMRT_QUANT_ISA_AVX512VNNI;
@@ -104,7 +110,7 @@ static mmrt_quant_isa best_isa(void) {
 }
 
 mmrt_quant_dotn_fn mmrt_quant_dotn_get(mmrt_qtype wt) {
-    mmrt_quant_dotn_fn f = mmrt_quant_dotn_isa(wt, best_isa());
+    mmrt_quant_dotn_fn f = mmrt_quant_dotn_isa(wt, mmrt_quant_isa_best());
     return f ? f : mmrt_quant_dotn_isa(wt, MMRT_QUANT_ISA_REF);
 }
 

@@ -174,6 +174,9 @@ mmrt_quant_dotn_fn mmrt_quant_dotn_get(mmrt_qtype wt);
 /* The kernel at one ISA (tests, benchmarks); NULL when the CPU lacks the ISA or wt has no kernel. */
 mmrt_quant_dotn_fn mmrt_quant_dotn_isa(mmrt_qtype wt, mmrt_quant_isa isa);
 const char *mmrt_quant_isa_name(mmrt_quant_isa isa);
+/* The ISA mmrt_quant_dotn_get's kernels use: the best the CPU has within the SIMD level in use
+ * (MMRT_SIMD lowers it): AVX-512 VNNI at avx512, AVX-VNNI or else AVX2 at avx2. */
+mmrt_quant_isa mmrt_quant_isa_best(void);
 
 /* *out = w · act for one row (checked: wt has a kernel, k is a positive multiple of its block). */
 mmrt_status mmrt_quant_dot(mmrt_qtype wt, const void *w, const void *act, int64_t k, float *out,
