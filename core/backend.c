@@ -20,7 +20,7 @@ const char *mmrt_op_name(mmrt_op_kind kind) {
         [MMRT_OP_PIXEL_SHUFFLE] = "pixel_shuffle", [MMRT_OP_SCATTER_ROWS] = "scatter_rows",
         [MMRT_OP_SAMPLE] = "sample",     [MMRT_OP_SILU] = "silu",
         [MMRT_OP_GLU] = "glu",           [MMRT_OP_CONV1D_DW] = "conv1d_dw",
-        [MMRT_OP_REL_POS_BIAS] = "rel_pos_bias",
+        [MMRT_OP_REL_POS_BIAS] = "rel_pos_bias", [MMRT_OP_CONVERT] = "convert",
     };
     return (unsigned)kind < MMRT_OP_COUNT ? names[kind] : "?";
 }
@@ -63,8 +63,8 @@ static void check_op(const mmrt_op *op) {
         MMRT_ASSERT(b && c && mmrt_tensor_same_shape(a, d) && mmrt_tensor_same_shape(b, c));
         MMRT_ASSERT(a->ne[0] == b->ne[0] && b->ne[1] > 0 && a->ne[1] % b->ne[1] == 0);
         MMRT_ASSERT(op->p.attn.n_kv >= 0 && op->p.attn.n_kv <= b->ne[2]);
-        MMRT_ASSERT(b->type == MMRT_F32 && c->type == MMRT_F32 && mmrt_tensor_rows_contiguous(b) &&
-                    mmrt_tensor_rows_contiguous(c));
+        MMRT_ASSERT((b->type == MMRT_F32 || b->type == MMRT_BF16) && c->type == b->type &&
+                    mmrt_tensor_rows_contiguous(b) && mmrt_tensor_rows_contiguous(c));
         MMRT_ASSERT(!e || ((e->type == MMRT_U8 || e->type == MMRT_I32) && !op->p.attn.causal &&
                            e->ne[0] >= op->p.attn.n_kv && mmrt_tensor_is_contiguous(e)));
         MMRT_ASSERT(!op->src[4] ||
@@ -145,6 +145,10 @@ static void check_op(const mmrt_op *op) {
         MMRT_ASSERT(d->ne[1] == a->ne[2] && d->ne[2] == a->ne[1]);
         break;
     }
+    case MMRT_OP_CONVERT:
+        MMRT_ASSERT(a->type == MMRT_F32 && mmrt_tensor_same_shape(a, d));
+        MMRT_ASSERT(d->type == MMRT_F32 || d->type == MMRT_BF16 || d->type == MMRT_F16);
+        break;
     case MMRT_OP_COUNT: MMRT_ASSERT(!"invalid op kind");
     }
 }
@@ -194,7 +198,7 @@ static mmrt_status host_view(mmrt_backend *be, fallback_copies *c, const mmrt_te
 
 static mmrt_status run_on_cpu(mmrt_backend *be, const mmrt_op *op, mmrt_error *err) {
     if (!be->cpu) {
-        mmrt_backend_params p = {.device = MMRT_DEVICE_KIND_CPU};
+        mmrt_backend_params p = {.device = MMRT_DEVICE_KIND_CPU, .math = be->math};
         MMRT_TRY(mmrt_backend_init(&p, &be->cpu, err));
     }
     if (!(be->fallback_warned & (1u << op->kind))) {
@@ -220,6 +224,10 @@ static mmrt_status run_on_cpu(mmrt_backend *be, const mmrt_op *op, mmrt_error *e
     for (int i = 0; i < c.n; i++) free(c.host[i]);
     if (st == MMRT_OK) be->n_fallback++;
     return st;
+}
+
+mmrt_dtype mmrt_backend_kv_dtype(mmrt_backend *be) {
+    return be->iface->kv_dtype ? be->iface->kv_dtype(be) : MMRT_F32;
 }
 
 mmrt_status mmrt_backend_run(mmrt_backend *be, const mmrt_op *op, mmrt_error *err) {

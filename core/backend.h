@@ -26,7 +26,8 @@ typedef enum mmrt_op_kind {
                           angle = pos(n) i32 · inv_freq(n_rot/2) f32, cos/sin · attn_factor   */
     MMRT_OP_SOFTMAX,   /* dst(m, d) = softmax(x · scale) per row                               */
     MMRT_OP_ATTENTION, /* dst(n, h, hd) = softmax(q kᵀ · scale + mask) v over a KV cache:
-                          q(n, h, hd), k/v(n_kv_max, h_kv, hd); GQA when h_kv < h;
+                          q(n, h, hd), k/v(n_kv_max, h_kv, hd) both f32 or both bf16 (a bf16
+                          KV cache: mmrt_backend_kv_dtype); GQA when h_kv < h;
                           optional key_mask(≥ n_kv) u8/i32, bidirectional only: key j takes
                           part when key_mask[j] != 0. As transformers (SigLIP, Idefics3), which
                           adds finfo.min to masked scores: a query whose keys are all masked
@@ -97,6 +98,9 @@ typedef enum mmrt_op_kind {
                           dst[hh, i, j] = s · qe[i, hh, clamp(i − j, −c, c) + o] with
                           s = p.rel_pos.scale, c = p.rel_pos.max_dist ≥ 0, o = p.rel_pos.offset,
                           o − c ≥ 0 and o + c < R. dst is MMRT_OP_ATTENTION's bias with n_bh = h */
+    MMRT_OP_CONVERT,   /* dst = src converted to dst's dtype: src f32 → dst F32/BF16/F16 of the same
+                          shape (up to 4-D), rows contiguous, each value rounded to nearest even
+                          (mmrt_f32_to_bf16 / mmrt_f32_to_f16): a KV cache row's store       */
     MMRT_OP_COUNT
 } mmrt_op_kind;
 
@@ -173,6 +177,10 @@ typedef struct mmrt_backend_i {
     void (*free)(mmrt_backend *be);
     /* Host threads its ops use (n > 0); NULL where the count means nothing (a GPU). */
     void (*set_threads)(mmrt_backend *be, int n);
+    /* The dtype a decoder's KV cache on this backend holds (F32 or BF16): BF16 where its ATTENTION
+     * would round k and v to bf16 anyway (the CPU's bf16/int8 modes), so the cache holds exactly
+     * the values attention uses in half the bytes. NULL: F32. */
+    mmrt_dtype (*kv_dtype)(mmrt_backend *be);
 } mmrt_backend_i;
 
 struct mmrt_backend {
@@ -182,6 +190,7 @@ struct mmrt_backend {
     int64_t n_fallback;  /* ops this backend did not support that ran on the CPU instead */
     struct mmrt_backend *cpu; /* the CPU backend fallbacks run on (created on first use) */
     uint32_t fallback_warned; /* op kinds whose fallback was logged (one warning per kind) */
+    mmrt_math math;           /* the arithmetic it was made for: its CPU fallbacks compute in it too */
 };
 
 /* ---- registry (core/backend_registry.c: the one file that knows which backends were built) - */
@@ -192,14 +201,14 @@ typedef enum mmrt_device_kind {
     MMRT_DEVICE_KIND_AUTO = 2,
 } mmrt_device_kind;
 
-/* mmrt_math (include/mmrt.h): the arithmetic a device backend may use for f32 data; the CPU
- * backend always computes in f32. */
+/* mmrt_math (include/mmrt.h): the arithmetic of a backend's GEMMs and attention, one meaning on
+ * every backend (the CPU runs F32, BF16 and INT8; TF32 and F16 compute as F32 there). */
 
 typedef struct mmrt_backend_params {
     mmrt_device_kind device;
     int n_threads;  /* CPU threads; <= 0 means all cores */
     bool use_ref;   /* CPU: run the naive _ref oracle ops (tests, debugging) */
-    mmrt_math math; /* device backends: see mmrt_math (default exact f32) */
+    mmrt_math math; /* see mmrt_math (default exact f32; AUTO is resolved by the model, not here) */
 } mmrt_backend_params;
 
 mmrt_status mmrt_backend_init(const mmrt_backend_params *params, mmrt_backend **out,
@@ -209,6 +218,8 @@ void mmrt_backend_free(mmrt_backend *be);
 mmrt_status mmrt_backend_fork(mmrt_backend *be, mmrt_backend **out, mmrt_error *err);
 /* be->iface->set_threads where the backend has it (the CPU's per-session thread count). */
 void mmrt_backend_set_threads(mmrt_backend *be, int n);
+/* be->iface->kv_dtype where the backend has it, else MMRT_F32. */
+mmrt_dtype mmrt_backend_kv_dtype(mmrt_backend *be);
 
 /* ---- planning (core/backend_plan.c) ------------------------------------------------------ */
 

@@ -170,3 +170,7 @@ mmrt_status mmrt_rel_pos_bias(mmrt_backend *be, mmrt_tensor *dst, const mmrt_ten
     op.p.rel_pos.offset = offset;
     return run(be, op, err);
 }
+
+mmrt_status mmrt_convert(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor *src, mmrt_error *err) {
+    return run(be, (mmrt_op){.kind = MMRT_OP_CONVERT, .dst = dst, .src = {src}}, err);
+}

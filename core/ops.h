@@ -101,5 +101,8 @@ mmrt_status mmrt_conv1d_dw(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor
  * dst is mmrt_attention_bias's bias with one row block per head. */
 mmrt_status mmrt_rel_pos_bias(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor *qe,
                               float scale, int32_t max_dist, int32_t offset, mmrt_error *err);
+/* dst = src (f32) converted to dst's dtype (F32/BF16/F16, same shape, rows contiguous), rounded to
+ * nearest even (MMRT_OP_CONVERT): f32 rows stored into a bf16 KV cache. */
+mmrt_status mmrt_convert(mmrt_backend *be, mmrt_tensor *dst, const mmrt_tensor *src, mmrt_error *err);
 
 #endif

@@ -143,14 +143,14 @@ static int64_t clamp_batch(int64_t n_ctx, int64_t n_batch) {
     return n_batch > n_ctx ? n_ctx : n_batch;
 }
 
-static size_t kv_layer_bytes(const mmrt_llm_hparams *hp, int64_t n_ctx) {
-    return (size_t)n_ctx * (size_t)(hp->n_head_kv * hp->head_dim) * sizeof(float);
+static size_t kv_layer_bytes(const mmrt_llm_hparams *hp, mmrt_dtype kv_type, int64_t n_ctx) {
+    return (size_t)n_ctx * (size_t)(hp->n_head_kv * hp->head_dim) * mmrt_dtype_size(kv_type);
 }
 
-/* The KV cache on s->be: per layer K then V, each (n_ctx, n_head_kv, head_dim) f32. */
-static mmrt_status kv_init(mmrt_llm_state *s, const mmrt_llm_hparams *hp, mmrt_error *err) {
+/* The KV cache on s->be: per layer K then V, each (n_ctx, n_head_kv, head_dim) of kv_type. */
+static mmrt_status kv_init(mmrt_llm_state *s, const mmrt_llm_hparams *hp, mmrt_dtype kv_type, mmrt_error *err) {
     mmrt_backend *be = s->be;
-    size_t layer_bytes = kv_layer_bytes(hp, s->n_ctx), kv_bytes = 2 * (size_t)hp->n_layer * layer_bytes;
+    size_t layer_bytes = kv_layer_bytes(hp, kv_type, s->n_ctx), kv_bytes = 2 * (size_t)hp->n_layer * layer_bytes;
     s->k_cache = calloc((size_t)hp->n_layer, sizeof *s->k_cache);
     s->v_cache = calloc((size_t)hp->n_layer, sizeof *s->v_cache);
     if (!s->k_cache || !s->v_cache)
@@ -160,8 +160,8 @@ static mmrt_status kv_init(mmrt_llm_state *s, const mmrt_llm_hparams *hp, mmrt_e
                                (double)kv_bytes / 1048576.0);
     for (int64_t i = 0; i < hp->n_layer; i++) {
         char *base = (char *)s->kv_buf + 2 * (size_t)i * layer_bytes;
-        s->k_cache[i] = mmrt_tensor_3d(MMRT_F32, base, hp->head_dim, hp->n_head_kv, s->n_ctx);
-        s->v_cache[i] = mmrt_tensor_3d(MMRT_F32, base + layer_bytes, hp->head_dim, hp->n_head_kv, s->n_ctx);
+        s->k_cache[i] = mmrt_tensor_3d(kv_type, base, hp->head_dim, hp->n_head_kv, s->n_ctx);
+        s->v_cache[i] = mmrt_tensor_3d(kv_type, base + layer_bytes, hp->head_dim, hp->n_head_kv, s->n_ctx);
         s->k_cache[i].backend = s->v_cache[i].backend = be;
     }
     return MMRT_OK;
@@ -172,12 +172,13 @@ static mmrt_status decode_chunk(const mmrt_llm *m, mmrt_llm_state *s, const mmrt
 
 /* The scratch of the largest pass a state runs — a chunk of n_batch tokens, every one a media row,
  * every logit computed — measured by running that pass on the plan backend (core/arena.h). */
-static mmrt_status plan_scratch(const mmrt_llm *m, int64_t n_ctx, int64_t n_batch, size_t *bytes,
-                                mmrt_error *err) {
+static mmrt_status plan_scratch(const mmrt_llm *m, mmrt_dtype kv_type, int64_t n_ctx, int64_t n_batch,
+                                size_t *bytes, mmrt_error *err) {
     mmrt_backend plan = mmrt_backend_plan();
     mmrt_llm_state ps = {.be = &plan, .n_ctx = n_ctx, .n_batch = n_batch};
     int32_t *ids = calloc((size_t)n_batch, sizeof *ids);
-    mmrt_status st = ids ? kv_init(&ps, &m->hp, err) : mmrt_error_oom(err, (size_t)n_batch * 4, "plan");
+    /* the cache's dtype decides layer_forward's path, so the plan's cache has the real one's */
+    mmrt_status st = ids ? kv_init(&ps, &m->hp, kv_type, err) : mmrt_error_oom(err, (size_t)n_batch * 4, "plan");
     void *nowhere = NULL; /* the rows' and logits' placeholder */
     if (st == MMRT_OK) st = plan.iface->buffer_alloc(&plan, 0, &nowhere, err);
     if (st == MMRT_OK) {
@@ -196,17 +197,25 @@ static mmrt_status plan_scratch(const mmrt_llm *m, int64_t n_ctx, int64_t n_batc
     return st;
 }
 
-size_t mmrt_llm_state_bytes(const mmrt_llm *m, int64_t n_ctx, int64_t n_batch) {
+size_t mmrt_llm_state_bytes(const mmrt_llm *m, mmrt_dtype kv_type, int64_t n_ctx, int64_t n_batch) {
     if (n_ctx <= 0 || n_ctx > MAX_CTX || n_batch < 0) return 0;
     size_t scratch = 0;
     mmrt_error ignored = {0};
-    if (plan_scratch(m, n_ctx, clamp_batch(n_ctx, n_batch), &scratch, &ignored) != MMRT_OK) return 0;
-    return 2 * (size_t)m->hp.n_layer * kv_layer_bytes(&m->hp, n_ctx) + scratch;
+    if (plan_scratch(m, kv_type, n_ctx, clamp_batch(n_ctx, n_batch), &scratch, &ignored) != MMRT_OK) return 0;
+    return 2 * (size_t)m->hp.n_layer * kv_layer_bytes(&m->hp, kv_type, n_ctx) + scratch;
 }
 
 mmrt_status mmrt_llm_state_init(mmrt_llm_state *s, const mmrt_llm *m, mmrt_backend *be,
                                 int64_t n_ctx, int64_t n_batch, mmrt_error *err) {
+    return mmrt_llm_state_init_kv(s, m, be, mmrt_backend_kv_dtype(be), n_ctx, n_batch, err);
+}
+
+mmrt_status mmrt_llm_state_init_kv(mmrt_llm_state *s, const mmrt_llm *m, mmrt_backend *be,
+                                   mmrt_dtype kv_type, int64_t n_ctx, int64_t n_batch, mmrt_error *err) {
     memset(s, 0, sizeof *s);
+    if (kv_type != MMRT_F32 && kv_type != mmrt_backend_kv_dtype(be))
+        return mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "a %s KV cache on backend %s, whose attention takes %s",
+                              mmrt_dtype_name(kv_type), be->iface->name, mmrt_dtype_name(mmrt_backend_kv_dtype(be)));
     if (n_ctx <= 0 || n_ctx > MAX_CTX)
         return mmrt_error_set(err, MMRT_ERR_INVALID_ARG, "context size %lld out of range [1, %d]",
                               (long long)n_ctx, MAX_CTX);
@@ -217,8 +226,8 @@ mmrt_status mmrt_llm_state_init(mmrt_llm_state *s, const mmrt_llm *m, mmrt_backe
     s->n_batch = clamp_batch(n_ctx, n_batch);
     size_t ab = 0;
     void *abase = NULL;
-    mmrt_status st = kv_init(s, &m->hp, err);
-    if (st == MMRT_OK) st = plan_scratch(m, n_ctx, s->n_batch, &ab, err);
+    mmrt_status st = kv_init(s, &m->hp, kv_type, err);
+    if (st == MMRT_OK) st = plan_scratch(m, kv_type, n_ctx, s->n_batch, &ab, err);
     if (st == MMRT_OK && (st = be->iface->buffer_alloc(be, ab, &abase, err)) != MMRT_OK)
         mmrt_error_wrap(err, "decoder scratch for %lld tokens per pass (%.1f MiB; lower the batch size)",
                         (long long)s->n_batch, (double)ab / 1048576.0);
@@ -241,9 +250,9 @@ void mmrt_llm_state_free(mmrt_llm_state *s) {
 
 /* ---- forward ---------------------------------------------------------------------------- */
 
-/* The cache rows [r0, r0 + n) as a (n, kvd) matrix the K/V projections write into. */
+/* The cache rows [r0, r0 + n) as a (n, kvd) matrix of the cache's dtype. */
 static mmrt_tensor cache_rows(const mmrt_tensor *cache, int64_t r0, int64_t n) {
-    mmrt_tensor r = mmrt_tensor_2d(MMRT_F32, (char *)cache->data + (size_t)r0 * cache->nb[2],
+    mmrt_tensor r = mmrt_tensor_2d(cache->type, (char *)cache->data + (size_t)r0 * cache->nb[2],
                                    cache->ne[0] * cache->ne[1], n);
     r.backend = cache->backend;
     return r;
@@ -268,8 +277,13 @@ static mmrt_status layer_forward(const mmrt_llm *m, mmrt_llm_state *s, const mmr
     mmrt_tensor q = mmrt_arena_matrix(&s->arena, s->be, qd, n, err);      /* (n, n_head · hd) */
     mmrt_tensor att = mmrt_arena_matrix(&s->arena, s->be, qd, n, err);    /* (n, n_head · hd) */
     if (!h.data || !q.data || !att.data) return err ? err->status : MMRT_ERR_OOM;
-    mmrt_tensor k_new = cache_rows(&s->k_cache[il], pos0, n); /* (n, n_head_kv · hd) */
-    mmrt_tensor v_new = cache_rows(&s->v_cache[il], pos0, n);
+    /* k and v (n, n_head_kv · hd): written straight into an f32 cache's rows; for a bf16 cache
+     * computed (and RoPE'd) in f32 first, then rounded into its rows */
+    mmrt_tensor k_cr = cache_rows(&s->k_cache[il], pos0, n), v_cr = cache_rows(&s->v_cache[il], pos0, n);
+    bool kv_f32 = k_cr.type == MMRT_F32;
+    mmrt_tensor k_new = kv_f32 ? k_cr : mmrt_arena_matrix(&s->arena, s->be, k_cr.ne[0], n, err);
+    mmrt_tensor v_new = kv_f32 ? v_cr : mmrt_arena_matrix(&s->arena, s->be, v_cr.ne[0], n, err);
+    if (!k_new.data || !v_new.data) return err ? err->status : MMRT_ERR_OOM;
 
     /* attention block */
     MMRT_TRY(mmrt_rms_norm(be, &h, x, &l->attn_norm, hp->rms_eps, err));
@@ -277,9 +291,13 @@ static mmrt_status layer_forward(const mmrt_llm *m, mmrt_llm_state *s, const mmr
     MMRT_TRY(project(lo, MMRT_LORA_K, il, s, &k_new, &h, &l->wk, err));
     MMRT_TRY(project(lo, MMRT_LORA_V, il, s, &v_new, &h, &l->wv, err));
     mmrt_tensor q3 = mmrt_tensor_split_heads(&q, hd);                            /* (n, n_head, hd) */
-    mmrt_tensor k3 = mmrt_tensor_slice(&s->k_cache[il], 2, pos0, n); /* (n, n_head_kv, hd) */
+    mmrt_tensor k3 = mmrt_tensor_split_heads(&k_new, hd);                        /* (n, n_head_kv, hd) */
     MMRT_TRY(mmrt_rope(be, &q3, &q3, pos, &m->rope_freq, (int)hp->n_rot, m->rope_attn_factor, err));
     MMRT_TRY(mmrt_rope(be, &k3, &k3, pos, &m->rope_freq, (int)hp->n_rot, m->rope_attn_factor, err));
+    if (!kv_f32) {
+        MMRT_TRY(mmrt_convert(be, &k_cr, &k_new, err));
+        MMRT_TRY(mmrt_convert(be, &v_cr, &v_new, err));
+    }
     mmrt_tensor att3 = mmrt_tensor_split_heads(&att, hd);
     MMRT_TRY(mmrt_attention(be, &att3, &q3, &s->k_cache[il], &s->v_cache[il], pos0 + n, pos0,
                             /*causal=*/true, hp->attn_scale, err));

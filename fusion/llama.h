@@ -73,19 +73,27 @@ typedef struct mmrt_llm_state {
     int64_t n_ctx;    /* KV cache rows */
     int64_t n_past;   /* rows filled */
     int64_t n_batch;  /* most tokens per forward call (prefill is chunked to this); 0 = 512 */
-    mmrt_tensor *k_cache, *v_cache; /* per layer (n_ctx, n_head_kv · head_dim) f32 */
+    mmrt_tensor *k_cache, *v_cache; /* per layer (n_ctx, n_head_kv · head_dim) f32 or bf16 */
     void *kv_buf;
     mmrt_arena arena; /* sized by a planning pass of the largest chunk (mmrt_llm_state_bytes) */
 } mmrt_llm_state;
 
-/* Bytes a state with these sizes allocates (KV cache + scratch), after the same defaults and
- * clamps as mmrt_llm_state_init; 0 when the sizes are out of range. The scratch is what the
- * forward pass itself allocates, measured by running it on the plan backend (core/arena.h), as
+/* Bytes a state with these sizes and a KV cache of kv_type (F32/BF16: mmrt_backend_kv_dtype of
+ * the state's backend) allocates (KV cache + scratch), after the same defaults and clamps as
+ * mmrt_llm_state_init; 0 when the sizes are out of range. The scratch is what the forward pass
+ * itself allocates, measured by running it on the plan backend (core/arena.h), as
  * mmrt_llm_state_init does before it allocates. */
-size_t mmrt_llm_state_bytes(const mmrt_llm *m, int64_t n_ctx, int64_t n_batch);
+size_t mmrt_llm_state_bytes(const mmrt_llm *m, mmrt_dtype kv_type, int64_t n_ctx, int64_t n_batch);
 
+/* A state on be with a KV cache of mmrt_backend_kv_dtype(be): bf16 where be's attention rounds k
+ * and v to bf16 anyway (the CPU's bf16/int8 modes), else f32. */
 mmrt_status mmrt_llm_state_init(mmrt_llm_state *s, const mmrt_llm *m, mmrt_backend *be,
                                 int64_t n_ctx, int64_t n_batch, mmrt_error *err);
+/* The same with the cache's dtype chosen: F32 on any backend (the same logits as a bf16 cache
+ * where be's kv dtype is BF16: tests compare the two), BF16 only where mmrt_backend_kv_dtype(be)
+ * is BF16. */
+mmrt_status mmrt_llm_state_init_kv(mmrt_llm_state *s, const mmrt_llm *m, mmrt_backend *be,
+                                   mmrt_dtype kv_type, int64_t n_ctx, int64_t n_batch, mmrt_error *err);
 void mmrt_llm_state_free(mmrt_llm_state *s);
 
 /* Called after the embeddings (layer -1 → index 0) and after every layer i (index i + 1) with the

@@ -47,7 +47,7 @@ static size_t history_bytes(int64_t n_ctx) { return sizeof(int32_t) * (size_t)(n
 int64_t mmrt_model_session_bytes(const mmrt_model *m, int32_t n_ctx) {
     if (!m) return 0;
     int64_t ctx = resolve_ctx(m, n_ctx);
-    size_t state = mmrt_llm_state_bytes(&m->llm, ctx, 0);
+    size_t state = mmrt_llm_state_bytes(&m->llm, mmrt_backend_kv_dtype(m->be), ctx, 0);
     if (state == 0) return 0;
     return (int64_t)(state + logits_bytes(m) + mmrt_sampler_bytes(m->llm.hp.n_vocab) + history_bytes(ctx));
 }

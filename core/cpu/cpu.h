@@ -64,7 +64,8 @@ typedef mmrt_status (*mmrt_cpu_op_fn)(const mmrt_op *op, const mmrt_cpu_ctx *ctx
     X(SILU, silu)                                                                                  \
     X(GLU, glu)                                                                                    \
     X(CONV1D_DW, conv1d_dw)                                                                        \
-    X(REL_POS_BIAS, rel_pos_bias)
+    X(REL_POS_BIAS, rel_pos_bias)                                                                  \
+    X(CONVERT, convert)
 
 #define MMRT_CPU_DECLARE(KIND, name)                                                               \
     mmrt_status mmrt_cpu_##name(const mmrt_op *op, const mmrt_cpu_ctx *ctx, mmrt_error *err);      \

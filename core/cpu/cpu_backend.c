@@ -44,7 +44,8 @@ static bool is_weight(mmrt_dtype t) {
 }
 
 /* The CPU runs every op; only weight-like operands may be f16/bf16 (and MATMUL's and GET_ROWS's
- * quantized), activations are f32. */
+ * quantized), activations are f32 — but ATTENTION's K and V may be a bf16 cache in the bf16 mode,
+ * where the values attention rounds k and v to are the cache's own (cpu_kv_dtype). */
 static bool cpu_supports_op(mmrt_backend *be, const mmrt_op *op) {
     if ((unsigned)op->kind >= MMRT_OP_COUNT || !cpu_ops[op->kind].fast) return false;
     switch (op->kind) {
@@ -58,6 +59,9 @@ static bool cpu_supports_op(mmrt_backend *be, const mmrt_op *op) {
     case MMRT_OP_CONV1D_DW:
         return op->src[0]->type == MMRT_F32 && is_float(op->src[1]->type) &&
                (!op->src[2] || is_float(op->src[2]->type));
+    case MMRT_OP_ATTENTION:
+        return op->src[0]->type == MMRT_F32 &&
+               (op->src[1]->type == MMRT_F32 || ((const mmrt_cpu_ctx *)be->ctx)->bf16);
     default: return op->src[0]->type == MMRT_F32;
     }
 }
@@ -99,6 +103,10 @@ static mmrt_status cpu_fork(mmrt_backend *be, mmrt_backend **out, mmrt_error *er
 
 static void cpu_set_threads(mmrt_backend *be, int n) { ((mmrt_cpu_ctx *)be->ctx)->n_threads = n; }
 
+static mmrt_dtype cpu_kv_dtype(mmrt_backend *be) {
+    return ((const mmrt_cpu_ctx *)be->ctx)->bf16 ? MMRT_BF16 : MMRT_F32;
+}
+
 static const mmrt_backend_i cpu_iface = {
     .name = "cpu",
     .buffer_alloc = cpu_buffer_alloc,
@@ -112,6 +120,7 @@ static const mmrt_backend_i cpu_iface = {
     .fork = cpu_fork,
     .free = cpu_free,
     .set_threads = cpu_set_threads,
+    .kv_dtype = cpu_kv_dtype,
 };
 
 mmrt_status mmrt_cpu_backend_init(const mmrt_backend_params *params, mmrt_backend **out, mmrt_error *err) {
@@ -129,6 +138,7 @@ mmrt_status mmrt_cpu_backend_init(const mmrt_backend_params *params, mmrt_backen
     ctx->bf16 = params->math == MMRT_MATH_BF16 || params->math == MMRT_MATH_INT8;
     ctx->int8 = params->math == MMRT_MATH_INT8;
     ctx->scratch = scratch;
+    be->math = params->math;
     be->iface = &cpu_iface;
     be->ctx = ctx;
     MMRT_LOG_D("CPU backend: %d threads, SIMD %s, GEMMs oneDNN %s, %s arithmetic%s", ctx->n_threads,

@@ -27,6 +27,12 @@
  * kernel on bf16 tensor cores. Both paths do so, the GEMM path through oneDNN's bf16 GEMMs. A row's softmax covers all of
  * its keys at once, so no merging is needed. Blocks are fixed, so results do not depend on the
  * thread count either.
+ *
+ * K and V may also be a bf16 KV cache (the bf16 mode only): they hold the values that rounding an
+ * f32 cache would give, so neither path rounds them again — the per-key path's dot products read
+ * bf16 keys (widened exactly, in the same order), its weighted sum widens the chunk's value rows
+ * into an f32 buffer, and the GEMM path hands the cache's rows to oneDNN as they are. Results
+ * equal an f32 cache's holding the same values, bit for bit.
  */
 #include "cpu.h"
 #include "gemm.h"
@@ -45,6 +51,7 @@
 typedef struct attn_shape {
     int64_t hd, n_head, n_tok, group;
     int64_t n_chunks; /* per (token, KV head): 1 in prefill */
+    int64_t scores;   /* per-key path: floats of a thread's scores, its value buffer after them */
     const mmrt_tensor *key_mask; /* NULL: none */
     const mmrt_tensor *bias;     /* (≥ n_kv, n_tok, 1 or n_head) f32, NULL: none */
     bool uniform;     /* every key masked: equal scores */
@@ -71,9 +78,29 @@ static const float *bias_row(const attn_shape *sh, int64_t h, int64_t t) {
 
 /* Scores, softmax statistics and the unnormalised output of the query heads of KV head hk of
  * token t over keys [j0, j1). part: per head, hd outputs then m and l. s: scratch, group · (j1-j0). */
+/* part += the chunk's weights s (group, len) · the value rows [j0, j0 + len) of KV head hk. A bf16
+ * cache's rows are widened (exactly) ATTN_DECODE_CHUNK at a time into vw (ATTN_DECODE_CHUNK · hd
+ * floats): each output's sum still runs in j order, so results equal an f32 cache's. */
+static void accum_values(const mmrt_op *op, const attn_shape *sh, int64_t hk, int64_t j0, int64_t len,
+                         const float *s, float *vw, float *part) {
+    const mmrt_tensor *v = op->src[2];
+    int64_t hd = sh->hd;
+    if (v->type == MMRT_F32) {
+        sh->accum(s, len, sh->group, mmrt_cpu_row_f32(v, hk, j0), v->nb[2] / sizeof(float), len, part,
+                  hd + 2, hd);
+        return;
+    }
+    for (int64_t b = 0; b < len; b += ATTN_DECODE_CHUNK) {
+        int64_t nb = len - b < ATTN_DECODE_CHUNK ? len - b : ATTN_DECODE_CHUNK;
+        for (int64_t j = 0; j < nb; j++)
+            mmrt_to_f32(MMRT_BF16, mmrt_tensor_row(v, hk, j0 + b + j, 0), vw + j * hd, hd);
+        sh->accum(s + b, len, sh->group, vw, (size_t)hd, nb, part, hd + 2, hd);
+    }
+}
+
 static void attend_chunk(const mmrt_op *op, const attn_shape *sh, int64_t t, int64_t hk, int64_t j0,
                          int64_t j1, float *s, float *part) {
-    const mmrt_tensor *q = op->src[0], *k = op->src[1], *v = op->src[2];
+    const mmrt_tensor *q = op->src[0], *k = op->src[1];
     int64_t hd = sh->hd, group = sh->group, len = j1 - j0, h0 = hk * group;
     size_t q_stride = q->nb[1] / sizeof(float);
     for (int64_t g = 0; g < group; g += MMRT_DOTN_MAX) {
@@ -83,7 +110,7 @@ static void attend_chunk(const mmrt_op *op, const attn_shape *sh, int64_t t, int
             float out[MMRT_DOTN_MAX];
             bool on = mmrt_cpu_key_on(sh->key_mask, j);
             if (on && !sh->uniform) {
-                sh->dotn(MMRT_F32, qg, q_stride, nx, mmrt_cpu_row_f32(k, hk, j), hd, out);
+                sh->dotn(k->type, qg, q_stride, nx, mmrt_tensor_row(k, hk, j, 0), hd, out);
                 for (int r = 0; r < nx; r++) {
                     const float *br = bias_row(sh, h0 + g + r, t);
                     out[r] = out[r] * op->p.attn.scale + (br ? br[j] : 0.0f);
@@ -108,8 +135,7 @@ static void attend_chunk(const mmrt_op *op, const attn_shape *sh, int64_t t, int
         pg[hd] = m;
         pg[hd + 1] = l;
     }
-    sh->accum(s, len, group, mmrt_cpu_row_f32(v, hk, j0), v->nb[2] / sizeof(float), len, part,
-              hd + 2, hd);
+    accum_values(op, sh, hk, j0, len, s, s + sh->scores, part);
 }
 
 static bool all_keys_off(const mmrt_tensor *key_mask, int64_t n_kv) {
@@ -141,27 +167,31 @@ static void merge(const attn_shape *sh, const float *parts, int64_t n_parts, siz
     for (int64_t i = 0; i < hd; i++) dst[i] *= inv;
 }
 
-/* Per-thread buffers of the GEMM path: scores and row sums, and in the bf16 mode the block's q,
- * the visible k and v and the softmax weights rounded to bf16. */
+/* Per-thread buffers of the GEMM path: scores and row sums, and in the bf16 mode the block's q and
+ * the softmax weights rounded to bf16, and the visible k and v too unless they are a bf16 cache
+ * (round_kv false). */
 typedef struct gemm_bufs {
     float *s, *inv;
-    uint16_t *qb, *kb, *vb, *pb;
+    uint16_t *qb, *pb, *kb, *vb;
 } gemm_bufs;
 
-static size_t gemm_bufs_bytes(int64_t n_kv, int64_t hd, bool bf16) {
+static size_t gemm_bufs_bytes(int64_t n_kv, int64_t hd, bool bf16, bool round_kv) {
     size_t f = sizeof(float) * (size_t)ATTN_GEMM_BLOCK * (size_t)(n_kv + 1);
     if (!bf16) return f;
-    size_t h = sizeof(uint16_t) * ((size_t)ATTN_GEMM_BLOCK * (size_t)(hd + n_kv) + 2 * (size_t)(n_kv * hd));
+    size_t h = sizeof(uint16_t) * ((size_t)ATTN_GEMM_BLOCK * (size_t)(hd + n_kv) +
+                                   (round_kv ? 2 * (size_t)(n_kv * hd) : 0));
     return ((f + 63) & ~(size_t)63) + ((h + 63) & ~(size_t)63);
 }
 
-static gemm_bufs gemm_bufs_at(char *p, int64_t n_kv, int64_t hd, bool bf16) {
+static gemm_bufs gemm_bufs_at(char *p, int64_t n_kv, int64_t hd, bool bf16, bool round_kv) {
     gemm_bufs b = {.s = (float *)p, .inv = (float *)p + ATTN_GEMM_BLOCK * n_kv};
     if (bf16) {
         b.qb = (uint16_t *)(p + ((sizeof(float) * (size_t)ATTN_GEMM_BLOCK * (size_t)(n_kv + 1) + 63) & ~(size_t)63));
-        b.kb = b.qb + ATTN_GEMM_BLOCK * hd;
-        b.vb = b.kb + n_kv * hd;
-        b.pb = b.vb + n_kv * hd;
+        b.pb = b.qb + ATTN_GEMM_BLOCK * hd;
+        if (round_kv) {
+            b.kb = b.pb + ATTN_GEMM_BLOCK * n_kv;
+            b.vb = b.kb + n_kv * hd;
+        }
     }
     return b;
 }
@@ -203,8 +233,9 @@ static mmrt_status attend_block_gemm(const mmrt_op *op, const attn_shape *sh, in
     const mmrt_tensor *q = op->src[0], *k = op->src[1], *v = op->src[2], *dst = op->dst;
     int64_t hd = sh->hd, hk = h / sh->group;
     int64_t len = visible(op, t0 + n - 1); /* the block's widest row: causal rows only grow */
-    int64_t ldq = (int64_t)(q->nb[2] / sizeof(float)), ldk = (int64_t)(k->nb[2] / sizeof(float));
-    int64_t ldv = (int64_t)(v->nb[2] / sizeof(float)), ldo = (int64_t)(dst->nb[2] / sizeof(float));
+    size_t kv_size = mmrt_dtype_size(k->type);
+    int64_t ldq = (int64_t)(q->nb[2] / sizeof(float)), ldk = (int64_t)(k->nb[2] / kv_size);
+    int64_t ldv = (int64_t)(v->nb[2] / kv_size), ldo = (int64_t)(dst->nb[2] / sizeof(float));
     float *o = mmrt_cpu_row_f32(dst, h, t0); /* (n, hd) rows ldo apart */
     if (len == 0) { /* no keys at all: zeros, as the oracle gives */
         for (int64_t i = 0; i < n; i++)
@@ -212,17 +243,20 @@ static mmrt_status attend_block_gemm(const mmrt_op *op, const attn_shape *sh, in
         return MMRT_OK;
     }
     bool bf16 = sh->round != NULL;
-    const float *qh = mmrt_cpu_row_f32(q, h, t0), *kh = mmrt_cpu_row_f32(k, hk, 0), *vh = mmrt_cpu_row_f32(v, hk, 0);
-    if (bf16) {
-        round_rows(qh, ldq, n, hd, b->qb, sh->round);
+    const float *qh = mmrt_cpu_row_f32(q, h, t0);
+    /* k and v (len, hd): the cache's rows, or in the bf16 mode over an f32 cache dense rounded copies */
+    const void *kh = mmrt_tensor_row(k, hk, 0, 0), *vh = mmrt_tensor_row(v, hk, 0, 0);
+    if (bf16) round_rows(qh, ldq, n, hd, b->qb, sh->round);
+    if (bf16 && k->type == MMRT_F32) {
         round_rows(kh, ldk, len, hd, b->kb, sh->round);
         round_rows(vh, ldv, len, hd, b->vb, sh->round);
+        kh = b->kb, vh = b->vb, ldk = ldv = hd;
     }
     mmrt_dtype t = bf16 ? MMRT_BF16 : MMRT_F32;
     /* s (n, len) = q (n, hd) · k (len, hd)ᵀ · scale */
     if (!sh->uniform) {
         mmrt_gemm g = {.m = n, .n = len, .k = hd, .type = t, .a = bf16 ? (const void *)b->qb : qh,
-                       .lda = bf16 ? hd : ldq, .b = bf16 ? (const void *)b->kb : kh, .ldb = bf16 ? hd : ldk,
+                       .lda = bf16 ? hd : ldq, .b = kh, .ldb = ldk,
                        .b_rows_n = true, .c = b->s, .ldc = len, .alpha = op->p.attn.scale};
         MMRT_TRY(mmrt_cpu_gemm(&g, 1, err));
     }
@@ -230,7 +264,7 @@ static mmrt_status attend_block_gemm(const mmrt_op *op, const attn_shape *sh, in
     if (bf16) sh->round(b->s, b->pb, n * len);
     /* o (n, hd) = p (n, len) · v (len, hd), then each row / its sum */
     mmrt_gemm g = {.m = n, .n = hd, .k = len, .type = t, .a = bf16 ? (const void *)b->pb : b->s,
-                   .lda = len, .b = bf16 ? (const void *)b->vb : vh, .ldb = bf16 ? hd : ldv,
+                   .lda = len, .b = vh, .ldb = ldv,
                    .b_rows_n = false, .c = o, .ldc = ldo};
     MMRT_TRY(mmrt_cpu_gemm(&g, 1, err));
     for (int64_t i = 0; i < n; i++)
@@ -242,14 +276,15 @@ static mmrt_status attention_gemm(const mmrt_op *op, const attn_shape *sh, const
                                   mmrt_error *err) {
     int64_t n_kv = op->p.attn.n_kv;
     int64_t n_blocks = (sh->n_tok + ATTN_GEMM_BLOCK - 1) / ATTN_GEMM_BLOCK;
-    size_t per_thread = gemm_bufs_bytes(n_kv, sh->hd, sh->round != NULL);
+    bool round_kv = op->src[1]->type == MMRT_F32;
+    size_t per_thread = gemm_bufs_bytes(n_kv, sh->hd, sh->round != NULL, round_kv);
     char *scratch = mmrt_cpu_scratch_get(ctx, per_thread * (size_t)ctx->n_threads);
     if (!scratch) return mmrt_error_oom(err, per_thread * (size_t)ctx->n_threads, "attention scores");
     mmrt_status st = MMRT_OK;
 #pragma omp parallel num_threads(ctx->n_threads)
     {
         gemm_bufs b = gemm_bufs_at(scratch + per_thread * (size_t)omp_get_thread_num(), n_kv, sh->hd,
-                                   sh->round != NULL);
+                                   sh->round != NULL, round_kv);
 #pragma omp for schedule(dynamic, 1)
         for (int64_t it = 0; it < n_blocks * sh->n_head; it++) {
             /* head-major: consecutive items share one head's K and V in cache */
@@ -298,12 +333,13 @@ static mmrt_status attention_chunks_run(const mmrt_op *op, const attn_shape *shp
     return MMRT_OK;
 }
 
-/* The bf16 mode's inputs of the per-key path: q and the first n_kv rows of k and v rounded to bf16
- * (held as f32, exactly), as dense tensors in buf. */
-static void round_inputs(const mmrt_op *op, int64_t n_kv, mmrt_round_bf16_fn round, float *buf,
-                           mmrt_tensor out[3]) {
+/* The bf16 mode's inputs of the per-key path: q and the first n_kv rows of k and v (n_src 3), or q
+ * alone (n_src 1: k and v are a bf16 cache), rounded to bf16 (held as f32, exactly), as dense
+ * tensors in buf. */
+static void round_inputs(const mmrt_op *op, int n_src, int64_t n_kv, mmrt_round_bf16_fn round, float *buf,
+                         mmrt_tensor out[3]) {
     size_t used = 0;
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < n_src; i++) {
         const mmrt_tensor *t = op->src[i];
         int64_t rows = i == 0 ? t->ne[2] : n_kv, hd = t->ne[0];
         out[i] = mmrt_tensor_3d(MMRT_F32, buf + used, hd, t->ne[1], rows);
@@ -331,12 +367,15 @@ static mmrt_status attention_chunks(const mmrt_op *op, attn_shape *sh, const mmr
     sh->n_chunks = split ? (n_kv + chunk - 1) / chunk : 1;
     if (sh->n_chunks == 0) sh->n_chunks = 1;
 
-    /* partials: (n_tok, n_kv_head, n_chunks, group, hd + 2); scratch scores per thread; in the
-     * bf16 mode the rounded q, k and v */
+    /* partials: (n_tok, n_kv_head, n_chunks, group, hd + 2); per thread scratch scores and, for a
+     * bf16 cache, a value buffer (accum_values); in the bf16 mode the rounded q, and k and v
+     * unless they are a bf16 cache */
+    bool kv16 = k->type == MMRT_BF16;
     size_t part_stride = (size_t)(sh->hd + 2);
     size_t n_part = (size_t)(sh->n_tok * n_kv_head * sh->n_chunks * sh->group) * part_stride;
-    size_t per_thread = (size_t)(sh->group * chunk);
-    size_t n_rounded = sh->round ? (size_t)(sh->hd * (q->ne[1] * q->ne[2] + 2 * n_kv_head * n_kv)) : 0;
+    sh->scores = sh->group * chunk;
+    size_t per_thread = (size_t)(sh->scores + (kv16 ? ATTN_DECODE_CHUNK * sh->hd : 0));
+    size_t n_rounded = sh->round ? (size_t)(sh->hd * (q->ne[1] * q->ne[2] + (kv16 ? 0 : 2 * n_kv_head * n_kv))) : 0;
     size_t n_floats = n_part + per_thread * (size_t)ctx->n_threads + n_rounded;
     float *parts = mmrt_cpu_scratch_get(ctx, sizeof(float) * n_floats);
     if (!parts) return mmrt_error_oom(err, sizeof(float) * n_floats, "attention partials");
@@ -344,8 +383,9 @@ static mmrt_status attention_chunks(const mmrt_op *op, attn_shape *sh, const mmr
     mmrt_op rop = *op;
     mmrt_tensor rounded[3];
     if (sh->round) {
-        round_inputs(op, n_kv, sh->round, scores + per_thread * (size_t)ctx->n_threads, rounded);
-        for (int i = 0; i < 3; i++) rop.src[i] = &rounded[i];
+        int n_src = kv16 ? 1 : 3;
+        round_inputs(op, n_src, n_kv, sh->round, scores + per_thread * (size_t)ctx->n_threads, rounded);
+        for (int i = 0; i < n_src; i++) rop.src[i] = &rounded[i];
     }
     return attention_chunks_run(&rop, sh, ctx, parts, scores, per_thread, part_stride, chunk);
 }

@@ -191,9 +191,9 @@ mmrt_status mmrt_cpu_attention_ref(const mmrt_op *op, const mmrt_cpu_ctx *ctx, m
             const float *br = bias ? mmrt_cpu_row_f32(bias, t, bias->ne[2] == 1 ? 0 : h) : NULL;
             double mx = -INFINITY, sum = 0.0;
             for (int64_t j = 0; j < n_vis; j++) {
-                const float *kr = mmrt_cpu_row_f32(k, h / group, j);
+                const void *kr = mmrt_tensor_row(k, h / group, j, 0); /* f32, or a bf16 cache */
                 double s = 0.0;
-                for (int64_t i = 0; i < hd; i++) s += in(ctx, qr[i]) * in(ctx, kr[i]);
+                for (int64_t i = 0; i < hd; i++) s += in(ctx, qr[i]) * in(ctx, mmrt_cpu_load(k->type, kr, i));
                 score[j] = !mmrt_cpu_key_on(key_mask, j) ? -FLT_MAX
                                                          : s * op->p.attn.scale + (br ? br[j] : 0.0);
                 mx = fmax(mx, score[j]);
@@ -202,8 +202,8 @@ mmrt_status mmrt_cpu_attention_ref(const mmrt_op *op, const mmrt_cpu_ctx *ctx, m
             for (int64_t j = 0; j < n_vis; j++) {
                 double pj = exp(score[j] - mx), wj = in(ctx, pj); /* the sum of unrounded weights */
                 sum += pj;
-                const float *vr = mmrt_cpu_row_f32(v, h / group, j);
-                for (int64_t i = 0; i < hd; i++) acc[i] += wj * in(ctx, vr[i]);
+                const void *vr = mmrt_tensor_row(v, h / group, j, 0);
+                for (int64_t i = 0; i < hd; i++) acc[i] += wj * in(ctx, mmrt_cpu_load(v->type, vr, i));
             }
             float *dr = mmrt_cpu_row_f32(op->dst, h, t);
             for (int64_t i = 0; i < hd; i++) dr[i] = mx > -INFINITY ? (float)(acc[i] / sum) : 0.0f;
