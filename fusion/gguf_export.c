@@ -233,7 +233,8 @@ static mmrt_status gguf_tensors(exporter *ex, const mmrt_gguf *g, int64_t n_laye
             MMRT_TRY(mmrt_gguf_writer_add_tensor(ex->w, s->name, s->type, s->n_dims, s->ne, s->data, err));
             continue;
         }
-        if (!mmrt_gguf_model_hf_name(s->name, n_layer, hf, sizeof hf, &permuted)) snprintf(hf, sizeof hf, "%s", s->name);
+        if (!mmrt_gguf_model_hf_name(s->name, n_layer, hf, sizeof hf, &permuted))
+            snprintf(hf, sizeof hf, "%s", s->name); /* not a decoder matrix: kept */
         int64_t shape[MMRT_GGUF_MAX_DIMS];
         for (int d = 0; d < s->n_dims; d++) shape[d] = s->ne[s->n_dims - 1 - d];
         ex_tensor t = {.name = s->name, .hf = hf, .dtype = dt, .n_dims = s->n_dims, .shape = shape, .data = s->data};

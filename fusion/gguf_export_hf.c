@@ -186,7 +186,8 @@ static void post_processor_adds(const cJSON *root, const cJSON *tc, int add[2]) 
                 const cJSON *id = mmrt_json_find(mmrt_json_find(ends[i], "SpecialToken"), "id");
                 const cJSON *want = mmrt_json_find(tc, keys[i]);
                 if (cJSON_IsObject(want)) want = mmrt_json_find(want, "content");
-                if (cJSON_IsString(id)) add[i] = cJSON_IsString(want) && strcmp(id->valuestring, want->valuestring) == 0;
+                if (cJSON_IsString(id))
+                    add[i] = cJSON_IsString(want) && strcmp(id->valuestring, want->valuestring) == 0;
             }
         }
     }

@@ -322,15 +322,19 @@ static const char *pre_name_with(const char *pre_json, bool ignore_merges, const
     return name ? name : "(none)";
 }
 
-#define LLAMA3_PRE                                                                                                  \
-    "{\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Split\", \"pattern\": {\"Regex\": "               \
-    "\"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\\\r\\\\n\\\\p{L}\\\\p{N}]?\\\\p{L}+|\\\\p{N}{1,3}| ?[^\\\\s\\\\p{L}\\\\p{N}]+"     \
-    "[\\\\r\\\\n]*|\\\\s*[\\\\r\\\\n]+|\\\\s+(?!\\\\S)|\\\\s+\"}, \"behavior\": \"Isolated\", \"invert\": false}, "      \
-    "{\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"trim_offsets\": true, \"use_regex\": false}]}"
+/* Llama 3's pre_tokenizer as its tokenizer.json writes it (JSON inside a C string). */
+#define LLAMA3_REGEX                                                                                 \
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\\\r\\\\n\\\\p{L}\\\\p{N}]?\\\\p{L}+|\\\\p{N}{1,3}|"                     \
+    " ?[^\\\\s\\\\p{L}\\\\p{N}]+[\\\\r\\\\n]*|\\\\s*[\\\\r\\\\n]+|\\\\s+(?!\\\\S)|\\\\s+"
+#define LLAMA3_PRE                                                                                   \
+    "{\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Split\", \"pattern\": {\"Regex\": \"" LLAMA3_REGEX  \
+    "\"}, \"behavior\": \"Isolated\", \"invert\": false}, {\"type\": \"ByteLevel\", \"add_prefix_space\": false, " \
+    "\"trim_offsets\": true, \"use_regex\": false}]}"
 
 Test(quantize_cli, pre_tokenizer_names) {
     cr_assert_str_eq(pre_name_with(NULL, false, NULL), "smollm");
-    const char *gpt2 = "{\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"trim_offsets\": true, \"use_regex\": true}";
+    const char *gpt2 =
+        "{\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"trim_offsets\": true, \"use_regex\": true}";
     cr_assert_str_eq(pre_name_with(gpt2, false, NULL), "gpt-2");
     cr_assert_str_eq(pre_name_with(LLAMA3_PRE, true, NULL), "llama-bpe");
     cr_assert_str_eq(pre_name_with(LLAMA3_PRE, false, NULL), "(none)", "Llama 3's pipeline ignores merges");
