@@ -4,8 +4,9 @@
     report.py RESULTS_DIR
 
 Expected files (any may be missing: its cells print "—"): llama_bench.json (llama-bench -o json), types.json
-(gguf_models.py), pytorch.json (pytorch_bench.py), mmrt_pp128.json, mmrt_pp34.json, mmrt_tg128.json,
-mmrt_vision.json (mmrt-bench --json), env.json (run.sh: CPU, flags, llama.cpp configuration, load).
+(gguf_models.py), pytorch.json (pytorch_bench.py), mmrt_<FORMAT>_<test>.json for FORMAT in f32, bf16 and the
+llama.cpp GGUF types (mmrt-bench --json), mmrt_vision_<math>.json, env.json (run.sh: CPU, flags, llama.cpp
+configuration, load).
 Every figure is the best repetition (llama-bench: max of samples_ts; mmrt-bench: best rep; PyTorch: best rep).
 """
 
@@ -36,10 +37,13 @@ def llama_rows(d):
     return rows
 
 
-def mmrt_row(d):
+MMRT_FORMATS = ["bf16", "f32", "Q8_0", "Q4_0", "Q4_K_M"]
+
+
+def mmrt_row(d, fmt):
     row = {}
     for test, key in (("pp128", "prefill_tok_s"), ("pp34", "prefill_tok_s"), ("tg128", "decode_tok_s")):
-        j = load(d, f"mmrt_{test}.json")
+        j = load(d, f"mmrt_{fmt}_{test}.json")
         if j:
             row[test] = j[key]
     return row
@@ -62,19 +66,23 @@ def weights_note(types, t):
 
 
 def llm_table(d):
+    """One row per engine and format; the ratios divide mmrt's figure at the row's format by the row's."""
     types = load(d, "types.json")
     pt = (load(d, "pytorch.json") or {}).get("llm", {})
-    ref = mmrt_row(d)
-    rows = [("llama.cpp", weights_note(types, t), r) for t, r in sorted(llama_rows(d).items(),
-                                                                         key=lambda kv: LLAMA_TYPES.index(kv[0])
-                                                                         if kv[0] in LLAMA_TYPES else 99)]
-    rows += [("PyTorch", dt, {k[:-len("_tok_s")]: v for k, v in pt.get(dt, {}).items()}) for dt in ("bf16", "f32")]
-    rows += [("mmrt", "bf16", ref)] + [("mmrt", t, {}) for t in ("f32", "Q8_0", "Q4_0", "Q4_K")]
+    mm = {f: mmrt_row(d, f) for f in MMRT_FORMATS}
+    same = {"BF16": "bf16", "Q8_0": "Q8_0", "Q4_0": "Q4_0", "Q4_K_M": "Q4_K_M", "bf16": "bf16", "f32": "f32"}
+    rows = [("llama.cpp", t, weights_note(types, t), r) for t, r in sorted(llama_rows(d).items(),
+                                                                            key=lambda kv: LLAMA_TYPES.index(kv[0])
+                                                                            if kv[0] in LLAMA_TYPES else 99)]
+    rows += [("PyTorch", dt, dt, {k[:-len("_tok_s")]: v for k, v in pt.get(dt, {}).items()}) for dt in ("bf16", "f32")]
+    rows += [("mmrt", f, weights_note(types, f) + ", int8 math" if f.startswith("Q") else f + " math", mm[f])
+             for f in MMRT_FORMATS]
     head = "| engine | weights | " + " | ".join(f"{name} tok/s" for _, name in TESTS)
-    head += " | mmrt bf16 ÷ this, tg128 | ÷ this, pp128 |"
+    head += " | mmrt ÷ this at its format, tg128 | ÷ this, pp128 |"
     out = [head, "|" + "---|" * (len(TESTS) + 4)]
-    for eng, w, r in rows:
-        cells = [fmt(r.get(t)) for t, _ in TESTS]
+    for eng, t, w, r in rows:
+        ref = mm.get(same.get(t, ""), {})
+        cells = [fmt(r.get(x)) for x, _ in TESTS]
         cells += [ratio(ref.get("tg128"), r.get("tg128")), ratio(ref.get("pp128"), r.get("pp128"))]
         out.append(f"| {eng} | {w} | " + " | ".join(cells) + " |")
     return out
@@ -82,12 +90,14 @@ def llm_table(d):
 
 def vit_table(d):
     pt = (load(d, "pytorch.json") or {}).get("vit_ms_per_tile", {})
-    mv = load(d, "mmrt_vision.json")
-    mm = mv["vit_ms_per_tile"] if mv else None
-    out = ["| engine | math | SigLIP 512×512 tile, ms | mmrt ÷ this (speed) |", "|---|---|---|---|"]
+    mv = {m: load(d, f"mmrt_vision_{m}.json") for m in ("bf16", "f32")}
+    ms = {m: (j["vit_ms_per_tile"] if j else None) for m, j in mv.items()}
+    out = ["| engine | math | SigLIP 512×512 tile, ms | mmrt at this math ÷ this (speed) |", "|---|---|---|---|"]
     for dt in ("bf16", "f32"):
-        out.append(f"| PyTorch | {dt} | {fmt(pt.get(dt))} | {ratio(pt.get(dt), mm)} |")
-    out.append(f"| mmrt | {mv['math'] if mv else 'f32'} (bf16 weights) | {fmt(mm)} | 1.00× |")
+        out.append(f"| PyTorch | {dt} | {fmt(pt.get(dt))} | {ratio(pt.get(dt), ms[dt])} |")
+    for dt in ("bf16", "f32"):
+        out.append(f"| mmrt | {dt} (bf16 weights) | {fmt(ms[dt])} | 1.00× |")
+    out.append(f"| mmrt bf16 ÷ mmrt f32 | | | {ratio(ms['f32'], ms['bf16'])} |")
     return out
 
 
@@ -97,8 +107,9 @@ def main(d):
     print(f"CPU: {env.get('cpu', '?')}; ISA: {env.get('isa', '?')}; threads: {env.get('threads', '?')}")
     print(f"llama.cpp: {env.get('llama_cpp_config', '?')}")
     print(f"PyTorch: torch {pt.get('torch', '?')}, transformers {pt.get('transformers', '?')} (sdpa attention)")
-    other = [j["other_load_cores"] for j in (load(d, f"mmrt_{t}.json") for t in ("pp128", "pp34", "tg128", "vision"))
-             if j and "other_load_cores" in j]
+    names = [f"mmrt_{f}_{t}.json" for f in MMRT_FORMATS for t in ("pp128", "pp34", "tg128")]
+    names += ["mmrt_vision_bf16.json", "mmrt_vision_f32.json"]
+    other = [j["other_load_cores"] for j in (load(d, n) for n in names) if j and "other_load_cores" in j]
     print(f"load average before / after: {env.get('load_before', '?')} / {env.get('load_after', '?')}; "
           f"other processes' CPU during mmrt-bench's reps: {max(other) if other else '?'} cores (above 0.2: disturbed)")
     print(f"model: {env.get('llm', '?')}\n")

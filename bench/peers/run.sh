@@ -58,20 +58,31 @@ run_llama_cpp() {
         >"$OUT/llama_bench.json" 2>"$OUT/llama_bench.log"
 }
 
+# mmrt on each format: the checkpoint itself in f32 and bf16 arithmetic, llama.cpp's own GGUFs in int8
+# (llama.cpp's arithmetic); a format mmrt cannot load leaves its cells "—" (the log says why).
 run_mmrt() {
-    local bench
+    local bench models=$1 fmt model math
     bench=$(find_mmrt_bench)
     [[ -n $bench ]] || { log "no mmrt-bench built: mmrt cells print —"; return; }
     log "mmrt-bench ($bench)"
-    "$bench" --model "$LLM" --threads "$THREADS" --prompt-tokens 128 --gen-tokens 4 --reps "$REPS" --json \
-        >"$OUT/mmrt_pp128.json"
-    "$bench" --model "$LLM" --threads "$THREADS" --prompt-tokens 34 --gen-tokens 4 --reps "$REPS" --json \
-        >"$OUT/mmrt_pp34.json"
-    # tg128 as llama-bench runs it: 128 tokens from an (almost) empty context
-    "$bench" --model "$LLM" --threads "$THREADS" --prompt-tokens 1 --gen-tokens 128 --reps "$REPS" --json \
-        >"$OUT/mmrt_tg128.json"
+    for fmt in f32 bf16 Q8_0 Q4_0 Q4_K_M; do
+        case $fmt in
+        f32 | bf16) model=$LLM math=$fmt ;;
+        *) model=$models/model-$fmt.gguf math=int8 ;;
+        esac
+        "$bench" --model "$model" --math "$math" --threads "$THREADS" --prompt-tokens 128 --gen-tokens 4 --reps "$REPS" \
+            --json >"$OUT/mmrt_${fmt}_pp128.json" 2>>"$OUT/mmrt.log" || { rm -f "$OUT/mmrt_${fmt}_pp128.json"; continue; }
+        "$bench" --model "$model" --math "$math" --threads "$THREADS" --prompt-tokens 34 --gen-tokens 4 --reps "$REPS" \
+            --json >"$OUT/mmrt_${fmt}_pp34.json" 2>>"$OUT/mmrt.log"
+        # tg128 as llama-bench runs it: 128 tokens from an (almost) empty context
+        "$bench" --model "$model" --math "$math" --threads "$THREADS" --prompt-tokens 1 --gen-tokens 128 --reps "$REPS" \
+            --json >"$OUT/mmrt_${fmt}_tg128.json" 2>>"$OUT/mmrt.log"
+    done
     if [[ $VLM != none ]]; then
-        "$bench" --vision --model "$VLM" --threads "$THREADS" --reps 2 --json >"$OUT/mmrt_vision.json"
+        for math in f32 bf16; do
+            "$bench" --vision --model "$VLM" --threads "$THREADS" --reps 2 --math "$math" --json \
+                >"$OUT/mmrt_vision_$math.json" 2>>"$OUT/mmrt.log"
+        done
     fi
 }
 
@@ -88,7 +99,7 @@ main() {
     log "PyTorch (bf16, f32)"
     "$PY" "$HERE/pytorch_bench.py" --llm "$LLM" --vlm "$([[ $VLM == none ]] || echo "$VLM")" \
         --threads "$THREADS" >"$OUT/pytorch.json" 2>"$OUT/pytorch.log"
-    run_mmrt
+    run_mmrt "$models"
     write_env
     log "results in $OUT"
     "$PY" "$HERE/report.py" "$OUT"
