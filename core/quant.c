@@ -49,8 +49,10 @@ mmrt_status mmrt_quantize_row(mmrt_qtype type, const float *src, void *dst, int6
 int mmrt_quant_act_type(mmrt_qtype wt) {
     switch (wt) {
     case MMRT_QTYPE_Q8_0:
-    case MMRT_QTYPE_Q4_0: return MMRT_QTYPE_Q8_0;
-    case MMRT_QTYPE_Q4_1: return MMRT_QTYPE_Q8_1;
+    case MMRT_QTYPE_Q4_0:
+    case MMRT_QTYPE_Q5_0: return MMRT_QTYPE_Q8_0;
+    case MMRT_QTYPE_Q4_1:
+    case MMRT_QTYPE_Q5_1: return MMRT_QTYPE_Q8_1;
     case MMRT_QTYPE_Q4_K:
     case MMRT_QTYPE_Q5_K:
     case MMRT_QTYPE_Q6_K: return MMRT_QTYPE_Q8_K;

@@ -3,7 +3,7 @@
  * A row of k weights is k / block_size blocks, each block a fixed number of bytes holding the
  * block's scale(s) and its packed integers; k must be a multiple of the block size. The type ids
  * are ggml's own (the values GGUF files carry), so a GGUF tensor's type field maps to one without
- * a table. mmrt reads F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q5_K and Q6_K, and writes Q8_0,
+ * a table. mmrt reads F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K, and writes Q8_0,
  * Q4_0 and Q4_K (`mmrt quantize`, `--quant`).
  *
  * Dequantization is bit-identical to the `gguf` Python package's (gguf-py, llama.cpp's
@@ -64,6 +64,8 @@ static inline int mmrt_dtype_qtype(mmrt_dtype t) {
     case MMRT_Q8_0: return MMRT_QTYPE_Q8_0;
     case MMRT_Q4_0: return MMRT_QTYPE_Q4_0;
     case MMRT_Q4_1: return MMRT_QTYPE_Q4_1;
+    case MMRT_Q5_0: return MMRT_QTYPE_Q5_0;
+    case MMRT_Q5_1: return MMRT_QTYPE_Q5_1;
     case MMRT_Q4_K: return MMRT_QTYPE_Q4_K;
     case MMRT_Q5_K: return MMRT_QTYPE_Q5_K;
     case MMRT_Q6_K: return MMRT_QTYPE_Q6_K;
@@ -86,7 +88,22 @@ typedef struct { uint16_t d; int8_t qs[32]; } mmrt_block_q8_0;             /* x 
 typedef struct { uint16_t d, s; int8_t qs[32]; } mmrt_block_q8_1;          /* s = d·Σq (f16) */
 typedef struct { uint16_t d; uint8_t qs[16]; } mmrt_block_q4_0;            /* x = d·(q − 8) */
 typedef struct { uint16_t d, m; uint8_t qs[16]; } mmrt_block_q4_1;         /* x = d·q + m */
-/* Element j < 16: low nibble of qs[j]; element 16 + j: its high nibble. */
+typedef struct { uint16_t d; uint8_t qh[4]; uint8_t qs[16]; } mmrt_block_q5_0;    /* x = d·(q − 16) */
+typedef struct { uint16_t d, m; uint8_t qh[4]; uint8_t qs[16]; } mmrt_block_q5_1; /* x = d·q + m */
+/* Element j < 16: low nibble of qs[j]; element 16 + j: its high nibble. Q5_0/Q5_1 add element j's
+ * fifth bit as bit j of qh (a little-endian uint32). */
+
+/* Bytes per block of the 32-element formats (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1); 0 for the others. */
+static inline size_t mmrt_q32_block_bytes(mmrt_qtype t) {
+    switch (t) {
+    case MMRT_QTYPE_Q8_0: return sizeof(mmrt_block_q8_0);
+    case MMRT_QTYPE_Q4_0: return sizeof(mmrt_block_q4_0);
+    case MMRT_QTYPE_Q4_1: return sizeof(mmrt_block_q4_1);
+    case MMRT_QTYPE_Q5_0: return sizeof(mmrt_block_q5_0);
+    case MMRT_QTYPE_Q5_1: return sizeof(mmrt_block_q5_1);
+    default: return 0;
+    }
+}
 
 /* 8 sub-blocks of 32 with 6-bit scale sc and min m each (packed in scales[12], see
  * mmrt_q4k_scale_min): x = d·sc·q − dmin·m. Chunk c < 4 of 64 elements: qs[32c + l] holds element
@@ -127,7 +144,8 @@ static inline void mmrt_q4k_unpack_scales(const uint8_t *q, uint8_t out[16]) {
 
 /* ---- rows ------------------------------------------------------------------------------------ */
 
-/* dst[0..k) = the k weights of row src (type: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K),
+/* dst[0..k) = the k weights of row src (type: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K,
+ * Q5_K, Q6_K),
  * bit-identical to gguf-py's dequantize. Refused: another type (MMRT_ERR_UNSUPPORTED), k not a
  * positive multiple of the block size (MMRT_ERR_INVALID_ARG). */
 mmrt_status mmrt_dequantize_row(mmrt_qtype type, const void *src, float *dst, int64_t k,
@@ -141,8 +159,8 @@ mmrt_status mmrt_quantize_row(mmrt_qtype type, const float *src, void *dst, int6
 
 /* ---- dot products ---------------------------------------------------------------------------- */
 
-/* The type activations are quantized to for weights of type wt (Q8_0 for Q8_0/Q4_0, Q8_1 for Q4_1,
- * Q8_K for Q4_K/Q5_K/Q6_K); -1 when wt has no quantized dot kernel. */
+/* The type activations are quantized to for weights of type wt (llama.cpp's: Q8_0 for Q8_0/Q4_0/Q5_0,
+ * Q8_1 for Q4_1/Q5_1, Q8_K for Q4_K/Q5_K/Q6_K); -1 when wt has no quantized dot kernel. */
 int mmrt_quant_act_type(mmrt_qtype wt);
 
 #define MMRT_QUANT_DOTN_MAX 8
@@ -154,8 +172,8 @@ int mmrt_quant_act_type(mmrt_qtype wt);
  * mmrt_quant_dot). Each row's result is the same whatever nx is. The reference sums each block's
  * integer products exactly and adds the scaled blocks in order in f32; the SIMD kernels get the
  * same integers and differ only in the f32 order across blocks: within (3·n_blocks + 16)·2^-24 ·
- * Σ_i (|w_i| + offset_i)·|a_i| of the reference (offset_i: Q4_0's 8·d, Q4_1's |m|, the K mins'
- * 2·dmin·m, Q6_K's 32·|d·sc|), as tests/test_quant.c checks. */
+ * Σ_i (|w_i| + offset_i)·|a_i| of the reference (offset_i: Q4_0's 8·|d|, Q5_0's 16·|d|, Q4_1's and
+ * Q5_1's |m|, the K mins' 2·dmin·m, Q6_K's 32·|d·sc|), as tests/test_quant.c checks. */
 typedef void (*mmrt_quant_dotn_fn)(const void *w, const void *act, size_t act_stride, int nx,
                                    int64_t k, float *out);
 

@@ -14,6 +14,8 @@ _Static_assert(sizeof(mmrt_block_q8_0) == 34, "q8_0 block");
 _Static_assert(sizeof(mmrt_block_q8_1) == 36, "q8_1 block");
 _Static_assert(sizeof(mmrt_block_q4_0) == 18, "q4_0 block");
 _Static_assert(sizeof(mmrt_block_q4_1) == 20, "q4_1 block");
+_Static_assert(sizeof(mmrt_block_q5_0) == 22, "q5_0 block");
+_Static_assert(sizeof(mmrt_block_q5_1) == 24, "q5_1 block");
 _Static_assert(sizeof(mmrt_block_q4_K) == 144, "q4_K block");
 _Static_assert(sizeof(mmrt_block_q5_K) == 176, "q5_K block");
 _Static_assert(sizeof(mmrt_block_q6_K) == 210, "q6_K block");
@@ -30,23 +32,39 @@ static void dequant_q8_0(const mmrt_block_q8_0 *b, float *y, int64_t nb) {
     }
 }
 
-static void dequant_q4_0(const mmrt_block_q4_0 *b, float *y, int64_t nb) {
-    for (int64_t i = 0; i < nb; i++, y += MMRT_QK) {
-        float d = F16(b[i].d);
-        for (int j = 0; j < 16; j++) {
-            y[j] = d * (float)((b[i].qs[j] & 0xF) - 8);
-            y[j + 16] = d * (float)((b[i].qs[j] >> 4) - 8);
-        }
+/* Level j (0..15, or 0..31 with Q5's fifth bit) of a Q4_0/Q4_1/Q5_0/Q5_1 block b. */
+static int level32(mmrt_qtype t, const uint8_t *b, int j) {
+    bool q5 = t == MMRT_QTYPE_Q5_0 || t == MMRT_QTYPE_Q5_1;
+    const uint8_t *qh = b + (t == MMRT_QTYPE_Q4_0 || t == MMRT_QTYPE_Q5_0 ? 2 : 4); /* after d (, m) */
+    const uint8_t *qs = q5 ? qh + 4 : qh;
+    int v = j < 16 ? qs[j] & 0xF : qs[j - 16] >> 4;
+    if (q5) {
+        uint32_t h;
+        memcpy(&h, qh, 4);
+        v |= (int)((h >> j) & 1) << 4;
+    }
+    return v;
+}
+
+/* The formats with an offset level (Q4_0: off 8, Q5_0: 16): x = d·(q − off). */
+static void dequant_off(mmrt_qtype t, const uint8_t *b, float *y, int64_t nb, int off) {
+    size_t bb = mmrt_q32_block_bytes(t);
+    for (int64_t i = 0; i < nb; i++, y += MMRT_QK, b += bb) {
+        uint16_t dh;
+        memcpy(&dh, b, 2);
+        float d = F16(dh);
+        for (int j = 0; j < MMRT_QK; j++) y[j] = d * (float)(level32(t, b, j) - off);
     }
 }
 
-static void dequant_q4_1(const mmrt_block_q4_1 *b, float *y, int64_t nb) {
-    for (int64_t i = 0; i < nb; i++, y += MMRT_QK) {
-        float d = F16(b[i].d), m = F16(b[i].m);
-        for (int j = 0; j < 16; j++) {
-            y[j] = d * (float)(b[i].qs[j] & 0xF) + m;
-            y[j + 16] = d * (float)(b[i].qs[j] >> 4) + m;
-        }
+/* The formats with a min (Q4_1, Q5_1): x = d·q + m. */
+static void dequant_min(mmrt_qtype t, const uint8_t *b, float *y, int64_t nb) {
+    size_t bb = mmrt_q32_block_bytes(t);
+    for (int64_t i = 0; i < nb; i++, y += MMRT_QK, b += bb) {
+        uint16_t h[2];
+        memcpy(h, b, 4);
+        float d = F16(h[0]), m = F16(h[1]);
+        for (int j = 0; j < MMRT_QK; j++) y[j] = d * (float)level32(t, b, j) + m;
     }
 }
 
@@ -86,8 +104,10 @@ void mmrt_dequant_ref(mmrt_qtype type, const void *src, float *dst, int64_t k) {
     case MMRT_QTYPE_F16: mmrt_to_f32(MMRT_F16, src, dst, k); return;
     case MMRT_QTYPE_BF16: mmrt_to_f32(MMRT_BF16, src, dst, k); return;
     case MMRT_QTYPE_Q8_0: dequant_q8_0(src, dst, k / MMRT_QK); return;
-    case MMRT_QTYPE_Q4_0: dequant_q4_0(src, dst, k / MMRT_QK); return;
-    case MMRT_QTYPE_Q4_1: dequant_q4_1(src, dst, k / MMRT_QK); return;
+    case MMRT_QTYPE_Q4_0: dequant_off(type, src, dst, k / MMRT_QK, 8); return;
+    case MMRT_QTYPE_Q5_0: dequant_off(type, src, dst, k / MMRT_QK, 16); return;
+    case MMRT_QTYPE_Q4_1:
+    case MMRT_QTYPE_Q5_1: dequant_min(type, src, dst, k / MMRT_QK); return;
     case MMRT_QTYPE_Q4_K:
         for (int64_t i = 0; i < k / MMRT_QK_K; i++) {
             const mmrt_block_q4_K *b = (const mmrt_block_q4_K *)src + i;
@@ -315,24 +335,30 @@ static float dot_q8_0(const mmrt_block_q8_0 *w, const mmrt_block_q8_0 *a, int64_
     return sum;
 }
 
-static float dot_q4_0(const mmrt_block_q4_0 *w, const mmrt_block_q8_0 *a, int64_t nb) {
+/* Q4_0/Q5_0 (× Q8_0): Σ (q − off)·a per block, times dw·da. */
+static float dot_off(mmrt_qtype t, const uint8_t *w, const mmrt_block_q8_0 *a, int64_t nb, int off) {
+    size_t bb = mmrt_q32_block_bytes(t);
     float sum = 0.0f;
-    for (int64_t i = 0; i < nb; i++) {
+    for (int64_t i = 0; i < nb; i++, w += bb) {
         int sumi = 0;
-        for (int j = 0; j < 16; j++)
-            sumi += ((w[i].qs[j] & 0xF) - 8) * a[i].qs[j] + ((w[i].qs[j] >> 4) - 8) * a[i].qs[j + 16];
-        sum += (float)sumi * (F16(w[i].d) * F16(a[i].d));
+        for (int j = 0; j < MMRT_QK; j++) sumi += (level32(t, w, j) - off) * a[i].qs[j];
+        uint16_t dh;
+        memcpy(&dh, w, 2);
+        sum += (float)sumi * (F16(dh) * F16(a[i].d));
     }
     return sum;
 }
 
-static float dot_q4_1(const mmrt_block_q4_1 *w, const mmrt_block_q8_1 *a, int64_t nb) {
+/* Q4_1/Q5_1 (× Q8_1): dw·da·Σ q·a + m·s per block (s = da·Σ a's levels, as Q8_1 stores it). */
+static float dot_min(mmrt_qtype t, const uint8_t *w, const mmrt_block_q8_1 *a, int64_t nb) {
+    size_t bb = mmrt_q32_block_bytes(t);
     float sum = 0.0f;
-    for (int64_t i = 0; i < nb; i++) {
+    for (int64_t i = 0; i < nb; i++, w += bb) {
         int sumi = 0;
-        for (int j = 0; j < 16; j++)
-            sumi += (w[i].qs[j] & 0xF) * a[i].qs[j] + (w[i].qs[j] >> 4) * a[i].qs[j + 16];
-        sum += (F16(w[i].d) * F16(a[i].d)) * (float)sumi + F16(w[i].m) * F16(a[i].s);
+        for (int j = 0; j < MMRT_QK; j++) sumi += level32(t, w, j) * a[i].qs[j];
+        uint16_t h[2];
+        memcpy(h, w, 4);
+        sum += (F16(h[0]) * F16(a[i].d)) * (float)sumi + F16(h[1]) * F16(a[i].s);
     }
     return sum;
 }
@@ -392,8 +418,10 @@ static float dot_k(mmrt_qtype wt, const void *w, const mmrt_block_q8_K *a, int64
 static float dot_row(mmrt_qtype wt, const void *w, const void *a, int64_t k) {
     switch (wt) {
     case MMRT_QTYPE_Q8_0: return dot_q8_0(w, a, k / MMRT_QK);
-    case MMRT_QTYPE_Q4_0: return dot_q4_0(w, a, k / MMRT_QK);
-    case MMRT_QTYPE_Q4_1: return dot_q4_1(w, a, k / MMRT_QK);
+    case MMRT_QTYPE_Q4_0: return dot_off(wt, w, a, k / MMRT_QK, 8);
+    case MMRT_QTYPE_Q5_0: return dot_off(wt, w, a, k / MMRT_QK, 16);
+    case MMRT_QTYPE_Q4_1:
+    case MMRT_QTYPE_Q5_1: return dot_min(wt, w, a, k / MMRT_QK);
     default: return dot_k(wt, w, a, k / MMRT_QK_K);
     }
 }
@@ -410,6 +438,8 @@ static void dot_rows(mmrt_qtype wt, const void *w, const void *act, size_t strid
 REF_KERNEL(qdot_q8_0_ref, MMRT_QTYPE_Q8_0)
 REF_KERNEL(qdot_q4_0_ref, MMRT_QTYPE_Q4_0)
 REF_KERNEL(qdot_q4_1_ref, MMRT_QTYPE_Q4_1)
+REF_KERNEL(qdot_q5_0_ref, MMRT_QTYPE_Q5_0)
+REF_KERNEL(qdot_q5_1_ref, MMRT_QTYPE_Q5_1)
 REF_KERNEL(qdot_q4_K_ref, MMRT_QTYPE_Q4_K)
 REF_KERNEL(qdot_q5_K_ref, MMRT_QTYPE_Q5_K)
 REF_KERNEL(qdot_q6_K_ref, MMRT_QTYPE_Q6_K)
@@ -419,6 +449,7 @@ mmrt_quant_table mmrt_quant_kernels_ref(void) {
         [MMRT_QTYPE_Q8_0] = qdot_q8_0_ref, [MMRT_QTYPE_Q4_0] = qdot_q4_0_ref,
         [MMRT_QTYPE_Q4_1] = qdot_q4_1_ref, [MMRT_QTYPE_Q4_K] = qdot_q4_K_ref,
         [MMRT_QTYPE_Q5_K] = qdot_q5_K_ref, [MMRT_QTYPE_Q6_K] = qdot_q6_K_ref,
+        [MMRT_QTYPE_Q5_0] = qdot_q5_0_ref, [MMRT_QTYPE_Q5_1] = qdot_q5_1_ref,
     };
     return table;
 }

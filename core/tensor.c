@@ -19,6 +19,8 @@ size_t mmrt_dtype_size(mmrt_dtype t) {
     case MMRT_Q4_K: return 144;
     case MMRT_Q5_K: return 176;
     case MMRT_Q6_K: return 210;
+    case MMRT_Q5_0: return 22;
+    case MMRT_Q5_1: return 24;
     case MMRT_DTYPE_COUNT: break;
     }
     return 0;
@@ -28,7 +30,9 @@ int64_t mmrt_dtype_block(mmrt_dtype t) {
     switch (t) {
     case MMRT_Q8_0:
     case MMRT_Q4_0:
-    case MMRT_Q4_1: return 32;
+    case MMRT_Q4_1:
+    case MMRT_Q5_0:
+    case MMRT_Q5_1: return 32;
     case MMRT_Q4_K:
     case MMRT_Q5_K:
     case MMRT_Q6_K: return 256;
@@ -42,7 +46,8 @@ size_t mmrt_dtype_row_bytes(mmrt_dtype t, int64_t ne0) {
 
 const char *mmrt_dtype_name(mmrt_dtype t) {
     static const char *const names[] = {"F32", "F16", "BF16", "I32", "I64", "U8",
-                                        "Q8_0", "Q4_0", "Q4_1", "Q4_K", "Q5_K", "Q6_K"};
+                                        "Q8_0", "Q4_0", "Q4_1", "Q4_K", "Q5_K", "Q6_K",
+                                        "Q5_0", "Q5_1"};
     _Static_assert(sizeof names / sizeof *names == MMRT_DTYPE_COUNT, "a name per dtype");
     return (unsigned)t < MMRT_DTYPE_COUNT ? names[t] : "?";
 }

@@ -33,13 +33,15 @@ typedef enum mmrt_dtype {
     MMRT_Q4_K = 9,
     MMRT_Q5_K = 10,
     MMRT_Q6_K = 11,
+    MMRT_Q5_0 = 12,
+    MMRT_Q5_1 = 13,
     MMRT_DTYPE_COUNT
 } mmrt_dtype;
 
 /* The quantized dtypes, as a set of (1u << dtype) bits. */
 #define MMRT_DTYPES_QUANT                                                                          \
     ((1u << MMRT_Q8_0) | (1u << MMRT_Q4_0) | (1u << MMRT_Q4_1) | (1u << MMRT_Q4_K) |               \
-     (1u << MMRT_Q5_K) | (1u << MMRT_Q6_K))
+     (1u << MMRT_Q5_K) | (1u << MMRT_Q6_K) | (1u << MMRT_Q5_0) | (1u << MMRT_Q5_1))
 
 struct mmrt_backend;
 

@@ -70,6 +70,8 @@ Test(quant, dequantize_matches_gguf_py) {
     check_dequant(MMRT_QTYPE_Q8_0, "q8_0");
     check_dequant(MMRT_QTYPE_Q4_0, "q4_0");
     check_dequant(MMRT_QTYPE_Q4_1, "q4_1");
+    check_dequant(MMRT_QTYPE_Q5_0, "q5_0");
+    check_dequant(MMRT_QTYPE_Q5_1, "q5_1");
     check_dequant(MMRT_QTYPE_Q4_K, "q4_k");
     check_dequant(MMRT_QTYPE_Q5_K, "q5_k");
     check_dequant(MMRT_QTYPE_Q6_K, "q6_k");
@@ -142,7 +144,8 @@ static void put_f16(uint8_t *p, float v) {
 }
 
 /* A row of random blocks: every byte random (all integer levels, Q8_0's −128 included), the f16
- * scales set to random finite values in [1e-4, 1e-2) (Q4_1's m and the K mins' dmin too). */
+ * scales set to random finite values in [1e-4, 1e-2) (Q4_1's and Q5_1's m negated, the K mins' dmin
+ * too). */
 static uint8_t *random_row(mmrt_qtype t, int64_t k, uint64_t seed) {
     const mmrt_qtype_info *q = mmrt_qtype_get(t);
     size_t n = mmrt_qtype_row_bytes(t, k);
@@ -155,13 +158,15 @@ static uint8_t *random_row(mmrt_qtype t, int64_t k, uint64_t seed) {
             continue;
         }
         put_f16(row + b, u0);
-        if (t != MMRT_QTYPE_Q8_0 && t != MMRT_QTYPE_Q4_0) put_f16(row + b + 2, t == MMRT_QTYPE_Q4_1 ? -u1 : u1);
+        bool has_min = t == MMRT_QTYPE_Q4_1 || t == MMRT_QTYPE_Q5_1;
+        if (t != MMRT_QTYPE_Q8_0 && t != MMRT_QTYPE_Q4_0 && t != MMRT_QTYPE_Q5_0)
+            put_f16(row + b + 2, has_min ? -u1 : u1);
     }
     return row;
 }
 
 /* |offset| of weight i, the part of its value the kernels sum separately from d·q: Q4_0's 8·d,
- * Q4_1's m, the K mins' dmin·m (twice: the scalar min sum), Q6_K's 32·d·sc. */
+ * Q5_0's 16·d, Q4_1's and Q5_1's m, the K mins' dmin·m (twice: the scalar min sum), Q6_K's 32·d·sc. */
 static double weight_offset(mmrt_qtype t, const uint8_t *row, int64_t i) {
     const mmrt_qtype_info *q = mmrt_qtype_get(t);
     const uint8_t *b = row + (i / q->block_size) * q->block_bytes;
@@ -169,7 +174,8 @@ static double weight_offset(mmrt_qtype t, const uint8_t *row, int64_t i) {
     memcpy(&h0, b, 2);
     memcpy(&h1, b + 2, 2);
     if (t == MMRT_QTYPE_Q4_0) return 8 * fabs(mmrt_f16_to_f32(h0));
-    if (t == MMRT_QTYPE_Q4_1) return fabs(mmrt_f16_to_f32(h1));
+    if (t == MMRT_QTYPE_Q5_0) return 16 * fabs(mmrt_f16_to_f32(h0));
+    if (t == MMRT_QTYPE_Q4_1 || t == MMRT_QTYPE_Q5_1) return fabs(mmrt_f16_to_f32(h1));
     if (t == MMRT_QTYPE_Q4_K || t == MMRT_QTYPE_Q5_K) {
         uint8_t sc, m;
         mmrt_q4k_scale_min((int)(i % 256) / 32, b + 4, &sc, &m);
@@ -212,7 +218,7 @@ typedef struct dot_case {
  * and the bound every kernel must meet against it and against the reference: the block terms
  * (d·Σq·a and the offsets') sum to at most A = Σ_i (|w_i| + offset_i)·|a_i|; f32 summation of nb
  * of them in any order, each rounded once or twice, is within (3·nb + 16)·2^-24·A. Against the
- * f64 dot, Q4_1 also carries the f16 rounding of Q8_1's s = d·Σq: 2^-11·Σ_i |m|·|a_i| at most. */
+ * f64 dot, Q4_1 and Q5_1 also carry the f16 rounding of Q8_1's s = d·Σq: 2^-11·Σ_i |m|·|a_i| at most. */
 static void dot_case_init(dot_case *c, mmrt_qtype wt, int64_t k, uint64_t seed) {
     c->wt = wt;
     c->at = (mmrt_qtype)mmrt_quant_act_type(wt);
@@ -238,7 +244,7 @@ static void dot_case_init(dot_case *c, mmrt_qtype wt, int64_t k, uint64_t seed) 
         }
         c->exact[r] = s;
         c->tol[r] = (3.0 * (double)nb + 16) * ldexp(1.0, -24) * mag;
-        c->tol_exact[r] = c->tol[r] + (wt == MMRT_QTYPE_Q4_1 ? ldexp(mag_off, -11) : 0.0);
+        c->tol_exact[r] = c->tol[r] + (c->at == MMRT_QTYPE_Q8_1 ? ldexp(mag_off, -11) : 0.0);
     }
     free(wf);
     free(x);
@@ -249,8 +255,8 @@ static void dot_case_free(dot_case *c) {
     free(c->act);
 }
 
-static const mmrt_qtype dot_types[] = {MMRT_QTYPE_Q8_0, MMRT_QTYPE_Q4_0, MMRT_QTYPE_Q4_1,
-                                       MMRT_QTYPE_Q4_K, MMRT_QTYPE_Q5_K, MMRT_QTYPE_Q6_K};
+static const mmrt_qtype dot_types[] = {MMRT_QTYPE_Q8_0, MMRT_QTYPE_Q4_0, MMRT_QTYPE_Q4_1, MMRT_QTYPE_Q5_0,
+                                       MMRT_QTYPE_Q5_1, MMRT_QTYPE_Q4_K, MMRT_QTYPE_Q5_K, MMRT_QTYPE_Q6_K};
 static const int64_t dot_ks[] = {256, 4096, 11008};
 
 /* The reference against the f64 dot of the dequantized rows: checks the block layouts and the
@@ -311,7 +317,8 @@ Test(quant, simd_dots_match_reference) {
 
 /* Short rows of the 32-element formats (3 blocks: no whole vector loop) and the dispatch's pick. */
 Test(quant, short_rows_and_dispatch) {
-    for (int t = 0; t < 3; t++) {
+    for (int t = 0; t < 5; t++) {
+        cr_assert_eq(mmrt_qtype_get(dot_types[t])->block_size, 32, "dot_types: the 32-element formats first");
         dot_case c;
         dot_case_init(&c, dot_types[t], 96, 5 + t);
         for (int isa = 0; isa < MMRT_QUANT_ISA_COUNT; isa++) {

@@ -6,7 +6,8 @@
 For each type, <type>.q holds one row of blocks and <type>.deq.f32 gguf-py's dequantization of it
 (little-endian f32). Q8_0, Q4_0 and Q4_1 rows are gguf-py's quantization of <type>.src.f32 (random
 weights plus edge blocks: zeros, one value, ±large, tiny, exact halves, a first-of-equal-magnitudes
-maximum); the K formats, F16 and BF16 rows are random valid blocks (finite f16 scales). Deterministic:
+maximum); Q5_0 and Q5_1 rows likewise, from 64 blocks (their sources not kept: mmrt does not write
+them); the K formats, F16 and BF16 rows are random valid blocks (finite f16 scales). Deterministic:
 fixed seed, numpy's PCG64. manifest.json records the versions.
 """
 
@@ -87,6 +88,8 @@ def main():
     for qt in (T.Q4_K, T.Q5_K, T.Q6_K):
         rows[qt] = random_k_row(rng, qt, 8)
     rows[T.F16], rows[T.BF16] = float_rows(rng)
+    for qt in (T.Q5_0, T.Q5_1):  # drawn last: the rows above stay as they were
+        rows[qt] = quantized_row(rng, qt, 56)[1]
     for qt, q in rows.items():
         deq = gguf.quants.dequantize(np.frombuffer(q, dtype=np.uint8).reshape(1, -1) if qt not in (T.F16, T.BF16)
                                      else np.frombuffer(q, dtype=np.uint16 if qt == T.F16 else np.uint8), qt)

@@ -1,5 +1,5 @@
 /* Quantized dot kernels for AVX-512 VNNI on 512-bit vectors: the 32-element formats (Q8_0, Q4_0,
- * Q4_1) two blocks per vpdpbusd, the K formats 64 elements per maddubs + vpdpwssd. Structured as
+ * Q4_1, Q5_0, Q5_1) two blocks per vpdpbusd, the K formats 64 elements per maddubs + vpdpwssd. Structured as
  * the 256-bit body (quant_x86_body.h: integer parts exact, f32 lane accumulators, one weight
  * unpacking for up to 8 activation rows, a row's result independent of the number of rows).
  * Handed out only when cpuid reports AVX512_VNNI with F/BW/VL/DQ (core/quant.c).
@@ -44,31 +44,44 @@ INLINE __m128 f16_pair(const uint8_t *p0, const uint8_t *p1) {
     return _mm_cvtph_ps(_mm_insert_epi16(_mm_cvtsi32_si128(h0), h1, 1));
 }
 
+/* The per-row offset of the level (Q4_0: 8, Q5_0: 16, else 0) and whether the block has a min
+ * m (Q4_1, Q5_1: activations Q8_1, with their sums s). */
+INLINE int level_off(mmrt_qtype wt) { return wt == MMRT_QTYPE_Q4_0 ? 8 : wt == MMRT_QTYPE_Q5_0 ? 16 : 0; }
+INLINE bool has_min(mmrt_qtype wt) { return wt == MMRT_QTYPE_Q4_1 || wt == MMRT_QTYPE_Q5_1; }
+
 /* Two weight blocks as vpdpbusd's unsigned operand, in element order (block 0 then block 1): Q8_0
- * as |x| with *neg marking x < 0, to be moved onto the activation; Q4_0 and Q4_1 as their nibbles. */
+ * as |x| with *neg marking x < 0, to be moved onto the activation; Q4_0 and Q4_1 as their nibbles;
+ * Q5_0 and Q5_1 with their fifth bits (bit j of each block's qh: element j) added as 16. */
 INLINE __m512i prep_pair(mmrt_qtype wt, const uint8_t *b0, const uint8_t *b1, __mmask64 *neg) {
     __m512i x;
     if (wt == MMRT_QTYPE_Q8_0) {
         x = load_2x256(b0 + 2, b1 + 2);
     } else {
-        size_t at = wt == MMRT_QTYPE_Q4_1 ? 4 : 2;
+        bool q5 = wt == MMRT_QTYPE_Q5_0 || wt == MMRT_QTYPE_Q5_1;
+        size_t hq = has_min(wt) ? 4 : 2, at = q5 ? hq + 4 : hq; /* qh (Q5) then qs, after d (, m) */
         __m256i t = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)(b1 + at)),
                                      _mm_loadu_si128((const __m128i *)(b0 + at)));
         __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(t), _mm256_srli_epi16(t, 4), 1);
         /* (lo0, lo1, hi0, hi1) → (lo0, hi0, lo1, hi1) */
         x = _mm512_and_si512(_mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0)), _mm512_set1_epi8(0x0F));
-        if (wt != MMRT_QTYPE_Q8_0) return x; /* Q4_0's −8 comes off per row: offset_pair */
+        if (q5) {
+            uint32_t h0, h1;
+            memcpy(&h0, b0 + hq, 4);
+            memcpy(&h1, b1 + hq, 4);
+            x = _mm512_or_si512(x, _mm512_maskz_mov_epi8((__mmask64)h1 << 32 | h0, _mm512_set1_epi8(0x10)));
+        }
+        return x; /* Q4_0's −8 and Q5_0's −16 come off per row: step_pair */
     }
     *neg = _mm512_movepi8_mask(x);
     return _mm512_abs_epi8(x);
 }
 
-/* Blocks i, i+1 (b1: block i+1 or zero_block) of every row into acc[r][u]; Q4_1's m·s per row
- * into two lanes of offs[r]. */
+/* Blocks i, i+1 (b1: block i+1 or zero_block) of every row into acc[r][u]; Q4_1's and Q5_1's m·s
+ * per row into two lanes of offs[r]. */
 INLINE void step_pair(mmrt_qtype wt, const uint8_t *w, const uint8_t *act, size_t stride, int nx,
                       int64_t i, bool has_second, int u, __m512 acc[][2], __m128 *offs) {
-    const size_t wb = wt == MMRT_QTYPE_Q8_0 ? 34 : wt == MMRT_QTYPE_Q4_0 ? 18 : 20;
-    const size_t ab = wt == MMRT_QTYPE_Q4_1 ? 36 : 34, aq = wt == MMRT_QTYPE_Q4_1 ? 4 : 2;
+    const size_t wb = mmrt_q32_block_bytes(wt);
+    const size_t ab = has_min(wt) ? 36 : 34, aq = has_min(wt) ? 4 : 2;
     const uint8_t *b0 = w + (size_t)i * wb, *b1 = has_second ? b0 + wb : zero_block;
     __mmask64 neg = 0;
     __m512i x = prep_pair(wt, b0, b1, &neg);
@@ -79,12 +92,13 @@ INLINE void step_pair(mmrt_qtype wt, const uint8_t *w, const uint8_t *act, size_
         __m512i y = load_2x256(a0 + aq, a1 + aq);
         if (wt == MMRT_QTYPE_Q8_0) y = _mm512_mask_sub_epi8(y, neg, _mm512_setzero_si512(), y);
         __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), x, y);
-        if (wt == MMRT_QTYPE_Q4_0) /* Σ (q − 8)·a = Σ q·a − Σ 8·a, both exact in int32 */
-            p = _mm512_sub_epi32(p, _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(8), y));
+        if (level_off(wt)) /* Σ (q − off)·a = Σ q·a − Σ off·a, both exact in int32 */
+            p = _mm512_sub_epi32(p, _mm512_dpbusd_epi32(_mm512_setzero_si512(),
+                                                        _mm512_set1_epi8((char)level_off(wt)), y));
         /* dw_j·da_j for block j in lanes 8j..8j+7: the reference's one f32 product per block */
         __m512 d = _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(_mm_mul_ps(dw, f16_pair(a0, a1))));
         acc[r][u] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(p), acc[r][u]);
-        if (wt == MMRT_QTYPE_Q4_1) /* m·s of both blocks in lanes 0 and 1 (zero_block's are 0) */
+        if (has_min(wt)) /* m·s of both blocks in lanes 0 and 1 (zero_block's are 0) */
             offs[r] = _mm_add_ps(offs[r], _mm_mul_ps(f16_pair(b0 + 2, b1 + 2), f16_pair(a0 + 2, a1 + 2)));
     }
 }
@@ -225,7 +239,7 @@ INLINE void rows_k_512(mmrt_qtype wt, const void *w, const void *act, size_t str
 
 INLINE void rows_512(mmrt_qtype wt, const void *w, const void *act, size_t stride, int nx, int64_t k,
                      float *out) {
-    if (wt == MMRT_QTYPE_Q8_0 || wt == MMRT_QTYPE_Q4_0 || wt == MMRT_QTYPE_Q4_1)
+    if (mmrt_q32_block_bytes(wt))
         rows32_512(wt, w, act, stride, nx, k, out);
     else
         rows_k_512(wt, w, act, stride, nx, k, out);
@@ -245,6 +259,8 @@ INLINE void rows_512(mmrt_qtype wt, const void *w, const void *act, size_t strid
 KERNEL(MMRT_QTYPE_Q8_0, q8_0)
 KERNEL(MMRT_QTYPE_Q4_0, q4_0)
 KERNEL(MMRT_QTYPE_Q4_1, q4_1)
+KERNEL(MMRT_QTYPE_Q5_0, q5_0)
+KERNEL(MMRT_QTYPE_Q5_1, q5_1)
 KERNEL(MMRT_QTYPE_Q4_K, q4_K)
 KERNEL(MMRT_QTYPE_Q5_K, q5_K)
 KERNEL(MMRT_QTYPE_Q6_K, q6_K)
@@ -256,6 +272,7 @@ mmrt_quant_table mmrt_quant_kernels_avx512vnni(void) {
         [MMRT_QTYPE_Q8_0] = qdot_q8_0_512, [MMRT_QTYPE_Q4_0] = qdot_q4_0_512,
         [MMRT_QTYPE_Q4_1] = qdot_q4_1_512, [MMRT_QTYPE_Q4_K] = qdot_q4_K_512,
         [MMRT_QTYPE_Q5_K] = qdot_q5_K_512, [MMRT_QTYPE_Q6_K] = qdot_q6_K_512,
+        [MMRT_QTYPE_Q5_0] = qdot_q5_0_512, [MMRT_QTYPE_Q5_1] = qdot_q5_1_512,
     };
     return table;
 }

@@ -7,7 +7,8 @@
  *   QB_DPBUSD(c, u, s) c + Σ of 4 adjacent u8·s8 products per int32 lane (the caller keeps each
  *                      pair of products within int16, so the maddubs/madd form is exact too)
  *   QB_DPWSSD(c, a, b) c + Σ of 2 adjacent s16·s16 products per int32 lane
- *   QB_DPBUSD_OFF8(u, s) Σ of 4 adjacent (u8 − 8)·s8 products per int32 lane (Q4_0; u < 16)
+ *   QB_DPBUSD_OFF(u, s, off) Σ of 4 adjacent (u8 − off)·s8 products per int32 lane (Q4_0: off 8,
+ *                      Q5_0: 16; u < 32)
  *
  * Integer parts are exact and summed per block as in core/quant_ref.c; each block's integer lanes
  * are scaled into f32 lane accumulators, so the only difference from the reference is the f32
@@ -51,27 +52,50 @@ QB_INLINE __m256i QB_NAME(nibbles)(const uint8_t *qs) {
     return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
 }
 
-/* ---- Q8_0, Q4_0 (× Q8_0) and Q4_1 (× Q8_1): 32-element blocks --------------------------------- */
+/* Q5's 32 fifth bits (bit j of the little-endian uint32 at qh) as 0x10 in byte j, 0 elsewhere. */
+QB_INLINE __m256i QB_NAME(fifth_bits)(const uint8_t *qh) {
+    int32_t h;
+    memcpy(&h, qh, 4);
+    /* byte j ← byte j / 8 of h (each 128-bit lane holds all four), then its bit j % 8 */
+    const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                            2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    __m256i v = _mm256_and_si256(_mm256_shuffle_epi8(_mm256_set1_epi32(h), spread), bit);
+    return _mm256_and_si256(_mm256_cmpeq_epi8(v, bit), _mm256_set1_epi8(0x10));
+}
+
+/* ---- Q8_0, Q4_0, Q5_0 (× Q8_0) and Q4_1, Q5_1 (× Q8_1): 32-element blocks ---------------------- */
 
 /* The weight block as vpdpbusd's unsigned operand: Q8_0 (−127..127) as |x|, its sign moved onto
- * the activation (*sign) so that pairs stay within int16 for maddubs; Q4_0 and Q4_1 as their
- * nibbles (Q4_0's −8 comes off per row, QB_DPBUSD_OFF8). */
+ * the activation (*sign) so that pairs stay within int16 for maddubs; Q4_0, Q4_1 as their nibbles,
+ * Q5_0, Q5_1 with their fifth bits (0..31: Q4_0's −8 and Q5_0's −16 come off per row,
+ * QB_DPBUSD_OFF). */
 QB_INLINE __m256i QB_NAME(prep32)(mmrt_qtype wt, const uint8_t *b, __m256i *sign) {
     if (wt == MMRT_QTYPE_Q4_1) return QB_NAME(nibbles)(b + 4);
     if (wt == MMRT_QTYPE_Q4_0) return QB_NAME(nibbles)(b + 2);
+    if (wt == MMRT_QTYPE_Q5_0) return _mm256_or_si256(QB_NAME(nibbles)(b + 6), QB_NAME(fifth_bits)(b + 2));
+    if (wt == MMRT_QTYPE_Q5_1) return _mm256_or_si256(QB_NAME(nibbles)(b + 8), QB_NAME(fifth_bits)(b + 4));
     __m256i x = _mm256_loadu_si256((const __m256i *)(b + 2));
     *sign = x;
     return _mm256_sign_epi8(x, x);
 }
 
+/* The per-row offset of the level (Q4_0: 8, Q5_0: 16, else 0) and whether the block has a min
+ * m (Q4_1, Q5_1: activations Q8_1, with their sums s). */
+QB_INLINE int QB_NAME(level_off)(mmrt_qtype wt) {
+    return wt == MMRT_QTYPE_Q4_0 ? 8 : wt == MMRT_QTYPE_Q5_0 ? 16 : 0;
+}
+QB_INLINE bool QB_NAME(has_min)(mmrt_qtype wt) { return wt == MMRT_QTYPE_Q4_1 || wt == MMRT_QTYPE_Q5_1; }
+
 /* Block i of every row into accumulator u (blocks 4j + u into acc_u, the last nb % 4 into acc_0:
  * one block is too little work to wait out a multiply-add's latency per block). d4 (or NULL):
  * each row's four dw·da of blocks 4j..4j+3, the same products as the scalar ones, converted four
- * at a time; Q4_1's m·s terms then go to rows32's lanes, else (the last nb % 4) to a scalar. */
+ * at a time; the m·s terms (Q4_1, Q5_1) then go to rows32's lanes, else (the last nb % 4) to a
+ * scalar. */
 QB_INLINE void QB_NAME(step32)(mmrt_qtype wt, const uint8_t *w, const uint8_t *act, size_t stride,
                                int nx, int64_t i, int u, const __m128 *d4, __m256 acc[][4], float *offs) {
-    const size_t wb = wt == MMRT_QTYPE_Q8_0 ? 34 : wt == MMRT_QTYPE_Q4_0 ? 18 : 20;
-    const size_t ab = wt == MMRT_QTYPE_Q4_1 ? 36 : 34, aq = wt == MMRT_QTYPE_Q4_1 ? 4 : 2;
+    const size_t wb = mmrt_q32_block_bytes(wt);
+    const size_t ab = QB_NAME(has_min)(wt) ? 36 : 34, aq = QB_NAME(has_min)(wt) ? 4 : 2;
     const uint8_t *b = w + (size_t)i * wb;
     __m256i sign = _mm256_setzero_si256();
     __m256i x = QB_NAME(prep32)(wt, b, &sign);
@@ -80,18 +104,19 @@ QB_INLINE void QB_NAME(step32)(mmrt_qtype wt, const uint8_t *w, const uint8_t *a
         const uint8_t *a = act + (size_t)r * stride + (size_t)i * ab;
         __m256i y = _mm256_loadu_si256((const __m256i *)(a + aq));
         if (wt == MMRT_QTYPE_Q8_0) y = _mm256_sign_epi8(y, sign);
-        __m256i p = wt == MMRT_QTYPE_Q4_0 ? QB_DPBUSD_OFF8(x, y) : QB_DPBUSD(_mm256_setzero_si256(), x, y);
+        const int off = QB_NAME(level_off)(wt);
+        __m256i p = off ? QB_DPBUSD_OFF(x, y, off) : QB_DPBUSD(_mm256_setzero_si256(), x, y);
         __m256 d = d4 ? _mm256_permutevar8x32_ps(_mm256_castps128_ps256(d4[r]), _mm256_set1_epi32(u))
                       : _mm256_set1_ps(dw * QB_NAME(f16)(a));
         acc[r][u] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[r][u]);
-        if (wt == MMRT_QTYPE_Q4_1 && !d4) offs[r] += QB_NAME(f16)(b + 2) * QB_NAME(f16)(a + 2);
+        if (QB_NAME(has_min)(wt) && !d4) offs[r] += QB_NAME(f16)(b + 2) * QB_NAME(f16)(a + 2);
     }
 }
 
 QB_INLINE void QB_NAME(rows32)(mmrt_qtype wt, const uint8_t *w, const uint8_t *act, size_t stride,
                                int nx, int64_t nb, float *out) {
     __m256 acc[MMRT_QUANT_DOTN_MAX][4];
-    __m128 offs4[MMRT_QUANT_DOTN_MAX]; /* Q4_1's m·s of whole groups of 4 blocks, one block per lane */
+    __m128 offs4[MMRT_QUANT_DOTN_MAX]; /* m·s of whole groups of 4 blocks, one block per lane */
     float offs[MMRT_QUANT_DOTN_MAX];   /* and of the last nb % 4 */
     for (int r = 0; r < nx; r++) {
         acc[r][0] = acc[r][1] = acc[r][2] = acc[r][3] = _mm256_setzero_ps();
@@ -99,13 +124,12 @@ QB_INLINE void QB_NAME(rows32)(mmrt_qtype wt, const uint8_t *w, const uint8_t *a
         offs[r] = 0.0f;
     }
     int64_t i = 0;
-    const size_t wb = wt == MMRT_QTYPE_Q8_0 ? 34 : wt == MMRT_QTYPE_Q4_0 ? 18 : 20;
-    const size_t ab = wt == MMRT_QTYPE_Q4_1 ? 36 : 34;
+    const size_t wb = mmrt_q32_block_bytes(wt), ab = QB_NAME(has_min)(wt) ? 36 : 34;
     for (; i + 4 <= nb; i += 4) {
         __m128 d4[MMRT_QUANT_DOTN_MAX], dw = QB_NAME(f16x4)(w + (size_t)i * wb, wb);
         for (int r = 0; r < nx; r++)
             d4[r] = _mm_mul_ps(dw, QB_NAME(f16x4)(act + (size_t)r * stride + (size_t)i * ab, ab));
-        if (wt == MMRT_QTYPE_Q4_1) {
+        if (QB_NAME(has_min)(wt)) {
             __m128 m = QB_NAME(f16x4)(w + (size_t)i * wb + 2, wb);
             for (int r = 0; r < nx; r++)
                 offs4[r] = _mm_add_ps(offs4[r], _mm_mul_ps(m, QB_NAME(f16x4)(act + (size_t)r * stride + (size_t)i * ab + 2, ab)));
@@ -221,7 +245,7 @@ QB_INLINE void QB_NAME(rows_k)(mmrt_qtype wt, const uint8_t *w, const uint8_t *a
 
 QB_INLINE void QB_NAME(rows)(mmrt_qtype wt, const void *w, const void *act, size_t stride, int nx,
                              int64_t k, float *out) {
-    if (wt == MMRT_QTYPE_Q8_0 || wt == MMRT_QTYPE_Q4_0 || wt == MMRT_QTYPE_Q4_1)
+    if (mmrt_q32_block_bytes(wt))
         QB_NAME(rows32)(wt, w, act, stride, nx, k / MMRT_QK, out);
     else
         QB_NAME(rows_k)(wt, w, act, stride, nx, k / MMRT_QK_K, out);
@@ -243,6 +267,8 @@ _Static_assert(MMRT_QUANT_DOTN_MAX == 8, "QB_KERNEL's cases");
 QB_KERNEL(MMRT_QTYPE_Q8_0, q8_0)
 QB_KERNEL(MMRT_QTYPE_Q4_0, q4_0)
 QB_KERNEL(MMRT_QTYPE_Q4_1, q4_1)
+QB_KERNEL(MMRT_QTYPE_Q5_0, q5_0)
+QB_KERNEL(MMRT_QTYPE_Q5_1, q5_1)
 QB_KERNEL(MMRT_QTYPE_Q4_K, q4_K)
 QB_KERNEL(MMRT_QTYPE_Q5_K, q5_K)
 QB_KERNEL(MMRT_QTYPE_Q6_K, q6_K)
@@ -255,6 +281,7 @@ __attribute__((unused)) static mmrt_quant_table QB_NAME(table)(void) {
         [MMRT_QTYPE_Q8_0] = QB_NAME(qdot_q8_0), [MMRT_QTYPE_Q4_0] = QB_NAME(qdot_q4_0),
         [MMRT_QTYPE_Q4_1] = QB_NAME(qdot_q4_1), [MMRT_QTYPE_Q4_K] = QB_NAME(qdot_q4_K),
         [MMRT_QTYPE_Q5_K] = QB_NAME(qdot_q5_K), [MMRT_QTYPE_Q6_K] = QB_NAME(qdot_q6_K),
+        [MMRT_QTYPE_Q5_0] = QB_NAME(qdot_q5_0), [MMRT_QTYPE_Q5_1] = QB_NAME(qdot_q5_1),
     };
     return table;
 }
