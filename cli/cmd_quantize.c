@@ -1,9 +1,5 @@
-/* mmrt quantize: a checkpoint written as a quantized Llama GGUF file (fusion/gguf_export.h). Unlike
- * the other commands it calls the library's internals, so the CLI links its objects. */
+/* mmrt quantize: a checkpoint written as a quantized Llama GGUF file (mmrt_quantize_file). */
 #include "cli.h"
-
-#include "fusion/gguf_export.h"
-#include "fusion/quantize.h"
 
 #include <string.h>
 
@@ -35,7 +31,7 @@ static void on_progress(size_t i, size_t n, const char *name, const char *type, 
 
 typedef struct quantize_args {
     const char *in, *out;
-    mmrt_gguf_export_params p;
+    mmrt_quantize_params p;
     bool quiet;
 } quantize_args;
 
@@ -44,17 +40,20 @@ static int parse_args(int argc, char **argv, quantize_args *a) {
     cli_common c = {0};
     for (int i = 1; i < argc; i++) {
         const char *v;
-        mmrt_error err = {0};
         long n;
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             usage(stdout);
             return 0;
         } else if (strcmp(argv[i], "--type") == 0) {
+            static const char *const names[] = {"q8_0", "q4_0", "q4_k"}; /* mmrt_quant's order from 1 */
             if (!(v = cli_value(argc, argv, &i))) return -1;
-            if (mmrt_quant_type_parse(v, &a->p.qtype, &err) != MMRT_OK) {
-                cli_usage_error("quantize", "%s", err.msg);
+            int k = 0;
+            while (k < 3 && strcmp(v, names[k]) != 0) k++;
+            if (k == 3) {
+                cli_usage_error("quantize", "--type expects q8_0, q4_0 or q4_k, got \"%s\"", v);
                 return -1;
             }
+            a->p.quant = (mmrt_quant)(k + 1);
         } else if (strcmp(argv[i], "-t") == 0 || strcmp(argv[i], "--threads") == 0) {
             if (!(v = cli_value(argc, argv, &i)) || !cli_parse_int(argv[i - 1], v, 1, 1024, &n)) return -1;
             a->p.n_threads = (int)n;
@@ -81,7 +80,8 @@ static int parse_args(int argc, char **argv, quantize_args *a) {
 }
 
 int cmd_quantize(int argc, char **argv) {
-    quantize_args a = {.p = {.qtype = MMRT_Q8_0}};
+    quantize_args a = {0};
+    mmrt_quantize_params_init(&a.p, sizeof a.p);
     int r = parse_args(argc, argv, &a);
     if (r <= 0) return r == 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
     if (strcmp(a.in, a.out) == 0) {
@@ -89,14 +89,13 @@ int cmd_quantize(int argc, char **argv) {
         return CLI_EXIT_USAGE;
     }
     if (!a.quiet) a.p.progress = on_progress;
-    mmrt_error err = {0};
-    mmrt_status st = mmrt_gguf_export(a.in, a.out, &a.p, &err);
-    if (st == MMRT_ERR_INVALID_ARG) { /* the same file under another name */
-        cli_usage_error("quantize", "%s", err.msg);
+    mmrt_status st = mmrt_quantize_file(a.in, a.out, &a.p);
+    if (st == MMRT_ERR_INVALID_ARG) { /* the type is checked above: OUT is IN under another name */
+        cli_usage_error("quantize", "%s", mmrt_last_error());
         return CLI_EXIT_USAGE;
     }
     if (st != MMRT_OK) {
-        fprintf(stderr, "mmrt quantize: %s\n", err.msg);
+        fprintf(stderr, "mmrt quantize: %s\n", mmrt_last_error());
         return CLI_EXIT_RUNTIME;
     }
     if (!a.quiet) fprintf(stderr, "mmrt quantize: wrote %s\n", a.out);

@@ -6,6 +6,7 @@
 #include "core/log.h"
 #include "core/quant.h"
 #include "core/safetensors.h"
+#include "fusion/api_struct.h"
 #include "fusion/gguf_model.h"
 #include "fusion/quantize.h"
 
@@ -294,5 +295,32 @@ mmrt_status mmrt_gguf_export(const char *in, const char *out, const mmrt_gguf_ex
     if (st == MMRT_OK) st = mmrt_fs_is_dir(in) ? export_hf(&ex, in, out, err) : export_gguf(&ex, in, out, err);
     exporter_free(&ex);
     if (st == MMRT_OK) MMRT_LOG_I("wrote %s (%zu tensors, decoder %s)", out, ex.n, mmrt_dtype_name(p->qtype));
+    return st;
+}
+
+/* ---- public API (include/mmrt.h) ---------------------------------------------------------------- */
+
+static const mmrt_quantize_params quantize_defaults = {.quant = MMRT_QUANT_Q8_0};
+
+void mmrt_quantize_params_init(mmrt_quantize_params *p, size_t size) {
+    mmrt_api_struct_init(p, size, &quantize_defaults, sizeof quantize_defaults);
+}
+
+mmrt_status mmrt_quantize_file(const char *in, const char *out, const mmrt_quantize_params *caller) {
+    mmrt_error err = {0};
+    mmrt_quantize_params q;
+    mmrt_status st = mmrt_api_struct_in(&q, &quantize_defaults, sizeof q, caller, "mmrt_quantize_params", &err);
+    static const mmrt_dtype types[] = {MMRT_F32, MMRT_Q8_0, MMRT_Q4_0, MMRT_Q4_K}; /* mmrt_quant's order */
+    if (st == MMRT_OK && (!in || !out))
+        st = mmrt_error_set(&err, MMRT_ERR_INVALID_ARG, "mmrt_quantize_file: NULL path");
+    if (st == MMRT_OK && (q.quant <= MMRT_QUANT_NONE || (unsigned)q.quant >= sizeof types / sizeof *types))
+        st = mmrt_error_set(&err, MMRT_ERR_INVALID_ARG, "mmrt_quantize_params.quant: %d is not q8_0, q4_0 or q4_k",
+                            (int)q.quant);
+    if (st == MMRT_OK) {
+        mmrt_gguf_export_params p = {.qtype = types[q.quant], .n_threads = q.n_threads, .progress = q.progress,
+                                     .user = q.user};
+        st = mmrt_gguf_export(in, out, &p, &err);
+    }
+    if (st != MMRT_OK) mmrt_error_publish(&err);
     return st;
 }

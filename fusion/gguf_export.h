@@ -29,16 +29,14 @@
 #include "fusion/llm_config.h"
 
 #include <cjson/cJSON.h>
+#include <mmrt.h>
 #include <stddef.h>
 
-/* Called as tensor i (0-based) of n is added; name is its GGUF name, type the name of the type it
- * gets ("Q8_0", "F32", ...). */
-typedef void (*mmrt_gguf_export_progress_fn)(size_t i, size_t n, const char *name, const char *type, void *user);
-
+/* The public mmrt_quantize_file (include/mmrt.h) is this with the library's dtype. */
 typedef struct mmrt_gguf_export_params {
-    mmrt_dtype qtype;                      /* MMRT_Q8_0, MMRT_Q4_0 or MMRT_Q4_K */
-    int n_threads;                         /* quantization threads; <= 0: all cores */
-    mmrt_gguf_export_progress_fn progress; /* NULL: none */
+    mmrt_dtype qtype;                   /* MMRT_Q8_0, MMRT_Q4_0 or MMRT_Q4_K */
+    int n_threads;                      /* quantization threads; <= 0: all cores */
+    mmrt_quantize_progress_fn progress; /* NULL: none */
     void *user;
 } mmrt_gguf_export_params;
 

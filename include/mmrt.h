@@ -252,6 +252,32 @@ MMRT_API mmrt_status mmrt_model_tokenize(const mmrt_model *model, const char *te
 MMRT_API mmrt_status mmrt_model_detokenize(const mmrt_model *model, const int32_t *ids, size_t n,
                                            bool special, char **text);
 
+/* ---- quantized GGUF files (mmrt quantize) ------------------------------------------------- */
+
+/* Called as tensor i (0-based) of n is added: its GGUF name and the type it gets ("Q8_0", "F32"). */
+typedef void (*mmrt_quantize_progress_fn)(size_t i, size_t n, const char *tensor, const char *type, void *user);
+
+typedef struct mmrt_quantize_params {
+    size_t size;                        /* sizeof as the caller compiled it (mmrt_quantize_params_init) */
+    mmrt_quant quant;                   /* default MMRT_QUANT_Q8_0; MMRT_QUANT_NONE is refused */
+    int32_t n_threads;                  /* 0 (default) = one per core */
+    mmrt_quantize_progress_fn progress; /* default NULL: none; called on the calling thread */
+    void *user;                         /* passed to progress */
+} mmrt_quantize_params;
+
+/* Fills the first size bytes of *params with the defaults and sets params->size = size.
+ * Thread-safe. */
+MMRT_API void mmrt_quantize_params_init(mmrt_quantize_params *params, size_t size);
+
+/* Writes the checkpoint in — a local Hugging Face Llama directory (model_type "llama") or a Llama
+ * .gguf file — to out as a GGUF file (llama.cpp's format; written atomically) whose decoder is
+ * quantized as mmrt_model_params.quant quantizes it at load: loading out gives the weights that
+ * loading in with the same quant gives, bit for bit. A GGUF input keeps its keys and its already
+ * quantized tensors. out must not be in (MMRT_ERR_INVALID_ARG); other failures (another
+ * architecture, unreadable files, a missing output directory) name the file in mmrt_last_error().
+ * params may be NULL (defaults). Thread-safe. */
+MMRT_API mmrt_status mmrt_quantize_file(const char *in, const char *out, const mmrt_quantize_params *params);
+
 /* ---- prompts ------------------------------------------------------------------------------ */
 
 typedef enum mmrt_part_type {

@@ -23,6 +23,7 @@
 #include "text/tokenizer.h"
 
 #include <criterion/criterion.h>
+#include <mmrt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -402,6 +403,32 @@ Test(quantize_cli, quantized_tensors_are_copied_as_they_are) {
     expect_kvs_copied(q8, q4, 2);
     free(q8);
     free(q4);
+}
+
+/* The public entry: defaults (q8_0), progress on the calling thread, a refused quant. */
+static void count_progress(size_t i, size_t n, const char *tensor, const char *type, void *user) {
+    size_t *seen = user;
+    cr_assert(i == *seen && i < n && tensor && type, "progress %zu of %zu after %zu", i, n, *seen);
+    (*seen)++;
+}
+
+Test(quantize_cli, public_api) {
+    char *out = tmpdir_path(tmp, "api.gguf");
+    cr_assert_eq(mmrt_quantize_file(GGUF_F16, out, NULL), MMRT_OK, "%s", mmrt_last_error());
+    expect_kvs_copied(GGUF_F16, out, 7);
+    mmrt_quantize_params p;
+    mmrt_quantize_params_init(&p, sizeof p);
+    cr_assert_eq(p.quant, MMRT_QUANT_Q8_0);
+    size_t seen = 0;
+    p.quant = MMRT_QUANT_Q4_0;
+    p.progress = count_progress;
+    p.user = &seen;
+    cr_assert_eq(mmrt_quantize_file(GQA, out, &p), MMRT_OK, "%s", mmrt_last_error());
+    cr_assert_eq(seen, 29, "progress for %zu of the 29 tensors", seen);
+    p.quant = MMRT_QUANT_NONE;
+    cr_assert_eq(mmrt_quantize_file(GQA, out, &p), MMRT_ERR_INVALID_ARG);
+    cr_assert(strstr(mmrt_last_error(), "quant"), "%s", mmrt_last_error());
+    free(out);
 }
 
 /* ---- the command ------------------------------------------------------------------------------------ */
