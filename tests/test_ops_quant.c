@@ -24,7 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const mmrt_dtype qtypes[] = {MMRT_Q8_0, MMRT_Q4_0, MMRT_Q4_1, MMRT_Q4_K, MMRT_Q5_K, MMRT_Q6_K};
+static const mmrt_dtype qtypes[] = {MMRT_Q8_0, MMRT_Q4_0, MMRT_Q4_1, MMRT_Q5_0,
+                                    MMRT_Q5_1, MMRT_Q4_K, MMRT_Q5_K, MMRT_Q6_K};
 #define N_QTYPES (sizeof qtypes / sizeof *qtypes)
 /* (m, n, k): decode rows (1, 3, 8: the dot kernels), prefill (17, 130: GEMM blocks / int8 tiles),
  * n ragged, n = 129 straddling the 128-row GEMM block */
@@ -51,7 +52,7 @@ static uint64_t rng_next(uint64_t *s) {
 /* Byte offsets of a block's f16 scale fields (d, and dmin / m where the type has one). */
 static void f16_fields(mmrt_dtype t, int *at0, int *at1) {
     *at0 = t == MMRT_Q6_K ? 208 : 0;
-    *at1 = t == MMRT_Q4_1 || t == MMRT_Q4_K || t == MMRT_Q5_K ? 2 : -1;
+    *at1 = t == MMRT_Q4_1 || t == MMRT_Q5_1 || t == MMRT_Q4_K || t == MMRT_Q5_K ? 2 : -1;
 }
 
 /* A (rows, k) weight matrix of type t: random packed integers (every bit pattern is valid) and
