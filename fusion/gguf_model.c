@@ -88,8 +88,8 @@ bool mmrt_gguf_model_gguf_name(const char *hf, char *name, size_t cap, int *perm
 }
 
 static mmrt_status dtype_of(const mmrt_gguf *g, const mmrt_gguf_tensor *t, mmrt_dtype *out, mmrt_error *err) {
-    static const mmrt_dtype all[] = {MMRT_F32, MMRT_F16, MMRT_BF16, MMRT_Q8_0, MMRT_Q4_0,
-                                     MMRT_Q4_1, MMRT_Q4_K, MMRT_Q5_K, MMRT_Q6_K};
+    static const mmrt_dtype all[] = {MMRT_F32, MMRT_F16, MMRT_BF16, MMRT_Q8_0, MMRT_Q4_0, MMRT_Q4_1,
+                                     MMRT_Q5_0, MMRT_Q5_1, MMRT_Q4_K, MMRT_Q5_K, MMRT_Q6_K};
     for (size_t i = 0; i < N_OF(all); i++)
         if (mmrt_dtype_qtype(all[i]) == (int)t->type) {
             *out = all[i];
@@ -98,7 +98,7 @@ static mmrt_status dtype_of(const mmrt_gguf *g, const mmrt_gguf_tensor *t, mmrt_
     const mmrt_qtype_info *info = mmrt_qtype_get((uint32_t)t->type);
     return mmrt_error_set(err, MMRT_ERR_UNSUPPORTED,
                           "%s: tensor %s has type %s, which mmrt cannot compute with (supported: f32, f16, bf16, "
-                          "q8_0, q4_0, q4_1, q4_K, q5_K, q6_K)",
+                          "q8_0, q4_0, q4_1, q5_0, q5_1, q4_K, q5_K, q6_K)",
                           mmrt_gguf_path(g), t->name, info && info->name ? info->name : "?");
 }
 

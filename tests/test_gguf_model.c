@@ -432,7 +432,7 @@ typedef struct variant {
     const char *str_key, *str_val; /* a string KV replaced (added when absent) */
     const char *drop_tensor;
     const char *halve_tensor;      /* written with half its rows */
-    const char *q5_tensor;         /* written as Q5_0 (a type mmrt does not compute with) */
+    const char *q81_tensor;        /* written as Q8_1 (a type mmrt does not compute with) */
     const char *extra_tensor;      /* an extra F32 tensor of 32 elements (or extra_n of extra_data) */
     const float *extra_data;
     int64_t extra_n;
@@ -468,7 +468,7 @@ static char *write_variant(const char *dir, const variant *v) {
     cr_assert_eq(mmrt_gguf_writer_new(&w, &err), MMRT_OK);
     set_variant_kvs(w, g, v);
     static float extra[32];
-    void *q5 = NULL;
+    void *q81 = NULL;
     for (size_t i = 0; i < mmrt_gguf_tensor_count(g); i++) {
         const mmrt_gguf_tensor *t = mmrt_gguf_tensor_at(g, i);
         int64_t ne[MMRT_GGUF_MAX_DIMS];
@@ -477,9 +477,9 @@ static char *write_variant(const char *dir, const variant *v) {
         const void *data = t->data;
         if (v->drop_tensor && strcmp(t->name, v->drop_tensor) == 0) continue;
         if (v->halve_tensor && strcmp(t->name, v->halve_tensor) == 0) ne[1] /= 2;
-        if (v->q5_tensor && strcmp(t->name, v->q5_tensor) == 0) {
-            type = MMRT_QTYPE_Q5_0;
-            data = q5 = calloc(1, mmrt_qtype_row_bytes(type, ne[0]) * (size_t)ne[1]);
+        if (v->q81_tensor && strcmp(t->name, v->q81_tensor) == 0) {
+            type = MMRT_QTYPE_Q8_1; /* llama.cpp's activation format: never a weight mmrt reads */
+            data = q81 = calloc(1, mmrt_qtype_row_bytes(type, ne[0]) * (size_t)ne[1]);
         }
         cr_assert_eq(mmrt_gguf_writer_add_tensor(w, t->name, type, t->n_dims, ne, data, &err), MMRT_OK, "%s", err.msg);
     }
@@ -490,7 +490,7 @@ static char *write_variant(const char *dir, const variant *v) {
     }
     char *path = tmpdir_path(dir, "hostile.gguf");
     cr_assert_eq(mmrt_gguf_writer_write(w, path, &err), MMRT_OK, "%s", err.msg);
-    free(q5);
+    free(q81);
     mmrt_gguf_writer_free(w);
     mmrt_gguf_free(g);
     return path;
@@ -534,8 +534,8 @@ Test(gguf_model, hostile_architecture) {
 Test(gguf_model, hostile_tensors) {
     expect_refused(&(variant){.drop_tensor = "blk.1.ffn_up.weight"}, MMRT_ERR_MODEL, "layers.1.mlp.up_proj", NULL);
     expect_refused(&(variant){.halve_tensor = "blk.0.attn_v.weight"}, MMRT_ERR_MODEL, "v_proj", NULL);
-    expect_refused(&(variant){.q5_tensor = "blk.0.attn_v.weight"}, MMRT_ERR_UNSUPPORTED, "blk.0.attn_v.weight",
-                   "q5_0");
+    expect_refused(&(variant){.q81_tensor = "blk.0.attn_v.weight"}, MMRT_ERR_UNSUPPORTED, "blk.0.attn_v.weight",
+                   "q8_1");
     expect_refused(&(variant){.extra_tensor = "blk.0.attn_q.bias"}, MMRT_ERR_MODEL, "blk.0.attn_q.bias", NULL);
     expect_refused(&(variant){.extra_tensor = "blk.2.attn_norm.weight"}, MMRT_ERR_MODEL, "blk.2.attn_norm.weight", NULL);
     /* q with a row count that is not whole heads of even size cannot be un-permuted */
