@@ -40,13 +40,14 @@ typedef struct gcase {
 static gcase all_cases[] = {
     {"untied-f16", "F16"}, {"untied-f16", "BF16"}, {"tied-k256", "Q8_0"},   {"tied-k256", "Q4_0"},
     {"tied-k256", "Q4_1"}, {"tied-k256", "Q4_K_M"}, {"tied-k256", "Q5_K_S"}, {"tied-k256", "Q6_K"},
+    {"untied-f16", "Q5_0"}, {"untied-f16", "Q5_1"}, /* 32-wide rows: llama.cpp's Q5_0/Q5_1 ftypes */
 };
 
 #define N_CASES (sizeof all_cases / sizeof *all_cases)
 
 /* Criterion passes parameters to a test process that may be a fresh exec of this binary: indexes,
  * not pointers. */
-static int case_index[N_CASES] = {0, 1, 2, 3, 4, 5, 6, 7};
+static int case_index[N_CASES] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
 
 static void case_path(const gcase *c, const char *file, char *out, size_t cap) {
     if (file) snprintf(out, cap, "%s/gguf_llama/%s/%s", MMRT_FIXTURES_DIR, c->dir, file);
@@ -368,7 +369,8 @@ static mmrt_model *load_public(const char *path) {
 }
 
 Test(gguf_model, model_load_and_info) {
-    static const char *const dtypes[N_CASES] = {"F16", "BF16", "Q8_0", "mixed", "mixed", "mixed", "mixed", "Q6_K"};
+    static const char *const dtypes[N_CASES] = {"F16",   "BF16",  "Q8_0",  "mixed", "mixed",
+                                                "mixed", "mixed", "Q6_K",  "mixed", "mixed"};
     for (size_t i = 0; i < N_CASES; i++) {
         char path[1024];
         case_path(&all_cases[i], NULL, path, sizeof path);

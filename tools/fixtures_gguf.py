@@ -15,7 +15,9 @@ tests/fixtures/gguf_llama/<case>/
 
 Budget (2.5 MB for the whole group) decides the cases: K-quants need rows that are multiples of 256, so the
 K-quant case has hidden = intermediate = n_head * head_dim = 256 and one layer and keeps only the quantized files;
-F16 and BF16 come from a second, smaller (hidden 32), untied, two-layer case.
+F16 and BF16 come from a second, smaller (hidden 32), untied, two-layer case, and so do Q5_0 and Q5_1 (llama-quantize's
+ftypes of those names): its 32-wide rows are what makes llama.cpp store Q5_0 / Q5_1 in files of models whose
+widths are not multiples of 256 (SmolLM2-135M: 576), where K-quant types fall back to them.
 """
 
 import json
@@ -69,11 +71,12 @@ CASES = {
         outtype=["f32"], quantize=["Q8_0", "Q4_0", "Q4_1", "Q4_K_M", "Q5_K_S", "Q6_K"],
         keep=["Q8_0", "Q4_0", "Q4_1", "Q4_K_M", "Q5_K_S", "Q6_K"]),
     "untied-f16": dict(
-        description="F16 / BF16 case: hidden 32, 4 heads of 8, 2 KV heads, intermediate 64, 2 layers, untied "
-                    "lm_head (output.weight). Converted directly with --outtype f16 and bf16",
+        description="F16 / BF16 / Q5_0 / Q5_1 case: hidden 32, 4 heads of 8, 2 KV heads, intermediate 64, 2 layers, "
+                    "untied lm_head (output.weight). Converted directly with --outtype f16 and bf16; Q5_0 and Q5_1 "
+                    "quantized from the f32 conversion",
         config=dict(hidden_size=32, num_attention_heads=4, num_key_value_heads=2, head_dim=8, num_hidden_layers=2,
                     intermediate_size=64, tie_word_embeddings=False),
-        init={}, outtype=["f16", "bf16"], quantize=[], keep=["F16", "BF16"]),
+        init={}, outtype=["f16", "bf16", "f32"], quantize=["Q5_0", "Q5_1"], keep=["F16", "BF16", "Q5_0", "Q5_1"]),
 }
 
 # GGUF tensor name (blk.N. prefix removed) -> transformers parameter name (model.layers.N. prefix removed)
