@@ -128,6 +128,8 @@ inline int mmrt_cuda_quant_type(mmrt_dtype t) {
     case MMRT_Q8_0: return QUANT_Q8_0;
     case MMRT_Q4_0: return QUANT_Q4_0;
     case MMRT_Q4_1: return QUANT_Q4_1;
+    case MMRT_Q5_0: return QUANT_Q5_0;
+    case MMRT_Q5_1: return QUANT_Q5_1;
     case MMRT_Q4_K: return QUANT_Q4_K;
     case MMRT_Q5_K: return QUANT_Q5_K;
     case MMRT_Q6_K: return QUANT_Q6_K;

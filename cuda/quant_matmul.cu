@@ -28,6 +28,13 @@ static_assert(quant_block_bytes(QUANT_Q4_0) == sizeof(mmrt_block_q4_0) &&
 static_assert(quant_block_bytes(QUANT_Q4_1) == sizeof(mmrt_block_q4_1) &&
                   offsetof(mmrt_block_q4_1, m) == 2 && offsetof(mmrt_block_q4_1, qs) == 4,
               "q4_1");
+static_assert(quant_block_bytes(QUANT_Q5_0) == sizeof(mmrt_block_q5_0) &&
+                  offsetof(mmrt_block_q5_0, qh) == 2 && offsetof(mmrt_block_q5_0, qs) == 6,
+              "q5_0");
+static_assert(quant_block_bytes(QUANT_Q5_1) == sizeof(mmrt_block_q5_1) &&
+                  offsetof(mmrt_block_q5_1, m) == 2 && offsetof(mmrt_block_q5_1, qh) == 4 &&
+                  offsetof(mmrt_block_q5_1, qs) == 8,
+              "q5_1");
 static_assert(quant_block_bytes(QUANT_Q4_K) == sizeof(mmrt_block_q4_K) &&
                   offsetof(mmrt_block_q4_K, scales) == 4 && offsetof(mmrt_block_q4_K, qs) == 16,
               "q4_K");
@@ -38,7 +45,8 @@ static_assert(quant_block_bytes(QUANT_Q6_K) == sizeof(mmrt_block_q6_K) &&
                   offsetof(mmrt_block_q6_K, qh) == 128 &&
                   offsetof(mmrt_block_q6_K, scales) == 192 && offsetof(mmrt_block_q6_K, d) == 208,
               "q6_K");
-static_assert(quant_block_size(QUANT_Q8_0) == MMRT_QK && quant_block_size(QUANT_Q4_K) == MMRT_QK_K,
+static_assert(quant_block_size(QUANT_Q8_0) == MMRT_QK && quant_block_size(QUANT_Q5_1) == MMRT_QK &&
+                  quant_block_size(QUANT_Q4_K) == MMRT_QK_K,
               "block sizes");
 
 namespace {

@@ -1,5 +1,5 @@
-/* The CUDA backend's MATMUL and GET_ROWS on block-format weights (Q8_0, Q4_0, Q4_1, Q4_K, Q5_K,
- * Q6_K; cuda/quant_matmul.cu) against the CPU backend's _ref oracles, in the three arithmetic modes:
+/* The CUDA backend's MATMUL and GET_ROWS on block-format weights (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1,
+ * Q4_K, Q5_K, Q6_K; cuda/quant_matmul.cu) against the CPU backend's _ref oracles, in the three arithmetic modes:
  *   F32   within 1e-5 × max|ref| of the fp64 oracle on the exactly dequantized weights
  *   BF16  (and F16, which takes the same path) within twice the error of the plain computation
  *         (weights dequantized then rounded to bf16, x rounded to bf16, f32 sums in k order) from
@@ -24,8 +24,8 @@
 #include <stdio.h>
 #include <string.h>
 
-static const mmrt_dtype quant_types[] = {MMRT_Q8_0, MMRT_Q4_0, MMRT_Q4_1,
-                                         MMRT_Q4_K, MMRT_Q5_K, MMRT_Q6_K};
+static const mmrt_dtype quant_types[] = {MMRT_Q8_0, MMRT_Q4_0, MMRT_Q4_1, MMRT_Q5_0,
+                                         MMRT_Q5_1, MMRT_Q4_K, MMRT_Q5_K, MMRT_Q6_K};
 #define N_QUANT_TYPES (sizeof quant_types / sizeof *quant_types)
 
 /* ---- host tensors -------------------------------------------------------------------------- */
@@ -50,8 +50,10 @@ static void fix_scales(mmrt_dtype t, uint8_t *b, uint64_t *s) {
             if (b[j] == 0x80) b[j] = 0x81; /* levels within ±127, as quantizers write them */
         memcpy(b, &d, 2);
         break;
-    case MMRT_Q4_0: memcpy(b, &d, 2); break;
-    case MMRT_Q4_1: memcpy(b, &d, 2), memcpy(b + 2, &m, 2); break;
+    case MMRT_Q4_0:
+    case MMRT_Q5_0: memcpy(b, &d, 2); break;
+    case MMRT_Q4_1:
+    case MMRT_Q5_1: memcpy(b, &d, 2), memcpy(b + 2, &m, 2); break;
     case MMRT_Q4_K:
     case MMRT_Q5_K:
         d = random_scale(s, 0.0005f, 0.004f, false), m = random_scale(s, 0.0005f, 0.004f, false);

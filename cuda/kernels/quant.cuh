@@ -7,7 +7,10 @@
 //   Q8_0  34 B / 32: d, qs[32] (int8)                    x = d·q
 //   Q4_0  18 B / 32: d, qs[16]                           x = d·(q − 8)
 //   Q4_1  20 B / 32: d, m, qs[16]                        x = d·q + m
-//       element j < 16: low nibble of qs[j]; element 16 + j: its high nibble
+//   Q5_0  22 B / 32: d, qh[4], qs[16]                    x = d·(q − 16)
+//   Q5_1  24 B / 32: d, m, qh[4], qs[16]                 x = d·q + m
+//       element j < 16: low nibble of qs[j]; element 16 + j: its high nibble; Q5's fifth bit of
+//       element j: bit j of qh (a little-endian uint32)
 //   Q4_K 144 B / 256: d, dmin, scales[12], qs[128]       x = (d·sc)·q − dmin·mn
 //       (sc, mn: 6 bits each per sub-block of 32; qs as ggml packs it, see quant_decode8_k)
 //   Q5_K 176 B / 256: d, dmin, scales[12], qh[32], qs[128]   (as Q4_K; q's fifth bit for
@@ -32,11 +35,14 @@ constexpr int QMM_UNIT = 256;   // weights a warp covers per step: 8 per lane
 static_assert(QMM_UNIT == 8 * 32, "eight weights per lane");
 static_assert(QMM_UNIT % 256 == 0, "a step covers whole K super-blocks");
 
-// The block formats, in mmrt_dtype's order (cuda/quant_matmul.cu maps one to the other).
+// The block formats: the 32-element ones, then the K formats from QUANT_Q4_K on (quant_is_k);
+// mmrt_cuda_quant_type maps mmrt_dtype to them.
 enum quant_type : int {
   QUANT_Q8_0 = 0,
   QUANT_Q4_0,
   QUANT_Q4_1,
+  QUANT_Q5_0,
+  QUANT_Q5_1,
   QUANT_Q4_K,
   QUANT_Q5_K,
   QUANT_Q6_K
@@ -46,15 +52,19 @@ __host__ __device__ constexpr int quant_block_size(quant_type t) {
   return t >= QUANT_Q4_K ? 256 : 32;
 }
 __host__ __device__ constexpr int quant_block_bytes(quant_type t) {
-  return t == QUANT_Q8_0 ? 34 : t == QUANT_Q4_0 ? 18 : t == QUANT_Q4_1 ? 20 : t == QUANT_Q4_K ? 144
-         : t == QUANT_Q5_K ? 176 : 210;
+  return t == QUANT_Q8_0 ? 34 : t == QUANT_Q4_0 ? 18 : t == QUANT_Q4_1 ? 20 : t == QUANT_Q5_0 ? 22
+         : t == QUANT_Q5_1 ? 24 : t == QUANT_Q4_K ? 144 : t == QUANT_Q5_K ? 176 : 210;
 }
 __host__ __device__ constexpr bool quant_is_k(quant_type t) { return t >= QUANT_Q4_K; }
+// The 32-element formats with a min m (x = d·q + m; their activations are Q8_1).
+__host__ __device__ constexpr bool quant_has_min(quant_type t) {
+  return t == QUANT_Q4_1 || t == QUANT_Q5_1;
+}
 
 // Eight consecutive weights of a row: levels lv (signed bytes, weight e0 + i in byte i % 4 of
 // lv[i / 4]) and what scales them. Per format:
-//   Q8_0, Q4_0: x = d·lv                    (lv: q, q − 8)
-//   Q4_1:       x = d·lv + dm               (dm: the block's m)
+//   Q8_0, Q4_0, Q5_0: x = d·lv              (lv: q, q − 8, q − 16)
+//   Q4_1, Q5_1: x = d·lv + dm               (dm: the block's m)
 //   Q4_K, Q5_K: x = (d·sc)·lv − dm·mn       (dm: the block's dmin; sc, mn: the sub-block's)
 //   Q6_K:       x = (d·sc)·lv               (lv: q − 32; sc: the group's int8 scale)
 struct quant8 {
@@ -94,14 +104,20 @@ __device__ __forceinline__ void quant_decode8_small(quant_type t, const uint8_t*
   if (t == QUANT_Q8_0) {
     for (int i = 0; i < 8; i++) v[i] = (int8_t)b[2 + eb + i];
   } else {
-    const uint8_t* qs = b + (t == QUANT_Q4_1 ? 4 : 2) + eb % 16;
-    const int shift = eb < 16 ? 0 : 4, off = t == QUANT_Q4_0 ? 8 : 0;
-    for (int i = 0; i < 8; i++) v[i] = ((qs[i] >> shift) & 0xF) - off;
+    const bool q5 = t == QUANT_Q5_0 || t == QUANT_Q5_1;
+    const uint8_t* qh = b + (quant_has_min(t) ? 4 : 2);  // after d (, m); Q5 only
+    const uint8_t* qs = (q5 ? qh + 4 : qh) + eb % 16;
+    const int shift = eb < 16 ? 0 : 4, off = t == QUANT_Q4_0 ? 8 : t == QUANT_Q5_0 ? 16 : 0;
+    const uint32_t hi = q5 ? (uint32_t)qh[0] | (uint32_t)qh[1] << 8 | (uint32_t)qh[2] << 16 |
+                                 (uint32_t)qh[3] << 24
+                           : 0u;
+    for (int i = 0; i < 8; i++)
+      v[i] = (((qs[i] >> shift) & 0xF) | (int)((hi >> (eb + i)) & 1) << 4) - off;
   }
   q->lv[0] = quant_pack4(v[0], v[1], v[2], v[3]);
   q->lv[1] = quant_pack4(v[4], v[5], v[6], v[7]);
   q->d = quant_f16(b);
-  q->dm = t == QUANT_Q4_1 ? quant_f16(b + 2) : 0.0f;
+  q->dm = quant_has_min(t) ? quant_f16(b + 2) : 0.0f;
   q->sc = 1;
   q->mn = 0;
 }
@@ -149,9 +165,9 @@ __device__ __forceinline__ quant8 quant_decode8(quant_type t, const uint8_t* row
 // The eight weights as f32, exactly as core/quant_ref.c's dequantizers compute them.
 __device__ __forceinline__ void quant_dequant8(quant_type t, const quant8& q, float out[8]) {
   const float scale = quant_is_k(t) ? __fmul_rn(q.d, (float)q.sc) : q.d;
-  const bool has_offset = t == QUANT_Q4_1 || t == QUANT_Q4_K || t == QUANT_Q5_K;
+  const bool has_offset = quant_has_min(t) || t == QUANT_Q4_K || t == QUANT_Q5_K;
   // Q4_K/Q5_K subtract dmin·mn: adding its negation rounds the same
-  const float offset = t == QUANT_Q4_1 ? q.dm : -__fmul_rn(q.dm, (float)q.mn);
+  const float offset = quant_has_min(t) ? q.dm : -__fmul_rn(q.dm, (float)q.mn);
 #pragma unroll
   for (int i = 0; i < 8; i++) {
     const float w = __fmul_rn(scale, (float)quant_level(q, i));

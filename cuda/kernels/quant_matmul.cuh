@@ -102,7 +102,7 @@ struct quant_act_params {
   int64_t x_stride;
   quant_act act;
   int64_t m, k;
-  quant_type wtype;  // the weights' type: Q8_0/Q4_0 → Q8_0, Q4_1 → Q8_1, K formats → Q8_K
+  quant_type wtype;  // the weights': Q8_0/Q4_0/Q5_0 → Q8_0, Q4_1/Q5_1 → Q8_1, K formats → Q8_K
 };
 
 __device__ __forceinline__ float quant_round_f16(float v) {
@@ -181,7 +181,7 @@ __global__ void __launch_bounds__(QMM_WARPS * 32) quant_act_kernel(quant_act_par
   if (lane % 4 == 0) {
     const bool k = quant_is_k(p.wtype);
     p.act.d[g] = k ? d : quant_round_f16(d);
-    p.act.s[g] = p.wtype == QUANT_Q4_1 ? quant_round_f16(__fmul_rn((float)sum, d)) : 0.0f;
+    p.act.s[g] = quant_has_min(p.wtype) ? quant_round_f16(__fmul_rn((float)sum, d)) : 0.0f;
     p.act.sum[g] = sum;
   }
 }
@@ -196,11 +196,11 @@ struct quant_dot_params {
   int64_t m, n, k;
 };
 
-// One 32-element block's contribution (core/quant_ref.c's dot_q8_0 / _q4_0 / _q4_1 body).
+// One 32-element block's contribution (core/quant_ref.c's dot_q8_0 / dot_off / dot_min body).
 __device__ __forceinline__ float quant_block_dot(quant_type t, const quant8& q, int sumi,
                                                  const quant_act& a, int64_t g) {
   const float dd = __fmul_rn(q.d, a.d[g]);
-  if (t == QUANT_Q4_1) return __fadd_rn(__fmul_rn(dd, (float)sumi), __fmul_rn(q.dm, a.s[g]));
+  if (quant_has_min(t)) return __fadd_rn(__fmul_rn(dd, (float)sumi), __fmul_rn(q.dm, a.s[g]));
   return __fmul_rn((float)sumi, dd);
 }
 
