@@ -100,7 +100,8 @@ typedef enum mmrt_op_kind {
                           o − c ≥ 0 and o + c < R. dst is MMRT_OP_ATTENTION's bias with n_bh = h */
     MMRT_OP_CONVERT,   /* dst = src converted to dst's dtype: src f32 → dst F32/BF16/F16 of the same
                           shape (up to 4-D), rows contiguous, each value rounded to nearest even
-                          (mmrt_f32_to_bf16 / mmrt_f32_to_f16): a KV cache row's store       */
+                          (mmrt_f32_to_bf16 / mmrt_f32_to_f16; a NaN stays NaN, its payload
+                          the device's own): a KV cache row's store                           */
     MMRT_OP_COUNT
 } mmrt_op_kind;
 

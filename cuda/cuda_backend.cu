@@ -303,6 +303,12 @@ bool cuda_supports_op(mmrt_backend* be, const mmrt_op* op) {
       return a->type == MMRT_F32 && d->type == MMRT_I32 && mmrt_tensor_is_contiguous(d);
     case MMRT_OP_ATTENTION:
       return attention_supported(c, op);
+    case MMRT_OP_CONVERT:  // convert.cu: src as (rows, ne0) with one row stride; dst packed, apart
+      return a->type == MMRT_F32 &&
+             (d->type == MMRT_BF16 || d->type == MMRT_F16 || d->type == MMRT_F32) &&
+             mmrt_tensor_is_contiguous(d) && d->data != a->data &&
+             (a->ne[2] == 1 || a->nb[2] == a->nb[1] * (size_t)a->ne[1]) &&
+             (a->ne[3] == 1 || a->nb[3] == a->nb[2] * (size_t)a->ne[2]);
     case MMRT_OP_PATCHIFY:
     case MMRT_OP_PIXEL_SHUFFLE:  // one block per dst row
       return a->type == MMRT_F32 && d->type == MMRT_F32 && rows_fit(d);
@@ -361,6 +367,7 @@ const mmrt_backend_i cuda_iface = {
     .fork = cuda_fork,
     .free = cuda_free,
     .set_threads = nullptr,
+    .kv_dtype = nullptr,  // f32 KV caches: the attention kernels read f32 K/V
 };
 
 // A backend on `device` with its own stream, error report, cuBLAS handle and buffers. INT8 is

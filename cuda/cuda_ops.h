@@ -100,7 +100,8 @@ typedef mmrt_status (*mmrt_cuda_op_fn)(const mmrt_op* op, const mmrt_cuda_queue&
   X(SILU, silu)             \
   X(GLU, glu)               \
   X(CONV1D_DW, conv1d_dw)   \
-  X(REL_POS_BIAS, rel_pos_bias)
+  X(REL_POS_BIAS, rel_pos_bias) \
+  X(CONVERT, convert)
 
 #define MMRT_CUDA_DECLARE(KIND, name) \
   mmrt_status mmrt_cuda_##name(const mmrt_op* op, const mmrt_cuda_queue& q, mmrt_error* err);

@@ -77,7 +77,7 @@ if [ -e "${CUDA_HOME:-/usr/local/cuda}/include/cuda_bf16.h" ]; then
     # test_llama and test_smolvlm run again as test_cuda_llama / test_cuda_smolvlm: the fixtures
     # end to end on the CUDA backend, zero ops falling back to the CPU; gpu_bench_smoke checks the
     # GPU benchmark's harness (bench/gpu) against a host reference
-    cmake --build "$dir" -j "$jobs" --target test_cuda_ops test_cuda_attention test_cuda_quant test_llama test_smolvlm test_chat_session test_granite test_granite_speech test_bf16_parity mmrt-gpu-bench
+    cmake --build "$dir" -j "$jobs" --target test_cuda_ops test_cuda_attention test_cuda_quant test_cuda_convert test_llama test_smolvlm test_chat_session test_granite test_granite_speech test_bf16_parity mmrt-gpu-bench
     ctest --test-dir "$dir" --output-on-failure -j 1 -R 'test_cuda_|gpu_bench_smoke'
   }
   cuda_emu_suite build/cuda-emu -DCMAKE_BUILD_TYPE=Release
@@ -99,7 +99,7 @@ if [ -e "${CUDA_HOME:-/usr/local/cuda}/include/cuda_bf16.h" ]; then
   t0=$SECONDS
   cmake -S . -B build/cuda-emu-tsan -DMMRT_FATAL_WARNINGS=ON -DMMRT_CUDA_EMU=ON -DMMRT_EMU_NVCC_CHECK=OFF \
     -DMMRT_BUILD_SAMPLES=OFF -DMMRT_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMMRT_SANITIZE=thread >/dev/null
-  cmake --build build/cuda-emu-tsan -j "$jobs" --target test_cuda_ops test_cuda_attention test_cuda_quant
+  cmake --build build/cuda-emu-tsan -j "$jobs" --target test_cuda_ops test_cuda_attention test_cuda_quant test_cuda_convert
   ctest --test-dir build/cuda-emu-tsan --output-on-failure -j 1 -R '^test_cuda_.*_tsan$'
   echo "TSan build and run: $((SECONDS - t0)) s"
 else
