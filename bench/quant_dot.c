@@ -60,8 +60,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: %s [--k K (a multiple of 256)] [--rows N]\n", argv[0]);
         return 2;
     }
-    static const mmrt_qtype types[] = {MMRT_QTYPE_Q8_0, MMRT_QTYPE_Q4_0, MMRT_QTYPE_Q4_1,
-                                       MMRT_QTYPE_Q4_K, MMRT_QTYPE_Q5_K, MMRT_QTYPE_Q6_K};
+    static const mmrt_qtype types[] = {MMRT_QTYPE_Q8_0, MMRT_QTYPE_Q4_0, MMRT_QTYPE_Q4_1, MMRT_QTYPE_Q5_0,
+                                       MMRT_QTYPE_Q5_1, MMRT_QTYPE_Q4_K, MMRT_QTYPE_Q5_K, MMRT_QTYPE_Q6_K};
     float *x = malloc((size_t)k * 4), *y = malloc((size_t)rows * 4 * 4);
     uint64_t s = 1;
     for (int64_t i = 0; i < k; i++) x[i] = (float)(rng_next(&s) % 2001) / 1000.0f - 1.0f;

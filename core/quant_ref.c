@@ -32,18 +32,19 @@ static void dequant_q8_0(const mmrt_block_q8_0 *b, float *y, int64_t nb) {
     }
 }
 
-/* Level j (0..15, or 0..31 with Q5's fifth bit) of a Q4_0/Q4_1/Q5_0/Q5_1 block b. */
-static int level32(mmrt_qtype t, const uint8_t *b, int j) {
+/* The 32 levels of a Q4_0/Q4_1/Q5_0/Q5_1 block b: nibbles (0..15), plus Q5's fifth bits (0..31). */
+static inline void levels32(mmrt_qtype t, const uint8_t *b, uint8_t lv[MMRT_QK]) {
     bool q5 = t == MMRT_QTYPE_Q5_0 || t == MMRT_QTYPE_Q5_1;
     const uint8_t *qh = b + (t == MMRT_QTYPE_Q4_0 || t == MMRT_QTYPE_Q5_0 ? 2 : 4); /* after d (, m) */
     const uint8_t *qs = q5 ? qh + 4 : qh;
-    int v = j < 16 ? qs[j] & 0xF : qs[j - 16] >> 4;
-    if (q5) {
-        uint32_t h;
-        memcpy(&h, qh, 4);
-        v |= (int)((h >> j) & 1) << 4;
+    for (int j = 0; j < 16; j++) {
+        lv[j] = qs[j] & 0xF;
+        lv[j + 16] = qs[j] >> 4;
     }
-    return v;
+    if (!q5) return;
+    uint32_t h;
+    memcpy(&h, qh, 4);
+    for (int j = 0; j < MMRT_QK; j++) lv[j] |= (uint8_t)((h >> j & 1) << 4); /* bit j: element j's */
 }
 
 /* The formats with an offset level (Q4_0: off 8, Q5_0: 16): x = d·(q − off). */
@@ -53,7 +54,9 @@ static void dequant_off(mmrt_qtype t, const uint8_t *b, float *y, int64_t nb, in
         uint16_t dh;
         memcpy(&dh, b, 2);
         float d = F16(dh);
-        for (int j = 0; j < MMRT_QK; j++) y[j] = d * (float)(level32(t, b, j) - off);
+        uint8_t lv[MMRT_QK];
+        levels32(t, b, lv);
+        for (int j = 0; j < MMRT_QK; j++) y[j] = d * (float)(lv[j] - off);
     }
 }
 
@@ -64,7 +67,9 @@ static void dequant_min(mmrt_qtype t, const uint8_t *b, float *y, int64_t nb) {
         uint16_t h[2];
         memcpy(h, b, 4);
         float d = F16(h[0]), m = F16(h[1]);
-        for (int j = 0; j < MMRT_QK; j++) y[j] = d * (float)level32(t, b, j) + m;
+        uint8_t lv[MMRT_QK];
+        levels32(t, b, lv);
+        for (int j = 0; j < MMRT_QK; j++) y[j] = d * (float)lv[j] + m;
     }
 }
 
@@ -340,8 +345,10 @@ static float dot_off(mmrt_qtype t, const uint8_t *w, const mmrt_block_q8_0 *a, i
     size_t bb = mmrt_q32_block_bytes(t);
     float sum = 0.0f;
     for (int64_t i = 0; i < nb; i++, w += bb) {
+        uint8_t lv[MMRT_QK];
         int sumi = 0;
-        for (int j = 0; j < MMRT_QK; j++) sumi += (level32(t, w, j) - off) * a[i].qs[j];
+        levels32(t, w, lv);
+        for (int j = 0; j < MMRT_QK; j++) sumi += (lv[j] - off) * a[i].qs[j];
         uint16_t dh;
         memcpy(&dh, w, 2);
         sum += (float)sumi * (F16(dh) * F16(a[i].d));
@@ -354,8 +361,10 @@ static float dot_min(mmrt_qtype t, const uint8_t *w, const mmrt_block_q8_1 *a, i
     size_t bb = mmrt_q32_block_bytes(t);
     float sum = 0.0f;
     for (int64_t i = 0; i < nb; i++, w += bb) {
+        uint8_t lv[MMRT_QK];
         int sumi = 0;
-        for (int j = 0; j < MMRT_QK; j++) sumi += level32(t, w, j) * a[i].qs[j];
+        levels32(t, w, lv);
+        for (int j = 0; j < MMRT_QK; j++) sumi += lv[j] * a[i].qs[j];
         uint16_t h[2];
         memcpy(h, w, 4);
         sum += (F16(h[0]) * F16(a[i].d)) * (float)sumi + F16(h[1]) * F16(a[i].s);
