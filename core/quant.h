@@ -8,8 +8,9 @@
  *
  * Dequantization is bit-identical to the `gguf` Python package's (gguf-py, llama.cpp's
  * `ggml-quants.c` reference rows). The dot kernels multiply a quantized weight row by activations
- * that were themselves quantized per block (to Q8_0 for the 32-element formats, to Q8_K for the
- * K formats) as llama.cpp does, integer products summed exactly, scales applied per block in f32.
+ * that were themselves quantized per block (to Q8_0 or Q8_1 for the 32-element formats, to Q8_K
+ * for the K formats) as llama.cpp does, integer products summed exactly, scales applied per block
+ * in f32.
  *
  * Usage for one matrix-vector product y = W·x (W: n rows of k weights of type wt):
  *

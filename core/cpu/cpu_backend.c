@@ -37,7 +37,7 @@ static const struct {
 static bool is_float(mmrt_dtype t) { return t == MMRT_F32 || t == MMRT_F16 || t == MMRT_BF16; }
 
 /* MATMUL's weights and GET_ROWS's table: a float type or a block format with an integer dot
- * kernel (mmrt_quant_act_type: all six), which every mode can also dequantize. */
+ * kernel (mmrt_quant_act_type: all eight), which every mode can also dequantize. */
 static bool is_weight(mmrt_dtype t) {
     int q = mmrt_dtype_qtype(t);
     return is_float(t) || (mmrt_dtype_is_quant(t) && q >= 0 && mmrt_quant_act_type((mmrt_qtype)q) >= 0);
