@@ -383,6 +383,7 @@ mmrt_status ctx_create(int device, mmrt_math math, const cuda_ctx* parent, mmrt_
   }
   be->iface = &cuda_iface;
   be->ctx = c;
+  be->math = math;
   c->device = device;
   c->parent = parent;
   c->q.math = math == MMRT_MATH_INT8 ? MMRT_MATH_BF16 : math;
