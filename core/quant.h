@@ -105,6 +105,12 @@ static inline size_t mmrt_q32_block_bytes(mmrt_qtype t) {
     default: return 0;
     }
 }
+/* The level offset of Q4_0 (8) and Q5_0 (16), x = d·(q − off); 0 for the others. */
+static inline int mmrt_q32_level_off(mmrt_qtype t) {
+    return t == MMRT_QTYPE_Q4_0 ? 8 : t == MMRT_QTYPE_Q5_0 ? 16 : 0;
+}
+/* Q4_1 and Q5_1: x = d·q + m, activations Q8_1 (with their sums s = d·Σq). */
+static inline bool mmrt_q32_has_min(mmrt_qtype t) { return t == MMRT_QTYPE_Q4_1 || t == MMRT_QTYPE_Q5_1; }
 
 /* 8 sub-blocks of 32 with 6-bit scale sc and min m each (packed in scales[12], see
  * mmrt_q4k_scale_min): x = d·sc·q − dmin·m. Chunk c < 4 of 64 elements: qs[32c + l] holds element

@@ -109,8 +109,8 @@ void mmrt_dequant_ref(mmrt_qtype type, const void *src, float *dst, int64_t k) {
     case MMRT_QTYPE_F16: mmrt_to_f32(MMRT_F16, src, dst, k); return;
     case MMRT_QTYPE_BF16: mmrt_to_f32(MMRT_BF16, src, dst, k); return;
     case MMRT_QTYPE_Q8_0: dequant_q8_0(src, dst, k / MMRT_QK); return;
-    case MMRT_QTYPE_Q4_0: dequant_off(type, src, dst, k / MMRT_QK, 8); return;
-    case MMRT_QTYPE_Q5_0: dequant_off(type, src, dst, k / MMRT_QK, 16); return;
+    case MMRT_QTYPE_Q4_0:
+    case MMRT_QTYPE_Q5_0: dequant_off(type, src, dst, k / MMRT_QK, mmrt_q32_level_off(type)); return;
     case MMRT_QTYPE_Q4_1:
     case MMRT_QTYPE_Q5_1: dequant_min(type, src, dst, k / MMRT_QK); return;
     case MMRT_QTYPE_Q4_K:
@@ -427,8 +427,8 @@ static float dot_k(mmrt_qtype wt, const void *w, const mmrt_block_q8_K *a, int64
 static float dot_row(mmrt_qtype wt, const void *w, const void *a, int64_t k) {
     switch (wt) {
     case MMRT_QTYPE_Q8_0: return dot_q8_0(w, a, k / MMRT_QK);
-    case MMRT_QTYPE_Q4_0: return dot_off(wt, w, a, k / MMRT_QK, 8);
-    case MMRT_QTYPE_Q5_0: return dot_off(wt, w, a, k / MMRT_QK, 16);
+    case MMRT_QTYPE_Q4_0:
+    case MMRT_QTYPE_Q5_0: return dot_off(wt, w, a, k / MMRT_QK, mmrt_q32_level_off(wt));
     case MMRT_QTYPE_Q4_1:
     case MMRT_QTYPE_Q5_1: return dot_min(wt, w, a, k / MMRT_QK);
     default: return dot_k(wt, w, a, k / MMRT_QK_K);

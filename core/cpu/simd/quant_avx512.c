@@ -44,11 +44,6 @@ INLINE __m128 f16_pair(const uint8_t *p0, const uint8_t *p1) {
     return _mm_cvtph_ps(_mm_insert_epi16(_mm_cvtsi32_si128(h0), h1, 1));
 }
 
-/* The per-row offset of the level (Q4_0: 8, Q5_0: 16, else 0) and whether the block has a min
- * m (Q4_1, Q5_1: activations Q8_1, with their sums s). */
-INLINE int level_off(mmrt_qtype wt) { return wt == MMRT_QTYPE_Q4_0 ? 8 : wt == MMRT_QTYPE_Q5_0 ? 16 : 0; }
-INLINE bool has_min(mmrt_qtype wt) { return wt == MMRT_QTYPE_Q4_1 || wt == MMRT_QTYPE_Q5_1; }
-
 /* Two weight blocks as vpdpbusd's unsigned operand, in element order (block 0 then block 1): Q8_0
  * as |x| with *neg marking x < 0, to be moved onto the activation; Q4_0 and Q4_1 as their nibbles;
  * Q5_0 and Q5_1 with their fifth bits (bit j of each block's qh: element j) added as 16. */
@@ -58,7 +53,7 @@ INLINE __m512i prep_pair(mmrt_qtype wt, const uint8_t *b0, const uint8_t *b1, __
         x = load_2x256(b0 + 2, b1 + 2);
     } else {
         bool q5 = wt == MMRT_QTYPE_Q5_0 || wt == MMRT_QTYPE_Q5_1;
-        size_t hq = has_min(wt) ? 4 : 2, at = q5 ? hq + 4 : hq; /* qh (Q5) then qs, after d (, m) */
+        size_t hq = mmrt_q32_has_min(wt) ? 4 : 2, at = q5 ? hq + 4 : hq; /* qh (Q5) then qs, after d (, m) */
         __m256i t = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)(b1 + at)),
                                      _mm_loadu_si128((const __m128i *)(b0 + at)));
         __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(t), _mm256_srli_epi16(t, 4), 1);
@@ -81,7 +76,7 @@ INLINE __m512i prep_pair(mmrt_qtype wt, const uint8_t *b0, const uint8_t *b1, __
 INLINE void step_pair(mmrt_qtype wt, const uint8_t *w, const uint8_t *act, size_t stride, int nx,
                       int64_t i, bool has_second, int u, __m512 acc[][2], __m128 *offs) {
     const size_t wb = mmrt_q32_block_bytes(wt);
-    const size_t ab = has_min(wt) ? 36 : 34, aq = has_min(wt) ? 4 : 2;
+    const size_t ab = mmrt_q32_has_min(wt) ? 36 : 34, aq = mmrt_q32_has_min(wt) ? 4 : 2;
     const uint8_t *b0 = w + (size_t)i * wb, *b1 = has_second ? b0 + wb : zero_block;
     __mmask64 neg = 0;
     __m512i x = prep_pair(wt, b0, b1, &neg);
@@ -92,13 +87,13 @@ INLINE void step_pair(mmrt_qtype wt, const uint8_t *w, const uint8_t *act, size_
         __m512i y = load_2x256(a0 + aq, a1 + aq);
         if (wt == MMRT_QTYPE_Q8_0) y = _mm512_mask_sub_epi8(y, neg, _mm512_setzero_si512(), y);
         __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), x, y);
-        if (level_off(wt)) /* Σ (q − off)·a = Σ q·a − Σ off·a, both exact in int32 */
+        if (mmrt_q32_level_off(wt)) /* Σ (q − off)·a = Σ q·a − Σ off·a, both exact in int32 */
             p = _mm512_sub_epi32(p, _mm512_dpbusd_epi32(_mm512_setzero_si512(),
-                                                        _mm512_set1_epi8((char)level_off(wt)), y));
+                                                        _mm512_set1_epi8((char)mmrt_q32_level_off(wt)), y));
         /* dw_j·da_j for block j in lanes 8j..8j+7: the reference's one f32 product per block */
         __m512 d = _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(_mm_mul_ps(dw, f16_pair(a0, a1))));
         acc[r][u] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(p), acc[r][u]);
-        if (has_min(wt)) /* m·s of both blocks in lanes 0 and 1 (zero_block's are 0) */
+        if (mmrt_q32_has_min(wt)) /* m·s of both blocks in lanes 0 and 1 (zero_block's are 0) */
             offs[r] = _mm_add_ps(offs[r], _mm_mul_ps(f16_pair(b0 + 2, b1 + 2), f16_pair(a0 + 2, a1 + 2)));
     }
 }

@@ -80,13 +80,6 @@ QB_INLINE __m256i QB_NAME(prep32)(mmrt_qtype wt, const uint8_t *b, __m256i *sign
     return _mm256_sign_epi8(x, x);
 }
 
-/* The per-row offset of the level (Q4_0: 8, Q5_0: 16, else 0) and whether the block has a min
- * m (Q4_1, Q5_1: activations Q8_1, with their sums s). */
-QB_INLINE int QB_NAME(level_off)(mmrt_qtype wt) {
-    return wt == MMRT_QTYPE_Q4_0 ? 8 : wt == MMRT_QTYPE_Q5_0 ? 16 : 0;
-}
-QB_INLINE bool QB_NAME(has_min)(mmrt_qtype wt) { return wt == MMRT_QTYPE_Q4_1 || wt == MMRT_QTYPE_Q5_1; }
-
 /* Block i of every row into accumulator u (blocks 4j + u into acc_u, the last nb % 4 into acc_0:
  * one block is too little work to wait out a multiply-add's latency per block). d4 (or NULL):
  * each row's four dw·da of blocks 4j..4j+3, the same products as the scalar ones, converted four
@@ -95,7 +88,7 @@ QB_INLINE bool QB_NAME(has_min)(mmrt_qtype wt) { return wt == MMRT_QTYPE_Q4_1 ||
 QB_INLINE void QB_NAME(step32)(mmrt_qtype wt, const uint8_t *w, const uint8_t *act, size_t stride,
                                int nx, int64_t i, int u, const __m128 *d4, __m256 acc[][4], float *offs) {
     const size_t wb = mmrt_q32_block_bytes(wt);
-    const size_t ab = QB_NAME(has_min)(wt) ? 36 : 34, aq = QB_NAME(has_min)(wt) ? 4 : 2;
+    const size_t ab = mmrt_q32_has_min(wt) ? 36 : 34, aq = mmrt_q32_has_min(wt) ? 4 : 2;
     const uint8_t *b = w + (size_t)i * wb;
     __m256i sign = _mm256_setzero_si256();
     __m256i x = QB_NAME(prep32)(wt, b, &sign);
@@ -104,12 +97,12 @@ QB_INLINE void QB_NAME(step32)(mmrt_qtype wt, const uint8_t *w, const uint8_t *a
         const uint8_t *a = act + (size_t)r * stride + (size_t)i * ab;
         __m256i y = _mm256_loadu_si256((const __m256i *)(a + aq));
         if (wt == MMRT_QTYPE_Q8_0) y = _mm256_sign_epi8(y, sign);
-        const int off = QB_NAME(level_off)(wt);
+        const int off = mmrt_q32_level_off(wt);
         __m256i p = off ? QB_DPBUSD_OFF(x, y, off) : QB_DPBUSD(_mm256_setzero_si256(), x, y);
         __m256 d = d4 ? _mm256_permutevar8x32_ps(_mm256_castps128_ps256(d4[r]), _mm256_set1_epi32(u))
                       : _mm256_set1_ps(dw * QB_NAME(f16)(a));
         acc[r][u] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[r][u]);
-        if (QB_NAME(has_min)(wt) && !d4) offs[r] += QB_NAME(f16)(b + 2) * QB_NAME(f16)(a + 2);
+        if (mmrt_q32_has_min(wt) && !d4) offs[r] += QB_NAME(f16)(b + 2) * QB_NAME(f16)(a + 2);
     }
 }
 
@@ -124,12 +117,12 @@ QB_INLINE void QB_NAME(rows32)(mmrt_qtype wt, const uint8_t *w, const uint8_t *a
         offs[r] = 0.0f;
     }
     int64_t i = 0;
-    const size_t wb = mmrt_q32_block_bytes(wt), ab = QB_NAME(has_min)(wt) ? 36 : 34;
+    const size_t wb = mmrt_q32_block_bytes(wt), ab = mmrt_q32_has_min(wt) ? 36 : 34;
     for (; i + 4 <= nb; i += 4) {
         __m128 d4[MMRT_QUANT_DOTN_MAX], dw = QB_NAME(f16x4)(w + (size_t)i * wb, wb);
         for (int r = 0; r < nx; r++)
             d4[r] = _mm_mul_ps(dw, QB_NAME(f16x4)(act + (size_t)r * stride + (size_t)i * ab, ab));
-        if (QB_NAME(has_min)(wt)) {
+        if (mmrt_q32_has_min(wt)) {
             __m128 m = QB_NAME(f16x4)(w + (size_t)i * wb + 2, wb);
             for (int r = 0; r < nx; r++)
                 offs4[r] = _mm_add_ps(offs4[r], _mm_mul_ps(m, QB_NAME(f16x4)(act + (size_t)r * stride + (size_t)i * ab + 2, ab)));
