@@ -30,7 +30,7 @@ cuda_lib=${CUDA_HOME:-/usr/local/cuda}/lib64
 nvcc_bin=$(command -v nvcc || echo "${CUDA_HOME:-/usr/local/cuda}/bin/nvcc")
 # Libraries the GPU machine provides: glibc, the driver's libcuda, and the toolkit's cuBLAS.
 system_libs='^(libc\.so\.6|libm\.so\.6|libdl\.so\.2|libpthread\.so\.0|librt\.so\.1|libresolv\.so\.2|ld-linux-x86-64\.so\.2|linux-vdso\.so\.1|libcuda\.so\.1|libcublas\.so\.[0-9]+|libcublasLt\.so\.[0-9]+)$'
-programs=(mmrt bench/mmrt-bench bench/mmrt-gpu-bench tests/test_cuda_ops tests/test_cuda_attention tests/test_cuda_quant
+programs=(mmrt bench/mmrt-bench bench/mmrt-gpu-bench tests/test_cuda_ops tests/test_cuda_attention tests/test_cuda_quant tests/test_cuda_convert
   tests/test_cuda_llama tests/test_cuda_smolvlm tests/test_cuda_chat_session tests/test_cuda_granite
   tests/test_cuda_granite_speech tests/test_cuda_bf16_parity tests/test_cuda_gguf_model)
 # What the test suites, the caption and the benchmark model generator read (see tests/*.c).

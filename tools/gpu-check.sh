@@ -224,7 +224,7 @@ emu_only='llama/device_out_of_memory_names_the_weight|llama/failed_upload_rolls_
 test_suites() {
   local s
   echo "(not run on a real GPU, emulator-only: ${emu_only//|/, })"
-  for s in test_cuda_ops test_cuda_attention test_cuda_quant; do step "$s" 120 "bin/$s" --jobs "$jobs"; done
+  for s in test_cuda_ops test_cuda_attention test_cuda_quant test_cuda_convert; do step "$s" 120 "bin/$s" --jobs "$jobs"; done
   for s in llama smolvlm chat_session granite granite_speech bf16_parity gguf_model; do
     step "test_cuda_$s" 90 env MMRT_TEST_DEVICE=cuda MMRT_MATH=f32 "bin/test_cuda_$s" --jobs "$jobs" --filter="!($emu_only)"
   done
