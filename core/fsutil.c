@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -102,4 +103,35 @@ bool mmrt_fs_is_dir(const char *path) {
 bool mmrt_fs_is_file(const char *path) {
     struct stat st;
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+mmrt_status mmrt_fs_map_file(const char *path, const char *what, void **map, size_t *size, mmrt_error *err) {
+    *map = NULL;
+    *size = 0;
+    /* O_NONBLOCK so that a FIFO does not block the open; it is rejected just below. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) return mmrt_error_set(err, MMRT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    mmrt_status status = MMRT_OK;
+    if (fstat(fd, &st) != 0)
+        status = mmrt_error_set(err, MMRT_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
+    else if (S_ISDIR(st.st_mode))
+        status = mmrt_error_set(err, MMRT_ERR_IO, "%s: is a directory, expected a %s file", path, what);
+    else if (!S_ISREG(st.st_mode))
+        status = mmrt_error_set(err, MMRT_ERR_IO, "%s: is not a regular file", path);
+    else if (st.st_size == 0)
+        status = mmrt_error_set(err, MMRT_ERR_BAD_FORMAT, "%s: file is empty", path);
+    else if ((uint64_t)st.st_size > SIZE_MAX / 2)
+        status = mmrt_error_set(err, MMRT_ERR_IO, "%s: file too large to map", path);
+    if (status != MMRT_OK) {
+        close(fd);
+        return status;
+    }
+    void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    int e = errno;
+    close(fd); /* the mapping keeps the file alive */
+    if (m == MAP_FAILED) return mmrt_error_set(err, MMRT_ERR_IO, "%s: mmap failed: %s", path, strerror(e));
+    *map = m;
+    *size = (size_t)st.st_size;
+    return MMRT_OK;
 }

@@ -19,6 +19,12 @@
 mmrt_status mmrt_fs_read_file(const char *path, size_t max_bytes, char **out, size_t *n_out,
                               mmrt_error *err);
 
+/* Maps the regular file at path read-only (MAP_PRIVATE) into *map, *size bytes (> 0). Errors name
+ * the path: MMRT_ERR_IO (cannot open or stat, a directory — "expected a <what> file" —, not a
+ * regular file (a FIFO does not block the open), too large to map, mmap failed),
+ * MMRT_ERR_BAD_FORMAT (empty). Unmap with munmap(*map, *size). */
+mmrt_status mmrt_fs_map_file(const char *path, const char *what, void **map, size_t *size, mmrt_error *err);
+
 /* "dir/name" in a malloc'd string (no doubled '/' when dir ends with one; just `name` when dir is
  * empty). Returns NULL only when out of memory. The caller frees. */
 char *mmrt_fs_path_join(const char *dir, const char *name);

@@ -3,6 +3,8 @@
  * against the bytes left before anything is allocated for it. */
 #include "gguf.h"
 
+#include "fsutil.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -377,31 +379,11 @@ static mmrt_status check_overlaps(const mmrt_gguf *g, mmrt_error *err) {
 /* ---- open / free --------------------------------------------------------------------------- */
 
 static mmrt_status map_file(mmrt_gguf *g, mmrt_error *err) {
-    /* O_NONBLOCK so that a FIFO does not block the open; it is rejected just below. */
-    int fd = open(g->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0)
-        return mmrt_error_set(err, MMRT_ERR_IO, "%s: cannot open: %s", g->path, strerror(errno));
-    struct stat st;
-    mmrt_status status = MMRT_OK;
-    if (fstat(fd, &st) != 0)
-        status = mmrt_error_set(err, MMRT_ERR_IO, "%s: cannot stat: %s", g->path, strerror(errno));
-    else if (!S_ISREG(st.st_mode))
-        status = mmrt_error_set(err, MMRT_ERR_IO, "%s: is not a regular file", g->path);
-    else if (st.st_size == 0)
-        status = mmrt_error_set(err, MMRT_ERR_BAD_FORMAT, "%s: file is empty", g->path);
-    else if ((uint64_t)st.st_size > SIZE_MAX / 2)
-        status = mmrt_error_set(err, MMRT_ERR_IO, "%s: file too large to map", g->path);
-    if (status != MMRT_OK) {
-        close(fd);
-        return status;
-    }
-    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    int e = errno;
-    close(fd); /* the mapping keeps the file alive */
-    if (map == MAP_FAILED)
-        return mmrt_error_set(err, MMRT_ERR_IO, "%s: mmap failed: %s", g->path, strerror(e));
+    void *map = NULL;
+    size_t size = 0;
+    MMRT_TRY(mmrt_fs_map_file(g->path, ".gguf", &map, &size, err));
     g->map = map;
-    g->map_size = (size_t)st.st_size;
+    g->map_size = size;
     return MMRT_OK;
 }
 

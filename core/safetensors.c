@@ -68,41 +68,14 @@ static bool dtype_parse(const char *s, mmrt_dtype *out) {
 /* ---- mapping ----------------------------------------------------------------------------- */
 
 static mmrt_status file_map(st_file *f, mmrt_error *err) {
-    /* O_NONBLOCK so that a FIFO does not block the open; it is rejected just below. */
-    int fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0)
-        return mmrt_error_set(err, MMRT_ERR_IO, "%s: cannot open: %s", f->path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return mmrt_error_set(err, MMRT_ERR_IO, "%s: cannot stat: %s", f->path, strerror(e));
-    }
-    mmrt_status status = MMRT_OK;
-    if (S_ISDIR(st.st_mode))
-        status = mmrt_error_set(err, MMRT_ERR_IO,
-                                "%s: is a directory, expected a .safetensors file", f->path);
-    else if (!S_ISREG(st.st_mode))
-        status = mmrt_error_set(err, MMRT_ERR_IO, "%s: is not a regular file", f->path);
-    else if (st.st_size == 0)
-        status = mmrt_error_set(err, MMRT_ERR_BAD_FORMAT, "%s: file is empty", f->path);
-    else if (st.st_size < 8)
-        status = mmrt_error_set(err, MMRT_ERR_BAD_FORMAT,
-                                "%s: file is %lld bytes, too short for the 8-byte header length",
-                                f->path, (long long)st.st_size);
-    else if ((uint64_t)st.st_size > SIZE_MAX)
-        status = mmrt_error_set(err, MMRT_ERR_IO, "%s: file too large to map", f->path);
-    if (status != MMRT_OK) {
-        close(fd);
-        return status;
-    }
-    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    int e = errno;
-    close(fd); /* the mapping keeps the file alive */
-    if (map == MAP_FAILED)
-        return mmrt_error_set(err, MMRT_ERR_IO, "%s: mmap failed: %s", f->path, strerror(e));
+    void *map = NULL;
+    size_t size = 0;
+    MMRT_TRY(mmrt_fs_map_file(f->path, ".safetensors", &map, &size, err));
     f->map = map;
-    f->map_size = (size_t)st.st_size;
+    f->map_size = size;
+    if (size < 8)
+        return mmrt_error_set(err, MMRT_ERR_BAD_FORMAT, "%s: file is %zu bytes, too short for the 8-byte header length",
+                              f->path, size);
     return MMRT_OK;
 }
 

@@ -5,6 +5,7 @@
  * the public API, are smaller by half the f32 cache. CPU only: a device keeps f32 caches. */
 #include "core/backend.h"
 #include "fusion/llama.h"
+#include "helpers/backend_test.h"
 #include "helpers/llm_fixture.h"
 
 #include <criterion/criterion.h>
@@ -16,14 +17,6 @@
 #define N_PROMPT 40 /* ≥ 32 tokens and keys: the GEMM path of attention when unchunked */
 #define N_STEPS 6
 #define N_CTX 64
-
-static mmrt_backend *cpu(mmrt_math math, int n_threads, bool use_ref) {
-    mmrt_backend *be = NULL;
-    mmrt_backend_params p = {.device = MMRT_DEVICE_KIND_CPU, .n_threads = n_threads, .use_ref = use_ref,
-                             .math = math};
-    cr_assert_eq(mmrt_backend_init(&p, &be, NULL), MMRT_OK);
-    return be;
-}
 
 /* The prompt's logits (N_PROMPT rows, in chunks of n_batch), then N_STEPS single-token steps'
  * into logits ((N_PROMPT + N_STEPS), n_vocab); ids cycle through the fixture's prompt. */
@@ -50,7 +43,7 @@ static void run(llm_fixture *f, mmrt_backend *be, mmrt_dtype kv_type, int64_t n_
 static void check_same_logits(const char *family, const char *name, mmrt_math math, int n_threads, bool use_ref) {
     llm_fixture f;
     llm_fixture_open_host(&f, family, name);
-    mmrt_backend *be = cpu(math, n_threads, use_ref);
+    mmrt_backend *be = test_cpu_backend(n_threads, use_ref, math);
     cr_assert_eq(mmrt_backend_kv_dtype(be), MMRT_BF16);
     size_t n = (size_t)(N_PROMPT + N_STEPS) * (size_t)f.hp.n_vocab;
     float *want = malloc(sizeof(float) * n), *got = malloc(sizeof(float) * n);
@@ -83,7 +76,7 @@ Test(kv_cache_bf16, logits_equal_an_f32_cache) {
 Test(kv_cache_bf16, f32_mode_keeps_an_f32_cache) {
     llm_fixture f;
     llm_fixture_open_host(&f, "llama", "gqa-tied-bf16");
-    mmrt_backend *be = cpu(MMRT_MATH_F32, 1, false);
+    mmrt_backend *be = test_cpu_backend(1, false, MMRT_MATH_F32);
     mmrt_llm_state st;
     mmrt_error err = {0};
     cr_assert_eq(mmrt_llm_state_init(&st, &f.llm, be, N_CTX, 0, &err), MMRT_OK, "%s", err.msg);
@@ -103,7 +96,7 @@ static size_t kv_bytes(const mmrt_llm_hparams *hp, size_t es) {
 Test(kv_cache_bf16, state_is_smaller_by_half_the_f32_cache) {
     llm_fixture f;
     llm_fixture_open_host(&f, "llama", "gqa-tied-bf16");
-    mmrt_backend *be = cpu(MMRT_MATH_BF16, 1, false);
+    mmrt_backend *be = test_cpu_backend(1, false, MMRT_MATH_BF16);
     mmrt_llm_state s16, s32;
     mmrt_error err = {0};
     cr_assert_eq(mmrt_llm_state_init(&s16, &f.llm, be, N_CTX, 0, &err), MMRT_OK, "%s", err.msg);

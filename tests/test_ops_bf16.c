@@ -7,6 +7,7 @@
 #include "core/backend.h"
 #include "core/cpu/simd.h"
 #include "core/ops.h"
+#include "helpers/backend_test.h"
 #include "helpers/compare.h"
 #include "helpers/op_runs.h"
 
@@ -15,14 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static mmrt_backend *cpu(int n_threads, bool use_ref, mmrt_math math) {
-    mmrt_backend *be = NULL;
-    mmrt_backend_params p = {.device = MMRT_DEVICE_KIND_CPU, .n_threads = n_threads, .use_ref = use_ref,
-                             .math = math};
-    cr_assert_eq(mmrt_backend_init(&p, &be, NULL), MMRT_OK);
-    return be;
-}
 
 static double max_abs_diff(const float *a, const float *b, int64_t n) {
     double m = 0.0;
@@ -36,10 +29,10 @@ static void check_bf16(const char *what, op_run_fn fn, void *args, int64_t n, do
     float *ref = calloc((size_t)n, sizeof(float)), *plain = calloc((size_t)n, sizeof(float));
     float *got = calloc((size_t)n, sizeof(float));
     cr_assert(ref && plain && got);
-    mmrt_backend *be = cpu(1, true, MMRT_MATH_F32);
+    mmrt_backend *be = test_cpu_backend(1, true, MMRT_MATH_F32);
     cr_assert_eq(fn(be, args, ref), MMRT_OK, "%s: f32 oracle failed", what);
     mmrt_backend_free(be);
-    be = cpu(1, true, MMRT_MATH_BF16);
+    be = test_cpu_backend(1, true, MMRT_MATH_BF16);
     cr_assert_eq(fn(be, args, plain), MMRT_OK, "%s: bf16 oracle failed", what);
     mmrt_backend_free(be);
     double err_plain = max_abs_diff(plain, ref, n);
@@ -49,7 +42,7 @@ static void check_bf16(const char *what, op_run_fn fn, void *args, int64_t n, do
         mmrt_simd_force((mmrt_simd_level)level);
         if ((int)mmrt_simd_level_get() != level) continue; /* the CPU lacks it */
         for (size_t t = 0; t < sizeof threads / sizeof *threads; t++) {
-            be = cpu(threads[t], false, MMRT_MATH_BF16);
+            be = test_cpu_backend(threads[t], false, MMRT_MATH_BF16);
             memset(got, 0xff, sizeof(float) * (size_t)n); /* NaN: catches unwritten outputs */
             cr_assert_eq(fn(be, args, got), MMRT_OK, "%s: op failed", what);
             mmrt_backend_free(be);
@@ -183,7 +176,7 @@ Test(ops_bf16, attention_bf16_kv_cache_equals_f32_cache) {
         float *f32_out = malloc(sizeof(float) * (size_t)n), *bf16_out = malloc(sizeof(float) * (size_t)n);
         cr_assert(f32_out && bf16_out);
         char label[128];
-        mmrt_backend *be = cpu(1, true, MMRT_MATH_BF16);
+        mmrt_backend *be = test_cpu_backend(1, true, MMRT_MATH_BF16);
         snprintf(label, sizeof label, "attention case %zu [bf16 oracle]", s);
         check_same_as_f32_cache(label, be, &a, f32_out, bf16_out, n);
         mmrt_backend_free(be);
@@ -191,7 +184,7 @@ Test(ops_bf16, attention_bf16_kv_cache_equals_f32_cache) {
             mmrt_simd_force((mmrt_simd_level)level);
             if ((int)mmrt_simd_level_get() != level) continue;
             for (int th = 1; th <= 3; th += 2) {
-                be = cpu(th, false, (s & 1) ? MMRT_MATH_INT8 : MMRT_MATH_BF16);
+                be = test_cpu_backend(th, false, (s & 1) ? MMRT_MATH_INT8 : MMRT_MATH_BF16);
                 snprintf(label, sizeof label, "attention case %zu [%s, %d threads]", s,
                          mmrt_simd_level_name((mmrt_simd_level)level), th);
                 check_same_as_f32_cache(label, be, &a, f32_out, bf16_out, n);
@@ -209,7 +202,7 @@ Test(ops_bf16, attention_bf16_kv_cache_equals_f32_cache) {
 
 Test(ops_bf16, attention_bf16_kv_cache_needs_the_bf16_mode) {
     /* the f32 mode computes with exact k and v: a bf16 cache is not for it (mmrt_backend_kv_dtype) */
-    mmrt_backend *be = cpu(1, false, MMRT_MATH_F32);
+    mmrt_backend *be = test_cpu_backend(1, false, MMRT_MATH_F32);
     cr_assert_eq(mmrt_backend_kv_dtype(be), MMRT_F32);
     uint16_t kv[2 * 8] = {0};
     float q[8] = {0}, out[8];
@@ -217,7 +210,7 @@ Test(ops_bf16, attention_bf16_kv_cache_needs_the_bf16_mode) {
                           .v = mmrt_tensor_3d(MMRT_BF16, kv + 8, 8, 1, 1), .n_kv = 1, .causal = true};
     cr_assert_eq(run_attention(be, &a, out), MMRT_ERR_UNSUPPORTED);
     mmrt_backend_free(be);
-    be = cpu(1, false, MMRT_MATH_BF16);
+    be = test_cpu_backend(1, false, MMRT_MATH_BF16);
     cr_assert_eq(mmrt_backend_kv_dtype(be), MMRT_BF16);
     cr_assert_eq(run_attention(be, &a, out), MMRT_OK);
     mmrt_backend_free(be);

@@ -15,6 +15,7 @@
 #include "core/cpu/simd.h"
 #include "core/ops.h"
 #include "core/quant.h"
+#include "helpers/backend_test.h"
 #include "helpers/compare.h"
 #include "helpers/op_runs.h"
 
@@ -33,14 +34,6 @@ static const int64_t shapes[][3] = {{1, 37, 4096}, {3, 70, 256}, {8, 33, 512},
                                     {17, 129, 256}, {130, 45, 512}, {130, 19, 4096}};
 #define N_SHAPES (sizeof shapes / sizeof *shapes)
 static const int thread_counts[] = {1, 2, 3};
-
-static mmrt_backend *cpu(int n_threads, bool use_ref, mmrt_math math) {
-    mmrt_backend *be = NULL;
-    mmrt_backend_params p = {.device = MMRT_DEVICE_KIND_CPU, .n_threads = n_threads, .use_ref = use_ref,
-                             .math = math};
-    cr_assert_eq(mmrt_backend_init(&p, &be, NULL), MMRT_OK);
-    return be;
-}
 
 static uint64_t rng_next(uint64_t *s) {
     *s ^= *s << 13;
@@ -98,7 +91,7 @@ static float *activations(int64_t k, int64_t m, uint64_t seed) {
 /* out = the matmul on a fresh backend (use_ref: the oracle, one thread), which must accept it. */
 static void run_on(int n_threads, bool use_ref, mmrt_math math, const mmrt_tensor *x, const mmrt_tensor *w,
                    float *out, const char *what) {
-    mmrt_backend *be = cpu(n_threads, use_ref, math);
+    mmrt_backend *be = test_cpu_backend(n_threads, use_ref, math);
     mmrt_tensor d = mmrt_tensor_2d(MMRT_F32, out, w->ne[1], x->ne[1]);
     cr_assert(be->iface->supports_op(be, &(mmrt_op){.kind = MMRT_OP_MATMUL, .dst = &d, .src = {x, w}}),
               "%s: the CPU backend refuses it", what);
@@ -337,7 +330,7 @@ Test(ops_quant, get_rows_dequantizes_exactly) {
         float *want = dequantized(&table), got[5 * 512];
         for (size_t md = 0; md < 3; md++)
             for (int ref = 0; ref < 2; ref++) {
-                mmrt_backend *be = cpu(2, ref, maths[md]);
+                mmrt_backend *be = test_cpu_backend(2, ref, maths[md]);
                 mmrt_tensor d = mmrt_tensor_2d(MMRT_F32, got, k, 5);
                 mmrt_error err = {0};
                 cr_assert(be->iface->supports_op(be, &(mmrt_op){.kind = MMRT_OP_GET_ROWS, .dst = &d,

@@ -38,3 +38,11 @@ mmrt_tensor test_to_device(mmrt_backend *be, const mmrt_tensor *h) {
     d.backend = be;
     return d;
 }
+
+mmrt_backend *test_cpu_backend(int n_threads, bool use_ref, mmrt_math math) {
+    mmrt_backend *be = NULL;
+    mmrt_backend_params p = {.device = MMRT_DEVICE_KIND_CPU, .n_threads = n_threads, .use_ref = use_ref,
+                             .math = math};
+    cr_assert_eq(mmrt_backend_init(&p, &be, NULL), MMRT_OK);
+    return be;
+}
