@@ -77,7 +77,7 @@ if [ -e "${CUDA_HOME:-/usr/local/cuda}/include/cuda_bf16.h" ]; then
     # test_llama and test_smolvlm run again as test_cuda_llama / test_cuda_smolvlm: the fixtures
     # end to end on the CUDA backend, zero ops falling back to the CPU; gpu_bench_smoke checks the
     # GPU benchmark's harness (bench/gpu) against a host reference
-    cmake --build "$dir" -j "$jobs" --target test_cuda_ops test_cuda_attention test_cuda_quant test_cuda_convert test_llama test_smolvlm test_chat_session test_granite test_granite_speech test_bf16_parity mmrt-gpu-bench
+    cmake --build "$dir" -j "$jobs" --target test_cuda_ops test_cuda_attention test_cuda_quant test_cuda_convert test_llama test_smolvlm test_chat_session test_granite test_granite_speech test_bf16_parity test_gguf_model mmrt-gpu-bench
     ctest --test-dir "$dir" --output-on-failure -j 1 -R 'test_cuda_|gpu_bench_smoke'
   }
   cuda_emu_suite build/cuda-emu -DCMAKE_BUILD_TYPE=Release
